@@ -1,0 +1,80 @@
+"""Seeds the local AWS with a demo REST API (orders-api, stage prod) and a usage plan
+(orders-standard) serving it, then prints what API Gateway and CloudWatch hold for it.
+
+usage: seed_demo.py ENDPOINT_URL [--show-only]
+"""
+
+import json
+import sys
+
+import boto3
+
+REGION = "us-east-1"
+API, STAGE, PLAN = "orders-api", "prod", "orders-standard"
+
+
+def clients(endpoint):
+    kwargs = dict(
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    return boto3.client("apigateway", **kwargs), boto3.client("cloudwatch", **kwargs)
+
+
+def seed(apigw):
+    if any(api["name"] == API for api in apigw.get_rest_apis()["items"]):
+        return
+    api = apigw.create_rest_api(name=API)["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    apigw.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
+    apigw.create_deployment(restApiId=api, stageName=STAGE)
+    apigw.create_usage_plan(name=PLAN, apiStages=[{"apiId": api, "stage": STAGE}])
+    apigw.update_account(
+        patchOperations=[
+            {
+                "op": "replace",
+                "path": "/cloudwatchRoleArn",
+                "value": "arn:aws:iam::123456789012:role/apigw-cloudwatch-logs",
+            }
+        ]
+    )
+
+
+def show(apigw, cloudwatch):
+    api = next(a for a in apigw.get_rest_apis()["items"] if a["name"] == API)
+    stage = apigw.get_stage(restApiId=api["id"], stageName=STAGE)
+    plan = next(p for p in apigw.get_usage_plans()["items"] if p["name"] == PLAN)
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix="apigw-guard-")["MetricAlarms"]
+    print(
+        json.dumps(
+            {
+                "stage": {
+                    "tracingEnabled": stage.get("tracingEnabled"),
+                    "methodSettings": stage.get("methodSettings", {}),
+                },
+                "usagePlanThrottle": plan.get("throttle"),
+                "alarms": [
+                    {
+                        "name": a["AlarmName"],
+                        "metric": a["MetricName"],
+                        "dimensions": {d["Name"]: d["Value"] for d in a["Dimensions"]},
+                        "statistic": a.get("Statistic") or a.get("ExtendedStatistic"),
+                        "threshold": a["Threshold"],
+                        "period": a["Period"],
+                    }
+                    for a in alarms
+                ],
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    apigw, cloudwatch = clients(sys.argv[1])
+    if "--show-only" not in sys.argv:
+        seed(apigw)
+    show(apigw, cloudwatch)

@@ -1,0 +1,71 @@
+//! A record of the AWS calls made, so tests and the CLI can count reads and writes.
+
+use std::sync::{Arc, Mutex};
+
+/// One AWS call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub operation: &'static str,
+    pub write: bool,
+    pub ok: bool,
+}
+
+/// Shared, append-only log of AWS calls; clones share the same log.
+#[derive(Clone, Debug, Default)]
+pub struct CallLog(Arc<Mutex<Vec<Call>>>);
+
+impl CallLog {
+    pub(crate) fn record(&self, operation: &'static str, write: bool, ok: bool) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(Call {
+                operation,
+                write,
+                ok,
+            });
+    }
+
+    /// Everything recorded so far.
+    pub fn snapshot(&self) -> Vec<Call> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Calls recorded since `mark` (a length of an earlier snapshot).
+    pub fn since(&self, mark: usize) -> Vec<Call> {
+        self.snapshot().split_off(mark.min(self.len()))
+    }
+
+    /// How many calls are recorded.
+    pub fn len(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
+    /// True before the first call.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `reads: N (Op xK, ...), writes: M (...)` for humans.
+    pub fn summary(calls: &[Call]) -> String {
+        let part = |write: bool| {
+            let mut counts: Vec<(&str, usize)> = Vec::new();
+            for call in calls.iter().filter(|c| c.write == write) {
+                match counts.iter_mut().find(|(op, _)| *op == call.operation) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((call.operation, 1)),
+                }
+            }
+            let total: usize = counts.iter().map(|(_, n)| n).sum();
+            let list: Vec<String> = counts.iter().map(|(op, n)| format!("{op} x{n}")).collect();
+            format!("{total} ({})", list.join(", "))
+        };
+        format!("reads: {}, writes: {}", part(false), part(true))
+    }
+}

@@ -1,0 +1,210 @@
+//! The command line: `crdgen`, `plan` (dry run) and `reconcile --once` from manifest files.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use kube::{CustomResourceExt, ResourceExt};
+
+use crate::aws::{CallLog, SdkApiGateway, SdkCloudWatch, clients};
+use crate::crd::ApiGatewayGuard;
+use crate::manifest;
+use crate::plan::GuardId;
+use crate::reconcile::{Report, reconcile};
+use crate::status;
+
+/// Keeps AWS API Gateway REST API stages guarded against 5XX incidents: CloudWatch alarms,
+/// X-Ray tracing, execution logging and throttling, declared as ApiGatewayGuard resources.
+#[derive(Debug, Parser)]
+#[command(name = "apigw-guard", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the ApiGatewayGuard CustomResourceDefinition as YAML.
+    Crdgen,
+    /// Show what reconciling the guards in a file would change in AWS, one line per action.
+    /// Reads AWS, never writes. Exits non-zero when a guard cannot be brought in sync.
+    Plan(FileArgs),
+    /// Apply the guards in a file to AWS and print each resulting status as YAML.
+    /// Exits non-zero when a guard is not Ready afterwards.
+    Reconcile {
+        #[command(flatten)]
+        args: FileArgs,
+        /// Reconcile each guard once and exit (required: the continuous loop is `run`, in a
+        /// cluster).
+        #[arg(long, required = true)]
+        once: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct FileArgs {
+    /// A YAML file of one or more ApiGatewayGuard documents.
+    #[arg(short = 'f', long = "filename")]
+    file: PathBuf,
+    /// Send AWS calls to this endpoint instead of AWS's own (e.g. a local AWS emulator).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// AWS region for guards whose spec names none; defaults to the SDK's region chain.
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+}
+
+/// Runs the CLI; the exit code says whether every guard is (or can be brought) in sync.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Crdgen => crdgen(),
+        Command::Plan(args) => run_guards(&args, true).await,
+        Command::Reconcile { args, .. } => run_guards(&args, false).await,
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn crdgen() -> Result<bool, String> {
+    print!("{}", crd_yaml()?);
+    Ok(true)
+}
+
+/// The CRD as YAML that YAML 1.1 readers (kubectl's among them) read back unchanged.
+pub fn crd_yaml() -> Result<String, String> {
+    let yaml = serde_yaml::to_string(&ApiGatewayGuard::crd()).map_err(|e| e.to_string())?;
+    Ok(quote_yaml11_booleans(&yaml))
+}
+
+/// Quotes plain scalars such as `OFF` that YAML 1.2 writers leave bare but YAML 1.1 reads as
+/// booleans: the log level enum would otherwise turn into `false`.
+fn quote_yaml11_booleans(yaml: &str) -> String {
+    const WORDS: &[&str] = &["y", "yes", "n", "no", "on", "off"];
+    let mut out = String::with_capacity(yaml.len());
+    for line in yaml.lines() {
+        let split = line.rfind(": ").map(|i| i + 2).or_else(|| {
+            let indent = line.len() - line.trim_start().len();
+            line[indent..].starts_with("- ").then_some(indent + 2)
+        });
+        match split {
+            Some(at) if WORDS.contains(&line[at..].to_ascii_lowercase().as_str()) => {
+                out.push_str(&format!("{}'{}'", &line[..at], &line[at..]));
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The wall-clock time as Kubernetes writes it.
+pub fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
+    let guards = manifest::load(&args.file).map_err(|e| e.to_string())?;
+    let calls = CallLog::default();
+    let mut regional: BTreeMap<Option<String>, (SdkApiGateway, SdkCloudWatch)> = BTreeMap::new();
+    let mut all_ok = true;
+    let mut out = std::io::stdout().lock();
+    for guard in &guards {
+        let region = guard.spec.region.clone().or_else(|| args.region.clone());
+        if !regional.contains_key(&region) {
+            let pair = clients(region.clone(), args.endpoint_url.clone(), &calls).await;
+            regional.insert(region.clone(), pair);
+        }
+        let (apigateway, cloudwatch) = &regional[&region];
+        let id = GuardId {
+            namespace: guard.namespace().unwrap_or_else(|| "default".to_owned()),
+            name: guard.name_any(),
+        };
+        let mark = calls.len();
+        let report = reconcile(apigateway, cloudwatch, &id, &guard.spec, dry_run).await;
+        let ok = if dry_run {
+            print_plan(&mut out, &report)
+        } else {
+            print_status(&mut out, guard, &report)?
+        };
+        all_ok &= ok;
+        eprintln!("{id}: AWS calls: {}", CallLog::summary(&calls.since(mark)));
+    }
+    Ok(all_ok)
+}
+
+/// One line per action, then what blocks the rest; true when applying would bring the guard
+/// in sync.
+fn print_plan(out: &mut impl Write, report: &Report) -> bool {
+    let observed = match &report.observed {
+        Ok(observed) => observed,
+        Err(err) => {
+            let _ = writeln!(out, "guard {}: cannot plan: {err}", report.guard);
+            return false;
+        }
+    };
+    let _ = writeln!(
+        out,
+        "guard {} (REST API {} {}):{}",
+        report.guard,
+        observed.rest_api.name,
+        observed.rest_api.id,
+        if report.plan.is_in_sync() {
+            " in sync"
+        } else {
+            ""
+        }
+    );
+    for action in &report.plan.actions {
+        let _ = writeln!(out, "  {action}");
+    }
+    for blocker in &report.plan.blockers {
+        let _ = writeln!(
+            out,
+            "  ! {} {}: {}",
+            blocker.control.condition_type(),
+            blocker.reason,
+            blocker.message
+        );
+    }
+    report.plan.blockers.is_empty()
+}
+
+/// The guard with its new status, as a YAML document; true when it is Ready.
+fn print_status(
+    out: &mut impl Write,
+    guard: &ApiGatewayGuard,
+    report: &Report,
+) -> Result<bool, String> {
+    for outcome in &report.outcomes {
+        match &outcome.result {
+            Ok(()) => eprintln!("{}: applied {}", report.guard, outcome.action),
+            Err(err) => eprintln!("{}: failed {}: {err}", report.guard, outcome.action),
+        }
+    }
+    let status = status::build(
+        &guard.spec,
+        guard.metadata.generation,
+        report,
+        guard.status.as_ref(),
+        &now(),
+    );
+    let ready = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let mut shown = guard.clone();
+    shown.status = Some(status);
+    let yaml = serde_yaml::to_string(&shown).map_err(|e| e.to_string())?;
+    writeln!(out, "---\n{}", yaml.trim_end()).map_err(|e| e.to_string())?;
+    Ok(ready)
+}

@@ -1,0 +1,324 @@
+//! The `ApiGatewayGuard` custom resource: what users write, and the status the operator reports.
+//!
+//! Doc comments on fields become `kubectl explain` text, so they speak to the user.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Guards one API Gateway REST API stage against 5XX incidents: CloudWatch alarms, X-Ray
+/// tracing, execution logging and throttling, as the API Gateway 5XX runbook prescribes.
+/// Every omitted section means "do not manage this".
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "apigw-guard.dev",
+    version = "v1alpha1",
+    kind = "ApiGatewayGuard",
+    namespaced,
+    status = "ApiGatewayGuardStatus",
+    shortname = "agg",
+    doc = "Guards one API Gateway REST API stage against 5XX incidents.",
+    printcolumn = r#"{"name":"API","type":"string","jsonPath":".status.restApiName"}"#,
+    printcolumn = r#"{"name":"Stage","type":"string","jsonPath":".spec.stage"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Alarms","type":"string","jsonPath":".status.alarmSummary"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiGatewayGuardSpec {
+    /// AWS region of the API, e.g. us-east-1. Defaults to the operator's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The REST API to guard: exactly one of `name` or `id`. A name must be unique in the region.
+    pub rest_api: ResourceRef,
+    /// The stage name, e.g. prod.
+    pub stage: String,
+    /// X-Ray tracing on the stage (runbook: update-stage /tracingEnabled=true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingSpec>,
+    /// Execution logging and detailed metrics for all methods of the stage (`/*/*/logging/*`,
+    /// `/*/*/metrics/enabled`). Needs the account's CloudWatch Logs role ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_logging: Option<ExecutionLoggingSpec>,
+    /// Throttle of the usage plan serving this stage (runbook: update-usage-plan /throttle/*).
+    /// It limits only requests that carry an API key; use stageThrottle for all traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<UsagePlanThrottleSpec>,
+    /// Default throttle for all methods of the stage (`/*/*/throttling/*`). Unlike a usage plan
+    /// throttle it limits all traffic, with or without an API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_throttle: Option<ThrottleLimits>,
+    /// CloudWatch alarms on the stage's AWS/ApiGateway metrics (dimensions ApiName and Stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<AlarmsSpec>,
+    /// What deleting the guard does: Delete removes the alarms this guard owns; Retain leaves
+    /// them. Stage and usage-plan settings are never switched off by a delete.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Pause reconciliation: no AWS writes while true; nothing is deleted.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// Names an AWS object by exactly one of its name or its id.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceRef {
+    /// The object's name; it must be unique in the region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The object's id, as AWS assigned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// X-Ray tracing of the stage.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TracingSpec {
+    /// Whether X-Ray tracing is on. Default true (the runbook's prevention step).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+/// Execution logging and CloudWatch metrics for all methods of the stage.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecutionLoggingSpec {
+    /// Execution log level (`/*/*/logging/loglevel`). Default ERROR. Quote OFF in YAML
+    /// ("OFF"): YAML 1.1 readers such as kubectl take a bare OFF for false.
+    #[serde(default)]
+    pub level: LogLevel,
+    /// Log full requests and responses (`/*/*/logging/dataTrace`). Default false: it may log
+    /// personal data.
+    #[serde(default)]
+    pub data_trace: bool,
+    /// Per-method CloudWatch metrics (`/*/*/metrics/enabled`). Default false: they cost money.
+    #[serde(default)]
+    pub detailed_metrics: bool,
+}
+
+/// API Gateway execution log level.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LogLevel {
+    /// No execution logs.
+    Off,
+    /// Errors only.
+    #[default]
+    Error,
+    /// Errors and informational entries.
+    Info,
+}
+
+impl LogLevel {
+    /// The value AWS stores for `/*/*/logging/loglevel`.
+    pub fn as_aws(self) -> &'static str {
+        match self {
+            LogLevel::Off => "OFF",
+            LogLevel::Error => "ERROR",
+            LogLevel::Info => "INFO",
+        }
+    }
+}
+
+/// The throttle of the usage plan that serves the stage.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UsagePlanThrottleSpec {
+    /// The usage plan: exactly one of `name` or `id`. It must list this API stage.
+    pub usage_plan: ResourceRef,
+    /// Steady-state requests per second (the runbook's example: 1000).
+    pub rate_limit: f64,
+    /// Maximum burst of requests (the runbook's example: 2000).
+    pub burst_limit: i32,
+}
+
+/// Request rate and burst limits.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ThrottleLimits {
+    /// Steady-state requests per second.
+    pub rate_limit: f64,
+    /// Maximum burst of requests.
+    pub burst_limit: i32,
+}
+
+/// The stage's CloudWatch alarms. Each of the three alarms is on unless `enabled: false`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlarmsSpec {
+    /// ARNs notified when an alarm enters ALARM (AlarmActions), e.g. an SNS topic.
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// ARNs notified when an alarm returns to OK (OKActions).
+    #[serde(default)]
+    pub ok_actions: Vec<String>,
+    /// How periods without data are treated. Default notBreaching: no traffic is no incident.
+    #[serde(default)]
+    pub treat_missing_data: TreatMissingData,
+    /// 5XXError alarm. Default: Sum over 300 s greater than 10 (the runbook's alarm).
+    #[serde(default = "AlarmSpec::five_xx_default", rename = "fiveXXError")]
+    pub five_xx_error: AlarmSpec,
+    /// Latency alarm in milliseconds. Default: p99 over 300 s greater than 1000 ms (the
+    /// runbook's verification target: Latency under 1 s).
+    #[serde(default = "AlarmSpec::latency_default")]
+    pub latency: AlarmSpec,
+    /// IntegrationLatency alarm in milliseconds. Default: p99 over 300 s greater than 500 ms
+    /// (the runbook's verification target: IntegrationLatency under 500 ms).
+    #[serde(default = "AlarmSpec::integration_latency_default")]
+    pub integration_latency: AlarmSpec,
+}
+
+/// One CloudWatch alarm: fires when the statistic is greater than the threshold for
+/// `evaluationPeriods` consecutive periods.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlarmSpec {
+    /// Whether the alarm exists. Setting false deletes the alarm if this guard owns it.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Threshold: an error count for 5XXError, milliseconds for the latency alarms.
+    pub threshold: f64,
+    /// Statistic: Sum, Average, Maximum, Minimum, SampleCount or a percentile such as p99.
+    pub statistic: String,
+    /// Length of one period in seconds: 10, 30 or a multiple of 60.
+    #[serde(default = "AlarmSpec::default_period")]
+    pub period_seconds: i32,
+    /// Consecutive periods over the threshold before the alarm fires.
+    #[serde(default = "AlarmSpec::default_evaluation_periods")]
+    pub evaluation_periods: i32,
+}
+
+impl AlarmSpec {
+    fn default_period() -> i32 {
+        300
+    }
+    fn default_evaluation_periods() -> i32 {
+        1
+    }
+    fn with(threshold: f64, statistic: &str) -> Self {
+        Self {
+            enabled: true,
+            threshold,
+            statistic: statistic.to_owned(),
+            period_seconds: Self::default_period(),
+            evaluation_periods: Self::default_evaluation_periods(),
+        }
+    }
+    fn five_xx_default() -> Self {
+        Self::with(10.0, "Sum")
+    }
+    fn latency_default() -> Self {
+        Self::with(1000.0, "p99")
+    }
+    fn integration_latency_default() -> Self {
+        Self::with(500.0, "p99")
+    }
+}
+
+/// CloudWatch's handling of periods without data.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TreatMissingData {
+    /// Missing data counts as within the threshold.
+    #[default]
+    NotBreaching,
+    /// Missing data counts as over the threshold.
+    Breaching,
+    /// The alarm keeps its state.
+    Ignore,
+    /// The alarm goes to INSUFFICIENT_DATA.
+    Missing,
+}
+
+impl TreatMissingData {
+    /// The value CloudWatch stores.
+    pub fn as_aws(self) -> &'static str {
+        match self {
+            TreatMissingData::NotBreaching => "notBreaching",
+            TreatMissingData::Breaching => "breaching",
+            TreatMissingData::Ignore => "ignore",
+            TreatMissingData::Missing => "missing",
+        }
+    }
+}
+
+/// What deleting the guard does to the alarms it owns.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Remove the alarms this guard owns (tag-checked).
+    #[default]
+    Delete,
+    /// Leave everything in AWS as it is.
+    Retain,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What the operator last saw and did, following kstatus conventions.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiGatewayGuardStatus {
+    /// The metadata.generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling and Stalled (kstatus), then one per control: Tracing,
+    /// ExecutionLogging, Throttle, StageThrottle, Alarms.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The guarded REST API's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest_api_id: Option<String>,
+    /// The guarded REST API's name (the ApiName alarm dimension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest_api_name: Option<String>,
+    /// The id of the usage plan whose throttle is managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_plan_id: Option<String>,
+    /// The guard's alarms with their live CloudWatch state.
+    #[serde(default)]
+    pub alarms: Vec<AlarmStatus>,
+    /// Alarm states at a glance, e.g. "3 OK" or "1 ALARM, 2 OK".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_summary: Option<String>,
+    /// When AWS was last read (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<String>,
+}
+
+/// A status condition (the metav1.Condition shape).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type, e.g. Ready.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    /// One CamelCase word saying why.
+    pub reason: String,
+    /// What happened, and what to do about it.
+    #[serde(default)]
+    pub message: String,
+    /// When status last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+    /// The metadata.generation this condition describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// One alarm of the guard as CloudWatch has it.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmStatus {
+    /// The alarm's name in CloudWatch.
+    pub name: String,
+    /// The AWS/ApiGateway metric it watches.
+    pub metric: String,
+    /// OK, ALARM or INSUFFICIENT_DATA.
+    pub state: String,
+}

@@ -1,0 +1,11 @@
+//! apigw-guard: keeps AWS API Gateway REST API stages guarded against 5XX incidents, as the
+//! API Gateway 5XX runbook's Prevention section prescribes.
+
+pub mod aws;
+pub mod cli;
+pub mod crd;
+pub mod manifest;
+pub mod plan;
+pub mod reconcile;
+pub mod status;
+pub mod validate;

@@ -1,0 +1,155 @@
+//! Reading guards from YAML files (multi-document), as `kubectl apply -f` would take them.
+
+use std::path::Path;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+
+use crate::crd::{ApiGatewayGuard, ApiGatewayGuardSpec};
+use crate::validate::validate;
+
+const API_VERSION: &str = "apigw-guard.dev/v1alpha1";
+const KIND: &str = "ApiGatewayGuard";
+
+/// A manifest that cannot be used, with the file (and line, where YAML knows it).
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("{file}: guard {guard}: {}", errors.join("; "))]
+    Invalid {
+        file: String,
+        guard: String,
+        errors: Vec<String>,
+    },
+}
+
+/// One document as written: unknown top-level fields are errors, as in the spec.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Document {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+    spec: ApiGatewayGuardSpec,
+    /// Ignored: status is the operator's to write, but exported objects carry it.
+    #[serde(default, rename = "status")]
+    _status: Option<serde::de::IgnoredAny>,
+}
+
+/// Parses and validates every guard in the YAML text; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Vec<ApiGatewayGuard>, ManifestError> {
+    let mut guards = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let parsed =
+            Option::<Document>::deserialize(document).map_err(|e| ManifestError::Parse {
+                file: file.to_owned(),
+                message: e.to_string(),
+            })?;
+        let Some(doc) = parsed else { continue };
+        let name = doc.metadata.name.clone().unwrap_or_default();
+        let parse_error = |message: String| ManifestError::Parse {
+            file: file.to_owned(),
+            message,
+        };
+        if doc.api_version != API_VERSION || doc.kind != KIND {
+            return Err(parse_error(format!(
+                "document {name:?} is {}/{}, expected {API_VERSION}/{KIND}",
+                doc.api_version, doc.kind
+            )));
+        }
+        if name.is_empty() {
+            return Err(parse_error("a guard has no metadata.name".to_owned()));
+        }
+        let errors = validate(&doc.spec);
+        if !errors.is_empty() {
+            return Err(ManifestError::Invalid {
+                file: file.to_owned(),
+                guard: name,
+                errors,
+            });
+        }
+        let mut guard = ApiGatewayGuard::new(&name, doc.spec);
+        guard.metadata = doc.metadata;
+        guards.push(guard);
+    }
+    Ok(guards)
+}
+
+/// Reads and parses a manifest file.
+pub fn load(path: &Path) -> Result<Vec<ApiGatewayGuard>, ManifestError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    parse(&file, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GUARD: &str = "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\n\
+                         metadata: {name: g1, namespace: team}\nspec:\n  restApi: {name: orders}\n  stage: prod\n";
+
+    #[test]
+    fn reads_every_document_and_skips_empty_ones() {
+        let text = format!("{GUARD}---\n{}\n---\n", GUARD.replace("g1", "g2"));
+        let guards = parse("f.yaml", &text).expect("parses");
+        let names: Vec<_> = guards
+            .iter()
+            .map(|g| g.metadata.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["g1", "g2"]);
+        assert_eq!(guards[1].metadata.namespace.as_deref(), Some("team"));
+    }
+
+    #[test]
+    fn unknown_field_names_file_and_line() {
+        let text = format!("{GUARD}---\n{GUARD}  tracing: {{enabled: true, sampling: 5}}\n");
+        let err = parse("guards.yaml", &text).unwrap_err().to_string();
+        assert!(err.starts_with("guards.yaml: "), "{err}");
+        assert!(err.contains("unknown field `sampling`"), "{err}");
+        assert!(err.contains("line 14"), "{err}");
+    }
+
+    #[test]
+    fn malformed_yaml_is_an_error_not_a_panic() {
+        let err = parse("bad.yaml", "apiVersion: [unclosed\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("bad.yaml: "), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn wrong_kind_and_invalid_spec_are_named() {
+        let err = parse(
+            "f.yaml",
+            &GUARD.replace("kind: ApiGatewayGuard", "kind: Other"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("expected apigw-guard.dev/v1alpha1/ApiGatewayGuard"),
+            "{err}"
+        );
+        let err = parse(
+            "f.yaml",
+            &GUARD.replace("{name: orders}", "{name: orders, id: abc}"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "f.yaml: guard g1: spec.restApi: give exactly one of name or id"
+        );
+    }
+}

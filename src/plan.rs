@@ -1,0 +1,715 @@
+//! Pure planning: a guard's spec and what AWS has, in; the ordered AWS writes that close the
+//! gap, out. No I/O here, so every decision is testable as `plan(spec, observed) == actions`.
+
+use std::fmt;
+
+use crate::aws::{
+    AlarmConfig, AwsError, ObservedAlarm, PatchOp, RestApi, StageSettings, Tag, UsagePlan,
+};
+use crate::crd::{AlarmSpec, ApiGatewayGuardSpec, LogLevel};
+
+/// Tag key naming the guard (`namespace/name`) that owns an alarm.
+pub const OWNER_TAG: &str = "apigw-guard.dev/owner";
+/// Tag marking what created an alarm, for people browsing CloudWatch.
+pub const MANAGED_BY_TAG: &str = "app.kubernetes.io/managed-by";
+const MANAGED_BY: &str = "apigw-guard";
+/// Alarm name prefix: every alarm the operator creates starts with it.
+pub const ALARM_PREFIX: &str = "apigw-guard";
+const NAMESPACE: &str = "AWS/ApiGateway";
+const COMPARISON: &str = "GreaterThanThreshold";
+
+/// Which guard: its Kubernetes namespace and name, the basis of alarm names and ownership.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuardId {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl GuardId {
+    /// The owner tag's value.
+    pub fn owner(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The tags every alarm of this guard carries.
+    pub fn tags(&self) -> Vec<Tag> {
+        vec![
+            (OWNER_TAG.to_owned(), self.owner()),
+            (MANAGED_BY_TAG.to_owned(), MANAGED_BY.to_owned()),
+        ]
+    }
+
+    /// Whether `tags` name this guard as the owner.
+    pub fn owns(&self, tags: &[Tag]) -> bool {
+        tags.iter()
+            .any(|(key, value)| key == OWNER_TAG && *value == self.owner())
+    }
+
+    /// The names this guard's alarms have, one per [`AlarmKind`], whether wanted or not.
+    pub fn alarm_names(&self) -> Vec<String> {
+        AlarmKind::ALL
+            .iter()
+            .map(|kind| self.alarm_name(*kind))
+            .collect()
+    }
+
+    fn alarm_name(&self, kind: AlarmKind) -> String {
+        format!(
+            "{ALARM_PREFIX}-{}-{}-{}",
+            self.namespace,
+            self.name,
+            kind.suffix()
+        )
+    }
+}
+
+impl fmt::Display for GuardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The prevention controls of the runbook; each gets its own status condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Control {
+    Tracing,
+    ExecutionLogging,
+    Throttle,
+    StageThrottle,
+    Alarms,
+}
+
+impl Control {
+    pub const ALL: [Control; 5] = [
+        Control::Tracing,
+        Control::ExecutionLogging,
+        Control::Throttle,
+        Control::StageThrottle,
+        Control::Alarms,
+    ];
+
+    /// The status condition type.
+    pub fn condition_type(self) -> &'static str {
+        match self {
+            Control::Tracing => "Tracing",
+            Control::ExecutionLogging => "ExecutionLogging",
+            Control::Throttle => "Throttle",
+            Control::StageThrottle => "StageThrottle",
+            Control::Alarms => "Alarms",
+        }
+    }
+
+    /// Whether the spec asks for this control.
+    pub fn is_managed(self, spec: &ApiGatewayGuardSpec) -> bool {
+        match self {
+            Control::Tracing => spec.tracing.is_some(),
+            Control::ExecutionLogging => spec.execution_logging.is_some(),
+            Control::Throttle => spec.throttle.is_some(),
+            Control::StageThrottle => spec.stage_throttle.is_some(),
+            Control::Alarms => spec.alarms.is_some(),
+        }
+    }
+}
+
+/// The three alarms of a guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlarmKind {
+    FiveXxError,
+    Latency,
+    IntegrationLatency,
+}
+
+impl AlarmKind {
+    pub const ALL: [AlarmKind; 3] = [
+        AlarmKind::FiveXxError,
+        AlarmKind::Latency,
+        AlarmKind::IntegrationLatency,
+    ];
+
+    /// The AWS/ApiGateway metric.
+    pub fn metric(self) -> &'static str {
+        match self {
+            AlarmKind::FiveXxError => "5XXError",
+            AlarmKind::Latency => "Latency",
+            AlarmKind::IntegrationLatency => "IntegrationLatency",
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            AlarmKind::FiveXxError => "5xx",
+            AlarmKind::Latency => "latency",
+            AlarmKind::IntegrationLatency => "integration-latency",
+        }
+    }
+}
+
+/// What AWS has for one guard, as `observe` read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observed {
+    pub rest_api: RestApi,
+    pub stage: StageSettings,
+    /// Read only when the spec manages a usage-plan throttle; a failed lookup stays here so
+    /// the other controls still go ahead.
+    pub usage_plan: Option<Result<UsagePlan, AwsError>>,
+    /// GetAccount's CloudWatch Logs role; read only when the spec asks for execution logs.
+    pub cloudwatch_role_arn: Option<String>,
+    /// The guard's alarms that exist, by name, with their tags.
+    pub alarms: Vec<(ObservedAlarm, Vec<Tag>)>,
+}
+
+/// One stage patch with the control it serves and the value it replaces, for diffs and status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub control: Control,
+    pub op: PatchOp,
+    /// What AWS has now; `None` when unset.
+    pub from: Option<String>,
+}
+
+/// One AWS write.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// UpdateStage with every stage change in one call.
+    UpdateStage {
+        rest_api_id: String,
+        stage: String,
+        changes: Vec<Change>,
+    },
+    /// UpdateUsagePlan with the throttle changes in one call.
+    UpdateUsagePlan {
+        usage_plan_id: String,
+        changes: Vec<Change>,
+    },
+    /// PutMetricAlarm; `tags` are set when it creates the alarm, so an alarm never exists
+    /// without its owner.
+    PutAlarm {
+        alarm: AlarmConfig,
+        tags: Vec<Tag>,
+        /// The managed fields that differ; empty when the alarm is new.
+        diff: Vec<String>,
+    },
+    /// TagResource: an owned alarm is missing some of the guard's tags.
+    TagAlarm {
+        name: String,
+        arn: String,
+        tags: Vec<Tag>,
+    },
+    /// DeleteAlarms of owned alarms the spec no longer wants.
+    DeleteAlarms { names: Vec<String> },
+}
+
+impl Action {
+    /// The controls whose state this action decides.
+    pub fn controls(&self) -> Vec<Control> {
+        match self {
+            Action::UpdateStage { changes, .. } | Action::UpdateUsagePlan { changes, .. } => {
+                let mut controls: Vec<Control> = changes.iter().map(|c| c.control).collect();
+                controls.dedup();
+                controls
+            }
+            Action::PutAlarm { .. } | Action::TagAlarm { .. } | Action::DeleteAlarms { .. } => {
+                vec![Control::Alarms]
+            }
+        }
+    }
+}
+
+impl Action {
+    /// The action as [`Display`](fmt::Display) shows it, keeping only `control`'s changes.
+    pub fn describe_for(&self, control: Control) -> String {
+        match self {
+            Action::UpdateStage {
+                rest_api_id,
+                stage,
+                changes,
+            } => Action::UpdateStage {
+                rest_api_id: rest_api_id.clone(),
+                stage: stage.clone(),
+                changes: changes
+                    .iter()
+                    .filter(|c| c.control == control)
+                    .cloned()
+                    .collect(),
+            }
+            .to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let changes = |changes: &[Change]| {
+            changes
+                .iter()
+                .map(|c| {
+                    let from = c.from.as_deref().unwrap_or("(unset)");
+                    format!("{} {from} -> {}", c.op.path, c.op.value)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Action::UpdateStage {
+                rest_api_id,
+                stage,
+                changes: list,
+            } => write!(f, "update-stage {rest_api_id}/{stage}: {}", changes(list)),
+            Action::UpdateUsagePlan {
+                usage_plan_id,
+                changes: list,
+            } => write!(f, "update-usage-plan {usage_plan_id}: {}", changes(list)),
+            Action::PutAlarm { alarm, diff, .. } if diff.is_empty() => write!(
+                f,
+                "put-metric-alarm {} (create: {} {} > {} over {}s x{})",
+                alarm.name,
+                alarm.metric_name,
+                alarm.statistic,
+                alarm.threshold,
+                alarm.period,
+                alarm.evaluation_periods
+            ),
+            Action::PutAlarm { alarm, diff, .. } => {
+                write!(
+                    f,
+                    "put-metric-alarm {} (update: {})",
+                    alarm.name,
+                    diff.join(", ")
+                )
+            }
+            Action::TagAlarm { name, tags, .. } => {
+                let keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
+                write!(f, "tag-resource {name}: {}", keys.join(", "))
+            }
+            Action::DeleteAlarms { names } => write!(f, "delete-alarms {}", names.join(" ")),
+        }
+    }
+}
+
+/// Why a control cannot reach its desired state by any write this plan could make.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Blocker {
+    pub control: Control,
+    /// One CamelCase word, used as the condition reason.
+    pub reason: String,
+    pub message: String,
+    /// True when waiting (or a retry) may clear it without a spec change.
+    pub retryable: bool,
+}
+
+/// The ordered writes for one guard, and what blocks the controls they cannot fix.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub blockers: Vec<Blocker>,
+}
+
+impl Plan {
+    /// Nothing to write and nothing in the way.
+    pub fn is_in_sync(&self) -> bool {
+        self.actions.is_empty() && self.blockers.is_empty()
+    }
+}
+
+/// Plans the writes that bring AWS to the spec. An in-sync guard plans nothing.
+pub fn plan(guard: &GuardId, spec: &ApiGatewayGuardSpec, observed: &Observed) -> Plan {
+    let mut plan = Plan::default();
+    let stage_changes = stage_changes(spec, observed, &mut plan.blockers);
+    if !stage_changes.is_empty() {
+        plan.actions.push(Action::UpdateStage {
+            rest_api_id: observed.rest_api.id.clone(),
+            stage: spec.stage.clone(),
+            changes: stage_changes,
+        });
+    }
+    if let Some(action) = usage_plan_action(spec, observed, &mut plan.blockers) {
+        plan.actions.push(action);
+    }
+    alarm_actions(guard, spec, observed, &mut plan);
+    plan
+}
+
+/// The value AWS gives a number patch: integral values without a fraction, since API
+/// Gateway reads "1000" and "1000.0" alike but some parsers (moto's) only take the first.
+pub fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        value.to_string()
+    }
+}
+
+fn change(control: Control, path: &str, value: String, from: Option<String>) -> Change {
+    Change {
+        control,
+        op: PatchOp {
+            path: path.to_owned(),
+            value,
+        },
+        from,
+    }
+}
+
+fn stage_changes(
+    spec: &ApiGatewayGuardSpec,
+    observed: &Observed,
+    blockers: &mut Vec<Blocker>,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let stage = &observed.stage;
+    let methods = &stage.all_methods;
+    if let Some(tracing) = &spec.tracing {
+        // Absent means off: a stage created without tracing has it disabled.
+        let current = stage.tracing_enabled.unwrap_or(false);
+        if current != tracing.enabled {
+            changes.push(change(
+                Control::Tracing,
+                "/tracingEnabled",
+                tracing.enabled.to_string(),
+                stage.tracing_enabled.map(|b| b.to_string()),
+            ));
+        }
+    }
+    if let Some(logging) = &spec.execution_logging {
+        let needs_role = logging.level != LogLevel::Off || logging.data_trace;
+        if needs_role && observed.cloudwatch_role_arn.is_none() {
+            blockers.push(Blocker {
+                control: Control::ExecutionLogging,
+                reason: "CloudWatchRoleMissing".to_owned(),
+                message: format!(
+                    "the account has no CloudWatch Logs role ARN in this region, so API Gateway \
+                     refuses execution logging; set it with `aws apigateway update-account \
+                     --patch-operations op=replace,path=/cloudwatchRoleArn,value=<role-arn>` \
+                     (a role trusting apigateway.amazonaws.com with \
+                     AmazonAPIGatewayPushToCloudWatchLogs){}",
+                    if logging.detailed_metrics {
+                        "; detailed metrics are still applied"
+                    } else {
+                        ""
+                    }
+                ),
+                retryable: false,
+            });
+        } else {
+            // Absent `*/*` settings mean logging OFF and data trace off.
+            let level = methods.logging_level.as_deref().unwrap_or("OFF");
+            if level != logging.level.as_aws() {
+                changes.push(change(
+                    Control::ExecutionLogging,
+                    "/*/*/logging/loglevel",
+                    logging.level.as_aws().to_owned(),
+                    methods.logging_level.clone(),
+                ));
+            }
+            if methods.data_trace.unwrap_or(false) != logging.data_trace {
+                changes.push(change(
+                    Control::ExecutionLogging,
+                    "/*/*/logging/dataTrace",
+                    logging.data_trace.to_string(),
+                    methods.data_trace.map(|b| b.to_string()),
+                ));
+            }
+        }
+        if methods.metrics.unwrap_or(false) != logging.detailed_metrics {
+            changes.push(change(
+                Control::ExecutionLogging,
+                "/*/*/metrics/enabled",
+                logging.detailed_metrics.to_string(),
+                methods.metrics.map(|b| b.to_string()),
+            ));
+        }
+    }
+    if let Some(limits) = &spec.stage_throttle {
+        if methods.rate_limit != Some(limits.rate_limit) {
+            changes.push(change(
+                Control::StageThrottle,
+                "/*/*/throttling/rateLimit",
+                number(limits.rate_limit),
+                methods.rate_limit.map(number),
+            ));
+        }
+        if methods.burst_limit != Some(limits.burst_limit) {
+            changes.push(change(
+                Control::StageThrottle,
+                "/*/*/throttling/burstLimit",
+                limits.burst_limit.to_string(),
+                methods.burst_limit.map(|b| b.to_string()),
+            ));
+        }
+    }
+    changes
+}
+
+fn usage_plan_action(
+    spec: &ApiGatewayGuardSpec,
+    observed: &Observed,
+    blockers: &mut Vec<Blocker>,
+) -> Option<Action> {
+    let throttle = spec.throttle.as_ref()?;
+    let usage_plan = match observed.usage_plan.as_ref()? {
+        Ok(plan) => plan,
+        Err(err) => {
+            blockers.push(Blocker {
+                control: Control::Throttle,
+                reason: err.code.clone(),
+                message: format!("usage plan {}: {err}", describe_ref(&throttle.usage_plan)),
+                retryable: err.retryable,
+            });
+            return None;
+        }
+    };
+    let serves = usage_plan
+        .api_stages
+        .iter()
+        .any(|(api, stage)| *api == observed.rest_api.id && *stage == spec.stage);
+    if !serves {
+        blockers.push(Blocker {
+            control: Control::Throttle,
+            reason: "UsagePlanNotServingStage".to_owned(),
+            message: format!(
+                "usage plan {} ({}) does not serve stage {} of REST API {} ({}); add the stage \
+                 to the plan or name the plan that serves it",
+                describe_ref(&throttle.usage_plan),
+                usage_plan.id,
+                spec.stage,
+                observed.rest_api.name,
+                observed.rest_api.id
+            ),
+            retryable: false,
+        });
+        return None;
+    }
+    let mut changes = Vec::new();
+    if usage_plan.rate_limit != Some(throttle.rate_limit) {
+        changes.push(change(
+            Control::Throttle,
+            "/throttle/rateLimit",
+            number(throttle.rate_limit),
+            usage_plan.rate_limit.map(number),
+        ));
+    }
+    if usage_plan.burst_limit != Some(throttle.burst_limit) {
+        changes.push(change(
+            Control::Throttle,
+            "/throttle/burstLimit",
+            throttle.burst_limit.to_string(),
+            usage_plan.burst_limit.map(|b| b.to_string()),
+        ));
+    }
+    (!changes.is_empty()).then(|| Action::UpdateUsagePlan {
+        usage_plan_id: usage_plan.id.clone(),
+        changes,
+    })
+}
+
+/// `name "x"` or `id "y"`, as the guard named it.
+pub fn describe_ref(by: &crate::crd::ResourceRef) -> String {
+    match (&by.name, &by.id) {
+        (Some(name), _) => format!("named {name:?}"),
+        (None, Some(id)) => format!("with id {id:?}"),
+        (None, None) => "(neither name nor id given)".to_owned(),
+    }
+}
+
+/// The alarm the spec wants of one kind, or `None` when it wants none.
+pub fn desired_alarm(
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    api: &RestApi,
+    kind: AlarmKind,
+) -> Option<AlarmConfig> {
+    let alarms = spec.alarms.as_ref()?;
+    let alarm: &AlarmSpec = match kind {
+        AlarmKind::FiveXxError => &alarms.five_xx_error,
+        AlarmKind::Latency => &alarms.latency,
+        AlarmKind::IntegrationLatency => &alarms.integration_latency,
+    };
+    if !alarm.enabled {
+        return None;
+    }
+    let mut dimensions = vec![
+        ("ApiName".to_owned(), api.name.clone()),
+        ("Stage".to_owned(), spec.stage.clone()),
+    ];
+    dimensions.sort();
+    Some(AlarmConfig {
+        name: guard.alarm_name(kind),
+        description: format!(
+            "API Gateway {} of {}/{}, guarded by apigw-guard {}; see the API Gateway 5XX runbook",
+            kind.metric(),
+            api.name,
+            spec.stage,
+            guard.owner()
+        ),
+        namespace: NAMESPACE.to_owned(),
+        metric_name: kind.metric().to_owned(),
+        statistic: alarm.statistic.clone(),
+        dimensions,
+        period: alarm.period_seconds,
+        evaluation_periods: alarm.evaluation_periods,
+        threshold: alarm.threshold,
+        comparison: COMPARISON.to_owned(),
+        actions_enabled: true,
+        actions: alarms.actions.clone(),
+        ok_actions: alarms.ok_actions.clone(),
+        treat_missing_data: alarms.treat_missing_data.as_aws().to_owned(),
+    })
+}
+
+/// The managed fields in which `observed` differs from `desired`, as `field: old -> new`.
+fn alarm_diff(desired: &AlarmConfig, observed: Option<&AlarmConfig>) -> Vec<String> {
+    let Some(observed) = observed else {
+        return vec!["fields missing in AWS".to_owned()];
+    };
+    let mut diff = Vec::new();
+    let mut field = |name: &str, old: String, new: String| {
+        if old != new {
+            diff.push(format!("{name}: {old} -> {new}"));
+        }
+    };
+    field(
+        "description",
+        observed.description.clone(),
+        desired.description.clone(),
+    );
+    field(
+        "namespace",
+        observed.namespace.clone(),
+        desired.namespace.clone(),
+    );
+    field(
+        "metric",
+        observed.metric_name.clone(),
+        desired.metric_name.clone(),
+    );
+    field(
+        "statistic",
+        observed.statistic.clone(),
+        desired.statistic.clone(),
+    );
+    field(
+        "dimensions",
+        format!("{:?}", observed.dimensions),
+        format!("{:?}", desired.dimensions),
+    );
+    field(
+        "period",
+        observed.period.to_string(),
+        desired.period.to_string(),
+    );
+    field(
+        "evaluationPeriods",
+        observed.evaluation_periods.to_string(),
+        desired.evaluation_periods.to_string(),
+    );
+    field(
+        "threshold",
+        observed.threshold.to_string(),
+        desired.threshold.to_string(),
+    );
+    field(
+        "comparison",
+        observed.comparison.clone(),
+        desired.comparison.clone(),
+    );
+    field(
+        "actionsEnabled",
+        observed.actions_enabled.to_string(),
+        desired.actions_enabled.to_string(),
+    );
+    field(
+        "actions",
+        format!("{:?}", observed.actions),
+        format!("{:?}", desired.actions),
+    );
+    field(
+        "okActions",
+        format!("{:?}", observed.ok_actions),
+        format!("{:?}", desired.ok_actions),
+    );
+    field(
+        "treatMissingData",
+        observed.treat_missing_data.clone(),
+        desired.treat_missing_data.clone(),
+    );
+    diff
+}
+
+fn alarm_actions(
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    observed: &Observed,
+    plan: &mut Plan,
+) {
+    let wanted_tags = guard.tags();
+    let mut deletes = Vec::new();
+    for kind in AlarmKind::ALL {
+        let name = guard.alarm_name(kind);
+        let desired = desired_alarm(guard, spec, &observed.rest_api, kind);
+        let existing = observed.alarms.iter().find(|(alarm, _)| alarm.name == name);
+        match (desired, existing) {
+            (None, None) => {}
+            (Some(alarm), None) => plan.actions.push(Action::PutAlarm {
+                alarm,
+                tags: wanted_tags.clone(),
+                diff: Vec::new(),
+            }),
+            (desired, Some((alarm, tags))) => {
+                if !guard.owns(tags) {
+                    let owner = tags
+                        .iter()
+                        .find(|(key, _)| key == OWNER_TAG)
+                        .map(|(_, v)| v.as_str());
+                    // Someone else's alarm: never touched, whatever the spec wants.
+                    if desired.is_some() {
+                        plan.blockers.push(Blocker {
+                            control: Control::Alarms,
+                            reason: "Conflict".to_owned(),
+                            message: format!(
+                                "alarm {name} exists and is owned by {}, not by this guard; \
+                                 it is left untouched",
+                                owner.map_or(
+                                    "nobody (no apigw-guard.dev/owner tag)".to_owned(),
+                                    |o| o.to_owned()
+                                )
+                            ),
+                            retryable: false,
+                        });
+                    }
+                    continue;
+                }
+                let Some(desired) = desired else {
+                    deletes.push(name);
+                    continue;
+                };
+                let diff = alarm_diff(&desired, alarm.config.as_ref());
+                if !diff.is_empty() {
+                    plan.actions.push(Action::PutAlarm {
+                        alarm: desired,
+                        tags: wanted_tags.clone(),
+                        diff,
+                    });
+                }
+                let missing: Vec<Tag> = wanted_tags
+                    .iter()
+                    .filter(|t| !tags.contains(t))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    plan.actions.push(Action::TagAlarm {
+                        name,
+                        arn: alarm.arn.clone(),
+                        tags: missing,
+                    });
+                }
+            }
+        }
+    }
+    if !deletes.is_empty() {
+        plan.actions.push(Action::DeleteAlarms { names: deletes });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! One reconcile of one guard: observe (read AWS) -> plan (pure) -> apply (write AWS).
+//! The CLI and the controller both run exactly this.
+
+use crate::aws::{ApiGateway, AwsError, CloudWatch};
+use crate::crd::{ApiGatewayGuardSpec, LogLevel};
+use crate::plan::{Action, GuardId, Observed, Plan, describe_ref, plan};
+
+/// Reading AWS failed for something every control needs (the REST API or the stage).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct ObserveError {
+    /// The missing or unreadable thing, as the guard names it.
+    pub what: String,
+    #[source]
+    pub source: AwsError,
+}
+
+/// What one reconcile saw, planned and did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub guard: GuardId,
+    pub observed: Result<Observed, ObserveError>,
+    pub plan: Plan,
+    /// One per applied action, in order; empty for a dry run.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// The result of one applied action.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub action: Action,
+    pub result: Result<(), AwsError>,
+}
+
+/// Reads what the guard needs from AWS: the REST API, the stage, and (only when the spec
+/// manages them) the usage plan and the account's logging role; the guard's alarms always,
+/// so owned alarms the spec dropped can be removed.
+pub async fn observe(
+    apigateway: &impl ApiGateway,
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+) -> Result<Observed, ObserveError> {
+    let rest_api = apigateway
+        .find_rest_api(&spec.rest_api)
+        .await
+        .map_err(|source| ObserveError {
+            what: format!("REST API {}", describe_ref(&spec.rest_api)),
+            source,
+        })?;
+    let needs_role = spec
+        .execution_logging
+        .as_ref()
+        .is_some_and(|l| l.level != LogLevel::Off || l.data_trace);
+    let (stage, usage_plan, role, alarms) = tokio::join!(
+        apigateway.get_stage(&rest_api.id, &spec.stage),
+        async {
+            match &spec.throttle {
+                Some(throttle) => Some(apigateway.find_usage_plan(&throttle.usage_plan).await),
+                None => None,
+            }
+        },
+        async {
+            match needs_role {
+                true => apigateway.cloudwatch_role_arn().await,
+                false => Ok(None),
+            }
+        },
+        observe_alarms(cloudwatch, guard),
+    );
+    let stage = stage.map_err(|source| ObserveError {
+        what: format!(
+            "stage {:?} of REST API {:?} ({})",
+            spec.stage, rest_api.name, rest_api.id
+        ),
+        source,
+    })?;
+    let cloudwatch_role_arn = role.map_err(|source| ObserveError {
+        what: "the API Gateway account settings".to_owned(),
+        source,
+    })?;
+    let alarms = alarms.map_err(|source| ObserveError {
+        what: format!("the alarms of guard {guard}"),
+        source,
+    })?;
+    Ok(Observed {
+        rest_api,
+        stage,
+        usage_plan,
+        cloudwatch_role_arn,
+        alarms,
+    })
+}
+
+async fn observe_alarms(
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+) -> Result<Vec<(crate::aws::ObservedAlarm, Vec<crate::aws::Tag>)>, AwsError> {
+    let mut alarms = Vec::new();
+    for alarm in cloudwatch.describe_alarms(&guard.alarm_names()).await? {
+        let tags = cloudwatch.list_tags(&alarm.arn).await?;
+        alarms.push((alarm, tags));
+    }
+    Ok(alarms)
+}
+
+/// Executes the plan's actions in order. A failed action does not stop the others: each
+/// serves its own control, and every result is reported.
+pub async fn apply(
+    apigateway: &impl ApiGateway,
+    cloudwatch: &impl CloudWatch,
+    plan: &Plan,
+) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(plan.actions.len());
+    for action in &plan.actions {
+        let result = match action {
+            Action::UpdateStage {
+                rest_api_id,
+                stage,
+                changes,
+            } => {
+                let ops: Vec<_> = changes.iter().map(|c| c.op.clone()).collect();
+                apigateway.update_stage(rest_api_id, stage, &ops).await
+            }
+            Action::UpdateUsagePlan {
+                usage_plan_id,
+                changes,
+            } => {
+                let ops: Vec<_> = changes.iter().map(|c| c.op.clone()).collect();
+                apigateway.update_usage_plan(usage_plan_id, &ops).await
+            }
+            Action::PutAlarm { alarm, tags, .. } => cloudwatch.put_alarm(alarm, tags).await,
+            Action::TagAlarm { arn, tags, .. } => cloudwatch.tag_alarm(arn, tags).await,
+            Action::DeleteAlarms { names } => cloudwatch.delete_alarms(names).await,
+        };
+        outcomes.push(Outcome {
+            action: action.clone(),
+            result,
+        });
+    }
+    outcomes
+}
+
+/// Observe, plan and, unless `dry_run` or the guard is suspended, apply.
+pub async fn reconcile(
+    apigateway: &impl ApiGateway,
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    dry_run: bool,
+) -> Report {
+    let observed = observe(apigateway, cloudwatch, guard, spec).await;
+    let plan = match &observed {
+        Ok(observed) => plan(guard, spec, observed),
+        Err(_) => Plan::default(),
+    };
+    let outcomes = match dry_run || spec.suspend {
+        true => Vec::new(),
+        false => apply(apigateway, cloudwatch, &plan).await,
+    };
+    Report {
+        guard: guard.clone(),
+        observed,
+        plan,
+        outcomes,
+    }
+}

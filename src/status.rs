@@ -1,0 +1,237 @@
+//! Status from a reconcile report: kstatus conditions (Ready, Reconciling, Stalled), one
+//! condition per control, and the alarms' live states.
+
+use crate::crd::{AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition};
+use crate::plan::{Action, AlarmKind, Control, desired_alarm};
+use crate::reconcile::Report;
+
+/// A control's state after the reconcile.
+#[derive(Clone, Debug, PartialEq)]
+struct ControlState {
+    control: Control,
+    ok: bool,
+    reason: String,
+    message: String,
+    retryable: bool,
+}
+
+/// Builds the status for `report`. Conditions whose status did not change keep the
+/// `lastTransitionTime` of `previous`.
+pub fn build(
+    spec: &ApiGatewayGuardSpec,
+    generation: Option<i64>,
+    report: &Report,
+    previous: Option<&ApiGatewayGuardStatus>,
+    now: &str,
+) -> ApiGatewayGuardStatus {
+    let mut status = ApiGatewayGuardStatus {
+        observed_generation: generation,
+        last_sync_time: Some(now.to_owned()),
+        ..Default::default()
+    };
+    let mut conditions = Vec::new();
+    match &report.observed {
+        Err(err) => {
+            let reason = err.source.code.clone();
+            let message = format!("{err}");
+            conditions.push(cond("Ready", false, &reason, &message));
+            conditions.push(cond("Reconciling", err.source.retryable, &reason, &message));
+            conditions.push(cond("Stalled", !err.source.retryable, &reason, &message));
+            // Keep what earlier reconciles learnt; nothing new was read.
+            if let Some(previous) = previous {
+                status.rest_api_id = previous.rest_api_id.clone();
+                status.rest_api_name = previous.rest_api_name.clone();
+                status.usage_plan_id = previous.usage_plan_id.clone();
+            }
+        }
+        Ok(observed) => {
+            status.rest_api_id = Some(observed.rest_api.id.clone());
+            status.rest_api_name = Some(observed.rest_api.name.clone());
+            status.usage_plan_id = observed
+                .usage_plan
+                .as_ref()
+                .and_then(|plan| plan.as_ref().ok())
+                .map(|plan| plan.id.clone());
+            let states = control_states(spec, report);
+            conditions.extend(kstatus(spec, report, &states));
+            conditions.extend(
+                states
+                    .iter()
+                    .map(|s| cond(s.control.condition_type(), s.ok, &s.reason, &s.message)),
+            );
+            status.alarms = alarm_statuses(spec, report);
+            status.alarm_summary = summary(&status.alarms);
+        }
+    }
+    for condition in &mut conditions {
+        condition.observed_generation = generation;
+        let unchanged = previous
+            .and_then(|p| p.conditions.iter().find(|c| c.type_ == condition.type_))
+            .filter(|c| c.status == condition.status);
+        condition.last_transition_time = Some(
+            unchanged
+                .and_then(|c| c.last_transition_time.clone())
+                .unwrap_or_else(|| now.to_owned()),
+        );
+    }
+    status.conditions = conditions;
+    status
+}
+
+fn cond(type_: &str, ok: bool, reason: &str, message: &str) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: if ok { "True" } else { "False" }.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        last_transition_time: None,
+        observed_generation: None,
+    }
+}
+
+/// Each managed control: blocked, failed, updated, pending (dry run or suspended), or in sync.
+fn control_states(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<ControlState> {
+    let applied = !report.outcomes.is_empty();
+    Control::ALL
+        .into_iter()
+        .filter(|control| control.is_managed(spec))
+        .map(|control| {
+            let state = |ok: bool, reason: &str, message: String, retryable: bool| ControlState {
+                control,
+                ok,
+                reason: reason.to_owned(),
+                message,
+                retryable,
+            };
+            if let Some(blocker) = report.plan.blockers.iter().find(|b| b.control == control) {
+                return state(
+                    false,
+                    &blocker.reason,
+                    blocker.message.clone(),
+                    blocker.retryable,
+                );
+            }
+            let mine: Vec<_> = report
+                .outcomes
+                .iter()
+                .filter(|o| o.action.controls().contains(&control))
+                .collect();
+            if let Some(err) = mine.iter().find_map(|o| o.result.as_ref().err()) {
+                return state(false, &err.code, err.to_string(), err.retryable);
+            }
+            if !mine.is_empty() {
+                let done: Vec<String> = mine
+                    .iter()
+                    .map(|o| o.action.describe_for(control))
+                    .collect();
+                return state(true, "Updated", done.join("; "), false);
+            }
+            let pending: Vec<String> = report
+                .plan
+                .actions
+                .iter()
+                .filter(|a| !applied && a.controls().contains(&control))
+                .map(|a| a.describe_for(control))
+                .collect();
+            match pending.is_empty() {
+                true => state(true, "InSync", "AWS matches the spec".to_owned(), false),
+                false => state(false, "Pending", pending.join("; "), true),
+            }
+        })
+        .collect()
+}
+
+/// Ready, Reconciling and Stalled from the control states.
+fn kstatus(spec: &ApiGatewayGuardSpec, report: &Report, states: &[ControlState]) -> Vec<Condition> {
+    let total = states.len();
+    let failed: Vec<&ControlState> = states.iter().filter(|s| !s.ok).collect();
+    let summary = format!("{}/{total} controls in sync", total - failed.len());
+    if spec.suspend {
+        let message = format!(
+            "suspend is true: no AWS writes; {summary}, {} change(s) pending",
+            report.plan.actions.len()
+        );
+        return vec![
+            cond("Ready", failed.is_empty(), "Suspended", &message),
+            cond("Reconciling", false, "Suspended", &message),
+            cond("Stalled", false, "Suspended", &message),
+        ];
+    }
+    if failed.is_empty() {
+        return vec![
+            cond("Ready", true, "Guarded", &summary),
+            cond("Reconciling", false, "Guarded", &summary),
+            cond("Stalled", false, "Guarded", &summary),
+        ];
+    }
+    let details: Vec<String> = failed
+        .iter()
+        .map(|s| format!("{}: {}", s.control.condition_type(), s.message))
+        .collect();
+    let message = format!("{summary}; {}", details.join("; "));
+    let stalled = failed.iter().find(|s| !s.retryable);
+    let retrying = failed.iter().find(|s| s.retryable);
+    vec![
+        cond("Ready", false, &failed[0].reason, &message),
+        cond(
+            "Reconciling",
+            retrying.is_some(),
+            retrying.map_or("Waiting", |s| &s.reason),
+            &message,
+        ),
+        cond(
+            "Stalled",
+            stalled.is_some(),
+            stalled.map_or("Retrying", |s| &s.reason),
+            &message,
+        ),
+    ]
+}
+
+/// The guard's alarms as they stand after the reconcile: live state for those that existed,
+/// INSUFFICIENT_DATA (CloudWatch's starting state) for those just created.
+fn alarm_statuses(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<AlarmStatus> {
+    let Ok(observed) = &report.observed else {
+        return Vec::new();
+    };
+    let created = |name: &str| {
+        report.outcomes.iter().any(|o| {
+            o.result.is_ok() && matches!(&o.action, Action::PutAlarm { alarm, diff, .. } if alarm.name == name && diff.is_empty())
+        })
+    };
+    AlarmKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let desired = desired_alarm(&report.guard, spec, &observed.rest_api, kind)?;
+            let state = match observed
+                .alarms
+                .iter()
+                .find(|(a, tags)| a.name == desired.name && report.guard.owns(tags))
+            {
+                Some((alarm, _)) => alarm.state.clone(),
+                None if created(&desired.name) => "INSUFFICIENT_DATA".to_owned(),
+                None => return None,
+            };
+            Some(AlarmStatus {
+                name: desired.name,
+                metric: kind.metric().to_owned(),
+                state,
+            })
+        })
+        .collect()
+}
+
+/// "1 ALARM, 2 OK": the worst states first.
+fn summary(alarms: &[AlarmStatus]) -> Option<String> {
+    let parts: Vec<String> = ["ALARM", "INSUFFICIENT_DATA", "OK"]
+        .iter()
+        .filter_map(|state| {
+            let n = alarms.iter().filter(|a| a.state == *state).count();
+            (n > 0).then(|| format!("{n} {state}"))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests;

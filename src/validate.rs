@@ -1,0 +1,197 @@
+//! Checks the schema cannot express, run before any AWS call so a bad guard fails with the
+//! field at fault instead of an AWS validation error halfway through.
+
+use crate::crd::{AlarmSpec, ApiGatewayGuardSpec, ResourceRef};
+
+const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+
+/// Every problem in `spec`, each as `field: what is wrong`. Empty when valid.
+pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
+    let mut errors = Vec::new();
+    one_of(&mut errors, "spec.restApi", &spec.rest_api);
+    if spec.stage.trim().is_empty() {
+        errors.push("spec.stage: must not be empty".to_owned());
+    }
+    if let Some(throttle) = &spec.throttle {
+        one_of(&mut errors, "spec.throttle.usagePlan", &throttle.usage_plan);
+        limits(
+            &mut errors,
+            "spec.throttle",
+            throttle.rate_limit,
+            throttle.burst_limit,
+        );
+    }
+    if let Some(stage) = &spec.stage_throttle {
+        limits(
+            &mut errors,
+            "spec.stageThrottle",
+            stage.rate_limit,
+            stage.burst_limit,
+        );
+    }
+    if let Some(alarms) = &spec.alarms {
+        for (i, arn) in alarms.actions.iter().enumerate() {
+            arn_check(&mut errors, &format!("spec.alarms.actions[{i}]"), arn);
+        }
+        for (i, arn) in alarms.ok_actions.iter().enumerate() {
+            arn_check(&mut errors, &format!("spec.alarms.okActions[{i}]"), arn);
+        }
+        alarm(
+            &mut errors,
+            "spec.alarms.fiveXXError",
+            &alarms.five_xx_error,
+        );
+        alarm(&mut errors, "spec.alarms.latency", &alarms.latency);
+        alarm(
+            &mut errors,
+            "spec.alarms.integrationLatency",
+            &alarms.integration_latency,
+        );
+    }
+    errors
+}
+
+fn one_of(errors: &mut Vec<String>, field: &str, by: &ResourceRef) {
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    if given(&by.name) == given(&by.id) {
+        errors.push(format!("{field}: give exactly one of name or id"));
+    }
+}
+
+fn limits(errors: &mut Vec<String>, field: &str, rate: f64, burst: i32) {
+    if !(rate.is_finite() && rate > 0.0) {
+        errors.push(format!(
+            "{field}.rateLimit: must be greater than 0, got {rate}"
+        ));
+    }
+    if burst < 0 {
+        errors.push(format!(
+            "{field}.burstLimit: must be 0 or more, got {burst}"
+        ));
+    }
+}
+
+fn arn_check(errors: &mut Vec<String>, field: &str, arn: &str) {
+    if !arn.starts_with("arn:") || arn.split(':').count() < 6 {
+        errors.push(format!(
+            "{field}: {arn:?} is not an ARN (arn:partition:service:region:account:resource)"
+        ));
+    }
+}
+
+fn alarm(errors: &mut Vec<String>, field: &str, alarm: &AlarmSpec) {
+    if !(alarm.threshold.is_finite() && alarm.threshold >= 0.0) {
+        errors.push(format!(
+            "{field}.threshold: must be 0 or more, got {}",
+            alarm.threshold
+        ));
+    }
+    let period = alarm.period_seconds;
+    if !(period == 10 || period == 30 || (period > 0 && period % 60 == 0)) {
+        errors.push(format!(
+            "{field}.periodSeconds: must be 10, 30 or a multiple of 60, got {period}"
+        ));
+    }
+    if alarm.evaluation_periods < 1 {
+        errors.push(format!(
+            "{field}.evaluationPeriods: must be 1 or more, got {}",
+            alarm.evaluation_periods
+        ));
+    } else if i64::from(period) * i64::from(alarm.evaluation_periods) > 86_400 {
+        errors.push(format!(
+            "{field}: periodSeconds x evaluationPeriods must be at most 86400 (one day), got {}",
+            i64::from(period) * i64::from(alarm.evaluation_periods)
+        ));
+    }
+    if !STATISTICS.contains(&alarm.statistic.as_str()) && !is_percentile(&alarm.statistic) {
+        errors.push(format!(
+            "{field}.statistic: {:?} is neither one of {} nor a percentile such as p99",
+            alarm.statistic,
+            STATISTICS.join(", ")
+        ));
+    }
+}
+
+/// `p0`..`p100` with up to two decimals, as CloudWatch's ExtendedStatistic takes them.
+fn is_percentile(statistic: &str) -> bool {
+    let Some(number) = statistic.strip_prefix('p') else {
+        return false;
+    };
+    let decimals = number.split_once('.').map_or(0, |(_, d)| d.len());
+    !number.starts_with('.')
+        && decimals <= 2
+        && number
+            .parse::<f64>()
+            .is_ok_and(|p| (0.0..=100.0).contains(&p))
+        && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> ApiGatewayGuardSpec {
+        serde_yaml::from_str(yaml).expect("test spec parses")
+    }
+
+    #[test]
+    fn a_full_valid_spec_has_no_errors() {
+        let errors = validate(&spec(
+            "restApi: {name: orders}\nstage: prod\nthrottle: {usagePlan: {id: x}, rateLimit: 10.5, burstLimit: 0}\n\
+             alarms: {actions: ['arn:aws:sns:us-east-1:123456789012:oncall'], latency: {threshold: 900, statistic: p99.5, periodSeconds: 60, evaluationPeriods: 1440}}",
+        ));
+        assert_eq!(errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            ("restApi: {}\nstage: prod", "spec.restApi: give exactly one"),
+            (
+                "restApi: {name: a, id: b}\nstage: prod",
+                "spec.restApi: give exactly one",
+            ),
+            (
+                "restApi: {name: a}\nstage: ' '",
+                "spec.stage: must not be empty",
+            ),
+            (
+                "restApi: {name: a}\nstage: s\nstageThrottle: {rateLimit: 0, burstLimit: 1}",
+                "spec.stageThrottle.rateLimit: must be greater than 0",
+            ),
+            (
+                "restApi: {name: a}\nstage: s\nthrottle: {usagePlan: {name: p}, rateLimit: 1, burstLimit: -1}",
+                "spec.throttle.burstLimit: must be 0 or more",
+            ),
+            (
+                "restApi: {name: a}\nstage: s\nalarms: {actions: [oncall]}",
+                "spec.alarms.actions[0]: \"oncall\" is not an ARN",
+            ),
+            (
+                "restApi: {name: a}\nstage: s\nalarms: {fiveXXError: {threshold: 1, statistic: Sum, periodSeconds: 45}}",
+                "spec.alarms.fiveXXError.periodSeconds: must be 10, 30 or a multiple of 60",
+            ),
+            (
+                "restApi: {name: a}\nstage: s\nalarms: {latency: {threshold: 1, statistic: p99, periodSeconds: 3600, evaluationPeriods: 25}}",
+                "spec.alarms.latency: periodSeconds x evaluationPeriods must be at most 86400",
+            ),
+            (
+                "restApi: {name: a}\nstage: s\nalarms: {latency: {threshold: -1, statistic: p99}}",
+                "spec.alarms.latency.threshold: must be 0 or more",
+            ),
+            (
+                "restApi: {name: a}\nstage: s\nalarms: {latency: {threshold: 1, statistic: p101}}",
+                "spec.alarms.latency.statistic: \"p101\" is neither",
+            ),
+            (
+                "restApi: {name: a}\nstage: s\nalarms: {latency: {threshold: 1, statistic: Median}}",
+                "spec.alarms.latency.statistic: \"Median\" is neither",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let errors = validate(&spec(yaml));
+            assert_eq!(errors.len(), 1, "{yaml}: {errors:?}");
+            assert!(errors[0].starts_with(expected), "{yaml}: {errors:?}");
+        }
+    }
+}
