@@ -1,1 +1,282 @@
+use super::*;
+use crate::aws::{AwsError, MethodSettings, ObservedAlarm, RestApi, StageSettings};
+use crate::plan::{Blocker, GuardId, Observed, Plan, plan};
+use crate::reconcile::{ObserveError, Outcome};
 
+const SPEC: &str = "
+restApi: {name: orders-api}
+stage: prod
+tracing: {enabled: true}
+alarms: {}
+";
+
+fn spec() -> ApiGatewayGuardSpec {
+    serde_yaml::from_str(SPEC).unwrap()
+}
+
+fn guard() -> GuardId {
+    GuardId {
+        namespace: "ns".to_owned(),
+        name: "g".to_owned(),
+    }
+}
+
+fn observed() -> Observed {
+    Observed {
+        rest_api: RestApi {
+            id: "id1".to_owned(),
+            name: "orders-api".to_owned(),
+        },
+        stage: StageSettings {
+            tracing_enabled: Some(false),
+            all_methods: MethodSettings::default(),
+        },
+        usage_plan: None,
+        cloudwatch_role_arn: None,
+        alarms: Vec::new(),
+    }
+}
+
+/// A report whose actions all end with `result`.
+fn report(observed: Observed, result: Result<(), AwsError>) -> Report {
+    let plan = plan(&guard(), &spec(), &observed);
+    let outcomes = plan
+        .actions
+        .iter()
+        .map(|action| Outcome {
+            action: action.clone(),
+            result: result.clone(),
+        })
+        .collect();
+    Report {
+        guard: guard(),
+        observed: Ok(observed),
+        plan,
+        outcomes,
+    }
+}
+
+fn conditions(status: &ApiGatewayGuardStatus) -> Vec<(&str, &str, &str)> {
+    status
+        .conditions
+        .iter()
+        .map(|c| (c.type_.as_str(), c.status.as_str(), c.reason.as_str()))
+        .collect()
+}
+
+fn throttled() -> AwsError {
+    AwsError {
+        operation: "UpdateStage",
+        code: "TooManyRequestsException".to_owned(),
+        message: "Too Many Requests".to_owned(),
+        retryable: true,
+    }
+}
+
+#[test]
+fn applied_changes_make_the_guard_ready() {
+    let status = build(&spec(), Some(3), &report(observed(), Ok(())), None, "t1");
+    assert_eq!(
+        conditions(&status),
+        [
+            ("Ready", "True", "Guarded"),
+            ("Reconciling", "False", "Guarded"),
+            ("Stalled", "False", "Guarded"),
+            ("Tracing", "True", "Updated"),
+            ("Alarms", "True", "Updated"),
+        ]
+    );
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == Some(3))
+    );
+    assert_eq!(status.observed_generation, Some(3));
+    assert_eq!(status.alarms.len(), 3);
+    assert_eq!(status.alarm_summary.as_deref(), Some("3 INSUFFICIENT_DATA"));
+    assert_eq!(status.rest_api_id.as_deref(), Some("id1"));
+}
+
+#[test]
+fn a_retryable_failure_is_reconciling_not_stalled() {
+    let status = build(
+        &spec(),
+        Some(1),
+        &report(observed(), Err(throttled())),
+        None,
+        "t1",
+    );
+    assert_eq!(
+        conditions(&status)[..3],
+        [
+            ("Ready", "False", "TooManyRequestsException"),
+            ("Reconciling", "True", "TooManyRequestsException"),
+            ("Stalled", "False", "Retrying"),
+        ]
+    );
+    assert!(status.alarms.is_empty(), "no alarm was created");
+    assert_eq!(status.alarm_summary, None);
+    let ready = &status.conditions[0];
+    assert!(ready.message.starts_with(
+        "0/2 controls in sync; Tracing: UpdateStage failed: TooManyRequestsException"
+    ));
+}
+
+#[test]
+fn a_permanent_blocker_stalls_while_other_controls_stay_true() {
+    let mut report = report(observed(), Ok(()));
+    report.plan.blockers.push(Blocker {
+        control: Control::Alarms,
+        reason: "Conflict".to_owned(),
+        message: "alarm x is owned by other/guard".to_owned(),
+        retryable: false,
+    });
+    let status = build(&spec(), Some(1), &report, None, "t1");
+    assert_eq!(
+        conditions(&status),
+        [
+            ("Ready", "False", "Conflict"),
+            ("Reconciling", "False", "Waiting"),
+            ("Stalled", "True", "Conflict"),
+            ("Tracing", "True", "Updated"),
+            ("Alarms", "False", "Conflict"),
+        ]
+    );
+}
+
+#[test]
+fn mixed_failures_are_both_stalled_and_reconciling() {
+    let mut report = report(observed(), Err(throttled()));
+    report.plan.blockers.push(Blocker {
+        control: Control::Alarms,
+        reason: "Conflict".to_owned(),
+        message: "owned elsewhere".to_owned(),
+        retryable: false,
+    });
+    let status = build(&spec(), None, &report, None, "t1");
+    assert_eq!(
+        conditions(&status)[..3],
+        [
+            ("Ready", "False", "TooManyRequestsException"),
+            ("Reconciling", "True", "TooManyRequestsException"),
+            ("Stalled", "True", "Conflict"),
+        ]
+    );
+}
+
+#[test]
+fn an_unreadable_stage_stalls_with_the_aws_code_and_keeps_known_ids() {
+    let report = Report {
+        guard: guard(),
+        observed: Err(ObserveError {
+            what: "stage \"prod\" of REST API \"orders-api\" (id1)".to_owned(),
+            source: AwsError::permanent(
+                "GetStage",
+                "NotFoundException",
+                "Invalid stage identifier specified",
+            ),
+        }),
+        plan: Plan::default(),
+        outcomes: Vec::new(),
+    };
+    let previous = ApiGatewayGuardStatus {
+        rest_api_id: Some("id1".to_owned()),
+        ..Default::default()
+    };
+    let status = build(&spec(), Some(2), &report, Some(&previous), "t2");
+    assert_eq!(
+        conditions(&status),
+        [
+            ("Ready", "False", "NotFoundException"),
+            ("Reconciling", "False", "NotFoundException"),
+            ("Stalled", "True", "NotFoundException"),
+        ]
+    );
+    assert!(status.conditions[0].message.contains("stage \"prod\""));
+    assert!(
+        status.conditions[0]
+            .message
+            .contains("GetStage failed: NotFoundException")
+    );
+    assert_eq!(status.rest_api_id.as_deref(), Some("id1"));
+}
+
+#[test]
+fn a_dry_run_reports_pending_changes() {
+    let mut report = report(observed(), Ok(()));
+    report.outcomes.clear();
+    let status = build(&spec(), None, &report, None, "t1");
+    assert_eq!(conditions(&status)[0], ("Ready", "False", "Pending"));
+    assert_eq!(conditions(&status)[3], ("Tracing", "False", "Pending"));
+    assert_eq!(conditions(&status)[1], ("Reconciling", "True", "Pending"));
+}
+
+#[test]
+fn transition_time_is_kept_while_status_holds() {
+    let first = build(&spec(), Some(1), &report(observed(), Ok(())), None, "t1");
+    let mut synced = observed();
+    synced.stage.tracing_enabled = Some(true);
+    let second_report = report(synced, Ok(()));
+    let second = build(&spec(), Some(1), &second_report, Some(&first), "t2");
+    let ready = second
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.last_transition_time.as_deref(), Some("t1"));
+    assert_eq!(second.last_sync_time.as_deref(), Some("t2"));
+    let failed = build(
+        &spec(),
+        Some(1),
+        &report(observed(), Err(throttled())),
+        Some(&second),
+        "t3",
+    );
+    let ready = failed
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.last_transition_time.as_deref(), Some("t3"));
+}
+
+#[test]
+fn live_alarm_states_are_summarised_worst_first() {
+    let mut synced = observed();
+    synced.stage.tracing_enabled = Some(true);
+    let names = guard().alarm_names();
+    for (name, state) in names.iter().zip(["OK", "ALARM", "OK"]) {
+        synced.alarms.push((
+            ObservedAlarm {
+                name: name.clone(),
+                arn: format!("arn:{name}"),
+                config: None,
+                state: state.to_owned(),
+            },
+            guard().tags(),
+        ));
+    }
+    let status = build(&spec(), None, &report(synced, Ok(())), None, "t");
+    assert_eq!(status.alarm_summary.as_deref(), Some("1 ALARM, 2 OK"));
+    assert_eq!(status.alarms[1].metric, "Latency");
+    assert_eq!(status.alarms[1].state, "ALARM");
+}
+
+#[test]
+fn suspended_guard_reports_pending_work_without_stalling() {
+    let mut spec = spec();
+    spec.suspend = true;
+    let mut report = report(observed(), Ok(()));
+    report.outcomes.clear();
+    let status = build(&spec, None, &report, None, "t");
+    assert_eq!(
+        conditions(&status)[..3],
+        [
+            ("Ready", "False", "Suspended"),
+            ("Reconciling", "False", "Suspended"),
+            ("Stalled", "False", "Suspended"),
+        ]
+    );
+    assert!(status.conditions[0].message.contains("4 change(s) pending"));
+}
