@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use kube::{CustomResourceExt, ResourceExt};
 
-use crate::aws::{CallLog, SdkApiGateway, SdkCloudWatch, clients};
+use crate::aws::{CallLog, SdkApiGateway, SdkCloudWatch, clients, load_config};
 use crate::crd::ApiGatewayGuard;
 use crate::manifest;
 use crate::plan::GuardId;
@@ -121,8 +121,14 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
     for guard in &guards {
         let region = guard.spec.region.clone().or_else(|| args.region.clone());
         if !regional.contains_key(&region) {
-            let pair = clients(region.clone(), args.endpoint_url.clone(), &calls).await;
-            regional.insert(region.clone(), pair);
+            let config = load_config(region.clone(), args.endpoint_url.clone()).await;
+            if config.region().is_none() {
+                return Err(format!(
+                    "guard {}: no AWS region; set spec.region, --region or AWS_REGION",
+                    guard.name_any()
+                ));
+            }
+            regional.insert(region.clone(), clients(&config, &calls));
         }
         let (apigateway, cloudwatch) = &regional[&region];
         let id = GuardId {

@@ -1,17 +1,14 @@
-//! Building the SDK clients for one region.
+//! Building the SDK configuration and clients for one region.
 
 use aws_config::BehaviorVersion;
+use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 
 use super::{CallLog, SdkApiGateway, SdkCloudWatch};
 
-/// API Gateway and CloudWatch clients for `region` (the SDK's default chain when `None`),
-/// sending to `endpoint_url` when given (a local AWS), sharing one call log.
-pub async fn clients(
-    region: Option<String>,
-    endpoint_url: Option<String>,
-    calls: &CallLog,
-) -> (SdkApiGateway, SdkCloudWatch) {
+/// The SDK configuration for `region` (the SDK's region chain when `None`), sending to
+/// `endpoint_url` when given (a local AWS), with credentials from the SDK's default chain.
+pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkConfig {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard());
     if let Some(region) = region {
@@ -20,9 +17,13 @@ pub async fn clients(
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let config = loader.load().await;
+    loader.load().await
+}
+
+/// API Gateway and CloudWatch clients sharing one call log.
+pub fn clients(config: &SdkConfig, calls: &CallLog) -> (SdkApiGateway, SdkCloudWatch) {
     (
-        SdkApiGateway::new(aws_sdk_apigateway::Client::new(&config), calls.clone()),
-        SdkCloudWatch::new(aws_sdk_cloudwatch::Client::new(&config), calls.clone()),
+        SdkApiGateway::new(aws_sdk_apigateway::Client::new(config), calls.clone()),
+        SdkCloudWatch::new(aws_sdk_cloudwatch::Client::new(config), calls.clone()),
     )
 }

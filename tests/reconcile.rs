@@ -1,0 +1,541 @@
+//! Reconciling guards against the local AWS, then reading AWS back to check the outcome.
+
+mod support;
+
+use std::collections::HashMap;
+
+use apigw_guard::aws::{Call, CallLog, CloudWatch, SdkApiGateway, SdkCloudWatch, clients};
+use apigw_guard::crd::{ApiGatewayGuardSpec, ApiGatewayGuardStatus};
+use apigw_guard::plan::{GuardId, OWNER_TAG};
+use apigw_guard::reconcile::{Report, reconcile};
+use apigw_guard::status;
+use aws_config::SdkConfig;
+use support::{REGION, REGION_WITHOUT_LOG_ROLE};
+
+/// One guard against the local AWS, with its own API, usage plan and alarm names.
+struct Fixture {
+    config: SdkConfig,
+    calls: CallLog,
+    apigateway: SdkApiGateway,
+    cloudwatch: SdkCloudWatch,
+    guard: GuardId,
+    api_name: String,
+    api_id: String,
+    plan_id: String,
+}
+
+impl Fixture {
+    /// Seeds a REST API `{test}-api` with stage prod and a usage plan `{test}-plan` serving it.
+    async fn new(test: &str, region: &str) -> Self {
+        let config = support::config(region).await;
+        let api_name = format!("{test}-api");
+        let api_id = support::seed_api(&config, &api_name, "prod").await;
+        let plan_id =
+            support::seed_usage_plan(&config, &format!("{test}-plan"), &api_id, "prod").await;
+        let calls = CallLog::default();
+        let (apigateway, cloudwatch) = clients(&config, &calls);
+        Self {
+            config,
+            calls,
+            apigateway,
+            cloudwatch,
+            guard: GuardId {
+                namespace: "tests".to_owned(),
+                name: test.to_owned(),
+            },
+            api_name,
+            api_id,
+            plan_id,
+        }
+    }
+
+    /// The full guard of the design, for this fixture's API and plan.
+    fn spec(&self) -> ApiGatewayGuardSpec {
+        serde_yaml::from_str(&format!(
+            "
+restApi: {{name: {api}}}
+stage: prod
+tracing: {{enabled: true}}
+executionLogging: {{level: ERROR, dataTrace: false, detailedMetrics: true}}
+throttle: {{usagePlan: {{name: {test}-plan}}, rateLimit: 1000, burstLimit: 2000}}
+stageThrottle: {{rateLimit: 5000, burstLimit: 2500}}
+alarms:
+  actions: ['arn:aws:sns:{REGION}:123456789012:oncall']
+  okActions: ['arn:aws:sns:{REGION}:123456789012:oncall-ok']
+",
+            api = self.api_name,
+            test = self.guard.name
+        ))
+        .unwrap()
+    }
+
+    /// Reconciles once; returns the report, the status and the calls it made.
+    async fn reconcile(
+        &self,
+        spec: &ApiGatewayGuardSpec,
+    ) -> (Report, ApiGatewayGuardStatus, Vec<Call>) {
+        let mark = self.calls.len();
+        let report = reconcile(&self.apigateway, &self.cloudwatch, &self.guard, spec, false).await;
+        let status = status::build(spec, Some(1), &report, None, "now");
+        (report, status, self.calls.since(mark))
+    }
+
+    fn apigw(&self) -> aws_sdk_apigateway::Client {
+        aws_sdk_apigateway::Client::new(&self.config)
+    }
+
+    fn cw(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.config)
+    }
+
+    /// The guard's alarms as CloudWatch has them, by name.
+    async fn alarms(&self) -> HashMap<String, aws_sdk_cloudwatch::types::MetricAlarm> {
+        let out = self
+            .cw()
+            .describe_alarms()
+            .alarm_name_prefix(format!("apigw-guard-tests-{}-", self.guard.name))
+            .send()
+            .await
+            .unwrap();
+        out.metric_alarms()
+            .iter()
+            .map(|a| (a.alarm_name().unwrap().to_owned(), a.clone()))
+            .collect()
+    }
+
+    fn alarm_name(&self, suffix: &str) -> String {
+        format!("apigw-guard-tests-{}-{suffix}", self.guard.name)
+    }
+}
+
+fn writes(calls: &[Call]) -> Vec<&'static str> {
+    calls
+        .iter()
+        .filter(|c| c.write)
+        .map(|c| c.operation)
+        .collect()
+}
+
+fn condition<'a>(status: &'a ApiGatewayGuardStatus, type_: &str) -> (&'a str, &'a str, &'a str) {
+    let c = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {status:#?}"));
+    (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+}
+
+#[tokio::test]
+async fn first_reconcile_guards_the_stage_and_the_second_writes_nothing() {
+    let f = Fixture::new("first", REGION).await;
+    support::set_log_role(&f.config).await;
+    let spec = f.spec();
+
+    let (report, status, calls) = f.reconcile(&spec).await;
+    assert!(
+        report.outcomes.iter().all(|o| o.result.is_ok()),
+        "{:#?}",
+        report.outcomes
+    );
+    assert_eq!(
+        writes(&calls),
+        [
+            "UpdateStage",
+            "UpdateUsagePlan",
+            "PutMetricAlarm",
+            "PutMetricAlarm",
+            "PutMetricAlarm"
+        ]
+    );
+    assert_eq!(condition(&status, "Ready").0, "True", "{status:#?}");
+
+    let stage = f
+        .apigw()
+        .get_stage()
+        .rest_api_id(&f.api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    assert!(stage.tracing_enabled());
+    let all = &stage.method_settings().unwrap()["*/*"];
+    assert_eq!(all.logging_level(), Some("ERROR"));
+    assert!(!all.data_trace_enabled());
+    assert!(all.metrics_enabled());
+    assert_eq!(
+        (all.throttling_rate_limit(), all.throttling_burst_limit()),
+        (5000.0, 2500)
+    );
+
+    let plan = f
+        .apigw()
+        .get_usage_plan()
+        .usage_plan_id(&f.plan_id)
+        .send()
+        .await
+        .unwrap();
+    let throttle = plan.throttle().unwrap();
+    assert_eq!(
+        (throttle.rate_limit(), throttle.burst_limit()),
+        (1000.0, 2000)
+    );
+
+    let alarms = f.alarms().await;
+    assert_eq!(alarms.len(), 3, "{:?}", alarms.keys());
+    let expected = [
+        ("5xx", "5XXError", Some("Sum"), None, 10.0),
+        ("latency", "Latency", None, Some("p99"), 1000.0),
+        (
+            "integration-latency",
+            "IntegrationLatency",
+            None,
+            Some("p99"),
+            500.0,
+        ),
+    ];
+    for (suffix, metric, statistic, extended, threshold) in expected {
+        let alarm = &alarms[&f.alarm_name(suffix)];
+        assert_eq!(alarm.namespace(), Some("AWS/ApiGateway"));
+        assert_eq!(alarm.metric_name(), Some(metric));
+        assert_eq!(alarm.statistic().map(|s| s.as_str()), statistic);
+        assert_eq!(alarm.extended_statistic(), extended);
+        assert_eq!(alarm.threshold(), Some(threshold));
+        assert_eq!(alarm.period(), Some(300));
+        assert_eq!(alarm.evaluation_periods(), Some(1));
+        assert_eq!(
+            alarm.comparison_operator().map(|c| c.as_str()),
+            Some("GreaterThanThreshold")
+        );
+        assert_eq!(alarm.treat_missing_data(), Some("notBreaching"));
+        assert_eq!(
+            alarm.alarm_actions(),
+            [format!("arn:aws:sns:{REGION}:123456789012:oncall")]
+        );
+        assert_eq!(
+            alarm.ok_actions(),
+            [format!("arn:aws:sns:{REGION}:123456789012:oncall-ok")]
+        );
+        let mut dimensions: Vec<(&str, &str)> = alarm
+            .dimensions()
+            .iter()
+            .map(|d| (d.name().unwrap(), d.value().unwrap()))
+            .collect();
+        dimensions.sort();
+        assert_eq!(
+            dimensions,
+            [("ApiName", f.api_name.as_str()), ("Stage", "prod")]
+        );
+        let tags = f
+            .cloudwatch
+            .list_tags(alarm.alarm_arn().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            tags.contains(&(OWNER_TAG.to_owned(), "tests/first".to_owned())),
+            "{tags:?}"
+        );
+    }
+    let states: Vec<&str> = status.alarms.iter().map(|a| a.state.as_str()).collect();
+    assert_eq!(states, ["INSUFFICIENT_DATA"; 3]);
+
+    let (report, status, calls) = f.reconcile(&spec).await;
+    assert!(report.plan.is_in_sync(), "{:#?}", report.plan);
+    assert_eq!(
+        writes(&calls),
+        Vec::<&str>::new(),
+        "a guard in sync writes nothing"
+    );
+    let reads: Vec<&str> = calls.iter().map(|c| c.operation).collect();
+    assert_eq!(reads.len(), 8, "{reads:?}");
+    assert_eq!(
+        condition(&status, "Ready"),
+        ("True", "Guarded", "5/5 controls in sync")
+    );
+    assert_eq!(condition(&status, "Tracing").1, "InSync");
+}
+
+#[tokio::test]
+async fn a_changed_spec_converges_with_minimal_writes() {
+    let f = Fixture::new("changed", REGION).await;
+    support::set_log_role(&f.config).await;
+    f.reconcile(&f.spec()).await;
+
+    let mut spec = f.spec();
+    spec.execution_logging.as_mut().unwrap().level = apigw_guard::crd::LogLevel::Info;
+    spec.throttle.as_mut().unwrap().rate_limit = 250.0;
+    spec.alarms.as_mut().unwrap().five_xx_error.threshold = 3.0;
+    let (report, status, calls) = f.reconcile(&spec).await;
+    assert!(
+        report.outcomes.iter().all(|o| o.result.is_ok()),
+        "{:#?}",
+        report.outcomes
+    );
+    assert_eq!(
+        writes(&calls),
+        ["UpdateStage", "UpdateUsagePlan", "PutMetricAlarm"]
+    );
+    assert_eq!(condition(&status, "Ready").0, "True");
+
+    let stage = f
+        .apigw()
+        .get_stage()
+        .rest_api_id(&f.api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stage.method_settings().unwrap()["*/*"].logging_level(),
+        Some("INFO")
+    );
+    let plan = f
+        .apigw()
+        .get_usage_plan()
+        .usage_plan_id(&f.plan_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plan.throttle().unwrap().rate_limit(), 250.0);
+    let alarms = f.alarms().await;
+    assert_eq!(alarms[&f.alarm_name("5xx")].threshold(), Some(3.0));
+    // PutMetricAlarm ignores tags on update; the creation tags must still be there.
+    let tags = f
+        .cloudwatch
+        .list_tags(alarms[&f.alarm_name("5xx")].alarm_arn().unwrap())
+        .await
+        .unwrap();
+    assert!(tags.contains(&(OWNER_TAG.to_owned(), "tests/changed".to_owned())));
+
+    let (_, _, calls) = f.reconcile(&spec).await;
+    assert_eq!(writes(&calls), Vec::<&str>::new());
+}
+
+#[tokio::test]
+async fn drift_made_by_hand_is_put_back() {
+    let f = Fixture::new("drift", REGION).await;
+    support::set_log_role(&f.config).await;
+    let spec = f.spec();
+    f.reconcile(&spec).await;
+    f.apigw()
+        .update_stage()
+        .rest_api_id(&f.api_id)
+        .stage_name("prod")
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/tracingEnabled")
+                .value("false")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_, status, calls) = f.reconcile(&spec).await;
+    assert_eq!(writes(&calls), ["UpdateStage"]);
+    assert_eq!(
+        condition(&status, "Tracing"),
+        (
+            "True",
+            "Updated",
+            format!(
+                "update-stage {}/prod: /tracingEnabled false -> true",
+                f.api_id
+            )
+            .as_str()
+        )
+    );
+    let stage = f
+        .apigw()
+        .get_stage()
+        .rest_api_id(&f.api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    assert!(stage.tracing_enabled());
+}
+
+#[tokio::test]
+async fn missing_logging_role_is_reported_and_the_other_controls_still_apply() {
+    // moto accepts execution logging without the role; real AWS answers 400 "CloudWatch Logs
+    // role ARN must be set in account settings to enable logging", so the operator checks
+    // GetAccount itself. This region has no role.
+    let f = Fixture::new("norole", REGION_WITHOUT_LOG_ROLE).await;
+    let spec = f.spec();
+    let (_, status, calls) = f.reconcile(&spec).await;
+    let (state, reason, message) = condition(&status, "ExecutionLogging");
+    assert_eq!((state, reason), ("False", "CloudWatchRoleMissing"));
+    assert!(message.contains("update-account"), "{message}");
+    assert_eq!(condition(&status, "Ready").0, "False");
+    assert_eq!(
+        condition(&status, "Stalled"),
+        (
+            "True",
+            "CloudWatchRoleMissing",
+            condition(&status, "Ready").2
+        )
+    );
+    assert_eq!(condition(&status, "Tracing").0, "True");
+    assert_eq!(condition(&status, "Alarms").0, "True");
+    assert_eq!(
+        writes(&calls),
+        [
+            "UpdateStage",
+            "UpdateUsagePlan",
+            "PutMetricAlarm",
+            "PutMetricAlarm",
+            "PutMetricAlarm"
+        ]
+    );
+    let stage = f
+        .apigw()
+        .get_stage()
+        .rest_api_id(&f.api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    assert!(stage.tracing_enabled());
+    let all = &stage.method_settings().unwrap()["*/*"];
+    assert_eq!(
+        all.logging_level(),
+        None,
+        "logging must not be switched on without the role"
+    );
+    assert!(all.metrics_enabled(), "detailed metrics need no role");
+}
+
+#[tokio::test]
+async fn a_missing_api_or_stage_fails_with_the_aws_code_and_writes_nothing() {
+    let f = Fixture::new("missing", REGION).await;
+    let mut spec = f.spec();
+    spec.rest_api.name = Some("no-such-api".to_owned());
+    let (report, status, calls) = f.reconcile(&spec).await;
+    let err = report.observed.as_ref().unwrap_err();
+    assert_eq!(err.source.code, "NotFoundException");
+    assert!(err.to_string().contains("\"no-such-api\""), "{err}");
+    assert!(writes(&calls).is_empty());
+    assert_eq!(condition(&status, "Stalled").0, "True");
+
+    let mut spec = f.spec();
+    spec.stage = "nostage".to_owned();
+    let (report, _, calls) = f.reconcile(&spec).await;
+    let err = report.observed.as_ref().unwrap_err();
+    assert_eq!(err.source.code, "NotFoundException", "{err}");
+    assert_eq!(err.source.operation, "GetStage");
+    assert!(err.to_string().contains("stage \"nostage\""), "{err}");
+    assert!(writes(&calls).is_empty());
+
+    let mut spec = f.spec();
+    spec.rest_api = apigw_guard::crd::ResourceRef {
+        name: None,
+        id: Some("nosuchid".to_owned()),
+    };
+    let (report, _, _) = f.reconcile(&spec).await;
+    let err = report.observed.as_ref().unwrap_err();
+    assert_eq!(
+        (err.source.operation, err.source.code.as_str()),
+        ("GetRestApi", "NotFoundException")
+    );
+}
+
+#[tokio::test]
+async fn a_usage_plan_that_does_not_serve_the_stage_blocks_only_the_throttle() {
+    let f = Fixture::new("wrongplan", REGION).await;
+    support::set_log_role(&f.config).await;
+    let other_api = support::seed_api(&f.config, "wrongplan-other-api", "prod").await;
+    support::seed_usage_plan(&f.config, "wrongplan-other-plan", &other_api, "prod").await;
+    let mut spec = f.spec();
+    spec.throttle.as_mut().unwrap().usage_plan.name = Some("wrongplan-other-plan".to_owned());
+    let (_, status, calls) = f.reconcile(&spec).await;
+    let (state, reason, message) = condition(&status, "Throttle");
+    assert_eq!((state, reason), ("False", "UsagePlanNotServingStage"));
+    assert!(message.contains("does not serve stage prod"), "{message}");
+    assert!(!writes(&calls).contains(&"UpdateUsagePlan"));
+    assert_eq!(condition(&status, "Tracing").0, "True");
+
+    spec.throttle.as_mut().unwrap().usage_plan.name = Some("no-such-plan".to_owned());
+    let (_, status, _) = f.reconcile(&spec).await;
+    let (_, reason, message) = condition(&status, "Throttle");
+    assert_eq!(reason, "NotFoundException");
+    assert!(message.contains("\"no-such-plan\""), "{message}");
+}
+
+#[tokio::test]
+async fn an_alarm_owned_by_someone_else_is_left_alone() {
+    let f = Fixture::new("conflict", REGION).await;
+    support::set_log_role(&f.config).await;
+    let name = f.alarm_name("5xx");
+    f.cw()
+        .put_metric_alarm()
+        .alarm_name(&name)
+        .namespace("AWS/ApiGateway")
+        .metric_name("5XXError")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(99.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .tags(
+            aws_sdk_cloudwatch::types::Tag::builder()
+                .key(OWNER_TAG)
+                .value("someone/else")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_, status, calls) = f.reconcile(&f.spec()).await;
+    let (state, reason, message) = condition(&status, "Alarms");
+    assert_eq!((state, reason), ("False", "Conflict"));
+    assert!(message.contains("someone/else"), "{message}");
+    assert_eq!(
+        writes(&calls)
+            .iter()
+            .filter(|w| **w == "PutMetricAlarm")
+            .count(),
+        2
+    );
+    let alarms = f.alarms().await;
+    assert_eq!(
+        alarms[&name].threshold(),
+        Some(99.0),
+        "the foreign alarm is untouched"
+    );
+    assert_eq!(alarms[&name].period(), Some(60));
+    assert!(
+        status.alarms.iter().all(|a| a.name != name),
+        "a foreign alarm is not ours to show"
+    );
+}
+
+#[tokio::test]
+async fn disabling_an_alarm_deletes_it() {
+    let f = Fixture::new("disable", REGION).await;
+    support::set_log_role(&f.config).await;
+    f.reconcile(&f.spec()).await;
+    let mut spec = f.spec();
+    spec.alarms.as_mut().unwrap().latency.enabled = false;
+    let (_, status, calls) = f.reconcile(&spec).await;
+    assert_eq!(writes(&calls), ["DeleteAlarms"]);
+    let alarms = f.alarms().await;
+    assert!(!alarms.contains_key(&f.alarm_name("latency")));
+    assert_eq!(alarms.len(), 2);
+    assert_eq!(status.alarms.len(), 2);
+}
+
+#[tokio::test]
+async fn cloudwatch_errors_keep_their_aws_code_through_the_cbor_protocol() {
+    let f = Fixture::new("cwerror", REGION).await;
+    let err = f
+        .cloudwatch
+        .tag_alarm(
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:does-not-exist",
+            &f.guard.tags(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.operation, "TagResource");
+    assert_eq!(err.code, "ResourceNotFoundException", "{err}");
+    assert!(!err.retryable);
+}

@@ -1,0 +1,141 @@
+//! The local AWS for integration tests: moto behind the CBOR bridge (scripts/local_aws.py),
+//! one per test binary, plus helpers that seed it the way a team would deploy an API.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_apigateway::config::Credentials;
+use aws_sdk_apigateway::types::{ApiStage, Op, PatchOperation};
+
+pub const REGION: &str = "us-east-1";
+/// A region whose API Gateway account has no CloudWatch Logs role (no test sets one there).
+pub const REGION_WITHOUT_LOG_ROLE: &str = "eu-west-1";
+pub const LOG_ROLE: &str = "arn:aws:iam::123456789012:role/apigw-cloudwatch-logs";
+
+struct LocalAws {
+    endpoint: String,
+    /// Held so its stdin pipe stays open: the server exits when this process ends.
+    _process: Mutex<Child>,
+}
+
+static LOCAL_AWS: OnceLock<LocalAws> = OnceLock::new();
+
+/// The local AWS endpoint, started on first use.
+pub fn endpoint() -> &'static str {
+    &LOCAL_AWS.get_or_init(start).endpoint
+}
+
+fn start() -> LocalAws {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "no local AWS virtualenv at {}: run `scripts/local-aws install` (scripts/test does)",
+        python.display()
+    );
+    let mut child = Command::new(python)
+        .arg(root.join("scripts/local_aws.py"))
+        .args(["--port", "0", "--exit-with-parent"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("local AWS starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("local AWS prints its endpoint");
+    let endpoint = line
+        .trim()
+        .strip_prefix("AWS_ENDPOINT_URL=")
+        .unwrap_or_else(|| panic!("unexpected first line from local AWS: {line:?}"))
+        .to_owned();
+    LocalAws {
+        endpoint,
+        _process: Mutex::new(child),
+    }
+}
+
+/// SDK configuration for the local AWS in `region`, with static test credentials.
+pub async fn config(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint())
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// Deploys a REST API with one MOCK GET method to `stage`; returns the API id.
+pub async fn seed_api(config: &SdkConfig, name: &str, stage: &str) -> String {
+    let apigw = aws_sdk_apigateway::Client::new(config);
+    let api = apigw.create_rest_api().name(name).send().await.unwrap();
+    let api_id = api.id().unwrap().to_owned();
+    let resources = apigw
+        .get_resources()
+        .rest_api_id(&api_id)
+        .send()
+        .await
+        .unwrap();
+    let root = resources.items()[0].id().unwrap().to_owned();
+    apigw
+        .put_method()
+        .rest_api_id(&api_id)
+        .resource_id(&root)
+        .http_method("GET")
+        .authorization_type("NONE")
+        .send()
+        .await
+        .unwrap();
+    apigw
+        .put_integration()
+        .rest_api_id(&api_id)
+        .resource_id(&root)
+        .http_method("GET")
+        .r#type(aws_sdk_apigateway::types::IntegrationType::Mock)
+        .send()
+        .await
+        .unwrap();
+    apigw
+        .create_deployment()
+        .rest_api_id(&api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .unwrap();
+    api_id
+}
+
+/// Creates a usage plan serving `api_id`/`stage`; returns its id.
+pub async fn seed_usage_plan(config: &SdkConfig, name: &str, api_id: &str, stage: &str) -> String {
+    let apigw = aws_sdk_apigateway::Client::new(config);
+    let plan = apigw
+        .create_usage_plan()
+        .name(name)
+        .api_stages(ApiStage::builder().api_id(api_id).stage(stage).build())
+        .send()
+        .await
+        .unwrap();
+    plan.id().unwrap().to_owned()
+}
+
+/// Sets the account's CloudWatch Logs role, which real AWS requires for execution logging.
+pub async fn set_log_role(config: &SdkConfig) {
+    aws_sdk_apigateway::Client::new(config)
+        .update_account()
+        .patch_operations(
+            PatchOperation::builder()
+                .op(Op::Replace)
+                .path("/cloudwatchRoleArn")
+                .value(LOG_ROLE)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
