@@ -11,6 +11,13 @@ import boto3
 
 REGION = "us-east-1"
 API, STAGE, PLAN = "orders-api", "prod", "orders-standard"
+MANAGED_METHOD_SETTINGS = (
+    "loggingLevel",
+    "dataTraceEnabled",
+    "metricsEnabled",
+    "throttlingRateLimit",
+    "throttlingBurstLimit",
+)
 
 
 def clients(endpoint):
@@ -53,7 +60,11 @@ def show(apigw, cloudwatch):
             {
                 "stage": {
                     "tracingEnabled": stage.get("tracingEnabled"),
-                    "methodSettings": stage.get("methodSettings", {}),
+                    "methodSettings */*": {
+                        key: value
+                        for key, value in stage.get("methodSettings", {}).get("*/*", {}).items()
+                        if key in MANAGED_METHOD_SETTINGS
+                    },
                 },
                 "usagePlanThrottle": plan.get("throttle"),
                 "alarms": [

@@ -184,7 +184,7 @@ pub enum Action {
     /// PutMetricAlarm; `tags` are set when it creates the alarm, so an alarm never exists
     /// without its owner.
     PutAlarm {
-        alarm: AlarmConfig,
+        alarm: Box<AlarmConfig>,
         tags: Vec<Tag>,
         /// The managed fields that differ; empty when the alarm is new.
         diff: Vec<String>,
@@ -651,7 +651,7 @@ fn alarm_actions(
         match (desired, existing) {
             (None, None) => {}
             (Some(alarm), None) => plan.actions.push(Action::PutAlarm {
-                alarm,
+                alarm: Box::new(alarm),
                 tags: wanted_tags.clone(),
                 diff: Vec::new(),
             }),
@@ -686,7 +686,7 @@ fn alarm_actions(
                 let diff = alarm_diff(&desired, alarm.config.as_ref());
                 if !diff.is_empty() {
                     plan.actions.push(Action::PutAlarm {
-                        alarm: desired,
+                        alarm: Box::new(desired),
                         tags: wanted_tags.clone(),
                         diff,
                     });

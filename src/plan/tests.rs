@@ -86,7 +86,7 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
                     .find(|(a, _)| a.name == alarm.name)
                 {
                     // PutMetricAlarm ignores tags on update.
-                    Some((existing, _)) => existing.config = Some(alarm.clone()),
+                    Some((existing, _)) => existing.config = Some((**alarm).clone()),
                     None => observed.alarms.push((
                         ObservedAlarm {
                             name: alarm.name.clone(),
@@ -94,7 +94,7 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
                                 "arn:aws:cloudwatch:us-east-1:123456789012:alarm:{}",
                                 alarm.name
                             ),
-                            config: Some(alarm.clone()),
+                            config: Some((**alarm).clone()),
                             state: "INSUFFICIENT_DATA".to_owned(),
                         },
                         tags.clone(),
@@ -167,7 +167,7 @@ fn fresh_stage_gets_one_stage_update_one_plan_update_and_three_alarms() {
             Action::PutAlarm { alarm, tags, diff } => {
                 assert!(diff.is_empty(), "a new alarm has no diff");
                 assert_eq!(tags, &guard().tags());
-                Some(alarm)
+                Some(&**alarm)
             }
             _ => None,
         })

@@ -1,0 +1,146 @@
+//! The `apigw-guard` command as users run it: plan, reconcile --once, and its errors.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::REGION;
+
+fn apigw_guard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_apigw-guard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AWS_ENDPOINT_URL", support::endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", REGION)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("apigw-guard runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_temp(name: &str, contents: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("apigw-guard-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn plan_then_reconcile_the_example_guard() {
+    let config = support::config(REGION).await;
+    let api_id = support::seed_api(&config, "orders-api", "prod").await;
+    support::seed_usage_plan(&config, "orders-standard", &api_id, "prod").await;
+    support::set_log_role(&config).await;
+
+    let plan = apigw_guard(&["plan", "-f", "examples/guard.yaml"]);
+    let stdout = text(&plan.stdout);
+    assert!(plan.status.success(), "{stdout}{}", text(&plan.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("guard payments/orders-prod (REST API orders-api {api_id}):")
+    );
+    assert!(lines[1].starts_with(&format!(
+        "  update-stage {api_id}/prod: /tracingEnabled false -> true,"
+    )));
+    assert!(lines[2].starts_with("  update-usage-plan "));
+    assert!(
+        lines[3].starts_with("  put-metric-alarm apigw-guard-payments-orders-prod-5xx (create")
+    );
+    assert_eq!(lines.len(), 6, "{stdout}");
+    assert!(
+        text(&plan.stderr).contains("writes: 0 ()"),
+        "plan never writes"
+    );
+
+    let reconcile = apigw_guard(&["reconcile", "--once", "-f", "examples/guard.yaml"]);
+    assert!(reconcile.status.success(), "{}", text(&reconcile.stderr));
+    let guard: apigw_guard::crd::ApiGatewayGuard =
+        serde_yaml::from_str(&text(&reconcile.stdout)).unwrap();
+    let status = guard.status.unwrap();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Guarded")
+    );
+    assert_eq!(status.rest_api_id.as_deref(), Some(api_id.as_str()));
+    assert_eq!(status.alarm_summary.as_deref(), Some("3 INSUFFICIENT_DATA"));
+    let stderr = text(&reconcile.stderr);
+    assert!(
+        stderr.contains("writes: 5 (UpdateStage x1, UpdateUsagePlan x1, PutMetricAlarm x3)"),
+        "{stderr}"
+    );
+
+    let again = apigw_guard(&["reconcile", "--once", "-f", "examples/guard.yaml"]);
+    assert!(again.status.success());
+    assert!(
+        text(&again.stderr).contains("writes: 0 ()"),
+        "{}",
+        text(&again.stderr)
+    );
+    let plan = apigw_guard(&["plan", "-f", "examples/guard.yaml"]);
+    assert_eq!(
+        text(&plan.stdout),
+        format!("guard payments/orders-prod (REST API orders-api {api_id}): in sync\n")
+    );
+}
+
+#[test]
+fn a_missing_api_fails_with_its_name_and_the_aws_code() {
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/guard.yaml"))
+            .unwrap();
+    let path = write_temp(
+        "missing.yaml",
+        &example.replace("name: orders-api", "name: ghost-api"),
+    );
+    let path = path.to_str().unwrap();
+    for command in [
+        &["plan", "-f", path][..],
+        &["reconcile", "--once", "-f", path],
+    ] {
+        let out = apigw_guard(command);
+        assert_eq!(out.status.code(), Some(1), "{command:?}");
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(all.contains("REST API named \"ghost-api\""), "{all}");
+        assert!(all.contains("NotFoundException"), "{all}");
+        assert!(!all.contains("writes: 1"), "{all}");
+    }
+}
+
+#[test]
+fn bad_files_name_the_file_and_line() {
+    let path = write_temp(
+        "typo.yaml",
+        "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\nmetadata: {name: g}\n\
+         spec:\n  restApi: {name: a}\n  stage: prod\n  tracng: {enabled: true}\n",
+    );
+    let out = apigw_guard(&["plan", "-f", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("typo.yaml: "), "{stderr}");
+    assert!(stderr.contains("unknown field `tracng`"), "{stderr}");
+    assert!(stderr.contains("line 7"), "{stderr}");
+
+    let out = apigw_guard(&["reconcile", "--once", "-f", "no/such/file.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no/such/file.yaml"));
+}
+
+#[test]
+fn reconcile_requires_once() {
+    let out = apigw_guard(&["reconcile", "-f", "examples/guard.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--once"));
+}

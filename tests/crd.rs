@@ -1,0 +1,88 @@
+//! The checked-in CRD is what the code generates, and a real API server would accept it.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+#[test]
+fn checked_in_crd_matches_the_code() {
+    let generated = apigw_guard::cli::crd_yaml().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/apigatewayguard.yaml");
+    let on_disk = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        generated == on_disk,
+        "crds/apigatewayguard.yaml is stale: regenerate it with \
+         `cargo run -- crdgen > crds/apigatewayguard.yaml`"
+    );
+}
+
+/// Walks a schema node, collecting what makes a schema non-structural.
+fn check(node: &Value, path: &str, problems: &mut Vec<String>) {
+    let Some(object) = node.as_object() else {
+        return problems.push(format!("{path}: not an object"));
+    };
+    for key in ["anyOf", "oneOf", "allOf", "not", "$ref"] {
+        if object.contains_key(key) {
+            problems.push(format!("{path}: uses {key}"));
+        }
+    }
+    let preserves = object.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+    match object.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            for (name, child) in object
+                .get("properties")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                check(child, &format!("{path}.{name}"), problems);
+            }
+            if let Some(additional) = object.get("additionalProperties").filter(|a| a.is_object()) {
+                check(additional, &format!("{path}.*"), problems);
+            }
+        }
+        Some("array") => match object.get("items") {
+            Some(items) => check(items, &format!("{path}[]"), problems),
+            None => problems.push(format!("{path}: array without items")),
+        },
+        Some("string" | "integer" | "number" | "boolean") => {}
+        Some(other) => problems.push(format!("{path}: unknown type {other}")),
+        None if preserves => {}
+        None => problems.push(format!("{path}: no type")),
+    }
+}
+
+#[test]
+fn crd_schema_is_structural_and_yaml11_safe() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/apigatewayguard.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let crd: Value = serde_yaml::from_str(&text).unwrap();
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!(crd["spec"]["group"], "apigw-guard.dev");
+    assert_eq!(crd["spec"]["names"]["shortNames"][0], "agg");
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    assert_eq!(version["name"], "v1alpha1");
+    assert!(version["subresources"]["status"].is_object());
+    let mut problems = Vec::new();
+    check(&version["schema"]["openAPIV3Schema"], "", &mut problems);
+    assert_eq!(problems, Vec::<String>::new());
+    let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let required: Vec<&str> = spec["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(required, ["restApi", "stage"]);
+    // kubectl reads YAML 1.1, where a bare OFF is the boolean false.
+    let levels = &spec["properties"]["executionLogging"]["properties"]["level"]["enum"];
+    assert_eq!(levels, &serde_json::json!(["OFF", "ERROR", "INFO"]));
+    assert!(text.contains("- 'OFF'"), "OFF must be quoted in the YAML");
+    let columns: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["API", "Stage", "Ready", "Alarms", "Age"]);
+}
