@@ -1,19 +1,23 @@
 //! The command line: `crdgen`, `plan` (dry run) and `reconcile --once` from manifest files.
 
-use std::collections::BTreeMap;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use kube::{CustomResourceExt, ResourceExt};
 
-use crate::aws::{CallLog, SdkApiGateway, SdkCloudWatch, clients, load_config};
+use crate::aws::{CallLog, RegionalClients, load_config};
 use crate::crd::ApiGatewayGuard;
 use crate::manifest;
 use crate::plan::GuardId;
 use crate::reconcile::{Report, reconcile};
 use crate::status;
+use crate::telemetry::{LogFormat, init_logging};
+
+mod operator;
 
 /// Keeps AWS API Gateway REST API stages guarded against 5XX incidents: CloudWatch alarms,
 /// X-Ray tracing, execution logging and throttling, declared as ApiGatewayGuard resources.
@@ -26,6 +30,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the operator in a cluster: reconcile every ApiGatewayGuard, re-read AWS on a resync
+    /// interval, and serve /healthz, /readyz and /metrics.
+    Run(RunArgs),
     /// Print the ApiGatewayGuard CustomResourceDefinition as YAML.
     Crdgen,
     /// Show what reconciling the guards in a file would change in AWS, one line per action.
@@ -48,6 +55,12 @@ struct FileArgs {
     /// A YAML file of one or more ApiGatewayGuard documents.
     #[arg(short = 'f', long = "filename")]
     file: PathBuf,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+struct AwsArgs {
     /// Send AWS calls to this endpoint instead of AWS's own (e.g. a local AWS emulator).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     endpoint_url: Option<String>,
@@ -56,9 +69,72 @@ struct FileArgs {
     region: Option<String>,
 }
 
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Watch guards in this namespace only; all namespaces when omitted.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// How often every guard is re-read from AWS, so changes made by hand are put back
+    /// (e.g. 30s, 5m, 1h).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    resync_interval: Duration,
+    /// How many guards reconcile at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Address of the /healthz, /readyz and /metrics server.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Elect one active replica through a coordination.k8s.io Lease, so several can run.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, default_value = "apigw-guard")]
+    lease_name: String,
+    /// Namespace of the Lease; defaults to the operator's own (POD_NAMESPACE), else the
+    /// client's default namespace.
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// This replica's identity in the Lease and in events; defaults to POD_NAME, else the
+    /// host name.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value = "json")]
+    log_format: LogFormat,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+/// `30s`, `5m`, `1h` or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 5m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => return Err(format!("{text:?}: unit must be s, m or h")),
+    };
+    match seconds {
+        0 => Err("the interval must be longer than 0".to_owned()),
+        s => Ok(Duration::from_secs(s)),
+    }
+}
+
 /// Runs the CLI; the exit code says whether every guard is (or can be brought) in sync.
 pub async fn run(cli: Cli) -> ExitCode {
+    if let Command::Run(args) = &cli.command {
+        init_logging(args.log_format);
+    } else {
+        init_logging(LogFormat::Text);
+    }
     let result = match cli.command {
+        Command::Run(args) => operator::run(args).await.map(|()| true),
         Command::Crdgen => crdgen(),
         Command::Plan(args) => run_guards(&args, true).await,
         Command::Reconcile { args, .. } => run_guards(&args, false).await,
@@ -114,29 +190,27 @@ pub fn now() -> String {
 
 async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
     let guards = manifest::load(&args.file).map_err(|e| e.to_string())?;
+    let regional = RegionalClients::new(
+        load_config(args.aws.region.clone(), args.aws.endpoint_url.clone()).await,
+    );
     let calls = CallLog::default();
-    let mut regional: BTreeMap<Option<String>, (SdkApiGateway, SdkCloudWatch)> = BTreeMap::new();
     let mut all_ok = true;
     let mut out = std::io::stdout().lock();
     for guard in &guards {
-        let region = guard.spec.region.clone().or_else(|| args.region.clone());
-        if !regional.contains_key(&region) {
-            let config = load_config(region.clone(), args.endpoint_url.clone()).await;
-            if config.region().is_none() {
-                return Err(format!(
-                    "guard {}: no AWS region; set spec.region, --region or AWS_REGION",
-                    guard.name_any()
-                ));
-            }
-            regional.insert(region.clone(), clients(&config, &calls));
+        let region = guard.spec.region.as_deref();
+        if !regional.has_region(region) {
+            return Err(format!(
+                "guard {}: no AWS region; set spec.region, --region or AWS_REGION",
+                guard.name_any()
+            ));
         }
-        let (apigateway, cloudwatch) = &regional[&region];
+        let (apigateway, cloudwatch) = regional.clients(region, &calls);
         let id = GuardId {
             namespace: guard.namespace().unwrap_or_else(|| "default".to_owned()),
             name: guard.name_any(),
         };
         let mark = calls.len();
-        let report = reconcile(apigateway, cloudwatch, &id, &guard.spec, dry_run).await;
+        let report = reconcile(&apigateway, &cloudwatch, &id, &guard.spec, dry_run).await;
         let ok = if dry_run {
             print_plan(&mut out, &report)
         } else {

@@ -3,9 +3,12 @@
 
 pub mod aws;
 pub mod cli;
+pub mod controller;
 pub mod crd;
+pub mod events;
 pub mod manifest;
 pub mod plan;
 pub mod reconcile;
 pub mod status;
+pub mod telemetry;
 pub mod validate;

@@ -104,6 +104,20 @@ async fn observe_alarms(
     Ok(alarms)
 }
 
+/// The names of the guard's alarms that exist and carry its owner tag: what deleting the
+/// guard may remove. An alarm of the same name that someone else owns is not among them.
+pub async fn owned_alarms(
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+) -> Result<Vec<String>, AwsError> {
+    Ok(observe_alarms(cloudwatch, guard)
+        .await?
+        .into_iter()
+        .filter(|(_, tags)| guard.owns(tags))
+        .map(|(alarm, _)| alarm.name)
+        .collect())
+}
+
 /// Executes the plan's actions in order. A failed action does not stop the others: each
 /// serves its own control, and every result is reported.
 pub async fn apply(

@@ -26,7 +26,8 @@ impl SdkApiGateway {
     }
 
     fn record<T>(&self, operation: &'static str, write: bool, result: &Result<T, AwsError>) {
-        self.calls.record(operation, write, result.is_ok());
+        self.calls
+            .record("apigateway", operation, write, result.is_ok());
     }
 }
 

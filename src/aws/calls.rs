@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 /// One AWS call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Call {
+    /// `apigateway` or `cloudwatch`.
+    pub service: &'static str,
     pub operation: &'static str,
     pub write: bool,
     pub ok: bool,
@@ -15,11 +17,18 @@ pub struct Call {
 pub struct CallLog(Arc<Mutex<Vec<Call>>>);
 
 impl CallLog {
-    pub(crate) fn record(&self, operation: &'static str, write: bool, ok: bool) {
+    pub(crate) fn record(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        write: bool,
+        ok: bool,
+    ) {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(Call {
+                service,
                 operation,
                 write,
                 ok,

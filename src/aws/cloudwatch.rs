@@ -23,7 +23,8 @@ impl SdkCloudWatch {
     }
 
     fn record<T>(&self, operation: &'static str, write: bool, result: &Result<T, AwsError>) {
-        self.calls.record(operation, write, result.is_ok());
+        self.calls
+            .record("cloudwatch", operation, write, result.is_ok());
     }
 }
 

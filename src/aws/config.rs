@@ -1,8 +1,10 @@
-//! Building the SDK configuration and clients for one region.
+//! Building the SDK configuration and per-region clients.
 
-use aws_config::BehaviorVersion;
-use aws_config::SdkConfig;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use super::{CallLog, SdkApiGateway, SdkCloudWatch};
 
@@ -12,7 +14,7 @@ pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkCo
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard());
     if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region));
+        loader = loader.region(Region::new(region));
     }
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
@@ -20,10 +22,50 @@ pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkCo
     loader.load().await
 }
 
-/// API Gateway and CloudWatch clients sharing one call log.
-pub fn clients(config: &SdkConfig, calls: &CallLog) -> (SdkApiGateway, SdkCloudWatch) {
-    (
-        SdkApiGateway::new(aws_sdk_apigateway::Client::new(config), calls.clone()),
-        SdkCloudWatch::new(aws_sdk_cloudwatch::Client::new(config), calls.clone()),
-    )
+/// SDK clients per region, built once from one base configuration; guards name their region.
+#[derive(Debug)]
+pub struct RegionalClients {
+    base: SdkConfig,
+    cache: Mutex<HashMap<Option<String>, (aws_sdk_apigateway::Client, aws_sdk_cloudwatch::Client)>>,
+}
+
+impl RegionalClients {
+    pub fn new(base: SdkConfig) -> Self {
+        Self {
+            base,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// Whether a guard naming `region` (or none) has a region to go to.
+    pub fn has_region(&self, region: Option<&str>) -> bool {
+        region.is_some() || self.base.region().is_some()
+    }
+
+    /// Clients for `region` (the base region when `None`) that record into `calls`.
+    pub fn clients(&self, region: Option<&str>, calls: &CallLog) -> (SdkApiGateway, SdkCloudWatch) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let (apigateway, cloudwatch) = cache
+            .entry(region.map(str::to_owned))
+            .or_insert_with(|| {
+                let region = region.map(|r| Region::new(r.to_owned()));
+                (
+                    aws_sdk_apigateway::Client::from_conf(
+                        aws_sdk_apigateway::config::Builder::from(&self.base)
+                            .region(region.clone().or_else(|| self.base.region().cloned()))
+                            .build(),
+                    ),
+                    aws_sdk_cloudwatch::Client::from_conf(
+                        aws_sdk_cloudwatch::config::Builder::from(&self.base)
+                            .region(region.or_else(|| self.base.region().cloned()))
+                            .build(),
+                    ),
+                )
+            })
+            .clone();
+        (
+            SdkApiGateway::new(apigateway, calls.clone()),
+            SdkCloudWatch::new(cloudwatch, calls.clone()),
+        )
+    }
 }

@@ -14,7 +14,7 @@ use std::future::Future;
 pub use apigateway::SdkApiGateway;
 pub use calls::{Call, CallLog};
 pub use cloudwatch::SdkCloudWatch;
-pub use config::{clients, load as load_config};
+pub use config::{RegionalClients, load as load_config};
 pub use error::AwsError;
 
 use crate::crd::ResourceRef;

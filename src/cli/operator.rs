@@ -1,0 +1,172 @@
+//! `apigw-guard run`: wires the controller to the cluster, AWS, leader election, the health
+//! and metrics server, and SIGTERM.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use kube_lease_manager::LeaseManagerBuilder;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::RunArgs;
+use crate::aws::{RegionalClients, load_config};
+use crate::controller::{self, Context, FIELD_MANAGER};
+use crate::crd::ApiGatewayGuard;
+use crate::telemetry::{Metrics, serve};
+
+/// Lease validity and the renewal margin, in seconds: a new leader takes over at most this
+/// long after the old one stops renewing.
+const LEASE_SECONDS: u64 = 15;
+const LEASE_GRACE_SECONDS: u64 = 5;
+
+/// Resolves when SIGTERM or Ctrl-C arrives.
+async fn terminated() {
+    let mut sigterm =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match sigterm.as_mut() {
+                Some(signal) => { signal.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+pub async fn run(args: RunArgs) -> Result<(), String> {
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("no Kubernetes client configuration: {e}"))?;
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "apigw-guard".to_owned());
+
+    // Stop is broadcast once: on SIGTERM, or when leadership is lost.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let stop_on_signal = stop_tx.clone();
+    tokio::spawn(async move {
+        terminated().await;
+        info!("termination signal: shutting down");
+        let _ = stop_on_signal.send(true);
+    });
+
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    let ready = Arc::new(AtomicBool::new(false));
+    let server = tokio::spawn(serve(
+        args.metrics_addr,
+        Arc::new(registry),
+        ready.clone(),
+        stopped(),
+    ));
+
+    let aws = RegionalClients::new(
+        load_config(args.aws.region.clone(), args.aws.endpoint_url.clone()).await,
+    );
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.to_owned(),
+        instance: Some(identity.clone()),
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        aws,
+        Recorder::new(client.clone(), reporter),
+        metrics,
+        args.resync_interval,
+    ));
+    let api: Api<ApiGatewayGuard> = match &args.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    // A standby replica is healthy and ready; only the leader reconciles.
+    ready.store(true, Ordering::Relaxed);
+
+    let mut lost_leadership = false;
+    let lease = if args.leader_election {
+        let namespace = args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(&namespace)
+            .with_identity(&identity)
+            .with_duration(LEASE_SECONDS)
+            .with_grace(LEASE_GRACE_SECONDS)
+            .with_field_manager(format!("{FIELD_MANAGER}-lease"))
+            .build()
+            .await
+            .map_err(|e| format!("leader election: {e}"))?;
+        let (mut leader, task) = manager.watch().await;
+        info!(lease = %args.lease_name, %namespace, %identity, "waiting for leadership");
+        let mut stop = stopped_rx(&stop_tx);
+        tokio::select! {
+            result = leader.wait_for(|is_leader| *is_leader) => {
+                result.map_err(|e| format!("leader election stopped: {e}"))?;
+            }
+            _ = stop.wait_for(|stop| *stop) => {}
+        }
+        let stop_on_loss = stop_tx.clone();
+        let mut watch_leader = leader.clone();
+        let loss = tokio::spawn(async move {
+            let lost = watch_leader.wait_for(|is_leader| !*is_leader).await.is_ok();
+            if lost {
+                warn!("lost leadership: stopping so that the new leader alone writes");
+                let _ = stop_on_loss.send(true);
+            }
+            lost
+        });
+        Some((leader, task, loss))
+    } else {
+        None
+    };
+
+    if !*stop_tx.borrow() {
+        info!(namespace = ?args.namespace, resync = ?args.resync_interval, "controller starting");
+        controller::run(
+            ctx,
+            api,
+            watcher::Config::default(),
+            args.concurrency,
+            stopped(),
+        )
+        .await;
+    }
+
+    if let Some((leader, task, loss)) = lease {
+        if loss.is_finished() {
+            lost_leadership = loss.await.unwrap_or(false);
+        } else {
+            loss.abort();
+        }
+        // Closing the channel ends the lease task; release so a standby takes over at once.
+        drop(leader);
+        if let Ok(Ok(manager)) = task.await
+            && let Err(err) = manager.release().await
+        {
+            warn!(error = %err, "could not release the lease");
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    match lost_leadership {
+        true => Err("lost leadership".to_owned()),
+        false => Ok(()),
+    }
+}
+
+fn stopped_rx(tx: &watch::Sender<bool>) -> watch::Receiver<bool> {
+    tx.subscribe()
+}

@@ -1,0 +1,312 @@
+//! The operator: a kube-rs Controller over `ApiGatewayGuard` that runs the same
+//! observe -> plan -> apply as the CLI, behind a finalizer, and reports kstatus conditions
+//! and events.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, Recorder};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use tracing::{Instrument, info_span, warn};
+
+use crate::aws::{AwsError, CallLog, CloudWatch, RegionalClients};
+use crate::cli::now;
+use crate::crd::{ApiGatewayGuard, ApiGatewayGuardStatus, DeletionPolicy};
+use crate::events;
+use crate::plan::GuardId;
+use crate::reconcile::{Report, owned_alarms, reconcile as reconcile_guard};
+use crate::status;
+use crate::telemetry::Metrics;
+
+/// Held on every guard until its cleanup has run.
+pub const FINALIZER: &str = "apigw-guard.dev/cleanup";
+/// The server-side apply field manager of the status.
+pub const FIELD_MANAGER: &str = "apigw-guard";
+/// First retry delay after a retryable failure; doubles per attempt up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What every reconcile shares: clients, the event recorder, metrics and per-guard backoff.
+pub struct Context {
+    pub client: Client,
+    pub aws: RegionalClients,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// How often an in-sync guard is re-read from AWS to catch drift.
+    pub resync: Duration,
+    /// Consecutive retryable failures per guard.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        aws: RegionalClients,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        resync: Duration,
+    ) -> Self {
+        Self {
+            client,
+            aws,
+            recorder,
+            metrics,
+            resync,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// The delay before retrying `guard` after another retryable failure: exponential, capped,
+    /// with up to 25 % jitter so guards that failed together do not retry together.
+    fn backoff(&self, guard: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let attempt = failures.entry(guard.to_owned()).or_insert(0);
+        let base = FIRST_BACKOFF
+            .saturating_mul(1 << (*attempt).min(10))
+            .min(MAX_BACKOFF);
+        *attempt += 1;
+        let jitter =
+            std::collections::hash_map::RandomState::new().hash_one((guard, *attempt)) % 250;
+        base + base * u32::try_from(jitter).unwrap_or(0) / 1000
+    }
+
+    fn succeeded(&self, guard: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(guard);
+    }
+}
+
+/// A failed reconcile; the variant names the metric label.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Finalizer(#[from] Box<finalizer::Error<Error>>),
+    #[error("removing owned alarms: {0}")]
+    Cleanup(#[from] AwsError),
+}
+
+impl Error {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Finalizer(_) => "finalizer",
+            Error::Cleanup(_) => "cleanup",
+        }
+    }
+}
+
+fn guard_id(guard: &ApiGatewayGuard) -> GuardId {
+    GuardId {
+        namespace: guard.namespace().unwrap_or_default(),
+        name: guard.name_any(),
+    }
+}
+
+/// Reconciles one guard: the finalizer first, then apply or cleanup.
+pub async fn reconcile(guard: Arc<ApiGatewayGuard>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let id = guard_id(&guard);
+    let span = info_span!("reconcile", namespace = %id.namespace, name = %id.name);
+    async move {
+        let started = Instant::now();
+        let api: Api<ApiGatewayGuard> = Api::namespaced(ctx.client.clone(), &id.namespace);
+        let result = finalizer(&api, FINALIZER, guard, |event| async {
+            match event {
+                finalizer::Event::Apply(guard) => apply(&guard, &ctx, &api).await,
+                finalizer::Event::Cleanup(guard) => cleanup(&guard, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)));
+        if result.is_err() {
+            ctx.metrics
+                .reconciled("error", started.elapsed().as_secs_f64());
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// On a failed reconcile: retry with backoff.
+pub fn error_policy(guard: Arc<ApiGatewayGuard>, error: &Error, ctx: Arc<Context>) -> Action {
+    let id = guard_id(&guard);
+    warn!(namespace = %id.namespace, name = %id.name, error = %error, kind = error.metric_label(), "reconcile failed");
+    Action::requeue(ctx.backoff(&id.to_string()))
+}
+
+async fn apply(
+    guard: &ApiGatewayGuard,
+    ctx: &Context,
+    api: &Api<ApiGatewayGuard>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    let id = guard_id(guard);
+    let calls = CallLog::default();
+    let (apigateway, cloudwatch) = ctx.aws.clients(guard.spec.region.as_deref(), &calls);
+    let report = reconcile_guard(&apigateway, &cloudwatch, &id, &guard.spec, false).await;
+    ctx.metrics.aws_calls(&calls.snapshot());
+    let previous = guard.status.as_ref();
+    let status = status::build(
+        &guard.spec,
+        guard.metadata.generation,
+        &report,
+        previous,
+        &now(),
+    );
+    for event in events::for_reconcile(guard.metadata.generation, &report, previous, &status) {
+        publish(ctx, guard, &event).await;
+    }
+    patch_status(api, &id.name, &status).await?;
+    let ready = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    ctx.metrics
+        .guard_ready(&id.to_string(), Some(if ready { "true" } else { "false" }));
+    ctx.metrics.reconciled(
+        if ready { "ready" } else { "not_ready" },
+        started.elapsed().as_secs_f64(),
+    );
+    tracing::info!(
+        ready,
+        actions = report.outcomes.len(),
+        calls = %CallLog::summary(&calls.snapshot()),
+        "reconciled"
+    );
+    Ok(match retryable_failure(&report) {
+        true => Action::requeue(ctx.backoff(&id.to_string())),
+        false => {
+            ctx.succeeded(&id.to_string());
+            Action::requeue(ctx.resync)
+        }
+    })
+}
+
+/// Whether waiting may fix what failed: throttling, AWS 5xx, a network fault.
+fn retryable_failure(report: &Report) -> bool {
+    match &report.observed {
+        Err(err) => err.source.retryable,
+        Ok(_) => {
+            report.plan.blockers.iter().any(|b| b.retryable)
+                || report
+                    .outcomes
+                    .iter()
+                    .any(|o| o.result.as_ref().is_err_and(|e| e.retryable))
+        }
+    }
+}
+
+/// Deleting a guard: with `Delete`, remove the alarms it owns (tag-checked, by its own alarm
+/// names); stage and usage-plan settings stay as they are either way.
+async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error> {
+    let id = guard_id(guard);
+    ctx.metrics.guard_ready(&id.to_string(), None);
+    ctx.succeeded(&id.to_string());
+    if guard.spec.deletion_policy == DeletionPolicy::Retain {
+        publish(ctx, guard, &events::retained("deletionPolicy is Retain")).await;
+        return Ok(Action::await_change());
+    }
+    if guard.spec.suspend {
+        publish(
+            ctx,
+            guard,
+            &events::retained("the guard is suspended (no AWS writes)"),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    let calls = CallLog::default();
+    let (_, cloudwatch) = ctx.aws.clients(guard.spec.region.as_deref(), &calls);
+    let result = async {
+        let names = owned_alarms(&cloudwatch, &id).await?;
+        if !names.is_empty() {
+            cloudwatch.delete_alarms(&names).await?;
+        }
+        Ok::<_, AwsError>(names)
+    }
+    .await;
+    ctx.metrics.aws_calls(&calls.snapshot());
+    let names = result?;
+    if !names.is_empty() {
+        publish(ctx, guard, &events::alarms_deleted(&names)).await;
+    }
+    ctx.metrics.reconciled("deleted", 0.0);
+    Ok(Action::await_change())
+}
+
+/// Events are for humans: a failure to publish one is logged, never fails the reconcile.
+async fn publish(ctx: &Context, guard: &ApiGatewayGuard, event: &Event) {
+    if let Err(err) = ctx.recorder.publish(event, &guard.object_ref(&())).await {
+        warn!(error = %err, reason = %event.reason, "could not publish event");
+    }
+}
+
+async fn patch_status(
+    api: &Api<ApiGatewayGuard>,
+    name: &str,
+    status: &ApiGatewayGuardStatus,
+) -> Result<(), Error> {
+    let patch = serde_json::json!({
+        "apiVersion": ApiGatewayGuard::api_version(&()),
+        "kind": ApiGatewayGuard::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What makes a guard worth reconciling: a new generation (spec change), a finalizer change
+/// or the start of its deletion. Status writes change none of them, so they cause no loop.
+pub fn work_trigger(guard: &ApiGatewayGuard) -> Option<u64> {
+    let meta = guard.meta();
+    Some(
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one((
+                meta.generation,
+                meta.deletion_timestamp.is_some(),
+                &meta.finalizers,
+            )),
+    )
+}
+
+/// Runs the controller until `shutdown` completes.
+pub async fn run(
+    ctx: Arc<Context>,
+    api: Api<ApiGatewayGuard>,
+    watch: watcher::Config,
+    concurrency: u16,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watch)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(work_trigger, Default::default());
+    Controller::for_stream(stream, reader)
+        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "controller event");
+            }
+        })
+        .await;
+}

@@ -1,0 +1,242 @@
+//! Logs, Prometheus metrics and the health endpoints of the running operator.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::aws::Call;
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line, with the guard's namespace and name on every line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AwsCallLabels {
+    service: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadyLabels {
+    ready: &'static str,
+}
+
+/// The operator's Prometheus metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    reconciles: Family<ResultLabels, Counter>,
+    reconcile_duration: Histogram,
+    aws_calls: Family<AwsCallLabels, Counter>,
+    guards: Family<ReadyLabels, Gauge>,
+    /// Each guard's last Ready state, to keep the `guards` gauge exact.
+    ready_by_guard: Mutex<HashMap<String, &'static str>>,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them under the `apigw_guard` prefix.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            reconciles: Family::default(),
+            reconcile_duration: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
+            aws_calls: Family::default(),
+            guards: Family::default(),
+            ready_by_guard: Mutex::default(),
+        };
+        let registry = registry.sub_registry_with_prefix("apigw_guard");
+        registry.register(
+            "reconciles",
+            "Reconciles by result",
+            metrics.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile took, AWS calls included",
+            metrics.reconcile_duration.clone(),
+        );
+        registry.register(
+            "aws_calls",
+            "AWS API calls by service, operation and outcome",
+            metrics.aws_calls.clone(),
+        );
+        registry.register("guards", "Guards by Ready state", metrics.guards.clone());
+        metrics
+    }
+
+    /// Counts one reconcile: `ready`, `not_ready`, `deleted` or `error`.
+    pub fn reconciled(&self, result: &'static str, seconds: f64) {
+        self.reconciles
+            .get_or_create(&ResultLabels { result })
+            .inc();
+        self.reconcile_duration.observe(seconds);
+    }
+
+    /// Counts the AWS calls one reconcile made.
+    pub fn aws_calls(&self, calls: &[Call]) {
+        for call in calls {
+            let labels = AwsCallLabels {
+                service: call.service,
+                operation: call.operation,
+                outcome: if call.ok { "ok" } else { "error" },
+            };
+            self.aws_calls.get_or_create(&labels).inc();
+        }
+    }
+
+    /// Records a guard's Ready state (`"true"`, `"false"`), or its removal with `None`.
+    pub fn guard_ready(&self, guard: &str, ready: Option<&'static str>) {
+        let mut by_guard = self
+            .ready_by_guard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match ready {
+            Some(state) => by_guard.insert(guard.to_owned(), state),
+            None => by_guard.remove(guard),
+        };
+        for state in ["true", "false"] {
+            let count = by_guard.values().filter(|s| **s == state).count();
+            self.guards
+                .get_or_create(&ReadyLabels { ready: state })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Health {
+    registry: Arc<Registry>,
+    ready: Arc<AtomicBool>,
+}
+
+/// Serves `/healthz` (the process answers), `/readyz` (once `ready` is set) and `/metrics`
+/// until `shutdown` completes.
+pub async fn serve(
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(Health { registry, ready });
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn readyz(State(health): State<Health>) -> impl IntoResponse {
+    match health.ready.load(Ordering::Relaxed) {
+        true => (StatusCode::OK, "ready"),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+    }
+}
+
+async fn metrics(State(health): State<Health>) -> impl IntoResponse {
+    let mut body = String::new();
+    match encode(&mut body, &health.registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        ),
+        Err(err) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            err.to_string(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards_gauge_counts_each_guard_once() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        metrics.guard_ready("a/one", Some("false"));
+        metrics.guard_ready("a/one", Some("true"));
+        metrics.guard_ready("a/two", Some("true"));
+        metrics.guard_ready("a/three", Some("false"));
+        metrics.guard_ready("a/three", None);
+        metrics.reconciled("ready", 0.2);
+        metrics.aws_calls(&[Call {
+            service: "apigateway",
+            operation: "GetStage",
+            write: false,
+            ok: true,
+        }]);
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("apigw_guard_guards{ready=\"true\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("apigw_guard_guards{ready=\"false\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("apigw_guard_reconciles_total{result=\"ready\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "apigw_guard_aws_calls_total{service=\"apigateway\",operation=\"GetStage\",outcome=\"ok\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("apigw_guard_reconcile_duration_seconds_count 1"),
+            "{text}"
+        );
+    }
+}
