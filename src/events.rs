@@ -73,7 +73,30 @@ pub fn for_reconcile(
             ));
         }
     }
-    events
+    merge_by_reason(events)
+}
+
+/// One event per type and reason, notes joined: the recorder folds events that share a reason
+/// into a series and would keep only the first note.
+fn merge_by_reason(events: Vec<Event>) -> Vec<Event> {
+    let mut merged: Vec<Event> = Vec::with_capacity(events.len());
+    for event in events {
+        match merged
+            .iter_mut()
+            .find(|e| e.type_ == event.type_ && e.reason == event.reason)
+        {
+            Some(existing) => {
+                let note = format!(
+                    "{}; {}",
+                    existing.note.take().unwrap_or_default(),
+                    event.note.unwrap_or_default()
+                );
+                existing.note = Some(truncate(note, 1000));
+            }
+            None => merged.push(event),
+        }
+    }
+    merged
 }
 
 /// The event for deleting a guard's owned alarms on cleanup.

@@ -1,0 +1,526 @@
+//! The controller against a mocked Kubernetes API (tower-test) and the local AWS: each test
+//! reads like the script of requests the operator must make, in order.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apigw_guard::aws::RegionalClients;
+use apigw_guard::controller::{self, Context, FINALIZER};
+use apigw_guard::crd::{ApiGatewayGuard, ApiGatewayGuardStatus};
+use apigw_guard::plan::OWNER_TAG;
+use apigw_guard::telemetry::Metrics;
+use aws_config::SdkConfig;
+use http::{Method, Request, Response};
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+use support::REGION;
+use tokio::task::JoinHandle;
+use tower_test::mock::{self, Handle};
+
+const NS: &str = "tests";
+const GUARDS: &str = "/apis/apigw-guard.dev/v1alpha1/namespaces/tests/apigatewayguards";
+
+/// The mocked API server: hands out requests one at a time, in the order they arrive.
+struct ApiServer(Handle<Request<Body>, Response<Body>>);
+
+/// One request the operator made, with its decoded JSON body.
+struct Seen {
+    method: Method,
+    path: String,
+    body: Value,
+}
+
+impl ApiServer {
+    /// The next request; the response is built from it by `respond`.
+    async fn next(&mut self, respond: impl FnOnce(&Seen) -> Value) -> Seen {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(30), self.0.next_request())
+            .await
+            .expect("the operator made a request in time")
+            .expect("the operator made a request");
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let seen = Seen { method, path, body };
+        let reply = respond(&seen);
+        send.send_response(
+            Response::builder()
+                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                .unwrap(),
+        );
+        seen
+    }
+
+    /// Expects the JSON patch that adds the finalizer; answers with the finalized guard.
+    async fn finalizer_added(&mut self, guard: &ApiGatewayGuard) {
+        let seen = self
+            .next(|_| serde_json::to_value(finalized(guard.clone())).unwrap())
+            .await;
+        assert_eq!(seen.method, Method::PATCH);
+        assert_eq!(seen.path, format!("{GUARDS}/{}", guard.name_any()));
+        assert!(
+            seen.body.to_string().contains(FINALIZER),
+            "finalizer patch: {}",
+            seen.body
+        );
+    }
+
+    /// Expects the JSON patch that removes the finalizer.
+    async fn finalizer_removed(&mut self, guard: &ApiGatewayGuard) {
+        let seen = self.next(|_| serde_json::to_value(guard).unwrap()).await;
+        assert_eq!(seen.method, Method::PATCH);
+        assert_eq!(seen.path, format!("{GUARDS}/{}", guard.name_any()));
+        assert!(
+            seen.body.to_string().contains("remove"),
+            "finalizer removal: {}",
+            seen.body
+        );
+    }
+
+    /// Collects the events published until the status patch, which it returns with them.
+    async fn events_then_status(
+        &mut self,
+        guard: &ApiGatewayGuard,
+    ) -> (Vec<(String, String, String)>, ApiGatewayGuardStatus) {
+        let mut events = Vec::new();
+        loop {
+            let seen = self
+                .next(|seen| match seen.method {
+                    Method::POST => seen.body.clone(),
+                    _ => serde_json::to_value(guard).unwrap(),
+                })
+                .await;
+            match (&seen.method, seen.path.as_str()) {
+                (&Method::POST, "/apis/events.k8s.io/v1/namespaces/tests/events") => {
+                    events.push(event_of(&seen.body))
+                }
+                // A repeat of an earlier event, recorded as a series.
+                (&Method::PATCH, path)
+                    if path.starts_with("/apis/events.k8s.io/v1/namespaces/tests/events/") =>
+                {
+                    events.push(event_of(&seen.body))
+                }
+                (&Method::PATCH, path)
+                    if path == format!("{GUARDS}/{}/status", guard.name_any()) =>
+                {
+                    assert_eq!(seen.body["apiVersion"], "apigw-guard.dev/v1alpha1");
+                    assert_eq!(seen.body["kind"], "ApiGatewayGuard");
+                    let status = serde_json::from_value(seen.body["status"].clone()).unwrap();
+                    return (events, status);
+                }
+                (method, path) => panic!("unexpected request {method} {path}: {}", seen.body),
+            }
+        }
+    }
+
+    /// Expects the next request to publish an event; returns it.
+    async fn event(&mut self) -> (String, String, String) {
+        let seen = self.next(|seen| seen.body.clone()).await;
+        assert_eq!(seen.method, Method::POST);
+        assert_eq!(seen.path, "/apis/events.k8s.io/v1/namespaces/tests/events");
+        event_of(&seen.body)
+    }
+}
+
+/// (type, reason, note) of a published event.
+fn event_of(body: &Value) -> (String, String, String) {
+    let text = |key: &str| body[key].as_str().unwrap_or_default().to_owned();
+    (text("type"), text("reason"), text("note"))
+}
+
+fn finalized(mut guard: ApiGatewayGuard) -> ApiGatewayGuard {
+    guard.finalizers_mut().push(FINALIZER.to_owned());
+    guard
+}
+
+fn deleting(mut guard: ApiGatewayGuard) -> ApiGatewayGuard {
+    guard.meta_mut().deletion_timestamp = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    guard
+}
+
+/// A context whose Kubernetes client talks to the mock and whose AWS is the local AWS.
+async fn context(config: &SdkConfig) -> (Arc<Context>, ApiServer) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, NS);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let reporter = Reporter {
+        controller: "apigw-guard".to_owned(),
+        instance: Some("test".to_owned()),
+    };
+    let ctx = Context::new(
+        client.clone(),
+        RegionalClients::new(config.clone()),
+        Recorder::new(client, reporter),
+        Arc::new(Metrics::register(&mut registry)),
+        Duration::from_secs(300),
+    );
+    (Arc::new(ctx), ApiServer(handle))
+}
+
+/// A guard on a freshly seeded API `{name}-api` with a usage plan serving its prod stage.
+async fn seeded_guard(config: &SdkConfig, name: &str, extra: &str) -> ApiGatewayGuard {
+    let api = support::seed_api(config, &format!("{name}-api"), "prod").await;
+    support::seed_usage_plan(config, &format!("{name}-plan"), &api, "prod").await;
+    let mut guard: ApiGatewayGuard = serde_yaml::from_str(&format!(
+        "
+apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuard
+metadata: {{name: {name}, namespace: {NS}, generation: 1, uid: uid-{name}}}
+spec:
+  region: {REGION}
+  restApi: {{name: {name}-api}}
+  stage: prod
+  tracing: {{enabled: true}}
+  executionLogging: {{level: ERROR, detailedMetrics: true}}
+  throttle: {{usagePlan: {{name: {name}-plan}}, rateLimit: 100, burstLimit: 200}}
+  stageThrottle: {{rateLimit: 500, burstLimit: 250}}
+  alarms: {{actions: ['arn:aws:sns:{REGION}:123456789012:oncall']}}
+{extra}"
+    ))
+    .unwrap();
+    guard.meta_mut().resource_version = Some("1".to_owned());
+    guard
+}
+
+fn run(
+    ctx: &Arc<Context>,
+    guard: &ApiGatewayGuard,
+) -> JoinHandle<Result<Action, controller::Error>> {
+    tokio::spawn(controller::reconcile(Arc::new(guard.clone()), ctx.clone()))
+}
+
+async fn alarm_names(config: &SdkConfig, prefix: &str) -> Vec<String> {
+    let out = aws_sdk_cloudwatch::Client::new(config)
+        .describe_alarms()
+        .alarm_name_prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = out
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name())
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
+}
+
+async fn tracing_enabled(config: &SdkConfig, api_name: &str) -> bool {
+    let apigw = aws_sdk_apigateway::Client::new(config);
+    let apis = apigw.get_rest_apis().send().await.unwrap();
+    let id = apis
+        .items()
+        .iter()
+        .find(|a| a.name() == Some(api_name))
+        .unwrap()
+        .id()
+        .unwrap();
+    apigw
+        .get_stage()
+        .rest_api_id(id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap()
+        .tracing_enabled()
+}
+
+fn condition<'a>(status: &'a ApiGatewayGuardStatus, type_: &str) -> (&'a str, &'a str, &'a str) {
+    let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap();
+    (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+}
+
+#[tokio::test]
+async fn create_adds_the_finalizer_first_then_writes_aws_then_reports_status() {
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let guard = seeded_guard(&config, "create", "").await;
+    let (ctx, mut server) = context(&config).await;
+
+    let task = run(&ctx, &guard);
+    server.finalizer_added(&guard).await;
+    task.await.unwrap().unwrap();
+    assert!(
+        !tracing_enabled(&config, "create-api").await,
+        "no AWS write before the finalizer"
+    );
+    assert_eq!(
+        alarm_names(&config, "apigw-guard-tests-create-")
+            .await
+            .len(),
+        0
+    );
+
+    let guard = finalized(guard);
+    let task = run(&ctx, &guard);
+    let (events, status) = server.events_then_status(&guard).await;
+    let action = task.await.unwrap().unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(300)),
+        "resync when in sync"
+    );
+    let reasons: Vec<&str> = events
+        .iter()
+        .map(|(_, reason, _)| reason.as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "TracingEnabled",
+            "ExecutionLoggingUpdated",
+            "StageThrottleUpdated",
+            "UsagePlanThrottleUpdated",
+            "AlarmCreated",
+        ]
+    );
+    let created = &events[4].2;
+    for suffix in ["5xx", "latency", "integration-latency"] {
+        assert!(
+            created.contains(&format!("apigw-guard-tests-create-{suffix} (create")),
+            "{created}"
+        );
+    }
+    assert!(events.iter().all(|(type_, _, _)| type_ == "Normal"));
+    assert_eq!(
+        condition(&status, "Ready"),
+        ("True", "Guarded", "5/5 controls in sync")
+    );
+    assert_eq!(condition(&status, "Stalled").0, "False");
+    assert_eq!(status.observed_generation, Some(1));
+    assert_eq!(status.alarm_summary.as_deref(), Some("3 INSUFFICIENT_DATA"));
+    assert!(tracing_enabled(&config, "create-api").await);
+    assert_eq!(
+        alarm_names(&config, "apigw-guard-tests-create-")
+            .await
+            .len(),
+        3
+    );
+
+    // The next resync of the unchanged guard: no events, no AWS writes, status still Ready.
+    let mut synced = guard.clone();
+    synced.status = Some(status);
+    let task = run(&ctx, &synced);
+    let (events, status) = server.events_then_status(&synced).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(events, []);
+    assert_eq!(condition(&status, "Ready").0, "True");
+    assert_eq!(condition(&status, "Tracing").1, "InSync");
+}
+
+#[tokio::test]
+async fn drift_is_put_back_and_reported() {
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let guard = finalized(seeded_guard(&config, "drifted", "").await);
+    let (ctx, mut server) = context(&config).await;
+    let task = run(&ctx, &guard);
+    let (_, status) = server.events_then_status(&guard).await;
+    task.await.unwrap().unwrap();
+
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    let apis = apigw.get_rest_apis().send().await.unwrap();
+    let id = apis
+        .items()
+        .iter()
+        .find(|a| a.name() == Some("drifted-api"))
+        .unwrap()
+        .id()
+        .unwrap();
+    apigw
+        .update_stage()
+        .rest_api_id(id)
+        .stage_name("prod")
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/tracingEnabled")
+                .value("false")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let mut synced = guard.clone();
+    synced.status = Some(status);
+    let task = run(&ctx, &synced);
+    let (events, status) = server.events_then_status(&synced).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let (type_, reason, note) = &events[0];
+    assert_eq!(
+        (type_.as_str(), reason.as_str()),
+        ("Warning", "DriftCorrected")
+    );
+    assert!(note.contains("/tracingEnabled false -> true"), "{note}");
+    assert_eq!(condition(&status, "Ready").0, "True");
+    assert!(tracing_enabled(&config, "drifted-api").await);
+}
+
+#[tokio::test]
+async fn delete_with_delete_policy_removes_only_owned_alarms() {
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let guard = finalized(seeded_guard(&config, "deleted", "").await);
+    let (ctx, mut server) = context(&config).await;
+    let task = run(&ctx, &guard);
+    server.events_then_status(&guard).await;
+    task.await.unwrap().unwrap();
+    // Someone else's alarm that shares the guard's name prefix.
+    aws_sdk_cloudwatch::Client::new(&config)
+        .put_metric_alarm()
+        .alarm_name("apigw-guard-tests-deleted-custom")
+        .namespace("AWS/ApiGateway")
+        .metric_name("Count")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .tags(
+            aws_sdk_cloudwatch::types::Tag::builder()
+                .key(OWNER_TAG)
+                .value("team/other")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        alarm_names(&config, "apigw-guard-tests-deleted-")
+            .await
+            .len(),
+        4
+    );
+
+    let guard = deleting(guard);
+    let task = run(&ctx, &guard);
+    let (type_, reason, note) = server.event().await;
+    assert_eq!(
+        (type_.as_str(), reason.as_str()),
+        ("Normal", "AlarmDeleted")
+    );
+    assert!(note.contains("apigw-guard-tests-deleted-5xx"), "{note}");
+    server.finalizer_removed(&guard).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        alarm_names(&config, "apigw-guard-tests-deleted-").await,
+        ["apigw-guard-tests-deleted-custom"]
+    );
+    assert!(
+        tracing_enabled(&config, "deleted-api").await,
+        "stage settings are never switched off"
+    );
+}
+
+#[tokio::test]
+async fn delete_with_retain_policy_removes_nothing() {
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let guard = finalized(seeded_guard(&config, "retained", "  deletionPolicy: Retain\n").await);
+    let (ctx, mut server) = context(&config).await;
+    let task = run(&ctx, &guard);
+    server.events_then_status(&guard).await;
+    task.await.unwrap().unwrap();
+
+    let guard = deleting(guard);
+    let task = run(&ctx, &guard);
+    let (_, reason, _) = server.event().await;
+    assert_eq!(reason, "Retained");
+    server.finalizer_removed(&guard).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        alarm_names(&config, "apigw-guard-tests-retained-")
+            .await
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_suspended_guard_writes_nothing_to_aws() {
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let guard = finalized(seeded_guard(&config, "suspended", "  suspend: true\n").await);
+    let (ctx, mut server) = context(&config).await;
+    let task = run(&ctx, &guard);
+    let (events, status) = server.events_then_status(&guard).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(events, []);
+    let (state, reason, message) = condition(&status, "Ready");
+    assert_eq!((state, reason), ("False", "Suspended"));
+    assert!(message.contains("change(s) pending"), "{message}");
+    assert!(!tracing_enabled(&config, "suspended-api").await);
+    assert_eq!(
+        alarm_names(&config, "apigw-guard-tests-suspended-")
+            .await
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_aws_error_stalls_with_the_aws_code() {
+    let config = support::config(REGION).await;
+    let mut guard = finalized(seeded_guard(&config, "broken", "").await);
+    guard.spec.rest_api.name = Some("broken-missing-api".to_owned());
+    let (ctx, mut server) = context(&config).await;
+    let task = run(&ctx, &guard);
+    let (events, status) = server.events_then_status(&guard).await;
+    let action = task.await.unwrap().unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(300)),
+        "wait for a spec change or the resync"
+    );
+    let (state, reason, message) = condition(&status, "Stalled");
+    assert_eq!((state, reason), ("True", "NotFoundException"));
+    assert!(
+        message.contains("REST API named \"broken-missing-api\""),
+        "{message}"
+    );
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].0.as_str(), events[0].1.as_str()),
+        ("Warning", "NotFoundException")
+    );
+
+    // The same failure on the next resync is not announced again.
+    let mut again = guard.clone();
+    again.status = Some(status);
+    let task = run(&ctx, &again);
+    let (events, _) = server.events_then_status(&again).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(events, []);
+}
+
+#[test]
+fn status_writes_do_not_trigger_work() {
+    let guard: ApiGatewayGuard = serde_json::from_value(json!({
+        "apiVersion": "apigw-guard.dev/v1alpha1", "kind": "ApiGatewayGuard",
+        "metadata": {"name": "g", "namespace": NS, "generation": 2, "finalizers": [FINALIZER]},
+        "spec": {"restApi": {"name": "a"}, "stage": "prod"}
+    }))
+    .unwrap();
+    let base = controller::work_trigger(&guard);
+    let mut with_status = guard.clone();
+    with_status.status = Some(ApiGatewayGuardStatus::default());
+    with_status.meta_mut().resource_version = Some("99".to_owned());
+    assert_eq!(controller::work_trigger(&with_status), base);
+    let mut new_generation = guard.clone();
+    new_generation.meta_mut().generation = Some(3);
+    assert_ne!(controller::work_trigger(&new_generation), base);
+    assert_ne!(controller::work_trigger(&deleting(guard.clone())), base);
+    let mut no_finalizer = guard;
+    no_finalizer.finalizers_mut().clear();
+    assert_ne!(controller::work_trigger(&no_finalizer), base);
+}
