@@ -2,7 +2,7 @@
 //!
 //! Doc comments on fields become `kubectl explain` text, so they speak to the user.
 
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,7 @@ pub struct ApiGatewayGuardSpec {
     /// The REST API to guard: exactly one of `name` or `id`. A name must be unique in the region.
     pub rest_api: ResourceRef,
     /// The stage name, e.g. prod.
+    #[schemars(length(min = 1, max = 128))]
     pub stage: String,
     /// X-Ray tracing on the stage (runbook: update-stage /tracingEnabled=true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,14 +62,17 @@ pub struct ApiGatewayGuardSpec {
 }
 
 /// Names an AWS object by exactly one of its name or its id.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = Rule::new("has(self.name) != has(self.id)").message("give exactly one of name or id"))]
 pub struct ResourceRef {
     /// The object's name; it must be unique in the region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
     pub name: Option<String>,
     /// The object's id, as AWS assigned it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub id: Option<String>,
 }
 
@@ -123,24 +127,28 @@ impl LogLevel {
 }
 
 /// The throttle of the usage plan that serves the stage.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = Rule::new("self.rateLimit > 0.0").message("rateLimit must be greater than 0"))]
 pub struct UsagePlanThrottleSpec {
     /// The usage plan: exactly one of `name` or `id`. It must list this API stage.
     pub usage_plan: ResourceRef,
     /// Steady-state requests per second (the runbook's example: 1000).
     pub rate_limit: f64,
     /// Maximum burst of requests (the runbook's example: 2000).
+    #[schemars(range(min = 0))]
     pub burst_limit: i32,
 }
 
 /// Request rate and burst limits.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = Rule::new("self.rateLimit > 0.0").message("rateLimit must be greater than 0"))]
 pub struct ThrottleLimits {
     /// Steady-state requests per second.
     pub rate_limit: f64,
     /// Maximum burst of requests.
+    #[schemars(range(min = 0))]
     pub burst_limit: i32,
 }
 
@@ -150,9 +158,17 @@ pub struct ThrottleLimits {
 pub struct AlarmsSpec {
     /// ARNs notified when an alarm enters ALARM (AlarmActions), e.g. an SNS topic.
     #[serde(default)]
+    #[schemars(
+        length(max = 5),
+        inner(regex(pattern = r"^arn:[^:]+:[^:]+:[^:]*:[^:]*:.+$"))
+    )]
     pub actions: Vec<String>,
     /// ARNs notified when an alarm returns to OK (OKActions).
     #[serde(default)]
+    #[schemars(
+        length(max = 5),
+        inner(regex(pattern = r"^arn:[^:]+:[^:]+:[^:]*:[^:]*:.+$"))
+    )]
     pub ok_actions: Vec<String>,
     /// How periods without data are treated. Default notBreaching: no traffic is no incident.
     #[serde(default)]
@@ -172,8 +188,15 @@ pub struct AlarmsSpec {
 
 /// One CloudWatch alarm: fires when the statistic is greater than the threshold for
 /// `evaluationPeriods` consecutive periods.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(
+    validation = Rule::new("self.threshold >= 0.0").message("threshold must be 0 or more"),
+    validation = Rule::new("self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0")
+        .message("periodSeconds must be 10, 30 or a multiple of 60"),
+    validation = Rule::new("self.periodSeconds * self.evaluationPeriods <= 86400")
+        .message("periodSeconds x evaluationPeriods must be at most 86400 (one day)")
+)]
 pub struct AlarmSpec {
     /// Whether the alarm exists. Setting false deletes the alarm if this guard owns it.
     #[serde(default = "yes")]
@@ -181,12 +204,17 @@ pub struct AlarmSpec {
     /// Threshold: an error count for 5XXError, milliseconds for the latency alarms.
     pub threshold: f64,
     /// Statistic: Sum, Average, Maximum, Minimum, SampleCount or a percentile such as p99.
+    #[schemars(regex(
+        pattern = r"^(SampleCount|Average|Sum|Minimum|Maximum|p(100|[0-9]{1,2}(\.[0-9]{1,2})?))$"
+    ))]
     pub statistic: String,
     /// Length of one period in seconds: 10, 30 or a multiple of 60.
     #[serde(default = "AlarmSpec::default_period")]
+    #[schemars(range(min = 10, max = 86400))]
     pub period_seconds: i32,
     /// Consecutive periods over the threshold before the alarm fires.
     #[serde(default = "AlarmSpec::default_evaluation_periods")]
+    #[schemars(range(min = 1, max = 8640))]
     pub evaluation_periods: i32,
 }
 

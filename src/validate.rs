@@ -3,6 +3,8 @@
 
 use crate::crd::{AlarmSpec, ApiGatewayGuardSpec, ResourceRef};
 
+/// CloudWatch takes at most five actions per alarm state.
+const MAX_ACTIONS: usize = 5;
 const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
 
 /// Every problem in `spec`, each as `field: what is wrong`. Empty when valid.
@@ -30,6 +32,17 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
         );
     }
     if let Some(alarms) = &spec.alarms {
+        for (field, list) in [
+            ("actions", &alarms.actions),
+            ("okActions", &alarms.ok_actions),
+        ] {
+            if list.len() > MAX_ACTIONS {
+                errors.push(format!(
+                    "spec.alarms.{field}: at most {MAX_ACTIONS} ARNs (a CloudWatch limit), got {}",
+                    list.len()
+                ));
+            }
+        }
         for (i, arn) in alarms.actions.iter().enumerate() {
             arn_check(&mut errors, &format!("spec.alarms.actions[{i}]"), arn);
         }

@@ -52,6 +52,24 @@ fn check(node: &Value, path: &str, problems: &mut Vec<String>) {
     }
 }
 
+/// Every CEL rule in the schema as `path: rule`.
+fn collect_rules(node: &Value, path: &str, rules: &mut Vec<String>) {
+    for rule in node["x-kubernetes-validations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        assert!(
+            rule["message"].is_string(),
+            "{path}: a rule without a message"
+        );
+        rules.push(format!("{path}: {}", rule["rule"].as_str().unwrap()));
+    }
+    for (name, child) in node["properties"].as_object().into_iter().flatten() {
+        collect_rules(child, &format!("{path}.{name}"), rules);
+    }
+}
+
 #[test]
 fn crd_schema_is_structural_and_yaml11_safe() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/apigatewayguard.yaml");
@@ -78,6 +96,28 @@ fn crd_schema_is_structural_and_yaml11_safe() {
     let levels = &spec["properties"]["executionLogging"]["properties"]["level"]["enum"];
     assert_eq!(levels, &serde_json::json!(["OFF", "ERROR", "INFO"]));
     assert!(text.contains("- 'OFF'"), "OFF must be quoted in the YAML");
+    let mut rules = Vec::new();
+    collect_rules(&version["schema"]["openAPIV3Schema"], "", &mut rules);
+    rules.sort();
+    rules.dedup();
+    assert_eq!(
+        rules,
+        [
+            ".spec.alarms.fiveXXError: self.periodSeconds * self.evaluationPeriods <= 86400",
+            ".spec.alarms.fiveXXError: self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
+            ".spec.alarms.fiveXXError: self.threshold >= 0.0",
+            ".spec.alarms.integrationLatency: self.periodSeconds * self.evaluationPeriods <= 86400",
+            ".spec.alarms.integrationLatency: self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
+            ".spec.alarms.integrationLatency: self.threshold >= 0.0",
+            ".spec.alarms.latency: self.periodSeconds * self.evaluationPeriods <= 86400",
+            ".spec.alarms.latency: self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
+            ".spec.alarms.latency: self.threshold >= 0.0",
+            ".spec.restApi: has(self.name) != has(self.id)",
+            ".spec.stageThrottle: self.rateLimit > 0.0",
+            ".spec.throttle.usagePlan: has(self.name) != has(self.id)",
+            ".spec.throttle: self.rateLimit > 0.0",
+        ]
+    );
     let columns: Vec<&str> = version["additionalPrinterColumns"]
         .as_array()
         .unwrap()
