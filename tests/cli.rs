@@ -144,3 +144,55 @@ fn reconcile_requires_once() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--once"));
 }
+
+#[test]
+fn run_help_documents_every_flag() {
+    let out = apigw_guard(&["run", "--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for flag in [
+        "--namespace",
+        "--resync-interval",
+        "--concurrency",
+        "--metrics-addr",
+        "--leader-election",
+        "--lease-name",
+        "--lease-namespace",
+        "--identity",
+        "--log-format",
+        "--endpoint-url",
+        "--region",
+    ] {
+        let line = help
+            .lines()
+            .position(|l| l.trim_start().starts_with(flag))
+            .unwrap_or_else(|| panic!("{flag} missing from:\n{help}"));
+        let described = help
+            .lines()
+            .nth(line + 1)
+            .is_some_and(|next| !next.trim().is_empty());
+        assert!(described, "{flag} has no description:\n{help}");
+    }
+}
+
+#[test]
+fn run_without_a_cluster_fails_clearly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_apigw-guard"))
+        .args([
+            "run",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "text",
+        ])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no Kubernetes client configuration"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -66,8 +66,11 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
     let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.metrics_addr))?;
     let server = tokio::spawn(serve(
-        args.metrics_addr,
+        listener,
         Arc::new(registry),
         ready.clone(),
         stopped(),
