@@ -44,6 +44,11 @@ impl ApiServer {
             .expect("the operator made a request");
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
+        let (group, resource, verb) = support::rbac_request(&method, &path);
+        assert!(
+            support::rbac_allows(&group, &resource, &verb),
+            "deploy/rbac.yaml does not allow {verb} on {resource} ({group}), which the operator just did: {method} {path}"
+        );
         let bytes = request.into_body().collect_bytes().await.unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let seen = Seen { method, path, body };

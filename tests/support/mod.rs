@@ -139,3 +139,57 @@ pub async fn set_log_role(config: &SdkConfig) {
         .await
         .unwrap();
 }
+
+/// Whether deploy/rbac.yaml (ClusterRole and Role rules together) lets the operator do `verb`
+/// on `resource` of API `group`.
+pub fn rbac_allows(group: &str, resource: &str, verb: &str) -> bool {
+    use serde::Deserialize;
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/rbac.yaml"))
+            .unwrap();
+    serde_yaml::Deserializer::from_str(&text).any(|document| {
+        let object = serde_json::Value::deserialize(document).unwrap();
+        object["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|rule| {
+                let has = |key: &str, value: &str| {
+                    rule[key]
+                        .as_array()
+                        .is_some_and(|items| items.iter().any(|i| i == value || i == "*"))
+                };
+                has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+            })
+    })
+}
+
+/// The RBAC (group, resource, verb) a Kubernetes API request needs.
+pub fn rbac_request(method: &http::Method, path: &str) -> (String, String, String) {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match parts.first() {
+        Some(&"api") => (String::new(), &parts[2..]),
+        _ => (parts[1].to_owned(), &parts[3..]),
+    };
+    // namespaces/{ns}/{resource}[/{name}[/{subresource}]]
+    let rest = if rest.first() == Some(&"namespaces") && rest.len() > 2 {
+        &rest[2..]
+    } else {
+        rest
+    };
+    let resource = match rest {
+        [resource, _name, sub, ..] => format!("{resource}/{sub}"),
+        [resource, ..] => (*resource).to_owned(),
+        [] => String::new(),
+    };
+    let verb = match (method.as_str(), rest.len()) {
+        ("GET", 1) => "list",
+        ("GET", _) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", _) => "delete",
+        (other, _) => other,
+    };
+    (group, resource, verb.to_owned())
+}

@@ -1,0 +1,182 @@
+//! The deploy manifests agree with the code: the IAM policy allows exactly what the operator
+//! calls, and the RBAC rules cover what it asks of the Kubernetes API.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every AWS operation the code makes: each SDK call is wrapped by `AwsError::from_sdk("Op", ..)`.
+fn operations_in_code() -> BTreeSet<String> {
+    let mut operations = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("src/aws")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for part in text.split("from_sdk(\"").skip(1) {
+            operations.insert(part.split('"').next().unwrap().to_owned());
+        }
+    }
+    operations
+}
+
+/// The IAM action and resource one call of `operation` needs (for a guard `ns/g` in us-east-1).
+fn iam_request(operation: &str) -> (&'static str, &'static str) {
+    const ALARM: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:apigw-guard-ns-g-5xx";
+    match operation {
+        "GetRestApis" => ("apigateway:GET", "arn:aws:apigateway:us-east-1::/restapis"),
+        "GetRestApi" => (
+            "apigateway:GET",
+            "arn:aws:apigateway:us-east-1::/restapis/a1b2c3",
+        ),
+        "GetStage" => (
+            "apigateway:GET",
+            "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod",
+        ),
+        "UpdateStage" => (
+            "apigateway:PATCH",
+            "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod",
+        ),
+        "GetUsagePlans" => (
+            "apigateway:GET",
+            "arn:aws:apigateway:us-east-1::/usageplans",
+        ),
+        "GetUsagePlan" => (
+            "apigateway:GET",
+            "arn:aws:apigateway:us-east-1::/usageplans/up1",
+        ),
+        "UpdateUsagePlan" => (
+            "apigateway:PATCH",
+            "arn:aws:apigateway:us-east-1::/usageplans/up1",
+        ),
+        "GetAccount" => ("apigateway:GET", "arn:aws:apigateway:us-east-1::/account"),
+        "DescribeAlarms" => ("cloudwatch:DescribeAlarms", ALARM),
+        "PutMetricAlarm" => ("cloudwatch:PutMetricAlarm", ALARM),
+        "DeleteAlarms" => ("cloudwatch:DeleteAlarms", ALARM),
+        "TagResource" => ("cloudwatch:TagResource", ALARM),
+        "ListTagsForResource" => ("cloudwatch:ListTagsForResource", ALARM),
+        other => panic!(
+            "{other} is called by the code but has no IAM mapping here: add it, and to deploy/iam-policy.json"
+        ),
+    }
+}
+
+/// `*` matches any run of characters, as IAM's wildcards do.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len()).any(|i| glob(tail, &text[head.len() + i..]))
+        }
+    }
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn allowed(policy: &Value, action: &str, resource: &str) -> bool {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|statement| {
+            statement["Effect"] == "Allow"
+                && strings(&statement["Action"])
+                    .iter()
+                    .any(|a| glob(a, action))
+                && strings(&statement["Resource"])
+                    .iter()
+                    .any(|r| glob(r, resource))
+        })
+}
+
+fn policy() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("deploy/iam-policy.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn iam_policy_allows_every_aws_call_the_code_makes() {
+    let operations = operations_in_code();
+    assert_eq!(operations.len(), 13, "{operations:?}");
+    let policy = policy();
+    for operation in &operations {
+        let (action, resource) = iam_request(operation);
+        assert!(
+            allowed(&policy, action, resource),
+            "{operation}: {action} on {resource} is not allowed"
+        );
+    }
+}
+
+#[test]
+fn iam_policy_allows_nothing_more() {
+    let policy = policy();
+    let denied = [
+        (
+            "cloudwatch:PutMetricAlarm",
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:someone-elses",
+        ),
+        (
+            "cloudwatch:DeleteAlarms",
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:prod-5xx",
+        ),
+        (
+            "apigateway:DELETE",
+            "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod",
+        ),
+        ("apigateway:PATCH", "arn:aws:apigateway:us-east-1::/account"),
+        ("apigateway:POST", "arn:aws:apigateway:us-east-1::/restapis"),
+        ("cloudwatch:PutMetricData", "*"),
+    ];
+    for (action, resource) in denied {
+        assert!(
+            !allowed(&policy, action, resource),
+            "{action} on {resource} should not be allowed"
+        );
+    }
+}
+
+#[test]
+fn rbac_lets_the_controller_watch_its_guards() {
+    for verb in ["get", "list", "watch", "patch"] {
+        assert!(
+            support::rbac_allows("apigw-guard.dev", "apigatewayguards", verb),
+            "{verb}"
+        );
+    }
+    assert!(support::rbac_allows(
+        "coordination.k8s.io",
+        "leases",
+        "patch"
+    ));
+    assert!(!support::rbac_allows("", "secrets", "get"));
+    assert!(!support::rbac_allows(
+        "apigw-guard.dev",
+        "apigatewayguards",
+        "delete"
+    ));
+}
+
+#[test]
+fn glob_matches_like_iam() {
+    assert!(glob(
+        "arn:aws:apigateway:*::/restapis/*/stages/*",
+        "arn:aws:apigateway:eu-west-1::/restapis/x/stages/prod"
+    ));
+    assert!(!glob(
+        "arn:aws:apigateway:*::/restapis",
+        "arn:aws:apigateway:eu-west-1::/restapis/x"
+    ));
+    assert!(glob("*", ""));
+}
