@@ -1,0 +1,29 @@
+-- Argo CD health check for apigw-guard.dev/ApiGatewayGuard, from its kstatus conditions.
+-- Install under resource.customizations.health.apigw-guard.dev_ApiGatewayGuard in argocd-cm.
+local hs = {status = "Progressing", message = "Waiting for apigw-guard to reconcile"}
+if obj.status == nil or obj.status.conditions == nil then
+  return hs
+end
+if obj.metadata.generation ~= nil and obj.status.observedGeneration ~= nil
+    and obj.status.observedGeneration < obj.metadata.generation then
+  hs.message = "Waiting for apigw-guard to see the latest spec"
+  return hs
+end
+local ready, stalled
+for _, condition in ipairs(obj.status.conditions) do
+  if condition.type == "Ready" then ready = condition end
+  if condition.type == "Stalled" then stalled = condition end
+end
+if ready ~= nil and ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = ready.message or ""
+elseif stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = (stalled.reason or "") .. ": " .. (stalled.message or "")
+elseif ready ~= nil and ready.reason == "Suspended" then
+  hs.status = "Suspended"
+  hs.message = ready.message or ""
+elseif ready ~= nil then
+  hs.message = (ready.reason or "") .. ": " .. (ready.message or "")
+end
+return hs

@@ -1,0 +1,44 @@
+-- Tests health.lua against sample guards: `lua5.4 deploy/argocd/health_test.lua`.
+local dir = arg[0]:match("(.*/)") or "./"
+local check = assert(loadfile(dir .. "health.lua", "t", setmetatable({}, {__index = _G})))
+
+local function health(guard)
+  local env = setmetatable({obj = guard}, {__index = _G})
+  return assert(load(string.dump(check), "health", "b", env))()
+end
+
+local function guard(generation, observed, conditions)
+  return {metadata = {generation = generation},
+          status = conditions and {observedGeneration = observed, conditions = conditions} or nil}
+end
+
+local function cond(type, status, reason, message)
+  return {type = type, status = status, reason = reason, message = message}
+end
+
+local cases = {
+  {"no status yet", guard(1, nil, nil), "Progressing"},
+  {"ready", guard(2, 2, {cond("Ready", "True", "Guarded", "5/5 controls in sync"),
+                          cond("Stalled", "False", "Guarded", "")}), "Healthy", "5/5 controls in sync"},
+  {"stalled", guard(1, 1, {cond("Ready", "False", "NotFoundException", "x"),
+                            cond("Stalled", "True", "NotFoundException", "REST API named \"a\"")}),
+   "Degraded", "NotFoundException: REST API named \"a\""},
+  {"retrying", guard(1, 1, {cond("Ready", "False", "TooManyRequestsException", "throttled"),
+                             cond("Reconciling", "True", "TooManyRequestsException", "throttled"),
+                             cond("Stalled", "False", "Retrying", "")}), "Progressing"},
+  {"old generation", guard(3, 2, {cond("Ready", "True", "Guarded", "")}), "Progressing"},
+  {"suspended", guard(1, 1, {cond("Ready", "False", "Suspended", "suspend is true"),
+                              cond("Stalled", "False", "Suspended", "")}), "Suspended"},
+}
+
+local failed = 0
+for _, case in ipairs(cases) do
+  local name, obj, want, message = case[1], case[2], case[3], case[4]
+  local got = health(obj)
+  if got.status ~= want or (message ~= nil and got.message ~= message) then
+    failed = failed + 1
+    print(("FAIL %s: got %s %q, want %s %q"):format(name, got.status, got.message, want, message or ""))
+  end
+end
+print(("%d passed, %d failed"):format(#cases - failed, failed))
+os.exit(failed == 0 and 0 or 1)
