@@ -1,23 +1,24 @@
-"""Offline validation of what users apply: renders the kustomizations (deploy/, the GitOps
-example overlays) the way `kubectl kustomize` does for the features they use, then validates
-every object against the Kubernetes schemas (kubernetes-validate) and every ApiGatewayGuard
-against the generated CRD's schema. CEL rules are checked by the Rust tests, not here.
+"""Offline validation of what users apply: renders deploy/ and the GitOps example overlays with
+`kubectl kustomize` and the Helm chart with `helm template` (both from scripts/k8s-tools),
+validates every object against the Kubernetes schemas (kubernetes-validate) and every
+ApiGatewayGuard against the generated CRD's schema, and checks that the chart renders the same
+RBAC rules, security contexts, args, env, probes and resources as the kustomize base. CEL
+rules are checked by the Rust tests, not here.
 
-usage: validate_manifests.py [REPO_ROOT]   exits non-zero on the first invalid object
+usage: validate_manifests.py REPO_ROOT TOOLS_BIN   exits non-zero on the first problem
 """
 
 import copy
 import json
 import pathlib
+import subprocess
 import sys
 
-import jsonpatch
 import jsonschema
 import kubernetes_validate
 import yaml
 
 KUBERNETES = "1.33"
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 
 
 def load_all(path):
@@ -25,37 +26,25 @@ def load_all(path):
         return [doc for doc in yaml.safe_load_all(handle) if doc]
 
 
-def render(directory):
-    """The objects a kustomization yields: resources (files or bases), JSON6902 patches with
-    a kind/name target, and the namespace transformer."""
-    directory = pathlib.Path(directory)
-    kustomization = load_all(directory / "kustomization.yaml")[0]
-    objects = []
-    for resource in kustomization.get("resources", []):
-        path = directory / resource
-        objects.extend(render(path) if path.is_dir() else load_all(path))
-    for patch in kustomization.get("patches", []):
-        target = patch["target"]
-        operations = jsonpatch.JsonPatch(yaml.safe_load(patch["patch"]))
-        for index, obj in enumerate(objects):
-            if obj["kind"] == target.get("kind") and obj["metadata"]["name"] == target.get("name"):
-                objects[index] = operations.apply(obj)
-    namespace = kustomization.get("namespace")
-    if namespace:
-        for obj in objects:
-            if obj["kind"] not in CLUSTER_SCOPED:
-                obj["metadata"]["namespace"] = namespace
-            for subject in obj.get("subjects", []):
-                if subject.get("kind") == "ServiceAccount":
-                    subject["namespace"] = namespace
-    return objects
+def run(*command):
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def kustomize(tools, directory):
+    return run(str(tools / "kubectl"), "kustomize", str(directory))
+
+
+def helm_template(tools, chart, *sets):
+    args = [str(tools / "helm"), "template", "apigw-guard", str(chart), "--namespace", "apigw-guard", "--include-crds"]
+    for value in sets:
+        args += ["--set", value]
+    return run(*args)
 
 
 def crd_schema(root):
     crd = load_all(root / "crds" / "apigatewayguard.yaml")[0]
     return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-
-
 def as_json_schema(schema):
     """The CRD's OpenAPI v3 schema as JSON Schema: `nullable: true` means null is allowed."""
     schema = copy.deepcopy(schema)
@@ -92,29 +81,80 @@ def validate(obj, guard_schema, origin):
     print(f"valid {name}")
 
 
+def by_kind(objects):
+    return {(obj["kind"], obj["metadata"]["name"].replace("apigw-guard", "NAME")): obj for obj in objects}
+
+
+def what_matters(obj):
+    """The parts of an object whose drift between chart and base would change behaviour."""
+    kind = obj["kind"]
+    if kind in ("ClusterRole", "Role"):
+        return obj["rules"]
+    if kind in ("ClusterRoleBinding", "RoleBinding"):
+        return [obj["roleRef"]["kind"], [(s["kind"], s.get("namespace")) for s in obj["subjects"]]]
+    if kind == "Deployment":
+        pod = obj["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        return {
+            "replicas": obj["spec"]["replicas"],
+            "podSecurityContext": pod["securityContext"],
+            "securityContext": container["securityContext"],
+            "args": container["args"],
+            "env": [e["name"] for e in container["env"]],
+            "ports": container["ports"],
+            "probes": [container["livenessProbe"], container["readinessProbe"]],
+            "resources": container["resources"],
+        }
+    if kind == "Service":
+        return obj["spec"]["ports"]
+    if kind == "CustomResourceDefinition":
+        return obj["spec"]
+    return None
+
+
 def main():
-    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+    root = pathlib.Path(sys.argv[1]).resolve()
+    tools = pathlib.Path(sys.argv[2]).resolve()
     guard_schema = crd_schema(root)
-    checked = 0
+    chart = root / "deploy" / "helm" / "apigw-guard"
+    base = kustomize(tools, root / "deploy")
+    rendered = helm_template(tools, chart)
     sources = [
-        ("deploy/", render(root / "deploy")),
-        ("deploy/monitoring/", render(root / "deploy" / "monitoring")),
-        ("examples/gitops/overlays/staging", render(root / "examples/gitops/overlays/staging")),
-        ("examples/gitops/overlays/prod", render(root / "examples/gitops/overlays/prod")),
+        ("deploy/", base),
+        ("deploy/monitoring/", kustomize(tools, root / "deploy" / "monitoring")),
+        ("helm", rendered),
+        ("helm (all values set)", helm_template(
+            tools, chart, "watchNamespace=payments", "aws.roleArn=arn:aws:iam::123456789012:role/g",
+            "serviceMonitor.enabled=true", "image.tag=1.2.3")),
+        ("examples/gitops/overlays/staging", kustomize(tools, root / "examples/gitops/overlays/staging")),
+        ("examples/gitops/overlays/prod", kustomize(tools, root / "examples/gitops/overlays/prod")),
     ]
     sources += [(str(path.relative_to(root)), load_all(path)) for path in sorted((root / "examples").glob("*.yaml"))]
+    checked = 0
     for origin, objects in sources:
         for obj in objects:
             validate(obj, guard_schema, origin)
             checked += 1
-    deploy_kinds = sorted(obj["kind"] for obj in sources[0][1])
-    expected = sorted(
-        ["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-         "Role", "RoleBinding", "Deployment", "Service"]
-    )
-    if deploy_kinds != expected:
-        raise SystemExit(f"deploy/ renders {deploy_kinds}, expected {expected}")
-    print(json.dumps({"objects validated": checked}))
+
+    expected = sorted(["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
+                       "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"])
+    if sorted(obj["kind"] for obj in base) != expected:
+        raise SystemExit(f"deploy/ renders {sorted(obj['kind'] for obj in base)}, expected {expected}")
+    base_objects, chart_objects = by_kind(base), by_kind(rendered)
+    for key, obj in base_objects.items():
+        if key[0] == "Namespace":
+            continue  # Helm installs into a namespace it does not own
+        if key not in chart_objects:
+            raise SystemExit(f"the chart renders no {key}")
+        if what_matters(obj) != what_matters(chart_objects[key]):
+            raise SystemExit(
+                f"the chart and deploy/ differ for {key}:\n"
+                f"{json.dumps(what_matters(chart_objects[key]), indent=1)}\nvs\n{json.dumps(what_matters(obj), indent=1)}"
+            )
+    prod = kustomize(tools, root / "examples/gitops/overlays/prod")[0]
+    if prod["metadata"]["namespace"] != "payments" or prod["spec"]["stage"] != "prod":
+        raise SystemExit(f"the prod overlay renders {prod['metadata']} {prod['spec']}")
+    print(json.dumps({"objects validated": checked, "chart matches deploy/": len(base_objects) - 1}))
 
 
 if __name__ == "__main__":

@@ -5,15 +5,19 @@ use std::path::Path;
 use serde_json::Value;
 
 #[test]
-fn checked_in_crd_matches_the_code() {
+fn checked_in_crds_match_the_code() {
     let generated = apigw_guard::cli::crd_yaml().unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/apigatewayguard.yaml");
-    let on_disk = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        generated == on_disk,
-        "crds/apigatewayguard.yaml is stale: regenerate it with \
-         `cargo run -- crdgen > crds/apigatewayguard.yaml`"
-    );
+    for file in [
+        "crds/apigatewayguard.yaml",
+        "deploy/helm/apigw-guard/crds/apigatewayguard.yaml",
+    ] {
+        let on_disk =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        assert!(
+            generated == on_disk,
+            "{file} is stale: regenerate it with `cargo run -- crdgen > {file}`"
+        );
+    }
 }
 
 /// Walks a schema node, collecting what makes a schema non-structural.
