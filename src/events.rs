@@ -192,3 +192,160 @@ fn truncate(mut text: String, max: usize) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{AwsError, MethodSettings, RestApi, StageSettings};
+    use crate::crd::{AlarmStatus, ApiGatewayGuardSpec};
+    use crate::plan::{GuardId, Observed, plan};
+    use crate::reconcile::Outcome;
+    use crate::status;
+
+    fn spec() -> ApiGatewayGuardSpec {
+        serde_yaml::from_str(
+            "restApi: {name: api}\nstage: prod\ntracing: {enabled: true}\nalarms: {}",
+        )
+        .unwrap()
+    }
+
+    fn report(tracing: bool, result: Result<(), AwsError>) -> Report {
+        let guard = GuardId {
+            namespace: "ns".to_owned(),
+            name: "g".to_owned(),
+        };
+        let observed = Observed {
+            rest_api: RestApi {
+                id: "id".to_owned(),
+                name: "api".to_owned(),
+            },
+            stage: StageSettings {
+                tracing_enabled: Some(tracing),
+                all_methods: MethodSettings::default(),
+            },
+            usage_plan: None,
+            cloudwatch_role_arn: None,
+            alarms: Vec::new(),
+        };
+        let plan = plan(&guard, &spec(), &observed);
+        let outcomes = plan
+            .actions
+            .iter()
+            .map(|action| Outcome {
+                action: action.clone(),
+                result: result.clone(),
+            })
+            .collect();
+        Report {
+            guard,
+            observed: Ok(observed),
+            plan,
+            outcomes,
+        }
+    }
+
+    fn reasons(events: &[Event]) -> Vec<(&str, EventType)> {
+        events
+            .iter()
+            .map(|e| (e.reason.as_str(), e.type_))
+            .collect()
+    }
+
+    #[test]
+    fn changes_are_normal_events_one_per_reason() {
+        let report = report(false, Ok(()));
+        let current = status::build(&spec(), Some(1), &report, None, "t");
+        let events = for_reconcile(Some(1), &report, None, &current);
+        assert_eq!(
+            reasons(&events),
+            [
+                ("TracingEnabled", EventType::Normal),
+                ("AlarmCreated", EventType::Normal)
+            ]
+        );
+        let note = events[1].note.as_deref().unwrap();
+        assert_eq!(note.matches("put-metric-alarm").count(), 3, "{note}");
+    }
+
+    #[test]
+    fn a_write_with_an_unchanged_spec_is_drift() {
+        let first = report(false, Ok(()));
+        let previous = status::build(&spec(), Some(1), &first, None, "t1");
+        let mut drifted = report(false, Ok(()));
+        drifted
+            .outcomes
+            .retain(|o| o.action.controls().contains(&Control::Tracing));
+        let current = status::build(&spec(), Some(1), &drifted, Some(&previous), "t2");
+        let events = for_reconcile(Some(1), &drifted, Some(&previous), &current);
+        assert_eq!(reasons(&events), [("DriftCorrected", EventType::Warning)]);
+        // The same write after a spec change is the change itself, not drift.
+        let events = for_reconcile(Some(2), &drifted, Some(&previous), &current);
+        assert_eq!(reasons(&events), [("TracingEnabled", EventType::Normal)]);
+    }
+
+    #[test]
+    fn failures_are_warnings_reported_when_new() {
+        let throttled = AwsError {
+            operation: "UpdateStage",
+            code: "TooManyRequestsException".to_owned(),
+            message: "slow down".to_owned(),
+            retryable: true,
+        };
+        let report = report(false, Err(throttled));
+        let current = status::build(&spec(), Some(1), &report, None, "t");
+        let events = for_reconcile(Some(1), &report, None, &current);
+        let got = reasons(&events);
+        assert!(
+            got.contains(&("UpdateStageFailed", EventType::Warning)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("TooManyRequestsException", EventType::Warning)),
+            "{got:?}"
+        );
+        let again = for_reconcile(Some(1), &report, Some(&current), &current);
+        assert_eq!(
+            reasons(&again),
+            [("UpdateStageFailed", EventType::Warning)],
+            "the condition is old news"
+        );
+    }
+
+    #[test]
+    fn an_alarm_entering_alarm_is_announced_once() {
+        let report = report(true, Ok(()));
+        let mut previous = status::build(&spec(), Some(1), &report, None, "t");
+        let firing = AlarmStatus {
+            name: "apigw-guard-ns-g-5xx".to_owned(),
+            metric: "5XXError".to_owned(),
+            state: "ALARM".to_owned(),
+        };
+        let mut current = previous.clone();
+        current.alarms = vec![firing.clone()];
+        let no_writes = Report {
+            outcomes: Vec::new(),
+            ..report
+        };
+        let events = for_reconcile(Some(1), &no_writes, Some(&previous), &current);
+        assert_eq!(reasons(&events), [("AlarmFiring", EventType::Warning)]);
+        assert!(
+            events[0]
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("apigw-guard-ns-g-5xx (5XXError)")
+        );
+        previous.alarms = vec![firing];
+        assert_eq!(
+            for_reconcile(Some(1), &no_writes, Some(&previous), &current).len(),
+            0
+        );
+    }
+
+    #[test]
+    fn long_notes_are_cut_at_a_char_boundary() {
+        let cut = truncate("é".repeat(600), 1000);
+        assert!(cut.len() <= 1000);
+        assert!(cut.ends_with("..."));
+    }
+}
