@@ -85,6 +85,15 @@ impl Context {
     }
 }
 
+/// The delay after `attempt` earlier consecutive failures: 5 s doubling to at most 5 min, plus
+/// `jitter_permille` thousandths of it.
+fn backoff_delay(attempt: u32, jitter_permille: u32) -> Duration {
+    let base = FIRST_BACKOFF
+        .saturating_mul(1 << attempt.min(10))
+        .min(MAX_BACKOFF);
+    base + base * jitter_permille / 1000
+}
+
 /// A failed reconcile; the variant names the metric label.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -142,7 +151,14 @@ pub async fn reconcile(guard: Arc<ApiGatewayGuard>, ctx: Arc<Context>) -> Result
 pub fn error_policy(guard: Arc<ApiGatewayGuard>, error: &Error, ctx: Arc<Context>) -> Action {
     let id = guard_id(&guard);
     warn!(namespace = %id.namespace, name = %id.name, error = %error, kind = error.metric_label(), "reconcile failed");
-    Action::requeue(ctx.backoff(&id.to_string()))
+    let asked = match error {
+        Error::Finalizer(inner) => match inner.as_ref() {
+            finalizer::Error::CleanupFailed(Error::Cleanup(err)) => err.retry_after,
+            _ => None,
+        },
+        _ => None,
+    };
+    Action::requeue(ctx.backoff(&id.to_string()).max(asked.unwrap_or_default()))
 }
 
 async fn apply(
@@ -185,26 +201,34 @@ async fn apply(
         "reconciled"
     );
     Ok(match retryable_failure(&report) {
-        true => Action::requeue(ctx.backoff(&id.to_string())),
-        false => {
+        Some(asked) => Action::requeue(ctx.backoff(&id.to_string()).max(asked)),
+        None => {
             ctx.succeeded(&id.to_string());
             Action::requeue(ctx.resync)
         }
     })
 }
 
-/// Whether waiting may fix what failed: throttling, AWS 5xx, a network fault.
-fn retryable_failure(report: &Report) -> bool {
-    match &report.observed {
-        Err(err) => err.source.retryable,
-        Ok(_) => {
-            report.plan.blockers.iter().any(|b| b.retryable)
-                || report
-                    .outcomes
-                    .iter()
-                    .any(|o| o.result.as_ref().is_err_and(|e| e.retryable))
-        }
-    }
+/// When waiting may fix what failed (throttling, AWS 5xx, a network fault): the longest wait
+/// AWS asked for, zero when it asked none. `None` when nothing retryable failed.
+fn retryable_failure(report: &Report) -> Option<Duration> {
+    let errors: Vec<&AwsError> = match &report.observed {
+        Err(err) => vec![&err.source],
+        Ok(_) => report
+            .outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().err())
+            .collect(),
+    };
+    let retryable =
+        errors.iter().any(|e| e.retryable) || report.plan.blockers.iter().any(|b| b.retryable);
+    retryable.then(|| {
+        errors
+            .iter()
+            .filter_map(|e| e.retry_after)
+            .max()
+            .unwrap_or_default()
+    })
 }
 
 /// Deleting a guard: with `Delete`, remove the alarms it owns (tag-checked, by its own alarm
@@ -309,4 +333,100 @@ pub async fn run(
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Blocker, Control, Plan};
+    use crate::reconcile::{ObserveError, Outcome};
+
+    fn report(errors: Vec<AwsError>, blockers: Vec<Blocker>) -> Report {
+        let guard = GuardId {
+            namespace: "ns".to_owned(),
+            name: "g".to_owned(),
+        };
+        let outcomes = errors
+            .into_iter()
+            .map(|err| Outcome {
+                action: crate::plan::Action::DeleteAlarms { names: Vec::new() },
+                result: Err(err),
+            })
+            .collect();
+        let observed = crate::plan::Observed {
+            rest_api: crate::aws::RestApi {
+                id: "id".to_owned(),
+                name: "api".to_owned(),
+            },
+            stage: Default::default(),
+            usage_plan: None,
+            cloudwatch_role_arn: None,
+            alarms: Vec::new(),
+        };
+        Report {
+            guard,
+            observed: Ok(observed),
+            plan: Plan {
+                actions: Vec::new(),
+                blockers,
+            },
+            outcomes,
+        }
+    }
+
+    fn throttled(after: Option<u64>) -> AwsError {
+        AwsError {
+            operation: "UpdateUsagePlan",
+            code: "TooManyRequestsException".to_owned(),
+            message: "slow down".to_owned(),
+            retryable: true,
+            retry_after: after.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn retry_after_from_aws_sets_the_floor_of_the_wait() {
+        let report = report(vec![throttled(Some(20)), throttled(Some(3))], Vec::new());
+        assert_eq!(retryable_failure(&report), Some(Duration::from_secs(20)));
+        let report = self::report(vec![throttled(None)], Vec::new());
+        assert_eq!(retryable_failure(&report), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn permanent_failures_wait_for_the_resync() {
+        let denied = AwsError::permanent("UpdateStage", "AccessDeniedException", "no");
+        assert_eq!(retryable_failure(&report(vec![denied], Vec::new())), None);
+        let blocker = Blocker {
+            control: Control::ExecutionLogging,
+            reason: "CloudWatchRoleMissing".to_owned(),
+            message: String::new(),
+            retryable: false,
+        };
+        assert_eq!(
+            retryable_failure(&report(Vec::new(), vec![blocker.clone()])),
+            None
+        );
+        let retryable = Blocker {
+            retryable: true,
+            ..blocker
+        };
+        assert_eq!(
+            retryable_failure(&report(Vec::new(), vec![retryable])),
+            Some(Duration::ZERO)
+        );
+        let mut unreadable = report(Vec::new(), Vec::new());
+        unreadable.observed = Err(ObserveError {
+            what: "stage".to_owned(),
+            source: throttled(Some(9)),
+        });
+        assert_eq!(retryable_failure(&unreadable), Some(Duration::from_secs(9)));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes_with_bounded_jitter() {
+        let delays: Vec<u64> = (0..8).map(|n| backoff_delay(n, 0).as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(backoff_delay(40, 0), MAX_BACKOFF);
+        assert_eq!(backoff_delay(1, 249), Duration::from_millis(12_490));
+    }
 }

@@ -290,6 +290,7 @@ mod tests {
             code: "TooManyRequestsException".to_owned(),
             message: "slow down".to_owned(),
             retryable: true,
+            retry_after: None,
         };
         let report = report(false, Err(throttled));
         let current = status::build(&spec(), Some(1), &report, None, "t");

@@ -1,5 +1,7 @@
 //! The one error type of the AWS boundary: the AWS error code kept, and classified.
 
+use std::time::Duration;
+
 use aws_sdk_apigateway::config::http::HttpResponse;
 use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
 
@@ -28,6 +30,9 @@ pub struct AwsError {
     /// Throttling, 5xx and transport failures: worth retrying with backoff. Everything
     /// else (not found, access denied, validation) needs a change first.
     pub retryable: bool,
+    /// How long AWS asked callers to wait (API Gateway's 429 `Retry-After`), which the SDK's
+    /// own retries do not honour.
+    pub retry_after: Option<Duration>,
 }
 
 impl AwsError {
@@ -39,6 +44,7 @@ impl AwsError {
             code: code.to_owned(),
             message: message.into(),
             retryable: false,
+            retry_after: None,
         }
     }
 
@@ -58,11 +64,19 @@ impl AwsError {
                     .message()
                     .map(str::to_owned)
                     .unwrap_or_else(|| format!("HTTP {status}"));
+                // Seconds, per RFC 9110; an HTTP date is not worth parsing for a hint.
+                let retry_after = service
+                    .raw()
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|value| value.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
                 Self {
                     operation,
                     code,
                     message,
                     retryable,
+                    retry_after,
                 }
             }
             SdkError::TimeoutError(_) => Self::transport(operation, "Timeout", &err),
@@ -73,6 +87,7 @@ impl AwsError {
                 code: "ConstructionFailure".to_owned(),
                 message: error_chain(&err),
                 retryable: false,
+                retry_after: None,
             },
         }
     }
@@ -83,6 +98,7 @@ impl AwsError {
             code: code.to_owned(),
             message: error_chain(err),
             retryable: true,
+            retry_after: None,
         }
     }
 }
@@ -97,4 +113,48 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_apigateway::config::http::HttpResponse;
+    use aws_sdk_apigateway::error::ErrorMetadata;
+    use aws_sdk_apigateway::operation::update_stage::UpdateStageError;
+    use aws_smithy_types::body::SdkBody;
+
+    fn service_error(status: u16, code: &str, retry_after: Option<&str>) -> AwsError {
+        let mut raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        if let Some(value) = retry_after {
+            raw.headers_mut().insert("Retry-After", value.to_owned());
+        }
+        let err =
+            UpdateStageError::generic(ErrorMetadata::builder().code(code).message("m").build());
+        AwsError::from_sdk("UpdateStage", SdkError::service_error(err, raw))
+    }
+
+    #[test]
+    fn throttling_conflicts_and_5xx_are_retryable() {
+        let throttled = service_error(429, "TooManyRequestsException", Some("7"));
+        assert!(throttled.retryable);
+        assert_eq!(throttled.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(throttled.code, "TooManyRequestsException");
+        assert!(service_error(409, "ConflictException", None).retryable);
+        assert!(service_error(503, "ServiceUnavailableException", None).retryable);
+        assert!(service_error(500, "InternalFailure", None).retryable);
+    }
+
+    #[test]
+    fn not_found_denied_and_invalid_are_permanent() {
+        for (status, code) in [
+            (404, "NotFoundException"),
+            (403, "AccessDeniedException"),
+            (400, "BadRequestException"),
+        ] {
+            let err = service_error(status, code, None);
+            assert!(!err.retryable, "{code}");
+            assert_eq!(err.retry_after, None);
+            assert_eq!(err.to_string(), format!("UpdateStage failed: {code}: m"));
+        }
+    }
 }

@@ -70,6 +70,7 @@ fn throttled() -> AwsError {
         code: "TooManyRequestsException".to_owned(),
         message: "Too Many Requests".to_owned(),
         retryable: true,
+        retry_after: None,
     }
 }
 
