@@ -68,13 +68,11 @@ impl Context {
     fn backoff(&self, guard: &str) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let attempt = failures.entry(guard.to_owned()).or_insert(0);
-        let base = FIRST_BACKOFF
-            .saturating_mul(1 << (*attempt).min(10))
-            .min(MAX_BACKOFF);
-        *attempt += 1;
         let jitter =
             std::collections::hash_map::RandomState::new().hash_one((guard, *attempt)) % 250;
-        base + base * u32::try_from(jitter).unwrap_or(0) / 1000
+        let delay = backoff_delay(*attempt, u32::try_from(jitter).unwrap_or(0));
+        *attempt += 1;
+        delay
     }
 
     fn succeeded(&self, guard: &str) {
