@@ -20,7 +20,7 @@ const RETRYABLE_CODES: &[&str] = &[
 
 /// A failed AWS call.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{operation} failed: {code}: {message}")]
+#[error("{operation} failed: {code}: {message}{}", self.advice())]
 pub struct AwsError {
     /// The AWS operation, e.g. UpdateStage.
     pub operation: &'static str,
@@ -92,6 +92,27 @@ impl AwsError {
         }
     }
 
+    /// What to do about it, for status messages: empty when the message says enough.
+    pub fn advice(&self) -> String {
+        let code = self.code.as_str();
+        if code.starts_with("AccessDenied") || code == "UnauthorizedOperation" {
+            format!(
+                " (grant the operator's IAM role {} on this resource; see deploy/iam-policy.json)",
+                iam_action(self.operation)
+            )
+        } else if code == "UnrecognizedClientException"
+            || code.contains("Token")
+            || code == "InvalidClientTokenId"
+        {
+            " (the operator's AWS credentials are missing or expired: check its IAM role binding)"
+                .to_owned()
+        } else if self.retryable {
+            " (retrying with backoff)".to_owned()
+        } else {
+            String::new()
+        }
+    }
+
     fn transport(operation: &'static str, code: &str, err: &dyn std::error::Error) -> Self {
         Self {
             operation,
@@ -100,6 +121,16 @@ impl AwsError {
             retryable: true,
             retry_after: None,
         }
+    }
+}
+
+/// The IAM action an AWS operation needs: API Gateway authorizes by HTTP method, CloudWatch
+/// by operation name.
+pub fn iam_action(operation: &str) -> String {
+    match operation {
+        op if op.starts_with("Get") => "apigateway:GET".to_owned(),
+        op if op.starts_with("Update") => "apigateway:PATCH".to_owned(),
+        op => format!("cloudwatch:{op}"),
     }
 }
 
@@ -154,7 +185,26 @@ mod tests {
             let err = service_error(status, code, None);
             assert!(!err.retryable, "{code}");
             assert_eq!(err.retry_after, None);
-            assert_eq!(err.to_string(), format!("UpdateStage failed: {code}: m"));
         }
+        assert_eq!(
+            service_error(404, "NotFoundException", None).to_string(),
+            "UpdateStage failed: NotFoundException: m"
+        );
+    }
+
+    #[test]
+    fn messages_say_what_to_do() {
+        assert_eq!(
+            service_error(403, "AccessDeniedException", None).to_string(),
+            "UpdateStage failed: AccessDeniedException: m (grant the operator's IAM role \
+             apigateway:PATCH on this resource; see deploy/iam-policy.json)"
+        );
+        assert!(
+            service_error(429, "TooManyRequestsException", None)
+                .to_string()
+                .ends_with("(retrying with backoff)")
+        );
+        assert_eq!(iam_action("GetUsagePlans"), "apigateway:GET");
+        assert_eq!(iam_action("PutMetricAlarm"), "cloudwatch:PutMetricAlarm");
     }
 }

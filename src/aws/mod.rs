@@ -15,7 +15,7 @@ pub use apigateway::SdkApiGateway;
 pub use calls::{Call, CallLog};
 pub use cloudwatch::SdkCloudWatch;
 pub use config::{RegionalClients, load as load_config};
-pub use error::AwsError;
+pub use error::{AwsError, iam_action};
 
 use crate::crd::ResourceRef;
 
