@@ -6,6 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use apigw_guard::aws::iam_action;
 use serde_json::Value;
 
 fn root() -> &'static Path {
@@ -24,43 +25,23 @@ fn operations_in_code() -> BTreeSet<String> {
     operations
 }
 
-/// The IAM action and resource one call of `operation` needs (for a guard `ns/g` in us-east-1).
-fn iam_request(operation: &str) -> (&'static str, &'static str) {
+/// The resource one call of `operation` names (for a guard `ns/g` in us-east-1).
+fn iam_resource(operation: &str) -> &'static str {
     const ALARM: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:apigw-guard-ns-g-5xx";
     match operation {
-        "GetRestApis" => ("apigateway:GET", "arn:aws:apigateway:us-east-1::/restapis"),
-        "GetRestApi" => (
-            "apigateway:GET",
-            "arn:aws:apigateway:us-east-1::/restapis/a1b2c3",
-        ),
-        "GetStage" => (
-            "apigateway:GET",
-            "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod",
-        ),
-        "UpdateStage" => (
-            "apigateway:PATCH",
-            "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod",
-        ),
-        "GetUsagePlans" => (
-            "apigateway:GET",
-            "arn:aws:apigateway:us-east-1::/usageplans",
-        ),
-        "GetUsagePlan" => (
-            "apigateway:GET",
-            "arn:aws:apigateway:us-east-1::/usageplans/up1",
-        ),
-        "UpdateUsagePlan" => (
-            "apigateway:PATCH",
-            "arn:aws:apigateway:us-east-1::/usageplans/up1",
-        ),
-        "GetAccount" => ("apigateway:GET", "arn:aws:apigateway:us-east-1::/account"),
-        "DescribeAlarms" => ("cloudwatch:DescribeAlarms", ALARM),
-        "PutMetricAlarm" => ("cloudwatch:PutMetricAlarm", ALARM),
-        "DeleteAlarms" => ("cloudwatch:DeleteAlarms", ALARM),
-        "TagResource" => ("cloudwatch:TagResource", ALARM),
-        "ListTagsForResource" => ("cloudwatch:ListTagsForResource", ALARM),
+        "GetRestApis" => "arn:aws:apigateway:us-east-1::/restapis",
+        "GetRestApi" => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3",
+        "GetStage" | "UpdateStage" => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod",
+        "GetUsagePlans" => "arn:aws:apigateway:us-east-1::/usageplans",
+        "GetUsagePlan" | "UpdateUsagePlan" => "arn:aws:apigateway:us-east-1::/usageplans/up1",
+        "GetAccount" => "arn:aws:apigateway:us-east-1::/account",
+        "DescribeAlarms"
+        | "PutMetricAlarm"
+        | "DeleteAlarms"
+        | "TagResource"
+        | "ListTagsForResource" => ALARM,
         other => panic!(
-            "{other} is called by the code but has no IAM mapping here: add it, and to deploy/iam-policy.json"
+            "{other} is called by the code but has no IAM resource here: add it, and to deploy/iam-policy.json"
         ),
     }
 }
@@ -111,9 +92,9 @@ fn iam_policy_allows_every_aws_call_the_code_makes() {
     assert_eq!(operations.len(), 13, "{operations:?}");
     let policy = policy();
     for operation in &operations {
-        let (action, resource) = iam_request(operation);
+        let (action, resource) = (iam_action(operation), iam_resource(operation));
         assert!(
-            allowed(&policy, action, resource),
+            allowed(&policy, &action, resource),
             "{operation}: {action} on {resource} is not allowed"
         );
     }
