@@ -4,12 +4,15 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use kube::{CustomResourceExt, ResourceExt};
 
-use crate::aws::{CallLog, RegionalClients, load_config};
+use crate::aws::{
+    CallLog, Limit, Quota, RateLimits, RegionalClients, load_config, parse_rate_limit,
+};
 use crate::crd::ApiGatewayGuard;
 use crate::manifest;
 use crate::plan::GuardId;
@@ -67,6 +70,20 @@ struct AwsArgs {
     /// AWS region for guards whose spec names none; defaults to the SDK's region chain.
     #[arg(long, env = "AWS_REGION")]
     region: Option<String>,
+    /// Override a client-side rate limit, NAME=RATE[/BURST] in requests per second; repeatable.
+    /// Defaults are AWS's quotas: apigateway=10/40, apigateway-update-usage-plan=0.05/1,
+    /// cloudwatch-put-metric-alarm=3/3, cloudwatch-delete-alarms=3/3,
+    /// cloudwatch-describe-alarms=9/9, cloudwatch-tags=10/10.
+    #[arg(long = "rate-limit", value_name = "NAME=RATE[/BURST]", value_parser = parse_rate_limit)]
+    rate_limits: Vec<(Quota, Limit)>,
+}
+
+impl AwsArgs {
+    /// Clients for every region, sharing one set of rate limits.
+    async fn clients(&self) -> RegionalClients {
+        let config = load_config(self.region.clone(), self.endpoint_url.clone()).await;
+        RegionalClients::with_limits(config, Arc::new(RateLimits::new(self.rate_limits.clone())))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -190,9 +207,7 @@ pub fn now() -> String {
 
 async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
     let guards = manifest::load(&args.file).map_err(|e| e.to_string())?;
-    let regional = RegionalClients::new(
-        load_config(args.aws.region.clone(), args.aws.endpoint_url.clone()).await,
-    );
+    let regional = args.aws.clients().await;
     let calls = CallLog::default();
     let mut all_ok = true;
     let mut out = std::io::stdout().lock();

@@ -6,7 +6,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apigw_guard::aws::RegionalClients;
 use apigw_guard::controller::{self, Context, FINALIZER};
 use apigw_guard::crd::{ApiGatewayGuard, ApiGatewayGuardStatus};
 use apigw_guard::plan::OWNER_TAG;
@@ -161,7 +160,7 @@ async fn context(config: &SdkConfig) -> (Arc<Context>, ApiServer) {
     };
     let ctx = Context::new(
         client.clone(),
-        RegionalClients::new(config.clone()),
+        support::unlimited_clients(config),
         Recorder::new(client, reporter),
         Arc::new(Metrics::register(&mut registry)),
         Duration::from_secs(300),

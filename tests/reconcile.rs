@@ -4,7 +4,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use apigw_guard::aws::{Call, CallLog, CloudWatch, RegionalClients, SdkApiGateway, SdkCloudWatch};
+use apigw_guard::aws::{Call, CallLog, CloudWatch, SdkApiGateway, SdkCloudWatch};
 use apigw_guard::crd::{ApiGatewayGuardSpec, ApiGatewayGuardStatus};
 use apigw_guard::plan::{GuardId, OWNER_TAG};
 use apigw_guard::reconcile::{Report, reconcile};
@@ -33,7 +33,7 @@ impl Fixture {
         let plan_id =
             support::seed_usage_plan(&config, &format!("{test}-plan"), &api_id, "prod").await;
         let calls = CallLog::default();
-        let (apigateway, cloudwatch) = RegionalClients::new(config.clone()).clients(None, &calls);
+        let (apigateway, cloudwatch) = support::unlimited_clients(&config).clients(None, &calls);
         Self {
             config,
             calls,

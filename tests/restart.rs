@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use apigw_guard::aws::{
-    AlarmConfig, ApiGateway, AwsError, CallLog, CloudWatch, ObservedAlarm, PatchOp,
-    RegionalClients, RestApi, SdkApiGateway, SdkCloudWatch, StageSettings, Tag, UsagePlan,
+    AlarmConfig, ApiGateway, AwsError, CallLog, CloudWatch, ObservedAlarm, PatchOp, RestApi,
+    SdkApiGateway, SdkCloudWatch, StageSettings, Tag, UsagePlan,
 };
 use apigw_guard::crd::{ApiGatewayGuardSpec, ResourceRef};
 use apigw_guard::plan::GuardId;
@@ -111,7 +111,7 @@ alarms: {{actions: ['arn:aws:sns:{REGION}:123456789012:oncall']}}
 }
 
 fn clients(config: &SdkConfig) -> (SdkApiGateway, SdkCloudWatch) {
-    RegionalClients::new(config.clone()).clients(None, &CallLog::default())
+    support::unlimited_clients(config).clients(None, &CallLog::default())
 }
 
 /// What AWS holds for the guard, with the guard's own names replaced so runs compare.

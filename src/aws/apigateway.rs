@@ -3,6 +3,7 @@
 use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::types::{Op, PatchOperation};
 
+use super::limits::SharedRateLimits;
 use super::{
     ApiGateway, AwsError, CallLog, MethodSettings, PatchOp, RestApi, StageSettings, UsagePlan,
 };
@@ -18,11 +19,19 @@ const PAGE: i32 = 500;
 pub struct SdkApiGateway {
     client: Client,
     calls: CallLog,
+    limits: SharedRateLimits,
+    region: String,
 }
 
 impl SdkApiGateway {
-    pub fn new(client: Client, calls: CallLog) -> Self {
-        Self { client, calls }
+    /// A client for `region` whose calls wait for `limits` and are recorded in `calls`.
+    pub fn new(client: Client, calls: CallLog, limits: SharedRateLimits, region: String) -> Self {
+        Self {
+            client,
+            calls,
+            limits,
+            region,
+        }
     }
 
     fn record<T>(&self, operation: &'static str, write: bool, result: &Result<T, AwsError>) {
@@ -68,6 +77,7 @@ fn unique<T>(
 impl ApiGateway for SdkApiGateway {
     async fn find_rest_api(&self, by: &ResourceRef) -> Result<RestApi, AwsError> {
         if let Some(id) = &by.id {
+            self.limits.acquire(&self.region, "GetRestApi").await;
             let result = self
                 .client
                 .get_rest_api()
@@ -86,6 +96,7 @@ impl ApiGateway for SdkApiGateway {
         let mut found = Vec::new();
         let mut position = None;
         loop {
+            self.limits.acquire(&self.region, "GetRestApis").await;
             let result = self
                 .client
                 .get_rest_apis()
@@ -114,6 +125,7 @@ impl ApiGateway for SdkApiGateway {
     }
 
     async fn get_stage(&self, api_id: &str, stage: &str) -> Result<StageSettings, AwsError> {
+        self.limits.acquire(&self.region, "GetStage").await;
         let result = self
             .client
             .get_stage()
@@ -149,6 +161,7 @@ impl ApiGateway for SdkApiGateway {
         stage: &str,
         ops: &[PatchOp],
     ) -> Result<(), AwsError> {
+        self.limits.acquire(&self.region, "UpdateStage").await;
         let result = self
             .client
             .update_stage()
@@ -182,6 +195,7 @@ impl ApiGateway for SdkApiGateway {
                     .collect(),
             };
         if let Some(id) = &by.id {
+            self.limits.acquire(&self.region, "GetUsagePlan").await;
             let result = self
                 .client
                 .get_usage_plan()
@@ -197,6 +211,7 @@ impl ApiGateway for SdkApiGateway {
         let mut found = Vec::new();
         let mut position = None;
         loop {
+            self.limits.acquire(&self.region, "GetUsagePlans").await;
             let result = self
                 .client
                 .get_usage_plans()
@@ -228,6 +243,7 @@ impl ApiGateway for SdkApiGateway {
     }
 
     async fn update_usage_plan(&self, id: &str, ops: &[PatchOp]) -> Result<(), AwsError> {
+        self.limits.acquire(&self.region, "UpdateUsagePlan").await;
         let result = self
             .client
             .update_usage_plan()
@@ -242,6 +258,7 @@ impl ApiGateway for SdkApiGateway {
     }
 
     async fn cloudwatch_role_arn(&self) -> Result<Option<String>, AwsError> {
+        self.limits.acquire(&self.region, "GetAccount").await;
         let result = self
             .client
             .get_account()

@@ -5,6 +5,7 @@ use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag as SdkTag,
 };
 
+use super::limits::SharedRateLimits;
 use super::{AlarmConfig, AwsError, CallLog, CloudWatch, ObservedAlarm, Tag};
 
 /// DescribeAlarms and DeleteAlarms take at most 100 names a call.
@@ -15,11 +16,19 @@ const NAMES_PER_CALL: usize = 100;
 pub struct SdkCloudWatch {
     client: Client,
     calls: CallLog,
+    limits: SharedRateLimits,
+    region: String,
 }
 
 impl SdkCloudWatch {
-    pub fn new(client: Client, calls: CallLog) -> Self {
-        Self { client, calls }
+    /// A client for `region` whose calls wait for `limits` and are recorded in `calls`.
+    pub fn new(client: Client, calls: CallLog, limits: SharedRateLimits, region: String) -> Self {
+        Self {
+            client,
+            calls,
+            limits,
+            region,
+        }
     }
 
     fn record<T>(&self, operation: &'static str, write: bool, result: &Result<T, AwsError>) {
@@ -77,6 +86,7 @@ impl CloudWatch for SdkCloudWatch {
         for chunk in names.chunks(NAMES_PER_CALL) {
             let mut next_token = None;
             loop {
+                self.limits.acquire(&self.region, "DescribeAlarms").await;
                 let result = self
                     .client
                     .describe_alarms()
@@ -108,6 +118,9 @@ impl CloudWatch for SdkCloudWatch {
     }
 
     async fn list_tags(&self, arn: &str) -> Result<Vec<Tag>, AwsError> {
+        self.limits
+            .acquire(&self.region, "ListTagsForResource")
+            .await;
         let result = self
             .client
             .list_tags_for_resource()
@@ -151,6 +164,7 @@ impl CloudWatch for SdkCloudWatch {
             true => request.statistic(Statistic::from(alarm.statistic.as_str())),
             false => request.extended_statistic(&alarm.statistic),
         };
+        self.limits.acquire(&self.region, "PutMetricAlarm").await;
         let result = request
             .send()
             .await
@@ -161,6 +175,7 @@ impl CloudWatch for SdkCloudWatch {
     }
 
     async fn tag_alarm(&self, arn: &str, tags: &[Tag]) -> Result<(), AwsError> {
+        self.limits.acquire(&self.region, "TagResource").await;
         let result = self
             .client
             .tag_resource()
@@ -176,6 +191,7 @@ impl CloudWatch for SdkCloudWatch {
 
     async fn delete_alarms(&self, names: &[String]) -> Result<(), AwsError> {
         for chunk in names.chunks(NAMES_PER_CALL) {
+            self.limits.acquire(&self.region, "DeleteAlarms").await;
             let result = self
                 .client
                 .delete_alarms()

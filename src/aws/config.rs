@@ -1,11 +1,12 @@
 //! Building the SDK configuration and per-region clients.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+use super::limits::{RateLimits, SharedRateLimits};
 use super::{CallLog, SdkApiGateway, SdkCloudWatch};
 
 /// The SDK configuration for `region` (the SDK's region chain when `None`), sending to
@@ -23,16 +24,24 @@ pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkCo
 }
 
 /// SDK clients per region, built once from one base configuration; guards name their region.
+/// All of them share one set of rate limits.
 #[derive(Debug)]
 pub struct RegionalClients {
     base: SdkConfig,
+    limits: SharedRateLimits,
     cache: Mutex<HashMap<Option<String>, (aws_sdk_apigateway::Client, aws_sdk_cloudwatch::Client)>>,
 }
 
 impl RegionalClients {
+    /// Clients limited to AWS's documented quotas.
     pub fn new(base: SdkConfig) -> Self {
+        Self::with_limits(base, Arc::new(RateLimits::new([])))
+    }
+
+    pub fn with_limits(base: SdkConfig, limits: SharedRateLimits) -> Self {
         Self {
             base,
+            limits,
             cache: Mutex::default(),
         }
     }
@@ -63,9 +72,18 @@ impl RegionalClients {
                 )
             })
             .clone();
+        let region = region
+            .map(str::to_owned)
+            .or_else(|| self.base.region().map(|r| r.to_string()))
+            .unwrap_or_default();
         (
-            SdkApiGateway::new(apigateway, calls.clone()),
-            SdkCloudWatch::new(cloudwatch, calls.clone()),
+            SdkApiGateway::new(
+                apigateway,
+                calls.clone(),
+                self.limits.clone(),
+                region.clone(),
+            ),
+            SdkCloudWatch::new(cloudwatch, calls.clone(), self.limits.clone(), region),
         )
     }
 }

@@ -8,6 +8,7 @@ mod calls;
 mod cloudwatch;
 mod config;
 mod error;
+mod limits;
 
 use std::future::Future;
 
@@ -16,6 +17,7 @@ pub use calls::{Call, CallLog};
 pub use cloudwatch::SdkCloudWatch;
 pub use config::{RegionalClients, load as load_config};
 pub use error::{AwsError, iam_action};
+pub use limits::{Limit, Quota, RateLimits, parse_override as parse_rate_limit};
 
 use crate::crd::ResourceRef;
 

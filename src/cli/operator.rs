@@ -13,7 +13,6 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::RunArgs;
-use crate::aws::{RegionalClients, load_config};
 use crate::controller::{self, Context, FIELD_MANAGER};
 use crate::crd::ApiGatewayGuard;
 use crate::telemetry::{Metrics, serve};
@@ -76,9 +75,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         stopped(),
     ));
 
-    let aws = RegionalClients::new(
-        load_config(args.aws.region.clone(), args.aws.endpoint_url.clone()).await,
-    );
+    let aws = args.aws.clients().await;
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
         instance: Some(identity.clone()),

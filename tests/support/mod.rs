@@ -193,3 +193,15 @@ pub fn rbac_request(method: &http::Method, path: &str) -> (String, String, Strin
     };
     (group, resource, verb.to_owned())
 }
+
+/// Clients for the local AWS without AWS's quotas (moto has none; the limits have their own
+/// tests), so tests do not wait 20 s between usage-plan updates.
+pub fn unlimited_clients(config: &SdkConfig) -> apigw_guard::aws::RegionalClients {
+    use apigw_guard::aws::{Limit, Quota, RateLimits, RegionalClients};
+    let fast = Limit {
+        per_second: 1000.0,
+        burst: 1000,
+    };
+    let limits = RateLimits::new(Quota::ALL.map(|quota| (quota, fast)));
+    RegionalClients::with_limits(config.clone(), std::sync::Arc::new(limits))
+}

@@ -1,0 +1,314 @@
+//! Client-side rate limits at AWS's documented quotas, shared by every guard, so the operator
+//! never trips throttling on its own. The quotas are per account and region and shared with
+//! every other caller, so the defaults are the most the operator may ever use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// A class of calls that one AWS quota limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Quota {
+    /// Every API Gateway management call: 10 requests/s, burst 40.
+    ApiGateway,
+    /// UpdateUsagePlan (and UpdateAccount): 1 request every 20 s, on top of `ApiGateway`.
+    UsagePlanUpdate,
+    /// CloudWatch PutMetricAlarm: 3/s.
+    PutMetricAlarm,
+    /// CloudWatch DeleteAlarms: 3/s.
+    DeleteAlarms,
+    /// CloudWatch DescribeAlarms: 9/s.
+    DescribeAlarms,
+    /// CloudWatch TagResource and ListTagsForResource: 10/s.
+    CloudWatchTags,
+}
+
+impl Quota {
+    pub const ALL: [Quota; 6] = [
+        Quota::ApiGateway,
+        Quota::UsagePlanUpdate,
+        Quota::PutMetricAlarm,
+        Quota::DeleteAlarms,
+        Quota::DescribeAlarms,
+        Quota::CloudWatchTags,
+    ];
+
+    /// The name used by `--rate-limit NAME=RATE[/BURST]`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quota::ApiGateway => "apigateway",
+            Quota::UsagePlanUpdate => "apigateway-update-usage-plan",
+            Quota::PutMetricAlarm => "cloudwatch-put-metric-alarm",
+            Quota::DeleteAlarms => "cloudwatch-delete-alarms",
+            Quota::DescribeAlarms => "cloudwatch-describe-alarms",
+            Quota::CloudWatchTags => "cloudwatch-tags",
+        }
+    }
+
+    /// AWS's documented quota: requests per second and burst.
+    pub fn default_limit(self) -> Limit {
+        match self {
+            Quota::ApiGateway => Limit {
+                per_second: 10.0,
+                burst: 40,
+            },
+            Quota::UsagePlanUpdate => Limit {
+                per_second: 0.05,
+                burst: 1,
+            },
+            Quota::PutMetricAlarm | Quota::DeleteAlarms => Limit {
+                per_second: 3.0,
+                burst: 3,
+            },
+            Quota::DescribeAlarms => Limit {
+                per_second: 9.0,
+                burst: 9,
+            },
+            Quota::CloudWatchTags => Limit {
+                per_second: 10.0,
+                burst: 10,
+            },
+        }
+    }
+
+    /// The quotas one call of `operation` draws on.
+    pub fn for_operation(operation: &str) -> &'static [Quota] {
+        match operation {
+            "UpdateUsagePlan" => &[Quota::ApiGateway, Quota::UsagePlanUpdate],
+            "PutMetricAlarm" => &[Quota::PutMetricAlarm],
+            "DeleteAlarms" => &[Quota::DeleteAlarms],
+            "DescribeAlarms" => &[Quota::DescribeAlarms],
+            "TagResource" | "ListTagsForResource" => &[Quota::CloudWatchTags],
+            _ => &[Quota::ApiGateway],
+        }
+    }
+}
+
+/// A steady rate with a burst allowance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl std::str::FromStr for Limit {
+    type Err = String;
+
+    /// `RATE` or `RATE/BURST`, e.g. `5` or `0.05/1`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (rate, burst) = text.split_once('/').unwrap_or((text, ""));
+        let per_second: f64 = rate
+            .parse()
+            .ok()
+            .filter(|r: &f64| r.is_finite() && *r > 0.0)
+            .ok_or_else(|| format!("{rate:?} is not a rate above 0 (requests per second)"))?;
+        let burst = match burst {
+            "" => per_second.ceil().max(1.0) as u32,
+            b => b
+                .parse()
+                .ok()
+                .filter(|b: &u32| *b >= 1)
+                .ok_or_else(|| format!("{b:?} is not a burst of 1 or more"))?,
+        };
+        Ok(Limit { per_second, burst })
+    }
+}
+
+/// `NAME=RATE[/BURST]` for the `--rate-limit` flag.
+pub fn parse_override(text: &str) -> Result<(Quota, Limit), String> {
+    let (name, limit) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected NAME=RATE[/BURST]"))?;
+    let quota = Quota::ALL
+        .into_iter()
+        .find(|q| q.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Quota::ALL.iter().map(|q| q.name()).collect();
+            format!("{name:?} is not one of {}", names.join(", "))
+        })?;
+    Ok((quota, limit.parse()?))
+}
+
+#[derive(Debug)]
+struct Bucket {
+    limit: Limit,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    /// Takes a token now if there is one, else says how long until there is; a waiter
+    /// reserves its token up front, so waiters are served in order.
+    fn take(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens =
+            (self.tokens + elapsed * self.limit.per_second).min(f64::from(self.limit.burst));
+        self.updated = now;
+        self.tokens -= 1.0;
+        match self.tokens >= 0.0 {
+            true => Duration::ZERO,
+            false => Duration::from_secs_f64(-self.tokens / self.limit.per_second),
+        }
+    }
+}
+
+/// Token buckets per region and quota, shared by all clients built from one configuration.
+#[derive(Debug, Default)]
+pub struct RateLimits {
+    overrides: HashMap<Quota, Limit>,
+    buckets: Mutex<HashMap<(String, Quota), Bucket>>,
+}
+
+impl RateLimits {
+    /// The documented quotas, with `overrides` in their place where given.
+    pub fn new(overrides: impl IntoIterator<Item = (Quota, Limit)>) -> Self {
+        Self {
+            overrides: overrides.into_iter().collect(),
+            buckets: Mutex::default(),
+        }
+    }
+
+    fn limit(&self, quota: Quota) -> Limit {
+        self.overrides
+            .get(&quota)
+            .copied()
+            .unwrap_or_else(|| quota.default_limit())
+    }
+
+    /// Waits until `operation` may be sent in `region` under every quota it draws on.
+    pub async fn acquire(&self, region: &str, operation: &str) {
+        let wait = {
+            let now = Instant::now();
+            let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+            Quota::for_operation(operation)
+                .iter()
+                .map(|quota| {
+                    let limit = self.limit(*quota);
+                    buckets
+                        .entry((region.to_owned(), *quota))
+                        .or_insert_with(|| Bucket {
+                            limit,
+                            tokens: f64::from(limit.burst),
+                            updated: now,
+                        })
+                        .take(now)
+                })
+                .max()
+                .unwrap_or_default()
+        };
+        if !wait.is_zero() {
+            tracing::debug!(
+                region,
+                operation,
+                wait_ms = wait.as_millis() as u64,
+                "waiting for the AWS quota"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Shared handle to the limits.
+pub type SharedRateLimits = Arc<RateLimits>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn api_gateway_bursts_forty_then_ten_per_second() {
+        let limits = RateLimits::new([]);
+        let start = Instant::now();
+        for _ in 0..40 {
+            limits.acquire("us-east-1", "GetStage").await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "the burst is free");
+        for _ in 0..20 {
+            limits.acquire("us-east-1", "GetStage").await;
+        }
+        assert_eq!(
+            start.elapsed().as_secs_f64().round(),
+            2.0,
+            "then 10 a second"
+        );
+        let other = Instant::now();
+        limits.acquire("eu-west-1", "GetStage").await;
+        assert_eq!(
+            other.elapsed(),
+            Duration::ZERO,
+            "each region has its own quota"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn usage_plan_updates_go_one_every_twenty_seconds() {
+        let limits = RateLimits::new([]);
+        let start = Instant::now();
+        for _ in 0..4 {
+            limits.acquire("us-east-1", "UpdateUsagePlan").await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        let other = Instant::now();
+        limits.acquire("us-east-1", "UpdateStage").await;
+        assert_eq!(
+            other.elapsed(),
+            Duration::ZERO,
+            "other calls do not queue behind them"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn overrides_replace_the_defaults() {
+        let limits = RateLimits::new([parse_override("cloudwatch-put-metric-alarm=1/1").unwrap()]);
+        let start = Instant::now();
+        for _ in 0..3 {
+            limits.acquire("us-east-1", "PutMetricAlarm").await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn overrides_parse_with_clear_errors() {
+        assert_eq!(
+            parse_override("apigateway=5/20").unwrap(),
+            (
+                Quota::ApiGateway,
+                Limit {
+                    per_second: 5.0,
+                    burst: 20
+                }
+            )
+        );
+        assert_eq!(
+            parse_override("apigateway-update-usage-plan=0.1")
+                .unwrap()
+                .1,
+            Limit {
+                per_second: 0.1,
+                burst: 1
+            }
+        );
+        assert!(
+            parse_override("apigateway")
+                .unwrap_err()
+                .contains("NAME=RATE")
+        );
+        assert!(
+            parse_override("s3=1")
+                .unwrap_err()
+                .contains("is not one of apigateway")
+        );
+        assert!(
+            parse_override("apigateway=0")
+                .unwrap_err()
+                .contains("above 0")
+        );
+        assert!(
+            parse_override("apigateway=1/0")
+                .unwrap_err()
+                .contains("burst")
+        );
+    }
+}
