@@ -312,7 +312,9 @@ impl Plan {
     }
 }
 
-/// Plans the writes that bring AWS to the spec. An in-sync guard plans nothing.
+/// Plans the writes that bring AWS to the spec. An in-sync guard plans nothing. The usage
+/// plan goes last: AWS allows one UpdateUsagePlan per 20 s per account, and the other controls
+/// should not wait behind that queue.
 pub fn plan(guard: &GuardId, spec: &ApiGatewayGuardSpec, observed: &Observed) -> Plan {
     let mut plan = Plan::default();
     let stage_changes = stage_changes(spec, observed, &mut plan.blockers);
@@ -323,10 +325,9 @@ pub fn plan(guard: &GuardId, spec: &ApiGatewayGuardSpec, observed: &Observed) ->
             changes: stage_changes,
         });
     }
-    if let Some(action) = usage_plan_action(spec, observed, &mut plan.blockers) {
-        plan.actions.push(action);
-    }
+    let usage_plan = usage_plan_action(spec, observed, &mut plan.blockers);
     alarm_actions(guard, spec, observed, &mut plan);
+    plan.actions.extend(usage_plan);
     plan
 }
 

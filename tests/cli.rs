@@ -50,10 +50,10 @@ async fn plan_then_reconcile_the_example_guard() {
     assert!(lines[1].starts_with(&format!(
         "  update-stage {api_id}/prod: /tracingEnabled false -> true,"
     )));
-    assert!(lines[2].starts_with("  update-usage-plan "));
     assert!(
-        lines[3].starts_with("  put-metric-alarm apigw-guard-payments-orders-prod-5xx (create")
+        lines[2].starts_with("  put-metric-alarm apigw-guard-payments-orders-prod-5xx (create")
     );
+    assert!(lines[5].starts_with("  update-usage-plan "));
     assert_eq!(lines.len(), 6, "{stdout}");
     assert!(
         text(&plan.stderr).contains("writes: 0 ()"),
@@ -78,7 +78,7 @@ async fn plan_then_reconcile_the_example_guard() {
     assert_eq!(status.alarm_summary.as_deref(), Some("3 INSUFFICIENT_DATA"));
     let stderr = text(&reconcile.stderr);
     assert!(
-        stderr.contains("writes: 5 (UpdateStage x1, UpdateUsagePlan x1, PutMetricAlarm x3)"),
+        stderr.contains("writes: 5 (UpdateStage x1, PutMetricAlarm x3, UpdateUsagePlan x1)"),
         "{stderr}"
     );
 

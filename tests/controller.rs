@@ -282,11 +282,11 @@ async fn create_adds_the_finalizer_first_then_writes_aws_then_reports_status() {
             "TracingEnabled",
             "ExecutionLoggingUpdated",
             "StageThrottleUpdated",
-            "UsagePlanThrottleUpdated",
             "AlarmCreated",
+            "UsagePlanThrottleUpdated",
         ]
     );
-    let created = &events[4].2;
+    let created = &events[3].2;
     for suffix in ["5xx", "latency", "integration-latency"] {
         assert!(
             created.contains(&format!("apigw-guard-tests-create-{suffix} (create")),

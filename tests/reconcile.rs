@@ -141,10 +141,10 @@ async fn first_reconcile_guards_the_stage_and_the_second_writes_nothing() {
         writes(&calls),
         [
             "UpdateStage",
-            "UpdateUsagePlan",
             "PutMetricAlarm",
             "PutMetricAlarm",
-            "PutMetricAlarm"
+            "PutMetricAlarm",
+            "UpdateUsagePlan"
         ]
     );
     assert_eq!(condition(&status, "Ready").0, "True", "{status:#?}");
@@ -272,7 +272,7 @@ async fn a_changed_spec_converges_with_minimal_writes() {
     );
     assert_eq!(
         writes(&calls),
-        ["UpdateStage", "UpdateUsagePlan", "PutMetricAlarm"]
+        ["UpdateStage", "PutMetricAlarm", "UpdateUsagePlan"]
     );
     assert_eq!(condition(&status, "Ready").0, "True");
 
@@ -381,10 +381,10 @@ async fn missing_logging_role_is_reported_and_the_other_controls_still_apply() {
         writes(&calls),
         [
             "UpdateStage",
-            "UpdateUsagePlan",
             "PutMetricAlarm",
             "PutMetricAlarm",
-            "PutMetricAlarm"
+            "PutMetricAlarm",
+            "UpdateUsagePlan"
         ]
     );
     let stage = f

@@ -150,15 +150,16 @@ fn fresh_stage_gets_one_stage_update_one_plan_update_and_three_alarms() {
     assert!(
         matches!(&plan.actions[0], Action::UpdateStage { rest_api_id, stage, .. } if rest_api_id == "a1b2c3" && stage == "prod")
     );
+    // The usage plan last: one UpdateUsagePlan per 20 s per account must not hold up the rest.
     assert_eq!(
-        paths(&plan.actions[1]),
+        paths(&plan.actions[4]),
         [
             ("/throttle/rateLimit", "1000"),
             ("/throttle/burstLimit", "2000")
         ]
     );
     assert!(
-        matches!(&plan.actions[1], Action::UpdateUsagePlan { usage_plan_id, .. } if usage_plan_id == "up1")
+        matches!(&plan.actions[4], Action::UpdateUsagePlan { usage_plan_id, .. } if usage_plan_id == "up1")
     );
     let alarms: Vec<&AlarmConfig> = plan
         .actions
