@@ -6,7 +6,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
 use crate::crd::{ApiGatewayGuard, ApiGatewayGuardSpec};
-use crate::validate::validate;
+use crate::plan::GuardId;
+use crate::validate::{validate, validate_alarm_names};
 
 const API_VERSION: &str = "apigw-guard.dev/v1alpha1";
 const KIND: &str = "ApiGatewayGuard";
@@ -46,11 +47,20 @@ struct Document {
 /// Parses and validates every guard in the YAML text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Vec<ApiGatewayGuard>, ManifestError> {
     let mut guards = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(text) {
+    // A first, untyped pass finds each document's name, so a typed error can say which guard.
+    // It stops at the first malformed document: serde_yaml repeats that error forever.
+    let names: Vec<Option<String>> = serde_yaml::Deserializer::from_str(text)
+        .map_while(|document| serde_yaml::Value::deserialize(document).ok())
+        .map(|value| value["metadata"]["name"].as_str().map(str::to_owned))
+        .collect();
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let parsed =
             Option::<Document>::deserialize(document).map_err(|e| ManifestError::Parse {
                 file: file.to_owned(),
-                message: e.to_string(),
+                message: match names.get(index).cloned().flatten() {
+                    Some(name) => format!("guard {name}: {e}"),
+                    None => e.to_string(),
+                },
             })?;
         let Some(doc) = parsed else { continue };
         let name = doc.metadata.name.clone().unwrap_or_default();
@@ -67,7 +77,31 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<ApiGatewayGuard>, ManifestErr
         if name.is_empty() {
             return Err(parse_error("a guard has no metadata.name".to_owned()));
         }
-        let errors = validate(&doc.spec);
+        let mut guard = ApiGatewayGuard::new(&name, doc.spec);
+        guard.metadata = doc.metadata;
+        let mut errors = validate(&guard.spec);
+        errors.extend(validate_alarm_names(&GuardId {
+            namespace: guard
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_owned()),
+            name: name.clone(),
+        }));
+        // The CRD's own CEL rules, as the API server evaluates them: a guard the cluster
+        // refuses is refused here too, even for a rule validate() does not repeat.
+        if let Err(failed) = kube::core::cel::validate_cel(&guard) {
+            let cel: Vec<String> = failed
+                .into_vec()
+                .into_iter()
+                .map(|e| e.to_string())
+                .collect();
+            let new: Vec<String> = cel
+                .into_iter()
+                .filter(|e| !errors.iter().any(|known| same_field(known, e)))
+                .collect();
+            errors.extend(new);
+        }
         if !errors.is_empty() {
             return Err(ManifestError::Invalid {
                 file: file.to_owned(),
@@ -75,11 +109,17 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<ApiGatewayGuard>, ManifestErr
                 errors,
             });
         }
-        let mut guard = ApiGatewayGuard::new(&name, doc.spec);
-        guard.metadata = doc.metadata;
         guards.push(guard);
     }
     Ok(guards)
+}
+
+/// Whether a CEL error (`spec.x: message`) is about a field `validate()` already reported on,
+/// so each problem is said once.
+fn same_field(known: &str, cel: &str) -> bool {
+    let path = |text: &str| text.split(": ").next().unwrap_or_default().to_owned();
+    let cel = path(cel);
+    !cel.is_empty() && path(known).starts_with(&cel)
 }
 
 /// Reads and parses a manifest file.

@@ -3,6 +3,8 @@
 
 use crate::crd::{AlarmSpec, ApiGatewayGuardSpec, ResourceRef};
 
+/// API Gateway stage names are at most 128 characters.
+const MAX_STAGE_NAME: usize = 128;
 /// CloudWatch takes at most five actions per alarm state.
 const MAX_ACTIONS: usize = 5;
 const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
@@ -13,6 +15,11 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
     one_of(&mut errors, "spec.restApi", &spec.rest_api);
     if spec.stage.trim().is_empty() {
         errors.push("spec.stage: must not be empty".to_owned());
+    } else if spec.stage.len() > MAX_STAGE_NAME {
+        errors.push(format!(
+            "spec.stage: at most {MAX_STAGE_NAME} characters (an API Gateway limit), got {}",
+            spec.stage.len()
+        ));
     }
     if let Some(throttle) = &spec.throttle {
         one_of(&mut errors, "spec.throttle.usagePlan", &throttle.usage_plan);
@@ -69,6 +76,31 @@ fn one_of(errors: &mut Vec<String>, field: &str, by: &ResourceRef) {
     if given(&by.name) == given(&by.id) {
         errors.push(format!("{field}: give exactly one of name or id"));
     }
+    if by.name.as_ref().is_some_and(|n| n.len() > 1024)
+        || by.id.as_ref().is_some_and(|i| i.len() > 128)
+    {
+        errors.push(format!(
+            "{field}: a name is at most 1024 characters and an id at most 128"
+        ));
+    }
+}
+
+/// CloudWatch alarm names are at most 255 characters; the guard's namespace and name go into
+/// them, so a long pair would make AWS refuse every alarm.
+pub fn validate_alarm_names(guard: &crate::plan::GuardId) -> Vec<String> {
+    guard
+        .alarm_names()
+        .into_iter()
+        .filter(|name| name.len() > 255)
+        .map(|name| {
+            format!(
+                "metadata.name: the alarm name {name:?} would be {} characters, over CloudWatch's 255; \
+                 use a shorter guard name or namespace",
+                name.len()
+            )
+        })
+        .take(1)
+        .collect()
 }
 
 fn limits(errors: &mut Vec<String>, field: &str, rate: f64, burst: i32) {
