@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod fault_proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -63,9 +65,24 @@ fn start() -> LocalAws {
 
 /// SDK configuration for the local AWS in `region`, with static test credentials.
 pub async fn config(region: &str) -> SdkConfig {
+    config_at(
+        region,
+        endpoint(),
+        aws_config::retry::RetryConfig::standard(),
+    )
+    .await
+}
+
+/// SDK configuration for `endpoint` (e.g. a fault proxy in front of the local AWS).
+pub async fn config_at(
+    region: &str,
+    endpoint: &str,
+    retry: aws_config::retry::RetryConfig,
+) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
+        .retry_config(retry)
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .load()
         .await
