@@ -12,7 +12,9 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{Instrument, info_span, warn};
 
@@ -21,7 +23,7 @@ use crate::cli::now;
 use crate::crd::{ApiGatewayGuard, ApiGatewayGuardStatus, DeletionPolicy};
 use crate::events;
 use crate::plan::GuardId;
-use crate::reconcile::{Report, owned_alarms, reconcile as reconcile_guard};
+use crate::reconcile::{Report, owned_alarms, reconcile_claimed};
 use crate::status;
 use crate::telemetry::Metrics;
 
@@ -41,6 +43,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// How often an in-sync guard is re-read from AWS to catch drift.
     pub resync: Duration,
+    /// Every guard the controller watches, to find two guarding one stage.
+    guards: Store<ApiGatewayGuard>,
     /// Consecutive retryable failures per guard.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -52,6 +56,7 @@ impl Context {
         recorder: Recorder,
         metrics: Arc<Metrics>,
         resync: Duration,
+        guards: Store<ApiGatewayGuard>,
     ) -> Self {
         Self {
             client,
@@ -59,8 +64,42 @@ impl Context {
             recorder,
             metrics,
             resync,
+            guards,
             failures: Mutex::default(),
         }
+    }
+
+    /// The oldest other live guard of the same stage, when it is older than `guard`: two
+    /// guards must not fight over one stage, and the one that came first keeps it.
+    fn older_rival(&self, guard: &ApiGatewayGuard, api: &crate::aws::RestApi) -> Option<String> {
+        let age = |g: &ApiGatewayGuard| {
+            (
+                g.metadata.creation_timestamp.clone().map(|t| t.0),
+                g.namespace(),
+                g.name_any(),
+            )
+        };
+        let region = |g: &ApiGatewayGuard| g.spec.region.clone();
+        self.guards
+            .state()
+            .iter()
+            .filter(|other| {
+                other.uid() != guard.uid() && other.metadata.deletion_timestamp.is_none()
+            })
+            .filter(|other| other.spec.stage == guard.spec.stage && region(other) == region(guard))
+            .filter(|other| {
+                let resolved = other.status.as_ref().and_then(|s| s.rest_api_id.as_deref());
+                resolved.or(other.spec.rest_api.id.as_deref()) == Some(api.id.as_str())
+            })
+            .filter(|other| age(other) < age(guard))
+            .min_by_key(|other| age(other))
+            .map(|winner| {
+                format!(
+                    "{}/{}",
+                    winner.namespace().unwrap_or_default(),
+                    winner.name_any()
+                )
+            })
     }
 
     /// The delay before retrying `guard` after another retryable failure: exponential, capped,
@@ -168,7 +207,10 @@ async fn apply(
     let id = guard_id(guard);
     let calls = CallLog::default();
     let (apigateway, cloudwatch) = ctx.aws.clients(guard.spec.region.as_deref(), &calls);
-    let report = reconcile_guard(&apigateway, &cloudwatch, &id, &guard.spec, false).await;
+    let report = reconcile_claimed(&apigateway, &cloudwatch, &id, &guard.spec, false, |api| {
+        ctx.older_rival(guard, api)
+    })
+    .await;
     ctx.metrics.aws_calls(&calls.snapshot());
     let previous = guard.status.as_ref();
     let status = status::build(
@@ -307,15 +349,16 @@ pub fn work_trigger(guard: &ApiGatewayGuard) -> Option<u64> {
     )
 }
 
-/// Runs the controller until `shutdown` completes.
+/// Runs the controller until `shutdown` completes; `writer` fills the store the context reads.
 pub async fn run(
     ctx: Arc<Context>,
     api: Api<ApiGatewayGuard>,
     watch: watcher::Config,
+    writer: Writer<ApiGatewayGuard>,
     concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (reader, writer) = reflector::store();
+    let reader = ctx.guards.clone();
     let stream = watcher(api, watch)
         .default_backoff()
         .reflect(writer)

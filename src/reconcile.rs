@@ -163,7 +163,36 @@ pub async fn reconcile(
     spec: &ApiGatewayGuardSpec,
     dry_run: bool,
 ) -> Report {
-    let observed = observe(apigateway, cloudwatch, guard, spec).await;
+    reconcile_claimed(apigateway, cloudwatch, guard, spec, dry_run, |_| None).await
+}
+
+/// [`reconcile`], unless `older_guard` names an older guard of the same stage (given the REST
+/// API as AWS resolved it): then the stage is that guard's, and this one writes nothing and
+/// reports a permanent Conflict naming it.
+pub async fn reconcile_claimed(
+    apigateway: &impl ApiGateway,
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    dry_run: bool,
+    older_guard: impl Fn(&crate::aws::RestApi) -> Option<String>,
+) -> Report {
+    let observed = observe(apigateway, cloudwatch, guard, spec)
+        .await
+        .and_then(|observed| match older_guard(&observed.rest_api) {
+            None => Ok(observed),
+            Some(winner) => Err(ObserveError {
+                what: format!(
+                    "stage {:?} of REST API {:?} ({})",
+                    spec.stage, observed.rest_api.name, observed.rest_api.id
+                ),
+                source: AwsError::permanent(
+                    "ClaimStage",
+                    "Conflict",
+                    format!("guard {winner} is older and already guards it; delete one of the two guards"),
+                ),
+            }),
+        });
     let plan = match &observed {
         Ok(observed) => plan(guard, spec, observed),
         Err(_) => Plan::default(),

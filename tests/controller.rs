@@ -15,6 +15,8 @@ use http::{Method, Request, Response};
 use kube::client::Body;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use support::REGION;
@@ -151,6 +153,15 @@ fn deleting(mut guard: ApiGatewayGuard) -> ApiGatewayGuard {
 
 /// A context whose Kubernetes client talks to the mock and whose AWS is the local AWS.
 async fn context(config: &SdkConfig) -> (Arc<Context>, ApiServer) {
+    let (ctx, server, _) = context_with_store(config).await;
+    (ctx, server)
+}
+
+/// [`context`], with the writer of the store of watched guards.
+async fn context_with_store(
+    config: &SdkConfig,
+) -> (Arc<Context>, ApiServer, Writer<ApiGatewayGuard>) {
+    let (guards, writer) = kube::runtime::reflector::store();
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
     let mut registry = prometheus_client::registry::Registry::default();
@@ -164,8 +175,9 @@ async fn context(config: &SdkConfig) -> (Arc<Context>, ApiServer) {
         Recorder::new(client, reporter),
         Arc::new(Metrics::register(&mut registry)),
         Duration::from_secs(300),
+        guards,
     );
-    (Arc::new(ctx), ApiServer(handle))
+    (Arc::new(ctx), ApiServer(handle), writer)
 }
 
 /// A guard on a freshly seeded API `{name}-api` with a usage plan serving its prod stage.
@@ -527,4 +539,63 @@ fn status_writes_do_not_trigger_work() {
     let mut no_finalizer = guard;
     no_finalizer.finalizers_mut().clear();
     assert_ne!(controller::work_trigger(&no_finalizer), base);
+}
+
+#[tokio::test]
+async fn two_guards_on_one_stage_the_older_wins() {
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let younger = finalized(seeded_guard(&config, "claimed", "").await);
+    let (ctx, mut server, mut store) = context_with_store(&config).await;
+    let apis = aws_sdk_apigateway::Client::new(&config)
+        .get_rest_apis()
+        .send()
+        .await
+        .unwrap();
+    let api_id = apis
+        .items()
+        .iter()
+        .find(|a| a.name() == Some("claimed-api"))
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_owned();
+
+    let when =
+        |text: &str| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(text.parse().unwrap());
+    let mut older = younger.clone();
+    older.metadata.name = Some("claimed-first".to_owned());
+    older.metadata.uid = Some("uid-claimed-first".to_owned());
+    older.metadata.creation_timestamp = Some(when("2026-01-01T00:00:00Z"));
+    older.spec.rest_api = apigw_guard::crd::ResourceRef {
+        name: None,
+        id: Some(api_id.clone()),
+    };
+    let mut younger = younger;
+    younger.metadata.creation_timestamp = Some(when("2026-06-01T00:00:00Z"));
+    store.apply_watcher_event(&watcher::Event::Apply(older.clone()));
+    store.apply_watcher_event(&watcher::Event::Apply(younger.clone()));
+
+    let task = run(&ctx, &younger);
+    let (events, status) = server.events_then_status(&younger).await;
+    task.await.unwrap().unwrap();
+    let (state, reason, message) = condition(&status, "Stalled");
+    assert_eq!((state, reason), ("True", "Conflict"));
+    assert!(
+        message.contains("guard tests/claimed-first is older"),
+        "{message}"
+    );
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1, "Conflict");
+    assert!(
+        !tracing_enabled(&config, "claimed-api").await,
+        "the younger guard wrote nothing"
+    );
+
+    // The older guard is not held back by the younger one.
+    let task = run(&ctx, &older);
+    let (_, status) = server.events_then_status(&older).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(condition(&status, "Ready").0, "True");
+    assert!(tracing_enabled(&config, "claimed-api").await);
 }

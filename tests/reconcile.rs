@@ -539,3 +539,53 @@ async fn cloudwatch_errors_keep_their_aws_code_through_the_cbor_protocol() {
     assert_eq!(err.code, "ResourceNotFoundException", "{err}");
     assert!(!err.retryable);
 }
+
+#[tokio::test]
+async fn a_deleted_api_is_reported_not_found_and_recovers_when_it_returns() {
+    let f = Fixture::new("reborn", REGION).await;
+    support::set_log_role(&f.config).await;
+    let spec = f.spec();
+    let (_, status, _) = f.reconcile(&spec).await;
+    assert_eq!(condition(&status, "Ready").0, "True");
+
+    f.apigw()
+        .delete_rest_api()
+        .rest_api_id(&f.api_id)
+        .send()
+        .await
+        .unwrap();
+    let (report, status, calls) = f.reconcile(&spec).await;
+    assert!(writes(&calls).is_empty());
+    let (state, reason, message) = condition(&status, "Stalled");
+    assert_eq!((state, reason), ("True", "NotFoundException"));
+    assert!(
+        message.contains("REST API named \"reborn-api\""),
+        "{message}"
+    );
+    assert!(report.observed.is_err());
+
+    // The team redeploys the API under the same name (a new id) and adds it to the plan.
+    let new_id = support::seed_api(&f.config, "reborn-api", "prod").await;
+    f.apigw()
+        .update_usage_plan()
+        .usage_plan_id(&f.plan_id)
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Add)
+                .path("/apiStages")
+                .value(format!("{new_id}:prod"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_, status, calls) = f.reconcile(&spec).await;
+    assert_eq!(condition(&status, "Ready").0, "True", "{status:#?}");
+    assert_eq!(status.rest_api_id.as_deref(), Some(new_id.as_str()));
+    assert_eq!(
+        writes(&calls),
+        ["UpdateStage"],
+        "the new stage is set up; the alarms (by ApiName) stand"
+    );
+    assert_eq!(f.alarms().await.len(), 3, "no duplicate alarms");
+}

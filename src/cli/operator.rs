@@ -80,12 +80,14 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         controller: FIELD_MANAGER.to_owned(),
         instance: Some(identity.clone()),
     };
+    let (guards, writer) = kube::runtime::reflector::store();
     let ctx = Arc::new(Context::new(
         client.clone(),
         aws,
         Recorder::new(client.clone(), reporter),
         metrics,
         args.resync_interval,
+        guards,
     ));
     let api: Api<ApiGatewayGuard> = match &args.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
@@ -139,6 +141,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
             ctx,
             api,
             watcher::Config::default(),
+            writer,
             args.concurrency,
             stopped(),
         )
