@@ -4,6 +4,7 @@
 use crate::aws::{ApiGateway, AwsError, CloudWatch};
 use crate::crd::{ApiGatewayGuardSpec, LogLevel};
 use crate::plan::{Action, GuardId, Observed, Plan, describe_ref, plan};
+use crate::validate::{validate, validate_alarm_names};
 
 /// Reading AWS failed for something every control needs (the REST API or the stage).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -177,6 +178,21 @@ pub async fn reconcile_claimed(
     dry_run: bool,
     older_guard: impl Fn(&crate::aws::RestApi) -> Option<String>,
 ) -> Report {
+    // What the CRD cannot check (and what a file bypassing the cluster might hold) is refused
+    // before any AWS call.
+    let mut invalid = validate(spec);
+    invalid.extend(validate_alarm_names(guard));
+    if !invalid.is_empty() {
+        return Report {
+            guard: guard.clone(),
+            observed: Err(ObserveError {
+                what: "the spec".to_owned(),
+                source: AwsError::permanent("Validation", "InvalidSpec", invalid.join("; ")),
+            }),
+            plan: Plan::default(),
+            outcomes: Vec::new(),
+        };
+    }
     let observed = observe(apigateway, cloudwatch, guard, spec)
         .await
         .and_then(|observed| match older_guard(&observed.rest_api) {

@@ -589,3 +589,24 @@ async fn a_deleted_api_is_reported_not_found_and_recovers_when_it_returns() {
     );
     assert_eq!(f.alarms().await.len(), 3, "no duplicate alarms");
 }
+
+#[tokio::test]
+async fn an_invalid_spec_is_reported_before_any_aws_call() {
+    let f = Fixture::new("invalid", REGION).await;
+    let mut spec = f.spec();
+    spec.alarms.as_mut().unwrap().latency.statistic = "Median".to_owned();
+    spec.stage_throttle.as_mut().unwrap().burst_limit = -1;
+    let (report, status, calls) = f.reconcile(&spec).await;
+    assert!(calls.is_empty(), "{calls:?}");
+    assert!(report.observed.is_err());
+    let (state, reason, message) = condition(&status, "Stalled");
+    assert_eq!((state, reason), ("True", "InvalidSpec"));
+    assert!(
+        message.contains("spec.stageThrottle.burstLimit: must be 0 or more"),
+        "{message}"
+    );
+    assert!(
+        message.contains("spec.alarms.latency.statistic: \"Median\""),
+        "{message}"
+    );
+}
