@@ -91,6 +91,10 @@ struct RunArgs {
     /// Watch guards in this namespace only; all namespaces when omitted.
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
+    /// Reconcile only guards matching this label selector (e.g. shard=a), so several operator
+    /// deployments can split a fleet; give each its own --lease-name.
+    #[arg(long)]
+    selector: Option<String>,
     /// How often every guard is re-read from AWS, so changes made by hand are put back
     /// (e.g. 30s, 5m, 1h).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]

@@ -152,6 +152,7 @@ fn run_help_documents_every_flag() {
     let help = text(&out.stdout);
     for flag in [
         "--namespace",
+        "--selector",
         "--resync-interval",
         "--concurrency",
         "--metrics-addr",
@@ -162,6 +163,7 @@ fn run_help_documents_every_flag() {
         "--log-format",
         "--endpoint-url",
         "--region",
+        "--rate-limit",
     ] {
         let line = help
             .lines()

@@ -140,7 +140,10 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         controller::run(
             ctx,
             api,
-            watcher::Config::default(),
+            match &args.selector {
+                Some(selector) => watcher::Config::default().labels(selector),
+                None => watcher::Config::default(),
+            },
             writer,
             args.concurrency,
             stopped(),
