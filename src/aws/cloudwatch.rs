@@ -5,35 +5,22 @@ use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag as SdkTag,
 };
 
-use super::limits::SharedRateLimits;
-use super::{AlarmConfig, AwsError, CallLog, CloudWatch, ObservedAlarm, Tag};
+use super::meter::Meter;
+use super::{AlarmConfig, AwsError, CloudWatch, ObservedAlarm, Tag};
 
 /// DescribeAlarms and DeleteAlarms take at most 100 names a call.
 const NAMES_PER_CALL: usize = 100;
 
-/// CloudWatch through the AWS SDK, recording each call.
+/// CloudWatch through the AWS SDK; every call goes through the [`Meter`].
 #[derive(Clone, Debug)]
 pub struct SdkCloudWatch {
     client: Client,
-    calls: CallLog,
-    limits: SharedRateLimits,
-    region: String,
+    meter: Meter,
 }
 
 impl SdkCloudWatch {
-    /// A client for `region` whose calls wait for `limits` and are recorded in `calls`.
-    pub fn new(client: Client, calls: CallLog, limits: SharedRateLimits, region: String) -> Self {
-        Self {
-            client,
-            calls,
-            limits,
-            region,
-        }
-    }
-
-    fn record<T>(&self, operation: &'static str, write: bool, result: &Result<T, AwsError>) {
-        self.calls
-            .record("cloudwatch", operation, write, result.is_ok());
+    pub fn new(client: Client, meter: Meter) -> Self {
+        Self { client, meter }
     }
 }
 
@@ -86,17 +73,13 @@ impl CloudWatch for SdkCloudWatch {
         for chunk in names.chunks(NAMES_PER_CALL) {
             let mut next_token = None;
             loop {
-                self.limits.acquire(&self.region, "DescribeAlarms").await;
-                let result = self
+                let request = self
                     .client
                     .describe_alarms()
                     .set_alarm_names(Some(chunk.to_vec()))
                     .set_next_token(next_token.take())
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("DescribeAlarms", e));
-                self.record("DescribeAlarms", false, &result);
-                let page = result?;
+                    .send();
+                let page = self.meter.call("DescribeAlarms", false, request).await?;
                 alarms.extend(page.metric_alarms().iter().filter_map(|alarm| {
                     Some(ObservedAlarm {
                         name: alarm.alarm_name()?.to_owned(),
@@ -118,18 +101,16 @@ impl CloudWatch for SdkCloudWatch {
     }
 
     async fn list_tags(&self, arn: &str) -> Result<Vec<Tag>, AwsError> {
-        self.limits
-            .acquire(&self.region, "ListTagsForResource")
-            .await;
-        let result = self
+        let request = self
             .client
             .list_tags_for_resource()
             .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ListTagsForResource", e));
-        self.record("ListTagsForResource", false, &result);
-        Ok(result?
+            .send();
+        let out = self
+            .meter
+            .call("ListTagsForResource", false, request)
+            .await?;
+        Ok(out
             .tags()
             .iter()
             .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
@@ -164,44 +145,33 @@ impl CloudWatch for SdkCloudWatch {
             true => request.statistic(Statistic::from(alarm.statistic.as_str())),
             false => request.extended_statistic(&alarm.statistic),
         };
-        self.limits.acquire(&self.region, "PutMetricAlarm").await;
-        let result = request
-            .send()
+        self.meter
+            .call("PutMetricAlarm", true, request.send())
             .await
             .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("PutMetricAlarm", e));
-        self.record("PutMetricAlarm", true, &result);
-        result
     }
 
     async fn tag_alarm(&self, arn: &str, tags: &[Tag]) -> Result<(), AwsError> {
-        self.limits.acquire(&self.region, "TagResource").await;
-        let result = self
+        let request = self
             .client
             .tag_resource()
             .resource_arn(arn)
             .set_tags(Some(sdk_tags(tags)))
-            .send()
+            .send();
+        self.meter
+            .call("TagResource", true, request)
             .await
             .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("TagResource", e));
-        self.record("TagResource", true, &result);
-        result
     }
 
     async fn delete_alarms(&self, names: &[String]) -> Result<(), AwsError> {
         for chunk in names.chunks(NAMES_PER_CALL) {
-            self.limits.acquire(&self.region, "DeleteAlarms").await;
-            let result = self
+            let request = self
                 .client
                 .delete_alarms()
                 .set_alarm_names(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| AwsError::from_sdk("DeleteAlarms", e));
-            self.record("DeleteAlarms", true, &result);
-            result?;
+                .send();
+            self.meter.call("DeleteAlarms", true, request).await?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use super::limits::{RateLimits, SharedRateLimits};
+use super::meter::Meter;
 use super::{CallLog, SdkApiGateway, SdkCloudWatch};
 
 /// The SDK configuration for `region` (the SDK's region chain when `None`), sending to
@@ -76,14 +77,11 @@ impl RegionalClients {
             .map(str::to_owned)
             .or_else(|| self.base.region().map(|r| r.to_string()))
             .unwrap_or_default();
+        let meter =
+            |service| Meter::new(service, region.clone(), self.limits.clone(), calls.clone());
         (
-            SdkApiGateway::new(
-                apigateway,
-                calls.clone(),
-                self.limits.clone(),
-                region.clone(),
-            ),
-            SdkCloudWatch::new(cloudwatch, calls.clone(), self.limits.clone(), region),
+            SdkApiGateway::new(apigateway, meter("apigateway")),
+            SdkCloudWatch::new(cloudwatch, meter("cloudwatch")),
         )
     }
 }

@@ -9,6 +9,7 @@ mod cloudwatch;
 mod config;
 mod error;
 mod limits;
+mod meter;
 
 use std::future::Future;
 
