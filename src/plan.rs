@@ -558,83 +558,36 @@ pub fn desired_alarm(
     })
 }
 
+/// Each managed field of an alarm, by the name diffs show, as text.
+fn managed_fields(alarm: &AlarmConfig) -> [(&'static str, String); 13] {
+    [
+        ("description", alarm.description.clone()),
+        ("namespace", alarm.namespace.clone()),
+        ("metric", alarm.metric_name.clone()),
+        ("statistic", alarm.statistic.clone()),
+        ("dimensions", format!("{:?}", alarm.dimensions)),
+        ("period", alarm.period.to_string()),
+        ("evaluationPeriods", alarm.evaluation_periods.to_string()),
+        ("threshold", alarm.threshold.to_string()),
+        ("comparison", alarm.comparison.clone()),
+        ("actionsEnabled", alarm.actions_enabled.to_string()),
+        ("actions", format!("{:?}", alarm.actions)),
+        ("okActions", format!("{:?}", alarm.ok_actions)),
+        ("treatMissingData", alarm.treat_missing_data.clone()),
+    ]
+}
+
 /// The managed fields in which `observed` differs from `desired`, as `field: old -> new`.
 fn alarm_diff(desired: &AlarmConfig, observed: Option<&AlarmConfig>) -> Vec<String> {
     let Some(observed) = observed else {
         return vec!["fields missing in AWS".to_owned()];
     };
-    let mut diff = Vec::new();
-    let mut field = |name: &str, old: String, new: String| {
-        if old != new {
-            diff.push(format!("{name}: {old} -> {new}"));
-        }
-    };
-    field(
-        "description",
-        observed.description.clone(),
-        desired.description.clone(),
-    );
-    field(
-        "namespace",
-        observed.namespace.clone(),
-        desired.namespace.clone(),
-    );
-    field(
-        "metric",
-        observed.metric_name.clone(),
-        desired.metric_name.clone(),
-    );
-    field(
-        "statistic",
-        observed.statistic.clone(),
-        desired.statistic.clone(),
-    );
-    field(
-        "dimensions",
-        format!("{:?}", observed.dimensions),
-        format!("{:?}", desired.dimensions),
-    );
-    field(
-        "period",
-        observed.period.to_string(),
-        desired.period.to_string(),
-    );
-    field(
-        "evaluationPeriods",
-        observed.evaluation_periods.to_string(),
-        desired.evaluation_periods.to_string(),
-    );
-    field(
-        "threshold",
-        observed.threshold.to_string(),
-        desired.threshold.to_string(),
-    );
-    field(
-        "comparison",
-        observed.comparison.clone(),
-        desired.comparison.clone(),
-    );
-    field(
-        "actionsEnabled",
-        observed.actions_enabled.to_string(),
-        desired.actions_enabled.to_string(),
-    );
-    field(
-        "actions",
-        format!("{:?}", observed.actions),
-        format!("{:?}", desired.actions),
-    );
-    field(
-        "okActions",
-        format!("{:?}", observed.ok_actions),
-        format!("{:?}", desired.ok_actions),
-    );
-    field(
-        "treatMissingData",
-        observed.treat_missing_data.clone(),
-        desired.treat_missing_data.clone(),
-    );
-    diff
+    managed_fields(observed)
+        .into_iter()
+        .zip(managed_fields(desired))
+        .filter(|((_, old), (_, new))| old != new)
+        .map(|((name, old), (_, new))| format!("{name}: {old} -> {new}"))
+        .collect()
 }
 
 fn alarm_actions(
