@@ -149,10 +149,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs the CLI; the exit code says whether every guard is (or can be brought) in sync.
 pub async fn run(cli: Cli) -> ExitCode {
-    if let Command::Run(args) = &cli.command {
-        init_logging(args.log_format);
-    } else {
-        init_logging(LogFormat::Text);
+    match &cli.command {
+        Command::Run(args) => init_logging(args.log_format, "info"),
+        // The CLI reports on stdout and stderr itself; logs are for what went wrong underneath.
+        _ => init_logging(LogFormat::Text, "warn,aws_config=error"),
     }
     let result = match cli.command {
         Command::Run(args) => operator::run(args).await.map(|()| true),
@@ -211,6 +211,12 @@ pub fn now() -> String {
 
 async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
     let guards = manifest::load(&args.file).map_err(|e| e.to_string())?;
+    if guards.is_empty() {
+        return Err(format!(
+            "{}: no ApiGatewayGuard documents",
+            args.file.display()
+        ));
+    }
     let regional = args.aws.clients().await;
     let calls = CallLog::default();
     let mut all_ok = true;

@@ -133,6 +133,15 @@ fn bad_files_name_the_file_and_line() {
     assert!(stderr.contains("unknown field `tracng`"), "{stderr}");
     assert!(stderr.contains("line 7"), "{stderr}");
 
+    let empty = write_temp("empty.yaml", "# nothing yet\n---\n");
+    let out = apigw_guard(&["plan", "-f", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("empty.yaml: no ApiGatewayGuard documents"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let out = apigw_guard(&["reconcile", "--once", "-f", "no/such/file.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no/such/file.yaml"));
