@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use apigw_guard::controller::{self, Context, FINALIZER};
 use apigw_guard::crd::{ApiGatewayGuard, ApiGatewayGuardStatus};
-use apigw_guard::plan::OWNER_TAG;
 use apigw_guard::telemetry::Metrics;
 use aws_config::SdkConfig;
 use http::{Method, Request, Response};
@@ -229,16 +228,24 @@ async fn alarm_names(config: &SdkConfig, prefix: &str) -> Vec<String> {
     names
 }
 
-async fn tracing_enabled(config: &SdkConfig, api_name: &str) -> bool {
-    let apigw = aws_sdk_apigateway::Client::new(config);
-    let apis = apigw.get_rest_apis().send().await.unwrap();
-    let id = apis
+/// The id of the REST API named `api_name`.
+async fn api_id(config: &SdkConfig, api_name: &str) -> String {
+    let apis = aws_sdk_apigateway::Client::new(config)
+        .get_rest_apis()
+        .send()
+        .await
+        .unwrap();
+    let api = apis
         .items()
         .iter()
         .find(|a| a.name() == Some(api_name))
-        .unwrap()
-        .id()
         .unwrap();
+    api.id().unwrap().to_owned()
+}
+
+async fn tracing_enabled(config: &SdkConfig, api_name: &str) -> bool {
+    let id = api_id(config, api_name).await;
+    let apigw = aws_sdk_apigateway::Client::new(config);
     apigw
         .get_stage()
         .rest_api_id(id)
@@ -342,29 +349,7 @@ async fn drift_is_put_back_and_reported() {
     let (_, status) = server.events_then_status(&guard).await;
     task.await.unwrap().unwrap();
 
-    let apigw = aws_sdk_apigateway::Client::new(&config);
-    let apis = apigw.get_rest_apis().send().await.unwrap();
-    let id = apis
-        .items()
-        .iter()
-        .find(|a| a.name() == Some("drifted-api"))
-        .unwrap()
-        .id()
-        .unwrap();
-    apigw
-        .update_stage()
-        .rest_api_id(id)
-        .stage_name("prod")
-        .patch_operations(
-            aws_sdk_apigateway::types::PatchOperation::builder()
-                .op(aws_sdk_apigateway::types::Op::Replace)
-                .path("/tracingEnabled")
-                .value("false")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::disable_tracing_by_hand(&config, &api_id(&config, "drifted-api").await).await;
 
     let mut synced = guard.clone();
     synced.status = Some(status);
@@ -392,25 +377,14 @@ async fn delete_with_delete_policy_removes_only_owned_alarms() {
     server.events_then_status(&guard).await;
     task.await.unwrap().unwrap();
     // Someone else's alarm that shares the guard's name prefix.
-    aws_sdk_cloudwatch::Client::new(&config)
-        .put_metric_alarm()
-        .alarm_name("apigw-guard-tests-deleted-custom")
-        .namespace("AWS/ApiGateway")
-        .metric_name("Count")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(1.0)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
-        .tags(
-            aws_sdk_cloudwatch::types::Tag::builder()
-                .key(OWNER_TAG)
-                .value("team/other")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::put_foreign_alarm(
+        &config,
+        "apigw-guard-tests-deleted-custom",
+        "Count",
+        "team/other",
+        1.0,
+    )
+    .await;
     assert_eq!(
         alarm_names(&config, "apigw-guard-tests-deleted-")
             .await
@@ -547,19 +521,7 @@ async fn two_guards_on_one_stage_the_older_wins() {
     support::set_log_role(&config).await;
     let younger = finalized(seeded_guard(&config, "claimed", "").await);
     let (ctx, mut server, mut store) = context_with_store(&config).await;
-    let apis = aws_sdk_apigateway::Client::new(&config)
-        .get_rest_apis()
-        .send()
-        .await
-        .unwrap();
-    let api_id = apis
-        .items()
-        .iter()
-        .find(|a| a.name() == Some("claimed-api"))
-        .unwrap()
-        .id()
-        .unwrap()
-        .to_owned();
+    let api_id = api_id(&config, "claimed-api").await;
 
     let when =
         |text: &str| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(text.parse().unwrap());

@@ -316,20 +316,7 @@ async fn drift_made_by_hand_is_put_back() {
     support::set_log_role(&f.config).await;
     let spec = f.spec();
     f.reconcile(&spec).await;
-    f.apigw()
-        .update_stage()
-        .rest_api_id(&f.api_id)
-        .stage_name("prod")
-        .patch_operations(
-            aws_sdk_apigateway::types::PatchOperation::builder()
-                .op(aws_sdk_apigateway::types::Op::Replace)
-                .path("/tracingEnabled")
-                .value("false")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::disable_tracing_by_hand(&f.config, &f.api_id).await;
     let (_, status, calls) = f.reconcile(&spec).await;
     assert_eq!(writes(&calls), ["UpdateStage"]);
     assert_eq!(
@@ -466,25 +453,7 @@ async fn an_alarm_owned_by_someone_else_is_left_alone() {
     let f = Fixture::new("conflict", REGION).await;
     support::set_log_role(&f.config).await;
     let name = f.alarm_name("5xx");
-    f.cw()
-        .put_metric_alarm()
-        .alarm_name(&name)
-        .namespace("AWS/ApiGateway")
-        .metric_name("5XXError")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(99.0)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
-        .tags(
-            aws_sdk_cloudwatch::types::Tag::builder()
-                .key(OWNER_TAG)
-                .value("someone/else")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::put_foreign_alarm(&f.config, &name, "5XXError", "someone/else", 99.0).await;
     let (_, status, calls) = f.reconcile(&f.spec()).await;
     let (state, reason, message) = condition(&status, "Alarms");
     assert_eq!((state, reason), ("False", "Conflict"));

@@ -222,3 +222,51 @@ pub fn unlimited_clients(config: &SdkConfig) -> apigw_guard::aws::RegionalClient
     let limits = RateLimits::new(Quota::ALL.map(|quota| (quota, fast)));
     RegionalClients::with_limits(config.clone(), std::sync::Arc::new(limits))
 }
+
+/// Someone else's alarm: owned (by tag) by `owner`, not by any guard of the test.
+pub async fn put_foreign_alarm(
+    config: &SdkConfig,
+    name: &str,
+    metric: &str,
+    owner: &str,
+    threshold: f64,
+) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic, Tag};
+    aws_sdk_cloudwatch::Client::new(config)
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/ApiGateway")
+        .metric_name(metric)
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(threshold)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .tags(
+            Tag::builder()
+                .key(apigw_guard::plan::OWNER_TAG)
+                .value(owner)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Switches X-Ray tracing off by hand, as someone in the console would.
+pub async fn disable_tracing_by_hand(config: &SdkConfig, api_id: &str) {
+    aws_sdk_apigateway::Client::new(config)
+        .update_stage()
+        .rest_api_id(api_id)
+        .stage_name("prod")
+        .patch_operations(
+            PatchOperation::builder()
+                .op(Op::Replace)
+                .path("/tracingEnabled")
+                .value("false")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
