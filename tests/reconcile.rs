@@ -80,6 +80,16 @@ alarms:
         (report, status, self.calls.since(mark))
     }
 
+    /// The guarded stage as API Gateway has it.
+    async fn stage(&self) -> aws_sdk_apigateway::operation::get_stage::GetStageOutput {
+        let request = self
+            .apigw()
+            .get_stage()
+            .rest_api_id(&self.api_id)
+            .stage_name("prod");
+        request.send().await.unwrap()
+    }
+
     fn apigw(&self) -> aws_sdk_apigateway::Client {
         aws_sdk_apigateway::Client::new(&self.config)
     }
@@ -149,14 +159,7 @@ async fn first_reconcile_guards_the_stage_and_the_second_writes_nothing() {
     );
     assert_eq!(condition(&status, "Ready").0, "True", "{status:#?}");
 
-    let stage = f
-        .apigw()
-        .get_stage()
-        .rest_api_id(&f.api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap();
+    let stage = f.stage().await;
     assert!(stage.tracing_enabled());
     let all = &stage.method_settings().unwrap()["*/*"];
     assert_eq!(all.logging_level(), Some("ERROR"));
@@ -276,14 +279,7 @@ async fn a_changed_spec_converges_with_minimal_writes() {
     );
     assert_eq!(condition(&status, "Ready").0, "True");
 
-    let stage = f
-        .apigw()
-        .get_stage()
-        .rest_api_id(&f.api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap();
+    let stage = f.stage().await;
     assert_eq!(
         stage.method_settings().unwrap()["*/*"].logging_level(),
         Some("INFO")
@@ -331,14 +327,7 @@ async fn drift_made_by_hand_is_put_back() {
             .as_str()
         )
     );
-    let stage = f
-        .apigw()
-        .get_stage()
-        .rest_api_id(&f.api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap();
+    let stage = f.stage().await;
     assert!(stage.tracing_enabled());
 }
 
@@ -374,14 +363,7 @@ async fn missing_logging_role_is_reported_and_the_other_controls_still_apply() {
             "UpdateUsagePlan"
         ]
     );
-    let stage = f
-        .apigw()
-        .get_stage()
-        .rest_api_id(&f.api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap();
+    let stage = f.stage().await;
     assert!(stage.tracing_enabled());
     let all = &stage.method_settings().unwrap()["*/*"];
     assert_eq!(
