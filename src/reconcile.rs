@@ -80,16 +80,29 @@ pub async fn observe(
         what: "the API Gateway account settings".to_owned(),
         source,
     })?;
-    let alarms = alarms.map_err(|source| ObserveError {
-        what: format!("the alarms of guard {guard}"),
-        source,
-    })?;
+    let alarms = alarms.map_err(|source| alarms_error(guard, source))?;
     Ok(Observed {
         rest_api,
         stage,
         usage_plan,
         cloudwatch_role_arn,
         alarms,
+    })
+}
+
+fn alarms_error(guard: &GuardId, source: AwsError) -> ObserveError {
+    ObserveError {
+        what: format!("the alarms of guard {guard}"),
+        source,
+    }
+}
+
+fn touches_alarms(plan: &Plan) -> bool {
+    plan.actions.iter().any(|action| {
+        matches!(
+            action,
+            Action::PutAlarm { .. } | Action::TagAlarm { .. } | Action::DeleteAlarms { .. }
+        )
     })
 }
 
@@ -111,6 +124,7 @@ pub async fn owned_alarms(
     cloudwatch: &impl CloudWatch,
     guard: &GuardId,
 ) -> Result<Vec<String>, AwsError> {
+    cloudwatch.forget(&guard.alarm_names());
     Ok(observe_alarms(cloudwatch, guard)
         .await?
         .into_iter()
@@ -193,7 +207,7 @@ pub async fn reconcile_claimed(
             outcomes: Vec::new(),
         };
     }
-    let observed = observe(apigateway, cloudwatch, guard, spec)
+    let mut observed = observe(apigateway, cloudwatch, guard, spec)
         .await
         .and_then(|observed| match older_guard(&observed.rest_api) {
             None => Ok(observed),
@@ -209,8 +223,30 @@ pub async fn reconcile_claimed(
                 ),
             }),
         });
-    let plan = match &observed {
-        Ok(observed) => plan(guard, spec, observed),
+    let plan = match observed.as_mut() {
+        Ok(observed) => {
+            let first = plan(guard, spec, observed);
+            // Alarms may have been read from a shared listing up to a window old; who owns
+            // an alarm is decided on a fresh read before anything writes to it.
+            match !spec.suspend && touches_alarms(&first) && cloudwatch.forget(&guard.alarm_names())
+            {
+                false => first,
+                true => match observe_alarms(cloudwatch, guard).await {
+                    Ok(alarms) => {
+                        observed.alarms = alarms;
+                        plan(guard, spec, observed)
+                    }
+                    Err(source) => {
+                        return Report {
+                            guard: guard.clone(),
+                            observed: Err(alarms_error(guard, source)),
+                            plan: Plan::default(),
+                            outcomes: Vec::new(),
+                        };
+                    }
+                },
+            }
+        }
         Err(_) => Plan::default(),
     };
     let outcomes = match dry_run || spec.suspend {

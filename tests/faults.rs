@@ -99,7 +99,8 @@ async fn guards_converge_through_faults_and_one_failing_guard_does_not_stop_the_
     let config = support::config_at(REGION, &proxy.endpoint, RetryConfig::disabled()).await;
     let clients = support::unlimited_clients(&config);
     let calls = CallLog::default();
-    let (apigateway, cloudwatch): (SdkApiGateway, SdkCloudWatch) = clients.clients(None, &calls);
+    let (apigateway, cloudwatch): (SdkApiGateway, SdkCloudWatch) =
+        clients.per_guard_clients(None, &calls);
 
     proxy.inject("UpdateStage", &api_ids[1], Fault::Throttle, 2);
     proxy.inject("PutMetricAlarm", "", Fault::ServerError, 2);
@@ -180,7 +181,7 @@ async fn a_throttled_write_is_reported_as_retryable_with_the_wait_aws_asked_for(
     let proxy = FaultProxy::start(support::endpoint()).await;
     let config = support::config_at(REGION, &proxy.endpoint, RetryConfig::disabled()).await;
     let (apigateway, cloudwatch) =
-        support::unlimited_clients(&config).clients(None, &CallLog::default());
+        support::unlimited_clients(&config).per_guard_clients(None, &CallLog::default());
     proxy.inject("UpdateStage", &api, Fault::Throttle, 1);
 
     let report = reconcile(

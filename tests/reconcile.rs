@@ -33,7 +33,8 @@ impl Fixture {
         let plan_id =
             support::seed_usage_plan(&config, &format!("{test}-plan"), &api_id, "prod").await;
         let calls = CallLog::default();
-        let (apigateway, cloudwatch) = support::unlimited_clients(&config).clients(None, &calls);
+        let (apigateway, cloudwatch) =
+            support::unlimited_clients(&config).per_guard_clients(None, &calls);
         Self {
             config,
             calls,

@@ -111,7 +111,7 @@ alarms: {{actions: ['arn:aws:sns:{REGION}:123456789012:oncall']}}
 }
 
 fn clients(config: &SdkConfig) -> (SdkApiGateway, SdkCloudWatch) {
-    support::unlimited_clients(config).clients(None, &CallLog::default())
+    support::unlimited_clients(config).per_guard_clients(None, &CallLog::default())
 }
 
 /// What AWS holds for the guard, with the guard's own names replaced so runs compare.

@@ -1,5 +1,7 @@
 //! The aws-sdk-apigateway implementation of [`ApiGateway`].
 
+use std::collections::HashMap;
+
 use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::types::{ApiStage, Op, PatchOperation, ThrottleSettings};
 
@@ -23,6 +25,97 @@ impl SdkApiGateway {
     pub fn new(client: Client, meter: Meter) -> Self {
         Self { client, meter }
     }
+
+    /// Every REST API of the region (GetRestApis, paged).
+    pub async fn rest_apis(&self) -> Result<Vec<RestApi>, AwsError> {
+        let mut apis = Vec::new();
+        let mut position = None;
+        loop {
+            let request = self
+                .client
+                .get_rest_apis()
+                .limit(PAGE)
+                .set_position(position.take())
+                .send();
+            let page = self.meter.call("GetRestApis", false, request).await?;
+            apis.extend(page.items().iter().map(|api| RestApi {
+                id: api.id().unwrap_or_default().to_owned(),
+                name: api.name().unwrap_or_default().to_owned(),
+            }));
+            match page.position() {
+                Some(next) if !page.items().is_empty() => position = Some(next.to_owned()),
+                _ => return Ok(apis),
+            }
+        }
+    }
+
+    /// Every stage of one REST API in one call (GetStages), by stage name.
+    pub async fn stages(&self, api_id: &str) -> Result<Vec<(String, StageSettings)>, AwsError> {
+        let request = self.client.get_stages().rest_api_id(api_id).send();
+        let out = self.meter.call("GetStages", false, request).await?;
+        Ok(out
+            .item()
+            .iter()
+            .map(|stage| {
+                (
+                    stage.stage_name().unwrap_or_default().to_owned(),
+                    stage_settings(stage.tracing_enabled(), stage.method_settings()),
+                )
+            })
+            .collect())
+    }
+
+    /// Every usage plan of the region with its name (GetUsagePlans, paged).
+    pub async fn usage_plans(&self) -> Result<Vec<(String, UsagePlan)>, AwsError> {
+        let mut plans = Vec::new();
+        let mut position = None;
+        loop {
+            let request = self
+                .client
+                .get_usage_plans()
+                .limit(PAGE)
+                .set_position(position.take())
+                .send();
+            let page = self.meter.call("GetUsagePlans", false, request).await?;
+            plans.extend(page.items().iter().map(|plan| {
+                (
+                    plan.name().unwrap_or_default().to_owned(),
+                    usage_plan(
+                        plan.id().unwrap_or_default(),
+                        plan.throttle(),
+                        plan.api_stages(),
+                    ),
+                )
+            }));
+            match page.position() {
+                Some(next) if !page.items().is_empty() => position = Some(next.to_owned()),
+                _ => return Ok(plans),
+            }
+        }
+    }
+}
+
+/// The managed settings from GetStage's or GetStages' fields. The SDK's output types already
+/// default absent booleans and numbers, so absence survives only at the level of the `*/*`
+/// entry: none until it is first patched.
+fn stage_settings(
+    tracing_enabled: bool,
+    method_settings: Option<&HashMap<String, aws_sdk_apigateway::types::MethodSetting>>,
+) -> StageSettings {
+    let all_methods = method_settings
+        .and_then(|settings| settings.get(ALL_METHODS))
+        .map(|m| MethodSettings {
+            logging_level: m.logging_level().map(str::to_owned),
+            data_trace: Some(m.data_trace_enabled()),
+            metrics: Some(m.metrics_enabled()),
+            rate_limit: Some(m.throttling_rate_limit()),
+            burst_limit: Some(m.throttling_burst_limit()),
+        })
+        .unwrap_or_default();
+    StageSettings {
+        tracing_enabled: Some(tracing_enabled),
+        all_methods,
+    }
 }
 
 fn patch(ops: &[PatchOp]) -> Vec<PatchOperation> {
@@ -38,7 +131,7 @@ fn patch(ops: &[PatchOp]) -> Vec<PatchOperation> {
 }
 
 /// Exactly one match by name, or an error naming what was looked for.
-fn unique<T>(
+pub(super) fn unique<T>(
     what: &str,
     name: &str,
     mut found: Vec<T>,
@@ -87,30 +180,12 @@ impl ApiGateway for SdkApiGateway {
             });
         }
         let name = by.name.as_deref().unwrap_or_default();
-        let mut found = Vec::new();
-        let mut position = None;
-        loop {
-            let request = self
-                .client
-                .get_rest_apis()
-                .limit(PAGE)
-                .set_position(position.take())
-                .send();
-            let page = self.meter.call("GetRestApis", false, request).await?;
-            found.extend(
-                page.items()
-                    .iter()
-                    .filter(|api| api.name() == Some(name))
-                    .map(|api| RestApi {
-                        id: api.id().unwrap_or_default().to_owned(),
-                        name: name.to_owned(),
-                    }),
-            );
-            match page.position() {
-                Some(next) if !page.items().is_empty() => position = Some(next.to_owned()),
-                _ => break,
-            }
-        }
+        let found = self
+            .rest_apis()
+            .await?
+            .into_iter()
+            .filter(|api| api.name == name)
+            .collect();
         unique("REST API", name, found, "GetRestApis")
     }
 
@@ -122,23 +197,7 @@ impl ApiGateway for SdkApiGateway {
             .stage_name(stage)
             .send();
         let out = self.meter.call("GetStage", false, request).await?;
-        // The SDK's output types already default absent booleans and numbers, so absence
-        // survives only at the level of the `*/*` entry: none until it is first patched.
-        let all_methods = out
-            .method_settings()
-            .and_then(|settings| settings.get(ALL_METHODS))
-            .map(|m| MethodSettings {
-                logging_level: m.logging_level().map(str::to_owned),
-                data_trace: Some(m.data_trace_enabled()),
-                metrics: Some(m.metrics_enabled()),
-                rate_limit: Some(m.throttling_rate_limit()),
-                burst_limit: Some(m.throttling_burst_limit()),
-            })
-            .unwrap_or_default();
-        Ok(StageSettings {
-            tracing_enabled: Some(out.tracing_enabled()),
-            all_methods,
-        })
+        Ok(stage_settings(out.tracing_enabled(), out.method_settings()))
     }
 
     async fn update_stage(
@@ -167,33 +226,13 @@ impl ApiGateway for SdkApiGateway {
             return Ok(usage_plan(id, out.throttle(), out.api_stages()));
         }
         let name = by.name.as_deref().unwrap_or_default();
-        let mut found = Vec::new();
-        let mut position = None;
-        loop {
-            let request = self
-                .client
-                .get_usage_plans()
-                .limit(PAGE)
-                .set_position(position.take())
-                .send();
-            let page = self.meter.call("GetUsagePlans", false, request).await?;
-            found.extend(
-                page.items()
-                    .iter()
-                    .filter(|plan| plan.name() == Some(name))
-                    .map(|plan| {
-                        usage_plan(
-                            plan.id().unwrap_or_default(),
-                            plan.throttle(),
-                            plan.api_stages(),
-                        )
-                    }),
-            );
-            match page.position() {
-                Some(next) if !page.items().is_empty() => position = Some(next.to_owned()),
-                _ => break,
-            }
-        }
+        let found = self
+            .usage_plans()
+            .await?
+            .into_iter()
+            .filter(|(plan_name, _)| plan_name == name)
+            .map(|(_, plan)| plan)
+            .collect();
         unique("usage plan", name, found, "GetUsagePlans")
     }
 

@@ -2,7 +2,7 @@
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{
-    ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag as SdkTag,
+    AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag as SdkTag,
 };
 
 use super::meter::Meter;
@@ -10,6 +10,8 @@ use super::{AlarmConfig, AwsError, CloudWatch, ObservedAlarm, Tag};
 
 /// DescribeAlarms and DeleteAlarms take at most 100 names a call.
 const NAMES_PER_CALL: usize = 100;
+/// DescribeAlarms' largest page.
+const PAGE: i32 = 100;
 
 /// CloudWatch through the AWS SDK; every call goes through the [`Meter`].
 #[derive(Clone, Debug)]
@@ -22,6 +24,40 @@ impl SdkCloudWatch {
     pub fn new(client: Client, meter: Meter) -> Self {
         Self { client, meter }
     }
+
+    /// Every metric alarm whose name starts with `prefix` (DescribeAlarms, 100 a page).
+    pub async fn alarms_with_prefix(&self, prefix: &str) -> Result<Vec<ObservedAlarm>, AwsError> {
+        let mut alarms = Vec::new();
+        let mut next_token = None;
+        loop {
+            let request = self
+                .client
+                .describe_alarms()
+                .alarm_name_prefix(prefix)
+                .alarm_types(AlarmType::MetricAlarm)
+                .max_records(PAGE)
+                .set_next_token(next_token.take())
+                .send();
+            let page = self.meter.call("DescribeAlarms", false, request).await?;
+            alarms.extend(page.metric_alarms().iter().filter_map(observed));
+            match page.next_token() {
+                Some(token) => next_token = Some(token.to_owned()),
+                None => return Ok(alarms),
+            }
+        }
+    }
+}
+
+fn observed(alarm: &MetricAlarm) -> Option<ObservedAlarm> {
+    Some(ObservedAlarm {
+        name: alarm.alarm_name()?.to_owned(),
+        arn: alarm.alarm_arn()?.to_owned(),
+        config: config_of(alarm),
+        state: alarm
+            .state_value()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_else(|| "INSUFFICIENT_DATA".to_owned()),
+    })
 }
 
 /// The managed part of an alarm, or `None` when AWS left out a field the guard sets.
@@ -80,17 +116,7 @@ impl CloudWatch for SdkCloudWatch {
                     .set_next_token(next_token.take())
                     .send();
                 let page = self.meter.call("DescribeAlarms", false, request).await?;
-                alarms.extend(page.metric_alarms().iter().filter_map(|alarm| {
-                    Some(ObservedAlarm {
-                        name: alarm.alarm_name()?.to_owned(),
-                        arn: alarm.alarm_arn()?.to_owned(),
-                        config: config_of(alarm),
-                        state: alarm
-                            .state_value()
-                            .map(|s| s.as_str().to_owned())
-                            .unwrap_or_else(|| "INSUFFICIENT_DATA".to_owned()),
-                    })
-                }));
+                alarms.extend(page.metric_alarms().iter().filter_map(observed));
                 match page.next_token() {
                     Some(token) => next_token = Some(token.to_owned()),
                     None => break,

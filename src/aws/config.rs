@@ -2,13 +2,20 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use super::limits::{RateLimits, SharedRateLimits};
 use super::meter::Meter;
-use super::{CallLog, SdkApiGateway, SdkCloudWatch};
+use super::{
+    CallLog, SdkApiGateway, SdkCloudWatch, SharedApiGateway, SharedCloudWatch, SharedReads,
+};
+
+/// How long guards share a listing by default: a minute, well inside the resync interval, so
+/// one resync round reads each listing about once.
+pub const SHARED_READ_WINDOW: Duration = Duration::from_secs(60);
 
 /// The SDK configuration for `region` (the SDK's region chain when `None`), sending to
 /// `endpoint_url` when given (a local AWS), with credentials from the SDK's default chain.
@@ -30,7 +37,22 @@ pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkCo
 pub struct RegionalClients {
     base: SdkConfig,
     limits: SharedRateLimits,
-    cache: Mutex<HashMap<Option<String>, (aws_sdk_apigateway::Client, aws_sdk_cloudwatch::Client)>>,
+    window: Duration,
+    cache: Mutex<HashMap<Option<String>, Regional>>,
+}
+
+/// One region's clients and the reads its guards share.
+#[derive(Clone)]
+struct Regional {
+    apigateway: aws_sdk_apigateway::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    shared: Arc<SharedReads>,
+}
+
+impl std::fmt::Debug for Regional {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Regional").finish_non_exhaustive()
+    }
 }
 
 impl RegionalClients {
@@ -43,8 +65,15 @@ impl RegionalClients {
         Self {
             base,
             limits,
+            window: SHARED_READ_WINDOW,
             cache: Mutex::default(),
         }
+    }
+
+    /// Guards share listings for `window` instead of [`SHARED_READ_WINDOW`].
+    pub fn share_reads_for(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
     }
 
     /// Whether a guard naming `region` (or none) has a region to go to.
@@ -52,25 +81,56 @@ impl RegionalClients {
         region.is_some() || self.base.region().is_some()
     }
 
-    /// Clients for `region` (the base region when `None`) that record into `calls`.
-    pub fn clients(&self, region: Option<&str>, calls: &CallLog) -> (SdkApiGateway, SdkCloudWatch) {
+    /// Clients for `region` (the base region when `None`) that record into `calls` and share
+    /// reads with every other guard of the region.
+    pub fn clients(
+        &self,
+        region: Option<&str>,
+        calls: &CallLog,
+    ) -> (SharedApiGateway, SharedCloudWatch) {
+        let (apigateway, cloudwatch, shared) = self.regional(region, calls);
+        (
+            SharedApiGateway::new(apigateway, shared.clone()),
+            SharedCloudWatch::new(cloudwatch, shared),
+        )
+    }
+
+    /// Clients that read AWS afresh for every guard: what [`Self::clients`] saves is measured
+    /// against these.
+    pub fn per_guard_clients(
+        &self,
+        region: Option<&str>,
+        calls: &CallLog,
+    ) -> (SdkApiGateway, SdkCloudWatch) {
+        let (apigateway, cloudwatch, _) = self.regional(region, calls);
+        (apigateway, cloudwatch)
+    }
+
+    fn regional(
+        &self,
+        region: Option<&str>,
+        calls: &CallLog,
+    ) -> (SdkApiGateway, SdkCloudWatch, Arc<SharedReads>) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let (apigateway, cloudwatch) = cache
+        let regional = cache
             .entry(region.map(str::to_owned))
             .or_insert_with(|| {
-                let region = region.map(|r| Region::new(r.to_owned()));
-                (
-                    aws_sdk_apigateway::Client::from_conf(
+                let region = region
+                    .map(|r| Region::new(r.to_owned()))
+                    .or_else(|| self.base.region().cloned());
+                Regional {
+                    apigateway: aws_sdk_apigateway::Client::from_conf(
                         aws_sdk_apigateway::config::Builder::from(&self.base)
-                            .region(region.clone().or_else(|| self.base.region().cloned()))
+                            .region(region.clone())
                             .build(),
                     ),
-                    aws_sdk_cloudwatch::Client::from_conf(
+                    cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
                         aws_sdk_cloudwatch::config::Builder::from(&self.base)
-                            .region(region.or_else(|| self.base.region().cloned()))
+                            .region(region)
                             .build(),
                     ),
-                )
+                    shared: Arc::new(SharedReads::new(self.window)),
+                }
             })
             .clone();
         let region = region
@@ -80,8 +140,9 @@ impl RegionalClients {
         let meter =
             |service| Meter::new(service, region.clone(), self.limits.clone(), calls.clone());
         (
-            SdkApiGateway::new(apigateway, meter("apigateway")),
-            SdkCloudWatch::new(cloudwatch, meter("cloudwatch")),
+            SdkApiGateway::new(regional.apigateway, meter("apigateway")),
+            SdkCloudWatch::new(regional.cloudwatch, meter("cloudwatch")),
+            regional.shared,
         )
     }
 }

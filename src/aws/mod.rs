@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod limits;
 mod meter;
+mod shared;
 
 use std::future::Future;
 
@@ -19,6 +20,7 @@ pub use cloudwatch::SdkCloudWatch;
 pub use config::{RegionalClients, load as load_config};
 pub use error::{AwsError, iam_action};
 pub use limits::{Limit, Quota, RateLimits, parse_override as parse_rate_limit};
+pub use shared::{SharedApiGateway, SharedCloudWatch, SharedReads};
 
 use crate::crd::ResourceRef;
 
@@ -158,4 +160,9 @@ pub trait CloudWatch: Send + Sync {
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// DeleteAlarms.
     fn delete_alarms(&self, names: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Drops what is kept about these alarms, so their next read asks AWS; true when
+    /// anything could have been kept (a client that keeps nothing reads AWS every time).
+    fn forget(&self, _names: &[String]) -> bool {
+        false
+    }
 }

@@ -1,0 +1,409 @@
+//! Reads shared by every guard of a region, so AWS cost grows with the number of REST APIs,
+//! not guards times calls: REST APIs, usage plans, the account and the operator's alarms are
+//! listed in pages once per window; stages are read per REST API (GetStages); alarm tags are
+//! kept until the operator itself writes the alarm.
+//!
+//! A write marks what it changed, and a listing fetched before that write is not used for it
+//! again: the next read of the object asks AWS directly. Before any write to an alarm the
+//! reconcile asks for a fresh read of it ([`CloudWatch::forget`]), so a listing up to one
+//! window old never decides who owns an alarm.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::apigateway::unique;
+use super::{
+    AlarmConfig, ApiGateway, AwsError, CloudWatch, ObservedAlarm, PatchOp, RestApi, SdkApiGateway,
+    SdkCloudWatch, StageSettings, Tag, UsagePlan,
+};
+use crate::crd::ResourceRef;
+use crate::plan::ALARM_PREFIX;
+
+/// A value read from AWS and when its read began.
+struct Fetched<V> {
+    at: Instant,
+    value: Arc<V>,
+}
+
+impl<V> Clone for Fetched<V> {
+    fn clone(&self) -> Self {
+        Self {
+            at: self.at,
+            value: self.value.clone(),
+        }
+    }
+}
+
+/// One shared read. Callers queue on the lock, so a cold cache costs one fetch, not one per
+/// guard; a failed fetch is not kept, so the next caller tries again.
+struct Slot<V>(tokio::sync::Mutex<Option<Fetched<V>>>);
+
+impl<V> Default for Slot<V> {
+    fn default() -> Self {
+        Self(tokio::sync::Mutex::new(None))
+    }
+}
+
+impl<V> Slot<V> {
+    /// The kept value if it is younger than `window` and was read after `stale_before`;
+    /// otherwise what `fetch` reads now.
+    async fn get<F, Fut>(
+        &self,
+        window: Duration,
+        stale_before: Option<Instant>,
+        fetch: F,
+    ) -> Result<Fetched<V>, AwsError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, AwsError>>,
+    {
+        let mut kept = self.0.lock().await;
+        if let Some(fetched) = kept.as_ref().filter(|f| {
+            f.at.elapsed() < window && stale_before.is_none_or(|written| f.at > written)
+        }) {
+            return Ok(fetched.clone());
+        }
+        let at = Instant::now();
+        let fetched = Fetched {
+            at,
+            value: Arc::new(fetch().await?),
+        };
+        *kept = Some(fetched.clone());
+        Ok(fetched)
+    }
+}
+
+/// When the operator last wrote each object (a stage's REST API, a usage plan, an alarm).
+#[derive(Default)]
+struct Writes(Mutex<HashMap<String, Instant>>);
+
+impl Writes {
+    fn record(&self, key: &str, window: Duration) {
+        let mut writes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // A write older than the window is older than every listing still in use.
+        writes.retain(|_, at| at.elapsed() < window);
+        writes.insert(key.to_owned(), Instant::now());
+    }
+
+    fn last(&self, key: &str) -> Option<Instant> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied()
+    }
+
+    /// Whether `key` was written after a read that began at `read_at`.
+    fn after(&self, key: &str, read_at: Instant) -> bool {
+        self.last(key).is_some_and(|written| written >= read_at)
+    }
+}
+
+/// What the guards of one region share.
+pub struct SharedReads {
+    window: Duration,
+    rest_apis: Slot<Vec<RestApi>>,
+    stages: Mutex<HashMap<String, Arc<Slot<Vec<(String, StageSettings)>>>>>,
+    usage_plans: Slot<Vec<(String, UsagePlan)>>,
+    account: Slot<Option<String>>,
+    alarms: Slot<HashMap<String, ObservedAlarm>>,
+    /// Tags by alarm ARN.
+    tags: Mutex<HashMap<String, Vec<Tag>>>,
+    stage_writes: Writes,
+    plan_writes: Writes,
+    alarm_writes: Writes,
+}
+
+impl SharedReads {
+    /// Listings are reused for `window`: the longest a change made by hand can go unseen,
+    /// on top of the resync interval.
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            rest_apis: Slot::default(),
+            stages: Mutex::default(),
+            usage_plans: Slot::default(),
+            account: Slot::default(),
+            alarms: Slot::default(),
+            tags: Mutex::default(),
+            stage_writes: Writes::default(),
+            plan_writes: Writes::default(),
+            alarm_writes: Writes::default(),
+        }
+    }
+
+    fn stage_slot(&self, api_id: &str) -> Arc<Slot<Vec<(String, StageSettings)>>> {
+        self.stages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(api_id.to_owned())
+            .or_default()
+            .clone()
+    }
+}
+
+/// The alarm-name prefix the shared listing covers: every alarm the operator names.
+fn alarm_listing_prefix() -> String {
+    format!("{ALARM_PREFIX}-")
+}
+
+/// [`ApiGateway`] reading through the region's [`SharedReads`].
+#[derive(Clone)]
+pub struct SharedApiGateway {
+    sdk: SdkApiGateway,
+    shared: Arc<SharedReads>,
+}
+
+impl SharedApiGateway {
+    pub fn new(sdk: SdkApiGateway, shared: Arc<SharedReads>) -> Self {
+        Self { sdk, shared }
+    }
+
+    async fn rest_apis(&self, refresh: bool) -> Result<Fetched<Vec<RestApi>>, AwsError> {
+        let stale_before = refresh.then(Instant::now);
+        self.shared
+            .rest_apis
+            .get(self.shared.window, stale_before, || self.sdk.rest_apis())
+            .await
+    }
+
+    async fn usage_plans(
+        &self,
+        refresh: bool,
+    ) -> Result<Fetched<Vec<(String, UsagePlan)>>, AwsError> {
+        let stale_before = refresh.then(Instant::now);
+        self.shared
+            .usage_plans
+            .get(self.shared.window, stale_before, || self.sdk.usage_plans())
+            .await
+    }
+}
+
+fn find_api(apis: &[RestApi], by: &ResourceRef) -> Result<RestApi, AwsError> {
+    match (&by.id, &by.name) {
+        (Some(id), _) => apis
+            .iter()
+            .find(|api| api.id == *id)
+            .cloned()
+            .ok_or_else(|| {
+                AwsError::permanent(
+                    "GetRestApis",
+                    "NotFoundException",
+                    format!("no REST API {id}"),
+                )
+            }),
+        (None, name) => {
+            let name = name.as_deref().unwrap_or_default();
+            let found = apis
+                .iter()
+                .filter(|api| api.name == name)
+                .cloned()
+                .collect();
+            unique("REST API", name, found, "GetRestApis")
+        }
+    }
+}
+
+fn find_plan(plans: &[(String, UsagePlan)], by: &ResourceRef) -> Result<UsagePlan, AwsError> {
+    match (&by.id, &by.name) {
+        (Some(id), _) => plans
+            .iter()
+            .find(|(_, plan)| plan.id == *id)
+            .map(|(_, plan)| plan.clone())
+            .ok_or_else(|| {
+                AwsError::permanent(
+                    "GetUsagePlans",
+                    "NotFoundException",
+                    format!("no usage plan {id}"),
+                )
+            }),
+        (None, name) => {
+            let name = name.as_deref().unwrap_or_default();
+            let found = plans
+                .iter()
+                .filter(|(plan_name, _)| plan_name == name)
+                .map(|(_, plan)| plan.clone())
+                .collect();
+            unique("usage plan", name, found, "GetUsagePlans")
+        }
+    }
+}
+
+/// Whether a lookup in a listing failed because the object is not in it: worth one fresh
+/// listing, since the object may be newer than the listing.
+fn not_listed(result: &Result<impl Sized, AwsError>) -> bool {
+    matches!(result, Err(err) if err.code == "NotFoundException")
+}
+
+impl ApiGateway for SharedApiGateway {
+    async fn find_rest_api(&self, by: &ResourceRef) -> Result<RestApi, AwsError> {
+        let found = find_api(&self.rest_apis(false).await?.value, by);
+        if !not_listed(&found) {
+            return found;
+        }
+        find_api(&self.rest_apis(true).await?.value, by)
+    }
+
+    async fn get_stage(&self, api_id: &str, stage: &str) -> Result<StageSettings, AwsError> {
+        let stages = self
+            .shared
+            .stage_slot(api_id)
+            .get(
+                self.shared.window,
+                self.shared.stage_writes.last(api_id),
+                || self.sdk.stages(api_id),
+            )
+            .await?;
+        match stages.value.iter().find(|(name, _)| name == stage) {
+            Some((_, settings)) => Ok(settings.clone()),
+            // A stage newer than the listing, or none: AWS's own answer either way.
+            None => self.sdk.get_stage(api_id, stage).await,
+        }
+    }
+
+    async fn update_stage(
+        &self,
+        api_id: &str,
+        stage: &str,
+        ops: &[PatchOp],
+    ) -> Result<(), AwsError> {
+        let result = self.sdk.update_stage(api_id, stage, ops).await;
+        self.shared.stage_writes.record(api_id, self.shared.window);
+        result
+    }
+
+    async fn find_usage_plan(&self, by: &ResourceRef) -> Result<UsagePlan, AwsError> {
+        let plans = self.usage_plans(false).await?;
+        let mut found = find_plan(&plans.value, by);
+        if not_listed(&found) {
+            found = find_plan(&self.usage_plans(true).await?.value, by);
+        }
+        match found {
+            Ok(plan) if self.shared.plan_writes.after(&plan.id, plans.at) => {
+                self.sdk
+                    .find_usage_plan(&ResourceRef {
+                        id: Some(plan.id),
+                        name: None,
+                    })
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn update_usage_plan(&self, id: &str, ops: &[PatchOp]) -> Result<(), AwsError> {
+        let result = self.sdk.update_usage_plan(id, ops).await;
+        self.shared.plan_writes.record(id, self.shared.window);
+        result
+    }
+
+    async fn cloudwatch_role_arn(&self) -> Result<Option<String>, AwsError> {
+        let account = self
+            .shared
+            .account
+            .get(self.shared.window, None, || self.sdk.cloudwatch_role_arn())
+            .await?;
+        Ok(account.value.as_ref().clone())
+    }
+}
+
+/// [`CloudWatch`] reading through the region's [`SharedReads`].
+#[derive(Clone)]
+pub struct SharedCloudWatch {
+    sdk: SdkCloudWatch,
+    shared: Arc<SharedReads>,
+}
+
+impl SharedCloudWatch {
+    pub fn new(sdk: SdkCloudWatch, shared: Arc<SharedReads>) -> Self {
+        Self { sdk, shared }
+    }
+}
+
+impl CloudWatch for SharedCloudWatch {
+    async fn describe_alarms(&self, names: &[String]) -> Result<Vec<ObservedAlarm>, AwsError> {
+        let prefix = alarm_listing_prefix();
+        if !names.iter().all(|name| name.starts_with(&prefix)) {
+            return self.sdk.describe_alarms(names).await;
+        }
+        let listing = self
+            .shared
+            .alarms
+            .get(self.shared.window, None, || async {
+                let alarms = self.sdk.alarms_with_prefix(&prefix).await?;
+                Ok(alarms.into_iter().map(|a| (a.name.clone(), a)).collect())
+            })
+            .await?;
+        let (written, listed): (Vec<String>, Vec<String>) = names
+            .iter()
+            .cloned()
+            .partition(|name| self.shared.alarm_writes.after(name, listing.at));
+        let mut alarms: Vec<ObservedAlarm> = listed
+            .iter()
+            .filter_map(|name| listing.value.get(name).cloned())
+            .collect();
+        if !written.is_empty() {
+            alarms.extend(self.sdk.describe_alarms(&written).await?);
+        }
+        Ok(alarms)
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<Vec<Tag>, AwsError> {
+        let kept = self
+            .shared
+            .tags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(arn)
+            .cloned();
+        if let Some(tags) = kept {
+            return Ok(tags);
+        }
+        let tags = self.sdk.list_tags(arn).await?;
+        self.shared
+            .tags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(arn.to_owned(), tags.clone());
+        Ok(tags)
+    }
+
+    async fn put_alarm(&self, alarm: &AlarmConfig, tags: &[Tag]) -> Result<(), AwsError> {
+        let result = self.sdk.put_alarm(alarm, tags).await;
+        self.forget(std::slice::from_ref(&alarm.name));
+        result
+    }
+
+    async fn tag_alarm(&self, arn: &str, tags: &[Tag]) -> Result<(), AwsError> {
+        let result = self.sdk.tag_alarm(arn, tags).await;
+        if let Some((_, name)) = arn.rsplit_once(":alarm:") {
+            self.forget(&[name.to_owned()]);
+        }
+        result
+    }
+
+    async fn delete_alarms(&self, names: &[String]) -> Result<(), AwsError> {
+        let result = self.sdk.delete_alarms(names).await;
+        self.forget(names);
+        result
+    }
+
+    fn forget(&self, names: &[String]) -> bool {
+        for name in names {
+            self.shared.alarm_writes.record(name, self.shared.window);
+        }
+        self.shared
+            .tags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|arn, _| {
+                !arn.rsplit_once(":alarm:")
+                    .is_some_and(|(_, name)| names.iter().any(|n| n == name))
+            });
+        true
+    }
+}
