@@ -6,6 +6,10 @@ moto only speaks CloudWatch's JSON 1.0 and query protocols and answers those cal
 `CborBridge` turns each RPC v2 CBOR request into the service's JSON 1.0 request and the JSON
 answer back into CBOR, shaping every value by the botocore service model so timestamps,
 numbers and blobs come out as the SDK expects. Everything else goes to moto untouched.
+
+moto answers DescribeAlarms with every match at once; AWS pages it (MaxRecords, at most 100,
+and NextToken). The bridge pages moto's answer the same way, in AWS's name order, so callers'
+paging loops and call counts are what they would be against AWS.
 """
 
 import argparse
@@ -27,6 +31,9 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import make_server
+
+# Operation -> (listed member, page-size parameter, AWS's largest page).
+PAGED = {"DescribeAlarms": ("MetricAlarms", "MaxRecords", 100)}
 
 RPC_V2_PATH = re.compile(r"^/service/(?P<service>[^/]+)/operation/(?P<operation>[^/]+)$")
 
@@ -131,6 +138,19 @@ def error_body(payload):
     return body
 
 
+def page(operation, request, payload):
+    """One page of a complete answer, as AWS would give it: `NextToken` is the offset."""
+    member, size_param, largest = PAGED[operation]
+    items = sorted(payload.get(member, []), key=lambda item: item.get("AlarmName", ""))
+    size = min(int(request.get(size_param) or largest), largest)
+    start = int(request.get("NextToken") or 0)
+    payload[member] = items[start : start + size]
+    payload.pop("NextToken", None)
+    if start + size < len(items):
+        payload["NextToken"] = str(start + size)
+    return payload
+
+
 class CborBridge:
     """WSGI middleware: RPC v2 CBOR in, JSON 1.0 to the wrapped app, CBOR back out."""
 
@@ -181,6 +201,8 @@ class CborBridge:
             getattr(chunks, "close", lambda: None)()
         payload = json.loads(answer) if answer.strip() else {}
         status = captured["status"]
+        if status.startswith("2") and match["operation"] in PAGED:
+            payload = page(match["operation"], request, payload)
         if status.startswith("2"):
             out = to_cbor(operation.output_shape, payload) if operation.output_shape else {}
         else:

@@ -155,6 +155,30 @@ class BridgeTest(unittest.TestCase):
         names = [a["AlarmName"] for a in self.assertCborResponse(described)["MetricAlarms"]]
         self.assertEqual(names, [mine])
 
+    def test_describe_alarms_is_paged_like_aws(self):
+        prefix = unique("bridge-paged")
+        names = sorted(f"{prefix}-{i:03}" for i in range(7))
+        for name in names:
+            self.assertEqual(self.put_alarm(name).status_code, 200)
+        seen, token, pages = [], None, 0
+        while True:
+            request = {"AlarmNamePrefix": prefix, "MaxRecords": 3}
+            if token:
+                request["NextToken"] = token
+            body = self.assertCborResponse(cbor_call(self.client, "DescribeAlarms", request))
+            pages += 1
+            seen += [a["AlarmName"] for a in body["MetricAlarms"]]
+            token = body.get("NextToken")
+            if not token:
+                break
+        self.assertEqual((pages, seen), (3, names))
+        # Without MaxRecords AWS pages at 100 (its largest page), never all at once.
+        body = self.assertCborResponse(
+            cbor_call(self.client, "DescribeAlarms", {"AlarmNamePrefix": prefix, "MaxRecords": 500})
+        )
+        self.assertEqual(len(body["MetricAlarms"]), 7)
+        self.assertNotIn("NextToken", body)
+
     def test_empty_request_body_is_an_empty_input(self):
         response = cbor_call(self.client, "DescribeAlarms", None)
         self.assertEqual(response.status_code, 200, response.data)

@@ -106,6 +106,19 @@ impl RegionalClients {
         (apigateway, cloudwatch)
     }
 
+    /// Ends the shared-read window in every region now, as its passing would: the next reads
+    /// ask AWS. What a resync round after a long interval sees, without waiting for it.
+    pub fn expire_shared_reads(&self) {
+        for regional in self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            regional.shared.expire();
+        }
+    }
+
     fn regional(
         &self,
         region: Option<&str>,

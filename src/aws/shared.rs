@@ -106,6 +106,8 @@ impl Writes {
 /// What the guards of one region share.
 pub struct SharedReads {
     window: Duration,
+    /// Listings read before this are not used again.
+    expired: Mutex<Option<Instant>>,
     rest_apis: Slot<Vec<RestApi>>,
     stages: Mutex<HashMap<String, Arc<Slot<Vec<(String, StageSettings)>>>>>,
     usage_plans: Slot<Vec<(String, UsagePlan)>>,
@@ -124,6 +126,7 @@ impl SharedReads {
     pub fn new(window: Duration) -> Self {
         Self {
             window,
+            expired: Mutex::default(),
             rest_apis: Slot::default(),
             stages: Mutex::default(),
             usage_plans: Slot::default(),
@@ -134,6 +137,17 @@ impl SharedReads {
             plan_writes: Writes::default(),
             alarm_writes: Writes::default(),
         }
+    }
+
+    /// Ends the window now: the next read of every listing asks AWS. Kept tags stay.
+    pub fn expire(&self) {
+        *self.expired.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// The later of the last expiry and `written`: a listing read before it is stale.
+    fn stale_before(&self, written: Option<Instant>) -> Option<Instant> {
+        let expired = *self.expired.lock().unwrap_or_else(|p| p.into_inner());
+        expired.max(written)
     }
 
     fn stage_slot(&self, api_id: &str) -> Arc<Slot<Vec<(String, StageSettings)>>> {
@@ -164,7 +178,7 @@ impl SharedApiGateway {
     }
 
     async fn rest_apis(&self, refresh: bool) -> Result<Fetched<Vec<RestApi>>, AwsError> {
-        let stale_before = refresh.then(Instant::now);
+        let stale_before = self.shared.stale_before(refresh.then(Instant::now));
         self.shared
             .rest_apis
             .get(self.shared.window, stale_before, || self.sdk.rest_apis())
@@ -175,7 +189,7 @@ impl SharedApiGateway {
         &self,
         refresh: bool,
     ) -> Result<Fetched<Vec<(String, UsagePlan)>>, AwsError> {
-        let stale_before = refresh.then(Instant::now);
+        let stale_before = self.shared.stale_before(refresh.then(Instant::now));
         self.shared
             .usage_plans
             .get(self.shared.window, stale_before, || self.sdk.usage_plans())
@@ -254,7 +268,8 @@ impl ApiGateway for SharedApiGateway {
             .stage_slot(api_id)
             .get(
                 self.shared.window,
-                self.shared.stage_writes.last(api_id),
+                self.shared
+                    .stale_before(self.shared.stage_writes.last(api_id)),
                 || self.sdk.stages(api_id),
             )
             .await?;
@@ -305,7 +320,9 @@ impl ApiGateway for SharedApiGateway {
         let account = self
             .shared
             .account
-            .get(self.shared.window, None, || self.sdk.cloudwatch_role_arn())
+            .get(self.shared.window, self.shared.stale_before(None), || {
+                self.sdk.cloudwatch_role_arn()
+            })
             .await?;
         Ok(account.value.as_ref().clone())
     }
@@ -333,10 +350,14 @@ impl CloudWatch for SharedCloudWatch {
         let listing = self
             .shared
             .alarms
-            .get(self.shared.window, None, || async {
-                let alarms = self.sdk.alarms_with_prefix(&prefix).await?;
-                Ok(alarms.into_iter().map(|a| (a.name.clone(), a)).collect())
-            })
+            .get(
+                self.shared.window,
+                self.shared.stale_before(None),
+                || async {
+                    let alarms = self.sdk.alarms_with_prefix(&prefix).await?;
+                    Ok(alarms.into_iter().map(|a| (a.name.clone(), a)).collect())
+                },
+            )
             .await?;
         let (written, listed): (Vec<String>, Vec<String>) = names
             .iter()

@@ -1,0 +1,259 @@
+//! Guards sharing reads against the local AWS: what a round of many guards costs, that a
+//! write is never hidden by a listing read before it, and that ownership is read afresh
+//! before any alarm write. Each test has a region of its own, so its listings hold only its
+//! own REST APIs, usage plans and alarms.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use apigw_guard::aws::{Call, CallLog, RegionalClients};
+use apigw_guard::crd::ApiGatewayGuardSpec;
+use apigw_guard::plan::GuardId;
+use apigw_guard::reconcile::{Report, reconcile};
+use apigw_guard::status;
+use aws_config::SdkConfig;
+use futures::future::join_all;
+use support::fault_proxy::{Fault, FaultProxy};
+
+/// A window no test outlasts: listings expire only when a test says so.
+const LONG_WINDOW: Duration = Duration::from_secs(3600);
+
+fn guard(name: &str) -> GuardId {
+    GuardId {
+        namespace: "shared".to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+fn spec(name: &str, region: &str) -> ApiGatewayGuardSpec {
+    serde_yaml::from_str(&format!(
+        "
+restApi: {{name: {name}-api}}
+stage: prod
+tracing: {{enabled: true}}
+executionLogging: {{level: ERROR, dataTrace: false, detailedMetrics: true}}
+throttle: {{usagePlan: {{name: {name}-plan}}, rateLimit: 100, burstLimit: 200}}
+stageThrottle: {{rateLimit: 50, burstLimit: 100}}
+alarms:
+  actions: ['arn:aws:sns:{region}:123456789012:oncall']
+"
+    ))
+    .unwrap()
+}
+
+/// Seeds `names` as REST APIs with a usage plan each, in `region` with a logging role;
+/// returns the configuration and the REST API ids.
+async fn seed(region: &str, names: &[&str]) -> (SdkConfig, Vec<String>) {
+    let config = support::config(region).await;
+    support::set_log_role(&config).await;
+    let mut ids = Vec::new();
+    for name in names {
+        let api = support::seed_api(&config, &format!("{name}-api"), "prod").await;
+        support::seed_usage_plan(&config, &format!("{name}-plan"), &api, "prod").await;
+        ids.push(api);
+    }
+    (config, ids)
+}
+
+/// Reconciles every guard at once through `clients`; the reports and the calls they made.
+async fn round(
+    clients: &RegionalClients,
+    region: &str,
+    names: &[&str],
+) -> (Vec<Report>, Vec<Call>) {
+    let calls = CallLog::default();
+    let (apigateway, cloudwatch) = clients.clients(None, &calls);
+    let reports = join_all(names.iter().map(|name| {
+        let (apigateway, cloudwatch) = (&apigateway, &cloudwatch);
+        async move {
+            reconcile(
+                apigateway,
+                cloudwatch,
+                &guard(name),
+                &spec(name, region),
+                false,
+            )
+            .await
+        }
+    }))
+    .await;
+    (reports, calls.snapshot())
+}
+
+/// Calls by operation, reads and writes apart.
+fn counts(calls: &[Call], write: bool) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for call in calls.iter().filter(|c| c.write == write) {
+        *counts.entry(call.operation).or_default() += 1;
+    }
+    counts
+}
+
+fn ready(report: &Report, region: &str) -> bool {
+    let name = &report.guard.name;
+    let status = status::build(&spec(name, region), Some(1), report, None, "now");
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+#[tokio::test]
+async fn a_round_of_guards_reads_each_listing_once_and_each_rest_api_once() {
+    let region = "ap-southeast-2";
+    let names = ["alpha", "bravo", "charlie", "delta"];
+    let (config, _) = seed(region, &names).await;
+    let clients = support::unlimited_clients(&config).share_reads_for(LONG_WINDOW);
+
+    let (reports, cold) = round(&clients, region, &names).await;
+    assert!(reports.iter().all(|r| ready(r, region)), "{reports:#?}");
+    assert_eq!(
+        counts(&cold, false),
+        BTreeMap::from([
+            ("GetRestApis", 1),
+            ("GetUsagePlans", 1),
+            ("GetAccount", 1),
+            ("GetStages", 4),
+            // One listing, then each guard's own alarms read afresh before it creates them.
+            ("DescribeAlarms", 1 + 4),
+        ]),
+    );
+    assert_eq!(
+        counts(&cold, true),
+        BTreeMap::from([
+            ("UpdateStage", 4),
+            ("PutMetricAlarm", 12),
+            ("UpdateUsagePlan", 4),
+        ]),
+    );
+
+    // Within the window, what the guards wrote is read from AWS, not from the listings.
+    let (reports, after_writes) = round(&clients, region, &names).await;
+    assert!(reports.iter().all(|r| r.plan.is_in_sync()), "{reports:#?}");
+    assert_eq!(counts(&after_writes, true), BTreeMap::new());
+    assert_eq!(
+        counts(&after_writes, false),
+        BTreeMap::from([
+            ("GetStages", 4),
+            ("GetUsagePlan", 4),
+            ("DescribeAlarms", 4),
+            ("ListTagsForResource", 12),
+        ]),
+    );
+
+    // A resync round after the window: the listings and one GetStages per REST API; the
+    // alarms' tags are still known, since nothing wrote them.
+    clients.expire_shared_reads();
+    let (reports, steady) = round(&clients, region, &names).await;
+    assert!(reports.iter().all(|r| r.plan.is_in_sync()), "{reports:#?}");
+    assert_eq!(counts(&steady, true), BTreeMap::new());
+    assert_eq!(
+        counts(&steady, false),
+        BTreeMap::from([
+            ("GetRestApis", 1),
+            ("GetUsagePlans", 1),
+            ("GetAccount", 1),
+            ("GetStages", 4),
+            ("DescribeAlarms", 1),
+        ]),
+    );
+}
+
+#[tokio::test]
+async fn a_change_by_hand_is_seen_once_the_window_has_passed() {
+    let region = "ca-central-1";
+    let (config, api_ids) = seed(region, &["hand"]).await;
+    let clients = support::unlimited_clients(&config).share_reads_for(LONG_WINDOW);
+    round(&clients, region, &["hand"]).await;
+    round(&clients, region, &["hand"]).await;
+    support::disable_tracing_by_hand(&config, &api_ids[0]).await;
+
+    let (_, within) = round(&clients, region, &["hand"]).await;
+    assert_eq!(
+        counts(&within, true),
+        BTreeMap::new(),
+        "inside the window the listing read before the change stands"
+    );
+    clients.expire_shared_reads();
+    let (reports, after) = round(&clients, region, &["hand"]).await;
+    assert_eq!(counts(&after, true), BTreeMap::from([("UpdateStage", 1)]));
+    assert!(
+        reports[0].plan.actions[0]
+            .to_string()
+            .contains("/tracingEnabled false -> true"),
+        "{:?}",
+        reports[0].plan.actions
+    );
+}
+
+#[tokio::test]
+async fn ownership_is_read_afresh_before_an_alarm_is_written() {
+    let region = "sa-east-1";
+    let (config, _) = seed(region, &["early", "late"]).await;
+    let clients = support::unlimited_clients(&config).share_reads_for(LONG_WINDOW);
+    // The first guard fills the alarm listing while the second guard's names are free.
+    round(&clients, region, &["early"]).await;
+    let taken = "apigw-guard-shared-late-5xx";
+    support::put_foreign_alarm(&config, taken, "5XXError", "someone/else", 99.0).await;
+
+    let (reports, calls) = round(&clients, region, &["late"]).await;
+    let alarms = reports[0]
+        .plan
+        .blockers
+        .iter()
+        .find(|b| b.reason == "Conflict");
+    assert!(
+        alarms.is_some_and(|b| b.message.contains("someone/else")),
+        "{:#?}",
+        reports[0].plan
+    );
+    assert_eq!(
+        counts(&calls, true)["PutMetricAlarm"],
+        2,
+        "only the free names"
+    );
+    let foreign = aws_sdk_cloudwatch::Client::new(&config)
+        .describe_alarms()
+        .alarm_names(taken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.metric_alarms()[0].threshold(), Some(99.0));
+}
+
+#[tokio::test]
+async fn a_failed_shared_read_is_not_kept() {
+    let region = "eu-north-1";
+    let names = ["first", "second"];
+    seed(region, &names).await;
+    let proxy = FaultProxy::start(support::endpoint()).await;
+    proxy.inject("GetRestApis", "", Fault::ServerError, 1);
+    let config = support::config_at(
+        region,
+        &proxy.endpoint,
+        aws_config::retry::RetryConfig::disabled(),
+    )
+    .await;
+    let clients = support::unlimited_clients(&config).share_reads_for(LONG_WINDOW);
+
+    let (reports, calls) = round(&clients, region, &names).await;
+    let failed: Vec<bool> = reports.iter().map(|r| r.observed.is_err()).collect();
+    assert_eq!(
+        failed.iter().filter(|f| **f).count(),
+        1,
+        "the guard whose read failed reports it: {reports:#?}"
+    );
+    let err = reports
+        .iter()
+        .find_map(|r| r.observed.as_ref().err())
+        .unwrap();
+    assert!(err.source.retryable, "{err}");
+    assert_eq!(
+        counts(&calls, false)["GetRestApis"],
+        2,
+        "the other guard read again"
+    );
+    assert!(reports.iter().any(|r| ready(r, region)));
+}
