@@ -103,13 +103,16 @@ impl Writes {
     }
 }
 
+/// One REST API's stages by name, as GetStages returns them.
+type StagesSlot = Slot<Vec<(String, StageSettings)>>;
+
 /// What the guards of one region share.
 pub struct SharedReads {
     window: Duration,
     /// Listings read before this are not used again.
     expired: Mutex<Option<Instant>>,
     rest_apis: Slot<Vec<RestApi>>,
-    stages: Mutex<HashMap<String, Arc<Slot<Vec<(String, StageSettings)>>>>>,
+    stages: Mutex<HashMap<String, Arc<StagesSlot>>>,
     usage_plans: Slot<Vec<(String, UsagePlan)>>,
     account: Slot<Option<String>>,
     alarms: Slot<HashMap<String, ObservedAlarm>>,
@@ -150,7 +153,7 @@ impl SharedReads {
         expired.max(written)
     }
 
-    fn stage_slot(&self, api_id: &str) -> Arc<Slot<Vec<(String, StageSettings)>>> {
+    fn stage_slot(&self, api_id: &str) -> Arc<StagesSlot> {
         self.stages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
