@@ -240,7 +240,25 @@ async fn apply(
         calls = %CallLog::summary(&calls.snapshot()),
         "reconciled"
     );
+    let queued: Vec<&AwsError> = report
+        .outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err())
+        .filter(|e| e.is_queued())
+        .collect();
+    for err in &queued {
+        tracing::info!(operation = err.operation, "{}", err.message);
+    }
+    let only_queued = !queued.is_empty()
+        && report.plan.blockers.iter().all(|b| !b.retryable)
+        && report
+            .outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().err())
+            .all(|e| e.is_queued() || !e.retryable);
     Ok(match retryable_failure(&report) {
+        // Back exactly when the turn comes; waiting in line is not a failure to back off from.
+        Some(turn) if only_queued => Action::requeue(turn),
         Some(asked) => Action::requeue(ctx.backoff(&id.to_string()).max(asked)),
         None => {
             ctx.succeeded(&id.to_string());

@@ -3,6 +3,7 @@
 
 use kube::runtime::events::{Event, EventType};
 
+use crate::aws::QUOTA_QUEUED;
 use crate::crd::{ApiGatewayGuardStatus, Condition};
 use crate::plan::{Action, Control};
 use crate::reconcile::Report;
@@ -39,6 +40,10 @@ pub fn for_reconcile(
                         false => normal(change_reason(&outcome.action, control), note),
                     });
                 }
+            }
+            // Waiting for a turn under AWS's quota is not a failure.
+            Err(err) if err.is_queued() => {
+                events.push(normal(&format!("{}Queued", err.operation), err.to_string()))
             }
             Err(err) => events.push(warning(
                 &format!("{}Failed", err.operation),
@@ -133,7 +138,10 @@ fn is_new_problem(
     let problem = match (kstatus, observed) {
         (true, true) => false,
         (true, false) => condition.type_ == "Ready",
-        (false, _) => condition.status == "False" && condition.reason != "Pending",
+        (false, _) => {
+            condition.status == "False"
+                && !["Pending", QUOTA_QUEUED].contains(&condition.reason.as_str())
+        }
     };
     problem
         && previous
@@ -309,6 +317,39 @@ mod tests {
             reasons(&again),
             [("UpdateStageFailed", EventType::Warning)],
             "the condition is old news"
+        );
+    }
+
+    #[test]
+    fn a_call_queued_under_a_slow_quota_is_news_not_a_warning() {
+        let booked = crate::aws::AwsError::queued(
+            "UpdateUsagePlan",
+            &crate::aws::Booked {
+                wait: std::time::Duration::from_secs(40),
+                ahead: 1,
+                limit: crate::aws::Limit {
+                    per_second: 0.05,
+                    burst: 1,
+                },
+            },
+        );
+        let report = report(false, Err(booked));
+        let current = status::build(&spec(), Some(1), &report, None, "t");
+        let events = for_reconcile(Some(1), &report, None, &current);
+        assert!(
+            events.iter().all(|e| e.type_ == EventType::Normal),
+            "{:?}",
+            reasons(&events)
+        );
+        assert!(reasons(&events).contains(&("UpdateUsagePlanQueued", EventType::Normal)));
+        let note = events
+            .iter()
+            .find(|e| e.reason == "UpdateUsagePlanQueued")
+            .and_then(|e| e.note.clone())
+            .unwrap_or_default();
+        assert!(
+            note.contains("one UpdateUsagePlan every 20 s") && note.contains("sent in 40 s"),
+            "{note}"
         );
     }
 

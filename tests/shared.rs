@@ -257,3 +257,69 @@ async fn a_failed_shared_read_is_not_kept() {
     );
     assert!(reports.iter().any(|r| ready(r, region)));
 }
+
+#[tokio::test]
+async fn a_usage_plan_change_queued_behind_the_quota_holds_back_no_other_control() {
+    use apigw_guard::aws::{Limit, Quota, RateLimits};
+    let region = "ap-northeast-1";
+    let names = ["first", "second"];
+    let (config, _) = seed(region, &names).await;
+    // AWS's one UpdateUsagePlan every 20 s; everything else as fast as the local AWS goes.
+    let fast = Limit {
+        per_second: 1000.0,
+        burst: 1000,
+    };
+    let limits = RateLimits::new(
+        Quota::ALL
+            .into_iter()
+            .filter(|q| *q != Quota::UsagePlanUpdate)
+            .map(|q| (q, fast)),
+    );
+    let clients = RegionalClients::with_limits(config, std::sync::Arc::new(limits));
+    let calls = CallLog::default();
+    let (apigateway, cloudwatch) = clients.clients(None, &calls);
+    let mut statuses = Vec::new();
+    for name in names {
+        let report = reconcile(
+            &apigateway,
+            &cloudwatch,
+            &guard(name),
+            &spec(name, region),
+            false,
+        )
+        .await;
+        statuses.push(status::build(
+            &spec(name, region),
+            Some(1),
+            &report,
+            None,
+            "now",
+        ));
+    }
+    assert_eq!(counts(&calls.snapshot(), true)["UpdateUsagePlan"], 1);
+    let condition = |i: usize, type_: &str| {
+        let c = statuses[i]
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .unwrap();
+        (c.status.clone(), c.reason.clone(), c.message.clone())
+    };
+    assert_eq!(condition(0, "Ready").0, "True");
+    let (state, reason, message) = condition(1, "Throttle");
+    assert_eq!((state.as_str(), reason.as_str()), ("False", "QuotaQueued"));
+    assert!(
+        message.contains("one UpdateUsagePlan every 20 s") && message.contains("sent in 20 s"),
+        "{message}"
+    );
+    for type_ in ["Tracing", "ExecutionLogging", "StageThrottle", "Alarms"] {
+        assert_eq!(
+            condition(1, type_).0,
+            "True",
+            "{type_}: {:?}",
+            condition(1, type_)
+        );
+    }
+    assert_eq!(condition(1, "Reconciling").0, "True");
+    assert_eq!(condition(1, "Stalled").0, "False");
+}

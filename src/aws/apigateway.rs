@@ -244,6 +244,7 @@ impl ApiGateway for SdkApiGateway {
             .set_patch_operations(Some(patch(ops)))
             .send();
         self.meter
+            .in_turn(id)
             .call("UpdateUsagePlan", true, request)
             .await
             .map(|_| ())

@@ -5,6 +5,8 @@ use std::time::Duration;
 use aws_sdk_apigateway::config::http::HttpResponse;
 use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
 
+use super::limits::Booked;
+
 /// Codes AWS uses for "slow down" or "try again"; API Gateway's UpdateStage answers 409
 /// ConflictException while another update of the stage is in flight.
 const RETRYABLE_CODES: &[&str] = &[
@@ -17,6 +19,9 @@ const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailableException",
     "InternalFailure",
 ];
+
+/// The code of a call not sent yet because its quota's queue is long: not a failure.
+pub const QUOTA_QUEUED: &str = "QuotaQueued";
 
 /// A failed AWS call.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -46,6 +51,29 @@ impl AwsError {
             retryable: false,
             retry_after: None,
         }
+    }
+
+    /// A call waiting for a turn far ahead under a slow quota; retry when the turn comes.
+    pub fn queued(operation: &'static str, booked: &Booked) -> Self {
+        let every = 1.0 / booked.limit.per_second;
+        Self {
+            operation,
+            code: QUOTA_QUEUED.to_owned(),
+            message: format!(
+                "AWS allows one {operation} every {every:.0} s per account and region; \
+                 {} earlier change(s) queued, this one is sent in {} s (the other controls \
+                 are not held back)",
+                booked.ahead,
+                booked.wait.as_secs_f64().ceil()
+            ),
+            retryable: true,
+            retry_after: Some(booked.wait),
+        }
+    }
+
+    /// Whether the call is queued under a slow quota rather than failed.
+    pub fn is_queued(&self) -> bool {
+        self.code == QUOTA_QUEUED
     }
 
     /// Classifies an SDK error, keeping the AWS error code.
@@ -106,6 +134,8 @@ impl AwsError {
         {
             " (the operator's AWS credentials are missing or expired: check its IAM role binding)"
                 .to_owned()
+        } else if self.is_queued() {
+            String::new()
         } else if self.retryable {
             " (retrying with backoff)".to_owned()
         } else {

@@ -154,11 +154,27 @@ impl Bucket {
     }
 }
 
+/// A call booked a turn too far ahead to wait for: its caller should come back then.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Booked {
+    /// Until the turn.
+    pub wait: Duration,
+    /// Turns booked before this one in the same region.
+    pub ahead: usize,
+    /// The slowest quota the call draws on.
+    pub limit: Limit,
+}
+
+/// A booked turn not claimed this long after it came is forgotten (its guard went away).
+const UNCLAIMED: Duration = Duration::from_secs(3600);
+
 /// Token buckets per region and quota, shared by all clients built from one configuration.
 #[derive(Debug, Default)]
 pub struct RateLimits {
     overrides: HashMap<Quota, Limit>,
     buckets: Mutex<HashMap<(String, Quota), Bucket>>,
+    /// Turns booked by (region, key).
+    turns: Mutex<HashMap<(String, String), Instant>>,
 }
 
 impl RateLimits {
@@ -167,6 +183,7 @@ impl RateLimits {
         Self {
             overrides: overrides.into_iter().collect(),
             buckets: Mutex::default(),
+            turns: Mutex::default(),
         }
     }
 
@@ -177,27 +194,72 @@ impl RateLimits {
             .unwrap_or_else(|| quota.default_limit())
     }
 
+    /// Takes a token of every quota `operation` draws on; the wait until the last is due.
+    fn take(&self, region: &str, operation: &str, now: Instant) -> Duration {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        Quota::for_operation(operation)
+            .iter()
+            .map(|quota| {
+                let limit = self.limit(*quota);
+                buckets
+                    .entry((region.to_owned(), *quota))
+                    .or_insert_with(|| Bucket {
+                        limit,
+                        tokens: f64::from(limit.burst),
+                        updated: now,
+                    })
+                    .take(now)
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Like [`Self::acquire`], for calls whose quota is so slow that waiting in line would
+    /// hold a worker for minutes (UpdateUsagePlan: one every 20 s). The call for `key` (what
+    /// it changes) gets a turn; a turn within `patience` is waited for, a later one stays
+    /// booked for `key` and is returned, so the caller can do other work and come back then.
+    pub async fn acquire_in_turn(
+        &self,
+        region: &str,
+        operation: &str,
+        key: &str,
+        patience: Duration,
+    ) -> Result<(), Booked> {
+        let now = Instant::now();
+        let at = {
+            let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+            turns.retain(|_, at| now.saturating_duration_since(*at) < UNCLAIMED);
+            let id = (region.to_owned(), key.to_owned());
+            let at = match turns.remove(&id) {
+                Some(at) => at,
+                None => now + self.take(region, operation, now),
+            };
+            if at > now + patience {
+                let ahead = turns
+                    .iter()
+                    .filter(|((r, _), other)| r == region && **other < at)
+                    .count();
+                turns.insert(id, at);
+                let limit = Quota::for_operation(operation)
+                    .iter()
+                    .map(|quota| self.limit(*quota))
+                    .min_by(|a, b| a.per_second.total_cmp(&b.per_second))
+                    .unwrap_or_else(|| Quota::ApiGateway.default_limit());
+                return Err(Booked {
+                    wait: at - now,
+                    ahead,
+                    limit,
+                });
+            }
+            at
+        };
+        tokio::time::sleep_until(at).await;
+        Ok(())
+    }
+
     /// Waits until `operation` may be sent in `region` under every quota it draws on.
     pub async fn acquire(&self, region: &str, operation: &str) {
-        let wait = {
-            let now = Instant::now();
-            let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-            Quota::for_operation(operation)
-                .iter()
-                .map(|quota| {
-                    let limit = self.limit(*quota);
-                    buckets
-                        .entry((region.to_owned(), *quota))
-                        .or_insert_with(|| Bucket {
-                            limit,
-                            tokens: f64::from(limit.burst),
-                            updated: now,
-                        })
-                        .take(now)
-                })
-                .max()
-                .unwrap_or_default()
-        };
+        let wait = self.take(region, operation, Instant::now());
         if !wait.is_zero() {
             tracing::debug!(
                 region,
@@ -257,6 +319,48 @@ mod tests {
             Duration::ZERO,
             "other calls do not queue behind them"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_far_turn_is_booked_and_kept_for_its_key() {
+        let limits = RateLimits::new([]);
+        let patience = Duration::from_secs(1);
+        let turn = |key: &'static str| {
+            limits.acquire_in_turn("us-east-1", "UpdateUsagePlan", key, patience)
+        };
+        assert_eq!(turn("a").await, Ok(()), "the burst allows one now");
+        let b = turn("b").await.unwrap_err();
+        let c = turn("c").await.unwrap_err();
+        assert_eq!((b.wait, b.ahead), (Duration::from_secs(20), 0));
+        assert_eq!((c.wait, c.ahead), (Duration::from_secs(40), 1));
+        assert_eq!(c.limit.per_second, 0.05, "the slow quota is the one named");
+        // Asking again before the turn costs no new turn.
+        assert_eq!(turn("c").await.unwrap_err().wait, Duration::from_secs(40));
+        tokio::time::advance(Duration::from_secs(39)).await;
+        let start = Instant::now();
+        assert_eq!(
+            turn("c").await,
+            Ok(()),
+            "within patience of the turn: wait for it"
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        // b's turn is still b's, and d queues after c.
+        assert_eq!(turn("b").await, Ok(()));
+        assert_eq!(turn("d").await.unwrap_err().wait, Duration::from_secs(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unclaimed_turns_are_forgotten_after_an_hour() {
+        let limits = RateLimits::new([]);
+        let patience = Duration::ZERO;
+        let turn = |key: &'static str| {
+            limits.acquire_in_turn("us-east-1", "UpdateUsagePlan", key, patience)
+        };
+        turn("a").await.unwrap();
+        turn("gone").await.unwrap_err();
+        tokio::time::advance(Duration::from_secs(2 * 3600)).await;
+        assert_eq!(turn("a").await, Ok(()));
+        assert_eq!(limits.turns.lock().unwrap().len(), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,6 +1,7 @@
 //! The one path of every AWS call: wait for the rate limit, classify the error, record the call.
 
 use std::future::Future;
+use std::time::Duration;
 
 use aws_sdk_apigateway::config::http::HttpResponse;
 use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
@@ -15,7 +16,13 @@ pub struct Meter {
     region: String,
     limits: SharedRateLimits,
     calls: CallLog,
+    /// Set by [`Meter::in_turn`].
+    turn: Option<String>,
 }
+
+/// How long a call waits for its turn in a slow quota before it hands the turn back to its
+/// caller to come back for.
+const PATIENCE: Duration = Duration::from_secs(1);
 
 impl Meter {
     pub fn new(
@@ -29,6 +36,17 @@ impl Meter {
             region,
             limits,
             calls,
+            turn: None,
+        }
+    }
+
+    /// This meter for a call that changes `key` under a slow quota: it never holds its caller
+    /// for long. A turn more than a second away comes back as a retryable `QuotaQueued`
+    /// error, and the turn stays booked for `key`.
+    pub fn in_turn(&self, key: &str) -> Meter {
+        Meter {
+            turn: Some(key.to_owned()),
+            ..self.clone()
         }
     }
 
@@ -42,7 +60,14 @@ impl Meter {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        self.limits.acquire(&self.region, operation).await;
+        match &self.turn {
+            None => self.limits.acquire(&self.region, operation).await,
+            Some(key) => self
+                .limits
+                .acquire_in_turn(&self.region, operation, key, PATIENCE)
+                .await
+                .map_err(|booked| AwsError::queued(operation, &booked))?,
+        }
         let result = request.await.map_err(|e| AwsError::from_sdk(operation, e));
         self.calls
             .record(self.service, operation, write, result.is_ok());

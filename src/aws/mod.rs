@@ -18,8 +18,8 @@ pub use apigateway::SdkApiGateway;
 pub use calls::{Call, CallLog};
 pub use cloudwatch::SdkCloudWatch;
 pub use config::{RegionalClients, load as load_config};
-pub use error::{AwsError, iam_action};
-pub use limits::{Limit, Quota, RateLimits, parse_override as parse_rate_limit};
+pub use error::{AwsError, QUOTA_QUEUED, iam_action};
+pub use limits::{Booked, Limit, Quota, RateLimits, parse_override as parse_rate_limit};
 pub use shared::{SharedApiGateway, SharedCloudWatch, SharedReads};
 
 use crate::crd::ResourceRef;
