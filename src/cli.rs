@@ -8,15 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use futures::{StreamExt, stream};
 use kube::{CustomResourceExt, ResourceExt};
 
 use crate::aws::{
-    CallLog, Limit, Quota, RateLimits, RegionalClients, load_config, parse_rate_limit,
+    Call, CallLog, Limit, Quota, RateLimits, RegionalClients, load_config, parse_rate_limit,
 };
 use crate::crd::ApiGatewayGuard;
 use crate::manifest;
 use crate::plan::GuardId;
-use crate::reconcile::{Report, reconcile};
+use crate::reconcile::{Outcome, Report, reconcile};
 use crate::status;
 use crate::telemetry::{LogFormat, init_logging};
 
@@ -58,6 +59,10 @@ struct FileArgs {
     /// A YAML file of one or more ApiGatewayGuard documents.
     #[arg(short = 'f', long = "filename")]
     file: PathBuf,
+    /// How many guards are read and reconciled at once. Guards of a region share their AWS
+    /// reads either way.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -218,33 +223,102 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
         ));
     }
     let regional = args.aws.clients().await;
-    let calls = CallLog::default();
-    let mut all_ok = true;
-    let mut out = std::io::stdout().lock();
-    for guard in &guards {
-        let region = guard.spec.region.as_deref();
-        if !regional.has_region(region) {
-            return Err(format!(
-                "guard {}: no AWS region; set spec.region, --region or AWS_REGION",
-                guard.name_any()
-            ));
-        }
-        let (apigateway, cloudwatch) = regional.clients(region, &calls);
+    if let Some(guard) = guards
+        .iter()
+        .find(|g| !regional.has_region(g.spec.region.as_deref()))
+    {
+        return Err(format!(
+            "guard {}: no AWS region; set spec.region, --region or AWS_REGION",
+            guard.name_any()
+        ));
+    }
+    let run = |guard: &ApiGatewayGuard| {
+        let regional = &regional;
         let id = GuardId {
             namespace: guard.namespace().unwrap_or_else(|| "default".to_owned()),
             name: guard.name_any(),
         };
-        let mark = calls.len();
-        let report = reconcile(&apigateway, &cloudwatch, &id, &guard.spec, dry_run).await;
+        let spec = guard.spec.clone();
+        async move {
+            let calls = CallLog::default();
+            let (apigateway, cloudwatch) = regional.clients(spec.region.as_deref(), &calls);
+            let report = reconcile(&apigateway, &cloudwatch, &id, &spec, dry_run).await;
+            (report, calls.snapshot())
+        }
+    };
+    let mut runs: Vec<(Report, Vec<Call>)> = stream::iter(&guards)
+        .map(run)
+        .buffered(usize::from(args.concurrency))
+        .collect()
+        .await;
+    wait_for_turns(&guards, &mut runs, run).await;
+    let mut all_ok = true;
+    let mut out = std::io::stdout().lock();
+    for (guard, (report, calls)) in guards.iter().zip(&runs) {
         let ok = if dry_run {
-            print_plan(&mut out, &report)
+            print_plan(&mut out, report)
         } else {
-            print_status(&mut out, guard, &report)?
+            print_status(&mut out, guard, report)?
         };
         all_ok &= ok;
-        eprintln!("{id}: AWS calls: {}", CallLog::summary(&calls.since(mark)));
+        eprintln!("{}: AWS calls: {}", report.guard, CallLog::summary(calls));
     }
     Ok(all_ok)
+}
+
+/// When a guard's turn under a slow quota comes: the wait it was given.
+fn queued_turn(report: &Report) -> Option<Duration> {
+    report
+        .outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err())
+        .filter(|e| e.is_queued())
+        .filter_map(|e| e.retry_after)
+        .max()
+}
+
+/// Runs again, each at its turn, the guards whose changes wait in a slow quota's queue
+/// (UpdateUsagePlan), once every guard's other controls are done; what both runs applied is
+/// kept.
+async fn wait_for_turns<F, Fut>(
+    guards: &[ApiGatewayGuard],
+    runs: &mut [(Report, Vec<Call>)],
+    run: F,
+) where
+    F: Fn(&ApiGatewayGuard) -> Fut,
+    Fut: std::future::Future<Output = (Report, Vec<Call>)>,
+{
+    loop {
+        let mut queued: Vec<(Duration, usize)> = runs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (report, _))| queued_turn(report).map(|wait| (wait, i)))
+            .collect();
+        let Some(last) = queued.iter().map(|(wait, _)| *wait).max() else {
+            return;
+        };
+        queued.sort();
+        eprintln!(
+            "{} change(s) wait for their turn under AWS's quota; the last is sent in {} s",
+            queued.len(),
+            last.as_secs_f64().ceil()
+        );
+        let start = tokio::time::Instant::now();
+        for (wait, i) in queued {
+            tokio::time::sleep_until(start + wait).await;
+            let (mut report, calls) = run(&guards[i]).await;
+            let (earlier, earlier_calls) = &mut runs[i];
+            let mut outcomes: Vec<Outcome> = earlier
+                .outcomes
+                .drain(..)
+                .filter(|o| o.result.is_ok())
+                .collect();
+            outcomes.append(&mut report.outcomes);
+            report.outcomes = outcomes;
+            earlier_calls.extend(calls);
+            *earlier = report;
+        }
+    }
 }
 
 /// One line per action, then what blocks the rest; true when applying would bring the guard

@@ -207,3 +207,75 @@ fn run_without_a_cluster_fails_clearly() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_file_of_guards_shares_reads_and_waits_for_usage_plan_turns() {
+    let region = "us-west-2";
+    let config = support::config(region).await;
+    support::set_log_role(&config).await;
+    let mut file = String::new();
+    for name in ["one", "two", "three"] {
+        let api = support::seed_api(&config, &format!("cli-{name}-api"), "prod").await;
+        support::seed_usage_plan(&config, &format!("cli-{name}-plan"), &api, "prod").await;
+        file.push_str(&format!(
+            "---
+apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuard
+metadata: {{name: {name}, namespace: cli}}
+spec:
+  region: {region}
+  restApi: {{name: cli-{name}-api}}
+  stage: prod
+  tracing: {{enabled: true}}
+  throttle: {{usagePlan: {{name: cli-{name}-plan}}, rateLimit: 10, burstLimit: 20}}
+"
+        ));
+    }
+    let path = write_temp("many.yaml", &file);
+    // One usage-plan update every 2.5 s: the second and third wait for their turns.
+    let out = apigw_guard(&[
+        "reconcile",
+        "--once",
+        "-f",
+        path.to_str().unwrap(),
+        "--rate-limit",
+        "apigateway-update-usage-plan=0.4/1",
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 change(s) wait for their turn under AWS's quota"),
+        "{stderr}"
+    );
+    let statuses: Vec<apigw_guard::crd::ApiGatewayGuard> =
+        serde_yaml::Deserializer::from_str(&text(&out.stdout))
+            .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+            .collect();
+    assert_eq!(statuses.len(), 3);
+    for guard in &statuses {
+        let ready = guard.status.as_ref().unwrap().conditions.iter();
+        assert!(
+            ready
+                .clone()
+                .any(|c| c.type_ == "Ready" && c.status == "True"),
+            "{guard:?}"
+        );
+    }
+    // The three guards listed REST APIs and usage plans once between them.
+    let listed = |op: &str| {
+        stderr
+            .lines()
+            .filter_map(|l| l.split_once(&format!("{op} x")))
+            .map(|(_, n)| {
+                n.split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(listed("GetRestApis"), 1, "{stderr}");
+    assert_eq!(listed("GetUsagePlans"), 1, "{stderr}");
+    assert_eq!(listed("UpdateUsagePlan"), 3, "{stderr}");
+}
