@@ -1,0 +1,280 @@
+//! Scale benchmark: N guards, each with its own REST API, stage and usage plan, reconciled
+//! against the local AWS, once reading AWS per guard (naive) and once through shared reads.
+//! For each it reports cold-converge time, AWS calls per guard (reads and writes) for the
+//! cold run, the first resync and a steady resync, the floor AWS's quotas set, planner
+//! throughput and peak RSS. Each (N, mode) runs in a child process with its own local AWS, so
+//! state and peak RSS are its own.
+//!
+//! Run: `cargo bench --bench scale` (after `scripts/local-aws install`);
+//! `cargo bench --bench scale -- --sizes 10,100` for other sizes.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use apigw_guard::aws::{Call, CallLog, Quota, RegionalClients};
+use apigw_guard::crd::ApiGatewayGuardSpec;
+use apigw_guard::plan::{GuardId, plan};
+use apigw_guard::reconcile::{Report, reconcile};
+use futures::{StreamExt, stream};
+use serde_json::{Value, json};
+
+/// The operator's default `--concurrency`.
+const CONCURRENCY: usize = 4;
+const REGION: &str = "us-east-1";
+
+fn spec(i: usize) -> ApiGatewayGuardSpec {
+    serde_yaml::from_str(&format!(
+        "restApi: {{name: bench-{i:04}}}\nstage: prod\ntracing: {{enabled: true}}\n\
+         executionLogging: {{level: ERROR, detailedMetrics: true}}\n\
+         throttle: {{usagePlan: {{name: bench-{i:04}-plan}}, rateLimit: 100, burstLimit: 200}}\n\
+         stageThrottle: {{rateLimit: 500, burstLimit: 250}}\n\
+         alarms: {{actions: ['arn:aws:sns:{REGION}:123456789012:oncall']}}"
+    ))
+    .expect("bench spec parses")
+}
+
+/// One round over every guard: wall time, the calls made, the reports.
+async fn round(
+    clients: &RegionalClients,
+    guards: &[(GuardId, ApiGatewayGuardSpec)],
+    shared: bool,
+) -> (Duration, Vec<Call>, Vec<Report>) {
+    let calls = CallLog::default();
+    let started = Instant::now();
+    let reports = stream::iter(guards)
+        .map(|(id, spec)| {
+            let calls = &calls;
+            async move {
+                match shared {
+                    true => {
+                        let (apigateway, cloudwatch) = clients.clients(None, calls);
+                        reconcile(&apigateway, &cloudwatch, id, spec, false).await
+                    }
+                    false => {
+                        let (apigateway, cloudwatch) = clients.per_guard_clients(None, calls);
+                        reconcile(&apigateway, &cloudwatch, id, spec, false).await
+                    }
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    (started.elapsed(), calls.snapshot(), reports)
+}
+
+/// The least time AWS's default quotas allow for `calls`: each quota's calls beyond its
+/// burst, at its rate; the slowest quota decides. `skip` leaves an operation out.
+fn quota_floor(calls: &[Call], skip: Option<&str>) -> f64 {
+    let mut per_quota: BTreeMap<Quota, f64> = BTreeMap::new();
+    for call in calls.iter().filter(|c| Some(c.operation) != skip) {
+        for quota in Quota::for_operation(call.operation) {
+            *per_quota.entry(*quota).or_default() += 1.0;
+        }
+    }
+    per_quota
+        .into_iter()
+        .map(|(quota, n)| {
+            let limit = quota.default_limit();
+            (n - f64::from(limit.burst)).max(0.0) / limit.per_second
+        })
+        .fold(0.0, f64::max)
+}
+
+fn per_guard(calls: &[Call], write: bool, n: usize) -> f64 {
+    calls.iter().filter(|c| c.write == write).count() as f64 / n as f64
+}
+
+fn by_operation(calls: &[Call]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for call in calls {
+        *counts.entry(call.operation.to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+/// Plans per second over the guards' observed states (pure CPU, no AWS).
+fn planner_throughput(guards: &[(GuardId, ApiGatewayGuardSpec)], reports: &[Report]) -> f64 {
+    let inputs: Vec<_> = reports
+        .iter()
+        .filter_map(|r| {
+            let (id, spec) = guards.iter().find(|(id, _)| *id == r.guard)?;
+            Some((id, spec, r.observed.as_ref().ok()?))
+        })
+        .collect();
+    let started = Instant::now();
+    let mut plans = 0usize;
+    while started.elapsed() < Duration::from_secs(1) {
+        for (id, spec, observed) in &inputs {
+            black_box(plan(id, spec, observed));
+            plans += 1;
+        }
+    }
+    plans as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The process's peak resident set (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Seeds N REST APIs with a stage and a usage plan each, then measures one mode.
+async fn measure(n: usize, shared: bool) -> Value {
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let seeded = Instant::now();
+    stream::iter(0..n)
+        .for_each_concurrent(8, |i| {
+            let config = &config;
+            async move {
+                let api = support::seed_api(config, &format!("bench-{i:04}"), "prod").await;
+                support::seed_usage_plan(config, &format!("bench-{i:04}-plan"), &api, "prod").await;
+            }
+        })
+        .await;
+    let seed_secs = seeded.elapsed().as_secs_f64();
+    // From here on the peak is the engine's: clear what seeding left (Linux clear_refs 5).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let guards: Vec<(GuardId, ApiGatewayGuardSpec)> = (0..n)
+        .map(|i| {
+            let id = GuardId {
+                namespace: "bench".to_owned(),
+                name: format!("g{i:04}"),
+            };
+            (id, spec(i))
+        })
+        .collect();
+    // Listings expire only between rounds, as the resync interval outlasts the window.
+    let clients = support::unlimited_clients(&config).share_reads_for(Duration::from_secs(3600));
+    let (cold_time, cold, cold_reports) = round(&clients, &guards, shared).await;
+    let ready = cold_reports
+        .iter()
+        .filter(|r| r.outcomes.iter().all(|o| o.result.is_ok()) && r.observed.is_ok())
+        .count();
+    clients.expire_shared_reads();
+    let (_, first, _) = round(&clients, &guards, shared).await;
+    clients.expire_shared_reads();
+    let (steady_time, steady, steady_reports) = round(&clients, &guards, shared).await;
+    json!({
+        "n": n,
+        "mode": if shared { "shared" } else { "per-guard" },
+        "seed_s": seed_secs,
+        "cold_s": cold_time.as_secs_f64(),
+        "cold_ok": ready,
+        "cold_reads": per_guard(&cold, false, n),
+        "cold_writes": per_guard(&cold, true, n),
+        "cold_floor_s": quota_floor(&cold, None),
+        "cold_floor_without_usage_plans_s": quota_floor(&cold, Some("UpdateUsagePlan")),
+        "first_resync_reads": per_guard(&first, false, n),
+        "first_resync_writes": per_guard(&first, true, n),
+        "steady_s": steady_time.as_secs_f64(),
+        "steady_reads": per_guard(&steady, false, n),
+        "steady_writes": per_guard(&steady, true, n),
+        "steady_floor_s": quota_floor(&steady, None),
+        "steady_calls": by_operation(&steady),
+        "plans_per_s_cold": planner_throughput(&guards, &cold_reports),
+        "plans_per_s_steady": planner_throughput(&guards, &steady_reports),
+        "peak_rss_mib": peak_rss_mib(),
+    })
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn hours(seconds: f64) -> String {
+    match seconds {
+        s if s >= 3600.0 => format!("{:.1} h", s / 3600.0),
+        s if s >= 60.0 => format!("{:.1} min", s / 60.0),
+        s => format!("{s:.0} s"),
+    }
+}
+
+fn main() {
+    if let Some(one) = arg("--one") {
+        let (n, mode) = one.split_once(':').expect("--one N:MODE");
+        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+        let result = runtime.block_on(measure(n.parse().expect("N"), mode == "shared"));
+        println!("RESULT {result}");
+        return;
+    }
+    let sizes: Vec<usize> = arg("--sizes")
+        .unwrap_or_else(|| "10,100,1000".to_owned())
+        .split(',')
+        .map(|s| s.parse().expect("--sizes takes numbers like 10,100,1000"))
+        .collect();
+    let mut results = Vec::new();
+    for n in &sizes {
+        for mode in ["per-guard", "shared"] {
+            eprintln!("measuring N={n} {mode} ...");
+            let out = Command::new(std::env::current_exe().expect("own path"))
+                .args(["--one", &format!("{n}:{mode}")])
+                .output()
+                .expect("child runs");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let line = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("RESULT "))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "N={n} {mode} failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                });
+            let result: Value = serde_json::from_str(line).expect("child prints JSON");
+            eprintln!("{result}");
+            results.push(result);
+        }
+    }
+    println!(
+        "| N | AWS reads | cold converge (local AWS) | AWS quota floor, all / without usage plans \
+         | cold reads/guard | cold writes/guard | 1st resync reads/guard | steady reads/guard \
+         | steady writes/guard | steady floor | plans/s (cold, in sync) | peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &results {
+        println!(
+            "| {} | {} | {:.1} s ({} of {} guards ok) | {} / {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.2} | {} | {:.0} k, {:.0} k | {:.1} MiB |",
+            r["n"],
+            r["mode"].as_str().unwrap_or_default(),
+            r["cold_s"].as_f64().unwrap_or_default(),
+            r["cold_ok"],
+            r["n"],
+            hours(r["cold_floor_s"].as_f64().unwrap_or_default()),
+            hours(
+                r["cold_floor_without_usage_plans_s"]
+                    .as_f64()
+                    .unwrap_or_default()
+            ),
+            r["cold_reads"].as_f64().unwrap_or_default(),
+            r["cold_writes"].as_f64().unwrap_or_default(),
+            r["first_resync_reads"].as_f64().unwrap_or_default(),
+            r["steady_reads"].as_f64().unwrap_or_default(),
+            r["steady_writes"].as_f64().unwrap_or_default(),
+            hours(r["steady_floor_s"].as_f64().unwrap_or_default()),
+            r["plans_per_s_cold"].as_f64().unwrap_or_default() / 1e3,
+            r["plans_per_s_steady"].as_f64().unwrap_or_default() / 1e3,
+            r["peak_rss_mib"].as_f64().unwrap_or_default(),
+        );
+    }
+    println!();
+    for r in &results {
+        println!(
+            "steady resync, N={} {}: {}",
+            r["n"], r["mode"], r["steady_calls"]
+        );
+    }
+}
