@@ -31,6 +31,7 @@ fn iam_resource(operation: &str) -> &'static str {
     match operation {
         "GetRestApis" => "arn:aws:apigateway:us-east-1::/restapis",
         "GetRestApi" => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3",
+        "GetStages" => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages",
         "GetStage" | "UpdateStage" => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod",
         "GetUsagePlans" => "arn:aws:apigateway:us-east-1::/usageplans",
         "GetUsagePlan" | "UpdateUsagePlan" => "arn:aws:apigateway:us-east-1::/usageplans/up1",

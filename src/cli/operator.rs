@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::RunArgs;
+use crate::aws::SHARED_READ_WINDOW;
 use crate::controller::{self, Context, FIELD_MANAGER};
 use crate::crd::ApiGatewayGuard;
 use crate::telemetry::{Metrics, serve};
@@ -75,7 +76,12 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         stopped(),
     ));
 
-    let aws = args.aws.clients().await;
+    // A resync must not be answered from the listings of the one before it.
+    let aws = args
+        .aws
+        .clients()
+        .await
+        .share_reads_for(SHARED_READ_WINDOW.min(args.resync_interval / 2));
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
         instance: Some(identity.clone()),
