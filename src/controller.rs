@@ -240,31 +240,32 @@ async fn apply(
         calls = %CallLog::summary(&calls.snapshot()),
         "reconciled"
     );
-    let queued: Vec<&AwsError> = report
-        .outcomes
-        .iter()
-        .filter_map(|o| o.result.as_ref().err())
-        .filter(|e| e.is_queued())
-        .collect();
-    for err in &queued {
+    for err in failures(&report).filter(|e| e.is_queued()) {
         tracing::info!(operation = err.operation, "{}", err.message);
     }
-    let only_queued = !queued.is_empty()
-        && report.plan.blockers.iter().all(|b| !b.retryable)
-        && report
-            .outcomes
-            .iter()
-            .filter_map(|o| o.result.as_ref().err())
-            .all(|e| e.is_queued() || !e.retryable);
     Ok(match retryable_failure(&report) {
         // Back exactly when the turn comes; waiting in line is not a failure to back off from.
-        Some(turn) if only_queued => Action::requeue(turn),
+        Some(turn) if waits_only_for_a_turn(&report) => Action::requeue(turn),
         Some(asked) => Action::requeue(ctx.backoff(&id.to_string()).max(asked)),
         None => {
             ctx.succeeded(&id.to_string());
             Action::requeue(ctx.resync)
         }
     })
+}
+
+fn failures(report: &Report) -> impl Iterator<Item = &AwsError> {
+    report
+        .outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err())
+}
+
+/// Whether the only thing left to retry is a call queued under a slow quota.
+fn waits_only_for_a_turn(report: &Report) -> bool {
+    failures(report).any(|e| e.is_queued())
+        && failures(report).all(|e| e.is_queued() || !e.retryable)
+        && report.plan.blockers.iter().all(|b| !b.retryable)
 }
 
 /// When waiting may fix what failed (throttling, AWS 5xx, a network fault): the longest wait
@@ -449,6 +450,37 @@ mod tests {
         assert_eq!(retryable_failure(&report), Some(Duration::from_secs(20)));
         let report = self::report(vec![throttled(None)], Vec::new());
         assert_eq!(retryable_failure(&report), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_queued_call_comes_back_at_its_turn_unless_something_else_needs_a_retry() {
+        let queued = AwsError::queued(
+            "UpdateUsagePlan",
+            &crate::aws::Booked {
+                wait: Duration::from_secs(260),
+                ahead: 12,
+                limit: crate::aws::Limit {
+                    per_second: 0.05,
+                    burst: 1,
+                },
+            },
+        );
+        let alone = report(vec![queued.clone()], Vec::new());
+        assert!(waits_only_for_a_turn(&alone));
+        assert_eq!(retryable_failure(&alone), Some(Duration::from_secs(260)));
+        let denied = AwsError::permanent("PutMetricAlarm", "AccessDeniedException", "no");
+        assert!(waits_only_for_a_turn(&report(
+            vec![queued.clone(), denied],
+            Vec::new()
+        )));
+        assert!(
+            !waits_only_for_a_turn(&report(vec![queued, throttled(None)], Vec::new())),
+            "a throttled call backs off as usual"
+        );
+        assert!(!waits_only_for_a_turn(&report(
+            vec![throttled(None)],
+            Vec::new()
+        )));
     }
 
     #[test]

@@ -90,7 +90,7 @@ fn policy() -> Value {
 #[test]
 fn iam_policy_allows_every_aws_call_the_code_makes() {
     let operations = operations_in_code();
-    assert_eq!(operations.len(), 13, "{operations:?}");
+    assert_eq!(operations.len(), 14, "{operations:?}");
     let policy = policy();
     for operation in &operations {
         let (action, resource) = (iam_action(operation), iam_resource(operation));
