@@ -10,6 +10,10 @@ numbers and blobs come out as the SDK expects. Everything else goes to moto unto
 moto answers DescribeAlarms with every match at once; AWS pages it (MaxRecords, at most 100,
 and NextToken). The bridge pages moto's answer the same way, in AWS's name order, so callers'
 paging loops and call counts are what they would be against AWS.
+
+moto's GetMetricData knows Sum, Average, Minimum, Maximum and SampleCount but not percentiles
+(p99 comes back empty); `add_percentiles` teaches it pNN over the raw values (nearest rank),
+which is what CloudWatch computes for values put one by one.
 """
 
 import argparse
@@ -25,6 +29,7 @@ import threading
 
 import cbor2
 import botocore.session
+from moto.cloudwatch import models as cloudwatch_models
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -151,10 +156,35 @@ def page(operation, request, payload):
     return payload
 
 
+PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
+
+
+def add_percentiles():
+    """Lets moto's metric statistics answer pNN (e.g. p99) by nearest rank."""
+    statistics = cloudwatch_models.Statistics
+    if getattr(statistics, "_apigw_guard_percentiles", False):
+        return
+    original = statistics.get_statistics_for_type
+
+    def with_percentiles(self, stat):
+        match = PERCENTILE.match(stat)
+        if not match:
+            return original(self, stat)
+        values = sorted(float(v) for v in self.metric_single_values_list)
+        if not values:
+            return None
+        rank = max(1, -(-float(match[1]) * len(values) // 100))
+        return values[int(rank) - 1]
+
+    statistics.get_statistics_for_type = with_percentiles
+    statistics._apigw_guard_percentiles = True
+
+
 class CborBridge:
     """WSGI middleware: RPC v2 CBOR in, JSON 1.0 to the wrapped app, CBOR back out."""
 
     def __init__(self, app, models=None):
+        add_percentiles()
         self.app = app
         self.models = models or ServiceModels()
 

@@ -179,6 +179,38 @@ class BridgeTest(unittest.TestCase):
         self.assertEqual(len(body["MetricAlarms"]), 7)
         self.assertNotIn("NextToken", body)
 
+    def test_metric_data_answers_percentiles(self):
+        now = datetime.datetime.now(UTC).replace(microsecond=0)
+        api = unique("bridge-metrics")
+        dims = [{"Name": "ApiName", "Value": api}, {"Name": "Stage", "Value": "prod"}]
+        data = [
+            {"MetricName": "Latency", "Dimensions": dims, "Value": float(v), "Timestamp": now}
+            for v in range(1, 101)
+        ]
+        put = cbor_call(self.client, "PutMetricData", {"Namespace": "AWS/ApiGateway", "MetricData": data})
+        self.assertEqual(put.status_code, 200, put.data)
+        stat = lambda s: {
+            "Metric": {"Namespace": "AWS/ApiGateway", "MetricName": "Latency", "Dimensions": dims},
+            "Period": 300,
+            "Stat": s,
+        }
+        got = cbor_call(
+            self.client,
+            "GetMetricData",
+            {
+                "MetricDataQueries": [
+                    {"Id": "p99", "MetricStat": stat("p99")},
+                    {"Id": "p50", "MetricStat": stat("p50")},
+                    {"Id": "total", "MetricStat": stat("Sum")},
+                ],
+                "StartTime": now - datetime.timedelta(minutes=5),
+                "EndTime": now + datetime.timedelta(minutes=1),
+            },
+        )
+        self.assertEqual(got.status_code, 200, got.data)
+        values = {r["Id"]: r["Values"] for r in self.assertCborResponse(got)["MetricDataResults"]}
+        self.assertEqual(values, {"p99": [99.0], "p50": [50.0], "total": [5050.0]})
+
     def test_empty_request_body_is_an_empty_input(self):
         response = cbor_call(self.client, "DescribeAlarms", None)
         self.assertEqual(response.status_code, 200, response.data)
