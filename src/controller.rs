@@ -207,9 +207,15 @@ async fn apply(
     let id = guard_id(guard);
     let calls = CallLog::default();
     let (apigateway, cloudwatch) = ctx.aws.clients(guard.spec.region.as_deref(), &calls);
-    let report = reconcile_claimed(&apigateway, &cloudwatch, &id, &guard.spec, false, |api| {
-        ctx.older_rival(guard, api)
-    })
+    // Boxed: the whole observe-plan-apply future is large, and the controller nests it.
+    let report = Box::pin(reconcile_claimed(
+        &apigateway,
+        &cloudwatch,
+        &id,
+        &guard.spec,
+        false,
+        |api| ctx.older_rival(guard, api),
+    ))
     .await;
     ctx.metrics.aws_calls(&calls.snapshot());
     let previous = guard.status.as_ref();
@@ -431,6 +437,7 @@ mod tests {
                 blockers,
             },
             outcomes,
+            metrics: None,
         }
     }
 

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"API","type":"string","jsonPath":".status.restApiName"}"#,
     printcolumn = r#"{"name":"Stage","type":"string","jsonPath":".spec.stage"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Verified","type":"string","jsonPath":".status.conditions[?(@.type==\"Verified\")].status"}"#,
     printcolumn = r#"{"name":"Alarms","type":"string","jsonPath":".status.alarmSummary"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -312,6 +313,10 @@ pub struct ApiGatewayGuardStatus {
     /// Alarm states at a glance, e.g. "3 OK" or "1 ALARM, 2 OK".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_summary: Option<String>,
+    /// The stage's traffic over the last window, against the runbook's verification targets
+    /// (the Verified condition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
     /// When AWS was last read (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<String>,
@@ -337,6 +342,37 @@ pub struct Condition {
     /// The metadata.generation this condition describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+}
+
+/// The runbook's verification figures from CloudWatch; absent figures had no data points.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// The window the figures cover, in seconds.
+    pub window_seconds: i32,
+    /// Requests (Count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<f64>,
+    /// 5XXError sum; the target is 0.
+    #[serde(
+        default,
+        rename = "fiveXXErrors",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub five_xx_errors: Option<f64>,
+    /// 4XXError sum, for comparison.
+    #[serde(
+        default,
+        rename = "fourXXErrors",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub four_xx_errors: Option<f64>,
+    /// p99 Latency in milliseconds; the target is under 1,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_ms: Option<f64>,
+    /// p99 IntegrationLatency in milliseconds; the target is under 500.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_latency_p99_ms: Option<f64>,
 }
 
 /// One alarm of the guard as CloudWatch has it.

@@ -7,6 +7,7 @@ use crate::aws::QUOTA_QUEUED;
 use crate::crd::{ApiGatewayGuardStatus, Condition};
 use crate::plan::{Action, Control};
 use crate::reconcile::Report;
+use crate::runbook::{self, Limits};
 
 /// Events for one reconcile. `previous` is the status before it, `current` the one after; a
 /// problem is reported when it first appears, not on every resync.
@@ -62,6 +63,13 @@ pub fn for_reconcile(
             format!("{}: {}", condition.type_, condition.message),
         ));
     }
+    let cause = match (&report.metrics, &report.observed) {
+        (Some(Ok(metrics)), Ok(observed)) => {
+            let limits = Limits::of(observed);
+            runbook::classify(metrics, &limits).explain(metrics, &limits)
+        }
+        _ => "run `apigw-guard diagnose` for the runbook's diagnosis".to_owned(),
+    };
     for alarm in current.alarms.iter().filter(|a| a.state == "ALARM") {
         let was_firing = previous.is_some_and(|p| {
             p.alarms
@@ -72,7 +80,7 @@ pub fn for_reconcile(
             events.push(warning(
                 "AlarmFiring",
                 format!(
-                    "alarm {} ({}) is in ALARM: follow the API Gateway 5XX runbook's diagnosis",
+                    "alarm {} ({}) is in ALARM; {cause}",
                     alarm.name, alarm.metric
                 ),
             ));
@@ -249,6 +257,7 @@ mod tests {
             observed: Ok(observed),
             plan,
             outcomes,
+            metrics: None,
         }
     }
 
@@ -366,6 +375,7 @@ mod tests {
         current.alarms = vec![firing.clone()];
         let no_writes = Report {
             outcomes: Vec::new(),
+            metrics: None,
             ..report
         };
         let events = for_reconcile(Some(1), &no_writes, Some(&previous), &current);
@@ -376,6 +386,30 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("apigw-guard-ns-g-5xx (5XXError)")
+        );
+        assert!(
+            events[0]
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("apigw-guard diagnose"),
+            "without figures it points at diagnose"
+        );
+        let timing_out = Report {
+            metrics: Some(Ok(crate::aws::StageMetrics {
+                period: 300,
+                count: Some(600.0),
+                five_xx: Some(40.0),
+                integration_latency_p99: Some(28_900.0),
+                ..Default::default()
+            })),
+            ..no_writes.clone()
+        };
+        let events = for_reconcile(Some(1), &timing_out, Some(&previous), &current);
+        let note = events[0].note.as_deref().unwrap();
+        assert!(
+            note.contains("likely 504 Gateway Timeout: p99 IntegrationLatency 28900 ms"),
+            "{note}"
         );
         previous.alarms = vec![firing];
         assert_eq!(

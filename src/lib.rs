@@ -9,6 +9,7 @@ pub mod events;
 pub mod manifest;
 pub mod plan;
 pub mod reconcile;
+pub mod runbook;
 pub mod status;
 pub mod telemetry;
 pub mod validate;

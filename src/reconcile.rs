@@ -1,7 +1,7 @@
 //! One reconcile of one guard: observe (read AWS) -> plan (pure) -> apply (write AWS).
 //! The CLI and the controller both run exactly this.
 
-use crate::aws::{ApiGateway, AwsError, CloudWatch};
+use crate::aws::{ApiGateway, AwsError, CloudWatch, StageMetrics};
 use crate::crd::{ApiGatewayGuardSpec, LogLevel};
 use crate::plan::{Action, GuardId, Observed, Plan, describe_ref, plan};
 use crate::validate::{validate, validate_alarm_names};
@@ -24,6 +24,9 @@ pub struct Report {
     pub plan: Plan,
     /// One per applied action, in order; empty for a dry run.
     pub outcomes: Vec<Outcome>,
+    /// The stage's metrics over the last window; `None` when not read (a dry run, or AWS
+    /// could not be read).
+    pub metrics: Option<Result<StageMetrics, AwsError>>,
 }
 
 /// The result of one applied action.
@@ -205,6 +208,7 @@ pub async fn reconcile_claimed(
             }),
             plan: Plan::default(),
             outcomes: Vec::new(),
+            metrics: None,
         };
     }
     let mut observed = observe(apigateway, cloudwatch, guard, spec)
@@ -242,6 +246,7 @@ pub async fn reconcile_claimed(
                             observed: Err(alarms_error(guard, source)),
                             plan: Plan::default(),
                             outcomes: Vec::new(),
+                            metrics: None,
                         };
                     }
                 },
@@ -253,10 +258,21 @@ pub async fn reconcile_claimed(
         true => Vec::new(),
         false => apply(apigateway, cloudwatch, &plan).await,
     };
+    // Verification reads what the stage serves now, after this reconcile's writes; a plan
+    // (dry run) does not need it.
+    let metrics = match (&observed, dry_run) {
+        (Ok(observed), false) => Some(
+            cloudwatch
+                .stage_metrics(&observed.rest_api.name, &spec.stage)
+                .await,
+        ),
+        _ => None,
+    };
     Report {
         guard: guard.clone(),
         observed,
         plan,
         outcomes,
+        metrics,
     }
 }

@@ -1,9 +1,13 @@
 //! Status from a reconcile report: kstatus conditions (Ready, Reconciling, Stalled), one
 //! condition per control, and the alarms' live states.
 
-use crate::crd::{AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition};
-use crate::plan::{Action, AlarmKind, Control, desired_alarm};
+use crate::aws::{AwsError, StageMetrics};
+use crate::crd::{
+    AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition, Verification,
+};
+use crate::plan::{Action, AlarmKind, Control, Observed, desired_alarm};
 use crate::reconcile::Report;
+use crate::runbook::{self, Limits};
 
 /// A control's state after the reconcile.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +65,11 @@ pub fn build(
             );
             status.alarms = alarm_statuses(spec, report);
             status.alarm_summary = summary(&status.alarms);
+            if let Some(metrics) = &report.metrics {
+                let (condition, verification) = verified(metrics, observed);
+                conditions.push(condition);
+                status.verification = verification;
+            }
         }
     }
     for condition in &mut conditions {
@@ -219,6 +228,33 @@ fn alarm_statuses(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<AlarmStatu
             })
         })
         .collect()
+}
+
+/// The Verified condition and the figures behind it; a failed read is Unknown with its code.
+fn verified(
+    metrics: &Result<StageMetrics, AwsError>,
+    observed: &Observed,
+) -> (Condition, Option<Verification>) {
+    let metrics = match metrics {
+        Ok(metrics) => metrics,
+        Err(err) => {
+            let mut condition = cond("Verified", false, &err.code, &err.to_string());
+            condition.status = "Unknown".to_owned();
+            return (condition, None);
+        }
+    };
+    let verdict = runbook::verify(metrics, &Limits::of(observed));
+    let mut condition = cond("Verified", false, verdict.reason, &verdict.message);
+    condition.status = verdict.status.to_owned();
+    let verification = Verification {
+        window_seconds: metrics.period,
+        requests: metrics.count,
+        five_xx_errors: metrics.five_xx,
+        four_xx_errors: metrics.four_xx,
+        latency_p99_ms: metrics.latency_p99,
+        integration_latency_p99_ms: metrics.integration_latency_p99,
+    };
+    (condition, Some(verification))
 }
 
 /// "1 ALARM, 2 OK": the worst states first.

@@ -128,5 +128,8 @@ fn crd_schema_is_structural_and_yaml11_safe() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(columns, ["API", "Stage", "Ready", "Alarms", "Age"]);
+    assert_eq!(
+        columns,
+        ["API", "Stage", "Ready", "Verified", "Alarms", "Age"]
+    );
 }

@@ -250,7 +250,9 @@ async fn first_reconcile_guards_the_stage_and_the_second_writes_nothing() {
         "a guard in sync writes nothing"
     );
     let reads: Vec<&str> = calls.iter().map(|c| c.operation).collect();
-    assert_eq!(reads.len(), 8, "{reads:?}");
+    // Per guard: the REST API, stage, usage plan, account and alarms, the 3 alarms' tags, and
+    // the stage's metrics for verification.
+    assert_eq!(reads.len(), 9, "{reads:?}");
     assert_eq!(
         condition(&status, "Ready"),
         ("True", "Guarded", "5/5 controls in sync")
@@ -561,4 +563,71 @@ async fn an_invalid_spec_is_reported_before_any_aws_call() {
         message.contains("spec.alarms.latency.statistic: \"Median\""),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn status_verifies_the_runbook_targets_from_cloudwatch() {
+    let f = Fixture::new("verified", REGION).await;
+    support::set_log_role(&f.config).await;
+    let (_, status, _) = f.reconcile(&f.spec()).await;
+    let (state, reason, _) = condition(&status, "Verified");
+    assert_eq!((state, reason), ("Unknown", "NoTraffic"));
+
+    // 200 requests, none failing, p99 Latency 180 ms and IntegrationLatency 120 ms.
+    let ones = vec![1.0; 200];
+    let latencies: Vec<f64> = (1..=200)
+        .map(|i| if i > 197 { 180.0 } else { 40.0 })
+        .collect();
+    let integration: Vec<f64> = latencies.iter().map(|l| l - 60.0).collect();
+    support::put_stage_metrics(
+        &f.config,
+        &f.api_name,
+        &[
+            ("Count", &ones),
+            ("5XXError", &[0.0]),
+            ("4XXError", &[3.0]),
+            ("Latency", &latencies),
+            ("IntegrationLatency", &integration),
+        ],
+    )
+    .await;
+    let (report, status, calls) = f.reconcile(&f.spec()).await;
+    assert!(report.plan.is_in_sync());
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.operation == "GetMetricData")
+            .count(),
+        1
+    );
+    let (state, reason, message) = condition(&status, "Verified");
+    assert_eq!((state, reason), ("True", "TargetsMet"), "{message}");
+    let verification = status.verification.clone().unwrap();
+    assert_eq!(verification.window_seconds, 300);
+    assert_eq!(verification.requests, Some(200.0));
+    assert_eq!(verification.five_xx_errors, Some(0.0));
+    assert_eq!(verification.four_xx_errors, Some(3.0));
+    assert_eq!(verification.latency_p99_ms, Some(180.0));
+    assert_eq!(verification.integration_latency_p99_ms, Some(120.0));
+    assert_eq!(
+        condition(&status, "Ready").0,
+        "True",
+        "verification does not decide Ready"
+    );
+
+    // Then the backend times out: 5XX errors and an IntegrationLatency near 29 s.
+    support::put_stage_metrics(
+        &f.config,
+        &f.api_name,
+        &[
+            ("5XXError", &[7.0]),
+            ("IntegrationLatency", &[28_800.0; 20]),
+        ],
+    )
+    .await;
+    let (_, status, _) = f.reconcile(&f.spec()).await;
+    let (state, reason, message) = condition(&status, "Verified");
+    assert_eq!((state, reason), ("False", "FiveXXErrors"), "{message}");
+    assert!(message.contains("5XXError 7 of 200 requests"), "{message}");
+    assert!(message.contains("likely 504 Gateway Timeout"), "{message}");
 }

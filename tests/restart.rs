@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use apigw_guard::aws::{
     AlarmConfig, ApiGateway, AwsError, CallLog, CloudWatch, ObservedAlarm, PatchOp, RestApi,
-    SdkApiGateway, SdkCloudWatch, StageSettings, Tag, UsagePlan,
+    SdkApiGateway, SdkCloudWatch, StageMetrics, StageSettings, Tag, UsagePlan,
 };
 use apigw_guard::crd::{ApiGatewayGuardSpec, ResourceRef};
 use apigw_guard::plan::GuardId;
@@ -92,6 +92,10 @@ impl<C: CloudWatch> CloudWatch for DiesAfter<C> {
     async fn delete_alarms(&self, names: &[String]) -> Result<(), AwsError> {
         self.alive(true)?;
         self.inner.delete_alarms(names).await
+    }
+    async fn stage_metrics(&self, api_name: &str, stage: &str) -> Result<StageMetrics, AwsError> {
+        self.alive(false)?;
+        self.inner.stage_metrics(api_name, stage).await
     }
 }
 

@@ -118,6 +118,8 @@ async fn a_round_of_guards_reads_each_listing_once_and_each_rest_api_once() {
             ("GetStages", 4),
             // One listing, then each guard's own alarms read afresh before it creates them.
             ("DescribeAlarms", 1 + 4),
+            // The first guard's stage, then each newcomer's on its own.
+            ("GetMetricData", 4),
         ]),
     );
     assert_eq!(
@@ -157,6 +159,8 @@ async fn a_round_of_guards_reads_each_listing_once_and_each_rest_api_once() {
             ("GetAccount", 1),
             ("GetStages", 4),
             ("DescribeAlarms", 1),
+            // Every stage's verification figures in one call.
+            ("GetMetricData", 1),
         ]),
     );
 }

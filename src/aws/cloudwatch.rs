@@ -6,12 +6,29 @@ use aws_sdk_cloudwatch::types::{
 };
 
 use super::meter::Meter;
-use super::{AlarmConfig, AwsError, CloudWatch, ObservedAlarm, Tag};
+use std::collections::HashMap;
+
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricStat, ScanBy};
+
+use super::{AlarmConfig, AwsError, CloudWatch, ObservedAlarm, StageKey, StageMetrics, Tag};
 
 /// DescribeAlarms and DeleteAlarms take at most 100 names a call.
 const NAMES_PER_CALL: usize = 100;
 /// DescribeAlarms' largest page.
 const PAGE: i32 = 100;
+/// The verification window: the runbook's 5-minute alarm period.
+pub const METRICS_PERIOD: i32 = 300;
+/// GetMetricData takes at most 500 queries a call: 100 stages of 5.
+const STAGES_PER_CALL: usize = 100;
+/// (query id prefix, metric, statistic) for each figure of [`StageMetrics`].
+const FIGURES: [(&str, &str, &str); 5] = [
+    ("e", "5XXError", "Sum"),
+    ("c", "4XXError", "Sum"),
+    ("n", "Count", "Sum"),
+    ("l", "Latency", "p99"),
+    ("i", "IntegrationLatency", "p99"),
+];
 
 /// CloudWatch through the AWS SDK; every call goes through the [`Meter`].
 #[derive(Clone, Debug)]
@@ -23,6 +40,91 @@ pub struct SdkCloudWatch {
 impl SdkCloudWatch {
     pub fn new(client: Client, meter: Meter) -> Self {
         Self { client, meter }
+    }
+
+    /// The metrics of many stages over the last window, 100 stages a GetMetricData call.
+    pub async fn metrics_of(
+        &self,
+        stages: &[StageKey],
+    ) -> Result<HashMap<StageKey, StageMetrics>, AwsError> {
+        let end = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut metrics = HashMap::new();
+        for chunk in stages.chunks(STAGES_PER_CALL) {
+            let queries: Vec<MetricDataQuery> = chunk
+                .iter()
+                .enumerate()
+                .flat_map(|(i, (api, stage))| {
+                    FIGURES.iter().map(move |(id, metric, stat)| {
+                        let metric = Metric::builder()
+                            .namespace("AWS/ApiGateway")
+                            .metric_name(*metric)
+                            .dimensions(Dimension::builder().name("ApiName").value(api).build())
+                            .dimensions(Dimension::builder().name("Stage").value(stage).build())
+                            .build();
+                        MetricDataQuery::builder()
+                            .id(format!("{id}{i}"))
+                            .metric_stat(
+                                MetricStat::builder()
+                                    .metric(metric)
+                                    .period(METRICS_PERIOD)
+                                    .stat(*stat)
+                                    .build(),
+                            )
+                            .build()
+                    })
+                })
+                .collect();
+            let mut next_token = None;
+            let mut values: HashMap<String, Vec<f64>> = HashMap::new();
+            loop {
+                let request = self
+                    .client
+                    .get_metric_data()
+                    .set_metric_data_queries(Some(queries.clone()))
+                    .start_time(DateTime::from_secs(end - i64::from(METRICS_PERIOD)))
+                    .end_time(DateTime::from_secs(end))
+                    .scan_by(ScanBy::TimestampDescending)
+                    .set_next_token(next_token.take())
+                    .send();
+                let page = self.meter.call("GetMetricData", false, request).await?;
+                for result in page.metric_data_results() {
+                    values
+                        .entry(result.id().unwrap_or_default().to_owned())
+                        .or_default()
+                        .extend(result.values());
+                }
+                match page.next_token() {
+                    Some(token) => next_token = Some(token.to_owned()),
+                    None => break,
+                }
+            }
+            for (i, key) in chunk.iter().enumerate() {
+                // A window may straddle two data points: sums add up, p99 takes the worse.
+                let figure = |id: &str, stat: &str| {
+                    let points = values.get(&format!("{id}{i}"))?;
+                    match stat {
+                        "Sum" => Some(points.iter().sum()),
+                        _ => points.iter().copied().reduce(f64::max),
+                    }
+                    .filter(|_| !points.is_empty())
+                };
+                let [e, c, n, l, i_] = FIGURES.map(|(id, _, stat)| figure(id, stat));
+                metrics.insert(
+                    key.clone(),
+                    StageMetrics {
+                        period: METRICS_PERIOD,
+                        five_xx: e,
+                        four_xx: c,
+                        count: n,
+                        latency_p99: l,
+                        integration_latency_p99: i_,
+                    },
+                );
+            }
+        }
+        Ok(metrics)
     }
 
     /// Every metric alarm whose name starts with `prefix` (DescribeAlarms, 100 a page).
@@ -188,6 +290,12 @@ impl CloudWatch for SdkCloudWatch {
             .call("TagResource", true, request)
             .await
             .map(|_| ())
+    }
+
+    async fn stage_metrics(&self, api_name: &str, stage: &str) -> Result<StageMetrics, AwsError> {
+        let key = (api_name.to_owned(), stage.to_owned());
+        let mut metrics = self.metrics_of(std::slice::from_ref(&key)).await?;
+        Ok(metrics.remove(&key).unwrap_or_default())
     }
 
     async fn delete_alarms(&self, names: &[String]) -> Result<(), AwsError> {

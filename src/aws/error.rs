@@ -158,6 +158,7 @@ impl AwsError {
 /// by operation name.
 pub fn iam_action(operation: &str) -> String {
     match operation {
+        "GetMetricData" => "cloudwatch:GetMetricData".to_owned(),
         op if op.starts_with("Get") => "apigateway:GET".to_owned(),
         op if op.starts_with("Update") => "apigateway:PATCH".to_owned(),
         op => format!("cloudwatch:{op}"),
@@ -236,5 +237,6 @@ mod tests {
         );
         assert_eq!(iam_action("GetUsagePlans"), "apigateway:GET");
         assert_eq!(iam_action("PutMetricAlarm"), "cloudwatch:PutMetricAlarm");
+        assert_eq!(iam_action("GetMetricData"), "cloudwatch:GetMetricData");
     }
 }

@@ -99,6 +99,27 @@ pub struct ObservedAlarm {
     pub state: String,
 }
 
+/// A stage as CloudWatch's `AWS/ApiGateway` dimensions name it: (ApiName, Stage).
+pub type StageKey = (String, String);
+
+/// A stage's traffic over the last window, the figures the runbook's verification reads.
+/// `None` where CloudWatch has no data points (no traffic).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageMetrics {
+    /// The window, in seconds.
+    pub period: i32,
+    /// Sum of 5XXError.
+    pub five_xx: Option<f64>,
+    /// Sum of 4XXError.
+    pub four_xx: Option<f64>,
+    /// Sum of Count: requests.
+    pub count: Option<f64>,
+    /// p99 Latency, milliseconds.
+    pub latency_p99: Option<f64>,
+    /// p99 IntegrationLatency, milliseconds.
+    pub integration_latency_p99: Option<f64>,
+}
+
 /// A tag as key and value.
 pub type Tag = (String, String);
 
@@ -160,6 +181,12 @@ pub trait CloudWatch: Send + Sync {
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// DeleteAlarms.
     fn delete_alarms(&self, names: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The stage's metrics over the last window (GetMetricData).
+    fn stage_metrics(
+        &self,
+        api_name: &str,
+        stage: &str,
+    ) -> impl Future<Output = Result<StageMetrics, AwsError>> + Send;
     /// Drops what is kept about these alarms, so their next read asks AWS; true when
     /// anything could have been kept (a client that keeps nothing reads AWS every time).
     fn forget(&self, _names: &[String]) -> bool {

@@ -18,8 +18,11 @@ use tokio::time::Instant;
 use super::apigateway::unique;
 use super::{
     AlarmConfig, ApiGateway, AwsError, CloudWatch, ObservedAlarm, PatchOp, RestApi, SdkApiGateway,
-    SdkCloudWatch, StageSettings, Tag, UsagePlan,
+    SdkCloudWatch, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
 };
+
+/// A stage no guard asked about for this long is no longer read (its guard went away).
+const FORGET_STAGES_AFTER: Duration = Duration::from_secs(3600);
 use crate::crd::ResourceRef;
 use crate::plan::ALARM_PREFIX;
 
@@ -118,6 +121,12 @@ pub struct SharedReads {
     alarms: Slot<HashMap<String, ObservedAlarm>>,
     /// Tags by alarm ARN.
     tags: Mutex<HashMap<String, Vec<Tag>>>,
+    /// Every guarded stage's metrics, read together.
+    metrics: Slot<HashMap<StageKey, StageMetrics>>,
+    /// The stages whose metrics guards asked for, and when they last did.
+    metric_stages: Mutex<HashMap<StageKey, Instant>>,
+    /// Stages read on their own since the last shared read began, with when.
+    metrics_alone: Mutex<HashMap<StageKey, (Instant, StageMetrics)>>,
     stage_writes: Writes,
     plan_writes: Writes,
     alarm_writes: Writes,
@@ -136,6 +145,9 @@ impl SharedReads {
             account: Slot::default(),
             alarms: Slot::default(),
             tags: Mutex::default(),
+            metrics: Slot::default(),
+            metric_stages: Mutex::default(),
+            metrics_alone: Mutex::default(),
             stage_writes: Writes::default(),
             plan_writes: Writes::default(),
             alarm_writes: Writes::default(),
@@ -394,6 +406,54 @@ impl CloudWatch for SharedCloudWatch {
             .unwrap_or_else(|p| p.into_inner())
             .insert(arn.to_owned(), tags.clone());
         Ok(tags)
+    }
+
+    /// Every stage guards asked about in the last hour is read in the same GetMetricData
+    /// calls (100 stages a call) once a window; a stage new since then is read on its own.
+    async fn stage_metrics(&self, api_name: &str, stage: &str) -> Result<StageMetrics, AwsError> {
+        let key = (api_name.to_owned(), stage.to_owned());
+        let stages: Vec<StageKey> = {
+            let mut asked = self
+                .shared
+                .metric_stages
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            asked.retain(|_, at| at.elapsed() < FORGET_STAGES_AFTER);
+            asked.insert(key.clone(), Instant::now());
+            asked.keys().cloned().collect()
+        };
+        let snapshot = self
+            .shared
+            .metrics
+            .get(self.shared.window, self.shared.stale_before(None), || {
+                self.sdk.metrics_of(&stages)
+            })
+            .await?;
+        if let Some(metrics) = snapshot.value.get(&key) {
+            return Ok(metrics.clone());
+        }
+        let fresh_after = self.shared.stale_before(None).max(Some(snapshot.at));
+        let kept = self
+            .shared
+            .metrics_alone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < self.shared.window && Some(*at) > fresh_after)
+            .map(|(_, metrics)| metrics.clone());
+        if let Some(metrics) = kept {
+            return Ok(metrics);
+        }
+        let at = Instant::now();
+        let metrics = self.sdk.stage_metrics(api_name, stage).await?;
+        let mut alone = self
+            .shared
+            .metrics_alone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        alone.retain(|_, (at, _)| at.elapsed() < self.shared.window);
+        alone.insert(key, (at, metrics.clone()));
+        Ok(metrics)
     }
 
     async fn put_alarm(&self, alarm: &AlarmConfig, tags: &[Tag]) -> Result<(), AwsError> {

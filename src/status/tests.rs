@@ -53,6 +53,7 @@ fn report(observed: Observed, result: Result<(), AwsError>) -> Report {
         observed: Ok(observed),
         plan,
         outcomes,
+        metrics: None,
     }
 }
 
@@ -180,6 +181,7 @@ fn an_unreadable_stage_stalls_with_the_aws_code_and_keeps_known_ids() {
         }),
         plan: Plan::default(),
         outcomes: Vec::new(),
+        metrics: None,
     };
     let previous = ApiGatewayGuardStatus {
         rest_api_id: Some("id1".to_owned()),
