@@ -42,6 +42,10 @@ enum Command {
     /// Show what reconciling the guards in a file would change in AWS, one line per action.
     /// Reads AWS, never writes. Exits non-zero when a guard cannot be brought in sync.
     Plan(FileArgs),
+    /// Run the 5XX runbook's diagnosis for one stage and print a report: metrics, execution
+    /// logs, backends, configuration and throttles, the likely error class and its resolution.
+    /// Read-only: never writes to AWS.
+    Diagnose(DiagnoseArgs),
     /// Apply the guards in a file to AWS and print each resulting status as YAML.
     /// Exits non-zero when a guard is not Ready afterwards.
     Reconcile {
@@ -65,6 +69,34 @@ struct FileArgs {
     concurrency: u16,
     #[command(flatten)]
     aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+struct DiagnoseArgs {
+    /// The REST API's name.
+    #[arg(long, required_unless_present = "api_id", conflicts_with = "api_id")]
+    api: Option<String>,
+    /// The REST API's id, instead of its name.
+    #[arg(long)]
+    api_id: Option<String>,
+    /// The stage.
+    #[arg(long)]
+    stage: String,
+    /// How far back to look (e.g. 30m, 1h, 24h).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    since: Duration,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+/// `diagnose --output`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +195,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => operator::run(args).await.map(|()| true),
         Command::Crdgen => crdgen(),
         Command::Plan(args) => run_guards(&args, true).await,
+        Command::Diagnose(args) => diagnose(&args).await,
         Command::Reconcile { args, .. } => run_guards(&args, false).await,
     };
     match result {
@@ -173,6 +206,31 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+async fn diagnose(args: &DiagnoseArgs) -> Result<bool, String> {
+    let regional = args.aws.clients().await;
+    if !regional.has_region(None) {
+        return Err("no AWS region; set --region or AWS_REGION".to_owned());
+    }
+    let calls = CallLog::default();
+    let aws = regional.diagnostics(None, &calls);
+    let api = crate::crd::ResourceRef {
+        id: args.api_id.clone(),
+        name: args.api.clone(),
+    };
+    let region = regional.region_name(None);
+    let report = crate::diagnose::diagnose(&aws, &region, &api, &args.stage, args.since)
+        .await
+        .map_err(|e| e.to_string())?;
+    match args.output {
+        Output::Text => print!("{}", crate::diagnose::render_text(&report)),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        ),
+    }
+    Ok(true)
 }
 
 fn crdgen() -> Result<bool, String> {

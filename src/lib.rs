@@ -5,6 +5,7 @@ pub mod aws;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod diagnose;
 pub mod events;
 pub mod manifest;
 pub mod plan;

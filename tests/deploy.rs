@@ -37,6 +37,11 @@ fn iam_resource(operation: &str) -> &'static str {
         "GetUsagePlan" | "UpdateUsagePlan" => "arn:aws:apigateway:us-east-1::/usageplans/up1",
         "GetAccount" => "arn:aws:apigateway:us-east-1::/account",
         "GetMetricData" => "*",
+        "GetResources" => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/resources",
+        "FilterLogEvents" => {
+            "arn:aws:logs:us-east-1:123456789012:log-group:API-Gateway-Execution-Logs_a1b2c3/prod:*"
+        }
+        "GetFunction" => "arn:aws:lambda:us-east-1:123456789012:function:orders",
         "DescribeAlarms"
         | "PutMetricAlarm"
         | "DeleteAlarms"
@@ -84,20 +89,70 @@ fn allowed(policy: &Value, action: &str, resource: &str) -> bool {
 }
 
 fn policy() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(root().join("deploy/iam-policy.json")).unwrap())
-        .unwrap()
+    read_policy("deploy/iam-policy.json")
 }
+
+fn read_policy(path: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join(path)).unwrap()).unwrap()
+}
+
+/// What only `apigw-guard diagnose` calls; the operator's role does not get them.
+const DIAGNOSE_ONLY: [&str; 3] = ["GetResources", "FilterLogEvents", "GetFunction"];
+/// What diagnose reads besides those.
+const DIAGNOSE_ALSO: [&str; 6] = [
+    "GetRestApis",
+    "GetRestApi",
+    "GetStage",
+    "GetUsagePlans",
+    "GetAccount",
+    "GetMetricData",
+];
 
 #[test]
 fn iam_policy_allows_every_aws_call_the_code_makes() {
     let operations = operations_in_code();
-    assert_eq!(operations.len(), 15, "{operations:?}");
+    assert_eq!(operations.len(), 18, "{operations:?}");
     let policy = policy();
-    for operation in &operations {
+    for operation in operations
+        .iter()
+        .filter(|op| !DIAGNOSE_ONLY.contains(&op.as_str()))
+    {
         let (action, resource) = (iam_action(operation), iam_resource(operation));
         assert!(
             allowed(&policy, &action, resource),
             "{operation}: {action} on {resource} is not allowed"
+        );
+    }
+}
+
+#[test]
+fn diagnose_policy_allows_its_reads_and_no_write() {
+    let diagnose = read_policy("deploy/iam-policy-diagnose.json");
+    let operator = policy();
+    for operation in DIAGNOSE_ONLY.iter().chain(&DIAGNOSE_ALSO) {
+        let (action, resource) = (iam_action(operation), iam_resource(operation));
+        assert!(
+            allowed(&diagnose, &action, resource),
+            "{operation}: {action} on {resource}"
+        );
+    }
+    for operation in DIAGNOSE_ONLY {
+        let (action, resource) = (iam_action(operation), iam_resource(operation));
+        assert!(
+            operation == "GetResources" || !allowed(&operator, &action, resource),
+            "the operator does not need {action}"
+        );
+    }
+    for operation in [
+        "UpdateStage",
+        "UpdateUsagePlan",
+        "PutMetricAlarm",
+        "DeleteAlarms",
+    ] {
+        let (action, resource) = (iam_action(operation), iam_resource(operation));
+        assert!(
+            !allowed(&diagnose, &action, resource),
+            "diagnose never writes: {action}"
         );
     }
 }

@@ -6,7 +6,10 @@ use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::types::{ApiStage, Op, PatchOperation, ThrottleSettings};
 
 use super::meter::Meter;
-use super::{ApiGateway, AwsError, MethodSettings, PatchOp, RestApi, StageSettings, UsagePlan};
+use super::{
+    Account, ApiGateway, AwsError, MethodIntegration, MethodSettings, PatchOp, RestApi,
+    StageSettings, UsagePlan,
+};
 use crate::crd::ResourceRef;
 
 /// The method-settings key that covers every resource and method of a stage.
@@ -63,6 +66,62 @@ impl SdkApiGateway {
                 )
             })
             .collect())
+    }
+
+    /// The account's API Gateway settings (GetAccount).
+    pub async fn account(&self) -> Result<Account, AwsError> {
+        let out = self
+            .meter
+            .call("GetAccount", false, self.client.get_account().send())
+            .await?;
+        Ok(Account {
+            cloudwatch_role_arn: out
+                .cloudwatch_role_arn()
+                .filter(|arn| !arn.is_empty())
+                .map(str::to_owned),
+            rate_limit: out.throttle_settings().map(|t| t.rate_limit()),
+            burst_limit: out.throttle_settings().map(|t| t.burst_limit()),
+        })
+    }
+
+    /// Every method's integration (GetResources with the methods embedded, paged).
+    pub async fn integrations(&self, api_id: &str) -> Result<Vec<MethodIntegration>, AwsError> {
+        let mut integrations = Vec::new();
+        let mut position = None;
+        loop {
+            let request = self
+                .client
+                .get_resources()
+                .rest_api_id(api_id)
+                .embed("methods")
+                .limit(PAGE)
+                .set_position(position.take())
+                .send();
+            let page = self.meter.call("GetResources", false, request).await?;
+            for resource in page.items() {
+                let mut methods: Vec<_> =
+                    resource.resource_methods().into_iter().flatten().collect();
+                methods.sort_by(|a, b| a.0.cmp(b.0));
+                for (verb, method) in methods {
+                    if let Some(integration) = method.method_integration() {
+                        integrations.push(MethodIntegration {
+                            path: resource.path().unwrap_or_default().to_owned(),
+                            method: verb.clone(),
+                            kind: integration
+                                .r#type()
+                                .map(|t| t.as_str().to_owned())
+                                .unwrap_or_default(),
+                            uri: integration.uri().map(str::to_owned),
+                            timeout_ms: Some(integration.timeout_in_millis()),
+                        });
+                    }
+                }
+            }
+            match page.position() {
+                Some(next) if !page.items().is_empty() => position = Some(next.to_owned()),
+                _ => return Ok(integrations),
+            }
+        }
     }
 
     /// Every usage plan of the region with its name (GetUsagePlans, paged).
@@ -251,13 +310,6 @@ impl ApiGateway for SdkApiGateway {
     }
 
     async fn cloudwatch_role_arn(&self) -> Result<Option<String>, AwsError> {
-        let out = self
-            .meter
-            .call("GetAccount", false, self.client.get_account().send())
-            .await?;
-        Ok(out
-            .cloudwatch_role_arn()
-            .filter(|arn| !arn.is_empty())
-            .map(str::to_owned))
+        Ok(self.account().await?.cloudwatch_role_arn)
     }
 }

@@ -47,6 +47,15 @@ impl SdkCloudWatch {
         &self,
         stages: &[StageKey],
     ) -> Result<HashMap<StageKey, StageMetrics>, AwsError> {
+        self.metrics_over(stages, METRICS_PERIOD).await
+    }
+
+    /// The metrics of many stages over the last `period` seconds (a multiple of 60).
+    pub async fn metrics_over(
+        &self,
+        stages: &[StageKey],
+        period: i32,
+    ) -> Result<HashMap<StageKey, StageMetrics>, AwsError> {
         let end = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -68,7 +77,7 @@ impl SdkCloudWatch {
                             .metric_stat(
                                 MetricStat::builder()
                                     .metric(metric)
-                                    .period(METRICS_PERIOD)
+                                    .period(period)
                                     .stat(*stat)
                                     .build(),
                             )
@@ -83,7 +92,7 @@ impl SdkCloudWatch {
                     .client
                     .get_metric_data()
                     .set_metric_data_queries(Some(queries.clone()))
-                    .start_time(DateTime::from_secs(end - i64::from(METRICS_PERIOD)))
+                    .start_time(DateTime::from_secs(end - i64::from(period)))
                     .end_time(DateTime::from_secs(end))
                     .scan_by(ScanBy::TimestampDescending)
                     .set_next_token(next_token.take())
@@ -114,7 +123,7 @@ impl SdkCloudWatch {
                 metrics.insert(
                     key.clone(),
                     StageMetrics {
-                        period: METRICS_PERIOD,
+                        period,
                         five_xx: e,
                         four_xx: c,
                         count: n,

@@ -10,7 +10,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use super::limits::{RateLimits, SharedRateLimits};
 use super::meter::Meter;
 use super::{
-    CallLog, SdkApiGateway, SdkCloudWatch, SharedApiGateway, SharedCloudWatch, SharedReads,
+    CallLog, SdkApiGateway, SdkCloudWatch, SdkDiagnostics, SharedApiGateway, SharedCloudWatch,
+    SharedReads,
 };
 
 /// How long guards share a listing by default: a minute, well inside the resync interval, so
@@ -104,6 +105,46 @@ impl RegionalClients {
     ) -> (SdkApiGateway, SdkCloudWatch) {
         let (apigateway, cloudwatch, _) = self.regional(region, calls);
         (apigateway, cloudwatch)
+    }
+
+    /// The region a guard naming `region` (or none) goes to.
+    pub fn region_name(&self, region: Option<&str>) -> String {
+        region
+            .map(str::to_owned)
+            .or_else(|| self.base.region().map(|r| r.to_string()))
+            .unwrap_or_default()
+    }
+
+    /// What `apigw-guard diagnose` reads with, for `region`; per-guard clients, since it looks
+    /// at one stage.
+    pub fn diagnostics(&self, region: Option<&str>, calls: &CallLog) -> SdkDiagnostics {
+        let (apigateway, cloudwatch) = self.per_guard_clients(region, calls);
+        let region_name = self.region_name(region);
+        let region = Region::new(region_name.clone());
+        let meter = |service| {
+            Meter::new(
+                service,
+                region_name.clone(),
+                self.limits.clone(),
+                calls.clone(),
+            )
+        };
+        let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(&self.base)
+                .region(region.clone())
+                .build(),
+        );
+        let lambda = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(&self.base)
+                .region(region)
+                .build(),
+        );
+        SdkDiagnostics::new(
+            apigateway,
+            cloudwatch,
+            (logs, meter("logs")),
+            (lambda, meter("lambda")),
+        )
     }
 
     /// Ends the shared-read window in every region now, as its passing would: the next reads

@@ -154,11 +154,13 @@ impl AwsError {
     }
 }
 
-/// The IAM action an AWS operation needs: API Gateway authorizes by HTTP method, CloudWatch
+/// The IAM action an AWS operation needs: API Gateway authorizes by HTTP method, the others
 /// by operation name.
 pub fn iam_action(operation: &str) -> String {
     match operation {
         "GetMetricData" => "cloudwatch:GetMetricData".to_owned(),
+        "FilterLogEvents" => "logs:FilterLogEvents".to_owned(),
+        "GetFunction" => "lambda:GetFunction".to_owned(),
         op if op.starts_with("Get") => "apigateway:GET".to_owned(),
         op if op.starts_with("Update") => "apigateway:PATCH".to_owned(),
         op => format!("cloudwatch:{op}"),

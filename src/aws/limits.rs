@@ -81,6 +81,9 @@ impl Quota {
             "DeleteAlarms" => &[Quota::DeleteAlarms],
             "DescribeAlarms" => &[Quota::DescribeAlarms],
             "TagResource" | "ListTagsForResource" => &[Quota::CloudWatchTags],
+            // Quotas far above what is asked of them: one batched read a window, or a
+            // handful by diagnose.
+            "GetMetricData" | "FilterLogEvents" | "GetFunction" => &[],
             _ => &[Quota::ApiGateway],
         }
     }

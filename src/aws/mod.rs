@@ -7,6 +7,7 @@ mod apigateway;
 mod calls;
 mod cloudwatch;
 mod config;
+mod diagnostics;
 mod error;
 mod limits;
 mod meter;
@@ -18,6 +19,7 @@ pub use apigateway::SdkApiGateway;
 pub use calls::{Call, CallLog};
 pub use cloudwatch::SdkCloudWatch;
 pub use config::{RegionalClients, SHARED_READ_WINDOW, load as load_config};
+pub use diagnostics::SdkDiagnostics;
 pub use error::{AwsError, QUOTA_QUEUED, iam_action};
 pub use limits::{Booked, Limit, Quota, RateLimits, parse_override as parse_rate_limit};
 pub use shared::{SharedApiGateway, SharedCloudWatch, SharedReads};
@@ -118,6 +120,50 @@ pub struct StageMetrics {
     pub latency_p99: Option<f64>,
     /// p99 IntegrationLatency, milliseconds.
     pub integration_latency_p99: Option<f64>,
+}
+
+/// The account's API Gateway settings.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    /// The CloudWatch Logs role execution logging needs.
+    pub cloudwatch_role_arn: Option<String>,
+    /// The account-level throttle, requests per second.
+    pub rate_limit: Option<f64>,
+    pub burst_limit: Option<i32>,
+}
+
+/// One method's integration, as GetResources returns it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodIntegration {
+    pub path: String,
+    pub method: String,
+    /// AWS, AWS_PROXY, HTTP, HTTP_PROXY or MOCK.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub uri: Option<String>,
+    /// The integration timeout (API Gateway's default is 29,000 ms).
+    pub timeout_ms: Option<i32>,
+}
+
+/// Log events matching one pattern.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct LogMatches {
+    pub count: usize,
+    /// The newest few messages.
+    pub latest: Vec<String>,
+}
+
+/// A Lambda function's health as GetFunction reports it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LambdaFunction {
+    pub name: String,
+    /// Pending, Active, Inactive or Failed.
+    pub state: Option<String>,
+    pub state_reason: Option<String>,
+    pub timeout_seconds: Option<i32>,
 }
 
 /// A tag as key and value.

@@ -1,0 +1,103 @@
+//! The read-only calls `apigw-guard diagnose` makes beyond the operator's own: execution logs
+//! (CloudWatch Logs) and Lambda functions. It never writes.
+
+use aws_sdk_cloudwatchlogs::Client as LogsClient;
+use aws_sdk_lambda::Client as LambdaClient;
+
+use super::meter::Meter;
+use super::{AwsError, LambdaFunction, LogMatches, SdkApiGateway, SdkCloudWatch};
+
+/// How many of the newest matching messages a report shows.
+const SAMPLES: usize = 3;
+
+/// Everything diagnose reads, through the same [`Meter`] as the operator.
+#[derive(Clone, Debug)]
+pub struct SdkDiagnostics {
+    pub apigateway: SdkApiGateway,
+    pub cloudwatch: SdkCloudWatch,
+    logs: LogsClient,
+    logs_meter: Meter,
+    lambda: LambdaClient,
+    lambda_meter: Meter,
+}
+
+impl SdkDiagnostics {
+    pub(super) fn new(
+        apigateway: SdkApiGateway,
+        cloudwatch: SdkCloudWatch,
+        (logs, logs_meter): (LogsClient, Meter),
+        (lambda, lambda_meter): (LambdaClient, Meter),
+    ) -> Self {
+        Self {
+            apigateway,
+            cloudwatch,
+            logs,
+            logs_meter,
+            lambda,
+            lambda_meter,
+        }
+    }
+
+    /// Events in `group` since `since_ms` (epoch milliseconds) that contain `phrase`
+    /// (FilterLogEvents, paged): how many, and the newest few.
+    pub async fn log_matches(
+        &self,
+        group: &str,
+        phrase: &str,
+        since_ms: i64,
+    ) -> Result<LogMatches, AwsError> {
+        let mut matches = LogMatches::default();
+        let mut newest: Vec<(i64, String)> = Vec::new();
+        let mut next_token = None;
+        loop {
+            let request = self
+                .logs
+                .filter_log_events()
+                .log_group_name(group)
+                .filter_pattern(format!("\"{phrase}\""))
+                .start_time(since_ms)
+                .set_next_token(next_token.take())
+                .send();
+            let page = self
+                .logs_meter
+                .call("FilterLogEvents", false, request)
+                .await?;
+            for event in page.events() {
+                matches.count += 1;
+                newest.push((
+                    event.timestamp().unwrap_or_default(),
+                    event.message().unwrap_or_default().trim_end().to_owned(),
+                ));
+            }
+            match page.next_token() {
+                Some(token) if !page.events().is_empty() => next_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        newest.sort_by(|a, b| b.0.cmp(&a.0));
+        matches.latest = newest
+            .into_iter()
+            .take(SAMPLES)
+            .map(|(_, message)| message)
+            .collect();
+        Ok(matches)
+    }
+
+    /// A Lambda function's state and timeout (GetFunction).
+    pub async fn function(&self, name: &str) -> Result<LambdaFunction, AwsError> {
+        let request = self.lambda.get_function().function_name(name).send();
+        let out = self
+            .lambda_meter
+            .call("GetFunction", false, request)
+            .await?;
+        let config = out.configuration();
+        Ok(LambdaFunction {
+            name: name.to_owned(),
+            state: config
+                .and_then(|c| c.state())
+                .map(|s| s.as_str().to_owned()),
+            state_reason: config.and_then(|c| c.state_reason()).map(str::to_owned),
+            timeout_seconds: config.and_then(|c| c.timeout()),
+        })
+    }
+}
