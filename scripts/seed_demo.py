@@ -1,11 +1,15 @@
 """Seeds the local AWS with a demo REST API (orders-api, stage prod) and a usage plan
 (orders-standard) serving it, then prints what API Gateway and CloudWatch hold for it.
+With --incident it instead stages a 504 incident: 5XX errors, an IntegrationLatency near the
+29 s timeout and "Integration timeout" in the execution log.
 
-usage: seed_demo.py ENDPOINT_URL [--show-only]
+usage: seed_demo.py ENDPOINT_URL [--show-only | --incident]
 """
 
+import datetime
 import json
 import sys
+import time
 
 import boto3
 
@@ -84,8 +88,49 @@ def show(apigw, cloudwatch):
     )
 
 
+def incident(endpoint, apigw, cloudwatch):
+    api = next(a for a in apigw.get_rest_apis()["items"] if a["name"] == API)["id"]
+    at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=2)
+    dims = [{"Name": "ApiName", "Value": API}, {"Name": "Stage", "Value": STAGE}]
+    figures = {
+        "Count": [1.0] * 240,
+        "5XXError": [18.0],
+        "4XXError": [2.0],
+        "Latency": [29_000.0] * 20 + [140.0] * 220,
+        "IntegrationLatency": [28_950.0] * 20 + [95.0] * 220,
+    }
+    for metric, values in figures.items():
+        data = [{"MetricName": metric, "Dimensions": dims, "Value": v, "Timestamp": at} for v in values]
+        cloudwatch.put_metric_data(Namespace="AWS/ApiGateway", MetricData=data)
+    logs = boto3.client(
+        "logs",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    group = f"API-Gateway-Execution-Logs_{api}/{STAGE}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="demo")
+    now = int(time.time() * 1000) - 120_000
+    messages = [
+        "(0f5e) Execution failed due to a timeout error",
+        "(0f5e) Integration timeout after 29000 ms",
+        "(7a21) Execution failed due to a timeout error",
+        "(7a21) Integration timeout after 29000 ms",
+    ]
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="demo",
+        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(messages)],
+    )
+
+
 if __name__ == "__main__":
     apigw, cloudwatch = clients(sys.argv[1])
+    if "--incident" in sys.argv:
+        incident(sys.argv[1], apigw, cloudwatch)
+        sys.exit(0)
     if "--show-only" not in sys.argv:
         seed(apigw)
     show(apigw, cloudwatch)

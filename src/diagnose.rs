@@ -566,6 +566,12 @@ pub fn render_text(d: &Diagnosis) -> String {
         }
     }
     let _ = writeln!(out, "\nStep 3: backends");
+    if d.lambda_functions.is_empty() {
+        let _ = writeln!(
+            out,
+            "  no Lambda integrations (the integrations are under step 4)"
+        );
+    }
     for f in &d.lambda_functions {
         let _ = writeln!(
             out,
@@ -579,12 +585,15 @@ pub fn render_text(d: &Diagnosis) -> String {
     for i in &d.integrations {
         let _ = writeln!(
             out,
-            "  {} {}: {} {} (timeout {} ms)",
+            "  {} {}: {}{} (timeout {} ms)",
             i.method,
             i.path,
             i.kind,
-            i.uri.as_deref().unwrap_or(""),
-            shown(i.timeout_ms)
+            i.uri
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default(),
+            i.timeout_ms.unwrap_or(29_000)
         );
     }
     let throttle = |rate: Option<f64>, burst: Option<i32>| {

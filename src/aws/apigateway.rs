@@ -112,7 +112,8 @@ impl SdkApiGateway {
                                 .map(|t| t.as_str().to_owned())
                                 .unwrap_or_default(),
                             uri: integration.uri().map(str::to_owned),
-                            timeout_ms: Some(integration.timeout_in_millis()),
+                            // The SDK reads an absent timeout as 0: API Gateway's default.
+                            timeout_ms: Some(integration.timeout_in_millis()).filter(|ms| *ms > 0),
                         });
                     }
                 }

@@ -74,7 +74,7 @@ impl SdkDiagnostics {
                 _ => break,
             }
         }
-        newest.sort_by(|a, b| b.0.cmp(&a.0));
+        newest.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
         matches.latest = newest
             .into_iter()
             .take(SAMPLES)

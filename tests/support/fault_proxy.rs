@@ -18,6 +18,8 @@ pub enum Fault {
     Drop,
     /// Forward, but only after this long.
     Delay(Duration),
+    /// 403 AccessDeniedException, as IAM refuses a call the role may not make.
+    Deny,
 }
 
 /// A rule: requests whose operation (e.g. `UpdateStage`, `PutMetricAlarm`) and path contain
@@ -130,6 +132,16 @@ impl FaultProxy {
                 let _ = client.write_all(response.as_bytes()).await;
                 return;
             }
+            Some(Fault::Deny) => {
+                let body = r#"{"message":"User is not authorized to perform this action"}"#;
+                let response = format!(
+                    "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\
+                     x-amzn-ErrorType: AccessDeniedException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = client.write_all(response.as_bytes()).await;
+                return;
+            }
             Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
             None => {}
         }
@@ -169,6 +181,8 @@ fn operation(method: &str, path: &str) -> String {
         ("GET", ["usageplans", _]) => "GetUsagePlan",
         ("PATCH", ["usageplans", _]) => "UpdateUsagePlan",
         ("GET", ["account"]) => "GetAccount",
+        ("GET", ["restapis", _, "resources"]) => "GetResources",
+        ("GET", ["2015-03-31", "functions", _]) => "GetFunction",
         _ => "Other",
     };
     name.to_owned()

@@ -90,6 +90,17 @@ pub async fn config_at(
 
 /// Deploys a REST API with one MOCK GET method to `stage`; returns the API id.
 pub async fn seed_api(config: &SdkConfig, name: &str, stage: &str) -> String {
+    seed_api_calling(config, name, stage, None).await
+}
+
+/// Deploys a REST API whose GET / calls `lambda_uri` through a Lambda proxy integration
+/// (MOCK when `None`) to `stage`; returns the API id.
+pub async fn seed_api_calling(
+    config: &SdkConfig,
+    name: &str,
+    stage: &str,
+    lambda_uri: Option<&str>,
+) -> String {
     let apigw = aws_sdk_apigateway::Client::new(config);
     let api = apigw.create_rest_api().name(name).send().await.unwrap();
     let api_id = api.id().unwrap().to_owned();
@@ -109,15 +120,20 @@ pub async fn seed_api(config: &SdkConfig, name: &str, stage: &str) -> String {
         .send()
         .await
         .unwrap();
-    apigw
+    let integration = apigw
         .put_integration()
         .rest_api_id(&api_id)
         .resource_id(&root)
-        .http_method("GET")
-        .r#type(aws_sdk_apigateway::types::IntegrationType::Mock)
-        .send()
-        .await
-        .unwrap();
+        .http_method("GET");
+    let integration = match lambda_uri {
+        None => integration.r#type(aws_sdk_apigateway::types::IntegrationType::Mock),
+        Some(uri) => integration
+            .r#type(aws_sdk_apigateway::types::IntegrationType::AwsProxy)
+            .integration_http_method("POST")
+            .uri(uri)
+            .timeout_in_millis(29_000),
+    };
+    integration.send().await.unwrap();
     apigw
         .create_deployment()
         .rest_api_id(&api_id)

@@ -1,0 +1,371 @@
+//! `diagnose` against the local AWS, seeded the way each 5XX class looks: metrics
+//! (PutMetricData), execution-log events (PutLogEvents) and Lambda functions behind the
+//! integrations. Each test has a region of its own.
+
+mod support;
+
+use std::time::Duration;
+
+use apigw_guard::aws::CallLog;
+use apigw_guard::crd::ResourceRef;
+use apigw_guard::diagnose::{Diagnosis, Kind, diagnose, render_text};
+use aws_config::SdkConfig;
+use aws_sdk_apigateway::types::{Op, PatchOperation};
+use support::fault_proxy::{Fault, FaultProxy};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const WINDOW: Duration = Duration::from_secs(300);
+const ROLE: &str = "arn:aws:iam::123456789012:role/lambda-exec";
+
+/// Creates the IAM role Lambda functions run as: moto checks it exists. IAM speaks the query
+/// protocol, so one form POST does it without an IAM client.
+async fn create_lambda_role() {
+    let endpoint = support::endpoint().trim_start_matches("http://");
+    let body =
+        "Action=CreateRole&Version=2010-05-08&RoleName=lambda-exec&AssumeRolePolicyDocument=%7B%7D";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {endpoint}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, \
+         SignedHeaders=host, Signature=x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(endpoint).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.contains("EntityAlreadyExists"),
+        "{answer}"
+    );
+}
+
+/// A Lambda function with `timeout` seconds; returns its ARN.
+async fn seed_function(config: &SdkConfig, name: &str, timeout: i32) -> String {
+    create_lambda_role().await;
+    // An empty zip archive: the end-of-central-directory record alone.
+    let mut zip = b"PK\x05\x06".to_vec();
+    zip.extend([0u8; 18]);
+    let out = aws_sdk_lambda::Client::new(config)
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(ROLE)
+        .handler("app.handler")
+        .timeout(timeout)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.function_arn().unwrap().to_owned()
+}
+
+/// A REST API whose GET / invokes `function_arn` through a Lambda proxy integration, deployed
+/// to prod; returns its id.
+async fn seed_lambda_api(config: &SdkConfig, name: &str, function_arn: &str) -> String {
+    let region = config.region().unwrap();
+    let uri = format!(
+        "arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+    );
+    support::seed_api_calling(config, name, "prod", Some(&uri)).await
+}
+
+/// Sets `*/*` method settings on prod, as the guard would.
+async fn set_stage(config: &SdkConfig, api_id: &str, settings: &[(&str, &str)]) {
+    let mut request = aws_sdk_apigateway::Client::new(config)
+        .update_stage()
+        .rest_api_id(api_id)
+        .stage_name("prod");
+    for (path, value) in settings {
+        request = request.patch_operations(
+            PatchOperation::builder()
+                .op(Op::Replace)
+                .path(*path)
+                .value(*value)
+                .build(),
+        );
+    }
+    request.send().await.unwrap();
+}
+
+/// Writes `messages` to the stage's execution log group, a minute ago.
+async fn put_execution_logs(config: &SdkConfig, api_id: &str, messages: &[&str]) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(config);
+    let group = format!("API-Gateway-Execution-Logs_{api_id}/prod");
+    logs.create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("stream")
+        .send()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let events = messages.iter().enumerate().map(|(i, message)| {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+            .timestamp(now - 60_000 + i as i64)
+            .message(*message)
+            .build()
+            .unwrap()
+    });
+    logs.put_log_events()
+        .log_group_name(&group)
+        .log_stream_name("stream")
+        .set_log_events(Some(events.collect()))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn run(config: &SdkConfig, api: &str) -> Diagnosis {
+    let clients = support::unlimited_clients(config);
+    let aws = clients.diagnostics(None, &CallLog::default());
+    let region = config.region().unwrap().to_string();
+    let by = ResourceRef {
+        id: None,
+        name: Some(api.to_owned()),
+    };
+    diagnose(&aws, &region, &by, "prod", WINDOW).await.unwrap()
+}
+
+fn texts(d: &Diagnosis, kind: Kind) -> Vec<String> {
+    d.findings
+        .iter()
+        .filter(|f| f.kind == kind)
+        .map(|f| format!("step {}: {}", f.step, f.text))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_healthy_api_gets_a_clean_report() {
+    let config = support::config("us-east-2").await;
+    let api_id = support::seed_api(&config, "healthy-api", "prod").await;
+    set_stage(&config, &api_id, &[("/*/*/logging/loglevel", "ERROR")]).await;
+    put_execution_logs(&config, &api_id, &["Method completed with status: 200"]).await;
+    support::put_stage_metrics(
+        &config,
+        "healthy-api",
+        &[
+            ("Count", &[1.0; 100]),
+            ("5XXError", &[0.0]),
+            ("Latency", &[120.0; 100]),
+            ("IntegrationLatency", &[80.0; 100]),
+        ],
+    )
+    .await;
+    let d = run(&config, "healthy-api").await;
+    assert_eq!(d.likely, None, "{d:#?}");
+    assert!(d.resolution.is_empty());
+    assert_eq!(texts(&d, Kind::Problem), Vec::<String>::new());
+    assert_eq!(texts(&d, Kind::Unavailable), Vec::<String>::new());
+    let figures = d.metrics.as_ref().unwrap();
+    assert_eq!(figures.requests, Some(100.0));
+    assert_eq!(figures.five_xx_share_percent, Some(0.0));
+    assert_eq!(d.execution_logging.as_deref(), Some("ERROR"));
+    assert!(d.log_matches.iter().all(|m| m.matches.count == 0));
+    assert_eq!(d.integrations.len(), 1);
+    assert_eq!(d.integrations[0].kind, "MOCK");
+    let text = render_text(&d);
+    assert!(
+        text.contains("No 5XX errors: nothing to resolve."),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_backend_near_the_integration_timeout_is_a_504() {
+    let config = support::config("us-west-1").await;
+    let function = seed_function(&config, "slow-orders", 60).await;
+    let api_id = seed_lambda_api(&config, "slow-api", &function).await;
+    set_stage(&config, &api_id, &[("/*/*/logging/loglevel", "ERROR")]).await;
+    put_execution_logs(
+        &config,
+        &api_id,
+        &[
+            "Execution failed due to a timeout error",
+            "Integration timeout",
+        ],
+    )
+    .await;
+    support::put_stage_metrics(
+        &config,
+        "slow-api",
+        &[
+            ("Count", &[1.0; 50]),
+            ("5XXError", &[5.0]),
+            ("IntegrationLatency", &[28_900.0; 50]),
+        ],
+    )
+    .await;
+    let d = run(&config, "slow-api").await;
+    assert_eq!(d.likely.as_deref(), Some("504 Gateway Timeout"), "{d:#?}");
+    assert_eq!(d.lambda_functions.len(), 1);
+    assert_eq!(d.lambda_functions[0].timeout_seconds, Some(60));
+    assert!(
+        texts(&d, Kind::Problem)
+            .iter()
+            .any(|t| t.contains("slow-orders may run 60 s, past API Gateway's 29 s")),
+        "{:?}",
+        d.findings
+    );
+    assert!(
+        texts(&d, Kind::Problem)
+            .iter()
+            .any(|t| t.starts_with("step 1: 5 5XX errors of 50 requests (10.0 %)")),
+        "{:?}",
+        d.findings
+    );
+    assert!(
+        d.resolution.contains(
+            &"aws lambda update-function-configuration --region us-west-1 --function-name slow-orders --timeout 28"
+                .to_owned()
+        ),
+        "{:?}",
+        d.resolution
+    );
+}
+
+#[tokio::test]
+async fn traffic_at_the_stage_throttle_is_a_503() {
+    let config = support::config("eu-west-2").await;
+    let api_id = support::seed_api(&config, "busy-api", "prod").await;
+    let plan = support::seed_usage_plan(&config, "busy-plan", &api_id, "prod").await;
+    set_stage(
+        &config,
+        &api_id,
+        &[
+            ("/*/*/logging/loglevel", "ERROR"),
+            ("/*/*/throttling/rateLimit", "1"),
+            ("/*/*/throttling/burstLimit", "2"),
+        ],
+    )
+    .await;
+    put_execution_logs(&config, &api_id, &["Method completed with status: 429"]).await;
+    // 600 requests in 300 s: 2 a second against a limit of 1.
+    support::put_stage_metrics(
+        &config,
+        "busy-api",
+        &[
+            ("Count", &[1.0; 600]),
+            ("5XXError", &[30.0]),
+            ("IntegrationLatency", &[20.0; 10]),
+        ],
+    )
+    .await;
+    let d = run(&config, "busy-api").await;
+    assert_eq!(
+        d.likely.as_deref(),
+        Some("503 Service Unavailable (throttling)"),
+        "{d:#?}"
+    );
+    assert_eq!(d.stage_throttle.as_ref().unwrap().rate_limit, Some(1.0));
+    assert_eq!(d.usage_plans.len(), 1);
+    assert!(
+        d.resolution.contains(&format!(
+            "aws apigateway get-usage-plan --region eu-west-2 --usage-plan-id {plan}"
+        )),
+        "{:?}",
+        d.resolution
+    );
+    assert!(
+        d.resolution
+            .iter()
+            .any(|r| r.contains("--service-code apigateway --quota-code L-A93B7C5F")),
+        "{:?}",
+        d.resolution
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_lambda_response_is_a_502() {
+    let config = support::config("eu-west-3").await;
+    let function = seed_function(&config, "broken-orders", 10).await;
+    let api_id = seed_lambda_api(&config, "broken-api", &function).await;
+    set_stage(&config, &api_id, &[("/*/*/logging/loglevel", "ERROR")]).await;
+    put_execution_logs(
+        &config,
+        &api_id,
+        &[
+            "Execution failed due to configuration error: Malformed Lambda proxy response",
+            "Method completed with status: 502",
+        ],
+    )
+    .await;
+    support::put_stage_metrics(
+        &config,
+        "broken-api",
+        &[
+            ("Count", &[1.0; 40]),
+            ("5XXError", &[8.0]),
+            ("IntegrationLatency", &[35.0; 40]),
+        ],
+    )
+    .await;
+    let d = run(&config, "broken-api").await;
+    assert_eq!(d.likely.as_deref(), Some("502 Bad Gateway"), "{d:#?}");
+    let failed = d
+        .log_matches
+        .iter()
+        .find(|m| m.pattern == "Execution failed")
+        .unwrap();
+    assert_eq!(failed.matches.count, 1);
+    assert!(failed.matches.latest[0].contains("Malformed Lambda proxy response"));
+    assert_eq!(d.lambda_functions[0].state.as_deref(), Some("Active"));
+    assert!(
+        d.resolution
+            .iter()
+            .any(|r| r
+                .starts_with("aws lambda invoke --region eu-west-3 --function-name broken-orders")),
+        "{:?}",
+        d.resolution
+    );
+}
+
+#[tokio::test]
+async fn missing_logs_and_denied_reads_are_findings_not_failures() {
+    let region = "ap-south-1";
+    let direct = support::config(region).await;
+    support::seed_api(&direct, "quiet-api", "prod").await;
+    let proxy = FaultProxy::start(support::endpoint()).await;
+    proxy.inject("GetResources", "", Fault::Deny, 1);
+    let config = support::config_at(
+        region,
+        &proxy.endpoint,
+        aws_config::retry::RetryConfig::disabled(),
+    )
+    .await;
+    let d = run(&config, "quiet-api").await;
+    let problems = texts(&d, Kind::Problem);
+    assert!(
+        problems
+            .iter()
+            .any(|t| t.contains("execution logging is off")),
+        "{problems:?}"
+    );
+    let unavailable = texts(&d, Kind::Unavailable);
+    assert!(
+        unavailable
+            .iter()
+            .any(|t| t.contains("log group API-Gateway-Execution-Logs_")
+                && t.contains("does not exist")),
+        "{unavailable:?}"
+    );
+    assert!(
+        unavailable
+            .iter()
+            .any(|t| t.contains("GetResources failed: AccessDeniedException")
+                && t.contains("apigateway:GET")),
+        "{unavailable:?}"
+    );
+    assert_eq!(d.likely, None);
+    assert!(d.metrics.is_some(), "the other steps still ran");
+}
