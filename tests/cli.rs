@@ -279,3 +279,56 @@ spec:
     assert_eq!(listed("GetUsagePlans"), 1, "{stderr}");
     assert_eq!(listed("UpdateUsagePlan"), 3, "{stderr}");
 }
+
+#[tokio::test]
+async fn diagnose_prints_a_json_report_and_refuses_an_unknown_api() {
+    let region = "ap-northeast-2";
+    let config = support::config(region).await;
+    let api_id = support::seed_api(&config, "cli-diagnosed-api", "prod").await;
+    let out = apigw_guard(&[
+        "diagnose",
+        "--api",
+        "cli-diagnosed-api",
+        "--stage",
+        "prod",
+        "--since",
+        "30m",
+        "--output",
+        "json",
+        "--region",
+        region,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["restApiId"], api_id.as_str());
+    assert_eq!(report["windowSeconds"], 1800);
+    assert_eq!(
+        report["logGroup"],
+        format!("API-Gateway-Execution-Logs_{api_id}/prod").as_str()
+    );
+    assert_eq!(report["likely"], serde_json::Value::Null);
+    assert_eq!(report["integrations"][0]["type"], "MOCK");
+
+    let missing = apigw_guard(&[
+        "diagnose",
+        "--api",
+        "no-such-api",
+        "--stage",
+        "prod",
+        "--region",
+        region,
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("NotFoundException: no REST API named \"no-such-api\""),
+        "{}",
+        text(&missing.stderr)
+    );
+    let neither = apigw_guard(&["diagnose", "--stage", "prod"]);
+    assert_eq!(neither.status.code(), Some(2));
+    assert!(
+        text(&neither.stderr).contains("--api"),
+        "{}",
+        text(&neither.stderr)
+    );
+}
