@@ -1,14 +1,18 @@
 """Seeds the local AWS with a demo REST API (orders-api, stage prod) and a usage plan
 (orders-standard) serving it, then prints what API Gateway and CloudWatch hold for it.
-With --incident it instead stages a 504 incident: 5XX errors, an IntegrationLatency near the
-29 s timeout and "Integration timeout" in the execution log.
+With --incident BACKEND_URL it instead stages a 504 incident: POST /orders calls BACKEND_URL
+over HTTP, with 5XX errors, an IntegrationLatency near the 29 s timeout and "Integration timeout"
+in the execution log. With --backend it serves that backend on 127.0.0.1: it reads each request
+and never answers, and it prints its URL first.
 
-usage: seed_demo.py ENDPOINT_URL [--show-only | --incident]
+usage: seed_demo.py ENDPOINT_URL [--show-only | --incident BACKEND_URL] | seed_demo.py --backend
 """
 
 import datetime
 import json
+import socket
 import sys
+import threading
 import time
 
 import boto3
@@ -88,8 +92,39 @@ def show(apigw, cloudwatch):
     )
 
 
-def incident(endpoint, apigw, cloudwatch):
+def backend():
+    """A backend that hangs: it takes connections, reads the request and never answers."""
+    server = socket.create_server(("127.0.0.1", 0))
+    print(f"http://127.0.0.1:{server.getsockname()[1]}", flush=True)
+    held = []
+    while True:
+        conn, _ = server.accept()
+        held.append(conn)
+        threading.Thread(target=conn.recv, args=(65536,), daemon=True).start()
+
+
+def incident(endpoint, apigw, cloudwatch, backend_url):
     api = next(a for a in apigw.get_rest_apis()["items"] if a["name"] == API)["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    orders = apigw.create_resource(restApiId=api, parentId=root, pathPart="orders")["id"]
+    apigw.put_method(restApiId=api, resourceId=orders, httpMethod="POST", authorizationType="NONE")
+    apigw.put_integration(
+        restApiId=api,
+        resourceId=orders,
+        httpMethod="POST",
+        type="HTTP_PROXY",
+        integrationHttpMethod="POST",
+        uri=f"{backend_url}/orders",
+        timeoutInMillis=29_000,
+    )
+    # Deploy to the stage as AWS does, keeping its settings: moto's CreateDeployment with a
+    # stage name replaces the stage, and with it the guard's method settings.
+    deployment = apigw.create_deployment(restApiId=api)["id"]
+    apigw.update_stage(
+        restApiId=api,
+        stageName=STAGE,
+        patchOperations=[{"op": "replace", "path": "/deploymentId", "value": deployment}],
+    )
     at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=2)
     dims = [{"Name": "ApiName", "Value": API}, {"Name": "Stage", "Value": STAGE}]
     figures = {
@@ -127,9 +162,11 @@ def incident(endpoint, apigw, cloudwatch):
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--backend":
+        backend()
     apigw, cloudwatch = clients(sys.argv[1])
     if "--incident" in sys.argv:
-        incident(sys.argv[1], apigw, cloudwatch)
+        incident(sys.argv[1], apigw, cloudwatch, sys.argv[sys.argv.index("--incident") + 1])
         sys.exit(0)
     if "--show-only" not in sys.argv:
         seed(apigw)

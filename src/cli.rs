@@ -88,6 +88,10 @@ struct DiagnoseArgs {
     /// Report format.
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
+    /// Send each HTTP backend a HEAD request, as the runbook's `curl -I`; without it diagnose
+    /// makes no request to any backend.
+    #[arg(long)]
+    probe: bool,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -220,9 +224,10 @@ async fn diagnose(args: &DiagnoseArgs) -> Result<bool, String> {
         name: args.api.clone(),
     };
     let region = regional.region_name(None);
-    let report = crate::diagnose::diagnose(&aws, &region, &api, &args.stage, args.since)
-        .await
-        .map_err(|e| e.to_string())?;
+    let report =
+        crate::diagnose::diagnose(&aws, &region, &api, &args.stage, args.since, args.probe)
+            .await
+            .map_err(|e| e.to_string())?;
     match args.output {
         Output::Text => print!("{}", crate::diagnose::render_text(&report)),
         Output::Json => println!(

@@ -4,7 +4,9 @@
 //! runbook's resolution commands with the real ids. What cannot be read is a finding, not a
 //! failure; only a missing REST API or stage ends it.
 
-use std::collections::BTreeSet;
+mod probe;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +18,7 @@ use crate::aws::{
 };
 use crate::crd::ResourceRef;
 use crate::runbook::{self, ErrorClass, INTEGRATION_TIMEOUT_MS, Limits};
+pub use probe::Probe;
 
 /// The execution-log phrases of the runbook's step 2.
 pub const PATTERNS: [&str; 3] = [
@@ -42,6 +45,8 @@ pub struct Diagnosis {
     /// Steps 3 and 4.
     pub integrations: Vec<MethodIntegration>,
     pub lambda_functions: Vec<LambdaFunction>,
+    /// HTTP backends, with `--probe` only.
+    pub probes: Vec<Probe>,
     pub stage_throttle: Option<Throttle>,
     pub usage_plans: Vec<PlanThrottle>,
     pub account: Option<Account>,
@@ -136,13 +141,15 @@ fn function_name(arn: &str) -> &str {
         .map_or(arn, |(_, rest)| rest.split(':').next().unwrap_or(rest))
 }
 
-/// Runs the runbook's diagnosis for `api`/`stage` over the last `since`.
+/// Runs the runbook's diagnosis for `api`/`stage` over the last `since`; with `probe`, also
+/// sends each HTTP backend a HEAD request.
 pub async fn diagnose(
     aws: &SdkDiagnostics,
     region: &str,
     api: &ResourceRef,
     stage: &str,
     since: Duration,
+    probe: bool,
 ) -> Result<Diagnosis, AwsError> {
     let rest_api = aws.apigateway.find_rest_api(api).await?;
     let settings = aws.apigateway.get_stage(&rest_api.id, stage).await?;
@@ -228,20 +235,33 @@ pub async fn diagnose(
             )),
         }
     }
-    for integration in &integrations {
-        if integration.kind.starts_with("HTTP") {
-            findings.push(finding(
+    // The longest integration timeout of the methods calling each URL.
+    let mut targets: BTreeMap<String, Duration> = BTreeMap::new();
+    for integration in integrations.iter().filter(|i| i.kind.starts_with("HTTP")) {
+        let uri = integration.uri.as_deref().unwrap_or("?");
+        let what = format!("{} {} calls {uri}", integration.method, integration.path);
+        match probe::url_of(uri) {
+            None => findings.push(finding(
                 3,
                 Kind::Info,
-                format!(
-                    "{} {} calls {} over HTTP (not probed)",
-                    integration.method,
-                    integration.path,
-                    integration.uri.as_deref().unwrap_or("?")
-                ),
-            ));
+                format!("{what}: not probed, its host is only known at request time"),
+            )),
+            Some(_) if !probe => findings.push(finding(
+                3,
+                Kind::Info,
+                format!("{what}: not probed (--probe sends it a HEAD request)"),
+            )),
+            Some(url) => {
+                let timeout = Duration::from_millis(
+                    u64::try_from(integration.timeout_ms.unwrap_or(29_000)).unwrap_or(29_000),
+                );
+                let longest = targets.entry(url).or_default();
+                *longest = (*longest).max(timeout);
+            }
         }
     }
+    let targets: Vec<(String, Duration)> = targets.into_iter().collect();
+    let probes = probe::probe_all(&targets).await;
 
     // Step 4: throttles.
     let stage_throttle = settings.all_methods.rate_limit.map(|rate_limit| Throttle {
@@ -288,6 +308,7 @@ pub async fn diagnose(
         log_matches,
         integrations,
         lambda_functions,
+        probes,
         stage_throttle,
         usage_plans,
         account,
@@ -400,28 +421,53 @@ fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>) {
             ));
         }
     }
+    for p in &d.probes {
+        let text = match (p.status, &p.error) {
+            (Some(status), _) => format!("HEAD {} answered {status} in {} ms", p.url, p.elapsed_ms),
+            (None, _) if p.timed_out() => format!(
+                "HEAD {} got no answer within the {} ms integration timeout: API Gateway \
+                 answers 504",
+                p.url, p.timeout_ms
+            ),
+            (None, error) => format!(
+                "HEAD {} failed after {} ms: {}",
+                p.url,
+                p.elapsed_ms,
+                error.as_deref().unwrap_or("no answer")
+            ),
+        };
+        let kind = match p.status {
+            Some(status) if status < 500 => Kind::Info,
+            _ => Kind::Problem,
+        };
+        d.findings.push(finding(3, kind, text));
+    }
+    // By step, in the order found within a step.
+    d.findings.sort_by_key(|f| f.step);
     let failing = metrics.is_some_and(|m| m.five_xx.unwrap_or(0.0) > 0.0)
         || PATTERNS.iter().any(|p| hits(d, p) > 0);
     if !failing {
         return;
     }
     let class = metrics.map(|m| runbook::classify(m, &limits));
-    let (likely, resolution) =
-        if class == Some(ErrorClass::GatewayTimeout) || hits(d, "Integration timeout") > 0 {
-            ("504 Gateway Timeout", resolve_504(d))
-        } else if class == Some(ErrorClass::Throttled) {
-            ("503 Service Unavailable (throttling)", resolve_503(d))
-        } else if hits(d, "Execution failed") > 0 {
-            ("502 Bad Gateway", resolve_502(d))
-        } else if hits(d, "Internal server error") > 0 {
-            ("500 Internal Server Error", resolve_500(d))
-        } else {
-            ("502 Bad Gateway or 500 Internal Server Error", {
-                let mut both = resolve_502(d);
-                both.extend(resolve_500(d));
-                both
-            })
-        };
+    let (likely, resolution) = if class == Some(ErrorClass::GatewayTimeout)
+        || hits(d, "Integration timeout") > 0
+        || d.probes.iter().any(Probe::timed_out)
+    {
+        ("504 Gateway Timeout", resolve_504(d))
+    } else if class == Some(ErrorClass::Throttled) {
+        ("503 Service Unavailable (throttling)", resolve_503(d))
+    } else if hits(d, "Execution failed") > 0 {
+        ("502 Bad Gateway", resolve_502(d))
+    } else if hits(d, "Internal server error") > 0 {
+        ("500 Internal Server Error", resolve_500(d))
+    } else {
+        ("502 Bad Gateway or 500 Internal Server Error", {
+            let mut both = resolve_502(d);
+            both.extend(resolve_500(d));
+            both
+        })
+    };
     d.likely = Some(likely.to_owned());
     d.resolution = resolution;
 }
@@ -566,10 +612,10 @@ pub fn render_text(d: &Diagnosis) -> String {
         }
     }
     let _ = writeln!(out, "\nStep 3: backends");
-    if d.lambda_functions.is_empty() {
+    if d.lambda_functions.is_empty() && d.probes.is_empty() {
         let _ = writeln!(
             out,
-            "  no Lambda integrations (the integrations are under step 4)"
+            "  no Lambda backends read and no HTTP backends probed (the integrations are under step 4)"
         );
     }
     for f in &d.lambda_functions {
@@ -580,6 +626,23 @@ pub fn render_text(d: &Diagnosis) -> String {
             shown(f.state.as_deref()),
             shown(f.timeout_seconds)
         );
+    }
+    for p in &d.probes {
+        let outcome = match (p.status, &p.error) {
+            (Some(status), _) => format!("{status} in {} ms", p.elapsed_ms),
+            (None, _) if p.timed_out() => {
+                format!(
+                    "no answer within {} ms, the integration timeout",
+                    p.timeout_ms
+                )
+            }
+            (None, error) => format!(
+                "failed after {} ms: {}",
+                p.elapsed_ms,
+                error.as_deref().unwrap_or("no answer")
+            ),
+        };
+        let _ = writeln!(out, "  HEAD {}: {outcome}", p.url);
     }
     let _ = writeln!(out, "\nStep 4: configuration");
     for i in &d.integrations {

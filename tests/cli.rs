@@ -308,6 +308,8 @@ async fn diagnose_prints_a_json_report_and_refuses_an_unknown_api() {
     );
     assert_eq!(report["likely"], serde_json::Value::Null);
     assert_eq!(report["integrations"][0]["type"], "MOCK");
+    // Without --probe no backend is sent anything.
+    assert_eq!(report["probes"], serde_json::json!([]));
 
     let missing = apigw_guard(&[
         "diagnose",

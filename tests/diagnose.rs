@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apigw_guard::aws::CallLog;
@@ -127,6 +129,10 @@ async fn put_execution_logs(config: &SdkConfig, api_id: &str, messages: &[&str])
 }
 
 async fn run(config: &SdkConfig, api: &str) -> Diagnosis {
+    run_probing(config, api, false).await
+}
+
+async fn run_probing(config: &SdkConfig, api: &str, probe: bool) -> Diagnosis {
     let clients = support::unlimited_clients(config);
     let aws = clients.diagnostics(None, &CallLog::default());
     let region = config.region().unwrap().to_string();
@@ -134,7 +140,9 @@ async fn run(config: &SdkConfig, api: &str) -> Diagnosis {
         id: None,
         name: Some(api.to_owned()),
     };
-    diagnose(&aws, &region, &by, "prod", WINDOW).await.unwrap()
+    diagnose(&aws, &region, &by, "prod", WINDOW, probe)
+        .await
+        .unwrap()
 }
 
 fn texts(d: &Diagnosis, kind: Kind) -> Vec<String> {
@@ -368,4 +376,196 @@ async fn missing_logs_and_denied_reads_are_findings_not_failures() {
     );
     assert_eq!(d.likely, None);
     assert!(d.metrics.is_some(), "the other steps still ran");
+}
+
+/// A backend on 127.0.0.1 that answers every request with `status` (or, with `None`, reads
+/// it and never answers); returns its base URL and how many requests it got.
+async fn backend(status: Option<u16>) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 1024];
+            let _ = stream.read(&mut head).await.unwrap();
+            assert!(
+                head.starts_with(b"HEAD "),
+                "{}",
+                String::from_utf8_lossy(&head)
+            );
+            counted.fetch_add(1, Ordering::SeqCst);
+            match status {
+                Some(status) => {
+                    let answer = format!("HTTP/1.1 {status} Whatever\r\ncontent-length: 0\r\n\r\n");
+                    stream.write_all(answer.as_bytes()).await.unwrap();
+                }
+                None => held.push(stream),
+            }
+        }
+    });
+    (url, requests)
+}
+
+/// A REST API whose root methods call `backends` ((verb, type, uri, timeout ms)), on prod.
+async fn seed_http_api(
+    config: &SdkConfig,
+    name: &str,
+    backends: &[(&str, &str, &str, i32)],
+) -> String {
+    let apigw = aws_sdk_apigateway::Client::new(config);
+    let (api_id, root) = support::create_api(&apigw, name).await;
+    for (verb, kind, uri, timeout) in backends {
+        apigw
+            .put_method()
+            .rest_api_id(&api_id)
+            .resource_id(&root)
+            .http_method(*verb)
+            .authorization_type("NONE")
+            .send()
+            .await
+            .unwrap();
+        apigw
+            .put_integration()
+            .rest_api_id(&api_id)
+            .resource_id(&root)
+            .http_method(*verb)
+            .r#type((*kind).into())
+            .integration_http_method("GET")
+            .uri(*uri)
+            .timeout_in_millis(*timeout)
+            .send()
+            .await
+            .unwrap();
+    }
+    apigw
+        .create_deployment()
+        .rest_api_id(&api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    api_id
+}
+
+#[tokio::test]
+async fn http_backends_are_probed_with_probe_only() {
+    let config = support::config("eu-north-1").await;
+    let (failing, failing_requests) = backend(Some(503)).await;
+    let (hanging, hanging_requests) = backend(None).await;
+    // A port nothing listens on: bound, then let go.
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let api_id = seed_http_api(
+        &config,
+        "http-api",
+        &[
+            ("GET", "HTTP_PROXY", &format!("{failing}/health"), 29_000),
+            ("POST", "HTTP", &format!("{hanging}/orders/{{id}}"), 300),
+            ("PUT", "HTTP_PROXY", &format!("{refused}/"), 29_000),
+            (
+                "DELETE",
+                "HTTP_PROXY",
+                "https://${stageVariables.host}/",
+                29_000,
+            ),
+        ],
+    )
+    .await;
+    set_stage(&config, &api_id, &[("/*/*/logging/loglevel", "ERROR")]).await;
+    support::put_stage_metrics(
+        &config,
+        "http-api",
+        &[
+            ("Count", &[1.0; 20]),
+            ("5XXError", &[1.0; 6]),
+            ("Latency", &[300.0; 20]),
+            ("IntegrationLatency", &[250.0; 20]),
+        ],
+    )
+    .await;
+
+    // Without --probe no backend hears from diagnose.
+    let quiet = run(&config, "http-api").await;
+    assert!(quiet.probes.is_empty());
+    assert_eq!(failing_requests.load(Ordering::SeqCst), 0);
+    assert_eq!(hanging_requests.load(Ordering::SeqCst), 0);
+    let info = texts(&quiet, Kind::Info);
+    assert_eq!(
+        info.iter()
+            .filter(|t| t.contains("not probed (--probe sends it a HEAD request)"))
+            .count(),
+        3,
+        "{info:#?}"
+    );
+    assert!(
+        info.iter()
+            .any(|t| t.contains("its host is only known at request time")),
+        "{info:#?}"
+    );
+
+    let d = run_probing(&config, "http-api", true).await;
+    assert_eq!(failing_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(hanging_requests.load(Ordering::SeqCst), 1);
+    let by_url = |url: &str| {
+        d.probes
+            .iter()
+            .find(|p| p.url == url)
+            .unwrap_or_else(|| panic!("{url}: {:#?}", d.probes))
+    };
+    assert_eq!(d.probes.len(), 3, "{:#?}", d.probes);
+    assert_eq!(by_url(&format!("{failing}/health")).status, Some(503));
+    // The templated path is cut at its parameter; the probe waits as long as API Gateway.
+    let slow = by_url(&format!("{hanging}/orders/"));
+    assert!(slow.timed_out(), "{slow:#?}");
+    assert_eq!(slow.timeout_ms, 300);
+    let down = by_url(&format!("{refused}/"));
+    assert_eq!(down.status, None);
+    assert!(!down.timed_out());
+    assert!(
+        down.error
+            .as_deref()
+            .unwrap()
+            .to_lowercase()
+            .contains("refused"),
+        "{down:#?}"
+    );
+
+    let problems = texts(&d, Kind::Problem);
+    assert!(
+        problems.contains(&format!(
+            "step 3: HEAD {failing}/health answered 503 in {} ms",
+            by_url(&format!("{failing}/health")).elapsed_ms
+        )),
+        "{problems:#?}"
+    );
+    assert!(
+        problems.iter().any(|t| t.contains(&format!(
+            "HEAD {hanging}/orders/ got no answer within the 300 ms integration timeout"
+        ))),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|t| t.starts_with(&format!("step 3: HEAD {refused}/ failed after"))),
+        "{problems:#?}"
+    );
+    // A backend that does not answer within the integration timeout is what a 504 is.
+    assert_eq!(d.likely.as_deref(), Some("504 Gateway Timeout"), "{d:#?}");
+    let text = render_text(&d);
+    assert!(
+        text.contains(&format!("  HEAD {failing}/health: 503 in ")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "  HEAD {hanging}/orders/: no answer within 300 ms, the integration timeout"
+        )),
+        "{text}"
+    );
 }

@@ -167,8 +167,8 @@ pub fn iam_action(operation: &str) -> String {
     }
 }
 
-/// An error with its sources, since the SDK's top-level messages alone say little.
-fn error_chain(err: &dyn std::error::Error) -> String {
+/// An error with its sources, since top-level messages (the SDK's, hyper's) alone say little.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

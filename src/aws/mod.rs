@@ -20,6 +20,7 @@ pub use calls::{Call, CallLog};
 pub use cloudwatch::SdkCloudWatch;
 pub use config::{RegionalClients, SHARED_READ_WINDOW, load as load_config};
 pub use diagnostics::SdkDiagnostics;
+pub(crate) use error::error_chain;
 pub use error::{AwsError, QUOTA_QUEUED, iam_action};
 pub use limits::{Booked, Limit, Quota, RateLimits, parse_override as parse_rate_limit};
 pub use shared::{SharedApiGateway, SharedCloudWatch, SharedReads};

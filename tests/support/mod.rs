@@ -102,15 +102,7 @@ pub async fn seed_api_calling(
     lambda_uri: Option<&str>,
 ) -> String {
     let apigw = aws_sdk_apigateway::Client::new(config);
-    let api = apigw.create_rest_api().name(name).send().await.unwrap();
-    let api_id = api.id().unwrap().to_owned();
-    let resources = apigw
-        .get_resources()
-        .rest_api_id(&api_id)
-        .send()
-        .await
-        .unwrap();
-    let root = resources.items()[0].id().unwrap().to_owned();
+    let (api_id, root) = create_api(&apigw, name).await;
     apigw
         .put_method()
         .rest_api_id(&api_id)
@@ -142,6 +134,20 @@ pub async fn seed_api_calling(
         .await
         .unwrap();
     api_id
+}
+
+/// Creates a REST API with no methods; returns its id and its root resource's id.
+pub async fn create_api(apigw: &aws_sdk_apigateway::Client, name: &str) -> (String, String) {
+    let api = apigw.create_rest_api().name(name).send().await.unwrap();
+    let api_id = api.id().unwrap().to_owned();
+    let resources = apigw
+        .get_resources()
+        .rest_api_id(&api_id)
+        .send()
+        .await
+        .unwrap();
+    let root = resources.items()[0].id().unwrap().to_owned();
+    (api_id, root)
 }
 
 /// Creates a usage plan serving `api_id`/`stage`; returns its id.
