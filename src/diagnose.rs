@@ -241,6 +241,17 @@ pub async fn diagnose(
         let uri = integration.uri.as_deref().unwrap_or("?");
         let what = format!("{} {} calls {uri}", integration.method, integration.path);
         match probe::url_of(uri) {
+            _ if integration.vpc_link.is_some() => findings.push(finding(
+                3,
+                Kind::Info,
+                format!(
+                    "{what} through {}: not probed, it is only reachable inside its VPC",
+                    match integration.vpc_link.as_deref() {
+                        Some("") | None => "a VPC link".to_owned(),
+                        Some(id) => format!("VPC link {id}"),
+                    }
+                ),
+            )),
             None => findings.push(finding(
                 3,
                 Kind::Info,

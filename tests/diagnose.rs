@@ -12,7 +12,7 @@ use apigw_guard::aws::CallLog;
 use apigw_guard::crd::ResourceRef;
 use apigw_guard::diagnose::{Diagnosis, Kind, diagnose, render_text};
 use aws_config::SdkConfig;
-use aws_sdk_apigateway::types::{Op, PatchOperation};
+use aws_sdk_apigateway::types::{ConnectionType, Op, PatchOperation};
 use support::fault_proxy::{Fault, FaultProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -409,15 +409,16 @@ async fn backend(status: Option<u16>) -> (String, Arc<AtomicUsize>) {
     (url, requests)
 }
 
-/// A REST API whose root methods call `backends` ((verb, type, uri, timeout ms)), on prod.
+/// A REST API whose root methods call `backends` ((verb, type, uri, timeout ms, through a VPC
+/// link)), on prod.
 async fn seed_http_api(
     config: &SdkConfig,
     name: &str,
-    backends: &[(&str, &str, &str, i32)],
+    backends: &[(&str, &str, &str, i32, bool)],
 ) -> String {
     let apigw = aws_sdk_apigateway::Client::new(config);
     let (api_id, root) = support::create_api(&apigw, name).await;
-    for (verb, kind, uri, timeout) in backends {
+    for (verb, kind, uri, timeout, vpc_link) in backends {
         apigw
             .put_method()
             .rest_api_id(&api_id)
@@ -436,6 +437,8 @@ async fn seed_http_api(
             .integration_http_method("GET")
             .uri(*uri)
             .timeout_in_millis(*timeout)
+            .set_connection_type(vpc_link.then_some(ConnectionType::VpcLink))
+            .set_connection_id(vpc_link.then(|| "nlb-link".to_owned()))
             .send()
             .await
             .unwrap();
@@ -464,14 +467,34 @@ async fn http_backends_are_probed_with_probe_only() {
         &config,
         "http-api",
         &[
-            ("GET", "HTTP_PROXY", &format!("{failing}/health"), 29_000),
-            ("POST", "HTTP", &format!("{hanging}/orders/{{id}}"), 300),
-            ("PUT", "HTTP_PROXY", &format!("{refused}/"), 29_000),
+            (
+                "GET",
+                "HTTP_PROXY",
+                &format!("{failing}/health"),
+                29_000,
+                false,
+            ),
+            (
+                "POST",
+                "HTTP",
+                &format!("{hanging}/orders/{{id}}"),
+                300,
+                false,
+            ),
+            ("PUT", "HTTP_PROXY", &format!("{refused}/"), 29_000, false),
             (
                 "DELETE",
                 "HTTP_PROXY",
                 "https://${stageVariables.host}/",
                 29_000,
+                false,
+            ),
+            (
+                "PATCH",
+                "HTTP_PROXY",
+                "http://internal-nlb.local/orders",
+                29_000,
+                true,
             ),
         ],
     )
@@ -500,6 +523,14 @@ async fn http_backends_are_probed_with_probe_only() {
             .filter(|t| t.contains("not probed (--probe sends it a HEAD request)"))
             .count(),
         3,
+        "{info:#?}"
+    );
+    // moto drops connectionId, so the link is not named here; AWS returns it.
+    assert!(
+        info.iter().any(|t| t.contains(
+            "PATCH / calls http://internal-nlb.local/orders through a VPC link: not probed, it is \
+             only reachable inside its VPC"
+        )),
         "{info:#?}"
     );
     assert!(

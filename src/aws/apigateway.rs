@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_apigateway::Client;
-use aws_sdk_apigateway::types::{ApiStage, Op, PatchOperation, ThrottleSettings};
+use aws_sdk_apigateway::types::{ApiStage, ConnectionType, Op, PatchOperation, ThrottleSettings};
 
 use super::meter::Meter;
 use super::{
@@ -114,6 +114,9 @@ impl SdkApiGateway {
                             uri: integration.uri().map(str::to_owned),
                             // The SDK reads an absent timeout as 0: API Gateway's default.
                             timeout_ms: Some(integration.timeout_in_millis()).filter(|ms| *ms > 0),
+                            vpc_link: (integration.connection_type()
+                                == Some(&ConnectionType::VpcLink))
+                            .then(|| integration.connection_id().unwrap_or_default().to_owned()),
                         });
                     }
                 }

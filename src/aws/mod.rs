@@ -146,6 +146,8 @@ pub struct MethodIntegration {
     pub uri: Option<String>,
     /// The integration timeout (API Gateway's default is 29,000 ms).
     pub timeout_ms: Option<i32>,
+    /// Set when the backend is reached through a VPC link: its id, or "" when AWS did not say.
+    pub vpc_link: Option<String>,
 }
 
 /// Log events matching one pattern.
