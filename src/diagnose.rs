@@ -263,11 +263,8 @@ pub async fn diagnose(
                 format!("{what}: not probed (--probe sends it a HEAD request)"),
             )),
             Some(url) => {
-                let timeout = Duration::from_millis(
-                    u64::try_from(integration.timeout_ms.unwrap_or(29_000)).unwrap_or(29_000),
-                );
                 let longest = targets.entry(url).or_default();
-                *longest = (*longest).max(timeout);
+                *longest = (*longest).max(integration.timeout());
             }
         }
     }
@@ -667,7 +664,7 @@ pub fn render_text(d: &Diagnosis) -> String {
                 .as_deref()
                 .map(|u| format!(" {u}"))
                 .unwrap_or_default(),
-            i.timeout_ms.unwrap_or(29_000)
+            i.timeout().as_millis()
         );
     }
     let throttle = |rate: Option<f64>, burst: Option<i32>| {

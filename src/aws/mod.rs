@@ -150,6 +150,16 @@ pub struct MethodIntegration {
     pub vpc_link: Option<String>,
 }
 
+impl MethodIntegration {
+    /// How long API Gateway waits for this backend: the method's own timeout, or the default.
+    pub fn timeout(&self) -> std::time::Duration {
+        let ms = self.timeout_ms.and_then(|ms| u64::try_from(ms).ok());
+        std::time::Duration::from_millis(
+            ms.unwrap_or(crate::runbook::INTEGRATION_TIMEOUT_MS as u64),
+        )
+    }
+}
+
 /// Log events matching one pattern.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct LogMatches {
