@@ -1,6 +1,7 @@
 //! The aws-sdk-cloudwatch implementation of [`CloudWatch`].
 
 use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::operation::describe_alarms::builders::DescribeAlarmsFluentBuilder;
 use aws_sdk_cloudwatch::types::{
     AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag as SdkTag,
 };
@@ -139,21 +140,34 @@ impl SdkCloudWatch {
     /// Every metric alarm whose name starts with `prefix` (DescribeAlarms, 100 a page).
     pub async fn alarms_with_prefix(&self, prefix: &str) -> Result<Vec<ObservedAlarm>, AwsError> {
         let mut alarms = Vec::new();
+        let request = self
+            .client
+            .describe_alarms()
+            .alarm_name_prefix(prefix)
+            .alarm_types(AlarmType::MetricAlarm)
+            .max_records(PAGE);
+        self.describe_pages(request, &mut alarms).await?;
+        Ok(alarms)
+    }
+
+    /// Sends `request` and every next page it points to (DescribeAlarms), adding the metric
+    /// alarms to `alarms`.
+    async fn describe_pages(
+        &self,
+        request: DescribeAlarmsFluentBuilder,
+        alarms: &mut Vec<ObservedAlarm>,
+    ) -> Result<(), AwsError> {
         let mut next_token = None;
         loop {
-            let request = self
-                .client
-                .describe_alarms()
-                .alarm_name_prefix(prefix)
-                .alarm_types(AlarmType::MetricAlarm)
-                .max_records(PAGE)
-                .set_next_token(next_token.take())
-                .send();
-            let page = self.meter.call("DescribeAlarms", false, request).await?;
+            let page_request = request.clone().set_next_token(next_token.take()).send();
+            let page = self
+                .meter
+                .call("DescribeAlarms", false, page_request)
+                .await?;
             alarms.extend(page.metric_alarms().iter().filter_map(observed));
             match page.next_token() {
                 Some(token) => next_token = Some(token.to_owned()),
-                None => return Ok(alarms),
+                None => return Ok(()),
             }
         }
     }
@@ -218,21 +232,11 @@ impl CloudWatch for SdkCloudWatch {
     async fn describe_alarms(&self, names: &[String]) -> Result<Vec<ObservedAlarm>, AwsError> {
         let mut alarms = Vec::new();
         for chunk in names.chunks(NAMES_PER_CALL) {
-            let mut next_token = None;
-            loop {
-                let request = self
-                    .client
-                    .describe_alarms()
-                    .set_alarm_names(Some(chunk.to_vec()))
-                    .set_next_token(next_token.take())
-                    .send();
-                let page = self.meter.call("DescribeAlarms", false, request).await?;
-                alarms.extend(page.metric_alarms().iter().filter_map(observed));
-                match page.next_token() {
-                    Some(token) => next_token = Some(token.to_owned()),
-                    None => break,
-                }
-            }
+            let request = self
+                .client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()));
+            self.describe_pages(request, &mut alarms).await?;
         }
         Ok(alarms)
     }
