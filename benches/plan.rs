@@ -4,9 +4,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use apigw_guard::aws::{MethodSettings, RestApi, StageSettings, UsagePlan};
 use apigw_guard::crd::ApiGatewayGuardSpec;
-use apigw_guard::plan::{GuardId, Observed, plan};
+use apigw_guard::model::{GuardId, MethodSettings, Observed, RestApi, StageSettings, UsagePlan};
+use apigw_guard::plan::plan;
 
 const GUARDS: usize = 1_000;
 

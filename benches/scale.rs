@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use apigw_guard::aws::{Call, CallLog, Quota, RegionalClients};
 use apigw_guard::crd::ApiGatewayGuardSpec;
-use apigw_guard::plan::{GuardId, plan};
+use apigw_guard::model::GuardId;
+use apigw_guard::plan::plan;
 use apigw_guard::reconcile::{Report, reconcile};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};

@@ -1,4 +1,5 @@
-//! The command line: `crdgen`, `plan` (dry run) and `reconcile --once` from manifest files.
+//! The command line: its arguments, and the one-shot commands `crdgen`, `plan` (dry run),
+//! `reconcile --once` from manifest files and `diagnose`. The long-running `run` is `operator`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,12 +17,10 @@ use crate::aws::{
 };
 use crate::crd::ApiGatewayGuard;
 use crate::manifest;
-use crate::plan::GuardId;
+use crate::model::GuardId;
 use crate::reconcile::{Outcome, Report, reconcile};
-use crate::status;
+use crate::status::{self, now};
 use crate::telemetry::{LogFormat, init_logging};
-
-mod operator;
 
 /// Keeps AWS API Gateway REST API stages guarded against 5XX incidents: CloudWatch alarms,
 /// X-Ray tracing, execution logging and throttling, declared as ApiGatewayGuard resources.
@@ -29,14 +28,21 @@ mod operator;
 #[command(name = "apigw-guard", version)]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+pub enum Command {
     /// Run the operator in a cluster: reconcile every ApiGatewayGuard, re-read AWS on a resync
     /// interval, and serve /healthz, /readyz and /metrics.
     Run(RunArgs),
+    #[command(flatten)]
+    Tool(Tool),
+}
+
+/// The commands that run once and exit.
+#[derive(Debug, Subcommand)]
+pub enum Tool {
     /// Print the ApiGatewayGuard CustomResourceDefinition as YAML.
     Crdgen,
     /// Show what reconciling the guards in a file would change in AWS, one line per action.
@@ -58,8 +64,9 @@ enum Command {
     },
 }
 
+/// `plan` and `reconcile --once`: a manifest file and how to reach AWS.
 #[derive(Debug, Args)]
-struct FileArgs {
+pub struct FileArgs {
     /// A YAML file of one or more ApiGatewayGuard documents.
     #[arg(short = 'f', long = "filename")]
     file: PathBuf,
@@ -71,8 +78,9 @@ struct FileArgs {
     aws: AwsArgs,
 }
 
+/// `diagnose`: which stage, how far back, and how to report.
 #[derive(Debug, Args)]
-struct DiagnoseArgs {
+pub struct DiagnoseArgs {
     /// The REST API's name.
     #[arg(long, required_unless_present = "api_id", conflicts_with = "api_id")]
     api: Option<String>,
@@ -104,7 +112,7 @@ enum Output {
 }
 
 #[derive(Debug, Args)]
-struct AwsArgs {
+pub struct AwsArgs {
     /// Send AWS calls to this endpoint instead of AWS's own (e.g. a local AWS emulator).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     endpoint_url: Option<String>,
@@ -121,50 +129,51 @@ struct AwsArgs {
 
 impl AwsArgs {
     /// Clients for every region, sharing one set of rate limits.
-    async fn clients(&self) -> RegionalClients {
+    pub async fn clients(&self) -> RegionalClients {
         let config = load_config(self.region.clone(), self.endpoint_url.clone()).await;
         RegionalClients::with_limits(config, Arc::new(RateLimits::new(self.rate_limits.clone())))
     }
 }
 
 #[derive(Debug, Args)]
-struct RunArgs {
+/// `apigw-guard run`.
+pub struct RunArgs {
     /// Watch guards in this namespace only; all namespaces when omitted.
     #[arg(long, env = "WATCH_NAMESPACE")]
-    namespace: Option<String>,
+    pub namespace: Option<String>,
     /// Reconcile only guards matching this label selector (e.g. shard=a), so several operator
     /// deployments can split a fleet; give each its own --lease-name.
     #[arg(long)]
-    selector: Option<String>,
+    pub selector: Option<String>,
     /// How often every guard is re-read from AWS, so changes made by hand are put back
     /// (e.g. 30s, 5m, 1h).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    resync_interval: Duration,
+    pub resync_interval: Duration,
     /// How many guards reconcile at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
-    concurrency: u16,
+    pub concurrency: u16,
     /// Address of the /healthz, /readyz and /metrics server.
     #[arg(long, default_value = "0.0.0.0:8080")]
-    metrics_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
     /// Elect one active replica through a coordination.k8s.io Lease, so several can run.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    leader_election: bool,
+    pub leader_election: bool,
     /// Name of the leader election Lease.
     #[arg(long, default_value = "apigw-guard")]
-    lease_name: String,
+    pub lease_name: String,
     /// Namespace of the Lease; defaults to the operator's own (POD_NAMESPACE), else the
     /// client's default namespace.
     #[arg(long, env = "POD_NAMESPACE")]
-    lease_namespace: Option<String>,
+    pub lease_namespace: Option<String>,
     /// This replica's identity in the Lease and in events; defaults to POD_NAME, else the
     /// host name.
     #[arg(long, env = "POD_NAME")]
-    identity: Option<String>,
+    pub identity: Option<String>,
     /// Log line format.
     #[arg(long, value_enum, default_value = "json")]
-    log_format: LogFormat,
+    pub log_format: LogFormat,
     #[command(flatten)]
-    aws: AwsArgs,
+    pub aws: AwsArgs,
 }
 
 /// `30s`, `5m`, `1h` or plain seconds.
@@ -188,20 +197,21 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Runs the CLI; the exit code says whether every guard is (or can be brought) in sync.
-pub async fn run(cli: Cli) -> ExitCode {
-    match &cli.command {
-        Command::Run(args) => init_logging(args.log_format, "info"),
-        // The CLI reports on stdout and stderr itself; logs are for what went wrong underneath.
-        _ => init_logging(LogFormat::Text, "warn,aws_config=error"),
-    }
-    let result = match cli.command {
-        Command::Run(args) => operator::run(args).await.map(|()| true),
-        Command::Crdgen => crdgen(),
-        Command::Plan(args) => run_guards(&args, true).await,
-        Command::Diagnose(args) => diagnose(&args).await,
-        Command::Reconcile { args, .. } => run_guards(&args, false).await,
-    };
+/// Runs a one-shot command; the exit code says whether every guard is (or can be brought) in
+/// sync.
+pub async fn run(tool: Tool) -> ExitCode {
+    // The CLI reports on stdout and stderr itself; logs are for what went wrong underneath.
+    init_logging(LogFormat::Text, "warn,aws_config=error");
+    exit_code(match tool {
+        Tool::Crdgen => crdgen(),
+        Tool::Plan(args) => run_guards(&args, true).await,
+        Tool::Diagnose(args) => diagnose(&args).await,
+        Tool::Reconcile { args, .. } => run_guards(&args, false).await,
+    })
+}
+
+/// 0 when all is well, 1 when a guard is not (or cannot be brought) in sync, 2 on bad input.
+pub fn exit_code(result: Result<bool, String>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -268,13 +278,6 @@ fn quote_yaml11_booleans(yaml: &str) -> String {
         out.push('\n');
     }
     out
-}
-
-/// The wall-clock time as Kubernetes writes it.
-pub fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
 }
 
 async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {

@@ -18,13 +18,12 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{Instrument, info_span, warn};
 
-use crate::aws::{AwsError, CallLog, CloudWatch, RegionalClients};
-use crate::cli::now;
+use crate::aws::{CallLog, CloudWatch, RegionalClients};
 use crate::crd::{ApiGatewayGuard, ApiGatewayGuardStatus, DeletionPolicy};
 use crate::events;
-use crate::plan::GuardId;
+use crate::model::{AwsError, GuardId};
 use crate::reconcile::{Report, owned_alarms, reconcile_claimed};
-use crate::status;
+use crate::status::{self, now};
 use crate::telemetry::Metrics;
 
 /// Held on every guard until its cleanup has run.
@@ -71,7 +70,7 @@ impl Context {
 
     /// The oldest other live guard of the same stage, when it is older than `guard`: two
     /// guards must not fight over one stage, and the one that came first keeps it.
-    fn older_rival(&self, guard: &ApiGatewayGuard, api: &crate::aws::RestApi) -> Option<String> {
+    fn older_rival(&self, guard: &ApiGatewayGuard, api: &crate::model::RestApi) -> Option<String> {
         let age = |g: &ApiGatewayGuard| {
             (
                 g.metadata.creation_timestamp.clone().map(|t| t.0),
@@ -419,8 +418,8 @@ mod tests {
                 result: Err(err),
             })
             .collect();
-        let observed = crate::plan::Observed {
-            rest_api: crate::aws::RestApi {
+        let observed = crate::model::Observed {
+            rest_api: crate::model::RestApi {
                 id: "id".to_owned(),
                 name: "api".to_owned(),
             },

@@ -12,11 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::aws::{
-    Account, ApiGateway, AwsError, LambdaFunction, LogMatches, MethodIntegration, SdkDiagnostics,
-    StageMetrics,
-};
+use crate::aws::{ApiGateway, SdkDiagnostics};
 use crate::crd::ResourceRef;
+use crate::model::{
+    Account, AwsError, LambdaFunction, LogMatches, MethodIntegration, StageMetrics,
+};
 use crate::runbook::{self, ErrorClass, INTEGRATION_TIMEOUT_MS, Limits};
 pub use probe::Probe;
 
@@ -264,7 +264,7 @@ pub async fn diagnose(
             )),
             Some(url) => {
                 let longest = targets.entry(url).or_default();
-                *longest = (*longest).max(integration.timeout());
+                *longest = (*longest).max(runbook::integration_timeout(integration));
             }
         }
     }
@@ -664,7 +664,7 @@ pub fn render_text(d: &Diagnosis) -> String {
                 .as_deref()
                 .map(|u| format!(" {u}"))
                 .unwrap_or_default(),
-            i.timeout().as_millis()
+            runbook::integration_timeout(i).as_millis()
         );
     }
     let throttle = |rate: Option<f64>, burst: Option<i32>| {

@@ -3,8 +3,8 @@
 
 use kube::runtime::events::{Event, EventType};
 
-use crate::aws::QUOTA_QUEUED;
 use crate::crd::{ApiGatewayGuardStatus, Condition};
+use crate::model::QUOTA_QUEUED;
 use crate::plan::{Action, Control};
 use crate::reconcile::Report;
 use crate::runbook::{self, Limits};
@@ -212,9 +212,9 @@ fn truncate(mut text: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::{AwsError, MethodSettings, RestApi, StageSettings};
     use crate::crd::{AlarmStatus, ApiGatewayGuardSpec};
-    use crate::plan::{GuardId, Observed, plan};
+    use crate::model::{AwsError, GuardId, MethodSettings, Observed, RestApi, StageSettings};
+    use crate::plan::plan;
     use crate::reconcile::Outcome;
     use crate::status;
 
@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn a_call_queued_under_a_slow_quota_is_news_not_a_warning() {
-        let booked = crate::aws::AwsError::queued(
+        let booked = crate::model::AwsError::queued(
             "UpdateUsagePlan",
             &crate::aws::Booked {
                 wait: std::time::Duration::from_secs(40),
@@ -396,7 +396,7 @@ mod tests {
             "without figures it points at diagnose"
         );
         let timing_out = Report {
-            metrics: Some(Ok(crate::aws::StageMetrics {
+            metrics: Some(Ok(crate::model::StageMetrics {
                 period: 300,
                 count: Some(600.0),
                 five_xx: Some(40.0),

@@ -1,16 +1,37 @@
 //! apigw-guard: keeps AWS API Gateway REST API stages guarded against 5XX incidents, as the
 //! API Gateway 5XX runbook's Prevention section prescribes.
+//!
+//! The modules are listed bottom-up, each under a line saying what it holds and which modules
+//! it uses. A module uses only modules listed above it, so the imports form no cycle;
+//! `tests/layering.rs` fails when the code and these lines disagree.
 
-pub mod aws;
-pub mod cli;
-pub mod controller;
+// The resources users write (CRD types). Uses: nothing.
 pub mod crd;
-pub mod diagnose;
-pub mod events;
-pub mod manifest;
-pub mod plan;
-pub mod reconcile;
-pub mod runbook;
-pub mod status;
-pub mod telemetry;
+// The AWS-facing vocabulary: observed and wanted state, errors, alarm ownership. Uses: nothing.
+pub mod model;
+// Checks of a spec that the CRD schema cannot express. Uses: crd, model.
 pub mod validate;
+// Guards read from YAML files, checked as the API server would. Uses: crd, model, validate.
+pub mod manifest;
+// Pure planning: spec + observed -> ordered actions. Uses: crd, model.
+pub mod plan;
+// The runbook's targets, error classes and resolutions; pure. Uses: model.
+pub mod runbook;
+// SDK adapters behind small traits, shared reads, client-side quotas. Uses: crd, model.
+pub mod aws;
+// Observe, plan, apply for one guard. Uses: crd, model, validate, plan, aws.
+pub mod reconcile;
+// kstatus conditions from a reconcile report. Uses: crd, model, plan, runbook, reconcile.
+pub mod status;
+// What a reconcile tells humans (Kubernetes events). Uses: crd, model, plan, runbook, reconcile.
+pub mod events;
+// The runbook's read-only diagnosis of one stage. Uses: crd, model, runbook, aws.
+pub mod diagnose;
+// Logs, Prometheus metrics, health endpoints. Uses: aws.
+pub mod telemetry;
+// The kube-rs controller: finalizer, rivals, status patch. Uses: crd, model, aws, reconcile, status, events, telemetry.
+pub mod controller;
+// Arguments and the one-shot commands. Uses: crd, model, manifest, aws, reconcile, status, diagnose, telemetry.
+pub mod cli;
+// `apigw-guard run`: the controller, leader election, health server. Uses: crd, aws, controller, cli, telemetry.
+pub mod operator;

@@ -1,6 +1,11 @@
+use apigw_guard::cli::{self, Cli, Command};
+use apigw_guard::operator;
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    apigw_guard::cli::run(apigw_guard::cli::Cli::parse()).await
+    match Cli::parse().command {
+        Command::Run(args) => cli::exit_code(operator::run(args).await.map(|()| true)),
+        Command::Tool(tool) => cli::run(tool).await,
+    }
 }

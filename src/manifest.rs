@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
 use crate::crd::{ApiGatewayGuard, ApiGatewayGuardSpec};
-use crate::plan::GuardId;
+use crate::model::GuardId;
 use crate::validate::{validate, validate_alarm_names};
 
 const API_VERSION: &str = "apigw-guard.dev/v1alpha1";

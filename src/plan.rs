@@ -3,71 +3,11 @@
 
 use std::fmt;
 
-use crate::aws::{
-    AlarmConfig, AwsError, ObservedAlarm, PatchOp, RestApi, StageSettings, Tag, UsagePlan,
-};
 use crate::crd::{AlarmSpec, ApiGatewayGuardSpec, LogLevel};
+use crate::model::{AlarmConfig, AlarmKind, GuardId, OWNER_TAG, Observed, PatchOp, RestApi, Tag};
 
-/// Tag key naming the guard (`namespace/name`) that owns an alarm.
-pub const OWNER_TAG: &str = "apigw-guard.dev/owner";
-/// Tag marking what created an alarm, for people browsing CloudWatch.
-pub const MANAGED_BY_TAG: &str = "app.kubernetes.io/managed-by";
-const MANAGED_BY: &str = "apigw-guard";
-/// Alarm name prefix: every alarm the operator creates starts with it.
-pub const ALARM_PREFIX: &str = "apigw-guard";
 const NAMESPACE: &str = "AWS/ApiGateway";
 const COMPARISON: &str = "GreaterThanThreshold";
-
-/// Which guard: its Kubernetes namespace and name, the basis of alarm names and ownership.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GuardId {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl GuardId {
-    /// The owner tag's value.
-    pub fn owner(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
-    }
-
-    /// The tags every alarm of this guard carries.
-    pub fn tags(&self) -> Vec<Tag> {
-        vec![
-            (OWNER_TAG.to_owned(), self.owner()),
-            (MANAGED_BY_TAG.to_owned(), MANAGED_BY.to_owned()),
-        ]
-    }
-
-    /// Whether `tags` name this guard as the owner.
-    pub fn owns(&self, tags: &[Tag]) -> bool {
-        tags.iter()
-            .any(|(key, value)| key == OWNER_TAG && *value == self.owner())
-    }
-
-    /// The names this guard's alarms have, one per [`AlarmKind`], whether wanted or not.
-    pub fn alarm_names(&self) -> Vec<String> {
-        AlarmKind::ALL
-            .iter()
-            .map(|kind| self.alarm_name(*kind))
-            .collect()
-    }
-
-    fn alarm_name(&self, kind: AlarmKind) -> String {
-        format!(
-            "{ALARM_PREFIX}-{}-{}-{}",
-            self.namespace,
-            self.name,
-            kind.suffix()
-        )
-    }
-}
-
-impl fmt::Display for GuardId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
 
 /// The prevention controls of the runbook; each gets its own status condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -109,53 +49,6 @@ impl Control {
             Control::Alarms => spec.alarms.is_some(),
         }
     }
-}
-
-/// The three alarms of a guard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AlarmKind {
-    FiveXxError,
-    Latency,
-    IntegrationLatency,
-}
-
-impl AlarmKind {
-    pub const ALL: [AlarmKind; 3] = [
-        AlarmKind::FiveXxError,
-        AlarmKind::Latency,
-        AlarmKind::IntegrationLatency,
-    ];
-
-    /// The AWS/ApiGateway metric.
-    pub fn metric(self) -> &'static str {
-        match self {
-            AlarmKind::FiveXxError => "5XXError",
-            AlarmKind::Latency => "Latency",
-            AlarmKind::IntegrationLatency => "IntegrationLatency",
-        }
-    }
-
-    fn suffix(self) -> &'static str {
-        match self {
-            AlarmKind::FiveXxError => "5xx",
-            AlarmKind::Latency => "latency",
-            AlarmKind::IntegrationLatency => "integration-latency",
-        }
-    }
-}
-
-/// What AWS has for one guard, as `observe` read it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Observed {
-    pub rest_api: RestApi,
-    pub stage: StageSettings,
-    /// Read only when the spec manages a usage-plan throttle; a failed lookup stays here so
-    /// the other controls still go ahead.
-    pub usage_plan: Option<Result<UsagePlan, AwsError>>,
-    /// GetAccount's CloudWatch Logs role; read only when the spec asks for execution logs.
-    pub cloudwatch_role_arn: Option<String>,
-    /// The guard's alarms that exist, by name, with their tags.
-    pub alarms: Vec<(ObservedAlarm, Vec<Tag>)>,
 }
 
 /// One stage patch with the control it serves and the value it replaces, for diffs and status.

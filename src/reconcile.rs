@@ -1,9 +1,10 @@
 //! One reconcile of one guard: observe (read AWS) -> plan (pure) -> apply (write AWS).
 //! The CLI and the controller both run exactly this.
 
-use crate::aws::{ApiGateway, AwsError, CloudWatch, StageMetrics};
+use crate::aws::{ApiGateway, CloudWatch};
 use crate::crd::{ApiGatewayGuardSpec, LogLevel};
-use crate::plan::{Action, GuardId, Observed, Plan, describe_ref, plan};
+use crate::model::{AwsError, GuardId, Observed, StageMetrics};
+use crate::plan::{Action, Plan, describe_ref, plan};
 use crate::validate::{validate, validate_alarm_names};
 
 /// Reading AWS failed for something every control needs (the REST API or the stage).
@@ -112,7 +113,7 @@ fn touches_alarms(plan: &Plan) -> bool {
 async fn observe_alarms(
     cloudwatch: &impl CloudWatch,
     guard: &GuardId,
-) -> Result<Vec<(crate::aws::ObservedAlarm, Vec<crate::aws::Tag>)>, AwsError> {
+) -> Result<Vec<(crate::model::ObservedAlarm, Vec<crate::model::Tag>)>, AwsError> {
     let mut alarms = Vec::new();
     for alarm in cloudwatch.describe_alarms(&guard.alarm_names()).await? {
         let tags = cloudwatch.list_tags(&alarm.arn).await?;
@@ -193,7 +194,7 @@ pub async fn reconcile_claimed(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
     dry_run: bool,
-    older_guard: impl Fn(&crate::aws::RestApi) -> Option<String>,
+    older_guard: impl Fn(&crate::model::RestApi) -> Option<String>,
 ) -> Report {
     // What the CRD cannot check (and what a file bypassing the cluster might hold) is refused
     // before any AWS call.

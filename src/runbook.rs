@@ -1,8 +1,9 @@
 //! The 5XX runbook's judgement as code: its verification targets, and which error class a
 //! stage's figures point at, with the runbook's first resolution steps for it filled in.
 
-use crate::aws::StageMetrics;
-use crate::plan::Observed;
+use std::time::Duration;
+
+use crate::model::{MethodIntegration, Observed, StageMetrics};
 
 /// API Gateway's integration timeout for REST APIs: past it, clients get 504.
 pub const INTEGRATION_TIMEOUT_MS: f64 = 29_000.0;
@@ -13,6 +14,12 @@ pub const INTEGRATION_LATENCY_TARGET_MS: f64 = 500.0;
 const NEAR_TIMEOUT: f64 = 0.8;
 /// Average traffic from this share of the tightest throttle on counts as throttling.
 const NEAR_LIMIT: f64 = 0.8;
+
+/// How long API Gateway waits for a method's backend: its own timeout, or the 29 s default.
+pub fn integration_timeout(integration: &MethodIntegration) -> Duration {
+    let ms = integration.timeout_ms.and_then(|ms| u64::try_from(ms).ok());
+    Duration::from_millis(ms.unwrap_or(INTEGRATION_TIMEOUT_MS as u64))
+}
 
 /// The Verified condition: status ("True", "False" or "Unknown"), reason and message.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,13 +1,20 @@
 //! Status from a reconcile report: kstatus conditions (Ready, Reconciling, Stalled), one
 //! condition per control, and the alarms' live states.
 
-use crate::aws::{AwsError, StageMetrics};
 use crate::crd::{
     AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition, Verification,
 };
-use crate::plan::{Action, AlarmKind, Control, Observed, desired_alarm};
+use crate::model::{AlarmKind, AwsError, Observed, StageMetrics};
+use crate::plan::{Action, Control, desired_alarm};
 use crate::reconcile::Report;
 use crate::runbook::{self, Limits};
+
+/// The wall-clock time as Kubernetes writes it.
+pub fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
 
 /// A control's state after the reconcile.
 #[derive(Clone, Debug, PartialEq)]

@@ -87,7 +87,7 @@ fn one_of(errors: &mut Vec<String>, field: &str, by: &ResourceRef) {
 
 /// CloudWatch alarm names are at most 255 characters; the guard's namespace and name go into
 /// them, so a long pair would make AWS refuse every alarm.
-pub fn validate_alarm_names(guard: &crate::plan::GuardId) -> Vec<String> {
+pub fn validate_alarm_names(guard: &crate::model::GuardId) -> Vec<String> {
     guard
         .alarm_names()
         .into_iter()

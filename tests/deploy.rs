@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use apigw_guard::aws::iam_action;
+use apigw_guard::model::iam_action;
 use serde_json::Value;
 
 fn root() -> &'static Path {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use apigw_guard::aws::{CallLog, SdkApiGateway, SdkCloudWatch};
 use apigw_guard::crd::{ApiGatewayGuardSpec, ApiGatewayGuardStatus};
-use apigw_guard::plan::GuardId;
+use apigw_guard::model::GuardId;
 use apigw_guard::reconcile::{Report, reconcile};
 use apigw_guard::status;
 use aws_config::retry::RetryConfig;

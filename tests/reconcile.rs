@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use apigw_guard::aws::{Call, CallLog, CloudWatch, SdkApiGateway, SdkCloudWatch};
 use apigw_guard::crd::{ApiGatewayGuardSpec, ApiGatewayGuardStatus};
-use apigw_guard::plan::{GuardId, OWNER_TAG};
+use apigw_guard::model::{GuardId, OWNER_TAG};
 use apigw_guard::reconcile::{Report, reconcile};
 use apigw_guard::status;
 use aws_config::SdkConfig;

@@ -6,12 +6,12 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use apigw_guard::aws::{
-    AlarmConfig, ApiGateway, AwsError, CallLog, CloudWatch, ObservedAlarm, PatchOp, RestApi,
-    SdkApiGateway, SdkCloudWatch, StageMetrics, StageSettings, Tag, UsagePlan,
-};
+use apigw_guard::aws::{ApiGateway, CallLog, CloudWatch, SdkApiGateway, SdkCloudWatch};
 use apigw_guard::crd::{ApiGatewayGuardSpec, ResourceRef};
-use apigw_guard::plan::GuardId;
+use apigw_guard::model::{
+    AlarmConfig, AwsError, GuardId, ObservedAlarm, PatchOp, RestApi, StageMetrics, StageSettings,
+    Tag, UsagePlan,
+};
 use apigw_guard::reconcile::reconcile;
 use aws_config::SdkConfig;
 use support::REGION;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use apigw_guard::aws::{Call, CallLog, RegionalClients};
 use apigw_guard::crd::ApiGatewayGuardSpec;
-use apigw_guard::plan::GuardId;
+use apigw_guard::model::GuardId;
 use apigw_guard::reconcile::{Report, reconcile};
 use apigw_guard::status;
 use aws_config::SdkConfig;

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::types::{ApiStage, ConnectionType, Op, PatchOperation, ThrottleSettings};
 
+use super::ApiGateway;
 use super::meter::Meter;
-use super::{
-    Account, ApiGateway, AwsError, MethodIntegration, MethodSettings, PatchOp, RestApi,
-    StageSettings, UsagePlan,
-};
 use crate::crd::ResourceRef;
+use crate::model::{
+    Account, AwsError, MethodIntegration, MethodSettings, PatchOp, RestApi, StageSettings,
+    UsagePlan,
+};
 
 /// The method-settings key that covers every resource and method of a stage.
 const ALL_METHODS: &str = "*/*";

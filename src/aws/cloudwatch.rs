@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricStat, ScanBy};
 
-use super::{AlarmConfig, AwsError, CloudWatch, ObservedAlarm, StageKey, StageMetrics, Tag};
+use super::CloudWatch;
+use crate::model::{AlarmConfig, AwsError, ObservedAlarm, StageKey, StageMetrics, Tag};
 
 /// DescribeAlarms and DeleteAlarms take at most 100 names a call.
 const NAMES_PER_CALL: usize = 100;

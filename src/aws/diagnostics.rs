@@ -5,7 +5,8 @@ use aws_sdk_cloudwatchlogs::Client as LogsClient;
 use aws_sdk_lambda::Client as LambdaClient;
 
 use super::meter::Meter;
-use super::{AwsError, LambdaFunction, LogMatches, SdkApiGateway, SdkCloudWatch};
+use super::{SdkApiGateway, SdkCloudWatch};
+use crate::model::{AwsError, LambdaFunction, LogMatches};
 
 /// How many of the newest matching messages a report shows.
 const SAMPLES: usize = 3;

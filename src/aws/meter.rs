@@ -6,8 +6,9 @@ use std::time::Duration;
 use aws_sdk_apigateway::config::http::HttpResponse;
 use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
 
+use super::CallLog;
 use super::limits::SharedRateLimits;
-use super::{AwsError, CallLog};
+use crate::model::AwsError;
 
 /// Rate limits and the call log of one service's client in one region.
 #[derive(Clone, Debug)]

@@ -16,15 +16,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::apigateway::unique;
-use super::{
-    AlarmConfig, ApiGateway, AwsError, CloudWatch, ObservedAlarm, PatchOp, RestApi, SdkApiGateway,
-    SdkCloudWatch, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
+use super::{ApiGateway, CloudWatch, SdkApiGateway, SdkCloudWatch};
+
+use crate::crd::ResourceRef;
+use crate::model::{
+    ALARM_PREFIX, AlarmConfig, AwsError, ObservedAlarm, PatchOp, RestApi, StageKey, StageMetrics,
+    StageSettings, Tag, UsagePlan,
 };
 
 /// A stage no guard asked about for this long is no longer read (its guard went away).
 const FORGET_STAGES_AFTER: Duration = Duration::from_secs(3600);
-use crate::crd::ResourceRef;
-use crate::plan::ALARM_PREFIX;
 
 /// A value read from AWS and when its read began.
 struct Fetched<V> {

@@ -7,7 +7,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
-use crate::aws::error_chain;
+use crate::model::error_chain;
 
 /// What one HEAD request to a backend got.
 #[derive(Clone, Debug, PartialEq, Serialize)]

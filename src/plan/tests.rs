@@ -1,5 +1,7 @@
 use super::*;
-use crate::aws::{MethodSettings, ObservedAlarm};
+use crate::model::{
+    AwsError, MANAGED_BY_TAG, MethodSettings, ObservedAlarm, StageSettings, UsagePlan,
+};
 
 fn guard() -> GuardId {
     GuardId {

@@ -1,6 +1,8 @@
 use super::*;
-use crate::aws::{AwsError, MethodSettings, ObservedAlarm, RestApi, StageSettings};
-use crate::plan::{Blocker, GuardId, Observed, Plan, plan};
+use crate::model::{
+    AwsError, GuardId, MethodSettings, Observed, ObservedAlarm, RestApi, StageSettings,
+};
+use crate::plan::{Blocker, Plan, plan};
 use crate::reconcile::{ObserveError, Outcome};
 
 const SPEC: &str = "

@@ -266,7 +266,7 @@ pub async fn put_foreign_alarm(
         .comparison_operator(ComparisonOperator::GreaterThanThreshold)
         .tags(
             Tag::builder()
-                .key(apigw_guard::plan::OWNER_TAG)
+                .key(apigw_guard::model::OWNER_TAG)
                 .value(owner)
                 .build(),
         )

@@ -12,11 +12,11 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::RunArgs;
 use crate::aws::SHARED_READ_WINDOW;
+use crate::cli::RunArgs;
 use crate::controller::{self, Context, FIELD_MANAGER};
 use crate::crd::ApiGatewayGuard;
-use crate::telemetry::{Metrics, serve};
+use crate::telemetry::{Metrics, init_logging, serve};
 
 /// Lease validity and the renewal margin, in seconds: a new leader takes over at most this
 /// long after the old one stops renewing.
@@ -38,7 +38,9 @@ async fn terminated() {
     }
 }
 
+/// Runs the operator until SIGTERM or the loss of leadership.
 pub async fn run(args: RunArgs) -> Result<(), String> {
+    init_logging(args.log_format, "info");
     let client = Client::try_default()
         .await
         .map_err(|e| format!("no Kubernetes client configuration: {e}"))?;
