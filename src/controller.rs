@@ -245,9 +245,12 @@ async fn apply(
         calls = %CallLog::summary(&calls.snapshot()),
         "reconciled"
     );
+    let mut queued = false;
     for err in failures(&report).filter(|e| e.is_queued()) {
         tracing::info!(operation = err.operation, "{}", err.message);
+        queued = true;
     }
+    ctx.metrics.usage_plan_turn(&id.to_string(), queued);
     Ok(match retryable_failure(&report) {
         // Back exactly when the turn comes; waiting in line is not a failure to back off from.
         Some(turn) if waits_only_for_a_turn(&report) => Action::requeue(turn),
@@ -300,6 +303,7 @@ fn retryable_failure(report: &Report) -> Option<Duration> {
 async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error> {
     let id = guard_id(guard);
     ctx.metrics.guard_ready(&id.to_string(), None);
+    ctx.metrics.usage_plan_turn(&id.to_string(), false);
     ctx.succeeded(&id.to_string());
     if guard.spec.deletion_policy == DeletionPolicy::Retain {
         publish(ctx, guard, &events::retained("deletionPolicy is Retain")).await;

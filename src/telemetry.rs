@@ -1,7 +1,7 @@
 //! Logs, Prometheus metrics and the health endpoints of the running operator.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -59,6 +59,11 @@ struct AwsCallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReadyLabels {
     ready: &'static str,
 }
@@ -72,6 +77,10 @@ pub struct Metrics {
     guards: Family<ReadyLabels, Gauge>,
     /// Each guard's last Ready state, to keep the `guards` gauge exact.
     ready_by_guard: Mutex<HashMap<String, &'static str>>,
+    rate_limit_wait: Family<ServiceLabels, Counter<f64, AtomicU64>>,
+    queued_turns: Gauge,
+    /// The guards whose usage-plan change waits for its turn, to keep `queued_turns` exact.
+    queued_guards: Mutex<HashSet<String>>,
 }
 
 impl Metrics {
@@ -83,6 +92,9 @@ impl Metrics {
             aws_calls: Family::default(),
             guards: Family::default(),
             ready_by_guard: Mutex::default(),
+            rate_limit_wait: Family::default(),
+            queued_turns: Gauge::default(),
+            queued_guards: Mutex::default(),
         };
         let registry = registry.sub_registry_with_prefix("apigw_guard");
         registry.register(
@@ -101,6 +113,17 @@ impl Metrics {
             metrics.aws_calls.clone(),
         );
         registry.register("guards", "Guards by Ready state", metrics.guards.clone());
+        registry.register(
+            "rate_limit_wait_seconds",
+            "Time AWS calls waited for the client-side rate limits (AWS quotas), by service",
+            metrics.rate_limit_wait.clone(),
+        );
+        registry.register(
+            "usage_plan_turns_queued",
+            "Guards whose usage-plan throttle change waits for its turn under UpdateUsagePlan's \
+             one-per-20-s quota",
+            metrics.queued_turns.clone(),
+        );
         metrics
     }
 
@@ -121,7 +144,26 @@ impl Metrics {
                 outcome: if call.ok { "ok" } else { "error" },
             };
             self.aws_calls.get_or_create(&labels).inc();
+            if !call.waited.is_zero() {
+                self.rate_limit_wait
+                    .get_or_create(&ServiceLabels {
+                        service: call.service,
+                    })
+                    .inc_by(call.waited.as_secs_f64());
+            }
         }
+    }
+
+    /// Records whether a guard's usage-plan change waits for its turn (`false` also when the
+    /// guard is gone).
+    pub fn usage_plan_turn(&self, guard: &str, queued: bool) {
+        let mut guards = self.queued_guards.lock().unwrap_or_else(|p| p.into_inner());
+        match queued {
+            true => guards.insert(guard.to_owned()),
+            false => guards.remove(guard),
+        };
+        self.queued_turns
+            .set(i64::try_from(guards.len()).unwrap_or(i64::MAX));
     }
 
     /// Records a guard's Ready state (`"true"`, `"false"`), or its removal with `None`.
@@ -248,7 +290,12 @@ mod tests {
             operation: "GetStage",
             write: false,
             ok: true,
+            waited: std::time::Duration::from_millis(1500),
         }]);
+        metrics.usage_plan_turn("a/one", true);
+        metrics.usage_plan_turn("a/two", true);
+        metrics.usage_plan_turn("a/one", true);
+        metrics.usage_plan_turn("a/two", false);
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         assert!(
@@ -271,6 +318,14 @@ mod tests {
         );
         assert!(
             text.contains("apigw_guard_reconcile_duration_seconds_count 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("apigw_guard_rate_limit_wait_seconds_total{service=\"apigateway\"} 1.5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("apigw_guard_usage_plan_turns_queued 1"),
             "{text}"
         );
     }

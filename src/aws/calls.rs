@@ -1,6 +1,7 @@
 //! A record of the AWS calls made, so tests and the CLI can count reads and writes.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// One AWS call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,6 +11,8 @@ pub struct Call {
     pub operation: &'static str,
     pub write: bool,
     pub ok: bool,
+    /// How long the call waited for the client-side rate limit before it was sent.
+    pub waited: Duration,
 }
 
 /// Shared, append-only log of AWS calls; clones share the same log.
@@ -23,6 +26,7 @@ impl CallLog {
         operation: &'static str,
         write: bool,
         ok: bool,
+        waited: Duration,
     ) {
         self.0
             .lock()
@@ -32,6 +36,7 @@ impl CallLog {
                 operation,
                 write,
                 ok,
+                waited,
             });
     }
 

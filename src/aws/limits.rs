@@ -227,7 +227,7 @@ impl RateLimits {
         operation: &str,
         key: &str,
         patience: Duration,
-    ) -> Result<(), Booked> {
+    ) -> Result<Duration, Booked> {
         let now = Instant::now();
         let at = {
             let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
@@ -257,11 +257,12 @@ impl RateLimits {
             at
         };
         tokio::time::sleep_until(at).await;
-        Ok(())
+        Ok(at.saturating_duration_since(now))
     }
 
     /// Waits until `operation` may be sent in `region` under every quota it draws on.
-    pub async fn acquire(&self, region: &str, operation: &str) {
+    /// Returns how long it waited.
+    pub async fn acquire(&self, region: &str, operation: &str) -> Duration {
         let wait = self.take(region, operation, Instant::now());
         if !wait.is_zero() {
             tracing::debug!(
@@ -272,6 +273,7 @@ impl RateLimits {
             );
             tokio::time::sleep(wait).await;
         }
+        wait
     }
 }
 
@@ -331,7 +333,11 @@ mod tests {
         let turn = |key: &'static str| {
             limits.acquire_in_turn("us-east-1", "UpdateUsagePlan", key, patience)
         };
-        assert_eq!(turn("a").await, Ok(()), "the burst allows one now");
+        assert_eq!(
+            turn("a").await,
+            Ok(Duration::ZERO),
+            "the burst allows one now"
+        );
         let b = turn("b").await.unwrap_err();
         let c = turn("c").await.unwrap_err();
         assert_eq!((b.wait, b.ahead), (Duration::from_secs(20), 0));
@@ -343,12 +349,12 @@ mod tests {
         let start = Instant::now();
         assert_eq!(
             turn("c").await,
-            Ok(()),
+            Ok(Duration::from_secs(1)),
             "within patience of the turn: wait for it"
         );
         assert_eq!(start.elapsed(), Duration::from_secs(1));
         // b's turn is still b's, and d queues after c.
-        assert_eq!(turn("b").await, Ok(()));
+        assert_eq!(turn("b").await, Ok(Duration::ZERO), "its turn has passed");
         assert_eq!(turn("d").await.unwrap_err().wait, Duration::from_secs(20));
     }
 
@@ -362,7 +368,7 @@ mod tests {
         turn("a").await.unwrap();
         turn("gone").await.unwrap_err();
         tokio::time::advance(Duration::from_secs(2 * 3600)).await;
-        assert_eq!(turn("a").await, Ok(()));
+        assert_eq!(turn("a").await, Ok(Duration::ZERO));
         assert_eq!(limits.turns.lock().unwrap().len(), 0);
     }
 

@@ -61,17 +61,17 @@ impl Meter {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        match &self.turn {
+        let waited = match &self.turn {
             None => self.limits.acquire(&self.region, operation).await,
             Some(key) => self
                 .limits
                 .acquire_in_turn(&self.region, operation, key, PATIENCE)
                 .await
                 .map_err(|booked| AwsError::queued(operation, &booked))?,
-        }
+        };
         let result = request.await.map_err(|e| AwsError::from_sdk(operation, e));
         self.calls
-            .record(self.service, operation, write, result.is_ok());
+            .record(self.service, operation, write, result.is_ok(), waited);
         result
     }
 }
