@@ -2,8 +2,10 @@
 `kubectl kustomize` and the Helm chart with `helm template` (both from scripts/k8s-tools),
 validates every object against the Kubernetes schemas (kubernetes-validate) and every
 ApiGatewayGuard against the generated CRD's schema, and checks that the chart renders the same
-RBAC rules, security contexts, args, env, probes and resources as the kustomize base. CEL
-rules are checked by the Rust tests, not here.
+RBAC rules, security contexts, args, env, probes and resources as the kustomize base, and that
+the Grafana dashboard ConfigMaps (deploy/grafana and the chart's) carry
+deploy/grafana/apigw-guard-dashboard.json as it is. CEL rules are checked by the Rust tests,
+not here.
 
 usage: validate_manifests.py REPO_ROOT TOOLS_BIN   exits non-zero on the first problem
 """
@@ -112,6 +114,32 @@ def what_matters(obj):
     return None
 
 
+def check_dashboards(root, base_chart, grafana_sources):
+    """Each Grafana dashboard ConfigMap carries the dashboard file as it is, with the sidecar's
+    label, and the chart renders none unless asked to."""
+    dashboard = root / "deploy" / "grafana" / "apigw-guard-dashboard.json"
+    text = dashboard.read_text()
+    if json.loads(text)["uid"] != "apigw-guard":
+        raise SystemExit(f"{dashboard} has uid {json.loads(text)['uid']!r}, expected 'apigw-guard'")
+    chart_copy = root / "deploy" / "helm" / "apigw-guard" / "dashboards" / "apigw-guard.json"
+    if chart_copy.read_bytes() != dashboard.read_bytes():
+        raise SystemExit(f"{chart_copy} differs from {dashboard}: copy it over")
+    if any(obj["kind"] == "ConfigMap" for obj in base_chart):
+        raise SystemExit("the chart renders a dashboard ConfigMap without grafanaDashboard.enabled")
+    for origin, objects, namespace in grafana_sources:
+        maps = [obj for obj in objects if obj["kind"] == "ConfigMap"]
+        if len(maps) != 1:
+            raise SystemExit(f"{origin} renders {len(maps)} ConfigMaps, expected the dashboard's")
+        metadata, data = maps[0]["metadata"], maps[0].get("data", {})
+        if metadata.get("labels", {}).get("grafana_dashboard") != "1":
+            raise SystemExit(f"{origin}: the dashboard ConfigMap lacks grafana_dashboard: \"1\": {metadata}")
+        if (metadata["name"], metadata.get("namespace")) != ("apigw-guard-dashboard", namespace):
+            raise SystemExit(f"{origin}: the dashboard ConfigMap is {metadata.get('namespace')}/{metadata['name']}")
+        if data != {"apigw-guard.json": text}:
+            raise SystemExit(f"{origin}: the dashboard ConfigMap does not carry {dashboard} as it is")
+    return len(grafana_sources)
+
+
 def main():
     root = pathlib.Path(sys.argv[1]).resolve()
     tools = pathlib.Path(sys.argv[2]).resolve()
@@ -119,13 +147,23 @@ def main():
     chart = root / "deploy" / "helm" / "apigw-guard"
     base = kustomize(tools, root / "deploy")
     rendered = helm_template(tools, chart)
+    all_values = helm_template(
+        tools, chart, "watchNamespace=payments", "aws.roleArn=arn:aws:iam::123456789012:role/g",
+        "serviceMonitor.enabled=true", "image.tag=1.2.3", "grafanaDashboard.enabled=true",
+        "grafanaDashboard.namespace=monitoring", "grafanaDashboard.labels.team=1",
+        "grafanaDashboard.annotations.grafana_folder=AWS")
+    grafana_sources = [
+        ("deploy/grafana/", kustomize(tools, root / "deploy" / "grafana"), "apigw-guard"),
+        ("helm (grafanaDashboard.enabled)", helm_template(tools, chart, "grafanaDashboard.enabled=true"), "apigw-guard"),
+        ("helm (all values set)", all_values, "monitoring"),
+    ]
     sources = [
         ("deploy/", base),
         ("deploy/monitoring/", kustomize(tools, root / "deploy" / "monitoring")),
         ("helm", rendered),
-        ("helm (all values set)", helm_template(
-            tools, chart, "watchNamespace=payments", "aws.roleArn=arn:aws:iam::123456789012:role/g",
-            "serviceMonitor.enabled=true", "image.tag=1.2.3")),
+        ("helm (all values set)", all_values),
+        grafana_sources[0][:2],
+        grafana_sources[1][:2],
         ("examples/gitops/overlays/staging", kustomize(tools, root / "examples/gitops/overlays/staging")),
         ("examples/gitops/overlays/prod", kustomize(tools, root / "examples/gitops/overlays/prod")),
     ]
@@ -154,7 +192,9 @@ def main():
     prod = kustomize(tools, root / "examples/gitops/overlays/prod")[0]
     if prod["metadata"]["namespace"] != "payments" or prod["spec"]["stage"] != "prod":
         raise SystemExit(f"the prod overlay renders {prod['metadata']} {prod['spec']}")
-    print(json.dumps({"objects validated": checked, "chart matches deploy/": len(base_objects) - 1}))
+    dashboards = check_dashboards(root, rendered, grafana_sources)
+    print(json.dumps({"objects validated": checked, "chart matches deploy/": len(base_objects) - 1,
+                      "dashboard ConfigMaps match deploy/grafana/": dashboards}))
 
 
 if __name__ == "__main__":
