@@ -39,6 +39,8 @@ fn fresh(i: usize) -> Observed {
         })),
         cloudwatch_role_arn: Some("arn:aws:iam::123456789012:role/logs".to_owned()),
         alarms: Vec::new(),
+        region: "us-east-1".to_owned(),
+        dashboard: None,
     }
 }
 

@@ -122,7 +122,7 @@ pub struct AwsArgs {
     /// Override a client-side rate limit, NAME=RATE[/BURST] in requests per second; repeatable.
     /// Defaults are AWS's quotas: apigateway=10/40, apigateway-update-usage-plan=0.05/1,
     /// cloudwatch-put-metric-alarm=3/3, cloudwatch-delete-alarms=3/3,
-    /// cloudwatch-describe-alarms=9/9, cloudwatch-tags=10/10.
+    /// cloudwatch-describe-alarms=9/9, cloudwatch-tags=10/10, cloudwatch-dashboards=10/10.
     #[arg(long = "rate-limit", value_name = "NAME=RATE[/BURST]", value_parser = parse_rate_limit)]
     rate_limits: Vec<(Quota, Limit)>,
 }

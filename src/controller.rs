@@ -22,7 +22,7 @@ use crate::aws::{CallLog, CloudWatch, RegionalClients};
 use crate::crd::{ApiGatewayGuard, ApiGatewayGuardStatus, DeletionPolicy};
 use crate::events;
 use crate::model::{AwsError, GuardId};
-use crate::reconcile::{Report, owned_alarms, reconcile_claimed};
+use crate::reconcile::{Report, owned_alarms, owned_dashboard, reconcile_claimed};
 use crate::status::{self, now};
 use crate::telemetry::Metrics;
 
@@ -325,13 +325,27 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
         if !names.is_empty() {
             cloudwatch.delete_alarms(&names).await?;
         }
-        Ok::<_, AwsError>(names)
+        // Only a guard that manages a dashboard looks for one: without the section the
+        // dashboard is not the guard's business.
+        let dashboard = match guard.spec.dashboard {
+            Some(_) => owned_dashboard(&cloudwatch, &id).await?,
+            None => None,
+        };
+        if let Some(name) = &dashboard {
+            cloudwatch
+                .delete_dashboards(std::slice::from_ref(name))
+                .await?;
+        }
+        Ok::<_, AwsError>((names, dashboard))
     }
     .await;
     ctx.metrics.aws_calls(&calls.snapshot());
-    let names = result?;
+    let (names, dashboard) = result?;
     if !names.is_empty() {
         publish(ctx, guard, &events::alarms_deleted(&names)).await;
+    }
+    if let Some(name) = dashboard {
+        publish(ctx, guard, &events::dashboard_deleted(&name)).await;
     }
     ctx.metrics.reconciled("deleted", 0.0);
     Ok(Action::await_change())
@@ -431,6 +445,8 @@ mod tests {
             usage_plan: None,
             cloudwatch_role_arn: None,
             alarms: Vec::new(),
+            region: "us-east-1".to_owned(),
+            dashboard: None,
         };
         Report {
             guard,

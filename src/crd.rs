@@ -53,6 +53,10 @@ pub struct ApiGatewayGuardSpec {
     /// CloudWatch alarms on the stage's AWS/ApiGateway metrics (dimensions ApiName and Stage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<AlarmsSpec>,
+    /// A CloudWatch dashboard of the stage's runbook metrics beside the alarms, named
+    /// `apigw-guard-<namespace>-<name>` (dots in names become underscores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<DashboardSpec>,
     /// What deleting the guard does: Delete removes the alarms this guard owns; Retain leaves
     /// them. Stage and usage-plan settings are never switched off by a delete.
     #[serde(default)]
@@ -283,6 +287,16 @@ pub enum DeletionPolicy {
     Retain,
 }
 
+/// The guard's CloudWatch dashboard: requests and errors, latencies against the runbook's
+/// targets, and the guard's alarms. Edits made to it in the console are put back.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DashboardSpec {
+    /// Whether the dashboard exists. Default true; false deletes it if this guard owns it.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
 fn yes() -> bool {
     true
 }
@@ -295,7 +309,7 @@ pub struct ApiGatewayGuardStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Ready, Reconciling and Stalled (kstatus), then one per control: Tracing,
-    /// ExecutionLogging, Throttle, StageThrottle, Alarms.
+    /// ExecutionLogging, Throttle, StageThrottle, Alarms, Dashboard.
     #[serde(default)]
     pub conditions: Vec<Condition>,
     /// The guarded REST API's id.
@@ -317,6 +331,10 @@ pub struct ApiGatewayGuardStatus {
     /// (the Verified condition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// AWS console links for an incident: the dashboard, the stage, its execution logs and
+    /// each alarm, in the guard's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Links>,
     /// When AWS was last read (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<String>,
@@ -385,4 +403,30 @@ pub struct AlarmStatus {
     pub metric: String,
     /// OK, ALARM or INSUFFICIENT_DATA.
     pub state: String,
+}
+
+/// AWS console links for one guard.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Links {
+    /// The guard's CloudWatch dashboard, when `spec.dashboard` keeps one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<String>,
+    /// The stage in the API Gateway console.
+    pub stage: String,
+    /// The stage's execution log group in CloudWatch Logs.
+    pub execution_logs: String,
+    /// Each alarm the guard keeps.
+    #[serde(default)]
+    pub alarms: Vec<AlarmLink>,
+}
+
+/// A console link to one alarm.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmLink {
+    /// The alarm's name.
+    pub name: String,
+    /// Its page in the CloudWatch console.
+    pub url: String,
 }

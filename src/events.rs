@@ -70,6 +70,13 @@ pub fn for_reconcile(
         }
         _ => "run `apigw-guard diagnose` for the runbook's diagnosis".to_owned(),
     };
+    // First in the note: the events API keeps only its first kilobyte.
+    let dashboard = current
+        .links
+        .as_ref()
+        .and_then(|links| links.dashboard.as_ref())
+        .map(|url| format!("dashboard: {url}; "))
+        .unwrap_or_default();
     for alarm in current.alarms.iter().filter(|a| a.state == "ALARM") {
         let was_firing = previous.is_some_and(|p| {
             p.alarms
@@ -80,7 +87,7 @@ pub fn for_reconcile(
             events.push(warning(
                 "AlarmFiring",
                 format!(
-                    "alarm {} ({}) is in ALARM; {cause}",
+                    "alarm {} ({}) is in ALARM; {dashboard}{cause}",
                     alarm.name, alarm.metric
                 ),
             ));
@@ -117,6 +124,14 @@ pub fn alarms_deleted(names: &[String]) -> Event {
     normal(
         "AlarmDeleted",
         format!("deleted owned alarms: {}", names.join(", ")),
+    )
+}
+
+/// The event for a guard's own dashboard removed with it.
+pub fn dashboard_deleted(name: &str) -> Event {
+    normal(
+        "DashboardDeleted",
+        format!("deleted owned dashboard {name}"),
     )
 }
 
@@ -175,6 +190,9 @@ fn change_reason(action: &Action, control: Control) -> &'static str {
         (Action::PutAlarm { .. }, _) => "AlarmUpdated",
         (Action::TagAlarm { .. }, _) => "AlarmTagged",
         (Action::DeleteAlarms { .. }, _) => "AlarmDeleted",
+        (Action::PutDashboard { diff, .. }, _) if diff.is_empty() => "DashboardCreated",
+        (Action::PutDashboard { .. }, _) => "DashboardUpdated",
+        (Action::DeleteDashboards { .. }, _) => "DashboardDeleted",
     }
 }
 
@@ -242,6 +260,8 @@ mod tests {
             usage_plan: None,
             cloudwatch_role_arn: None,
             alarms: Vec::new(),
+            region: "us-east-1".to_owned(),
+            dashboard: None,
         };
         let plan = plan(&guard, &spec(), &observed);
         let outcomes = plan
@@ -409,6 +429,24 @@ mod tests {
         let note = events[0].note.as_deref().unwrap();
         assert!(
             note.contains("likely 504 Gateway Timeout: p99 IntegrationLatency 28900 ms"),
+            "{note}"
+        );
+        assert!(
+            !note.contains("dashboard:"),
+            "no dashboard, no link: {note}"
+        );
+        // With a dashboard, its link comes first, where the events API's 1 kB cut cannot
+        // reach it.
+        let mut with_dashboard = current.clone();
+        let url = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1\
+                   #dashboards/dashboard/apigw-guard-ns-g";
+        with_dashboard.links.as_mut().unwrap().dashboard = Some(url.to_owned());
+        let events = for_reconcile(Some(1), &timing_out, Some(&previous), &with_dashboard);
+        let note = events[0].note.as_deref().unwrap();
+        assert!(
+            note.starts_with(&format!(
+                "alarm apigw-guard-ns-g-5xx (5XXError) is in ALARM; dashboard: {url}; likely 504"
+            )),
             "{note}"
         );
         previous.alarms = vec![firing];

@@ -13,15 +13,17 @@ pub mod model;
 pub mod validate;
 // Guards read from YAML files, checked as the API server would. Uses: crd, model, validate.
 pub mod manifest;
-// Pure planning: spec + observed -> ordered actions. Uses: crd, model.
-pub mod plan;
 // The runbook's targets, error classes and resolutions; pure. Uses: model.
 pub mod runbook;
+// The guard's CloudWatch dashboard body and console links; pure. Uses: crd, model, runbook.
+pub mod dashboard;
+// Pure planning: spec + observed -> ordered actions. Uses: crd, model, dashboard.
+pub mod plan;
 // SDK adapters behind small traits, shared reads, client-side quotas. Uses: crd, model.
 pub mod aws;
-// Observe, plan, apply for one guard. Uses: crd, model, validate, plan, aws.
+// Observe, plan, apply for one guard. Uses: crd, model, validate, dashboard, plan, aws.
 pub mod reconcile;
-// kstatus conditions from a reconcile report. Uses: crd, model, plan, runbook, reconcile.
+// kstatus conditions from a reconcile report. Uses: crd, model, runbook, dashboard, plan, reconcile.
 pub mod status;
 // What a reconcile tells humans (Kubernetes events). Uses: crd, model, plan, runbook, reconcile.
 pub mod events;

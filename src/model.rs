@@ -156,6 +156,15 @@ pub struct LambdaFunction {
 /// A tag as key and value.
 pub type Tag = (String, String);
 
+/// The guard's CloudWatch dashboard as AWS has it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedDashboard {
+    /// Its body (JSON); `None` when no dashboard has the guard's dashboard name.
+    pub body: Option<String>,
+    /// The account the alarms live in, for their ARNs; read only when a dashboard is wanted.
+    pub account_id: Option<String>,
+}
+
 /// What AWS has for one guard, as `observe` read it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observed {
@@ -168,4 +177,9 @@ pub struct Observed {
     pub cloudwatch_role_arn: Option<String>,
     /// The guard's alarms that exist, by name, with their tags.
     pub alarms: Vec<(ObservedAlarm, Vec<Tag>)>,
+    /// The region the guard's calls go to.
+    pub region: String,
+    /// Read only when the spec manages a dashboard; a failed read stays here so the other
+    /// controls still go ahead.
+    pub dashboard: Option<Result<ObservedDashboard, AwsError>>,
 }

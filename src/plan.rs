@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::crd::{AlarmSpec, ApiGatewayGuardSpec, LogLevel};
+use crate::dashboard;
 use crate::model::{AlarmConfig, AlarmKind, GuardId, OWNER_TAG, Observed, PatchOp, RestApi, Tag};
 
 const NAMESPACE: &str = "AWS/ApiGateway";
@@ -17,15 +18,17 @@ pub enum Control {
     Throttle,
     StageThrottle,
     Alarms,
+    Dashboard,
 }
 
 impl Control {
-    pub const ALL: [Control; 5] = [
+    pub const ALL: [Control; 6] = [
         Control::Tracing,
         Control::ExecutionLogging,
         Control::Throttle,
         Control::StageThrottle,
         Control::Alarms,
+        Control::Dashboard,
     ];
 
     /// The status condition type.
@@ -36,6 +39,7 @@ impl Control {
             Control::Throttle => "Throttle",
             Control::StageThrottle => "StageThrottle",
             Control::Alarms => "Alarms",
+            Control::Dashboard => "Dashboard",
         }
     }
 
@@ -47,6 +51,7 @@ impl Control {
             Control::Throttle => spec.throttle.is_some(),
             Control::StageThrottle => spec.stage_throttle.is_some(),
             Control::Alarms => spec.alarms.is_some(),
+            Control::Dashboard => spec.dashboard.is_some(),
         }
     }
 }
@@ -90,6 +95,16 @@ pub enum Action {
     },
     /// DeleteAlarms of owned alarms the spec no longer wants.
     DeleteAlarms { names: Vec<String> },
+    /// PutDashboard with the whole body.
+    PutDashboard {
+        name: String,
+        /// JSON.
+        body: String,
+        /// The titles of the widgets that differ; empty when the dashboard is new.
+        diff: Vec<String>,
+    },
+    /// DeleteDashboards of the guard's own dashboard, which the spec no longer wants.
+    DeleteDashboards { names: Vec<String> },
 }
 
 impl Action {
@@ -103,6 +118,9 @@ impl Action {
             }
             Action::PutAlarm { .. } | Action::TagAlarm { .. } | Action::DeleteAlarms { .. } => {
                 vec![Control::Alarms]
+            }
+            Action::PutDashboard { .. } | Action::DeleteDashboards { .. } => {
+                vec![Control::Dashboard]
             }
         }
     }
@@ -176,6 +194,15 @@ impl fmt::Display for Action {
                 write!(f, "tag-resource {name}: {}", keys.join(", "))
             }
             Action::DeleteAlarms { names } => write!(f, "delete-alarms {}", names.join(" ")),
+            Action::PutDashboard { name, diff, .. } if diff.is_empty() => {
+                write!(f, "put-dashboard {name} (create)")
+            }
+            Action::PutDashboard { name, diff, .. } => {
+                write!(f, "put-dashboard {name} (update: {})", diff.join(", "))
+            }
+            Action::DeleteDashboards { names } => {
+                write!(f, "delete-dashboards {}", names.join(" "))
+            }
         }
     }
 }
@@ -220,6 +247,8 @@ pub fn plan(guard: &GuardId, spec: &ApiGatewayGuardSpec, observed: &Observed) ->
     }
     let usage_plan = usage_plan_action(spec, observed, &mut plan.blockers);
     alarm_actions(guard, spec, observed, &mut plan);
+    // After the alarms: the dashboard shows them.
+    dashboard_action(guard, spec, observed, &mut plan);
     plan.actions.extend(usage_plan);
     plan
 }
@@ -556,6 +585,83 @@ fn alarm_actions(
     if !deletes.is_empty() {
         plan.actions.push(Action::DeleteAlarms { names: deletes });
     }
+}
+
+/// Keeps the guard's dashboard: created, put back when its body differs in meaning, deleted
+/// (when this guard's) once disabled. A dashboard of the name that this guard's marker does
+/// not mark is someone else's and never written.
+fn dashboard_action(
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    observed: &Observed,
+    plan: &mut Plan,
+) {
+    let (Some(wanted), Some(read)) = (&spec.dashboard, &observed.dashboard) else {
+        return;
+    };
+    let name = guard.dashboard_name();
+    let found = match read {
+        Ok(found) => found,
+        Err(err) => {
+            plan.blockers.push(Blocker {
+                control: Control::Dashboard,
+                reason: err.code.clone(),
+                message: err.to_string(),
+                retryable: err.retryable,
+            });
+            return;
+        }
+    };
+    let owner = found.body.as_deref().map(dashboard::owner);
+    let ours = owner
+        .as_ref()
+        .is_some_and(|o| o.as_deref() == Some(&guard.owner()));
+    if !wanted.enabled {
+        if ours {
+            plan.actions
+                .push(Action::DeleteDashboards { names: vec![name] });
+        }
+        return;
+    }
+    if let Some(owner) = owner.filter(|_| !ours) {
+        plan.blockers.push(Blocker {
+            control: Control::Dashboard,
+            reason: "Conflict".to_owned(),
+            message: format!(
+                "dashboard {name} exists and {}, not by this guard; it is left untouched: \
+                 delete or rename it to let this guard keep its dashboard",
+                owner.map_or(
+                    format!("is not marked ({OWNER_TAG}=...) as kept by apigw-guard"),
+                    |o| format!("is kept by guard {o}")
+                )
+            ),
+            retryable: false,
+        });
+        return;
+    }
+    let account_id = found.account_id.as_deref().unwrap_or_default();
+    let want = dashboard::body(
+        guard,
+        spec,
+        &observed.rest_api,
+        &observed.region,
+        account_id,
+    );
+    let diff = match &found.body {
+        None => Vec::new(),
+        Some(body) => {
+            let have = serde_json::from_str(body).unwrap_or_default();
+            if dashboard::same_meaning(&want, &have) {
+                return;
+            }
+            dashboard::differing_widgets(&want, &have)
+        }
+    };
+    plan.actions.push(Action::PutDashboard {
+        name,
+        body: want.to_string(),
+        diff,
+    });
 }
 
 #[cfg(test)]

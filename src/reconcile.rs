@@ -3,7 +3,8 @@
 
 use crate::aws::{ApiGateway, CloudWatch};
 use crate::crd::{ApiGatewayGuardSpec, LogLevel};
-use crate::model::{AwsError, GuardId, Observed, StageMetrics};
+use crate::dashboard;
+use crate::model::{AwsError, GuardId, Observed, ObservedDashboard, StageMetrics};
 use crate::plan::{Action, Plan, describe_ref, plan};
 use crate::validate::{validate, validate_alarm_names};
 
@@ -57,7 +58,7 @@ pub async fn observe(
         .execution_logging
         .as_ref()
         .is_some_and(|l| l.level != LogLevel::Off || l.data_trace);
-    let (stage, usage_plan, role, alarms) = tokio::join!(
+    let (stage, usage_plan, role, alarms, dashboard) = tokio::join!(
         apigateway.get_stage(&rest_api.id, &spec.stage),
         async {
             match &spec.throttle {
@@ -72,6 +73,15 @@ pub async fn observe(
             }
         },
         observe_alarms(cloudwatch, guard),
+        async {
+            match &spec.dashboard {
+                // Boxed: it keeps the whole reconcile future small enough for a test thread.
+                Some(wanted) => {
+                    Some(Box::pin(observe_dashboard(cloudwatch, guard, wanted.enabled)).await)
+                }
+                None => None,
+            }
+        },
     );
     let stage = stage.map_err(|source| ObserveError {
         what: format!(
@@ -91,6 +101,27 @@ pub async fn observe(
         usage_plan,
         cloudwatch_role_arn,
         alarms,
+        region: cloudwatch.region().to_owned(),
+        dashboard,
+    })
+}
+
+/// The guard's dashboard, and (when one is wanted) the account its alarm widgets name.
+async fn observe_dashboard(
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+    wanted: bool,
+) -> Result<ObservedDashboard, AwsError> {
+    let name = guard.dashboard_name();
+    let (body, account_id) = tokio::join!(cloudwatch.get_dashboard(&name), async {
+        match wanted {
+            true => cloudwatch.account_id().await.map(Some),
+            false => Ok(None),
+        }
+    });
+    Ok(ObservedDashboard {
+        body: body?,
+        account_id: account_id?,
     })
 }
 
@@ -137,6 +168,19 @@ pub async fn owned_alarms(
         .collect())
 }
 
+/// The guard's dashboard, when it exists and carries this guard's marker: what deleting the
+/// guard may remove.
+pub async fn owned_dashboard(
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+) -> Result<Option<String>, AwsError> {
+    let name = guard.dashboard_name();
+    let body = cloudwatch.get_dashboard(&name).await?;
+    Ok(body
+        .filter(|body| dashboard::owner(body).as_deref() == Some(&guard.owner()))
+        .map(|_| name))
+}
+
 /// Executes the plan's actions in order. A failed action does not stop the others: each
 /// serves its own control, and every result is reported.
 pub async fn apply(
@@ -165,6 +209,8 @@ pub async fn apply(
             Action::PutAlarm { alarm, tags, .. } => cloudwatch.put_alarm(alarm, tags).await,
             Action::TagAlarm { arn, tags, .. } => cloudwatch.tag_alarm(arn, tags).await,
             Action::DeleteAlarms { names } => cloudwatch.delete_alarms(names).await,
+            Action::PutDashboard { name, body, .. } => cloudwatch.put_dashboard(name, body).await,
+            Action::DeleteDashboards { names } => cloudwatch.delete_dashboards(names).await,
         };
         outcomes.push(Outcome {
             action: action.clone(),

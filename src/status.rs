@@ -4,6 +4,7 @@
 use crate::crd::{
     AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition, Verification,
 };
+use crate::dashboard;
 use crate::model::{AlarmKind, AwsError, Observed, StageMetrics};
 use crate::plan::{Action, Control, desired_alarm};
 use crate::reconcile::Report;
@@ -53,6 +54,7 @@ pub fn build(
                 status.rest_api_id = previous.rest_api_id.clone();
                 status.rest_api_name = previous.rest_api_name.clone();
                 status.usage_plan_id = previous.usage_plan_id.clone();
+                status.links = previous.links.clone();
             }
         }
         Ok(observed) => {
@@ -70,6 +72,12 @@ pub fn build(
                     .iter()
                     .map(|s| cond(s.control.condition_type(), s.ok, &s.reason, &s.message)),
             );
+            status.links = Some(dashboard::links(
+                &report.guard,
+                spec,
+                &observed.rest_api.id,
+                &observed.region,
+            ));
             status.alarms = alarm_statuses(spec, report);
             status.alarm_summary = summary(&status.alarms);
             if let Some(metrics) = &report.metrics {

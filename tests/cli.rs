@@ -53,8 +53,12 @@ async fn plan_then_reconcile_the_example_guard() {
     assert!(
         lines[2].starts_with("  put-metric-alarm apigw-guard-payments-orders-prod-5xx (create")
     );
-    assert!(lines[5].starts_with("  update-usage-plan "));
-    assert_eq!(lines.len(), 6, "{stdout}");
+    assert_eq!(
+        lines[5],
+        "  put-dashboard apigw-guard-payments-orders-prod (create)"
+    );
+    assert!(lines[6].starts_with("  update-usage-plan "));
+    assert_eq!(lines.len(), 7, "{stdout}");
     assert!(
         text(&plan.stderr).contains("writes: 0 ()"),
         "plan never writes"
@@ -76,9 +80,19 @@ async fn plan_then_reconcile_the_example_guard() {
     );
     assert_eq!(status.rest_api_id.as_deref(), Some(api_id.as_str()));
     assert_eq!(status.alarm_summary.as_deref(), Some("3 INSUFFICIENT_DATA"));
+    let links = status.links.unwrap();
+    assert!(
+        links
+            .dashboard
+            .unwrap()
+            .ends_with("#dashboards/dashboard/apigw-guard-payments-orders-prod")
+    );
+    assert_eq!(links.alarms.len(), 3);
     let stderr = text(&reconcile.stderr);
     assert!(
-        stderr.contains("writes: 5 (UpdateStage x1, PutMetricAlarm x3, UpdateUsagePlan x1)"),
+        stderr.contains(
+            "writes: 6 (UpdateStage x1, PutMetricAlarm x3, PutDashboard x1, UpdateUsagePlan x1)"
+        ),
         "{stderr}"
     );
 

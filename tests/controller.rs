@@ -414,6 +414,48 @@ async fn delete_with_delete_policy_removes_only_owned_alarms() {
 }
 
 #[tokio::test]
+async fn delete_with_delete_policy_removes_the_guards_dashboard_too() {
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let guard = finalized(seeded_guard(&config, "boarded", "  dashboard: {}\n").await);
+    let (ctx, mut server) = context(&config).await;
+    let task = run(&ctx, &guard);
+    let (events, status) = server.events_then_status(&guard).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(condition(&status, "Dashboard").0, "True");
+    assert!(
+        events
+            .iter()
+            .any(|(_, reason, _)| reason == "DashboardCreated"),
+        "{events:?}"
+    );
+    assert!(
+        support::dashboard(&config, "apigw-guard-tests-boarded")
+            .await
+            .is_some()
+    );
+
+    let guard = deleting(guard);
+    let task = run(&ctx, &guard);
+    assert_eq!(server.event().await.1, "AlarmDeleted");
+    let (type_, reason, note) = server.event().await;
+    assert_eq!(
+        (type_.as_str(), reason.as_str(), note.as_str()),
+        (
+            "Normal",
+            "DashboardDeleted",
+            "deleted owned dashboard apigw-guard-tests-boarded"
+        )
+    );
+    server.finalizer_removed(&guard).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        support::dashboard(&config, "apigw-guard-tests-boarded").await,
+        None
+    );
+}
+
+#[tokio::test]
 async fn delete_with_retain_policy_removes_nothing() {
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;

@@ -76,7 +76,15 @@ alarms:
         spec: &ApiGatewayGuardSpec,
     ) -> (Report, ApiGatewayGuardStatus, Vec<Call>) {
         let mark = self.calls.len();
-        let report = reconcile(&self.apigateway, &self.cloudwatch, &self.guard, spec, false).await;
+        // Boxed: a test thread's stack is small, and the reconcile future is not.
+        let report = Box::pin(reconcile(
+            &self.apigateway,
+            &self.cloudwatch,
+            &self.guard,
+            spec,
+            false,
+        ))
+        .await;
         let status = status::build(spec, Some(1), &report, None, "now");
         (report, status, self.calls.since(mark))
     }
@@ -630,4 +638,187 @@ async fn status_verifies_the_runbook_targets_from_cloudwatch() {
     assert_eq!((state, reason), ("False", "FiveXXErrors"), "{message}");
     assert!(message.contains("5XXError 7 of 200 requests"), "{message}");
     assert!(message.contains("likely 504 Gateway Timeout"), "{message}");
+}
+
+impl Fixture {
+    fn dashboard_name(&self) -> String {
+        format!("apigw-guard-tests-{}", self.guard.name)
+    }
+
+    /// The guard's dashboard body as CloudWatch has it, parsed; `None` when there is none.
+    async fn dashboard(&self) -> Option<serde_json::Value> {
+        support::dashboard(&self.config, &self.dashboard_name()).await
+    }
+
+    /// A PutDashboard made by hand, as in the console.
+    async fn put_dashboard_by_hand(&self, body: &serde_json::Value) {
+        self.cw()
+            .put_dashboard()
+            .dashboard_name(self.dashboard_name())
+            .dashboard_body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn spec_with(&self, yaml: &str) -> ApiGatewayGuardSpec {
+        let mut spec: serde_json::Value = serde_json::to_value(self.spec()).unwrap();
+        let extra: serde_json::Value = serde_yaml::from_str(yaml).unwrap();
+        spec.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(spec).unwrap()
+    }
+}
+
+fn reads(calls: &[Call]) -> Vec<&'static str> {
+    calls
+        .iter()
+        .filter(|c| !c.write)
+        .map(|c| c.operation)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dashboard_is_created_kept_put_back_and_removed() {
+    let fx = Fixture::new("dashboard-life", REGION).await;
+    support::set_log_role(&fx.config).await;
+    let spec = fx.spec_with("dashboard: {}");
+
+    let (_, status, calls) = fx.reconcile(&spec).await;
+    assert_eq!(
+        writes(&calls)
+            .iter()
+            .filter(|op| **op == "PutDashboard")
+            .count(),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(condition(&status, "Dashboard").0, "True");
+    assert_eq!(condition(&status, "Ready").0, "True");
+    let body = fx.dashboard().await.expect("the dashboard exists");
+    let widgets = body["widgets"].as_array().unwrap();
+    assert_eq!(widgets.len(), 5, "text, three graphs, alarms");
+    // The alarm widget names the alarms the guard made, by their real ARNs.
+    let mut arns: Vec<String> = fx
+        .alarms()
+        .await
+        .values()
+        .map(|a| a.alarm_arn().unwrap().to_owned())
+        .collect();
+    arns.sort();
+    let mut shown: Vec<String> = widgets[4]["properties"]["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    shown.sort();
+    assert_eq!(shown, arns);
+    assert_eq!(arns.len(), 3);
+    let links = status.links.as_ref().unwrap();
+    assert_eq!(
+        links.dashboard.as_deref(),
+        Some(
+            format!(
+                "https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}\
+                 #dashboards/dashboard/{}",
+                fx.dashboard_name()
+            )
+            .as_str()
+        )
+    );
+    assert!(links.stage.contains(&fx.api_id));
+
+    // In sync: no write, one GetDashboard (per-guard clients read every time).
+    let (_, _, calls) = fx.reconcile(&spec).await;
+    assert!(writes(&calls).is_empty(), "{calls:?}");
+    assert_eq!(
+        reads(&calls)
+            .iter()
+            .filter(|op| **op == "GetDashboard")
+            .count(),
+        1
+    );
+
+    // A body AWS formats otherwise is no drift; an edited widget is put back.
+    fx.cw()
+        .put_dashboard()
+        .dashboard_name(fx.dashboard_name())
+        .dashboard_body(serde_json::to_string_pretty(&body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (_, _, calls) = fx.reconcile(&spec).await;
+    assert!(writes(&calls).is_empty(), "{calls:?}");
+    let mut edited = body.clone();
+    edited["widgets"][1]["properties"]["period"] = 3600.into();
+    fx.put_dashboard_by_hand(&edited).await;
+    let (report, _, calls) = fx.reconcile(&spec).await;
+    assert_eq!(writes(&calls), ["PutDashboard"]);
+    assert_eq!(
+        report.outcomes[0].action.to_string(),
+        format!(
+            "put-dashboard {} (update: Requests and errors)",
+            fx.dashboard_name()
+        )
+    );
+    assert_eq!(fx.dashboard().await, Some(body));
+
+    // enabled: false removes it; the guard's delete finds nothing left to remove.
+    let disabled = fx.spec_with("dashboard: {enabled: false}");
+    let (_, status, calls) = fx.reconcile(&disabled).await;
+    assert_eq!(writes(&calls), ["DeleteDashboards"]);
+    assert_eq!(fx.dashboard().await, None);
+    assert_eq!(status.links.unwrap().dashboard, None);
+    assert_eq!(
+        apigw_guard::reconcile::owned_dashboard(&fx.cloudwatch, &fx.guard)
+            .await
+            .unwrap(),
+        None
+    );
+    // Re-enabled, it is the guard's to remove on delete (deletionPolicy Delete).
+    fx.reconcile(&spec).await;
+    assert_eq!(
+        apigw_guard::reconcile::owned_dashboard(&fx.cloudwatch, &fx.guard)
+            .await
+            .unwrap(),
+        Some(fx.dashboard_name())
+    );
+}
+
+#[tokio::test]
+async fn a_dashboard_of_the_name_that_the_guard_did_not_make_is_never_written() {
+    let fx = Fixture::new("dashboard-foreign", REGION).await;
+    support::set_log_role(&fx.config).await;
+    let theirs = serde_json::json!({"widgets": [{
+        "type": "text", "x": 0, "y": 0, "width": 6, "height": 3,
+        "properties": {"markdown": "the payments team's own board"},
+    }]});
+    fx.put_dashboard_by_hand(&theirs).await;
+
+    let (_, status, calls) = fx.reconcile(&fx.spec_with("dashboard: {}")).await;
+    assert!(!writes(&calls).contains(&"PutDashboard"), "{calls:?}");
+    let (state, reason, message) = condition(&status, "Dashboard");
+    assert_eq!((state, reason), ("False", "Conflict"));
+    assert!(message.contains("is not marked"), "{message}");
+    assert_eq!(condition(&status, "Stalled").0, "True");
+    assert_eq!(
+        condition(&status, "Alarms").0,
+        "True",
+        "the rest is guarded"
+    );
+
+    let (_, _, calls) = fx
+        .reconcile(&fx.spec_with("dashboard: {enabled: false}"))
+        .await;
+    assert!(!writes(&calls).contains(&"DeleteDashboards"), "{calls:?}");
+    assert_eq!(fx.dashboard().await, Some(theirs));
+    assert_eq!(
+        apigw_guard::reconcile::owned_dashboard(&fx.cloudwatch, &fx.guard)
+            .await
+            .unwrap(),
+        None,
+        "deleting the guard leaves it too"
+    );
 }

@@ -97,6 +97,25 @@ impl<C: CloudWatch> CloudWatch for DiesAfter<C> {
         self.alive(false)?;
         self.inner.stage_metrics(api_name, stage).await
     }
+    fn region(&self) -> &str {
+        self.inner.region()
+    }
+    async fn account_id(&self) -> Result<String, AwsError> {
+        self.alive(false)?;
+        self.inner.account_id().await
+    }
+    async fn get_dashboard(&self, name: &str) -> Result<Option<String>, AwsError> {
+        self.alive(false)?;
+        self.inner.get_dashboard(name).await
+    }
+    async fn put_dashboard(&self, name: &str, body: &str) -> Result<(), AwsError> {
+        self.alive(true)?;
+        self.inner.put_dashboard(name, body).await
+    }
+    async fn delete_dashboards(&self, names: &[String]) -> Result<(), AwsError> {
+        self.alive(true)?;
+        self.inner.delete_dashboards(names).await
+    }
 }
 
 fn spec(name: &str) -> ApiGatewayGuardSpec {
@@ -109,6 +128,7 @@ executionLogging: {{level: INFO, dataTrace: true, detailedMetrics: true}}
 throttle: {{usagePlan: {{name: {name}-plan}}, rateLimit: 300, burstLimit: 600}}
 stageThrottle: {{rateLimit: 900, burstLimit: 450}}
 alarms: {{actions: ['arn:aws:sns:{REGION}:123456789012:oncall']}}
+dashboard: {{enabled: true}}
 "
     ))
     .unwrap()
@@ -155,8 +175,12 @@ async fn aws_state(config: &SdkConfig, name: &str) -> String {
         alarms.push(format!("{:?} {tags:?}", alarm.config));
     }
     alarms.sort();
+    let dashboard = cloudwatch
+        .get_dashboard(&format!("apigw-guard-restart-{name}"))
+        .await
+        .unwrap();
     format!(
-        "{:?}\n{:?} {:?}\n{}",
+        "{:?}\n{:?} {:?}\n{}\n{dashboard:?}",
         stage,
         plan.rate_limit,
         plan.burst_limit,
@@ -189,7 +213,10 @@ async fn a_reconcile_killed_after_any_write_converges_on_restart() {
     )
     .await;
     let writes = report.outcomes.len();
-    assert_eq!(writes, 5, "UpdateStage, UpdateUsagePlan, 3 PutMetricAlarm");
+    assert_eq!(
+        writes, 6,
+        "UpdateStage, UpdateUsagePlan, 3 PutMetricAlarm, PutDashboard"
+    );
     let expected = aws_state(&config, reference).await;
 
     for killed_after in 0..writes {

@@ -32,16 +32,22 @@ const FIGURES: [(&str, &str, &str); 5] = [
     ("i", "IntegrationLatency", "p99"),
 ];
 
+/// The codes CloudWatch answers GetDashboard and DeleteDashboards with for a missing
+/// dashboard (the query protocol's and the shape's name).
+const DASHBOARD_NOT_FOUND: &[&str] = &["ResourceNotFound", "DashboardNotFoundError"];
+
 /// CloudWatch through the AWS SDK; every call goes through the [`Meter`].
 #[derive(Clone, Debug)]
 pub struct SdkCloudWatch {
     client: Client,
     meter: Meter,
+    /// STS, for the account the alarms live in.
+    sts: (aws_sdk_sts::Client, Meter),
 }
 
 impl SdkCloudWatch {
-    pub fn new(client: Client, meter: Meter) -> Self {
-        Self { client, meter }
+    pub fn new(client: Client, meter: Meter, sts: (aws_sdk_sts::Client, Meter)) -> Self {
+        Self { client, meter, sts }
     }
 
     /// The metrics of many stages over the last window, 100 stages a GetMetricData call.
@@ -322,5 +328,59 @@ impl CloudWatch for SdkCloudWatch {
             self.meter.call("DeleteAlarms", true, request).await?;
         }
         Ok(())
+    }
+
+    fn region(&self) -> &str {
+        self.meter.region()
+    }
+
+    async fn account_id(&self) -> Result<String, AwsError> {
+        let (client, meter) = &self.sts;
+        let request = client.get_caller_identity().send();
+        let out = meter.call("GetCallerIdentity", false, request).await?;
+        out.account.ok_or_else(|| {
+            AwsError::permanent("GetCallerIdentity", "NoAccount", "STS named no account")
+        })
+    }
+
+    async fn get_dashboard(&self, name: &str) -> Result<Option<String>, AwsError> {
+        let request = self.client.get_dashboard().dashboard_name(name).send();
+        match self.meter.call("GetDashboard", false, request).await {
+            Ok(out) => Ok(Some(out.dashboard_body.unwrap_or_default())),
+            Err(err) if DASHBOARD_NOT_FOUND.contains(&err.code.as_str()) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn put_dashboard(&self, name: &str, body: &str) -> Result<(), AwsError> {
+        let request = self
+            .client
+            .put_dashboard()
+            .dashboard_name(name)
+            .dashboard_body(body)
+            .send();
+        let out = self.meter.call("PutDashboard", true, request).await?;
+        // Warnings only: the dashboard was written, but some widget may not render.
+        for message in out.dashboard_validation_messages() {
+            tracing::warn!(
+                dashboard = name,
+                path = message.data_path().unwrap_or_default(),
+                "PutDashboard: {}",
+                message.message().unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    async fn delete_dashboards(&self, names: &[String]) -> Result<(), AwsError> {
+        let request = self
+            .client
+            .delete_dashboards()
+            .set_dashboard_names(Some(names.to_vec()))
+            .send();
+        match self.meter.call("DeleteDashboards", true, request).await {
+            Err(err) if !DASHBOARD_NOT_FOUND.contains(&err.code.as_str()) => Err(err),
+            _ => Ok(()),
+        }
     }
 }

@@ -47,6 +47,7 @@ pub struct RegionalClients {
 struct Regional {
     apigateway: aws_sdk_apigateway::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    sts: aws_sdk_sts::Client,
     shared: Arc<SharedReads>,
 }
 
@@ -180,6 +181,11 @@ impl RegionalClients {
                     ),
                     cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
                         aws_sdk_cloudwatch::config::Builder::from(&self.base)
+                            .region(region.clone())
+                            .build(),
+                    ),
+                    sts: aws_sdk_sts::Client::from_conf(
+                        aws_sdk_sts::config::Builder::from(&self.base)
                             .region(region)
                             .build(),
                     ),
@@ -195,7 +201,11 @@ impl RegionalClients {
             |service| Meter::new(service, region.clone(), self.limits.clone(), calls.clone());
         (
             SdkApiGateway::new(regional.apigateway, meter("apigateway")),
-            SdkCloudWatch::new(regional.cloudwatch, meter("cloudwatch")),
+            SdkCloudWatch::new(
+                regional.cloudwatch,
+                meter("cloudwatch"),
+                (regional.sts, meter("sts")),
+            ),
             regional.shared,
         )
     }

@@ -23,16 +23,19 @@ pub enum Quota {
     DescribeAlarms,
     /// CloudWatch TagResource and ListTagsForResource: 10/s.
     CloudWatchTags,
+    /// CloudWatch GetDashboard, PutDashboard and DeleteDashboards: 10/s.
+    Dashboards,
 }
 
 impl Quota {
-    pub const ALL: [Quota; 6] = [
+    pub const ALL: [Quota; 7] = [
         Quota::ApiGateway,
         Quota::UsagePlanUpdate,
         Quota::PutMetricAlarm,
         Quota::DeleteAlarms,
         Quota::DescribeAlarms,
         Quota::CloudWatchTags,
+        Quota::Dashboards,
     ];
 
     /// The name used by `--rate-limit NAME=RATE[/BURST]`.
@@ -44,6 +47,7 @@ impl Quota {
             Quota::DeleteAlarms => "cloudwatch-delete-alarms",
             Quota::DescribeAlarms => "cloudwatch-describe-alarms",
             Quota::CloudWatchTags => "cloudwatch-tags",
+            Quota::Dashboards => "cloudwatch-dashboards",
         }
     }
 
@@ -66,7 +70,7 @@ impl Quota {
                 per_second: 9.0,
                 burst: 9,
             },
-            Quota::CloudWatchTags => Limit {
+            Quota::CloudWatchTags | Quota::Dashboards => Limit {
                 per_second: 10.0,
                 burst: 10,
             },
@@ -81,9 +85,12 @@ impl Quota {
             "DeleteAlarms" => &[Quota::DeleteAlarms],
             "DescribeAlarms" => &[Quota::DescribeAlarms],
             "TagResource" | "ListTagsForResource" => &[Quota::CloudWatchTags],
+            "GetDashboard" | "PutDashboard" | "DeleteDashboards" => &[Quota::Dashboards],
             // Quotas far above what is asked of them: one batched read a window, or a
             // handful by diagnose.
             "GetMetricData" | "FilterLogEvents" | "GetFunction" => &[],
+            // Once per region and process, for the account id in alarm ARNs.
+            "GetCallerIdentity" => &[],
             _ => &[Quota::ApiGateway],
         }
     }

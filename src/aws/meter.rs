@@ -41,6 +41,11 @@ impl Meter {
         }
     }
 
+    /// The region its calls go to.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// This meter for a call that changes `key` under a slow quota: it never holds its caller
     /// for long. A turn more than a second away comes back as a retryable `QuotaQueued`
     /// error, and the turn stays booked for `key`.

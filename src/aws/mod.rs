@@ -94,6 +94,26 @@ pub trait CloudWatch: Send + Sync {
         api_name: &str,
         stage: &str,
     ) -> impl Future<Output = Result<StageMetrics, AwsError>> + Send;
+    /// The region the calls go to (for ARNs and console links).
+    fn region(&self) -> &str;
+    /// The account the calls act in (STS GetCallerIdentity), for alarm ARNs.
+    fn account_id(&self) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// GetDashboard's body; `None` when no dashboard has the name.
+    fn get_dashboard(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    /// PutDashboard: creates the dashboard or replaces its body.
+    fn put_dashboard(
+        &self,
+        name: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// DeleteDashboards; a dashboard already gone is not an error.
+    fn delete_dashboards(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Drops what is kept about these alarms, so their next read asks AWS; true when
     /// anything could have been kept (a client that keeps nothing reads AWS every time).
     fn forget(&self, _names: &[String]) -> bool {

@@ -122,6 +122,8 @@ pub struct SharedReads {
     alarms: Slot<HashMap<String, ObservedAlarm>>,
     /// Tags by alarm ARN.
     tags: Mutex<HashMap<String, Vec<Tag>>>,
+    /// The account the credentials act in, once read.
+    account_id: Mutex<Option<String>>,
     /// Every guarded stage's metrics, read together.
     metrics: Slot<HashMap<StageKey, StageMetrics>>,
     /// The stages whose metrics guards asked for, and when they last did.
@@ -146,6 +148,7 @@ impl SharedReads {
             account: Slot::default(),
             alarms: Slot::default(),
             tags: Mutex::default(),
+            account_id: Mutex::default(),
             metrics: Slot::default(),
             metric_stages: Mutex::default(),
             metrics_alone: Mutex::default(),
@@ -475,6 +478,43 @@ impl CloudWatch for SharedCloudWatch {
         let result = self.sdk.delete_alarms(names).await;
         self.forget(names);
         result
+    }
+
+    fn region(&self) -> &str {
+        self.sdk.region()
+    }
+
+    /// Read once per region: credentials do not change account.
+    async fn account_id(&self) -> Result<String, AwsError> {
+        let kept = self
+            .shared
+            .account_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(id) = kept {
+            return Ok(id);
+        }
+        let id = self.sdk.account_id().await?;
+        *self
+            .shared
+            .account_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Not shared: a dashboard is one guard's, and its body is what drift is judged on.
+    async fn get_dashboard(&self, name: &str) -> Result<Option<String>, AwsError> {
+        self.sdk.get_dashboard(name).await
+    }
+
+    async fn put_dashboard(&self, name: &str, body: &str) -> Result<(), AwsError> {
+        self.sdk.put_dashboard(name, body).await
+    }
+
+    async fn delete_dashboards(&self, names: &[String]) -> Result<(), AwsError> {
+        self.sdk.delete_dashboards(names).await
     }
 
     fn forget(&self, names: &[String]) -> bool {

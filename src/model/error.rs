@@ -110,7 +110,8 @@ impl AwsError {
 /// by operation name.
 pub fn iam_action(operation: &str) -> String {
     match operation {
-        "GetMetricData" => "cloudwatch:GetMetricData".to_owned(),
+        "GetMetricData" | "GetDashboard" => format!("cloudwatch:{operation}"),
+        "GetCallerIdentity" => "sts:GetCallerIdentity".to_owned(),
         "FilterLogEvents" => "logs:FilterLogEvents".to_owned(),
         "GetFunction" => "lambda:GetFunction".to_owned(),
         op if op.starts_with("Get") => "apigateway:GET".to_owned(),

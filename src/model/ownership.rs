@@ -47,6 +47,18 @@ impl GuardId {
             .collect()
     }
 
+    /// The name of this guard's CloudWatch dashboard. Dashboard names take only letters,
+    /// digits, `-` and `_`, so the dots Kubernetes names may hold become `_` (which they
+    /// cannot hold). Shorter than the alarm names, so their length check covers it.
+    pub fn dashboard_name(&self) -> String {
+        format!("{ALARM_PREFIX}-{}-{}", self.namespace, self.name).replace('.', "_")
+    }
+
+    /// What marks a dashboard body as this guard's: dashboards take no tags.
+    pub fn dashboard_marker(&self) -> String {
+        format!("{OWNER_TAG}={}", self.owner())
+    }
+
     /// The name of this guard's alarm of one kind.
     pub fn alarm_name(&self, kind: AlarmKind) -> String {
         format!(

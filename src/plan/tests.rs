@@ -1,6 +1,7 @@
 use super::*;
 use crate::model::{
-    AwsError, MANAGED_BY_TAG, MethodSettings, ObservedAlarm, StageSettings, UsagePlan,
+    AwsError, MANAGED_BY_TAG, MethodSettings, ObservedAlarm, ObservedDashboard, StageSettings,
+    UsagePlan,
 };
 
 fn guard() -> GuardId {
@@ -43,6 +44,8 @@ fn fresh() -> Observed {
         })),
         cloudwatch_role_arn: Some("arn:aws:iam::123456789012:role/logs".to_owned()),
         alarms: Vec::new(),
+        region: "us-east-1".to_owned(),
+        dashboard: None,
     }
 }
 
@@ -113,6 +116,18 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
             }
             Action::DeleteAlarms { names } => {
                 observed.alarms.retain(|(a, _)| !names.contains(&a.name))
+            }
+            Action::PutDashboard { body, .. } => {
+                let Some(Ok(dashboard)) = observed.dashboard.as_mut() else {
+                    panic!("dashboard written without reading it")
+                };
+                dashboard.body = Some(body.clone());
+            }
+            Action::DeleteDashboards { .. } => {
+                let Some(Ok(dashboard)) = observed.dashboard.as_mut() else {
+                    panic!("dashboard deleted without reading it")
+                };
+                dashboard.body = None;
             }
         }
     }
@@ -464,4 +479,164 @@ fn condition_of_a_shared_stage_update_lists_only_its_own_changes() {
             Control::StageThrottle
         ]
     );
+}
+
+/// The guard's stage, for specs that manage only what a test is about.
+const STAGE: &str = "restApi: {name: orders-api}\nstage: prod\n";
+
+/// `fresh()` with the dashboard as observe reads it: `body` (none when absent) in account 1.
+fn with_dashboard(body: Option<String>) -> Observed {
+    Observed {
+        dashboard: Some(Ok(ObservedDashboard {
+            body,
+            account_id: Some("123456789012".to_owned()),
+        })),
+        ..fresh()
+    }
+}
+
+fn dashboard_actions(plan: &Plan) -> Vec<&Action> {
+    plan.actions
+        .iter()
+        .filter(|a| a.controls() == [Control::Dashboard])
+        .collect()
+}
+
+#[test]
+fn a_dashboard_is_created_after_the_alarms_and_before_the_usage_plan_then_kept() {
+    let spec = spec(&format!("{FULL}dashboard: {{}}\n"));
+    let first = plan(&guard(), &spec, &with_dashboard(None));
+    let kinds: Vec<String> = first
+        .actions
+        .iter()
+        .map(|a| a.to_string().split(' ').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "update-stage",
+            "put-metric-alarm",
+            "put-metric-alarm",
+            "put-metric-alarm",
+            "put-dashboard",
+            "update-usage-plan"
+        ]
+    );
+    assert_eq!(
+        first.actions[4].to_string(),
+        "put-dashboard apigw-guard-payments-orders-prod (create)"
+    );
+    let Action::PutDashboard { body, .. } = &first.actions[4] else {
+        unreachable!()
+    };
+    assert_eq!(
+        crate::dashboard::owner(body).as_deref(),
+        Some("payments/orders-prod"),
+        "the body carries the marker"
+    );
+    let in_sync = applied(with_dashboard(None), &first.actions);
+    assert!(plan(&guard(), &spec, &in_sync).is_in_sync());
+}
+
+#[test]
+fn a_dashboard_edited_by_hand_is_put_back_and_a_reformatted_one_is_not() {
+    let spec = spec(&format!("{STAGE}dashboard: {{}}\n"));
+    let want = plan(&guard(), &spec, &with_dashboard(None));
+    let Action::PutDashboard { body, .. } = &want.actions[0] else {
+        panic!("{want:?}")
+    };
+    let value: serde_json::Value = serde_json::from_str(body).unwrap();
+    let pretty = serde_json::to_string_pretty(&value).unwrap();
+    assert!(plan(&guard(), &spec, &with_dashboard(Some(pretty))).is_in_sync());
+
+    let mut edited = value.clone();
+    edited["widgets"][3]["properties"]["title"] = "mine now".into();
+    let drifted = plan(&guard(), &spec, &with_dashboard(Some(edited.to_string())));
+    assert_eq!(
+        dashboard_actions(&drifted)
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>(),
+        ["put-dashboard apigw-guard-payments-orders-prod (update: IntegrationLatency (p99))"]
+    );
+}
+
+#[test]
+fn a_dashboard_of_the_name_without_this_guards_marker_is_never_written() {
+    let spec = spec(&format!("{STAGE}dashboard: {{}}\n"));
+    for (body, says) in [
+        (r#"{"widgets": []}"#.to_owned(), "is not marked"),
+        (
+            serde_json::json!({"widgets": [{"type": "text", "properties": {
+                "markdown": "apigw-guard.dev/owner=other/guard"}}]})
+            .to_string(),
+            "is kept by guard other/guard",
+        ),
+    ] {
+        let plan = plan(&guard(), &spec, &with_dashboard(Some(body.clone())));
+        assert!(dashboard_actions(&plan).is_empty(), "{plan:?}");
+        assert_eq!(plan.blockers.len(), 1);
+        assert_eq!(plan.blockers[0].control, Control::Dashboard);
+        assert_eq!(plan.blockers[0].reason, "Conflict");
+        assert!(!plan.blockers[0].retryable);
+        assert!(plan.blockers[0].message.contains(says), "{plan:?}");
+        // Disabling the dashboard does not delete somebody else's either.
+        let disabled = plan_of("dashboard: {enabled: false}\n", &Some(body));
+        assert!(disabled.is_in_sync(), "{disabled:?}");
+    }
+}
+
+fn plan_of(yaml: &str, body: &Option<String>) -> Plan {
+    plan(
+        &guard(),
+        &spec(&format!("{STAGE}{yaml}")),
+        &with_dashboard(body.clone()),
+    )
+}
+
+#[test]
+fn disabling_the_dashboard_deletes_it_only_when_it_is_this_guards() {
+    let ours = plan(
+        &guard(),
+        &spec(&format!("{STAGE}dashboard: {{}}\n")),
+        &with_dashboard(None),
+    );
+    let Action::PutDashboard { body, .. } = &ours.actions[0] else {
+        panic!("{ours:?}")
+    };
+    let disabled = plan_of("dashboard: {enabled: false}\n", &Some(body.clone()));
+    assert_eq!(
+        disabled.actions,
+        [Action::DeleteDashboards {
+            names: vec!["apigw-guard-payments-orders-prod".to_owned()]
+        }]
+    );
+    assert!(plan_of("dashboard: {enabled: false}\n", &None).is_in_sync());
+    // Without the section the dashboard is not the guard's business.
+    let unmanaged = Observed {
+        dashboard: None,
+        ..fresh()
+    };
+    assert!(plan(&guard(), &spec(STAGE), &unmanaged).is_in_sync());
+}
+
+#[test]
+fn a_failed_dashboard_read_blocks_only_the_dashboard_with_the_aws_code() {
+    let observed = Observed {
+        dashboard: Some(Err(AwsError::permanent(
+            "GetDashboard",
+            "AccessDenied",
+            "not allowed",
+        ))),
+        ..fresh()
+    };
+    let plan = plan(
+        &guard(),
+        &spec(&format!("{STAGE}tracing: {{}}\ndashboard: {{}}\n")),
+        &observed,
+    );
+    assert_eq!(plan.actions.len(), 1, "tracing still goes ahead");
+    assert_eq!(plan.blockers.len(), 1);
+    assert_eq!(plan.blockers[0].control, Control::Dashboard);
+    assert_eq!(plan.blockers[0].reason, "AccessDenied");
 }

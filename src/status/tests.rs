@@ -36,6 +36,8 @@ fn observed() -> Observed {
         usage_plan: None,
         cloudwatch_role_arn: None,
         alarms: Vec::new(),
+        region: "us-east-1".to_owned(),
+        dashboard: None,
     }
 }
 

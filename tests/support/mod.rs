@@ -330,3 +330,23 @@ pub async fn put_stage_metrics(config: &SdkConfig, api_name: &str, figures: &[(&
         }
     }
 }
+
+/// A dashboard's body as CloudWatch has it, parsed; `None` when there is none.
+pub async fn dashboard(config: &SdkConfig, name: &str) -> Option<serde_json::Value> {
+    match aws_sdk_cloudwatch::Client::new(config)
+        .get_dashboard()
+        .dashboard_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Some(serde_json::from_str(out.dashboard_body().unwrap()).unwrap()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_dashboard_not_found_error()) =>
+        {
+            None
+        }
+        Err(err) => panic!("GetDashboard {name}: {err:?}"),
+    }
+}

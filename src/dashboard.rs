@@ -1,0 +1,290 @@
+//! The guard's CloudWatch dashboard (what the runbook's Step 1 looks at, built once instead
+//! of by hand at night) and the AWS console links an incident starts from. Pure: the planner
+//! compares this body with AWS's, and status shows the links.
+
+use serde_json::{Value, json};
+
+use crate::crd::{AlarmLink, AlarmSpec, ApiGatewayGuardSpec, Links};
+use crate::model::{AlarmKind, GuardId, OWNER_TAG, RestApi};
+use crate::runbook::{INTEGRATION_LATENCY_TARGET_MS, INTEGRATION_TIMEOUT_MS, LATENCY_TARGET_MS};
+
+const NAMESPACE: &str = "AWS/ApiGateway";
+/// The graphs' resolution: one point a minute shows a short episode inside a long window.
+const PERIOD: i32 = 60;
+
+/// The names of the alarms the spec keeps, in [`AlarmKind::ALL`] order.
+pub fn wanted_alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec) -> Vec<String> {
+    let Some(alarms) = &spec.alarms else {
+        return Vec::new();
+    };
+    AlarmKind::ALL
+        .into_iter()
+        .filter(|kind| {
+            let alarm: &AlarmSpec = match kind {
+                AlarmKind::FiveXxError => &alarms.five_xx_error,
+                AlarmKind::Latency => &alarms.latency,
+                AlarmKind::IntegrationLatency => &alarms.integration_latency,
+            };
+            alarm.enabled
+        })
+        .map(|kind| guard.alarm_name(kind))
+        .collect()
+}
+
+/// The dashboard the guard keeps: a text widget naming the guard (the ownership marker),
+/// requests and errors with the 5XX share, Latency p50/p90/p99 against the 1 s target,
+/// IntegrationLatency p99 against 500 ms and the 29 s timeout, and the guard's alarms.
+pub fn body(
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    api: &RestApi,
+    region: &str,
+    account_id: &str,
+) -> Value {
+    let stage = spec.stage.as_str();
+    let metric = |name: &str, options: Value| {
+        json!([
+            NAMESPACE, name, "ApiName", api.name, "Stage", stage, options
+        ])
+    };
+    let graph = |title: &str, y: i32, x: i32, metrics: Vec<Value>, extra: Value| {
+        let mut properties = json!({
+            "title": title,
+            "region": region,
+            "view": "timeSeries",
+            "period": PERIOD,
+            "metrics": metrics,
+        });
+        if let (Value::Object(properties), Value::Object(extra)) = (&mut properties, extra) {
+            properties.extend(extra);
+        }
+        json!({"type": "metric", "x": x, "y": y, "width": 12, "height": 6, "properties": properties})
+    };
+    let line = |label: &str, value: f64| json!({"label": label, "value": value});
+    let mut widgets = vec![
+        json!({
+            "type": "text", "x": 0, "y": 0, "width": 24, "height": 3,
+            "properties": {"markdown": markdown(guard, &api.name, stage)},
+        }),
+        graph(
+            "Requests and errors",
+            3,
+            0,
+            vec![
+                metric(
+                    "Count",
+                    json!({"id": "requests", "stat": "Sum", "label": "Requests"}),
+                ),
+                metric(
+                    "4XXError",
+                    json!({"id": "fourxx", "stat": "Sum", "label": "4XX"}),
+                ),
+                metric(
+                    "5XXError",
+                    json!({"id": "fivexx", "stat": "Sum", "label": "5XX"}),
+                ),
+                json!([{
+                    "expression": "100 * fivexx / requests",
+                    "id": "share",
+                    "label": "5XX share (%)",
+                    "yAxis": "right",
+                }]),
+            ],
+            json!({"stat": "Sum"}),
+        ),
+        graph(
+            "Latency (p50, p90, p99)",
+            3,
+            12,
+            ["p50", "p90", "p99"]
+                .map(|stat| metric("Latency", json!({"stat": stat, "label": stat})))
+                .to_vec(),
+            json!({
+                "yAxis": {"left": {"label": "ms", "min": 0}},
+                "annotations": {"horizontal": [
+                    line("Runbook target: p99 under 1 s", LATENCY_TARGET_MS),
+                ]},
+            }),
+        ),
+        graph(
+            "IntegrationLatency (p99)",
+            9,
+            0,
+            vec![metric(
+                "IntegrationLatency",
+                json!({"stat": "p99", "label": "p99"}),
+            )],
+            json!({
+                "yAxis": {"left": {"label": "ms", "min": 0}},
+                "annotations": {"horizontal": [
+                    line("Runbook target: p99 under 500 ms", INTEGRATION_LATENCY_TARGET_MS),
+                    line("Integration timeout: 29 s, then 504", INTEGRATION_TIMEOUT_MS),
+                ]},
+            }),
+        ),
+    ];
+    let alarms: Vec<String> = wanted_alarms(guard, spec)
+        .iter()
+        .map(|name| alarm_arn(region, account_id, name))
+        .collect();
+    if !alarms.is_empty() {
+        widgets.push(json!({
+            "type": "alarm", "x": 12, "y": 9, "width": 12, "height": 6,
+            "properties": {"title": "Alarms of this guard", "alarms": alarms},
+        }));
+    }
+    json!({"widgets": widgets})
+}
+
+fn markdown(guard: &GuardId, api: &str, stage: &str) -> String {
+    format!(
+        "## {api}/{stage}: API Gateway 5XX runbook\n\
+         Kept by apigw-guard for the ApiGatewayGuard `{guard}` (`{marker}`): edits made here \
+         are put back, so change the guard instead.\n\n\
+         Runbook targets: no 5XX, p99 Latency under 1 s, p99 IntegrationLatency under 500 ms; \
+         past the 29 s integration timeout clients get 504. \
+         Diagnose: `apigw-guard diagnose --api {api} --stage {stage}`.",
+        marker = guard.dashboard_marker(),
+    )
+}
+
+/// The guard a dashboard body names as its owner (the marker in its text widget); `None`
+/// when the body is not JSON or carries no marker: a dashboard someone else made.
+pub fn owner(body: &str) -> Option<String> {
+    let body: Value = serde_json::from_str(body).ok()?;
+    let prefix = format!("{OWNER_TAG}=");
+    body.get("widgets")?
+        .as_array()?
+        .iter()
+        .filter(|widget| widget.get("type").and_then(Value::as_str) == Some("text"))
+        .filter_map(|widget| widget.pointer("/properties/markdown")?.as_str())
+        .find_map(|markdown| {
+            let (_, rest) = markdown.split_once(&prefix)?;
+            let owner: String = rest
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '`' && *c != ')')
+                .collect();
+            (!owner.is_empty()).then_some(owner)
+        })
+}
+
+/// Whether two bodies mean the same dashboard: JSON compared as values, numbers by value
+/// (`1000` and `1000.0` alike), so AWS's formatting of a body is not drift.
+pub fn same_meaning(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_meaning(a, b))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(key, a)| b.get(key).is_some_and(|b| same_meaning(a, b)))
+        }
+        (a, b) => a == b,
+    }
+}
+
+/// The titles of the widgets of `want` that `have` lacks or shows otherwise, for plans.
+pub fn differing_widgets(want: &Value, have: &Value) -> Vec<String> {
+    let widgets = |body: &Value| body.get("widgets").and_then(Value::as_array).cloned();
+    let (Some(want), Some(have)) = (widgets(want), widgets(have)) else {
+        return vec!["the whole body".to_owned()];
+    };
+    let mut differ: Vec<String> = want
+        .iter()
+        .enumerate()
+        .filter(|(i, widget)| !have.get(*i).is_some_and(|h| same_meaning(widget, h)))
+        .map(|(_, widget)| {
+            widget
+                .pointer("/properties/title")
+                .and_then(Value::as_str)
+                .unwrap_or("text")
+                .to_owned()
+        })
+        .collect();
+    if have.len() > want.len() {
+        differ.push(format!(
+            "{} widget(s) added by hand",
+            have.len() - want.len()
+        ));
+    }
+    differ
+}
+
+/// The console links of a guard in `region`.
+pub fn links(
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    rest_api_id: &str,
+    region: &str,
+) -> Links {
+    let console = console(region);
+    let cloudwatch = format!("{console}/cloudwatch/home?region={region}");
+    let log_group = format!("API-Gateway-Execution-Logs_{rest_api_id}/{}", spec.stage);
+    Links {
+        dashboard: spec.dashboard.as_ref().filter(|d| d.enabled).map(|_| {
+            format!(
+                "{cloudwatch}#dashboards/dashboard/{}",
+                guard.dashboard_name()
+            )
+        }),
+        stage: format!(
+            "{console}/apigateway/home?region={region}#/apis/{rest_api_id}/stages/{}",
+            encode(&spec.stage)
+        ),
+        // The logs console wants the group name encoded twice, with `$` for `%`.
+        execution_logs: format!(
+            "{cloudwatch}#logsV2:log-groups/log-group/{}",
+            encode(&encode(&log_group)).replace('%', "$")
+        ),
+        alarms: wanted_alarms(guard, spec)
+            .into_iter()
+            .map(|name| AlarmLink {
+                url: format!("{cloudwatch}#alarmsV2:alarm/{}", encode(&name)),
+                name,
+            })
+            .collect(),
+    }
+}
+
+/// The console's address for `region`: China and GovCloud regions have their own.
+fn console(region: &str) -> String {
+    match partition(region) {
+        "aws-cn" => format!("https://{region}.console.amazonaws.cn"),
+        "aws-us-gov" => "https://console.amazonaws-us-gov.com".to_owned(),
+        _ => format!("https://{region}.console.aws.amazon.com"),
+    }
+}
+
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+fn alarm_arn(region: &str, account_id: &str, name: &str) -> String {
+    format!(
+        "arn:{}:cloudwatch:{region}:{account_id}:alarm:{name}",
+        partition(region)
+    )
+}
+
+/// Percent-encodes all but RFC 3986's unreserved characters.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

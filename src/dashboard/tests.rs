@@ -1,0 +1,197 @@
+use super::*;
+
+fn guard() -> GuardId {
+    GuardId {
+        namespace: "payments".to_owned(),
+        name: "orders.prod".to_owned(),
+    }
+}
+
+fn spec(yaml: &str) -> ApiGatewayGuardSpec {
+    serde_yaml::from_str(&format!(
+        "restApi: {{name: orders-api}}\nstage: prod\n{yaml}"
+    ))
+    .unwrap()
+}
+
+fn api() -> RestApi {
+    RestApi {
+        id: "a1b2c3".to_owned(),
+        name: "orders-api".to_owned(),
+    }
+}
+
+fn widget<'a>(body: &'a Value, title: &str) -> &'a Value {
+    body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w.pointer("/properties/title").and_then(Value::as_str) == Some(title))
+        .unwrap_or_else(|| panic!("no widget {title:?} in {body}"))
+}
+
+#[test]
+fn the_body_shows_the_runbook_metrics_targets_and_alarms_of_the_stage() {
+    let spec =
+        spec("alarms: {latency: {enabled: false, threshold: 1000, statistic: p99}}\ndashboard: {}");
+    let body = body(&guard(), &spec, &api(), "eu-west-1", "111122223333");
+
+    let errors = widget(&body, "Requests and errors");
+    assert_eq!(errors["properties"]["region"], "eu-west-1");
+    let metrics = errors["properties"]["metrics"].as_array().unwrap();
+    let names: Vec<&str> = metrics[..3]
+        .iter()
+        .map(|m| m[1].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Count", "4XXError", "5XXError"]);
+    assert_eq!(
+        metrics[0],
+        json!(["AWS/ApiGateway", "Count", "ApiName", "orders-api", "Stage", "prod",
+               {"id": "requests", "stat": "Sum", "label": "Requests"}])
+    );
+    assert_eq!(metrics[3][0]["expression"], "100 * fivexx / requests");
+
+    let latency = widget(&body, "Latency (p50, p90, p99)");
+    let stats: Vec<&str> = latency["properties"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[6]["stat"].as_str().unwrap())
+        .collect();
+    assert_eq!(stats, ["p50", "p90", "p99"]);
+    assert_eq!(
+        latency["properties"]["annotations"]["horizontal"][0]["value"],
+        1000.0
+    );
+
+    let integration = widget(&body, "IntegrationLatency (p99)");
+    let lines: Vec<f64> = integration["properties"]["annotations"]["horizontal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lines, [500.0, 29_000.0]);
+
+    // The latency alarm is off, so only the other two are shown, by ARN in the account.
+    assert_eq!(
+        widget(&body, "Alarms of this guard")["properties"]["alarms"],
+        json!([
+            "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:apigw-guard-payments-orders.prod-5xx",
+            "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:apigw-guard-payments-orders.prod-integration-latency",
+        ])
+    );
+    assert_eq!(
+        owner(&body.to_string()),
+        Some("payments/orders.prod".to_owned())
+    );
+}
+
+#[test]
+fn without_alarms_there_is_no_alarm_widget() {
+    let body = body(&guard(), &spec("dashboard: {}"), &api(), "us-east-1", "1");
+    let types: Vec<&str> = body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["text", "metric", "metric", "metric"]);
+}
+
+#[test]
+fn only_a_marked_body_has_an_owner() {
+    assert_eq!(owner("not json"), None);
+    assert_eq!(owner(r#"{"widgets": []}"#), None);
+    let hand_made = json!({"widgets": [{"type": "text", "properties": {"markdown": "# ours"}}]});
+    assert_eq!(owner(&hand_made.to_string()), None);
+    let other = json!({"widgets": [{"type": "text", "properties": {
+        "markdown": "kept for `team/other` (`apigw-guard.dev/owner=team/other`)"}}]});
+    assert_eq!(owner(&other.to_string()), Some("team/other".to_owned()));
+    // A marker outside a text widget does not count.
+    let in_title = json!({"widgets": [{"type": "metric", "properties": {
+        "title": "apigw-guard.dev/owner=team/other"}}]});
+    assert_eq!(owner(&in_title.to_string()), None);
+}
+
+#[test]
+fn meaning_not_formatting_decides_drift() {
+    let want = body(&guard(), &spec("dashboard: {}"), &api(), "us-east-1", "1");
+    let reformatted: Value =
+        serde_json::from_str(&serde_json::to_string_pretty(&want).unwrap()).unwrap();
+    assert!(same_meaning(&want, &reformatted));
+    assert!(same_meaning(&json!({"a": 1000}), &json!({"a": 1000.0})));
+    assert!(!same_meaning(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+    assert!(!same_meaning(&json!([1, 2]), &json!([2, 1])));
+
+    let mut edited = want.clone();
+    edited["widgets"][2]["properties"]["period"] = json!(300);
+    edited["widgets"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "text"}));
+    assert!(!same_meaning(&want, &edited));
+    assert_eq!(
+        differing_widgets(&want, &edited),
+        ["Latency (p50, p90, p99)", "1 widget(s) added by hand"]
+    );
+    assert_eq!(differing_widgets(&want, &json!("x")), ["the whole body"]);
+}
+
+#[test]
+fn links_are_region_correct_and_encoded() {
+    let guarded = spec("alarms: {}\ndashboard: {}");
+    let links = links(&guard(), &guarded, "a1b2c3", "eu-west-1");
+    assert_eq!(
+        links.dashboard.as_deref(),
+        Some(
+            "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1\
+             #dashboards/dashboard/apigw-guard-payments-orders_prod"
+        )
+    );
+    assert_eq!(
+        links.stage,
+        "https://eu-west-1.console.aws.amazon.com/apigateway/home?region=eu-west-1\
+         #/apis/a1b2c3/stages/prod"
+    );
+    assert_eq!(
+        links.execution_logs,
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1\
+         #logsV2:log-groups/log-group/API-Gateway-Execution-Logs_a1b2c3$252Fprod"
+    );
+    assert_eq!(links.alarms.len(), 3);
+    assert_eq!(links.alarms[0].name, "apigw-guard-payments-orders.prod-5xx");
+    assert!(
+        links.alarms[0]
+            .url
+            .ends_with("#alarmsV2:alarm/apigw-guard-payments-orders.prod-5xx")
+    );
+
+    let china = super::links(&guard(), &guarded, "a1b2c3", "cn-north-1");
+    assert!(
+        china
+            .stage
+            .starts_with("https://cn-north-1.console.amazonaws.cn/")
+    );
+    let gov = super::links(&guard(), &guarded, "a1b2c3", "us-gov-west-1");
+    assert!(
+        gov.stage
+            .starts_with("https://console.amazonaws-us-gov.com/")
+    );
+    assert_eq!(
+        alarm_arn("us-gov-west-1", "1", "a"),
+        "arn:aws-us-gov:cloudwatch:us-gov-west-1:1:alarm:a"
+    );
+
+    let disabled = super::links(
+        &guard(),
+        &spec("dashboard: {enabled: false}"),
+        "a1b2c3",
+        "us-east-1",
+    );
+    assert_eq!(disabled.dashboard, None);
+    assert!(
+        disabled.alarms.is_empty(),
+        "no alarms section, no alarm links"
+    );
+}
