@@ -78,7 +78,8 @@ impl Context {
                 g.name_any(),
             )
         };
-        let region = |g: &ApiGatewayGuard| g.spec.region.clone();
+        // The region each guard really uses: one may name it, the other take the default.
+        let region = |g: &ApiGatewayGuard| self.aws.region_name(g.spec.region.as_deref());
         self.guards
             .state()
             .iter()
@@ -228,7 +229,10 @@ async fn apply(
     for event in events::for_reconcile(guard.metadata.generation, &report, previous, &status) {
         publish(ctx, guard, &event).await;
     }
-    patch_status(api, &id.name, &status).await?;
+    // Unchanged facts are not written: every write wakes every watcher of guards.
+    if previous != Some(&status) {
+        patch_status(api, &id.name, &status).await?;
+    }
     let ready = status
         .conditions
         .iter()

@@ -335,9 +335,6 @@ pub struct ApiGatewayGuardStatus {
     /// each alarm, in the guard's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<Links>,
-    /// When AWS was last read (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sync_time: Option<String>,
 }
 
 /// A status condition (the metav1.Condition shape).

@@ -38,7 +38,6 @@ pub fn build(
 ) -> ApiGatewayGuardStatus {
     let mut status = ApiGatewayGuardStatus {
         observed_generation: generation,
-        last_sync_time: Some(now.to_owned()),
         ..Default::default()
     };
     let mut conditions = Vec::new();

@@ -527,13 +527,11 @@ async fn a_permanent_aws_error_stalls_with_the_aws_code() {
         ("Warning", "NotFoundException")
     );
 
-    // The same failure on the next resync is not announced again.
+    // The same failure on the next resync is neither announced again nor written: the
+    // reconcile ends without a request (one would wait forever, since nobody answers it).
     let mut again = guard.clone();
     again.status = Some(status);
-    let task = run(&ctx, &again);
-    let (events, _) = server.events_then_status(&again).await;
-    task.await.unwrap().unwrap();
-    assert_eq!(events, []);
+    run(&ctx, &again).await.unwrap().unwrap();
 }
 
 #[test]
