@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod envtest;
 pub mod fault_proxy;
 
 use std::io::{BufRead, BufReader};

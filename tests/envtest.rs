@@ -1,0 +1,745 @@
+//! The operator against a real Kubernetes API server (etcd + kube-apiserver, as envtest runs
+//! them) and the local AWS: the CRD's schema and CEL rules as the server enforces them, and
+//! the real `apigw-guard run` process, authenticated as the shipped ServiceAccount with a
+//! TokenRequest token and authorized by the shipped RBAC alone. One API server serves every
+//! test here; each test has its own namespace, label, Lease and operator processes.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use apigw_guard::crd::ApiGatewayGuard;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::{Api, Client, ResourceExt};
+use serde::de::DeserializeOwned;
+use support::REGION;
+use support::envtest::{self, ApiServer, Supervised, free_port};
+
+/// Where the operator runs, as `deploy/` installs it.
+const OPERATOR_NS: &str = "apigw-guard";
+
+/// Creates `object`; one that exists already (another test made it) is fine.
+async fn create<K>(api: &Api<K>, object: &K)
+where
+    K: kube::Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), object).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(err) => panic!("create {object:?}: {err}"),
+    }
+}
+
+async fn namespace(client: &Client, name: &str) {
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    create(&Api::all(client.clone()), &ns).await;
+}
+
+/// The shipped ServiceAccount and RBAC (`deploy/serviceaccount.yaml`, `deploy/rbac.yaml`),
+/// and a kubeconfig with a token the API server issued for that ServiceAccount.
+async fn operator_kubeconfig(server: &ApiServer) -> PathBuf {
+    let admin = server.admin().await;
+    namespace(&admin, OPERATOR_NS).await;
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let sa: ServiceAccount =
+        serde_yaml::from_str(&std::fs::read_to_string(deploy.join("serviceaccount.yaml")).unwrap())
+            .unwrap();
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), OPERATOR_NS);
+    create(&accounts, &sa).await;
+    let rbac = std::fs::read_to_string(deploy.join("rbac.yaml")).unwrap();
+    for document in serde_yaml::Deserializer::from_str(&rbac) {
+        let value = <serde_json::Value as serde::Deserialize>::deserialize(document).unwrap();
+        match value["kind"].as_str().unwrap() {
+            "ClusterRole" => {
+                create(
+                    &Api::<ClusterRole>::all(admin.clone()),
+                    &serde_json::from_value(value).unwrap(),
+                )
+                .await
+            }
+            "ClusterRoleBinding" => {
+                create(
+                    &Api::<ClusterRoleBinding>::all(admin.clone()),
+                    &serde_json::from_value(value).unwrap(),
+                )
+                .await
+            }
+            "Role" => {
+                create(
+                    &Api::<Role>::namespaced(admin.clone(), OPERATOR_NS),
+                    &serde_json::from_value(value).unwrap(),
+                )
+                .await
+            }
+            "RoleBinding" => {
+                create(
+                    &Api::<RoleBinding>::namespaced(admin.clone(), OPERATOR_NS),
+                    &serde_json::from_value(value).unwrap(),
+                )
+                .await
+            }
+            other => panic!("deploy/rbac.yaml holds a {other}: teach this test to apply it"),
+        }
+    }
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let token = accounts
+        .create_token_request("apigw-guard", &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.token)
+        .expect("the API server issues a token");
+    envtest::kubeconfig(&server.dir, &server.url, "operator", &token)
+}
+
+/// One `apigw-guard run` process, as a Deployment's pod runs it.
+struct Operator {
+    process: Supervised,
+    metrics_port: u16,
+}
+
+impl Operator {
+    /// Reconciles the guards labelled `test=<test>`, leader-elected on the Lease
+    /// `lease-<test>`, re-reading AWS every `resync`.
+    async fn start(server: &ApiServer, test: &str, identity: &str, resync: &str) -> Self {
+        let kubeconfig = operator_kubeconfig(server).await;
+        let metrics_port = free_port();
+        let args = [
+            "run".to_owned(),
+            format!("--selector=test={test}"),
+            format!("--lease-name=lease-{test}"),
+            format!("--lease-namespace={OPERATOR_NS}"),
+            format!("--identity={identity}"),
+            format!("--resync-interval={resync}"),
+            format!("--metrics-addr=127.0.0.1:{metrics_port}"),
+            "--log-format=text".to_owned(),
+        ];
+        let env = [
+            ("KUBECONFIG", kubeconfig.display().to_string()),
+            ("AWS_ENDPOINT_URL", support::endpoint().to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ];
+        let log = server.dir.join(format!("operator-{test}-{identity}.log"));
+        let process = Supervised::start(
+            Path::new(env!("CARGO_BIN_EXE_apigw-guard")),
+            &args,
+            &env,
+            &log,
+        );
+        Self {
+            process,
+            metrics_port,
+        }
+    }
+
+    /// `/metrics` as Prometheus would scrape it.
+    fn metrics(&self) -> String {
+        let mut stream = match std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)) {
+            Ok(stream) => stream,
+            Err(_) => return String::new(),
+        };
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    }
+
+    /// The sum of the samples whose line starts with `prefix` (a name and some labels).
+    fn counter(&self, prefix: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .filter(|line| line.starts_with(prefix))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// The operator never met a Forbidden: the shipped RBAC covers all it does.
+    fn assert_never_forbidden(&self) {
+        let log = self.process.output();
+        assert!(
+            !log.to_lowercase().contains("forbidden"),
+            "the operator was refused something:\n{log}"
+        );
+    }
+}
+
+/// Polls `check` until it returns `Some`, for at most `limit`.
+async fn eventually<T>(what: &str, limit: Duration, check: impl AsyncFn() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn guard_yaml(namespace: &str, name: &str, test: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\n\
+         metadata: {{name: {name}, namespace: {namespace}, labels: {{test: {test}}}}}\n\
+         spec:\n{spec}"
+    )
+}
+
+fn guard(namespace: &str, name: &str, test: &str, spec: &str) -> ApiGatewayGuard {
+    serde_yaml::from_str(&guard_yaml(namespace, name, test, spec)).unwrap()
+}
+
+fn condition(guard: &ApiGatewayGuard, type_: &str) -> Option<(String, String, String)> {
+    let c = guard
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// The reasons of the events about guard `name`, oldest first.
+async fn event_reasons(client: &Client, namespace: &str, name: &str) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let mut list: Vec<Event> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding
+                .as_ref()
+                .is_some_and(|r| r.name.as_deref() == Some(name))
+        })
+        .collect();
+    list.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
+    list.into_iter().filter_map(|e| e.reason).collect()
+}
+
+async fn tracing_enabled(config: &aws_config::SdkConfig, api_id: &str) -> bool {
+    aws_sdk_apigateway::Client::new(config)
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap()
+        .tracing_enabled()
+}
+
+async fn alarm_names(config: &aws_config::SdkConfig, prefix: &str) -> Vec<String> {
+    let out = aws_sdk_cloudwatch::Client::new(config)
+        .describe_alarms()
+        .alarm_name_prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = out
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Ready=True for `generation`, read back from the API server.
+async fn ready(guards: &Api<ApiGatewayGuard>, name: &str, generation: i64) -> ApiGatewayGuard {
+    eventually(
+        &format!("{name} Ready at generation {generation}"),
+        Duration::from_secs(60),
+        async || {
+            let guard = guards.get(name).await.ok()?;
+            let status = guard.status.as_ref()?;
+            (status.observed_generation == Some(generation)
+                && condition(&guard, "Ready")?.0 == "True")
+                .then_some(guard)
+        },
+    )
+    .await
+}
+
+const FULL_SPEC: &str = "  restApi: {name: API}
+  stage: prod
+  tracing: {enabled: true}
+  executionLogging: {level: ERROR, detailedMetrics: true}
+  throttle: {usagePlan: {name: PLAN}, rateLimit: 100, burstLimit: 200}
+  stageThrottle: {rateLimit: 500, burstLimit: 250}
+  alarms: {actions: ['arn:aws:sns:us-east-1:123456789012:oncall']}
+  dashboard: {}
+";
+
+/// A seeded API `{name}-api` with a plan `{name}-plan`, and the full spec guarding it.
+async fn seeded(config: &aws_config::SdkConfig, name: &str) -> (String, String) {
+    let api_id = support::seed_api(config, &format!("{name}-api"), "prod").await;
+    support::seed_usage_plan(config, &format!("{name}-plan"), &api_id, "prod").await;
+    let spec = FULL_SPEC
+        .replace("API", &format!("{name}-api"))
+        .replace("PLAN", &format!("{name}-plan"));
+    (api_id, spec)
+}
+
+#[tokio::test]
+async fn the_crd_schema_and_its_cel_rules_accept_and_refuse_as_intended() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let admin = server.admin().await;
+    namespace(&admin, "cel").await;
+    // Untyped, so values the Rust types would refuse reach the server.
+    let guards: Api<DynamicObject> =
+        Api::namespaced_with(admin, "cel", &ApiResource::erase::<ApiGatewayGuard>(&()));
+    let alarm = "{threshold: 10, statistic: Sum, periodSeconds: 300, evaluationPeriods: 1}";
+    let cases: Vec<(String, Option<&str>)> = vec![
+        ("restApi: {name: a}".to_owned(), None),
+        ("restApi: {id: a1b2c3}".to_owned(), None),
+        (
+            "restApi: {name: a, id: a1b2c3}".to_owned(),
+            Some("give exactly one of name or id"),
+        ),
+        (
+            "restApi: {}".to_owned(),
+            Some("give exactly one of name or id"),
+        ),
+        (
+            "restApi: {name: a}\n  throttle: {usagePlan: {}, rateLimit: 1, burstLimit: 1}"
+                .to_owned(),
+            Some("give exactly one of name or id"),
+        ),
+        (
+            "restApi: {name: a}\n  throttle: {usagePlan: {id: u}, rateLimit: 0, burstLimit: 1}"
+                .to_owned(),
+            Some("rateLimit must be greater than 0"),
+        ),
+        (
+            "restApi: {name: a}\n  stageThrottle: {rateLimit: 0, burstLimit: 1}".to_owned(),
+            Some("rateLimit must be greater than 0"),
+        ),
+        (
+            format!("restApi: {{name: a}}\n  alarms: {{fiveXXError: {alarm}}}"),
+            None,
+        ),
+        (
+            format!(
+                "restApi: {{name: a}}\n  alarms: {{latency: {}}}",
+                alarm.replace("10,", "-1,")
+            ),
+            Some("threshold must be 0 or more"),
+        ),
+        (
+            format!(
+                "restApi: {{name: a}}\n  alarms: {{latency: {}}}",
+                alarm.replace("300", "90")
+            ),
+            Some("periodSeconds must be 10, 30 or a multiple of 60"),
+        ),
+        (
+            format!(
+                "restApi: {{name: a}}\n  alarms: {{integrationLatency: {}}}",
+                alarm.replace("evaluationPeriods: 1", "evaluationPeriods: 289")
+            ),
+            Some("periodSeconds x evaluationPeriods must be at most 86400"),
+        ),
+        (
+            "restApi: {name: a}\n  executionLogging: {level: LOUD}".to_owned(),
+            Some("Unsupported value: \"LOUD\""),
+        ),
+    ];
+    for (i, (fields, refusal)) in cases.iter().enumerate() {
+        let object: DynamicObject = serde_yaml::from_str(&guard_yaml(
+            "cel",
+            &format!("case-{i}"),
+            "cel",
+            &format!("  {fields}\n  stage: prod\n"),
+        ))
+        .unwrap();
+        let result = guards.create(&PostParams::default(), &object).await;
+        match (refusal, result) {
+            (None, Ok(created)) => {
+                let typed: ApiGatewayGuard =
+                    serde_json::from_value(serde_json::to_value(&created).unwrap()).unwrap();
+                assert_eq!(typed.spec.stage, "prod", "{fields}: stored as written");
+            }
+            (Some(message), Err(kube::Error::Api(status))) => {
+                assert_eq!(status.code, 422, "{fields}");
+                assert!(
+                    status.message.contains(message),
+                    "{fields}: {} does not say {message}",
+                    status.message
+                );
+            }
+            (expected, got) => panic!("{fields}: expected refusal {expected:?}, got {got:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let admin = server.admin().await;
+    let ns = "life";
+    namespace(&admin, ns).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), ns);
+    let operator = Operator::start(server, "life", "op-life", "2s").await;
+
+    // Created: the finalizer first, then AWS, then a Ready status for generation 1.
+    let (api_id, spec) = seeded(&config, "envlife").await;
+    guards
+        .create(&PostParams::default(), &guard(ns, "orders", "life", &spec))
+        .await
+        .unwrap();
+    let live = ready(&guards, "orders", 1).await;
+    assert_eq!(live.finalizers(), ["apigw-guard.dev/cleanup"]);
+    let status = live.status.as_ref().unwrap();
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == Some(1)),
+        "{status:#?}"
+    );
+    for type_ in [
+        "Tracing",
+        "ExecutionLogging",
+        "Throttle",
+        "StageThrottle",
+        "Alarms",
+        "Dashboard",
+    ] {
+        assert_eq!(condition(&live, type_).unwrap().0, "True", "{type_}");
+    }
+    assert!(tracing_enabled(&config, &api_id).await);
+    assert_eq!(
+        alarm_names(&config, "apigw-guard-life-orders-").await.len(),
+        3
+    );
+    let reasons = eventually("creation events", Duration::from_secs(10), async || {
+        let reasons = event_reasons(&admin, ns, "orders").await;
+        reasons
+            .contains(&"AlarmCreated".to_owned())
+            .then_some(reasons)
+    })
+    .await;
+    assert!(
+        reasons.contains(&"TracingEnabled".to_owned()),
+        "{reasons:?}"
+    );
+
+    // Drift made by hand is put back at the next resync, with a warning.
+    support::disable_tracing_by_hand(&config, &api_id).await;
+    eventually("tracing put back", Duration::from_secs(30), async || {
+        tracing_enabled(&config, &api_id).await.then_some(())
+    })
+    .await;
+    eventually(
+        "DriftCorrected event",
+        Duration::from_secs(10),
+        async || {
+            event_reasons(&admin, ns, "orders")
+                .await
+                .contains(&"DriftCorrected".to_owned())
+                .then_some(())
+        },
+    )
+    .await;
+
+    // A spec change: generation 2 is applied and reported.
+    guards
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"tracing": {"enabled": false}}})),
+        )
+        .await
+        .unwrap();
+    ready(&guards, "orders", 2).await;
+    assert!(!tracing_enabled(&config, &api_id).await);
+
+    // Suspended: nothing is written, not even drift put back.
+    guards
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"suspend": true,
+                "tracing": {"enabled": true}}})),
+        )
+        .await
+        .unwrap();
+    eventually("Suspended", Duration::from_secs(30), async || {
+        let guard = guards.get("orders").await.ok()?;
+        (condition(&guard, "Reconciling")?.1 == "Suspended"
+            && guard.status?.observed_generation == Some(3))
+        .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        !tracing_enabled(&config, &api_id).await,
+        "a suspended guard writes nothing"
+    );
+
+    // Resumed, it catches up; deleted (deletionPolicy Delete), its alarms and dashboard go.
+    guards
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"suspend": false}})),
+        )
+        .await
+        .unwrap();
+    ready(&guards, "orders", 4).await;
+    assert!(tracing_enabled(&config, &api_id).await);
+    guards
+        .delete("orders", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the guard is gone", Duration::from_secs(30), async || {
+        guards
+            .get_opt("orders")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        alarm_names(&config, "apigw-guard-life-orders-").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        support::dashboard(&config, "apigw-guard-life-orders").await,
+        None
+    );
+    operator.assert_never_forbidden();
+}
+
+#[tokio::test]
+async fn deletion_policies_delete_or_retain_the_guards_alarms() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let admin = server.admin().await;
+    let ns = "policies";
+    namespace(&admin, ns).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), ns);
+    let operator = Operator::start(server, "policies", "op-policies", "30s").await;
+    for (name, policy) in [("dropped", "Delete"), ("kept", "Retain")] {
+        let (_, spec) = seeded(&config, &format!("env{name}")).await;
+        let spec = format!("{spec}  deletionPolicy: {policy}\n");
+        guards
+            .create(&PostParams::default(), &guard(ns, name, "policies", &spec))
+            .await
+            .unwrap();
+    }
+    for name in ["dropped", "kept"] {
+        ready(&guards, name, 1).await;
+        guards.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    for name in ["dropped", "kept"] {
+        eventually(
+            &format!("{name} is gone"),
+            Duration::from_secs(30),
+            async || guards.get_opt(name).await.unwrap().is_none().then_some(()),
+        )
+        .await;
+    }
+    assert!(
+        alarm_names(&config, "apigw-guard-policies-dropped-")
+            .await
+            .is_empty()
+    );
+    assert!(
+        support::dashboard(&config, "apigw-guard-policies-dropped")
+            .await
+            .is_none()
+    );
+    assert_eq!(
+        alarm_names(&config, "apigw-guard-policies-kept-")
+            .await
+            .len(),
+        3
+    );
+    assert!(
+        support::dashboard(&config, "apigw-guard-policies-kept")
+            .await
+            .is_some()
+    );
+    operator.assert_never_forbidden();
+}
+
+#[tokio::test]
+async fn two_guards_on_one_stage_the_older_keeps_it_and_they_never_fight() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let admin = server.admin().await;
+    for ns in ["rivals-a", "rivals-b"] {
+        namespace(&admin, ns).await;
+    }
+    let operator = Operator::start(server, "rivals", "op-rivals", "2s").await;
+    let api_id = support::seed_api(&config, "envrivals-api", "prod").await;
+    // The older names the region and the API by name; the younger takes the operator's
+    // region and names the API by id, and wants tracing off.
+    let first: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "rivals-a");
+    let spec = format!(
+        "  region: {REGION}\n  restApi: {{name: envrivals-api}}\n  stage: prod\n  \
+         tracing: {{enabled: true}}\n"
+    );
+    first
+        .create(
+            &PostParams::default(),
+            &guard("rivals-a", "first", "rivals", &spec),
+        )
+        .await
+        .unwrap();
+    ready(&first, "first", 1).await;
+    // Creation times have second resolution: make the order certain.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "rivals-b");
+    let spec =
+        format!("  restApi: {{id: {api_id}}}\n  stage: prod\n  tracing: {{enabled: false}}\n");
+    second
+        .create(
+            &PostParams::default(),
+            &guard("rivals-b", "second", "rivals", &spec),
+        )
+        .await
+        .unwrap();
+    let (_, reason, message) = eventually("second stalls", Duration::from_secs(30), async || {
+        let guard = second.get("second").await.ok()?;
+        condition(&guard, "Stalled").filter(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(reason, "Conflict");
+    assert!(message.contains("rivals-a/first"), "{message}");
+    // Several resyncs later: tracing stayed on, and the stage was written exactly once.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(tracing_enabled(&config, &api_id).await);
+    assert!(operator.counter("apigw_guard_reconciles_total") >= 4.0);
+    assert_eq!(
+        operator.counter(
+            "apigw_guard_aws_calls_total{service=\"apigateway\",operation=\"UpdateStage\""
+        ),
+        1.0
+    );
+    operator.assert_never_forbidden();
+}
+
+#[tokio::test]
+async fn a_resync_that_changes_nothing_writes_nothing_to_the_api_server() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let admin = server.admin().await;
+    let ns = "quiet";
+    namespace(&admin, ns).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), ns);
+    let operator = Operator::start(server, "quiet", "op-quiet", "1s").await;
+    let (_, spec) = seeded(&config, "envquiet").await;
+    guards
+        .create(&PostParams::default(), &guard(ns, "calm", "quiet", &spec))
+        .await
+        .unwrap();
+    ready(&guards, "calm", 1).await;
+    // The first resync after the writes reports them in sync; from then on nothing changes.
+    let settled = eventually("in sync", Duration::from_secs(30), async || {
+        let guard = guards.get("calm").await.ok()?;
+        (condition(&guard, "Tracing")?.1 == "InSync").then_some(guard)
+    })
+    .await;
+    let reconciles = operator.counter("apigw_guard_reconciles_total");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        operator.counter("apigw_guard_reconciles_total") >= reconciles + 3.0,
+        "resyncs ran"
+    );
+    let now = guards.get("calm").await.unwrap();
+    assert_eq!(
+        now.resource_version(),
+        settled.resource_version(),
+        "status unchanged, object not rewritten"
+    );
+    operator.assert_never_forbidden();
+}
+
+#[tokio::test]
+async fn two_replicas_share_one_lease_and_the_standby_takes_over_when_the_leader_dies() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let admin = server.admin().await;
+    let ns = "failover";
+    namespace(&admin, ns).await;
+    let replicas = [
+        Operator::start(server, "failover", "replica-1", "30s").await,
+        Operator::start(server, "failover", "replica-2", "30s").await,
+    ];
+    let leases: Api<Lease> = Api::namespaced(admin.clone(), OPERATOR_NS);
+    let holder = async || {
+        leases
+            .get_opt("lease-failover")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+            .filter(|h| !h.is_empty())
+    };
+    let leader = eventually("a leader", Duration::from_secs(30), async || holder().await).await;
+    let (dead, standby) = match leader.as_str() {
+        "replica-1" => (&replicas[0], "replica-2"),
+        _ => (&replicas[1], "replica-1"),
+    };
+    dead.process.kill_hard();
+
+    // The guard is created after the crash: only the standby can make it Ready.
+    let (_, spec) = seeded(&config, "envfailover").await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), ns);
+    guards
+        .create(
+            &PostParams::default(),
+            &guard(ns, "orders", "failover", &spec),
+        )
+        .await
+        .unwrap();
+    eventually("the standby leads", Duration::from_secs(60), async || {
+        (holder().await? == standby).then_some(())
+    })
+    .await;
+    ready(&guards, "orders", 1).await;
+    for replica in &replicas {
+        replica.assert_never_forbidden();
+    }
+}
