@@ -212,23 +212,6 @@ fn run(
     tokio::spawn(controller::reconcile(Arc::new(guard.clone()), ctx.clone()))
 }
 
-async fn alarm_names(config: &SdkConfig, prefix: &str) -> Vec<String> {
-    let out = aws_sdk_cloudwatch::Client::new(config)
-        .describe_alarms()
-        .alarm_name_prefix(prefix)
-        .send()
-        .await
-        .unwrap();
-    let mut names: Vec<String> = out
-        .metric_alarms()
-        .iter()
-        .filter_map(|a| a.alarm_name())
-        .map(str::to_owned)
-        .collect();
-    names.sort();
-    names
-}
-
 /// The id of the REST API named `api_name`.
 async fn api_id(config: &SdkConfig, api_name: &str) -> String {
     let apis = aws_sdk_apigateway::Client::new(config)
@@ -277,7 +260,7 @@ async fn create_adds_the_finalizer_first_then_writes_aws_then_reports_status() {
         "no AWS write before the finalizer"
     );
     assert_eq!(
-        alarm_names(&config, "apigw-guard-tests-create-")
+        support::alarm_names(&config, "apigw-guard-tests-create-")
             .await
             .len(),
         0
@@ -323,7 +306,7 @@ async fn create_adds_the_finalizer_first_then_writes_aws_then_reports_status() {
     assert_eq!(status.alarm_summary.as_deref(), Some("3 INSUFFICIENT_DATA"));
     assert!(tracing_enabled(&config, "create-api").await);
     assert_eq!(
-        alarm_names(&config, "apigw-guard-tests-create-")
+        support::alarm_names(&config, "apigw-guard-tests-create-")
             .await
             .len(),
         3
@@ -387,7 +370,7 @@ async fn delete_with_delete_policy_removes_only_owned_alarms() {
     )
     .await;
     assert_eq!(
-        alarm_names(&config, "apigw-guard-tests-deleted-")
+        support::alarm_names(&config, "apigw-guard-tests-deleted-")
             .await
             .len(),
         4
@@ -404,7 +387,7 @@ async fn delete_with_delete_policy_removes_only_owned_alarms() {
     server.finalizer_removed(&guard).await;
     task.await.unwrap().unwrap();
     assert_eq!(
-        alarm_names(&config, "apigw-guard-tests-deleted-").await,
+        support::alarm_names(&config, "apigw-guard-tests-deleted-").await,
         ["apigw-guard-tests-deleted-custom"]
     );
     assert!(
@@ -472,7 +455,7 @@ async fn delete_with_retain_policy_removes_nothing() {
     server.finalizer_removed(&guard).await;
     task.await.unwrap().unwrap();
     assert_eq!(
-        alarm_names(&config, "apigw-guard-tests-retained-")
+        support::alarm_names(&config, "apigw-guard-tests-retained-")
             .await
             .len(),
         3
@@ -494,7 +477,7 @@ async fn a_suspended_guard_writes_nothing_to_aws() {
     assert!(message.contains("change(s) pending"), "{message}");
     assert!(!tracing_enabled(&config, "suspended-api").await);
     assert_eq!(
-        alarm_names(&config, "apigw-guard-tests-suspended-")
+        support::alarm_names(&config, "apigw-guard-tests-suspended-")
             .await
             .len(),
         0

@@ -248,22 +248,6 @@ async fn tracing_enabled(config: &aws_config::SdkConfig, api_id: &str) -> bool {
         .tracing_enabled()
 }
 
-async fn alarm_names(config: &aws_config::SdkConfig, prefix: &str) -> Vec<String> {
-    let out = aws_sdk_cloudwatch::Client::new(config)
-        .describe_alarms()
-        .alarm_name_prefix(prefix)
-        .send()
-        .await
-        .unwrap();
-    let mut names: Vec<String> = out
-        .metric_alarms()
-        .iter()
-        .filter_map(|a| a.alarm_name().map(str::to_owned))
-        .collect();
-    names.sort();
-    names
-}
-
 /// Ready=True for `generation`, read back from the API server.
 async fn ready(guards: &Api<ApiGatewayGuard>, name: &str, generation: i64) -> ApiGatewayGuard {
     eventually(
@@ -435,7 +419,9 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
     }
     assert!(tracing_enabled(&config, &api_id).await);
     assert_eq!(
-        alarm_names(&config, "apigw-guard-life-orders-").await.len(),
+        support::alarm_names(&config, "apigw-guard-life-orders-")
+            .await
+            .len(),
         3
     );
     let reasons = eventually("creation events", Duration::from_secs(10), async || {
@@ -528,7 +514,7 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
     })
     .await;
     assert_eq!(
-        alarm_names(&config, "apigw-guard-life-orders-").await,
+        support::alarm_names(&config, "apigw-guard-life-orders-").await,
         Vec::<String>::new()
     );
     assert_eq!(
@@ -571,7 +557,7 @@ async fn deletion_policies_delete_or_retain_the_guards_alarms() {
         .await;
     }
     assert!(
-        alarm_names(&config, "apigw-guard-policies-dropped-")
+        support::alarm_names(&config, "apigw-guard-policies-dropped-")
             .await
             .is_empty()
     );
@@ -581,7 +567,7 @@ async fn deletion_policies_delete_or_retain_the_guards_alarms() {
             .is_none()
     );
     assert_eq!(
-        alarm_names(&config, "apigw-guard-policies-kept-")
+        support::alarm_names(&config, "apigw-guard-policies-kept-")
             .await
             .len(),
         3

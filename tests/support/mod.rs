@@ -351,3 +351,20 @@ pub async fn dashboard(config: &SdkConfig, name: &str) -> Option<serde_json::Val
         Err(err) => panic!("GetDashboard {name}: {err:?}"),
     }
 }
+
+/// The names of the alarms starting with `prefix`, sorted.
+pub async fn alarm_names(config: &SdkConfig, prefix: &str) -> Vec<String> {
+    let out = aws_sdk_cloudwatch::Client::new(config)
+        .describe_alarms()
+        .alarm_name_prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = out
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
