@@ -2,9 +2,39 @@
 //!
 //! Doc comments on fields become `kubectl explain` text, so they speak to the user.
 
-use kube::{CustomResource, KubeSchema};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// The CRD as the API server gets it. Doc comments become descriptions line by line; their
+/// line breaks are taken out again (paragraphs kept), so `kubectl explain` prints sentences.
+pub fn definition() -> CustomResourceDefinition {
+    let mut value = serde_json::to_value(ApiGatewayGuard::crd()).expect("the CRD serializes");
+    unwrap_descriptions(&mut value);
+    serde_json::from_value(value).expect("the CRD deserializes")
+}
+
+fn unwrap_descriptions(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                match value {
+                    serde_json::Value::String(text) if key == "description" => {
+                        *text = text
+                            .split("\n\n")
+                            .map(|paragraph| paragraph.split('\n').collect::<Vec<_>>().join(" "))
+                            .collect::<Vec<_>>()
+                            .join("\n\n");
+                    }
+                    value => unwrap_descriptions(value),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
+}
 
 /// Guards one API Gateway REST API stage against 5XX incidents: CloudWatch alarms, X-Ray
 /// tracing, execution logging and throttling, as the API Gateway 5XX runbook prescribes.
@@ -178,75 +208,96 @@ pub struct AlarmsSpec {
     /// How periods without data are treated. Default notBreaching: no traffic is no incident.
     #[serde(default)]
     pub treat_missing_data: TreatMissingData,
-    /// 5XXError alarm. Default: Sum over 300 s greater than 10 (the runbook's alarm).
-    #[serde(default = "AlarmSpec::five_xx_default", rename = "fiveXXError")]
+    /// 5XXError alarm. Every field is optional; the defaults are the runbook's alarm: Sum over
+    /// 300 s greater than 10, one period.
+    #[serde(default, rename = "fiveXXError")]
     pub five_xx_error: AlarmSpec,
-    /// Latency alarm in milliseconds. Default: p99 over 300 s greater than 1000 ms (the
-    /// runbook's verification target: Latency under 1 s).
-    #[serde(default = "AlarmSpec::latency_default")]
+    /// Latency alarm, in milliseconds. Every field is optional; the defaults are the runbook's
+    /// verification target: p99 over 300 s greater than 1000 ms, one period.
+    #[serde(default)]
     pub latency: AlarmSpec,
-    /// IntegrationLatency alarm in milliseconds. Default: p99 over 300 s greater than 500 ms
-    /// (the runbook's verification target: IntegrationLatency under 500 ms).
-    #[serde(default = "AlarmSpec::integration_latency_default")]
+    /// IntegrationLatency alarm, in milliseconds. Every field is optional; the defaults are the
+    /// runbook's verification target: p99 over 300 s greater than 500 ms, one period.
+    #[serde(default)]
     pub integration_latency: AlarmSpec,
 }
 
+impl AlarmsSpec {
+    /// The 5XXError alarm with its defaults filled in.
+    pub fn five_xx_error(&self) -> AlarmSettings {
+        self.five_xx_error.with_defaults(10.0, "Sum")
+    }
+
+    /// The Latency alarm with its defaults filled in.
+    pub fn latency(&self) -> AlarmSettings {
+        self.latency.with_defaults(1000.0, "p99")
+    }
+
+    /// The IntegrationLatency alarm with its defaults filled in.
+    pub fn integration_latency(&self) -> AlarmSettings {
+        self.integration_latency.with_defaults(500.0, "p99")
+    }
+}
+
 /// One CloudWatch alarm: fires when the statistic is greater than the threshold for
-/// `evaluationPeriods` consecutive periods.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+/// `evaluationPeriods` consecutive periods. Every field is optional: an omitted one takes its
+/// alarm's default, so an override changes only what it names.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(
-    validation = Rule::new("self.threshold >= 0.0").message("threshold must be 0 or more"),
-    validation = Rule::new("self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0")
+    validation = Rule::new("!has(self.threshold) || self.threshold >= 0.0").message("threshold must be 0 or more"),
+    validation = Rule::new("!has(self.periodSeconds) || self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0")
         .message("periodSeconds must be 10, 30 or a multiple of 60"),
-    validation = Rule::new("self.periodSeconds * self.evaluationPeriods <= 86400")
+    validation = Rule::new("(has(self.periodSeconds) ? self.periodSeconds : 300) * (has(self.evaluationPeriods) ? self.evaluationPeriods : 1) <= 86400")
         .message("periodSeconds x evaluationPeriods must be at most 86400 (one day)")
 )]
 pub struct AlarmSpec {
-    /// Whether the alarm exists. Setting false deletes the alarm if this guard owns it.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Threshold: an error count for 5XXError, milliseconds for the latency alarms.
-    pub threshold: f64,
+    /// Whether the alarm exists. Default true; false deletes the alarm if this guard owns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Threshold: an error count for 5XXError, milliseconds for the latency alarms. Default
+    /// 10 (fiveXXError), 1000 (latency), 500 (integrationLatency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
     /// Statistic: Sum, Average, Maximum, Minimum, SampleCount or a percentile such as p99.
+    /// Default Sum (fiveXXError), p99 (latency, integrationLatency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(
         pattern = r"^(SampleCount|Average|Sum|Minimum|Maximum|p(100|[0-9]{1,2}(\.[0-9]{1,2})?))$"
     ))]
-    pub statistic: String,
-    /// Length of one period in seconds: 10, 30 or a multiple of 60.
-    #[serde(default = "AlarmSpec::default_period")]
+    pub statistic: Option<String>,
+    /// Length of one period in seconds: 10, 30 or a multiple of 60. Default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 10, max = 86400))]
-    pub period_seconds: i32,
-    /// Consecutive periods over the threshold before the alarm fires.
-    #[serde(default = "AlarmSpec::default_evaluation_periods")]
+    pub period_seconds: Option<i32>,
+    /// Consecutive periods over the threshold before the alarm fires. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 8640))]
+    pub evaluation_periods: Option<i32>,
+}
+
+/// One alarm's settings with its defaults filled in: what the guard keeps in CloudWatch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlarmSettings {
+    pub enabled: bool,
+    pub threshold: f64,
+    pub statistic: String,
+    pub period_seconds: i32,
     pub evaluation_periods: i32,
 }
 
 impl AlarmSpec {
-    fn default_period() -> i32 {
-        300
-    }
-    fn default_evaluation_periods() -> i32 {
-        1
-    }
-    fn with(threshold: f64, statistic: &str) -> Self {
-        Self {
-            enabled: true,
-            threshold,
-            statistic: statistic.to_owned(),
-            period_seconds: Self::default_period(),
-            evaluation_periods: Self::default_evaluation_periods(),
+    fn with_defaults(&self, threshold: f64, statistic: &str) -> AlarmSettings {
+        AlarmSettings {
+            enabled: self.enabled.unwrap_or(true),
+            threshold: self.threshold.unwrap_or(threshold),
+            statistic: self
+                .statistic
+                .clone()
+                .unwrap_or_else(|| statistic.to_owned()),
+            period_seconds: self.period_seconds.unwrap_or(300),
+            evaluation_periods: self.evaluation_periods.unwrap_or(1),
         }
-    }
-    fn five_xx_default() -> Self {
-        Self::with(10.0, "Sum")
-    }
-    fn latency_default() -> Self {
-        Self::with(1000.0, "p99")
-    }
-    fn integration_latency_default() -> Self {
-        Self::with(500.0, "p99")
     }
 }
 

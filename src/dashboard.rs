@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::crd::{AlarmLink, AlarmSpec, ApiGatewayGuardSpec, Links};
+use crate::crd::{AlarmLink, ApiGatewayGuardSpec, Links};
 use crate::model::{AlarmKind, GuardId, OWNER_TAG, RestApi};
 use crate::runbook::{INTEGRATION_LATENCY_TARGET_MS, INTEGRATION_TIMEOUT_MS, LATENCY_TARGET_MS};
 
@@ -19,14 +19,7 @@ pub fn wanted_alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec) -> Vec<String>
     };
     AlarmKind::ALL
         .into_iter()
-        .filter(|kind| {
-            let alarm: &AlarmSpec = match kind {
-                AlarmKind::FiveXxError => &alarms.five_xx_error,
-                AlarmKind::Latency => &alarms.latency,
-                AlarmKind::IntegrationLatency => &alarms.integration_latency,
-            };
-            alarm.enabled
-        })
+        .filter(|kind| kind.settings(alarms).enabled)
         .map(|kind| guard.alarm_name(kind))
         .collect()
 }

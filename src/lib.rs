@@ -7,7 +7,7 @@
 
 // The resources users write (CRD types). Uses: nothing.
 pub mod crd;
-// The AWS-facing vocabulary: observed and wanted state, errors, alarm ownership. Uses: nothing.
+// The AWS-facing vocabulary: observed and wanted state, errors, alarm ownership. Uses: crd.
 pub mod model;
 // Checks of a spec that the CRD schema cannot express. Uses: crd, model.
 pub mod validate;

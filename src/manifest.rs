@@ -192,4 +192,27 @@ mod tests {
             "f.yaml: guard g1: spec.restApi: give exactly one of name or id"
         );
     }
+
+    #[test]
+    fn partial_alarm_overrides_parse_and_the_cel_rules_see_the_defaults() {
+        let partial = format!(
+            "{GUARD}  alarms: {{fiveXXError: {{threshold: 5}}, latency: {{enabled: false}}}}\n"
+        );
+        let guards = parse("f.yaml", &partial).expect("every alarm field is optional");
+        let alarms = guards[0].spec.alarms.as_ref().unwrap();
+        assert_eq!(alarms.five_xx_error().threshold, 5.0);
+        assert_eq!(alarms.five_xx_error().statistic, "Sum");
+        assert!(!alarms.latency().enabled);
+        // 300 s (the default period) x 289 is more than a day.
+        let err = parse(
+            "f.yaml",
+            &format!("{GUARD}  alarms: {{latency: {{evaluationPeriods: 289}}}}\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("periodSeconds x evaluationPeriods must be at most 86400"),
+            "{err}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The AWS-facing vocabulary: what the operator observes in AWS and what it wants there, the
 //! errors AWS answers with and how they are classified, and which alarms a guard owns.
 //!
-//! It depends on nothing in the crate, so the pure layers (`plan`, `runbook`) and the SDK
+//! It depends on nothing but `crd`, so the pure layers (`plan`, `runbook`) and the SDK
 //! adapters (`aws`) share it without knowing each other: `aws` turns SDK types into these and
 //! back.
 

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::crd::{AlarmSpec, ApiGatewayGuardSpec, LogLevel};
+use crate::crd::{ApiGatewayGuardSpec, LogLevel};
 use crate::dashboard;
 use crate::model::{AlarmConfig, AlarmKind, GuardId, OWNER_TAG, Observed, PatchOp, RestApi, Tag};
 
@@ -443,11 +443,7 @@ pub fn desired_alarm(
     kind: AlarmKind,
 ) -> Option<AlarmConfig> {
     let alarms = spec.alarms.as_ref()?;
-    let alarm: &AlarmSpec = match kind {
-        AlarmKind::FiveXxError => &alarms.five_xx_error,
-        AlarmKind::Latency => &alarms.latency,
-        AlarmKind::IntegrationLatency => &alarms.integration_latency,
-    };
+    let alarm = kind.settings(alarms);
     if !alarm.enabled {
         return None;
     }

@@ -1,7 +1,7 @@
 //! Checks the schema cannot express, run before any AWS call so a bad guard fails with the
 //! field at fault instead of an AWS validation error halfway through.
 
-use crate::crd::{AlarmSpec, ApiGatewayGuardSpec, ResourceRef};
+use crate::crd::{AlarmSettings, ApiGatewayGuardSpec, ResourceRef};
 
 /// API Gateway stage names are at most 128 characters.
 const MAX_STAGE_NAME: usize = 128;
@@ -56,17 +56,16 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
         for (i, arn) in alarms.ok_actions.iter().enumerate() {
             arn_check(&mut errors, &format!("spec.alarms.okActions[{i}]"), arn);
         }
-        alarm(
-            &mut errors,
-            "spec.alarms.fiveXXError",
-            &alarms.five_xx_error,
-        );
-        alarm(&mut errors, "spec.alarms.latency", &alarms.latency);
-        alarm(
-            &mut errors,
-            "spec.alarms.integrationLatency",
-            &alarms.integration_latency,
-        );
+        for (field, settings) in [
+            ("spec.alarms.fiveXXError", alarms.five_xx_error()),
+            ("spec.alarms.latency", alarms.latency()),
+            (
+                "spec.alarms.integrationLatency",
+                alarms.integration_latency(),
+            ),
+        ] {
+            alarm(&mut errors, field, &settings);
+        }
     }
     errors
 }
@@ -124,7 +123,7 @@ fn arn_check(errors: &mut Vec<String>, field: &str, arn: &str) {
     }
 }
 
-fn alarm(errors: &mut Vec<String>, field: &str, alarm: &AlarmSpec) {
+fn alarm(errors: &mut Vec<String>, field: &str, alarm: &AlarmSettings) {
     if !(alarm.threshold.is_finite() && alarm.threshold >= 0.0) {
         errors.push(format!(
             "{field}.threshold: must be 0 or more, got {}",

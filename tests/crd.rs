@@ -107,15 +107,15 @@ fn crd_schema_is_structural_and_yaml11_safe() {
     assert_eq!(
         rules,
         [
-            ".spec.alarms.fiveXXError: self.periodSeconds * self.evaluationPeriods <= 86400",
-            ".spec.alarms.fiveXXError: self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
-            ".spec.alarms.fiveXXError: self.threshold >= 0.0",
-            ".spec.alarms.integrationLatency: self.periodSeconds * self.evaluationPeriods <= 86400",
-            ".spec.alarms.integrationLatency: self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
-            ".spec.alarms.integrationLatency: self.threshold >= 0.0",
-            ".spec.alarms.latency: self.periodSeconds * self.evaluationPeriods <= 86400",
-            ".spec.alarms.latency: self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
-            ".spec.alarms.latency: self.threshold >= 0.0",
+            ".spec.alarms.fiveXXError: !has(self.periodSeconds) || self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
+            ".spec.alarms.fiveXXError: !has(self.threshold) || self.threshold >= 0.0",
+            ".spec.alarms.fiveXXError: (has(self.periodSeconds) ? self.periodSeconds : 300) * (has(self.evaluationPeriods) ? self.evaluationPeriods : 1) <= 86400",
+            ".spec.alarms.integrationLatency: !has(self.periodSeconds) || self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
+            ".spec.alarms.integrationLatency: !has(self.threshold) || self.threshold >= 0.0",
+            ".spec.alarms.integrationLatency: (has(self.periodSeconds) ? self.periodSeconds : 300) * (has(self.evaluationPeriods) ? self.evaluationPeriods : 1) <= 86400",
+            ".spec.alarms.latency: !has(self.periodSeconds) || self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
+            ".spec.alarms.latency: !has(self.threshold) || self.threshold >= 0.0",
+            ".spec.alarms.latency: (has(self.periodSeconds) ? self.periodSeconds : 300) * (has(self.evaluationPeriods) ? self.evaluationPeriods : 1) <= 86400",
             ".spec.restApi: has(self.name) != has(self.id)",
             ".spec.stageThrottle: self.rateLimit > 0.0",
             ".spec.throttle.usagePlan: has(self.name) != has(self.id)",
@@ -132,4 +132,46 @@ fn crd_schema_is_structural_and_yaml11_safe() {
         columns,
         ["API", "Stage", "Ready", "Verified", "Alarms", "Age"]
     );
+}
+
+/// Every `description` in the schema, with its path.
+fn descriptions(node: &Value, path: &str, out: &mut Vec<(String, String)>) {
+    if let Some(text) = node["description"].as_str() {
+        out.push((path.to_owned(), text.to_owned()));
+    }
+    for (name, child) in node["properties"].as_object().into_iter().flatten() {
+        descriptions(child, &format!("{path}.{name}"), out);
+    }
+    if node["items"].is_object() {
+        descriptions(&node["items"], &format!("{path}[]"), out);
+    }
+}
+
+#[test]
+fn descriptions_read_as_sentences_and_every_alarm_field_names_its_default() {
+    let crd: Value = serde_yaml::from_str(&apigw_guard::cli::crd_yaml().unwrap()).unwrap();
+    let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    let mut all = Vec::new();
+    descriptions(schema, "", &mut all);
+    assert!(all.len() > 50, "{} descriptions", all.len());
+    for (path, text) in &all {
+        // A line break is a paragraph break, never one inside a sentence.
+        assert!(!text.replace("\n\n", "").contains('\n'), "{path}: {text:?}");
+    }
+    let alarm = &schema["properties"]["spec"]["properties"]["alarms"]["properties"]["latency"];
+    assert_eq!(
+        alarm["required"],
+        Value::Null,
+        "every alarm field is optional"
+    );
+    for field in [
+        "enabled",
+        "threshold",
+        "statistic",
+        "periodSeconds",
+        "evaluationPeriods",
+    ] {
+        let text = alarm["properties"][field]["description"].as_str().unwrap();
+        assert!(text.contains("Default"), "{field}: {text}");
+    }
 }

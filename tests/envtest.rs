@@ -346,6 +346,15 @@ async fn the_crd_schema_and_its_cel_rules_accept_and_refuse_as_intended() {
             Some("periodSeconds x evaluationPeriods must be at most 86400"),
         ),
         (
+            "restApi: {name: a}\n  alarms: {fiveXXError: {threshold: 5}, latency: {enabled: false}}"
+                .to_owned(),
+            None,
+        ),
+        (
+            "restApi: {name: a}\n  alarms: {latency: {evaluationPeriods: 289}}".to_owned(),
+            Some("periodSeconds x evaluationPeriods must be at most 86400"),
+        ),
+        (
             "restApi: {name: a}\n  executionLogging: {level: LOUD}".to_owned(),
             Some("Unsupported value: \"LOUD\""),
         ),

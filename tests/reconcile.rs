@@ -277,7 +277,7 @@ async fn a_changed_spec_converges_with_minimal_writes() {
     let mut spec = f.spec();
     spec.execution_logging.as_mut().unwrap().level = apigw_guard::crd::LogLevel::Info;
     spec.throttle.as_mut().unwrap().rate_limit = 250.0;
-    spec.alarms.as_mut().unwrap().five_xx_error.threshold = 3.0;
+    spec.alarms.as_mut().unwrap().five_xx_error.threshold = Some(3.0);
     let (report, status, calls) = f.reconcile(&spec).await;
     assert!(
         report.outcomes.iter().all(|o| o.result.is_ok()),
@@ -477,7 +477,7 @@ async fn disabling_an_alarm_deletes_it() {
     support::set_log_role(&f.config).await;
     f.reconcile(&f.spec()).await;
     let mut spec = f.spec();
-    spec.alarms.as_mut().unwrap().latency.enabled = false;
+    spec.alarms.as_mut().unwrap().latency.enabled = Some(false);
     let (_, status, calls) = f.reconcile(&spec).await;
     assert_eq!(writes(&calls), ["DeleteAlarms"]);
     let alarms = f.alarms().await;
@@ -556,7 +556,7 @@ async fn a_deleted_api_is_reported_not_found_and_recovers_when_it_returns() {
 async fn an_invalid_spec_is_reported_before_any_aws_call() {
     let f = Fixture::new("invalid", REGION).await;
     let mut spec = f.spec();
-    spec.alarms.as_mut().unwrap().latency.statistic = "Median".to_owned();
+    spec.alarms.as_mut().unwrap().latency.statistic = Some("Median".to_owned());
     spec.stage_throttle.as_mut().unwrap().burst_limit = -1;
     let (report, status, calls) = f.reconcile(&spec).await;
     assert!(calls.is_empty(), "{calls:?}");

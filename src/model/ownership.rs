@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::Tag;
+use crate::crd::{AlarmSettings, AlarmsSpec};
 
 /// Tag key naming the guard (`namespace/name`) that owns an alarm.
 pub const OWNER_TAG: &str = "apigw-guard.dev/owner";
@@ -90,6 +91,15 @@ impl AlarmKind {
         AlarmKind::Latency,
         AlarmKind::IntegrationLatency,
     ];
+
+    /// This alarm's settings in `alarms`, defaults filled in.
+    pub fn settings(self, alarms: &AlarmsSpec) -> AlarmSettings {
+        match self {
+            AlarmKind::FiveXxError => alarms.five_xx_error(),
+            AlarmKind::Latency => alarms.latency(),
+            AlarmKind::IntegrationLatency => alarms.integration_latency(),
+        }
+    }
 
     /// The AWS/ApiGateway metric.
     pub fn metric(self) -> &'static str {

@@ -640,3 +640,40 @@ fn a_failed_dashboard_read_blocks_only_the_dashboard_with_the_aws_code() {
     assert_eq!(plan.blockers[0].control, Control::Dashboard);
     assert_eq!(plan.blockers[0].reason, "AccessDenied");
 }
+
+#[test]
+fn an_alarm_override_changes_only_what_it_names() {
+    let partial = spec(&format!(
+        "{STAGE}alarms: {{fiveXXError: {{threshold: 5}}, latency: {{enabled: false}}, \
+         integrationLatency: {{evaluationPeriods: 3}}}}\n"
+    ));
+    let plan = plan(&guard(), &partial, &fresh());
+    let alarms: Vec<&AlarmConfig> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::PutAlarm { alarm, .. } => Some(&**alarm),
+            _ => None,
+        })
+        .collect();
+    let summary: Vec<(&str, &str, f64, i32, i32)> = alarms
+        .iter()
+        .map(|a| {
+            (
+                a.metric_name.as_str(),
+                a.statistic.as_str(),
+                a.threshold,
+                a.period,
+                a.evaluation_periods,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("5XXError", "Sum", 5.0, 300, 1),
+            ("IntegrationLatency", "p99", 500.0, 300, 3),
+        ],
+        "the latency alarm is off; the others keep every default they do not override"
+    );
+}
