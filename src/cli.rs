@@ -1,6 +1,7 @@
 //! The command line: its arguments, and the one-shot commands `crdgen`, `plan` (dry run),
 //! `reconcile --once` from manifest files and `diagnose`. The long-running `run` is `operator`.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,15 +11,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use futures::{StreamExt, stream};
-use kube::{CustomResourceExt, ResourceExt};
+use kube::ResourceExt;
 
 use crate::aws::{
-    Call, CallLog, Limit, Quota, RateLimits, RegionalClients, load_config, parse_rate_limit,
+    ApiGateway, Call, CallLog, Limit, Quota, RateLimits, RegionalClients, load_config,
+    parse_rate_limit,
 };
-use crate::crd::ApiGatewayGuard;
+use crate::crd::{self, ApiGatewayGuard};
 use crate::manifest;
 use crate::model::GuardId;
-use crate::reconcile::{Outcome, Report, reconcile};
+use crate::reconcile::{Outcome, Report, reconcile_claimed};
 use crate::status::{self, now};
 use crate::telemetry::{LogFormat, init_logging};
 
@@ -255,7 +257,7 @@ fn crdgen() -> Result<bool, String> {
 
 /// The CRD as YAML that YAML 1.1 readers (kubectl's among them) read back unchanged.
 pub fn crd_yaml() -> Result<String, String> {
-    let yaml = serde_yaml::to_string(&ApiGatewayGuard::crd()).map_err(|e| e.to_string())?;
+    let yaml = serde_yaml::to_string(&crd::definition()).map_err(|e| e.to_string())?;
     Ok(quote_yaml11_booleans(&yaml))
 }
 
@@ -298,17 +300,19 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
             guard.name_any()
         ));
     }
+    let rivals = earlier_rivals(&regional, &guards).await;
     let run = |guard: &ApiGatewayGuard| {
         let regional = &regional;
-        let id = GuardId {
-            namespace: guard.namespace().unwrap_or_else(|| "default".to_owned()),
-            name: guard.name_any(),
-        };
+        let id = guard_id(guard);
+        let rival = rivals.get(&id.to_string()).cloned().flatten();
         let spec = guard.spec.clone();
         async move {
             let calls = CallLog::default();
             let (apigateway, cloudwatch) = regional.clients(spec.region.as_deref(), &calls);
-            let report = reconcile(&apigateway, &cloudwatch, &id, &spec, dry_run).await;
+            let report = reconcile_claimed(&apigateway, &cloudwatch, &id, &spec, dry_run, |_| {
+                rival.clone()
+            })
+            .await;
             (report, calls.snapshot())
         }
     };
@@ -330,6 +334,56 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
         eprintln!("{}: AWS calls: {}", report.guard, CallLog::summary(calls));
     }
     Ok(all_ok)
+}
+
+fn guard_id(guard: &ApiGatewayGuard) -> GuardId {
+    GuardId {
+        namespace: guard.namespace().unwrap_or_else(|| "default".to_owned()),
+        name: guard.name_any(),
+    }
+}
+
+/// For each guard (by `namespace/name`), the earlier guard of the file on the same stage,
+/// known by its real identity: the region each uses, the REST API's id however it is named,
+/// the stage. The first keeps the stage, as the older guard does in a cluster; the others
+/// write nothing to it. The REST APIs are resolved through the shared listing the
+/// reconciles then reuse.
+async fn earlier_rivals(
+    regional: &RegionalClients,
+    guards: &[ApiGatewayGuard],
+) -> HashMap<String, Option<String>> {
+    let calls = CallLog::default();
+    let mut stages: Vec<((String, String, String), String)> = Vec::new();
+    let mut rivals = HashMap::new();
+    for guard in guards {
+        let id = guard_id(guard).to_string();
+        let (apigateway, _) = regional.clients(guard.spec.region.as_deref(), &calls);
+        // A guard whose API cannot be resolved claims nothing; its reconcile reports why.
+        let stage = apigateway
+            .find_rest_api(&guard.spec.rest_api)
+            .await
+            .ok()
+            .map(|api| {
+                let region = regional.region_name(guard.spec.region.as_deref());
+                (region, api.id, guard.spec.stage.clone())
+            });
+        let earlier = stage
+            .as_ref()
+            .and_then(|stage| stages.iter().find(|(s, _)| s == stage))
+            .map(|(_, first)| first.clone());
+        if let (Some(stage), None) = (stage, &earlier) {
+            stages.push((stage, id.clone()));
+        }
+        rivals.insert(id, earlier);
+    }
+    let calls = calls.snapshot();
+    if !calls.is_empty() {
+        eprintln!(
+            "resolving the REST APIs of the file's guards: AWS calls: {}",
+            CallLog::summary(&calls)
+        );
+    }
+    rivals
 }
 
 /// When a guard's turn under a slow quota comes: the wait it was given.

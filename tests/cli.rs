@@ -348,3 +348,75 @@ async fn diagnose_prints_a_json_report_and_refuses_an_unknown_api() {
         text(&neither.stderr)
     );
 }
+
+#[tokio::test]
+async fn guards_of_one_file_on_one_stage_the_first_keeps_it() {
+    let config = support::config(REGION).await;
+    let api_id = support::seed_api(&config, "cli-rivals-api", "prod").await;
+    // The second takes the default region and names the API by id: the same stage all the same.
+    let file = format!(
+        "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuard
+metadata: {{name: first, namespace: team-a}}
+spec:
+  region: {REGION}
+  restApi: {{name: cli-rivals-api}}
+  stage: prod
+  tracing: {{enabled: true}}
+---
+apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuard
+metadata: {{name: second, namespace: team-b}}
+spec:
+  restApi: {{id: {api_id}}}
+  stage: prod
+  tracing: {{enabled: false}}
+"
+    );
+    let path = write_temp("rivals.yaml", &file);
+    let mut writes = 0;
+    for _ in 0..2 {
+        let out = apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "the second is not Ready: {stderr}"
+        );
+        let statuses: Vec<apigw_guard::crd::ApiGatewayGuard> =
+            serde_yaml::Deserializer::from_str(&text(&out.stdout))
+                .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+                .collect();
+        let stalled = statuses[1]
+            .status
+            .as_ref()
+            .unwrap()
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Stalled")
+            .unwrap();
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", "Conflict")
+        );
+        assert!(
+            stalled.message.contains("team-a/first"),
+            "{}",
+            stalled.message
+        );
+        assert!(
+            stderr.contains("team-b/second: AWS calls: reads: ")
+                && !stderr.contains("UpdateStage x2"),
+            "{stderr}"
+        );
+    }
+    let tracing = aws_sdk_apigateway::Client::new(&config)
+        .get_stage()
+        .rest_api_id(&api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap()
+        .tracing_enabled();
+    assert!(tracing, "the first guard's tracing holds: no flip");
+}
