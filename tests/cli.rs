@@ -404,12 +404,14 @@ spec:
             "{}",
             stalled.message
         );
-        assert!(
-            stderr.contains("team-b/second: AWS calls: reads: ")
-                && !stderr.contains("UpdateStage x2"),
-            "{stderr}"
-        );
+        let second = stderr
+            .lines()
+            .find(|l| l.starts_with("team-b/second: AWS calls: "))
+            .unwrap();
+        assert!(second.ends_with("writes: 0 ()"), "{second}");
+        writes += stderr.matches("UpdateStage x1").count();
     }
+    assert_eq!(writes, 1, "the stage is written once, by the first guard");
     let tracing = aws_sdk_apigateway::Client::new(&config)
         .get_stage()
         .rest_api_id(&api_id)
