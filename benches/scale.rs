@@ -166,6 +166,15 @@ async fn measure(n: usize, shared: bool) -> Value {
     let (_, first, _) = round(&clients, &guards, shared).await;
     clients.expire_shared_reads();
     let (steady_time, steady, steady_reports) = round(&clients, &guards, shared).await;
+    // A fresh process (a restarted operator, `reconcile --once` in a pipeline): nothing kept,
+    // the stages' metrics expected up front as the CLI does for the guards of its file.
+    let fresh_clients =
+        support::unlimited_clients(&config).share_reads_for(Duration::from_secs(3600));
+    fresh_clients.expect_metrics(
+        None,
+        (0..n).map(|i| (format!("bench-{i:04}"), "prod".to_owned())),
+    );
+    let (_, fresh, _) = round(&fresh_clients, &guards, shared).await;
     json!({
         "n": n,
         "mode": if shared { "shared" } else { "per-guard" },
@@ -183,6 +192,9 @@ async fn measure(n: usize, shared: bool) -> Value {
         "steady_writes": per_guard(&steady, true, n),
         "steady_floor_s": quota_floor(&steady, None),
         "steady_calls": by_operation(&steady),
+        "fresh_reads": per_guard(&fresh, false, n),
+        "fresh_writes": per_guard(&fresh, true, n),
+        "fresh_calls": by_operation(&fresh),
         "plans_per_s_cold": planner_throughput(&guards, &cold_reports),
         "plans_per_s_steady": planner_throughput(&guards, &steady_reports),
         "peak_rss_mib": peak_rss_mib(),
@@ -269,6 +281,19 @@ fn main() {
             r["plans_per_s_cold"].as_f64().unwrap_or_default() / 1e3,
             r["plans_per_s_steady"].as_f64().unwrap_or_default() / 1e3,
             r["peak_rss_mib"].as_f64().unwrap_or_default(),
+        );
+    }
+    println!();
+    println!("| N | AWS reads | fresh-process steady reads/guard | writes/guard | calls |");
+    println!("|---|---|---|---|---|");
+    for r in &results {
+        println!(
+            "| {} | {} | {:.3} | {:.2} | {} |",
+            r["n"],
+            r["mode"].as_str().unwrap_or_default(),
+            r["fresh_reads"].as_f64().unwrap_or_default(),
+            r["fresh_writes"].as_f64().unwrap_or_default(),
+            r["fresh_calls"],
         );
     }
     println!();

@@ -343,11 +343,12 @@ fn guard_id(guard: &ApiGatewayGuard) -> GuardId {
     }
 }
 
-/// For each guard (by `namespace/name`), the earlier guard of the file on the same stage,
-/// known by its real identity: the region each uses, the REST API's id however it is named,
-/// the stage. The first keeps the stage, as the older guard does in a cluster; the others
-/// write nothing to it. The REST APIs are resolved through the shared listing the
-/// reconciles then reuse.
+/// Resolves every guard's REST API up front, through the shared listing the reconciles then
+/// reuse, for two things: every stage's metrics are read together (one GetMetricData per 100
+/// stages, not one per guard), and for each guard (by `namespace/name`) the earlier guard of
+/// the file on the same stage, known by its real identity: the region each uses, the REST
+/// API's id however it is named, the stage. The first keeps the stage, as the older guard
+/// does in a cluster; the others write nothing to it.
 async fn earlier_rivals(
     regional: &RegionalClients,
     guards: &[ApiGatewayGuard],
@@ -364,8 +365,13 @@ async fn earlier_rivals(
             .await
             .ok()
             .map(|api| {
+                let stage = guard.spec.stage.clone();
+                regional.expect_metrics(
+                    guard.spec.region.as_deref(),
+                    [(api.name.clone(), stage.clone())],
+                );
                 let region = regional.region_name(guard.spec.region.as_deref());
-                (region, api.id, guard.spec.stage.clone())
+                (region, api.id, stage)
             });
         let earlier = stage
             .as_ref()

@@ -175,8 +175,10 @@ pub struct Observed {
     pub usage_plan: Option<Result<UsagePlan, AwsError>>,
     /// GetAccount's CloudWatch Logs role; read only when the spec asks for execution logs.
     pub cloudwatch_role_arn: Option<String>,
-    /// The guard's alarms that exist, by name, with their tags.
-    pub alarms: Vec<(ObservedAlarm, Vec<Tag>)>,
+    /// The guard's alarms that exist, by name, with their tags: `None` when not read. Tags
+    /// are read (fresh) only before a write to the guard's alarms, since only a write needs
+    /// to know who owns an alarm.
+    pub alarms: Vec<(ObservedAlarm, Option<Vec<Tag>>)>,
     /// The region the guard's calls go to.
     pub region: String,
     /// Read only when the spec manages a dashboard; a failed read stays here so the other

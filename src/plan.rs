@@ -528,7 +528,9 @@ fn alarm_actions(
                 diff: Vec::new(),
             }),
             (desired, Some((alarm, tags))) => {
-                if !guard.owns(tags) {
+                // Unread tags count as the guard's here: any write this plans makes the
+                // reconcile read them and plan again.
+                if let Some(tags) = tags.as_ref().filter(|tags| !guard.owns(tags)) {
                     let owner = tags
                         .iter()
                         .find(|(key, _)| key == OWNER_TAG)
@@ -565,7 +567,7 @@ fn alarm_actions(
                 }
                 let missing: Vec<Tag> = wanted_tags
                     .iter()
-                    .filter(|t| !tags.contains(t))
+                    .filter(|t| tags.as_ref().is_some_and(|tags| !tags.contains(t)))
                     .cloned()
                     .collect();
                 if !missing.is_empty() {

@@ -4,7 +4,9 @@
 use crate::aws::{ApiGateway, CloudWatch};
 use crate::crd::{ApiGatewayGuardSpec, LogLevel};
 use crate::dashboard;
-use crate::model::{AwsError, GuardId, Observed, ObservedDashboard, StageMetrics};
+use crate::model::{
+    AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard, StageMetrics, Tag,
+};
 use crate::plan::{Action, Plan, describe_ref, plan};
 use crate::validate::{validate, validate_alarm_names};
 
@@ -72,7 +74,7 @@ pub async fn observe(
                 false => Ok(None),
             }
         },
-        observe_alarms(cloudwatch, guard),
+        observe_alarms(cloudwatch, guard, false),
         async {
             match &spec.dashboard {
                 // Boxed: it keeps the whole reconcile future small enough for a test thread.
@@ -141,13 +143,18 @@ fn touches_alarms(plan: &Plan) -> bool {
     })
 }
 
+/// The guard's alarms; their tags read from AWS when `with_tags`, else only when kept.
 async fn observe_alarms(
     cloudwatch: &impl CloudWatch,
     guard: &GuardId,
-) -> Result<Vec<(crate::model::ObservedAlarm, Vec<crate::model::Tag>)>, AwsError> {
+    with_tags: bool,
+) -> Result<Vec<(ObservedAlarm, Option<Vec<Tag>>)>, AwsError> {
     let mut alarms = Vec::new();
     for alarm in cloudwatch.describe_alarms(&guard.alarm_names()).await? {
-        let tags = cloudwatch.list_tags(&alarm.arn).await?;
+        let tags = match with_tags {
+            true => Some(cloudwatch.list_tags(&alarm.arn).await?),
+            false => cloudwatch.kept_tags(&alarm.arn),
+        };
         alarms.push((alarm, tags));
     }
     Ok(alarms)
@@ -160,10 +167,10 @@ pub async fn owned_alarms(
     guard: &GuardId,
 ) -> Result<Vec<String>, AwsError> {
     cloudwatch.forget(&guard.alarm_names());
-    Ok(observe_alarms(cloudwatch, guard)
+    Ok(observe_alarms(cloudwatch, guard, true)
         .await?
         .into_iter()
-        .filter(|(_, tags)| guard.owns(tags))
+        .filter(|(_, tags)| tags.as_ref().is_some_and(|tags| guard.owns(tags)))
         .map(|(alarm, _)| alarm.name)
         .collect())
 }
@@ -277,12 +284,16 @@ pub async fn reconcile_claimed(
     let plan = match observed.as_mut() {
         Ok(observed) => {
             let first = plan(guard, spec, observed);
-            // Alarms may have been read from a shared listing up to a window old; who owns
-            // an alarm is decided on a fresh read before anything writes to it.
-            match !spec.suspend && touches_alarms(&first) && cloudwatch.forget(&guard.alarm_names())
-            {
+            // Alarms may have been read from a shared listing up to a window old, and their
+            // tags not at all; who owns an alarm is decided on a fresh read, tags included,
+            // before anything writes to it.
+            let tags_unread = observed.alarms.iter().any(|(_, tags)| tags.is_none());
+            let refresh = !spec.suspend
+                && touches_alarms(&first)
+                && (cloudwatch.forget(&guard.alarm_names()) || tags_unread);
+            match refresh {
                 false => first,
-                true => match observe_alarms(cloudwatch, guard).await {
+                true => match observe_alarms(cloudwatch, guard, true).await {
                     Ok(alarms) => {
                         observed.alarms = alarms;
                         plan(guard, spec, observed)

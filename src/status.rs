@@ -229,8 +229,11 @@ fn alarm_statuses(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<AlarmStatu
             let state = match observed
                 .alarms
                 .iter()
-                .find(|(a, tags)| a.name == desired.name && report.guard.owns(tags))
-            {
+                // Unread tags: the alarm needed no write, so it is reported as the guard's.
+                .find(|(a, tags)| {
+                    a.name == desired.name
+                        && tags.as_ref().is_none_or(|tags| report.guard.owns(tags))
+                }) {
                 Some((alarm, _)) => alarm.state.clone(),
                 None if created(&desired.name) => "INSUFFICIENT_DATA".to_owned(),
                 None => return None,

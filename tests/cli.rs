@@ -422,3 +422,56 @@ spec:
         .tracing_enabled();
     assert!(tracing, "the first guard's tracing holds: no flip");
 }
+
+/// `op xN` counts summed over every `AWS calls:` line of `stderr`.
+fn calls_by_operation(stderr: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for line in stderr.lines().filter(|l| l.contains("AWS calls: ")) {
+        for part in line.split(['(', ',', ')']) {
+            if let Some((op, n)) = part.trim().split_once(" x") {
+                *counts.entry(op.to_owned()).or_default() += n.parse::<usize>().unwrap();
+            }
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn a_fresh_process_reads_one_get_stages_per_api_and_batches_the_rest() {
+    let region = "eu-north-1";
+    let config = support::config(region).await;
+    let mut file = String::new();
+    for i in 0..10 {
+        support::seed_api(&config, &format!("cli-fresh-{i}-api"), "prod").await;
+        file.push_str(&format!(
+            "---
+apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuard
+metadata: {{name: fresh-{i}, namespace: cli}}
+spec:
+  region: {region}
+  restApi: {{name: cli-fresh-{i}-api}}
+  stage: prod
+  tracing: {{enabled: true}}
+  alarms: {{}}
+"
+        ));
+    }
+    let path = write_temp("fresh.yaml", &file);
+    let cold = apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
+    assert!(cold.status.success(), "{}", text(&cold.stderr));
+    // What a pipeline's next run, or a restarted operator, pays for 10 guards in sync.
+    let again = apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
+    let stderr = text(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    let expected: std::collections::BTreeMap<String, usize> = [
+        ("GetRestApis", 1),
+        ("GetStages", 10),
+        ("DescribeAlarms", 1),
+        ("GetMetricData", 1),
+    ]
+    .into_iter()
+    .map(|(op, n)| (op.to_owned(), n))
+    .collect();
+    assert_eq!(calls_by_operation(&stderr), expected, "{stderr}");
+}

@@ -13,6 +13,7 @@ use super::{
     CallLog, SdkApiGateway, SdkCloudWatch, SdkDiagnostics, SharedApiGateway, SharedCloudWatch,
     SharedReads,
 };
+use crate::model::StageKey;
 
 /// How long guards share a listing by default: a minute, well inside the resync interval, so
 /// one resync round reads each listing about once.
@@ -146,6 +147,13 @@ impl RegionalClients {
             (logs, meter("logs")),
             (lambda, meter("lambda")),
         )
+    }
+
+    /// Counts `stages` of `region` (the base region when `None`) among those whose metrics are
+    /// read together (see [`SharedReads::expect_metrics`]).
+    pub fn expect_metrics(&self, region: Option<&str>, stages: impl IntoIterator<Item = StageKey>) {
+        let (_, _, shared) = self.regional(region, &CallLog::default());
+        shared.expect_metrics(stages);
     }
 
     /// Ends the shared-read window in every region now, as its passing would: the next reads

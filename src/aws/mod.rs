@@ -74,6 +74,10 @@ pub trait CloudWatch: Send + Sync {
     ) -> impl Future<Output = Result<Vec<ObservedAlarm>, AwsError>> + Send;
     /// ListTagsForResource.
     fn list_tags(&self, arn: &str) -> impl Future<Output = Result<Vec<Tag>, AwsError>> + Send;
+    /// An alarm's tags when they are known without asking AWS.
+    fn kept_tags(&self, _arn: &str) -> Option<Vec<Tag>> {
+        None
+    }
     /// PutMetricAlarm. `tags` only take effect when it creates the alarm.
     fn put_alarm(
         &self,

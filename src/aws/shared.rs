@@ -158,6 +158,17 @@ impl SharedReads {
         }
     }
 
+    /// Counts `stages` among those whose metrics are read together, before any guard asks:
+    /// a caller that knows its guards up front (the CLI, a file) pays one GetMetricData per
+    /// 100 stages from the first read on.
+    pub fn expect_metrics(&self, stages: impl IntoIterator<Item = StageKey>) {
+        let now = Instant::now();
+        self.metric_stages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(stages.into_iter().map(|stage| (stage, now)));
+    }
+
     /// Ends the window now: the next read of every listing asks AWS. Kept tags stay.
     pub fn expire(&self) {
         *self.expired.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
@@ -392,15 +403,17 @@ impl CloudWatch for SharedCloudWatch {
         Ok(alarms)
     }
 
-    async fn list_tags(&self, arn: &str) -> Result<Vec<Tag>, AwsError> {
-        let kept = self
-            .shared
+    fn kept_tags(&self, arn: &str) -> Option<Vec<Tag>> {
+        self.shared
             .tags
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(arn)
-            .cloned();
-        if let Some(tags) = kept {
+            .cloned()
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<Vec<Tag>, AwsError> {
+        if let Some(tags) = self.kept_tags(arn) {
             return Ok(tags);
         }
         let tags = self.sdk.list_tags(arn).await?;

@@ -102,7 +102,7 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
                             config: Some((**alarm).clone()),
                             state: "INSUFFICIENT_DATA".to_owned(),
                         },
-                        tags.clone(),
+                        Some(tags.clone()),
                     )),
                 }
             }
@@ -112,7 +112,9 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
                     .iter_mut()
                     .find(|(a, _)| &a.name == name)
                     .unwrap();
-                existing.extend(tags.iter().cloned());
+                existing
+                    .get_or_insert_default()
+                    .extend(tags.iter().cloned());
             }
             Action::DeleteAlarms { names } => {
                 observed.alarms.retain(|(a, _)| !names.contains(&a.name))
@@ -387,9 +389,9 @@ fn usage_plan_lookup_failure_keeps_the_aws_code() {
 fn an_alarm_owned_by_someone_else_is_never_touched() {
     let spec = spec(FULL);
     let mut observed = in_sync(&spec);
-    observed.alarms[0].1 = vec![(OWNER_TAG.to_owned(), "other/guard".to_owned())];
+    observed.alarms[0].1 = Some(vec![(OWNER_TAG.to_owned(), "other/guard".to_owned())]);
     observed.alarms[0].0.config.as_mut().unwrap().threshold = 99.0;
-    observed.alarms[2].1.clear();
+    observed.alarms[2].1 = Some(Vec::new());
     let plan = plan(&guard(), &spec, &observed);
     assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
     let messages: Vec<&str> = plan.blockers.iter().map(|b| b.message.as_str()).collect();
@@ -432,7 +434,11 @@ fn disabled_or_dropped_alarms_are_deleted_when_owned() {
 fn an_owned_alarm_missing_a_tag_is_tagged_not_rewritten() {
     let spec = spec(FULL);
     let mut observed = in_sync(&spec);
-    observed.alarms[0].1.retain(|(key, _)| key == OWNER_TAG);
+    observed.alarms[0]
+        .1
+        .as_mut()
+        .unwrap()
+        .retain(|(key, _)| key == OWNER_TAG);
     let plan = plan(&guard(), &spec, &observed);
     assert_eq!(
         plan.actions,

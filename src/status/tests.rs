@@ -263,7 +263,7 @@ fn live_alarm_states_are_summarised_worst_first() {
                 config: None,
                 state: state.to_owned(),
             },
-            guard().tags(),
+            Some(guard().tags()),
         ));
     }
     let status = build(&spec(), None, &report(synced, Ok(())), None, "t");
