@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, Recorder};
@@ -46,6 +47,8 @@ pub struct Context {
     guards: Store<ApiGatewayGuard>,
     /// Consecutive retryable failures per guard.
     failures: Mutex<HashMap<String, u32>>,
+    /// Set once every known stage was counted for the shared metric reads.
+    stages_expected: AtomicBool,
 }
 
 impl Context {
@@ -65,6 +68,26 @@ impl Context {
             resync,
             guards,
             failures: Mutex::default(),
+            stages_expected: AtomicBool::new(false),
+        }
+    }
+
+    /// On the first reconcile of the process, counts the stage of every guard whose status
+    /// names its REST API among those whose metrics are read together: a restarted operator
+    /// then reads them in one GetMetricData per 100 stages, not one per guard.
+    fn expect_known_stages(&self) {
+        // Until the first listing of guards is complete, a later reconcile tries again.
+        let listed = matches!(self.guards.wait_until_ready().now_or_never(), Some(Ok(())));
+        if !listed || self.stages_expected.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        for guard in self.guards.state() {
+            if let Some(name) = guard.status.as_ref().and_then(|s| s.rest_api_name.clone()) {
+                self.aws.expect_metrics(
+                    guard.spec.region.as_deref(),
+                    [(name, guard.spec.stage.clone())],
+                );
+            }
         }
     }
 
@@ -204,6 +227,7 @@ async fn apply(
     api: &Api<ApiGatewayGuard>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
+    ctx.expect_known_stages();
     let id = guard_id(guard);
     let calls = CallLog::default();
     let (apigateway, cloudwatch) = ctx.aws.clients(guard.spec.region.as_deref(), &calls);

@@ -260,6 +260,14 @@ fn verified(
             return (condition, None);
         }
     };
+    let metrics = &StageMetrics {
+        five_xx: metrics.five_xx.map(significant),
+        four_xx: metrics.four_xx.map(significant),
+        count: metrics.count.map(significant),
+        latency_p99: metrics.latency_p99.map(significant),
+        integration_latency_p99: metrics.integration_latency_p99.map(significant),
+        ..metrics.clone()
+    };
     let verdict = runbook::verify(metrics, &Limits::of(observed));
     let mut condition = cond("Verified", false, verdict.reason, &verdict.message);
     condition.status = verdict.status.to_owned();
@@ -272,6 +280,17 @@ fn verified(
         integration_latency_p99_ms: metrics.integration_latency_p99,
     };
     (condition, Some(verification))
+}
+
+/// `value` to 3 significant digits (1234 -> 1230, 28_950 -> 29_000). Live figures change with
+/// every request; written exactly, they would rewrite every guard with traffic on every
+/// resync. Rounded, a status write means the traffic changed by about 1 % or more.
+fn significant(value: f64) -> f64 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    let scale = 10f64.powi(2 - value.abs().log10().floor() as i32);
+    (value * scale).round() / scale
 }
 
 /// "1 ALARM, 2 OK": the worst states first.

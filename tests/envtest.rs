@@ -738,3 +738,62 @@ async fn two_replicas_share_one_lease_and_the_standby_takes_over_when_the_leader
         replica.assert_never_forbidden();
     }
 }
+
+#[tokio::test]
+async fn a_restarted_operator_reads_about_one_call_per_guard() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let admin = server.admin().await;
+    let ns = "restarted";
+    namespace(&admin, ns).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), ns);
+    let names = ["one", "two", "three", "four"];
+    {
+        let first = Operator::start(server, "restarted", "op-before", "1h").await;
+        for name in names {
+            let (_, spec) = seeded(&config, &format!("envrestart{name}")).await;
+            // No usage-plan throttle: AWS's one UpdateUsagePlan per 20 s would set the pace.
+            let spec: String = spec
+                .lines()
+                .filter(|line| !line.starts_with("  throttle:"))
+                .map(|line| format!("{line}\n"))
+                .collect();
+            guards
+                .create(&PostParams::default(), &guard(ns, name, "restarted", &spec))
+                .await
+                .unwrap();
+        }
+        for name in names {
+            ready(&guards, name, 1).await;
+        }
+        first.assert_never_forbidden();
+        // Dropped here: the process stops and releases the Lease.
+    }
+    let after = Operator::start(server, "restarted", "op-after", "1h").await;
+    eventually(
+        "the new process's first round",
+        Duration::from_secs(60),
+        async || {
+            (after.counter("apigw_guard_reconciles_total") >= names.len() as f64).then_some(())
+        },
+    )
+    .await;
+    let calls = |operation: &str| {
+        after.counter(&format!(
+            "apigw_guard_aws_calls_total{{service=\"cloudwatch\",operation=\"{operation}\""
+        ))
+    };
+    // Every guard's verification figures in one call, and no alarm's tags: none needed a write.
+    assert_eq!(calls("GetMetricData"), 1.0);
+    assert_eq!(calls("ListTagsForResource"), 0.0);
+    assert_eq!(
+        after.counter(
+            "apigw_guard_aws_calls_total{service=\"apigateway\",operation=\"UpdateStage\""
+        ),
+        0.0
+    );
+    after.assert_never_forbidden();
+}

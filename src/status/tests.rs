@@ -289,3 +289,30 @@ fn suspended_guard_reports_pending_work_without_stalling() {
     );
     assert!(status.conditions[0].message.contains("4 change(s) pending"));
 }
+
+#[test]
+fn live_figures_are_kept_to_three_significant_digits() {
+    assert_eq!(significant(0.0), 0.0);
+    assert_eq!(significant(7.0), 7.0);
+    assert_eq!(significant(240.0), 240.0);
+    assert_eq!(significant(1234.0), 1230.0);
+    assert_eq!(significant(28_950.0), 29_000.0);
+    assert_eq!(significant(0.4567), 0.457);
+    let mut report = report(observed(), Ok(()));
+    let traffic = |count: f64| StageMetrics {
+        period: 300,
+        count: Some(count),
+        five_xx: Some(0.0),
+        latency_p99: Some(120.4),
+        ..Default::default()
+    };
+    report.metrics = Some(Ok(traffic(12_341.0)));
+    let first = build(&spec(), Some(1), &report, None, "t1");
+    report.metrics = Some(Ok(traffic(12_338.0)));
+    let second = build(&spec(), Some(1), &report, Some(&first), "t2");
+    assert_eq!(
+        second, first,
+        "a few requests more or less is no status write"
+    );
+    assert_eq!(second.verification.unwrap().requests, Some(12_300.0));
+}
