@@ -15,9 +15,9 @@ use serde::Serialize;
 use crate::aws::{ApiGateway, SdkDiagnostics};
 use crate::crd::ResourceRef;
 use crate::model::{
-    Account, AwsError, LambdaFunction, LogMatches, MethodIntegration, StageMetrics,
+    Account, AwsError, LambdaFunction, LogMatches, MethodIntegration, MinutePeaks, StageMetrics,
 };
-use crate::runbook::{self, ErrorClass, INTEGRATION_TIMEOUT_MS, Limits};
+use crate::runbook::{self, ErrorClass, Evidence, INTEGRATION_TIMEOUT_MS, Limits};
 pub use probe::Probe;
 
 /// The execution-log phrases of the runbook's step 2.
@@ -42,6 +42,11 @@ pub struct Diagnosis {
     pub execution_logging: Option<String>,
     pub log_group: String,
     pub log_matches: Vec<PatternMatches>,
+    /// Requests that ended with each 5XX status (`Method completed with status:` lines).
+    #[serde(rename = "completed5XX")]
+    pub completed_5xx: BTreeMap<u16, usize>,
+    /// The busiest and slowest minute of the window.
+    pub peaks: Option<MinutePeaks>,
     /// Steps 3 and 4.
     pub integrations: Vec<MethodIntegration>,
     pub lambda_functions: Vec<LambdaFunction>,
@@ -53,6 +58,9 @@ pub struct Diagnosis {
     pub findings: Vec<Finding>,
     /// The likely error class, e.g. "504 Gateway Timeout"; `None` when nothing failed.
     pub likely: Option<String>,
+    /// The evidence that decided it, strongest first: the log's statuses, its failure
+    /// messages, probes, the worst minute, the window's averages.
+    pub decided_by: Option<String>,
     /// The runbook's resolution for that class, commands filled in.
     pub resolution: Vec<String>,
 }
@@ -208,6 +216,41 @@ pub async fn diagnose(
         }
     }
 
+    // The strongest evidence of the class: how requests ended, and API Gateway's own words.
+    let mut statuses = BTreeMap::new();
+    let mut messages: BTreeMap<ErrorClass, usize> = BTreeMap::new();
+    if log_matches.len() == PATTERNS.len() {
+        match aws.completed_5xx(&log_group, since_ms).await {
+            Ok(found) => statuses = found,
+            Err(err) => findings.push(finding(
+                2,
+                Kind::Unavailable,
+                format!("execution log: {err}"),
+            )),
+        }
+        for (phrase, class) in runbook::LOG_PHRASES {
+            let count = match log_matches.iter().find(|m| m.pattern == phrase) {
+                Some(read) => read.matches.count,
+                None => match aws.log_matches(&log_group, phrase, since_ms).await {
+                    Ok(matches) => matches.count,
+                    Err(_) => 0,
+                },
+            };
+            *messages.entry(class).or_default() += count;
+        }
+    }
+    let peaks = match aws.cloudwatch.minute_peaks(&key, window_seconds).await {
+        Ok(peaks) => Some(peaks),
+        Err(err) => {
+            findings.push(finding(
+                1,
+                Kind::Unavailable,
+                format!("per-minute metrics: {err}"),
+            ));
+            None
+        }
+    };
+
     // Steps 3 and 4: integrations and the backends behind them.
     let integrations = match aws.apigateway.integrations(&rest_api.id).await {
         Ok(integrations) => integrations,
@@ -314,6 +357,8 @@ pub async fn diagnose(
         execution_logging,
         log_group,
         log_matches,
+        completed_5xx: statuses,
+        peaks,
         integrations,
         lambda_functions,
         probes,
@@ -322,9 +367,10 @@ pub async fn diagnose(
         account,
         findings,
         likely: None,
+        decided_by: None,
         resolution: Vec::new(),
     };
-    judge(&mut diagnosis, metrics.as_ref());
+    judge(&mut diagnosis, metrics.as_ref(), messages);
     Ok(diagnosis)
 }
 
@@ -351,7 +397,7 @@ fn hits(diagnosis: &Diagnosis, pattern: &str) -> usize {
 }
 
 /// The findings the figures support, the likely class and its resolution.
-fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>) {
+fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>, messages: BTreeMap<ErrorClass, usize>) {
     let limits = Limits {
         stage: d.stage_throttle.as_ref().and_then(|t| t.rate_limit),
         usage_plan: d
@@ -453,31 +499,32 @@ fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>) {
     // By step, in the order found within a step.
     d.findings.sort_by_key(|f| f.step);
     let failing = metrics.is_some_and(|m| m.five_xx.unwrap_or(0.0) > 0.0)
-        || PATTERNS.iter().any(|p| hits(d, p) > 0);
+        || PATTERNS.iter().any(|p| hits(d, p) > 0)
+        || !d.completed_5xx.is_empty();
     if !failing {
         return;
     }
-    let class = metrics.map(|m| runbook::classify(m, &limits));
-    let (likely, resolution) = if class == Some(ErrorClass::GatewayTimeout)
-        || hits(d, "Integration timeout") > 0
-        || d.probes.iter().any(Probe::timed_out)
-    {
-        ("504 Gateway Timeout", resolve_504(d))
-    } else if class == Some(ErrorClass::Throttled) {
-        ("503 Service Unavailable (throttling)", resolve_503(d))
-    } else if hits(d, "Execution failed") > 0 {
-        ("502 Bad Gateway", resolve_502(d))
-    } else if hits(d, "Internal server error") > 0 {
-        ("500 Internal Server Error", resolve_500(d))
-    } else {
-        ("502 Bad Gateway or 500 Internal Server Error", {
+    let evidence = Evidence {
+        statuses: d.completed_5xx.clone(),
+        messages,
+        probe_timeouts: d.probes.iter().filter(|p| p.timed_out()).count(),
+        peaks: d.peaks.clone(),
+        window: metrics.cloned(),
+    };
+    let classification = runbook::classify(&evidence, &limits);
+    d.resolution = match classification.class {
+        ErrorClass::GatewayTimeout => resolve_504(d),
+        ErrorClass::Throttled => resolve_503(d),
+        ErrorClass::BadGateway => resolve_502(d),
+        ErrorClass::InternalError => resolve_500(d),
+        ErrorClass::Backend => {
             let mut both = resolve_502(d);
             both.extend(resolve_500(d));
             both
-        })
+        }
     };
-    d.likely = Some(likely.to_owned());
-    d.resolution = resolution;
+    d.likely = Some(classification.class.name().to_owned());
+    d.decided_by = Some(classification.decided_by);
 }
 
 fn function_names(d: &Diagnosis) -> Vec<String> {
@@ -607,6 +654,14 @@ pub fn render_text(d: &Diagnosis) -> String {
             let _ = writeln!(out, "  (not read)");
         }
     }
+    if let Some(peaks) = &d.peaks {
+        let _ = writeln!(
+            out,
+            "  worst minute: {} requests/s, p99 IntegrationLatency {} ms",
+            shown(peaks.rate.map(|r| format!("{r:.1}"))),
+            shown(peaks.integration_latency_p99)
+        );
+    }
     let _ = writeln!(out, "\nStep 2: execution logs ({})", d.log_group);
     let _ = writeln!(
         out,
@@ -618,6 +673,14 @@ pub fn render_text(d: &Diagnosis) -> String {
         for message in &m.matches.latest {
             let _ = writeln!(out, "      {message}");
         }
+    }
+    if !d.completed_5xx.is_empty() {
+        let ended: Vec<String> = d
+            .completed_5xx
+            .iter()
+            .map(|(status, n)| format!("{status} x{n}"))
+            .collect();
+        let _ = writeln!(out, "  requests that ended in 5XX: {}", ended.join(", "));
     }
     let _ = writeln!(out, "\nStep 3: backends");
     if d.lambda_functions.is_empty() && d.probes.is_empty() {
@@ -708,7 +771,11 @@ pub fn render_text(d: &Diagnosis) -> String {
             let _ = writeln!(out, "\nNo 5XX errors: nothing to resolve.");
         }
         Some(likely) => {
-            let _ = writeln!(out, "\nLikely: {likely}\nResolution");
+            let _ = writeln!(out, "\nLikely: {likely}");
+            if let Some(why) = &d.decided_by {
+                let _ = writeln!(out, "  decided by {why}");
+            }
+            let _ = writeln!(out, "Resolution");
             for step in &d.resolution {
                 let _ = writeln!(out, "  - {step}");
             }

@@ -66,7 +66,7 @@ pub fn for_reconcile(
     let cause = match (&report.metrics, &report.observed) {
         (Some(Ok(metrics)), Ok(observed)) => {
             let limits = Limits::of(observed);
-            runbook::classify(metrics, &limits).explain(metrics, &limits)
+            runbook::classify(&runbook::Evidence::window(metrics), &limits).explain()
         }
         _ => "run `apigw-guard diagnose` for the runbook's diagnosis".to_owned(),
     };

@@ -107,6 +107,19 @@ pub struct StageMetrics {
     pub integration_latency_p99: Option<f64>,
 }
 
+/// What API Gateway's execution log writes last for each request, the status following it.
+pub const COMPLETED: &str = "Method completed with status: ";
+
+/// The worst minute of a window, per figure: short episodes that a window's totals dilute.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MinutePeaks {
+    /// The busiest minute's requests per second.
+    pub rate: Option<f64>,
+    /// The slowest minute's p99 IntegrationLatency, milliseconds.
+    pub integration_latency_p99: Option<f64>,
+}
+
 /// The account's API Gateway settings.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

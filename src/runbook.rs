@@ -1,9 +1,10 @@
 //! The 5XX runbook's judgement as code: its verification targets, and which error class a
 //! stage's figures point at, with the runbook's first resolution steps for it filled in.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::model::{MethodIntegration, Observed, StageMetrics};
+use crate::model::{COMPLETED, MethodIntegration, MinutePeaks, Observed, StageMetrics};
 
 /// API Gateway's integration timeout for REST APIs: past it, clients get 504.
 pub const INTEGRATION_TIMEOUT_MS: f64 = 29_000.0;
@@ -89,7 +90,7 @@ pub fn verify(metrics: &StageMetrics, limits: &Limits) -> Verdict {
                 message: format!(
                     "in the last {window} s: {}; {}",
                     found.join(", "),
-                    classify(metrics, limits).explain(metrics, limits)
+                    classify(&Evidence::window(metrics), limits).explain()
                 ),
             }
         }
@@ -131,34 +132,193 @@ impl Limits {
     }
 }
 
-/// Which 5XX the figures point at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which 5XX an incident is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ErrorClass {
     /// 504: the backend nears or passes the 29 s integration timeout.
     GatewayTimeout,
     /// 503: traffic meets a throttle.
     Throttled,
-    /// 502 or 500: the backend fails or answers in a shape API Gateway cannot map.
+    /// 502: the backend's answer cannot be mapped (e.g. a malformed Lambda proxy response).
+    BadGateway,
+    /// 500: API Gateway or the integration failed (e.g. missing permissions).
+    InternalError,
+    /// 502 or 500, when nothing tells which.
     Backend,
 }
 
-/// The likely class: a timeout first (it also slows everything), then throttling, else the
-/// backend.
-pub fn classify(metrics: &StageMetrics, limits: &Limits) -> ErrorClass {
-    if metrics
-        .integration_latency_p99
-        .is_some_and(|p99| p99 >= NEAR_TIMEOUT * INTEGRATION_TIMEOUT_MS)
-    {
-        return ErrorClass::GatewayTimeout;
+/// Phrases API Gateway writes to the execution log for a failure, and the class each names.
+pub const LOG_PHRASES: [(&str, ErrorClass); 7] = [
+    (
+        "Execution failed due to a timeout error",
+        ErrorClass::GatewayTimeout,
+    ),
+    ("Endpoint request timed out", ErrorClass::GatewayTimeout),
+    ("Integration timeout", ErrorClass::GatewayTimeout),
+    ("Malformed Lambda proxy response", ErrorClass::BadGateway),
+    (
+        "Execution failed due to configuration error",
+        ErrorClass::BadGateway,
+    ),
+    ("Rate Exceeded", ErrorClass::Throttled),
+    ("Internal server error", ErrorClass::InternalError),
+];
+
+/// What a classification can stand on, strongest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evidence {
+    /// 5XX responses by status, counted from the execution log's [`COMPLETED`] lines.
+    pub statuses: BTreeMap<u16, usize>,
+    /// Execution-log lines per class, by the [`LOG_PHRASES`] they contain.
+    pub messages: BTreeMap<ErrorClass, usize>,
+    /// Backends that did not answer a probe within the integration timeout.
+    pub probe_timeouts: usize,
+    /// The busiest and the slowest minute of the window.
+    pub peaks: Option<MinutePeaks>,
+    /// The window's totals.
+    pub window: Option<StageMetrics>,
+}
+
+impl Evidence {
+    /// What the operator has: the window's figures alone.
+    pub fn window(metrics: &StageMetrics) -> Self {
+        Self {
+            window: Some(metrics.clone()),
+            ..Self::default()
+        }
     }
-    let per_second = metrics.count.unwrap_or(0.0) / f64::from(metrics.period.max(1));
-    if limits
-        .tightest()
-        .is_some_and(|limit| per_second >= NEAR_LIMIT * limit)
-    {
-        return ErrorClass::Throttled;
+}
+
+/// A class and what decided it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classification {
+    pub class: ErrorClass,
+    /// The evidence, in words: which source and which figures.
+    pub decided_by: String,
+}
+
+/// Classifies from the strongest evidence there is: the statuses the execution log records,
+/// then API Gateway's own failure messages, then probes, then the worst minute against the
+/// timeout and the throttles, and only then the window's averages, which a short episode in
+/// a long window dilutes.
+pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
+    let decided = |class, decided_by: String| Classification { class, decided_by };
+    // Ties go to the class listed first (ErrorClass's order: 504, 503, 502, 500).
+    let most = |counts: Vec<(ErrorClass, usize)>| {
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .min_by_key(|(class, n)| (std::cmp::Reverse(*n), *class))
+    };
+    let statuses: Vec<(ErrorClass, usize)> = evidence
+        .statuses
+        .iter()
+        .map(|(status, n)| (status_class(*status), *n))
+        .collect();
+    if let Some((class, n)) = most(statuses) {
+        let total: usize = evidence.statuses.values().sum();
+        return decided(
+            class,
+            format!(
+                "the execution log: {n} of {total} 5XX responses were {} (\"{}\")",
+                class.code(),
+                COMPLETED.trim_end()
+            ),
+        );
     }
-    ErrorClass::Backend
+    let messages: Vec<(ErrorClass, usize)> =
+        evidence.messages.iter().map(|(c, n)| (*c, *n)).collect();
+    if let Some((class, n)) = most(messages) {
+        let phrases: Vec<&str> = LOG_PHRASES
+            .iter()
+            .filter(|(_, c)| *c == class)
+            .map(|(phrase, _)| *phrase)
+            .collect();
+        return decided(
+            class,
+            format!(
+                "the execution log: {n} line(s) in API Gateway's own words name {} (\"{}\")",
+                class.code(),
+                phrases.join("\", \"")
+            ),
+        );
+    }
+    if evidence.probe_timeouts > 0 {
+        return decided(
+            ErrorClass::GatewayTimeout,
+            format!(
+                "{} backend(s) did not answer a probe within the integration timeout",
+                evidence.probe_timeouts
+            ),
+        );
+    }
+    let timeout = NEAR_TIMEOUT * INTEGRATION_TIMEOUT_MS;
+    let tightest = limits.tightest();
+    if let Some(peaks) = &evidence.peaks {
+        if let Some(p99) = peaks.integration_latency_p99.filter(|p| *p >= timeout) {
+            return decided(
+                ErrorClass::GatewayTimeout,
+                format!(
+                    "the slowest minute: p99 IntegrationLatency {p99:.0} ms nears the {:.0} s \
+                     integration timeout",
+                    INTEGRATION_TIMEOUT_MS / 1000.0
+                ),
+            );
+        }
+        if let (Some(rate), Some(limit)) = (peaks.rate, tightest)
+            && rate >= NEAR_LIMIT * limit
+        {
+            return decided(
+                ErrorClass::Throttled,
+                format!(
+                    "the busiest minute: {rate:.1} requests/s against a limit of {} requests/s \
+                     (stage {}, usage plan {})",
+                    shown(tightest),
+                    shown(limits.stage),
+                    shown(limits.usage_plan)
+                ),
+            );
+        }
+    }
+    if let Some(metrics) = &evidence.window {
+        if let Some(p99) = metrics.integration_latency_p99.filter(|p| *p >= timeout) {
+            return decided(
+                ErrorClass::GatewayTimeout,
+                format!(
+                    "p99 IntegrationLatency {p99:.0} ms over the window nears the {:.0} s \
+                     integration timeout",
+                    INTEGRATION_TIMEOUT_MS / 1000.0
+                ),
+            );
+        }
+        let rate = metrics.count.unwrap_or(0.0) / f64::from(metrics.period.max(1));
+        if let Some(limit) = tightest.filter(|limit| rate >= NEAR_LIMIT * limit) {
+            return decided(
+                ErrorClass::Throttled,
+                format!(
+                    "{rate:.1} requests/s on average against a limit of {limit} requests/s \
+                     (stage {}, usage plan {})",
+                    shown(limits.stage),
+                    shown(limits.usage_plan)
+                ),
+            );
+        }
+    }
+    decided(
+        ErrorClass::Backend,
+        "no log line, probe or figure points at a timeout or a throttle".to_owned(),
+    )
+}
+
+/// The class a 5XX status stands for.
+fn status_class(status: u16) -> ErrorClass {
+    match status {
+        504 => ErrorClass::GatewayTimeout,
+        503 => ErrorClass::Throttled,
+        502 => ErrorClass::BadGateway,
+        500 => ErrorClass::InternalError,
+        _ => ErrorClass::Backend,
+    }
 }
 
 impl ErrorClass {
@@ -167,38 +327,61 @@ impl ErrorClass {
         match self {
             ErrorClass::GatewayTimeout => "504",
             ErrorClass::Throttled => "503",
+            ErrorClass::BadGateway => "502",
+            ErrorClass::InternalError => "500",
             ErrorClass::Backend => "502/500",
         }
     }
 
-    /// "likely 504: why; first steps: what" for humans.
-    pub fn explain(self, metrics: &StageMetrics, limits: &Limits) -> String {
+    /// The class as a report names it.
+    pub fn name(self) -> &'static str {
         match self {
-            ErrorClass::GatewayTimeout => format!(
-                "likely 504 Gateway Timeout: p99 IntegrationLatency {} ms nears the {:.0} s \
-                 integration timeout; first steps: make the backend faster (caching, queries) or \
-                 asynchronous (queue the work, answer 202), and keep a Lambda function's timeout \
-                 under 29 s",
-                shown(metrics.integration_latency_p99),
-                INTEGRATION_TIMEOUT_MS / 1000.0
-            ),
-            ErrorClass::Throttled => format!(
-                "likely 503 throttling: {:.1} requests/s on average against a limit of {} \
-                 requests/s (stage {}, usage plan {}); first steps: compare traffic with the \
-                 limits, raise stageThrottle or throttle in the guard's spec, or the account \
-                 quota (service quota L-A93B7C5F)",
-                metrics.count.unwrap_or(0.0) / f64::from(metrics.period.max(1)),
-                shown(limits.tightest()),
-                shown(limits.stage),
-                shown(limits.usage_plan)
-            ),
-            ErrorClass::Backend => "likely 502/500 from the backend: first steps: search the \
-                 execution log for \"Execution failed\" and \"Internal server error\", check that \
-                 a Lambda proxy integration returns {statusCode, body, headers}, and check the \
-                 backend's own errors and the integration's permissions (apigw-guard diagnose \
-                 runs these steps)"
-                .to_owned(),
+            ErrorClass::GatewayTimeout => "504 Gateway Timeout",
+            ErrorClass::Throttled => "503 Service Unavailable (throttling)",
+            ErrorClass::BadGateway => "502 Bad Gateway",
+            ErrorClass::InternalError => "500 Internal Server Error",
+            ErrorClass::Backend => "502 Bad Gateway or 500 Internal Server Error",
         }
+    }
+
+    /// The runbook's first steps for the class.
+    fn first_steps(self) -> &'static str {
+        match self {
+            ErrorClass::GatewayTimeout => {
+                "make the backend faster (caching, queries) or asynchronous (queue the work, \
+                 answer 202), and keep a Lambda function's timeout under 29 s"
+            }
+            ErrorClass::Throttled => {
+                "compare traffic with the limits, raise stageThrottle or throttle in the guard's \
+                 spec, or the account quota (service quota L-A93B7C5F)"
+            }
+            ErrorClass::BadGateway => {
+                "check that a Lambda proxy integration returns {statusCode, body, headers} and \
+                 that the backend answers what the integration maps"
+            }
+            ErrorClass::InternalError => {
+                "check the integration's permissions (the Lambda function's resource policy) and \
+                 the backend's own errors"
+            }
+            ErrorClass::Backend => {
+                "search the execution log for \"Execution failed\" and \"Internal server error\", \
+                 check that a Lambda proxy integration returns {statusCode, body, headers}, and \
+                 check the backend's own errors and the integration's permissions (apigw-guard \
+                 diagnose runs these steps)"
+            }
+        }
+    }
+}
+
+impl Classification {
+    /// "likely 504 Gateway Timeout: why; first steps: what" for humans.
+    pub fn explain(&self) -> String {
+        format!(
+            "likely {}: {}; first steps: {}",
+            self.class.name(),
+            self.decided_by,
+            self.class.first_steps()
+        )
     }
 }
 
@@ -252,7 +435,9 @@ mod tests {
             verdict.message
         );
         assert!(
-            verdict.message.contains("likely 502/500"),
+            verdict
+                .message
+                .contains("likely 502 Bad Gateway or 500 Internal Server Error"),
             "{}",
             verdict.message
         );
@@ -278,34 +463,152 @@ mod tests {
         assert_eq!(latency_only.reason, "SlowResponses");
     }
 
+    fn window(count: f64, five_xx: f64, integration: f64) -> Option<StageMetrics> {
+        Some(metrics(count, five_xx, 50.0, integration))
+    }
+
     #[test]
-    fn classes_follow_the_figures() {
+    fn the_strongest_evidence_decides_the_class() {
         let limits = Limits {
             stage: Some(10.0),
             usage_plan: Some(50.0),
         };
-        // 3,000 requests in 300 s is 10/s: the stage throttle's limit.
-        assert_eq!(
-            classify(&metrics(3000.0, 40.0, 50.0, 30.0), &limits),
-            ErrorClass::Throttled
-        );
-        assert_eq!(
-            classify(&metrics(300.0, 40.0, 50.0, 30.0), &limits),
-            ErrorClass::Backend
-        );
-        assert_eq!(
-            classify(&metrics(3000.0, 40.0, 29_000.0, 24_000.0), &limits),
-            ErrorClass::GatewayTimeout,
-            "a timeout explains the rest"
-        );
-        assert_eq!(
-            classify(&metrics(3000.0, 40.0, 50.0, 30.0), &Limits::default()),
-            ErrorClass::Backend,
-            "no known limit: no throttling claim"
-        );
-        let text = ErrorClass::Throttled.explain(&metrics(3000.0, 40.0, 50.0, 30.0), &limits);
+        // An hour: 36,000 requests (10/s on average, at the limit), 5XX errors, fast backend.
+        let hour = |count: f64, integration: f64| {
+            Some(StageMetrics {
+                period: 3600,
+                ..metrics(count, 40.0, 50.0, integration)
+            })
+        };
+        let statuses = |pairs: &[(u16, usize)]| pairs.iter().copied().collect();
+        let messages = |pairs: &[(ErrorClass, usize)]| pairs.iter().copied().collect();
+        let peak = |rate: f64, integration: f64| {
+            Some(MinutePeaks {
+                rate: Some(rate),
+                integration_latency_p99: Some(integration),
+            })
+        };
+        use ErrorClass::*;
+        let table: Vec<(&str, Evidence, ErrorClass, &str)> = vec![
+            (
+                "the log's statuses beat every figure",
+                Evidence {
+                    statuses: statuses(&[(502, 30), (504, 2)]),
+                    messages: messages(&[(GatewayTimeout, 9)]),
+                    window: window(3000.0, 32.0, 28_000.0),
+                    ..Default::default()
+                },
+                BadGateway,
+                "30 of 32 5XX responses were 502",
+            ),
+            (
+                "each status is its class",
+                Evidence {
+                    statuses: statuses(&[(500, 4)]),
+                    ..Default::default()
+                },
+                InternalError,
+                "were 500",
+            ),
+            (
+                "API Gateway's own words beat the metrics' shape",
+                Evidence {
+                    messages: messages(&[(BadGateway, 3), (InternalError, 1)]),
+                    window: window(3000.0, 40.0, 28_000.0),
+                    ..Default::default()
+                },
+                BadGateway,
+                "3 line(s) in API Gateway's own words name 502",
+            ),
+            (
+                "a timed-out probe is a 504",
+                Evidence {
+                    probe_timeouts: 1,
+                    window: window(300.0, 4.0, 30.0),
+                    ..Default::default()
+                },
+                GatewayTimeout,
+                "did not answer a probe",
+            ),
+            (
+                "half an hour of throttling inside the hour: the busiest minute shows it",
+                Evidence {
+                    peaks: peak(12.0, 40.0),
+                    window: hour(18_000.0, 40.0),
+                    ..Default::default()
+                },
+                Throttled,
+                "the busiest minute: 12.0 requests/s against a limit of 10",
+            ),
+            (
+                "a few minutes near the timeout: the slowest minute shows it",
+                Evidence {
+                    peaks: peak(2.0, 28_500.0),
+                    window: hour(7200.0, 900.0),
+                    ..Default::default()
+                },
+                GatewayTimeout,
+                "the slowest minute: p99 IntegrationLatency 28500 ms",
+            ),
+            (
+                "without logs or peaks, the window's averages",
+                Evidence {
+                    window: window(3000.0, 40.0, 30.0),
+                    ..Default::default()
+                },
+                Throttled,
+                "10.0 requests/s on average against a limit of 10",
+            ),
+            (
+                "a timeout explains the rest",
+                Evidence {
+                    window: window(3000.0, 40.0, 24_000.0),
+                    ..Default::default()
+                },
+                GatewayTimeout,
+                "over the window nears the 29 s integration timeout",
+            ),
+            (
+                "nothing points anywhere: the backend",
+                Evidence {
+                    window: window(300.0, 40.0, 30.0),
+                    ..Default::default()
+                },
+                Backend,
+                "no log line, probe or figure",
+            ),
+            (
+                "no traffic",
+                Evidence {
+                    window: Some(StageMetrics {
+                        period: 300,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                Backend,
+                "no log line, probe or figure",
+            ),
+        ];
+        for (case, evidence, class, says) in table {
+            let found = classify(&evidence, &limits);
+            assert_eq!(found.class, class, "{case}: {found:?}");
+            assert!(
+                found.decided_by.contains(says),
+                "{case}: {}",
+                found.decided_by
+            );
+        }
+        // No known limit: no throttling claim, however busy.
+        let busy = Evidence {
+            peaks: peak(500.0, 40.0),
+            window: window(3000.0, 40.0, 30.0),
+            ..Default::default()
+        };
+        assert_eq!(classify(&busy, &Limits::default()).class, Backend);
+        let text = classify(&busy, &limits).explain();
         assert!(
-            text.contains("10.0 requests/s on average against a limit of 10"),
+            text.starts_with("likely 503 Service Unavailable (throttling): the busiest minute"),
             "{text}"
         );
     }

@@ -600,3 +600,108 @@ async fn http_backends_are_probed_with_probe_only() {
         "{text}"
     );
 }
+
+async fn run_over(config: &SdkConfig, api: &str, window: Duration) -> Diagnosis {
+    let clients = support::unlimited_clients(config);
+    let aws = clients.diagnostics(None, &CallLog::default());
+    let region = config.region().unwrap().to_string();
+    let by = ResourceRef {
+        id: None,
+        name: Some(api.to_owned()),
+    };
+    diagnose(&aws, &region, &by, "prod", window, false)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_short_throttling_episode_inside_the_hour_is_a_503() {
+    let config = support::config("sa-east-1").await;
+    let api_id = support::seed_api(&config, "spiky-api", "prod").await;
+    set_stage(
+        &config,
+        &api_id,
+        &[
+            ("/*/*/logging/loglevel", "ERROR"),
+            ("/*/*/throttling/rateLimit", "1"),
+            ("/*/*/throttling/burstLimit", "2"),
+        ],
+    )
+    .await;
+    // One minute of 2 requests/s against a limit of 1; over the hour that is 0.03/s.
+    support::put_stage_metrics(
+        &config,
+        "spiky-api",
+        &[
+            ("Count", &[1.0; 120]),
+            ("5XXError", &[10.0]),
+            ("IntegrationLatency", &[20.0; 10]),
+        ],
+    )
+    .await;
+    let d = run_over(&config, "spiky-api", Duration::from_secs(3600)).await;
+    assert_eq!(
+        d.likely.as_deref(),
+        Some("503 Service Unavailable (throttling)"),
+        "{d:#?}"
+    );
+    let why = d.decided_by.as_deref().unwrap();
+    assert!(
+        why.starts_with("the busiest minute: 2.0 requests/s against a limit of 1"),
+        "{why}"
+    );
+    assert!(
+        render_text(&d).contains("worst minute: 2.0 requests/s"),
+        "{}",
+        render_text(&d)
+    );
+}
+
+#[tokio::test]
+async fn the_statuses_the_execution_log_records_decide_over_the_metrics() {
+    let config = support::config("ap-south-1").await;
+    let api_id = support::seed_api(&config, "logged-api", "prod").await;
+    set_stage(&config, &api_id, &[("/*/*/logging/loglevel", "INFO")]).await;
+    put_execution_logs(
+        &config,
+        &api_id,
+        &[
+            "Endpoint request timed out",
+            "Method completed with status: 504",
+            "Method completed with status: 504",
+            "Method completed with status: 504",
+            "Method completed with status: 502",
+            "Method completed with status: 200",
+        ],
+    )
+    .await;
+    // Metrics alone look like a fast, failing backend: nothing near the timeout.
+    support::put_stage_metrics(
+        &config,
+        "logged-api",
+        &[
+            ("Count", &[1.0; 50]),
+            ("5XXError", &[4.0]),
+            ("IntegrationLatency", &[40.0; 50]),
+        ],
+    )
+    .await;
+    let d = run(&config, "logged-api").await;
+    assert_eq!(
+        d.completed_5xx,
+        [(502, 1), (504, 3)].into_iter().collect(),
+        "{d:#?}"
+    );
+    assert_eq!(d.likely.as_deref(), Some("504 Gateway Timeout"));
+    assert_eq!(
+        d.decided_by.as_deref(),
+        Some(
+            "the execution log: 3 of 4 5XX responses were 504 (\"Method completed with status:\")"
+        )
+    );
+    assert!(
+        render_text(&d).contains("requests that ended in 5XX: 502 x1, 504 x3"),
+        "{}",
+        render_text(&d)
+    );
+}

@@ -13,7 +13,9 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricStat, ScanBy};
 
 use super::CloudWatch;
-use crate::model::{AlarmConfig, AwsError, ObservedAlarm, StageKey, StageMetrics, Tag};
+use crate::model::{
+    AlarmConfig, AwsError, MinutePeaks, ObservedAlarm, StageKey, StageMetrics, Tag,
+};
 
 /// DescribeAlarms and DeleteAlarms take at most 100 names a call.
 const NAMES_PER_CALL: usize = 100;
@@ -56,6 +58,68 @@ impl SdkCloudWatch {
         stages: &[StageKey],
     ) -> Result<HashMap<StageKey, StageMetrics>, AwsError> {
         self.metrics_over(stages, METRICS_PERIOD).await
+    }
+
+    /// The busiest and the slowest minute of one stage over the last `window` seconds: a
+    /// short episode that the window's totals would dilute.
+    pub async fn minute_peaks(
+        &self,
+        (api, stage): &StageKey,
+        window: i32,
+    ) -> Result<MinutePeaks, AwsError> {
+        let end = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let query = |id: &str, metric: &str, stat: &str| {
+            let metric = Metric::builder()
+                .namespace("AWS/ApiGateway")
+                .metric_name(metric)
+                .dimensions(Dimension::builder().name("ApiName").value(api).build())
+                .dimensions(Dimension::builder().name("Stage").value(stage).build())
+                .build();
+            MetricDataQuery::builder()
+                .id(id)
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(metric)
+                        .period(60)
+                        .stat(stat)
+                        .build(),
+                )
+                .build()
+        };
+        let queries = vec![
+            query("n", "Count", "Sum"),
+            query("i", "IntegrationLatency", "p99"),
+        ];
+        let mut peaks: HashMap<String, f64> = HashMap::new();
+        let mut next_token = None;
+        loop {
+            let request = self
+                .client
+                .get_metric_data()
+                .set_metric_data_queries(Some(queries.clone()))
+                .start_time(DateTime::from_secs(end - i64::from(window)))
+                .end_time(DateTime::from_secs(end))
+                .set_next_token(next_token.take())
+                .send();
+            let page = self.meter.call("GetMetricData", false, request).await?;
+            for result in page.metric_data_results() {
+                let id = result.id().unwrap_or_default().to_owned();
+                for value in result.values() {
+                    let peak = peaks.entry(id.clone()).or_insert(*value);
+                    *peak = peak.max(*value);
+                }
+            }
+            match page.next_token() {
+                Some(token) => next_token = Some(token.to_owned()),
+                None => break,
+            }
+        }
+        Ok(MinutePeaks {
+            rate: peaks.get("n").map(|requests| requests / 60.0),
+            integration_latency_p99: peaks.get("i").copied(),
+        })
     }
 
     /// The metrics of many stages over the last `period` seconds (a multiple of 60).

@@ -4,9 +4,11 @@
 use aws_sdk_cloudwatchlogs::Client as LogsClient;
 use aws_sdk_lambda::Client as LambdaClient;
 
+use std::collections::BTreeMap;
+
 use super::meter::Meter;
 use super::{SdkApiGateway, SdkCloudWatch};
-use crate::model::{AwsError, LambdaFunction, LogMatches};
+use crate::model::{AwsError, COMPLETED, LambdaFunction, LogMatches};
 
 /// How many of the newest matching messages a report shows.
 const SAMPLES: usize = 3;
@@ -49,6 +51,50 @@ impl SdkDiagnostics {
     ) -> Result<LogMatches, AwsError> {
         let mut matches = LogMatches::default();
         let mut newest: Vec<(i64, String)> = Vec::new();
+        self.filter(group, phrase, since_ms, |at, message| {
+            matches.count += 1;
+            newest.push((at, message.trim_end().to_owned()));
+        })
+        .await?;
+        newest.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        matches.latest = newest
+            .into_iter()
+            .take(SAMPLES)
+            .map(|(_, message)| message)
+            .collect();
+        Ok(matches)
+    }
+
+    /// How many requests ended with each 5XX status since `since_ms`, from the execution
+    /// log's `Method completed with status: 5NN` lines.
+    pub async fn completed_5xx(
+        &self,
+        group: &str,
+        since_ms: i64,
+    ) -> Result<BTreeMap<u16, usize>, AwsError> {
+        let mut statuses = BTreeMap::new();
+        let phrase = format!("{COMPLETED}5");
+        self.filter(group, &phrase, since_ms, |_, message| {
+            let status = message
+                .split_once(COMPLETED)
+                .and_then(|(_, rest)| rest.get(..3))
+                .and_then(|code| code.parse::<u16>().ok());
+            if let Some(status) = status {
+                *statuses.entry(status).or_default() += 1;
+            }
+        })
+        .await?;
+        Ok(statuses)
+    }
+
+    /// Every event of `group` since `since_ms` containing `phrase`, page by page.
+    async fn filter(
+        &self,
+        group: &str,
+        phrase: &str,
+        since_ms: i64,
+        mut each: impl FnMut(i64, &str),
+    ) -> Result<(), AwsError> {
         let mut next_token = None;
         loop {
             let request = self
@@ -64,24 +110,16 @@ impl SdkDiagnostics {
                 .call("FilterLogEvents", false, request)
                 .await?;
             for event in page.events() {
-                matches.count += 1;
-                newest.push((
+                each(
                     event.timestamp().unwrap_or_default(),
-                    event.message().unwrap_or_default().trim_end().to_owned(),
-                ));
+                    event.message().unwrap_or_default(),
+                );
             }
             match page.next_token() {
                 Some(token) if !page.events().is_empty() => next_token = Some(token.to_owned()),
-                _ => break,
+                _ => return Ok(()),
             }
         }
-        newest.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-        matches.latest = newest
-            .into_iter()
-            .take(SAMPLES)
-            .map(|(_, message)| message)
-            .collect();
-        Ok(matches)
     }
 
     /// A Lambda function's state and timeout (GetFunction).
