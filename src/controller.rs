@@ -431,6 +431,14 @@ pub async fn run(
     let reader = ctx.guards.clone();
     let stream = watcher(api, watch)
         .default_backoff()
+        // Kept for every guard for as long as the operator runs, and never read: at 1,000
+        // guards the field-manager records and kubectl's copy of the spec outweigh the rest.
+        .modify(|guard| {
+            guard.managed_fields_mut().clear();
+            guard
+                .annotations_mut()
+                .remove("kubectl.kubernetes.io/last-applied-configuration");
+        })
         .reflect(writer)
         .applied_objects()
         .predicate_filter(work_trigger, Default::default());
