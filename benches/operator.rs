@@ -61,7 +61,10 @@ async fn main() {
         .await;
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     let ns = serde_json::from_value(serde_json::json!({"metadata": {"name": NS}})).unwrap();
-    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
     let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), NS);
     stream::iter(0..n)
         .for_each_concurrent(16, |i| {

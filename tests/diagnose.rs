@@ -133,6 +133,10 @@ async fn run(config: &SdkConfig, api: &str) -> Diagnosis {
 }
 
 async fn run_probing(config: &SdkConfig, api: &str, probe: bool) -> Diagnosis {
+    run_with(config, api, WINDOW, probe).await
+}
+
+async fn run_with(config: &SdkConfig, api: &str, window: Duration, probe: bool) -> Diagnosis {
     let clients = support::unlimited_clients(config);
     let aws = clients.diagnostics(None, &CallLog::default());
     let region = config.region().unwrap().to_string();
@@ -140,7 +144,7 @@ async fn run_probing(config: &SdkConfig, api: &str, probe: bool) -> Diagnosis {
         id: None,
         name: Some(api.to_owned()),
     };
-    diagnose(&aws, &region, &by, "prod", WINDOW, probe)
+    diagnose(&aws, &region, &by, "prod", window, probe)
         .await
         .unwrap()
 }
@@ -601,19 +605,6 @@ async fn http_backends_are_probed_with_probe_only() {
     );
 }
 
-async fn run_over(config: &SdkConfig, api: &str, window: Duration) -> Diagnosis {
-    let clients = support::unlimited_clients(config);
-    let aws = clients.diagnostics(None, &CallLog::default());
-    let region = config.region().unwrap().to_string();
-    let by = ResourceRef {
-        id: None,
-        name: Some(api.to_owned()),
-    };
-    diagnose(&aws, &region, &by, "prod", window, false)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_short_throttling_episode_inside_the_hour_is_a_503() {
     let config = support::config("sa-east-1").await;
@@ -639,7 +630,7 @@ async fn a_short_throttling_episode_inside_the_hour_is_a_503() {
         ],
     )
     .await;
-    let d = run_over(&config, "spiky-api", Duration::from_secs(3600)).await;
+    let d = run_with(&config, "spiky-api", Duration::from_secs(3600), false).await;
     assert_eq!(
         d.likely.as_deref(),
         Some("503 Service Unavailable (throttling)"),

@@ -38,6 +38,32 @@ const FIGURES: [(&str, &str, &str); 5] = [
 /// dashboard (the query protocol's and the shape's name).
 const DASHBOARD_NOT_FOUND: &[&str] = &["ResourceNotFound", "DashboardNotFoundError"];
 
+/// One `AWS/ApiGateway` figure of a stage, per `period` seconds.
+fn stage_query(
+    id: String,
+    (api, stage): &StageKey,
+    metric: &str,
+    stat: &str,
+    period: i32,
+) -> MetricDataQuery {
+    let metric = Metric::builder()
+        .namespace("AWS/ApiGateway")
+        .metric_name(metric)
+        .dimensions(Dimension::builder().name("ApiName").value(api).build())
+        .dimensions(Dimension::builder().name("Stage").value(stage).build())
+        .build();
+    MetricDataQuery::builder()
+        .id(id)
+        .metric_stat(
+            MetricStat::builder()
+                .metric(metric)
+                .period(period)
+                .stat(stat)
+                .build(),
+        )
+        .build()
+}
+
 /// CloudWatch through the AWS SDK; every call goes through the [`Meter`].
 #[derive(Clone, Debug)]
 pub struct SdkCloudWatch {
@@ -60,65 +86,56 @@ impl SdkCloudWatch {
         self.metrics_over(stages, METRICS_PERIOD).await
     }
 
-    /// The busiest and the slowest minute of one stage over the last `window` seconds: a
-    /// short episode that the window's totals would dilute.
-    pub async fn minute_peaks(
+    /// GetMetricData over [start, end] (epoch seconds), paged: every query's values by id.
+    async fn metric_values(
         &self,
-        (api, stage): &StageKey,
-        window: i32,
-    ) -> Result<MinutePeaks, AwsError> {
-        let end = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let query = |id: &str, metric: &str, stat: &str| {
-            let metric = Metric::builder()
-                .namespace("AWS/ApiGateway")
-                .metric_name(metric)
-                .dimensions(Dimension::builder().name("ApiName").value(api).build())
-                .dimensions(Dimension::builder().name("Stage").value(stage).build())
-                .build();
-            MetricDataQuery::builder()
-                .id(id)
-                .metric_stat(
-                    MetricStat::builder()
-                        .metric(metric)
-                        .period(60)
-                        .stat(stat)
-                        .build(),
-                )
-                .build()
-        };
-        let queries = vec![
-            query("n", "Count", "Sum"),
-            query("i", "IntegrationLatency", "p99"),
-        ];
-        let mut peaks: HashMap<String, f64> = HashMap::new();
+        queries: Vec<MetricDataQuery>,
+        start: i64,
+        end: i64,
+    ) -> Result<HashMap<String, Vec<f64>>, AwsError> {
+        let mut values: HashMap<String, Vec<f64>> = HashMap::new();
         let mut next_token = None;
         loop {
             let request = self
                 .client
                 .get_metric_data()
                 .set_metric_data_queries(Some(queries.clone()))
-                .start_time(DateTime::from_secs(end - i64::from(window)))
+                .start_time(DateTime::from_secs(start))
                 .end_time(DateTime::from_secs(end))
+                .scan_by(ScanBy::TimestampDescending)
                 .set_next_token(next_token.take())
                 .send();
             let page = self.meter.call("GetMetricData", false, request).await?;
             for result in page.metric_data_results() {
-                let id = result.id().unwrap_or_default().to_owned();
-                for value in result.values() {
-                    let peak = peaks.entry(id.clone()).or_insert(*value);
-                    *peak = peak.max(*value);
-                }
+                values
+                    .entry(result.id().unwrap_or_default().to_owned())
+                    .or_default()
+                    .extend(result.values());
             }
             match page.next_token() {
                 Some(token) => next_token = Some(token.to_owned()),
-                None => break,
+                None => return Ok(values),
             }
         }
+    }
+
+    /// The busiest and the slowest minute of one stage over the last `window` seconds: a
+    /// short episode that the window's totals would dilute.
+    pub async fn minute_peaks(&self, key: &StageKey, window: i32) -> Result<MinutePeaks, AwsError> {
+        let end = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let queries = vec![
+            stage_query("n".to_owned(), key, "Count", "Sum", 60),
+            stage_query("i".to_owned(), key, "IntegrationLatency", "p99", 60),
+        ];
+        let values = self
+            .metric_values(queries, end - i64::from(window), end)
+            .await?;
+        let peak = |id: &str| values.get(id)?.iter().copied().reduce(f64::max);
         Ok(MinutePeaks {
-            rate: peaks.get("n").map(|requests| requests / 60.0),
-            integration_latency_p99: peaks.get("i").copied(),
+            rate: peak("n").map(|requests| requests / 60.0),
+            integration_latency_p99: peak("i"),
         })
     }
 
@@ -136,51 +153,15 @@ impl SdkCloudWatch {
             let queries: Vec<MetricDataQuery> = chunk
                 .iter()
                 .enumerate()
-                .flat_map(|(i, (api, stage))| {
+                .flat_map(|(i, key)| {
                     FIGURES.iter().map(move |(id, metric, stat)| {
-                        let metric = Metric::builder()
-                            .namespace("AWS/ApiGateway")
-                            .metric_name(*metric)
-                            .dimensions(Dimension::builder().name("ApiName").value(api).build())
-                            .dimensions(Dimension::builder().name("Stage").value(stage).build())
-                            .build();
-                        MetricDataQuery::builder()
-                            .id(format!("{id}{i}"))
-                            .metric_stat(
-                                MetricStat::builder()
-                                    .metric(metric)
-                                    .period(period)
-                                    .stat(*stat)
-                                    .build(),
-                            )
-                            .build()
+                        stage_query(format!("{id}{i}"), key, metric, stat, period)
                     })
                 })
                 .collect();
-            let mut next_token = None;
-            let mut values: HashMap<String, Vec<f64>> = HashMap::new();
-            loop {
-                let request = self
-                    .client
-                    .get_metric_data()
-                    .set_metric_data_queries(Some(queries.clone()))
-                    .start_time(DateTime::from_secs(end - i64::from(period)))
-                    .end_time(DateTime::from_secs(end))
-                    .scan_by(ScanBy::TimestampDescending)
-                    .set_next_token(next_token.take())
-                    .send();
-                let page = self.meter.call("GetMetricData", false, request).await?;
-                for result in page.metric_data_results() {
-                    values
-                        .entry(result.id().unwrap_or_default().to_owned())
-                        .or_default()
-                        .extend(result.values());
-                }
-                match page.next_token() {
-                    Some(token) => next_token = Some(token.to_owned()),
-                    None => break,
-                }
-            }
+            let values = self
+                .metric_values(queries, end - i64::from(period), end)
+                .await?;
             for (i, key) in chunk.iter().enumerate() {
                 // A window may straddle two data points: sums add up, p99 takes the worse.
                 let figure = |id: &str, stat: &str| {
