@@ -110,9 +110,12 @@ impl Context {
                 other.uid() != guard.uid() && other.metadata.deletion_timestamp.is_none()
             })
             .filter(|other| other.spec.stage == guard.spec.stage && region(other) == region(guard))
+            // However the other names the API, resolved yet or not: by id, or by the name (a
+            // reference by name must be unique in its region).
             .filter(|other| {
                 let resolved = other.status.as_ref().and_then(|s| s.rest_api_id.as_deref());
                 resolved.or(other.spec.rest_api.id.as_deref()) == Some(api.id.as_str())
+                    || other.spec.rest_api.name.as_deref() == Some(api.name.as_str())
             })
             .filter(|other| age(other) < age(guard))
             .min_by_key(|other| age(other))

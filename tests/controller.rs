@@ -585,3 +585,35 @@ async fn two_guards_on_one_stage_the_older_wins() {
     assert_eq!(condition(&status, "Ready").0, "True");
     assert!(tracing_enabled(&config, "claimed-api").await);
 }
+
+#[tokio::test]
+async fn an_older_guard_not_yet_reconciled_still_keeps_its_stage() {
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    // The older names the API by name and has no status yet; the younger names it by id.
+    let older = finalized(seeded_guard(&config, "unresolved", "").await);
+    let (ctx, mut server, mut store) = context_with_store(&config).await;
+    let api_id = api_id(&config, "unresolved-api").await;
+    let when =
+        |text: &str| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(text.parse().unwrap());
+    let mut older = older;
+    older.metadata.creation_timestamp = Some(when("2026-01-01T00:00:00Z"));
+    let mut younger = older.clone();
+    younger.metadata.name = Some("unresolved-second".to_owned());
+    younger.metadata.uid = Some("uid-unresolved-second".to_owned());
+    younger.metadata.creation_timestamp = Some(when("2026-06-01T00:00:00Z"));
+    younger.spec.rest_api = apigw_guard::crd::ResourceRef {
+        name: None,
+        id: Some(api_id),
+    };
+    store.apply_watcher_event(&watcher::Event::Apply(older.clone()));
+    store.apply_watcher_event(&watcher::Event::Apply(younger.clone()));
+
+    let task = run(&ctx, &younger);
+    let (_, status) = server.events_then_status(&younger).await;
+    task.await.unwrap().unwrap();
+    let (state, reason, message) = condition(&status, "Stalled");
+    assert_eq!((state, reason), ("True", "Conflict"));
+    assert!(message.contains("tests/unresolved is older"), "{message}");
+    assert!(!tracing_enabled(&config, "unresolved-api").await);
+}
