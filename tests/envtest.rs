@@ -770,7 +770,8 @@ async fn a_restarted_operator_reads_about_one_call_per_guard() {
             ready(&guards, name, 1).await;
         }
         first.assert_never_forbidden();
-        // Dropped here: the process stops and releases the Lease.
+        // Dropped here: the process is killed, as a crashed pod is; the next one leads once
+        // the Lease expires.
     }
     let after = Operator::start(server, "restarted", "op-after", "1h").await;
     eventually(
