@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, Recorder};
@@ -17,6 +16,7 @@ use kube::runtime::reflector::Store;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::OnceCell;
 use tracing::{Instrument, info_span, warn};
 
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
@@ -32,6 +32,8 @@ pub const FINALIZER: &str = "apigw-guard.dev/cleanup";
 /// The server-side apply field manager of the status.
 pub const FIELD_MANAGER: &str = "apigw-guard";
 /// First retry delay after a retryable failure; doubles per attempt up to `MAX_BACKOFF`.
+/// How long the first reconciles wait for the first listing of guards to complete.
+const LISTING_WAIT: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -47,8 +49,8 @@ pub struct Context {
     guards: Store<ApiGatewayGuard>,
     /// Consecutive retryable failures per guard.
     failures: Mutex<HashMap<String, u32>>,
-    /// Set once every known stage was counted for the shared metric reads.
-    stages_expected: AtomicBool,
+    /// Done once every known stage was counted for the shared metric reads.
+    stages_expected: OnceCell<()>,
 }
 
 impl Context {
@@ -68,27 +70,34 @@ impl Context {
             resync,
             guards,
             failures: Mutex::default(),
-            stages_expected: AtomicBool::new(false),
+            stages_expected: OnceCell::new(),
         }
     }
 
     /// On the first reconcile of the process, counts the stage of every guard whose status
     /// names its REST API among those whose metrics are read together: a restarted operator
     /// then reads them in one GetMetricData per 100 stages, not one per guard.
-    fn expect_known_stages(&self) {
-        // Until the first listing of guards is complete, a later reconcile tries again.
-        let listed = matches!(self.guards.wait_until_ready().now_or_never(), Some(Ok(())));
-        if !listed || self.stages_expected.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        for guard in self.guards.state() {
-            if let Some(name) = guard.status.as_ref().and_then(|s| s.rest_api_name.clone()) {
-                self.aws.expect_metrics(
-                    guard.spec.region.as_deref(),
-                    [(name, guard.spec.stage.clone())],
-                );
-            }
-        }
+    /// Every reconcile waits for it, so none reads metrics before the count; the first
+    /// reconciles can start before the first listing of guards is complete, which it waits
+    /// for, a little.
+    async fn expect_known_stages(&self) {
+        self.stages_expected
+            .get_or_init(|| async {
+                let listed = tokio::time::timeout(LISTING_WAIT, self.guards.wait_until_ready());
+                if !matches!(listed.await, Ok(Ok(()))) {
+                    return;
+                }
+                for guard in self.guards.state() {
+                    if let Some(name) = guard.status.as_ref().and_then(|s| s.rest_api_name.clone())
+                    {
+                        self.aws.expect_metrics(
+                            guard.spec.region.as_deref(),
+                            [(name, guard.spec.stage.clone())],
+                        );
+                    }
+                }
+            })
+            .await;
     }
 
     /// The oldest other live guard of the same stage, when it is older than `guard`: two
@@ -230,7 +239,7 @@ async fn apply(
     api: &Api<ApiGatewayGuard>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
-    ctx.expect_known_stages();
+    ctx.expect_known_stages().await;
     let id = guard_id(guard);
     let calls = CallLog::default();
     let (apigateway, cloudwatch) = ctx.aws.clients(guard.spec.region.as_deref(), &calls);
