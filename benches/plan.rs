@@ -26,6 +26,7 @@ fn fresh(i: usize) -> Observed {
         rest_api: RestApi {
             id: format!("id{i}"),
             name: format!("api-{i}"),
+            tags: Default::default(),
         },
         stage: StageSettings {
             tracing_enabled: Some(false),

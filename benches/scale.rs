@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use apigw_guard::aws::{Call, CallLog, Quota, RegionalClients};
 use apigw_guard::crd::ApiGatewayGuardSpec;
 use apigw_guard::model::GuardId;
+use apigw_guard::model::Identity;
 use apigw_guard::plan::plan;
 use apigw_guard::reconcile::{Report, reconcile};
 use futures::{StreamExt, stream};
@@ -53,11 +54,13 @@ async fn round(
             async move {
                 match shared {
                     true => {
-                        let (apigateway, cloudwatch) = clients.clients(None, calls);
+                        let (apigateway, cloudwatch) =
+                            clients.clients(&Identity::Own, None, calls).await;
                         reconcile(&apigateway, &cloudwatch, id, spec, false).await
                     }
                     false => {
-                        let (apigateway, cloudwatch) = clients.per_guard_clients(None, calls);
+                        let (apigateway, cloudwatch) =
+                            clients.per_guard_clients(&Identity::Own, None, calls).await;
                         reconcile(&apigateway, &cloudwatch, id, spec, false).await
                     }
                 }
@@ -170,10 +173,13 @@ async fn measure(n: usize, shared: bool) -> Value {
     // the stages' metrics expected up front as the CLI does for the guards of its file.
     let fresh_clients =
         support::unlimited_clients(&config).share_reads_for(Duration::from_secs(3600));
-    fresh_clients.expect_metrics(
-        None,
-        (0..n).map(|i| (format!("bench-{i:04}"), "prod".to_owned())),
-    );
+    fresh_clients
+        .expect_metrics(
+            &Identity::Own,
+            None,
+            (0..n).map(|i| (format!("bench-{i:04}"), "prod".to_owned())),
+        )
+        .await;
     let (_, fresh, _) = round(&fresh_clients, &guards, shared).await;
     json!({
         "n": n,

@@ -19,10 +19,11 @@ use crate::aws::{
 };
 use crate::crd::{self, ApiGatewayGuard};
 use crate::manifest;
-use crate::model::GuardId;
+use crate::model::{AwsError, GuardId, Identity};
 use crate::reconcile::{Outcome, Report, reconcile_claimed};
 use crate::status::{self, now};
 use crate::telemetry::{LogFormat, init_logging};
+use crate::tenancy::{self, OwnIdentity, Tenancy};
 
 /// Keeps AWS API Gateway REST API stages guarded against 5XX incidents: CloudWatch alarms,
 /// X-Ray tracing, execution logging and throttling, declared as ApiGatewayGuard resources.
@@ -45,8 +46,12 @@ pub enum Command {
 /// The commands that run once and exit.
 #[derive(Debug, Subcommand)]
 pub enum Tool {
-    /// Print the ApiGatewayGuard CustomResourceDefinition as YAML.
-    Crdgen,
+    /// Print the CustomResourceDefinitions (ApiGatewayGuard, AwsAccount) as YAML documents.
+    Crdgen {
+        /// Write each into this directory as KIND.yaml (e.g. crds/) instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Show what reconciling the guards in a file would change in AWS, one line per action.
     /// Reads AWS, never writes. Exits non-zero when a guard cannot be brought in sync.
     Plan(FileArgs),
@@ -69,7 +74,9 @@ pub enum Tool {
 /// `plan` and `reconcile --once`: a manifest file and how to reach AWS.
 #[derive(Debug, Args)]
 pub struct FileArgs {
-    /// A YAML file of one or more ApiGatewayGuard documents.
+    /// A YAML file of one or more ApiGatewayGuard documents, and the AwsAccount documents
+    /// their spec.account names. An account's role, external id and REST API tag rules apply
+    /// as in a cluster; its namespaceSelector does not, since a file has no namespaces.
     #[arg(short = 'f', long = "filename")]
     file: PathBuf,
     /// How many guards are read and reconciled at once. Guards of a region share their AWS
@@ -102,8 +109,45 @@ pub struct DiagnoseArgs {
     /// makes no request to any backend.
     #[arg(long)]
     probe: bool,
+    /// Read the stage in the account of this AwsAccount (read from the cluster of the current
+    /// kubeconfig context), through its role.
+    #[arg(long, conflicts_with = "role_arn")]
+    account: Option<String>,
+    /// Read the stage in another account through this IAM role (STS AssumeRole).
+    #[arg(long)]
+    role_arn: Option<String>,
+    /// The external id the role's trust policy requires, with --role-arn.
+    #[arg(long, requires = "role_arn")]
+    external_id: Option<String>,
     #[command(flatten)]
     aws: AwsArgs,
+}
+
+impl DiagnoseArgs {
+    /// Whose credentials diagnose reads with.
+    async fn identity(&self) -> Result<Identity, String> {
+        if let Some(arn) = &self.role_arn {
+            if let Some(problem) = crate::validate::role_arn_problem(arn) {
+                return Err(problem.replace("spec.roleArn", "--role-arn"));
+            }
+            return Ok(Identity::Role {
+                arn: arn.clone(),
+                external_id: self.external_id.clone(),
+            });
+        }
+        let Some(name) = &self.account else {
+            return Ok(Identity::Own);
+        };
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| format!("--account {name}: no Kubernetes client configuration: {e}"))?;
+        let account = kube::Api::<crd::AwsAccount>::all(client)
+            .get_opt(name)
+            .await
+            .map_err(|e| format!("--account {name}: {e}"))?
+            .ok_or_else(|| format!("--account {name}: no AwsAccount {name:?} in the cluster"))?;
+        Ok(tenancy::access(Some(&account)).0)
+    }
 }
 
 /// `diagnose --output`.
@@ -174,6 +218,12 @@ pub struct RunArgs {
     /// Log line format.
     #[arg(long, value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// Which namespaces' guards may act through the operator's own AWS identity (guards
+    /// without spec.account): all, none, or a label selector of key=value, key!=value, key
+    /// and !key terms (e.g. team=platform). Default all, so a cluster without AwsAccounts
+    /// works as before; set none once every guard names an AwsAccount.
+    #[arg(long, default_value = "all", value_parser = clap::value_parser!(OwnIdentity))]
+    pub own_identity_namespaces: OwnIdentity,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -205,7 +255,7 @@ pub async fn run(tool: Tool) -> ExitCode {
     // The CLI reports on stdout and stderr itself; logs are for what went wrong underneath.
     init_logging(LogFormat::Text, "warn,aws_config=error");
     exit_code(match tool {
-        Tool::Crdgen => crdgen(),
+        Tool::Crdgen { dir } => crdgen(dir.as_deref()),
         Tool::Plan(args) => run_guards(&args, true).await,
         Tool::Diagnose(args) => diagnose(&args).await,
         Tool::Reconcile { args, .. } => run_guards(&args, false).await,
@@ -229,8 +279,9 @@ async fn diagnose(args: &DiagnoseArgs) -> Result<bool, String> {
     if !regional.has_region(None) {
         return Err("no AWS region; set --region or AWS_REGION".to_owned());
     }
+    let identity = args.identity().await?;
     let calls = CallLog::default();
-    let aws = regional.diagnostics(None, &calls);
+    let aws = regional.diagnostics(&identity, None, &calls).await;
     let api = crate::crd::ResourceRef {
         id: args.api_id.clone(),
         name: args.api.clone(),
@@ -250,15 +301,33 @@ async fn diagnose(args: &DiagnoseArgs) -> Result<bool, String> {
     Ok(true)
 }
 
-fn crdgen() -> Result<bool, String> {
-    print!("{}", crd_yaml()?);
+fn crdgen(dir: Option<&std::path::Path>) -> Result<bool, String> {
+    let crds = crd_yamls()?;
+    match dir {
+        None => {
+            let documents: Vec<&str> = crds.iter().map(|(_, yaml)| yaml.as_str()).collect();
+            print!("{}", documents.join("---\n"));
+        }
+        Some(dir) => {
+            for (stem, yaml) in crds {
+                let file = dir.join(format!("{stem}.yaml"));
+                std::fs::write(&file, yaml).map_err(|e| format!("{}: {e}", file.display()))?;
+            }
+        }
+    }
     Ok(true)
 }
 
-/// The CRD as YAML that YAML 1.1 readers (kubectl's among them) read back unchanged.
-pub fn crd_yaml() -> Result<String, String> {
-    let yaml = serde_yaml::to_string(&crd::definition()).map_err(|e| e.to_string())?;
-    Ok(quote_yaml11_booleans(&yaml))
+/// Each CRD as YAML that YAML 1.1 readers (kubectl's among them) read back unchanged, with
+/// the file stem it is kept under in `crds/`.
+pub fn crd_yamls() -> Result<Vec<(&'static str, String)>, String> {
+    crd::definitions()
+        .into_iter()
+        .map(|(stem, crd)| {
+            let yaml = serde_yaml::to_string(&crd).map_err(|e| e.to_string())?;
+            Ok((stem, quote_yaml11_booleans(&yaml)))
+        })
+        .collect()
 }
 
 /// Quotes plain scalars such as `OFF` that YAML 1.2 writers leave bare but YAML 1.1 reads as
@@ -283,7 +352,8 @@ fn quote_yaml11_booleans(yaml: &str) -> String {
 }
 
 async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
-    let guards = manifest::load(&args.file).map_err(|e| e.to_string())?;
+    let manifest::Manifest { guards, accounts } =
+        manifest::load(&args.file).map_err(|e| e.to_string())?;
     if guards.is_empty() {
         return Err(format!(
             "{}: no ApiGatewayGuard documents",
@@ -300,18 +370,42 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
             guard.name_any()
         ));
     }
-    let rivals = earlier_rivals(&regional, &guards).await;
+    let access = |guard: &ApiGatewayGuard| match &guard.spec.account {
+        None => Ok(tenancy::access(None)),
+        Some(name) => accounts
+            .iter()
+            .find(|a| &a.name_any() == name)
+            .map(|account| tenancy::access(Some(account)))
+            .ok_or_else(|| tenancy::account_not_found(name)),
+    };
+    let rivals = earlier_rivals(&regional, &guards, &access).await;
     let run = |guard: &ApiGatewayGuard| {
         let regional = &regional;
         let id = guard_id(guard);
         let rival = rivals.get(&id.to_string()).cloned().flatten();
         let spec = guard.spec.clone();
+        let access = access(guard);
         async move {
             let calls = CallLog::default();
-            let (apigateway, cloudwatch) = regional.clients(spec.region.as_deref(), &calls);
-            let report = reconcile_claimed(&apigateway, &cloudwatch, &id, &spec, dry_run, |_| {
-                rival.clone()
-            })
+            let (identity, tenancy) = match access {
+                Ok(access) => access,
+                Err(source) => {
+                    let what = format!("AwsAccount {}", spec.account.unwrap_or_default());
+                    return (Report::refused(&id, what, source), Vec::new());
+                }
+            };
+            let (apigateway, cloudwatch) = regional
+                .clients(&identity, spec.region.as_deref(), &calls)
+                .await;
+            let report = reconcile_claimed(
+                &apigateway,
+                &cloudwatch,
+                &id,
+                &spec,
+                dry_run,
+                |_| rival.clone(),
+                tenancy.as_ref(),
+            )
             .await;
             (report, calls.snapshot())
         }
@@ -346,33 +440,38 @@ fn guard_id(guard: &ApiGatewayGuard) -> GuardId {
 /// Resolves every guard's REST API up front, through the shared listing the reconciles then
 /// reuse, for two things: every stage's metrics are read together (one GetMetricData per 100
 /// stages, not one per guard), and for each guard (by `namespace/name`) the earlier guard of
-/// the file on the same stage, known by its real identity: the region each uses, the REST
-/// API's id however it is named, the stage. The first keeps the stage, as the older guard
+/// the file on the same stage, known by its real identity: the account and region each uses,
+/// the REST API's id however it is named, the stage. The first keeps the stage, as the older guard
 /// does in a cluster; the others write nothing to it.
 async fn earlier_rivals(
     regional: &RegionalClients,
     guards: &[ApiGatewayGuard],
+    access: &impl Fn(&ApiGatewayGuard) -> Result<(Identity, Option<Tenancy>), AwsError>,
 ) -> HashMap<String, Option<String>> {
     let calls = CallLog::default();
-    let mut stages: Vec<((String, String, String), String)> = Vec::new();
+    let mut stages: Vec<((Identity, String, String, String), String)> = Vec::new();
     let mut rivals = HashMap::new();
     for guard in guards {
         let id = guard_id(guard).to_string();
-        let (apigateway, _) = regional.clients(guard.spec.region.as_deref(), &calls);
-        // A guard whose API cannot be resolved claims nothing; its reconcile reports why.
-        let stage = apigateway
-            .find_rest_api(&guard.spec.rest_api)
-            .await
-            .ok()
-            .map(|api| {
+        // A guard without an account, or whose API cannot be resolved, claims nothing; its
+        // reconcile reports why.
+        let Ok((identity, _)) = access(guard) else {
+            rivals.insert(id, None);
+            continue;
+        };
+        let region = guard.spec.region.as_deref();
+        let (apigateway, _) = regional.clients(&identity, region, &calls).await;
+        let stage = match apigateway.find_rest_api(&guard.spec.rest_api).await {
+            Err(_) => None,
+            Ok(api) => {
                 let stage = guard.spec.stage.clone();
-                regional.expect_metrics(
-                    guard.spec.region.as_deref(),
-                    [(api.name.clone(), stage.clone())],
-                );
-                let region = regional.region_name(guard.spec.region.as_deref());
-                (region, api.id, stage)
-            });
+                regional
+                    .expect_metrics(&identity, region, [(api.name.clone(), stage.clone())])
+                    .await;
+                let region = regional.region_name(region);
+                Some((identity, region, api.id, stage))
+            }
+        };
         let earlier = stage
             .as_ref()
             .and_then(|stage| stages.iter().find(|(s, _)| s == stage))

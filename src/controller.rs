@@ -8,32 +8,38 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
-use kube::runtime::reflector::Store;
 use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::OnceCell;
 use tracing::{Instrument, info_span, warn};
 
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
-use crate::crd::{ApiGatewayGuard, ApiGatewayGuardStatus, DeletionPolicy};
+use crate::crd::{ApiGatewayGuard, ApiGatewayGuardStatus, AwsAccount, DeletionPolicy};
 use crate::events;
-use crate::model::{AwsError, GuardId};
+use crate::model::{AwsError, GuardId, Identity};
 use crate::reconcile::{Report, owned_alarms, owned_dashboard, reconcile_claimed};
 use crate::status::{self, now};
 use crate::telemetry::Metrics;
+use crate::tenancy::{self, OwnIdentity, Tenancy};
 
 /// Held on every guard until its cleanup has run.
 pub const FINALIZER: &str = "apigw-guard.dev/cleanup";
 /// The server-side apply field manager of the status.
 pub const FIELD_MANAGER: &str = "apigw-guard";
-/// First retry delay after a retryable failure; doubles per attempt up to `MAX_BACKOFF`.
 /// How long the first reconciles wait for the first listing of guards to complete.
 const LISTING_WAIT: Duration = Duration::from_secs(1);
+/// How long the first tenancy decisions wait for the first listings of AwsAccounts and
+/// namespaces, so a guard is not called AccountNotFound for want of a listing.
+const TENANTS_WAIT: Duration = Duration::from_secs(10);
+/// First retry delay after a retryable failure; doubles per attempt up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -51,6 +57,80 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Done once every known stage was counted for the shared metric reads.
     stages_expected: OnceCell<()>,
+    tenants: Tenants,
+}
+
+/// What tenancy is decided on: the AwsAccounts, the namespaces' labels, and who may use the
+/// operator's own identity.
+pub struct Tenants {
+    pub accounts: Store<AwsAccount>,
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    pub own_identity: OwnIdentity,
+    /// Done once both listings completed (or `TENANTS_WAIT` passed).
+    listed: OnceCell<()>,
+}
+
+impl Tenants {
+    pub fn new(
+        accounts: Store<AwsAccount>,
+        namespaces: Store<PartialObjectMeta<Namespace>>,
+        own_identity: OwnIdentity,
+    ) -> Self {
+        Self {
+            accounts,
+            namespaces,
+            own_identity,
+            listed: OnceCell::new(),
+        }
+    }
+
+    async fn listed(&self) {
+        self.listed
+            .get_or_init(|| async {
+                let both = async {
+                    let _ = self.accounts.wait_until_ready().await;
+                    let _ = self.namespaces.wait_until_ready().await;
+                };
+                if tokio::time::timeout(TENANTS_WAIT, both).await.is_err() {
+                    warn!("AwsAccounts or namespaces not listed yet: deciding tenancy on what is known");
+                }
+            })
+            .await;
+    }
+
+    fn account(&self, name: &str) -> Option<Arc<AwsAccount>> {
+        self.accounts.get(&ObjectRef::new(name))
+    }
+
+    /// The identity `guard` acts as and the rules it acts under, or why it may not act.
+    async fn access(
+        &self,
+        guard: &ApiGatewayGuard,
+    ) -> Result<(Identity, Option<Tenancy>), AwsError> {
+        if guard.spec.account.is_none() && matches!(self.own_identity, OwnIdentity::All) {
+            return Ok(tenancy::access(None));
+        }
+        self.listed().await;
+        let namespace = guard.namespace().unwrap_or_default();
+        let labels = self
+            .namespaces
+            .get(&ObjectRef::new(&namespace))
+            .and_then(|ns| ns.metadata.labels.clone())
+            .unwrap_or_default();
+        match &guard.spec.account {
+            None => {
+                self.own_identity.check(&namespace, &labels)?;
+                Ok(tenancy::access(None))
+            }
+            Some(name) => {
+                let account = self
+                    .account(name)
+                    .ok_or_else(|| tenancy::account_not_found(name))?;
+                tenancy::check_namespace(&account, &namespace, &labels)?;
+                Ok(tenancy::access(Some(&account)))
+            }
+        }
+    }
 }
 
 impl Context {
@@ -61,6 +141,7 @@ impl Context {
         metrics: Arc<Metrics>,
         resync: Duration,
         guards: Store<ApiGatewayGuard>,
+        tenants: Tenants,
     ) -> Self {
         Self {
             client,
@@ -71,6 +152,7 @@ impl Context {
             guards,
             failures: Mutex::default(),
             stages_expected: OnceCell::new(),
+            tenants,
         }
     }
 
@@ -88,13 +170,20 @@ impl Context {
                     return;
                 }
                 for guard in self.guards.state() {
-                    if let Some(name) = guard.status.as_ref().and_then(|s| s.rest_api_name.clone())
-                    {
-                        self.aws.expect_metrics(
-                            guard.spec.region.as_deref(),
-                            [(name, guard.spec.stage.clone())],
-                        );
-                    }
+                    let Some(name) = guard.status.as_ref().and_then(|s| s.rest_api_name.clone())
+                    else {
+                        continue;
+                    };
+                    let identity = match &guard.spec.account {
+                        None => Identity::Own,
+                        Some(account) => match self.tenants.account(account) {
+                            Some(account) => tenancy::access(Some(&account)).0,
+                            None => continue,
+                        },
+                    };
+                    let stage = (name, guard.spec.stage.clone());
+                    let region = guard.spec.region.as_deref();
+                    self.aws.expect_metrics(&identity, region, [stage]).await;
                 }
             })
             .await;
@@ -118,7 +207,11 @@ impl Context {
             .filter(|other| {
                 other.uid() != guard.uid() && other.metadata.deletion_timestamp.is_none()
             })
-            .filter(|other| other.spec.stage == guard.spec.stage && region(other) == region(guard))
+            .filter(|other| {
+                other.spec.stage == guard.spec.stage
+                    && other.spec.account == guard.spec.account
+                    && region(other) == region(guard)
+            })
             // However the other names the API, resolved yet or not: by id, or by the name (a
             // reference by name must be unique in its region).
             .filter(|other| {
@@ -242,17 +335,31 @@ async fn apply(
     ctx.expect_known_stages().await;
     let id = guard_id(guard);
     let calls = CallLog::default();
-    let (apigateway, cloudwatch) = ctx.aws.clients(guard.spec.region.as_deref(), &calls);
-    // Boxed: the whole observe-plan-apply future is large, and the controller nests it.
-    let report = Box::pin(reconcile_claimed(
-        &apigateway,
-        &cloudwatch,
-        &id,
-        &guard.spec,
-        false,
-        |api| ctx.older_rival(guard, api),
-    ))
-    .await;
+    // A guard its namespace may not act for is refused before any AWS call.
+    let report = match ctx.tenants.access(guard).await {
+        Err(source) => {
+            let what = match &guard.spec.account {
+                Some(name) => format!("AwsAccount {name}"),
+                None => "the operator's own AWS identity".to_owned(),
+            };
+            Report::refused(&id, what, source)
+        }
+        Ok((identity, tenancy)) => {
+            let region = guard.spec.region.as_deref();
+            let (apigateway, cloudwatch) = ctx.aws.clients(&identity, region, &calls).await;
+            // Boxed: the whole observe-plan-apply future is large, and the controller nests it.
+            Box::pin(reconcile_claimed(
+                &apigateway,
+                &cloudwatch,
+                &id,
+                &guard.spec,
+                false,
+                |api| ctx.older_rival(guard, api),
+                tenancy.as_ref(),
+            ))
+            .await
+        }
+    };
     ctx.metrics.aws_calls(&calls.snapshot());
     let previous = guard.status.as_ref();
     let status = status::build(
@@ -358,8 +465,22 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
         .await;
         return Ok(Action::await_change());
     }
+    // Cleanup removes only what the guard itself made, so it needs the account's role but not
+    // its namespace rules: a guard whose namespace lost the account still cleans up after itself.
+    let identity = match &guard.spec.account {
+        None => Identity::Own,
+        Some(name) => match ctx.tenants.account(name) {
+            Some(account) => tenancy::access(Some(&account)).0,
+            None => {
+                let err = tenancy::account_not_found(name);
+                publish(ctx, guard, &events::cleanup_blocked(&err)).await;
+                return Err(Error::Cleanup(err));
+            }
+        },
+    };
     let calls = CallLog::default();
-    let (_, cloudwatch) = ctx.aws.clients(guard.spec.region.as_deref(), &calls);
+    let region = guard.spec.region.as_deref();
+    let (_, cloudwatch) = ctx.aws.clients(&identity, region, &calls).await;
     let result = async {
         let names = owned_alarms(&cloudwatch, &id).await?;
         if !names.is_empty() {
@@ -431,16 +552,56 @@ pub fn work_trigger(guard: &ApiGatewayGuard) -> Option<u64> {
     )
 }
 
-/// Runs the controller until `shutdown` completes; `writer` fills the store the context reads.
+/// The writers of the stores the context reads: guards, AwsAccounts, namespaces.
+pub struct Writers {
+    pub guards: Writer<ApiGatewayGuard>,
+    pub accounts: Writer<AwsAccount>,
+    pub namespaces: Writer<PartialObjectMeta<Namespace>>,
+}
+
+/// Runs the controller until `shutdown` completes. A change to an AwsAccount reconciles the
+/// guards that name it, a change to a namespace the guards in it: either may allow or refuse
+/// them.
 pub async fn run(
     ctx: Arc<Context>,
     api: Api<ApiGatewayGuard>,
     watch: watcher::Config,
-    writer: Writer<ApiGatewayGuard>,
+    writers: Writers,
     concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let Writers {
+        guards: writer,
+        accounts: account_writer,
+        namespaces: namespace_writer,
+    } = writers;
     let reader = ctx.guards.clone();
+    let accounts = watcher(
+        Api::<AwsAccount>::all(ctx.client.clone()),
+        Default::default(),
+    )
+    .default_backoff()
+    .reflect(account_writer)
+    .touched_objects();
+    let namespaces = Api::<PartialObjectMeta<Namespace>>::all(ctx.client.clone());
+    let namespaces = watcher(namespaces, Default::default())
+        .default_backoff()
+        .modify(|ns| ns.managed_fields_mut().clear())
+        .reflect(namespace_writer)
+        .touched_objects();
+    let guards_of = |matches: fn(&ApiGatewayGuard, &str) -> bool| {
+        let store = reader.clone();
+        move |name: String| {
+            store
+                .state()
+                .into_iter()
+                .filter(|guard| matches(guard, &name))
+                .map(|guard| ObjectRef::from_obj(&*guard))
+                .collect::<Vec<_>>()
+        }
+    };
+    let naming = guards_of(|guard, name| guard.spec.account.as_deref() == Some(name));
+    let within = guards_of(|guard, name| guard.namespace().as_deref() == Some(name));
     let stream = watcher(api, watch)
         .default_backoff()
         // Kept for every guard for as long as the operator runs, and never read: at 1,000
@@ -455,6 +616,8 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(work_trigger, Default::default());
     Controller::for_stream(stream, reader)
+        .watches_stream(accounts, move |account| naming(account.name_any()))
+        .watches_stream(namespaces, move |ns| within(ns.name_any()))
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -488,6 +651,7 @@ mod tests {
             rest_api: crate::model::RestApi {
                 id: "id".to_owned(),
                 name: "api".to_owned(),
+                tags: Default::default(),
             },
             stage: Default::default(),
             usage_plan: None,
@@ -505,6 +669,7 @@ mod tests {
             },
             outcomes,
             metrics: None,
+            account_id: None,
         }
     }
 

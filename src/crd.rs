@@ -7,10 +7,25 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The CRD as the API server gets it. Doc comments become descriptions line by line; their
-/// line breaks are taken out again (paragraphs kept), so `kubectl explain` prints sentences.
-pub fn definition() -> CustomResourceDefinition {
-    let mut value = serde_json::to_value(ApiGatewayGuard::crd()).expect("the CRD serializes");
+mod account;
+
+pub use account::{
+    AwsAccount, AwsAccountSpec, AwsAccountStatus, NamespaceSelector, RestApiFilter,
+    SelectorOperator, SelectorRequirement,
+};
+
+/// Every CRD as the API server gets it, with the file stem it is kept under in `crds/`.
+pub fn definitions() -> [(&'static str, CustomResourceDefinition); 2] {
+    [
+        ("apigatewayguard", definition(ApiGatewayGuard::crd())),
+        ("awsaccount", definition(AwsAccount::crd())),
+    ]
+}
+
+/// Doc comments become descriptions line by line; their line breaks are taken out again
+/// (paragraphs kept), so `kubectl explain` prints sentences.
+fn definition(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let mut value = serde_json::to_value(crd).expect("the CRD serializes");
     unwrap_descriptions(&mut value);
     serde_json::from_value(value).expect("the CRD deserializes")
 }
@@ -39,7 +54,7 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
 /// Guards one API Gateway REST API stage against 5XX incidents: CloudWatch alarms, X-Ray
 /// tracing, execution logging and throttling, as the API Gateway 5XX runbook prescribes.
 /// Every omitted section means "do not manage this".
-#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "apigw-guard.dev",
     version = "v1alpha1",
@@ -55,11 +70,21 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     printcolumn = r#"{"name":"Alarms","type":"string","jsonPath":".status.alarmSummary"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
+#[x_kube(
+    validation = Rule::new("has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)")
+        .message("account cannot change: what the guard made lives in the old account; delete the guard (its deletionPolicy cleans up there) and create it anew")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiGatewayGuardSpec {
     /// AWS region of the API, e.g. us-east-1. Defaults to the operator's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The AwsAccount (cluster-scoped) whose role the guard acts through; it must select this
+    /// guard's namespace. Omitted: the operator's own identity, where the operator's
+    /// --own-identity-namespaces setting allows it. Cannot change once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub account: Option<String>,
     /// The REST API to guard: exactly one of `name` or `id`. A name must be unique in the region.
     pub rest_api: ResourceRef,
     /// The stage name, e.g. prod.
@@ -363,6 +388,10 @@ pub struct ApiGatewayGuardStatus {
     /// ExecutionLogging, Throttle, StageThrottle, Alarms, Dashboard.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The AWS account the guard acts in, as STS reported it; shown for guards that name
+    /// spec.account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     /// The guarded REST API's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rest_api_id: Option<String>,

@@ -4,7 +4,7 @@
 use kube::runtime::events::{Event, EventType};
 
 use crate::crd::{ApiGatewayGuardStatus, Condition};
-use crate::model::QUOTA_QUEUED;
+use crate::model::{AwsError, QUOTA_QUEUED};
 use crate::plan::{Action, Control};
 use crate::reconcile::Report;
 use crate::runbook::{self, Limits};
@@ -135,6 +135,17 @@ pub fn dashboard_deleted(name: &str) -> Event {
     )
 }
 
+/// The event for a delete that cannot clean up yet.
+pub fn cleanup_blocked(err: &AwsError) -> Event {
+    warning(
+        "CleanupBlocked",
+        format!(
+            "{}: {}; the owned alarms stay until it can, or set deletionPolicy: Retain",
+            err.code, err.message
+        ),
+    )
+}
+
 /// The event for a delete that leaves AWS as it is.
 pub fn retained(why: &str) -> Event {
     normal(
@@ -252,6 +263,7 @@ mod tests {
             rest_api: RestApi {
                 id: "id".to_owned(),
                 name: "api".to_owned(),
+                tags: Default::default(),
             },
             stage: StageSettings {
                 tracing_enabled: Some(tracing),
@@ -278,6 +290,7 @@ mod tests {
             plan,
             outcomes,
             metrics: None,
+            account_id: None,
         }
     }
 

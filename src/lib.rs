@@ -11,6 +11,8 @@ pub mod crd;
 pub mod model;
 // Checks of a spec that the CRD schema cannot express. Uses: crd, model.
 pub mod validate;
+// Which guards may act through which AWS identity, on which REST APIs; pure. Uses: crd, model.
+pub mod tenancy;
 // Guards read from YAML files, checked as the API server would. Uses: crd, model, validate.
 pub mod manifest;
 // The runbook's targets, error classes and resolutions; pure. Uses: model.
@@ -21,7 +23,7 @@ pub mod dashboard;
 pub mod plan;
 // SDK adapters behind small traits, shared reads, client-side quotas. Uses: crd, model.
 pub mod aws;
-// Observe, plan, apply for one guard. Uses: crd, model, validate, dashboard, plan, aws.
+// Observe, plan, apply for one guard. Uses: crd, model, validate, tenancy, dashboard, plan, aws.
 pub mod reconcile;
 // kstatus conditions from a reconcile report. Uses: crd, model, runbook, dashboard, plan, reconcile.
 pub mod status;
@@ -31,9 +33,11 @@ pub mod events;
 pub mod diagnose;
 // Logs, Prometheus metrics, health endpoints. Uses: aws.
 pub mod telemetry;
-// The kube-rs controller: finalizer, rivals, status patch. Uses: crd, model, aws, reconcile, status, events, telemetry.
+// The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, reconcile, status, events, telemetry.
 pub mod controller;
-// Arguments and the one-shot commands. Uses: crd, model, manifest, aws, reconcile, status, diagnose, telemetry.
+// Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, manifest, aws, reconcile, status, diagnose, telemetry.
 pub mod cli;
-// `apigw-guard run`: the controller, leader election, health server. Uses: crd, aws, controller, cli, telemetry.
+// The AwsAccount controller: assumes each role, reports the account reached. Uses: crd, model, aws, tenancy, status, telemetry.
+pub mod accounts;
+// `apigw-guard run`: the controllers, leader election, health server. Uses: crd, aws, controller, accounts, cli, telemetry.
 pub mod operator;

@@ -1,16 +1,25 @@
-//! Reading guards from YAML files (multi-document), as `kubectl apply -f` would take them.
+//! Reading guards and the AwsAccounts they name from YAML files (multi-document), as
+//! `kubectl apply -f` would take them.
 
 use std::path::Path;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
-use crate::crd::{ApiGatewayGuard, ApiGatewayGuardSpec};
+use crate::crd::{ApiGatewayGuard, ApiGatewayGuardSpec, AwsAccount, AwsAccountSpec};
 use crate::model::GuardId;
-use crate::validate::{validate, validate_alarm_names};
+use crate::validate::{role_arn_problem, validate, validate_alarm_names};
 
 const API_VERSION: &str = "apigw-guard.dev/v1alpha1";
 const KIND: &str = "ApiGatewayGuard";
+const ACCOUNT_KIND: &str = "AwsAccount";
+
+/// What a file holds, in file order.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    pub guards: Vec<ApiGatewayGuard>,
+    pub accounts: Vec<AwsAccount>,
+}
 
 /// A manifest that cannot be used, with the file (and line, where YAML knows it).
 #[derive(Debug, thiserror::Error)]
@@ -23,9 +32,11 @@ pub enum ManifestError {
     },
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
-    #[error("{file}: guard {guard}: {}", errors.join("; "))]
+    #[error("{file}: {kind} {guard}: {}", errors.join("; "))]
     Invalid {
         file: String,
+        /// "guard" or "AwsAccount".
+        kind: &'static str,
         guard: String,
         errors: Vec<String>,
     },
@@ -44,20 +55,46 @@ struct Document {
     _status: Option<serde::de::IgnoredAny>,
 }
 
-/// Parses and validates every guard in the YAML text; `file` names it in errors.
-pub fn parse(file: &str, text: &str) -> Result<Vec<ApiGatewayGuard>, ManifestError> {
-    let mut guards = Vec::new();
-    // A first, untyped pass finds each document's name, so a typed error can say which guard.
-    // It stops at the first malformed document: serde_yaml repeats that error forever.
-    let names: Vec<Option<String>> = serde_yaml::Deserializer::from_str(text)
+/// An AwsAccount document as written.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AccountDocument {
+    api_version: String,
+    metadata: ObjectMeta,
+    spec: AwsAccountSpec,
+    #[serde(default, rename = "status")]
+    _status: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "kind")]
+    _kind: serde::de::IgnoredAny,
+}
+
+/// Parses and validates every guard and AwsAccount in the YAML text; `file` names it in
+/// errors.
+pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestError> {
+    let mut manifest = Manifest::default();
+    // A first, untyped pass finds each document's kind and name, so a typed error can say
+    // which guard. It stops at the first malformed document: serde_yaml repeats that error
+    // forever.
+    let heads: Vec<(Option<String>, Option<String>)> = serde_yaml::Deserializer::from_str(text)
         .map_while(|document| serde_yaml::Value::deserialize(document).ok())
-        .map(|value| value["metadata"]["name"].as_str().map(str::to_owned))
+        .map(|value| {
+            let field = |v: &serde_yaml::Value| v.as_str().map(str::to_owned);
+            (field(&value["kind"]), field(&value["metadata"]["name"]))
+        })
         .collect();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let (kind, name) = heads.get(index).cloned().unwrap_or_default();
+        if kind.as_deref() == Some(ACCOUNT_KIND) {
+            let name = name.unwrap_or_default();
+            manifest
+                .accounts
+                .push(parse_account(file, &name, document)?);
+            continue;
+        }
         let parsed =
             Option::<Document>::deserialize(document).map_err(|e| ManifestError::Parse {
                 file: file.to_owned(),
-                message: match names.get(index).cloned().flatten() {
+                message: match &name {
                     Some(name) => format!("guard {name}: {e}"),
                     None => e.to_string(),
                 },
@@ -105,13 +142,53 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<ApiGatewayGuard>, ManifestErr
         if !errors.is_empty() {
             return Err(ManifestError::Invalid {
                 file: file.to_owned(),
+                kind: "guard",
                 guard: name,
                 errors,
             });
         }
-        guards.push(guard);
+        manifest.guards.push(guard);
     }
-    Ok(guards)
+    Ok(manifest)
+}
+
+/// One AwsAccount document, checked against the CRD's CEL rules as the API server would.
+fn parse_account(
+    file: &str,
+    name: &str,
+    document: serde_yaml::Deserializer,
+) -> Result<AwsAccount, ManifestError> {
+    let parse_error = |message: String| ManifestError::Parse {
+        file: file.to_owned(),
+        message: format!("AwsAccount {name}: {message}"),
+    };
+    let doc = AccountDocument::deserialize(document).map_err(|e| parse_error(e.to_string()))?;
+    if doc.api_version != API_VERSION {
+        return Err(parse_error(format!(
+            "apiVersion is {}, expected {API_VERSION}",
+            doc.api_version
+        )));
+    }
+    if name.is_empty() {
+        return Err(parse_error("no metadata.name".to_owned()));
+    }
+    let mut account = AwsAccount::new(name, doc.spec);
+    account.metadata = doc.metadata;
+    let mut errors = Vec::new();
+    if let Err(failed) = kube::core::cel::validate_cel(&account) {
+        errors.extend(failed.into_vec().into_iter().map(|e| e.to_string()));
+    }
+    // The schema's pattern, which the API server checks and CEL does not.
+    errors.extend(role_arn_problem(&account.spec.role_arn));
+    match errors.is_empty() {
+        true => Ok(account),
+        false => Err(ManifestError::Invalid {
+            file: file.to_owned(),
+            kind: "AwsAccount",
+            guard: name.to_owned(),
+            errors,
+        }),
+    }
 }
 
 /// Whether a CEL error (`spec.x: message`) is about a field `validate()` already reported on,
@@ -123,7 +200,7 @@ fn same_field(known: &str, cel: &str) -> bool {
 }
 
 /// Reads and parses a manifest file.
-pub fn load(path: &Path) -> Result<Vec<ApiGatewayGuard>, ManifestError> {
+pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
         file: file.clone(),
@@ -142,7 +219,7 @@ mod tests {
     #[test]
     fn reads_every_document_and_skips_empty_ones() {
         let text = format!("{GUARD}---\n{}\n---\n", GUARD.replace("g1", "g2"));
-        let guards = parse("f.yaml", &text).expect("parses");
+        let guards = parse("f.yaml", &text).expect("parses").guards;
         let names: Vec<_> = guards
             .iter()
             .map(|g| g.metadata.name.clone().unwrap())
@@ -198,7 +275,9 @@ mod tests {
         let partial = format!(
             "{GUARD}  alarms: {{fiveXXError: {{threshold: 5}}, latency: {{enabled: false}}}}\n"
         );
-        let guards = parse("f.yaml", &partial).expect("every alarm field is optional");
+        let guards = parse("f.yaml", &partial)
+            .expect("every alarm field is optional")
+            .guards;
         let alarms = guards[0].spec.alarms.as_ref().unwrap();
         assert_eq!(alarms.five_xx_error().threshold, 5.0);
         assert_eq!(alarms.five_xx_error().statistic, "Sum");
@@ -214,5 +293,40 @@ mod tests {
             err.contains("periodSeconds x evaluationPeriods must be at most 86400"),
             "{err}"
         );
+    }
+
+    const ACCOUNT: &str = "apiVersion: apigw-guard.dev/v1alpha1\nkind: AwsAccount\n\
+                           metadata: {name: payments}\nspec:\n  \
+                           roleArn: arn:aws:iam::111122223333:role/apigw-guard\n  \
+                           namespaceSelector: {matchLabels: {team: payments}}\n";
+
+    #[test]
+    fn accounts_are_read_beside_the_guards_and_checked_like_the_cluster() {
+        let text = format!("{ACCOUNT}---\n{GUARD}  account: payments\n");
+        let manifest = parse("f.yaml", &text).expect("parses");
+        assert_eq!(manifest.accounts.len(), 1);
+        assert_eq!(manifest.accounts[0].spec.role_account(), "111122223333");
+        assert_eq!(manifest.guards[0].spec.account.as_deref(), Some("payments"));
+        let err = parse("f.yaml", &ACCOUNT.replace("111122223333", "1111"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("AwsAccount payments: spec.roleArn"), "{err}");
+        let err = parse(
+            "f.yaml",
+            &ACCOUNT.replace(
+                "{matchLabels: {team: payments}}",
+                "{matchExpressions: [{key: team, operator: In}]}",
+            ),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("values must be given for In and NotIn"),
+            "{err}"
+        );
+        let err = parse("f.yaml", &format!("{ACCOUNT}  region: x\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `region`"), "{err}");
     }
 }

@@ -11,6 +11,18 @@ mod ownership;
 pub use error::{AwsError, QUOTA_QUEUED, error_chain, iam_action};
 pub use ownership::{ALARM_PREFIX, AlarmKind, GuardId, MANAGED_BY_TAG, OWNER_TAG};
 
+/// Whose credentials AWS calls go with.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Identity {
+    /// The operator's own (IRSA in a cluster, the SDK's default chain in the CLI).
+    Own,
+    /// A role assumed with STS AssumeRole from the operator's own identity.
+    Role {
+        arn: String,
+        external_id: Option<String>,
+    },
+}
+
 /// One JSON-patch `replace` operation of UpdateStage or UpdateUsagePlan; AWS takes every
 /// value as a string.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,11 +31,13 @@ pub struct PatchOp {
     pub value: String,
 }
 
-/// A REST API's identity: the id for API calls, the name for the `ApiName` alarm dimension.
-#[derive(Clone, Debug, PartialEq)]
+/// A REST API's identity: the id for API calls, the name for the `ApiName` alarm dimension,
+/// and its tags, which tenancy rules read.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RestApi {
     pub id: String,
     pub name: String,
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// The stage settings the guard manages. `None` means AWS did not return the field.

@@ -12,9 +12,10 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::accounts;
 use crate::aws::SHARED_READ_WINDOW;
 use crate::cli::RunArgs;
-use crate::controller::{self, Context, FIELD_MANAGER};
+use crate::controller::{self, Context, FIELD_MANAGER, Tenants, Writers};
 use crate::crd::ApiGatewayGuard;
 use crate::telemetry::{Metrics, init_logging, serve};
 
@@ -88,15 +89,36 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         controller: FIELD_MANAGER.to_owned(),
         instance: Some(identity.clone()),
     };
-    let (guards, writer) = kube::runtime::reflector::store();
+    let recorder = Recorder::new(client.clone(), reporter);
+    let accounts_ctx = Arc::new(accounts::Context {
+        client: client.clone(),
+        aws: args.aws.clients().await,
+        recorder: recorder.clone(),
+        metrics: metrics.clone(),
+        resync: args.resync_interval,
+    });
+    let (guards, guard_writer) = kube::runtime::reflector::store();
+    let (account_store, account_writer) = kube::runtime::reflector::store();
+    let (namespaces, namespace_writer) = kube::runtime::reflector::store();
+    let tenants = Tenants::new(
+        account_store,
+        namespaces,
+        args.own_identity_namespaces.clone(),
+    );
     let ctx = Arc::new(Context::new(
         client.clone(),
         aws,
-        Recorder::new(client.clone(), reporter),
+        recorder,
         metrics,
         args.resync_interval,
         guards,
+        tenants,
     ));
+    let writers = Writers {
+        guards: guard_writer,
+        accounts: account_writer,
+        namespaces: namespace_writer,
+    };
     let api: Api<ApiGatewayGuard> = match &args.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
@@ -145,18 +167,18 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
 
     if !*stop_tx.borrow() {
         info!(namespace = ?args.namespace, resync = ?args.resync_interval, "controller starting");
-        controller::run(
+        let guards = controller::run(
             ctx,
             api,
             match &args.selector {
                 Some(selector) => watcher::Config::default().labels(selector),
                 None => watcher::Config::default(),
             },
-            writer,
+            writers,
             args.concurrency,
             stopped(),
-        )
-        .await;
+        );
+        tokio::join!(guards, accounts::run(accounts_ctx, stopped()));
     }
 
     if let Some((leader, task, loss)) = lease {

@@ -2,12 +2,13 @@
 //! The CLI and the controller both run exactly this.
 
 use crate::aws::{ApiGateway, CloudWatch};
-use crate::crd::{ApiGatewayGuardSpec, LogLevel};
+use crate::crd::{ApiGatewayGuardSpec, LogLevel, ResourceRef};
 use crate::dashboard;
 use crate::model::{
     AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard, StageMetrics, Tag,
 };
 use crate::plan::{Action, Plan, describe_ref, plan};
+use crate::tenancy::Tenancy;
 use crate::validate::{validate, validate_alarm_names};
 
 /// Reading AWS failed for something every control needs (the REST API or the stage).
@@ -31,6 +32,23 @@ pub struct Report {
     /// The stage's metrics over the last window; `None` when not read (a dry run, or AWS
     /// could not be read).
     pub metrics: Option<Result<StageMetrics, AwsError>>,
+    /// The account an AwsAccount's role reached (STS); `None` for the operator's own
+    /// identity, or when it could not be read.
+    pub account_id: Option<String>,
+}
+
+impl Report {
+    /// A reconcile stopped before it wrote anything: `what` could not be had.
+    pub fn refused(guard: &GuardId, what: String, source: AwsError) -> Self {
+        Report {
+            guard: guard.clone(),
+            observed: Err(ObserveError { what, source }),
+            plan: Plan::default(),
+            outcomes: Vec::new(),
+            metrics: None,
+            account_id: None,
+        }
+    }
 }
 
 /// The result of one applied action.
@@ -235,12 +253,40 @@ pub async fn reconcile(
     spec: &ApiGatewayGuardSpec,
     dry_run: bool,
 ) -> Report {
-    reconcile_claimed(apigateway, cloudwatch, guard, spec, dry_run, |_| None).await
+    reconcile_claimed(apigateway, cloudwatch, guard, spec, dry_run, |_| None, None).await
+}
+
+/// Whether the tenancy rules allow what the guard would touch: its REST API and, when it
+/// manages a usage plan's throttle, every API the plan serves (from the shared listing).
+async fn check_tenancy(
+    apigateway: &impl ApiGateway,
+    tenancy: &Tenancy,
+    observed: &Observed,
+) -> Result<(), AwsError> {
+    tenancy.check_api(&observed.rest_api)?;
+    if let Some(Ok(plan)) = &observed.usage_plan {
+        let mut apis = Vec::new();
+        for (api_id, _) in &plan.api_stages {
+            let by = ResourceRef {
+                id: Some(api_id.clone()),
+                name: None,
+            };
+            match apigateway.find_rest_api(&by).await {
+                Ok(api) => apis.push(api),
+                Err(err) if err.code == "NotFoundException" => {}
+                Err(err) => return Err(err),
+            }
+        }
+        tenancy.check_plan(plan, &apis)?;
+    }
+    Ok(())
 }
 
 /// [`reconcile`], unless `older_guard` names an older guard of the same stage (given the REST
 /// API as AWS resolved it): then the stage is that guard's, and this one writes nothing and
-/// reports a permanent Conflict naming it.
+/// reports a permanent Conflict naming it. With `tenancy` (the guard acts through an
+/// AwsAccount), the role must reach the account it names and the guard may touch only the
+/// REST APIs the account allows, checked on a fresh read before any write.
 pub async fn reconcile_claimed(
     apigateway: &impl ApiGateway,
     cloudwatch: &impl CloudWatch,
@@ -248,39 +294,62 @@ pub async fn reconcile_claimed(
     spec: &ApiGatewayGuardSpec,
     dry_run: bool,
     older_guard: impl Fn(&crate::model::RestApi) -> Option<String>,
+    tenancy: Option<&Tenancy>,
 ) -> Report {
     // What the CRD cannot check (and what a file bypassing the cluster might hold) is refused
     // before any AWS call.
     let mut invalid = validate(spec);
     invalid.extend(validate_alarm_names(guard));
     if !invalid.is_empty() {
-        return Report {
-            guard: guard.clone(),
-            observed: Err(ObserveError {
-                what: "the spec".to_owned(),
-                source: AwsError::permanent("Validation", "InvalidSpec", invalid.join("; ")),
-            }),
-            plan: Plan::default(),
-            outcomes: Vec::new(),
-            metrics: None,
-        };
+        let source = AwsError::permanent("Validation", "InvalidSpec", invalid.join("; "));
+        return Report::refused(guard, "the spec".to_owned(), source);
     }
-    let mut observed = observe(apigateway, cloudwatch, guard, spec)
-        .await
-        .and_then(|observed| match older_guard(&observed.rest_api) {
-            None => Ok(observed),
-            Some(winner) => Err(ObserveError {
-                what: format!(
-                    "stage {:?} of REST API {:?} ({})",
-                    spec.stage, observed.rest_api.name, observed.rest_api.id
+    // The account first: nothing is read or written through a role that reached another.
+    let account_id = match tenancy {
+        None => None,
+        Some(tenancy) => {
+            let what = format!("AwsAccount {}", tenancy.account);
+            let id = match cloudwatch.account_id().await {
+                Ok(id) => id,
+                Err(source) => return Report::refused(guard, what, source),
+            };
+            if let Err(source) = tenancy.check_reached(&id) {
+                let mut report = Report::refused(guard, what, source);
+                report.account_id = Some(id);
+                return report;
+            }
+            Some(id)
+        }
+    };
+    let observed = observe(apigateway, cloudwatch, guard, spec).await;
+    let observed = match (observed, tenancy) {
+        (Ok(observed), Some(tenancy)) => {
+            match check_tenancy(apigateway, tenancy, &observed).await {
+                Ok(()) => Ok(observed),
+                Err(source) => Err(ObserveError {
+                    what: format!("AwsAccount {}", tenancy.account),
+                    source,
+                }),
+            }
+        }
+        (observed, _) => observed,
+    };
+    let mut observed = observed.and_then(|observed| match older_guard(&observed.rest_api) {
+        None => Ok(observed),
+        Some(winner) => Err(ObserveError {
+            what: format!(
+                "stage {:?} of REST API {:?} ({})",
+                spec.stage, observed.rest_api.name, observed.rest_api.id
+            ),
+            source: AwsError::permanent(
+                "ClaimStage",
+                "Conflict",
+                format!(
+                    "guard {winner} is older and already guards it; delete one of the two guards"
                 ),
-                source: AwsError::permanent(
-                    "ClaimStage",
-                    "Conflict",
-                    format!("guard {winner} is older and already guards it; delete one of the two guards"),
-                ),
-            }),
-        });
+            ),
+        }),
+    });
     let plan = match observed.as_mut() {
         Ok(observed) => {
             let first = plan(guard, spec, observed);
@@ -299,22 +368,29 @@ pub async fn reconcile_claimed(
                         plan(guard, spec, observed)
                     }
                     Err(source) => {
-                        return Report {
-                            guard: guard.clone(),
-                            observed: Err(alarms_error(guard, source)),
-                            plan: Plan::default(),
-                            outcomes: Vec::new(),
-                            metrics: None,
-                        };
+                        let ObserveError { what, source } = alarms_error(guard, source);
+                        return Report::refused(guard, what, source);
                     }
                 },
             }
         }
         Err(_) => Plan::default(),
     };
-    let outcomes = match dry_run || spec.suspend {
-        true => Vec::new(),
-        false => apply(apigateway, cloudwatch, &plan).await,
+    let writes = !(dry_run || spec.suspend || plan.actions.is_empty());
+    // The API's tags may have changed since the listing: an account's rules are checked on a
+    // fresh read before every write, so a tag removed in AWS revokes the guard at once.
+    if let (true, Some(tenancy), Ok(observed)) = (writes, tenancy, &observed) {
+        let fresh = apigateway.get_rest_api(&observed.rest_api.id).await;
+        if let Err(source) = fresh.and_then(|api| tenancy.check_api(&api)) {
+            let mut report =
+                Report::refused(guard, format!("AwsAccount {}", tenancy.account), source);
+            report.account_id = account_id;
+            return report;
+        }
+    }
+    let outcomes = match writes {
+        false => Vec::new(),
+        true => apply(apigateway, cloudwatch, &plan).await,
     };
     // Verification reads what the stage serves now, after this reconcile's writes; a plan
     // (dry run) does not need it.
@@ -332,5 +408,6 @@ pub async fn reconcile_claimed(
         plan,
         outcomes,
         metrics,
+        account_id,
     }
 }

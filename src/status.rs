@@ -38,6 +38,7 @@ pub fn build(
 ) -> ApiGatewayGuardStatus {
     let mut status = ApiGatewayGuardStatus {
         observed_generation: generation,
+        account_id: report.account_id.clone(),
         ..Default::default()
     };
     let mut conditions = Vec::new();
@@ -50,6 +51,9 @@ pub fn build(
             conditions.push(cond("Stalled", !err.source.retryable, &reason, &message));
             // Keep what earlier reconciles learnt; nothing new was read.
             if let Some(previous) = previous {
+                if status.account_id.is_none() {
+                    status.account_id = previous.account_id.clone();
+                }
                 status.rest_api_id = previous.rest_api_id.clone();
                 status.rest_api_name = previous.rest_api_name.clone();
                 status.usage_plan_id = previous.usage_plan_id.clone();
@@ -86,10 +90,29 @@ pub fn build(
             }
         }
     }
-    for condition in &mut conditions {
+    settle(
+        &mut conditions,
+        previous.map_or(&[], |p| &p.conditions),
+        generation,
+        now,
+    );
+    status.conditions = conditions;
+    status
+}
+
+/// Stamps `conditions` with `generation`; those whose status did not change keep the
+/// `lastTransitionTime` of `previous`, the others get `now`.
+pub fn settle(
+    conditions: &mut [Condition],
+    previous: &[Condition],
+    generation: Option<i64>,
+    now: &str,
+) {
+    for condition in conditions {
         condition.observed_generation = generation;
         let unchanged = previous
-            .and_then(|p| p.conditions.iter().find(|c| c.type_ == condition.type_))
+            .iter()
+            .find(|c| c.type_ == condition.type_)
             .filter(|c| c.status == condition.status);
         condition.last_transition_time = Some(
             unchanged
@@ -97,11 +120,10 @@ pub fn build(
                 .unwrap_or_else(|| now.to_owned()),
         );
     }
-    status.conditions = conditions;
-    status
 }
 
-fn cond(type_: &str, ok: bool, reason: &str, message: &str) -> Condition {
+/// A condition of `type_`, True when `ok`.
+pub fn cond(type_: &str, ok: bool, reason: &str, message: &str) -> Condition {
     Condition {
         type_: type_.to_owned(),
         status: if ok { "True" } else { "False" }.to_owned(),

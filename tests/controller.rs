@@ -6,9 +6,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apigw_guard::controller::{self, Context, FINALIZER};
+use apigw_guard::controller::{self, Context, FINALIZER, Tenants};
 use apigw_guard::crd::{ApiGatewayGuard, ApiGatewayGuardStatus};
 use apigw_guard::telemetry::Metrics;
+use apigw_guard::tenancy::OwnIdentity;
 use aws_config::SdkConfig;
 use http::{Method, Request, Response};
 use kube::client::Body;
@@ -176,6 +177,12 @@ async fn context_with_store(
         Arc::new(Metrics::register(&mut registry)),
         Duration::from_secs(300),
         guards,
+        // Guards without an account, open to every namespace: no store is asked.
+        Tenants::new(
+            kube::runtime::reflector::store().0,
+            kube::runtime::reflector::store().0,
+            OwnIdentity::All,
+        ),
     );
     (Arc::new(ctx), ApiServer(handle), writer)
 }

@@ -6,17 +6,17 @@ use serde_json::Value;
 
 #[test]
 fn checked_in_crds_match_the_code() {
-    let generated = apigw_guard::cli::crd_yaml().unwrap();
-    for file in [
-        "crds/apigatewayguard.yaml",
-        "deploy/helm/apigw-guard/crds/apigatewayguard.yaml",
-    ] {
-        let on_disk =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
-        assert!(
-            generated == on_disk,
-            "{file} is stale: regenerate it with `cargo run -- crdgen > {file}`"
-        );
+    for (stem, generated) in apigw_guard::cli::crd_yamls().unwrap() {
+        for dir in ["crds", "deploy/helm/apigw-guard/crds"] {
+            let file = format!("{dir}/{stem}.yaml");
+            let on_disk =
+                std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&file))
+                    .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(
+                generated == on_disk,
+                "{file} is stale: regenerate it with `cargo run -- crdgen --dir {dir}`"
+            );
+        }
     }
 }
 
@@ -120,6 +120,7 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             ".spec.stageThrottle: self.rateLimit > 0.0",
             ".spec.throttle.usagePlan: has(self.name) != has(self.id)",
             ".spec.throttle: self.rateLimit > 0.0",
+            ".spec: has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)",
         ]
     );
     let columns: Vec<&str> = version["additionalPrinterColumns"]
@@ -149,7 +150,7 @@ fn descriptions(node: &Value, path: &str, out: &mut Vec<(String, String)>) {
 
 #[test]
 fn descriptions_read_as_sentences_and_every_alarm_field_names_its_default() {
-    let crd: Value = serde_yaml::from_str(&apigw_guard::cli::crd_yaml().unwrap()).unwrap();
+    let crd: Value = serde_yaml::from_str(&apigw_guard::cli::crd_yamls().unwrap()[0].1).unwrap();
     let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
     let mut all = Vec::new();
     descriptions(schema, "", &mut all);
@@ -174,4 +175,35 @@ fn descriptions_read_as_sentences_and_every_alarm_field_names_its_default() {
         let text = alarm["properties"][field]["description"].as_str().unwrap();
         assert!(text.contains("Default"), "{field}: {text}");
     }
+}
+
+#[test]
+fn account_crd_is_cluster_scoped_structural_and_shows_the_account_reached() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/awsaccount.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let crd: Value = serde_yaml::from_str(&text).unwrap();
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!(crd["spec"]["scope"], "Cluster");
+    assert_eq!(crd["spec"]["names"]["kind"], "AwsAccount");
+    assert!(version["subresources"]["status"].is_object());
+    let mut problems = Vec::new();
+    check(&version["schema"]["openAPIV3Schema"], "", &mut problems);
+    assert_eq!(problems, Vec::<String>::new());
+    let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(
+        spec["required"],
+        serde_json::json!(["namespaceSelector", "roleArn"])
+    );
+    let mut rules = Vec::new();
+    collect_rules(&version["schema"]["openAPIV3Schema"], "", &mut rules);
+    assert_eq!(rules, [".spec.restApis: size(self.tags) > 0"]);
+    // The selector rule sits on the items of matchExpressions, which collect_rules skips.
+    assert!(text.contains("values must be given for In and NotIn, and only for them"));
+    let columns: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["Role", "Account", "Ready", "Age"]);
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use apigw_guard::aws::CallLog;
 use apigw_guard::crd::ResourceRef;
 use apigw_guard::diagnose::{Diagnosis, Kind, diagnose, render_text};
+use apigw_guard::model::Identity;
 use aws_config::SdkConfig;
 use aws_sdk_apigateway::types::{ConnectionType, Op, PatchOperation};
 use support::fault_proxy::{Fault, FaultProxy};
@@ -138,7 +139,9 @@ async fn run_probing(config: &SdkConfig, api: &str, probe: bool) -> Diagnosis {
 
 async fn run_with(config: &SdkConfig, api: &str, window: Duration, probe: bool) -> Diagnosis {
     let clients = support::unlimited_clients(config);
-    let aws = clients.diagnostics(None, &CallLog::default());
+    let aws = clients
+        .diagnostics(&Identity::Own, None, &CallLog::default())
+        .await;
     let region = config.region().unwrap().to_string();
     let by = ResourceRef {
         id: None,

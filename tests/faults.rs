@@ -9,6 +9,7 @@ use std::time::Duration;
 use apigw_guard::aws::{CallLog, SdkApiGateway, SdkCloudWatch};
 use apigw_guard::crd::{ApiGatewayGuardSpec, ApiGatewayGuardStatus};
 use apigw_guard::model::GuardId;
+use apigw_guard::model::Identity;
 use apigw_guard::reconcile::{Report, reconcile};
 use apigw_guard::status;
 use aws_config::retry::RetryConfig;
@@ -99,8 +100,9 @@ async fn guards_converge_through_faults_and_one_failing_guard_does_not_stop_the_
     let config = support::config_at(REGION, &proxy.endpoint, RetryConfig::disabled()).await;
     let clients = support::unlimited_clients(&config);
     let calls = CallLog::default();
-    let (apigateway, cloudwatch): (SdkApiGateway, SdkCloudWatch) =
-        clients.per_guard_clients(None, &calls);
+    let (apigateway, cloudwatch): (SdkApiGateway, SdkCloudWatch) = clients
+        .per_guard_clients(&Identity::Own, None, &calls)
+        .await;
 
     proxy.inject("UpdateStage", &api_ids[1], Fault::Throttle, 2);
     proxy.inject("PutMetricAlarm", "", Fault::ServerError, 2);
@@ -180,8 +182,9 @@ async fn a_throttled_write_is_reported_as_retryable_with_the_wait_aws_asked_for(
     support::seed_usage_plan(&direct, "throttled-plan", &api, "prod").await;
     let proxy = FaultProxy::start(support::endpoint()).await;
     let config = support::config_at(REGION, &proxy.endpoint, RetryConfig::disabled()).await;
-    let (apigateway, cloudwatch) =
-        support::unlimited_clients(&config).per_guard_clients(None, &CallLog::default());
+    let (apigateway, cloudwatch) = support::unlimited_clients(&config)
+        .per_guard_clients(&Identity::Own, None, &CallLog::default())
+        .await;
     proxy.inject("UpdateStage", &api, Fault::Throttle, 1);
 
     let report = reconcile(

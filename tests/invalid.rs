@@ -295,7 +295,7 @@ proptest! {
         let at = position.min(original.len());
         let mutated = format!("{}{}{}", &original[..at], replacement, &original[(at + 1).min(original.len())..]);
         if let Ok(guards) = parse(FILE, &mutated) {
-            for guard in guards {
+            for guard in guards.guards {
                 prop_assert!(apigw_guard::validate::validate(&guard.spec).is_empty());
             }
         }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use apigw_guard::aws::{Call, CallLog, CloudWatch, SdkApiGateway, SdkCloudWatch};
 use apigw_guard::crd::{ApiGatewayGuardSpec, ApiGatewayGuardStatus};
+use apigw_guard::model::Identity;
 use apigw_guard::model::{GuardId, OWNER_TAG};
 use apigw_guard::reconcile::{Report, reconcile};
 use apigw_guard::status;
@@ -33,8 +34,9 @@ impl Fixture {
         let plan_id =
             support::seed_usage_plan(&config, &format!("{test}-plan"), &api_id, "prod").await;
         let calls = CallLog::default();
-        let (apigateway, cloudwatch) =
-            support::unlimited_clients(&config).per_guard_clients(None, &calls);
+        let (apigateway, cloudwatch) = support::unlimited_clients(&config)
+            .per_guard_clients(&Identity::Own, None, &calls)
+            .await;
         Self {
             config,
             calls,

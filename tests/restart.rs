@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use apigw_guard::aws::{ApiGateway, CallLog, CloudWatch, SdkApiGateway, SdkCloudWatch};
 use apigw_guard::crd::{ApiGatewayGuardSpec, ResourceRef};
+use apigw_guard::model::Identity;
 use apigw_guard::model::{
     AlarmConfig, AwsError, GuardId, ObservedAlarm, PatchOp, RestApi, StageMetrics, StageSettings,
     Tag, UsagePlan,
@@ -44,6 +45,10 @@ impl<A: ApiGateway> ApiGateway for DiesAfter<A> {
     async fn find_rest_api(&self, by: &ResourceRef) -> Result<RestApi, AwsError> {
         self.alive(false)?;
         self.inner.find_rest_api(by).await
+    }
+    async fn get_rest_api(&self, id: &str) -> Result<RestApi, AwsError> {
+        self.alive(false)?;
+        self.inner.get_rest_api(id).await
     }
     async fn get_stage(&self, api_id: &str, stage: &str) -> Result<StageSettings, AwsError> {
         self.alive(false)?;
@@ -134,13 +139,15 @@ dashboard: {{enabled: true}}
     .unwrap()
 }
 
-fn clients(config: &SdkConfig) -> (SdkApiGateway, SdkCloudWatch) {
-    support::unlimited_clients(config).per_guard_clients(None, &CallLog::default())
+async fn clients(config: &SdkConfig) -> (SdkApiGateway, SdkCloudWatch) {
+    support::unlimited_clients(config)
+        .per_guard_clients(&Identity::Own, None, &CallLog::default())
+        .await
 }
 
 /// What AWS holds for the guard, with the guard's own names replaced so runs compare.
 async fn aws_state(config: &SdkConfig, name: &str) -> String {
-    let (apigateway, cloudwatch) = clients(config);
+    let (apigateway, cloudwatch) = clients(config).await;
     let api = apigateway
         .find_rest_api(&ResourceRef {
             name: Some(format!("{name}-api")),
@@ -203,7 +210,7 @@ async fn a_reconcile_killed_after_any_write_converges_on_restart() {
         namespace: "restart".to_owned(),
         name: name.to_owned(),
     };
-    let (apigateway, cloudwatch) = clients(&config);
+    let (apigateway, cloudwatch) = clients(&config).await;
     let report = reconcile(
         &apigateway,
         &cloudwatch,
@@ -223,7 +230,7 @@ async fn a_reconcile_killed_after_any_write_converges_on_restart() {
         let name = format!("killed{killed_after}");
         let api = support::seed_api(&config, &format!("{name}-api"), "prod").await;
         support::seed_usage_plan(&config, &format!("{name}-plan"), &api, "prod").await;
-        let (apigateway, cloudwatch) = clients(&config);
+        let (apigateway, cloudwatch) = clients(&config).await;
         let budget = Arc::new(AtomicUsize::new(killed_after));
         let dying_apigateway = DiesAfter {
             inner: apigateway.clone(),

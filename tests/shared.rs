@@ -11,6 +11,7 @@ use std::time::Duration;
 use apigw_guard::aws::{Call, CallLog, RegionalClients};
 use apigw_guard::crd::ApiGatewayGuardSpec;
 use apigw_guard::model::GuardId;
+use apigw_guard::model::Identity;
 use apigw_guard::reconcile::{Report, reconcile};
 use apigw_guard::status;
 use aws_config::SdkConfig;
@@ -64,7 +65,7 @@ async fn round(
     names: &[&str],
 ) -> (Vec<Report>, Vec<Call>) {
     let calls = CallLog::default();
-    let (apigateway, cloudwatch) = clients.clients(None, &calls);
+    let (apigateway, cloudwatch) = clients.clients(&Identity::Own, None, &calls).await;
     let reports = join_all(names.iter().map(|name| {
         let (apigateway, cloudwatch) = (&apigateway, &cloudwatch);
         async move {
@@ -280,7 +281,7 @@ async fn a_usage_plan_change_queued_behind_the_quota_holds_back_no_other_control
     );
     let clients = RegionalClients::with_limits(config, std::sync::Arc::new(limits));
     let calls = CallLog::default();
-    let (apigateway, cloudwatch) = clients.clients(None, &calls);
+    let (apigateway, cloudwatch) = clients.clients(&Identity::Own, None, &calls).await;
     let mut statuses = Vec::new();
     for name in names {
         let report = reconcile(

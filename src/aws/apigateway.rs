@@ -45,6 +45,7 @@ impl SdkApiGateway {
             apis.extend(page.items().iter().map(|api| RestApi {
                 id: api.id().unwrap_or_default().to_owned(),
                 name: api.name().unwrap_or_default().to_owned(),
+                tags: tags(api.tags()),
             }));
             match page.position() {
                 Some(next) if !page.items().is_empty() => position = Some(next.to_owned()),
@@ -233,15 +234,19 @@ fn usage_plan(id: &str, throttle: Option<&ThrottleSettings>, stages: &[ApiStage]
     }
 }
 
+fn tags(
+    tags: Option<&std::collections::HashMap<String, String>>,
+) -> std::collections::BTreeMap<String, String> {
+    tags.into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 impl ApiGateway for SdkApiGateway {
     async fn find_rest_api(&self, by: &ResourceRef) -> Result<RestApi, AwsError> {
         if let Some(id) = &by.id {
-            let request = self.client.get_rest_api().rest_api_id(id).send();
-            let out = self.meter.call("GetRestApi", false, request).await?;
-            return Ok(RestApi {
-                id: id.clone(),
-                name: out.name().unwrap_or_default().to_owned(),
-            });
+            return self.get_rest_api(id).await;
         }
         let name = by.name.as_deref().unwrap_or_default();
         let found = self
@@ -251,6 +256,16 @@ impl ApiGateway for SdkApiGateway {
             .filter(|api| api.name == name)
             .collect();
         unique("REST API", name, found, "GetRestApis")
+    }
+
+    async fn get_rest_api(&self, id: &str) -> Result<RestApi, AwsError> {
+        let request = self.client.get_rest_api().rest_api_id(id).send();
+        let out = self.meter.call("GetRestApi", false, request).await?;
+        Ok(RestApi {
+            id: id.to_owned(),
+            name: out.name().unwrap_or_default().to_owned(),
+            tags: tags(out.tags()),
+        })
     }
 
     async fn get_stage(&self, api_id: &str, stage: &str) -> Result<StageSettings, AwsError> {

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sts::config::SharedCredentialsProvider;
 
 use super::limits::{RateLimits, SharedRateLimits};
 use super::meter::Meter;
@@ -13,7 +15,7 @@ use super::{
     CallLog, SdkApiGateway, SdkCloudWatch, SdkDiagnostics, SharedApiGateway, SharedCloudWatch,
     SharedReads,
 };
-use crate::model::StageKey;
+use crate::model::{Identity, StageKey};
 
 /// How long guards share a listing by default: a minute, well inside the resync interval, so
 /// one resync round reads each listing about once.
@@ -33,14 +35,31 @@ pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkCo
     loader.load().await
 }
 
-/// SDK clients per region, built once from one base configuration; guards name their region.
-/// All of them share one set of rate limits.
+/// The session name of every role the operator assumes: CloudTrail records it with each call
+/// made through the role, so the operator's own writes can be told from anyone else's.
+pub const SESSION_NAME: &str = "apigw-guard";
+
+/// What AWS's per-account quotas are kept under: the account in the role ARN, or the
+/// operator's own account.
+fn quota_account(identity: &Identity) -> &str {
+    match identity {
+        Identity::Own => "own",
+        Identity::Role { arn, .. } => arn.split(':').nth(4).unwrap_or(arn),
+    }
+}
+
+/// SDK clients per identity and region, built once from one base configuration; guards name
+/// their account and region. Rate limits and shared reads are kept per account and region,
+/// as AWS's quotas are: one account's throttling never slows another, and one account's
+/// listing never answers for another.
 #[derive(Debug)]
 pub struct RegionalClients {
     base: SdkConfig,
     limits: SharedRateLimits,
     window: Duration,
-    cache: Mutex<HashMap<Option<String>, Regional>>,
+    /// How long an assumed role's credentials last; `None` leaves it to STS (1 h).
+    session_length: Option<Duration>,
+    cache: Mutex<HashMap<(Identity, Option<String>), Regional>>,
 }
 
 /// One region's clients and the reads its guards share.
@@ -69,8 +88,16 @@ impl RegionalClients {
             base,
             limits,
             window: SHARED_READ_WINDOW,
+            session_length: None,
             cache: Mutex::default(),
         }
+    }
+
+    /// Assumed roles' credentials last `length` (AWS allows 15 min up to the role's maximum);
+    /// the SDK refreshes them before they expire.
+    pub fn session_length(mut self, length: Duration) -> Self {
+        self.session_length = Some(length);
+        self
     }
 
     /// Guards share listings for `window` instead of [`SHARED_READ_WINDOW`].
@@ -84,14 +111,15 @@ impl RegionalClients {
         region.is_some() || self.base.region().is_some()
     }
 
-    /// Clients for `region` (the base region when `None`) that record into `calls` and share
-    /// reads with every other guard of the region.
-    pub fn clients(
+    /// Clients acting as `identity` in `region` (the base region when `None`) that record
+    /// into `calls` and share reads with every other guard of that account and region.
+    pub async fn clients(
         &self,
+        identity: &Identity,
         region: Option<&str>,
         calls: &CallLog,
     ) -> (SharedApiGateway, SharedCloudWatch) {
-        let (apigateway, cloudwatch, shared) = self.regional(region, calls);
+        let (apigateway, cloudwatch, shared) = self.regional(identity, region, calls).await;
         (
             SharedApiGateway::new(apigateway, shared.clone()),
             SharedCloudWatch::new(cloudwatch, shared),
@@ -100,12 +128,13 @@ impl RegionalClients {
 
     /// Clients that read AWS afresh for every guard: what [`Self::clients`] saves is measured
     /// against these.
-    pub fn per_guard_clients(
+    pub async fn per_guard_clients(
         &self,
+        identity: &Identity,
         region: Option<&str>,
         calls: &CallLog,
     ) -> (SdkApiGateway, SdkCloudWatch) {
-        let (apigateway, cloudwatch, _) = self.regional(region, calls);
+        let (apigateway, cloudwatch, _) = self.regional(identity, region, calls).await;
         (apigateway, cloudwatch)
     }
 
@@ -117,27 +146,34 @@ impl RegionalClients {
             .unwrap_or_default()
     }
 
-    /// What `apigw-guard diagnose` reads with, for `region`; per-guard clients, since it looks
-    /// at one stage.
-    pub fn diagnostics(&self, region: Option<&str>, calls: &CallLog) -> SdkDiagnostics {
-        let (apigateway, cloudwatch) = self.per_guard_clients(region, calls);
+    /// What `apigw-guard diagnose` reads with, as `identity` in `region`; per-guard clients,
+    /// since it looks at one stage.
+    pub async fn diagnostics(
+        &self,
+        identity: &Identity,
+        region: Option<&str>,
+        calls: &CallLog,
+    ) -> SdkDiagnostics {
+        let (apigateway, cloudwatch) = self.per_guard_clients(identity, region, calls).await;
+        let config = self.config(identity, region).await;
         let region_name = self.region_name(region);
         let region = Region::new(region_name.clone());
         let meter = |service| {
             Meter::new(
                 service,
-                region_name.clone(),
+                &region_name,
+                quota_account(identity),
                 self.limits.clone(),
                 calls.clone(),
             )
         };
         let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::config::Builder::from(&self.base)
+            aws_sdk_cloudwatchlogs::config::Builder::from(&config)
                 .region(region.clone())
                 .build(),
         );
         let lambda = aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::config::Builder::from(&self.base)
+            aws_sdk_lambda::config::Builder::from(&config)
                 .region(region)
                 .build(),
         );
@@ -149,64 +185,98 @@ impl RegionalClients {
         )
     }
 
-    /// Counts `stages` of `region` (the base region when `None`) among those whose metrics are
-    /// read together (see [`SharedReads::expect_metrics`]).
-    pub fn expect_metrics(&self, region: Option<&str>, stages: impl IntoIterator<Item = StageKey>) {
-        let (_, _, shared) = self.regional(region, &CallLog::default());
+    /// Counts `stages` of `identity`'s account in `region` (the base region when `None`)
+    /// among those whose metrics are read together (see [`SharedReads::expect_metrics`]).
+    pub async fn expect_metrics(
+        &self,
+        identity: &Identity,
+        region: Option<&str>,
+        stages: impl IntoIterator<Item = StageKey>,
+    ) {
+        let (_, _, shared) = self.regional(identity, region, &CallLog::default()).await;
         shared.expect_metrics(stages);
     }
 
     /// Ends the shared-read window in every region now, as its passing would: the next reads
     /// ask AWS. What a resync round after a long interval sees, without waiting for it.
     pub fn expire_shared_reads(&self) {
-        for regional in self
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-        {
+        for regional in self.lock().values() {
             regional.shared.expire();
         }
     }
 
-    fn regional(
+    /// The SDK configuration acting as `identity`: the base one, or the base one with an
+    /// AssumeRole credentials provider, whose credentials the SDK's identity cache keeps and
+    /// refreshes before they expire. STS is asked in the guard's region.
+    async fn config(&self, identity: &Identity, region: Option<&str>) -> SdkConfig {
+        let Identity::Role { arn, external_id } = identity else {
+            return self.base.clone();
+        };
+        let mut role = AssumeRoleProvider::builder(arn)
+            .session_name(SESSION_NAME)
+            .configure(&self.base);
+        if let Some(id) = external_id {
+            role = role.external_id(id);
+        }
+        if let Some(length) = self.session_length {
+            role = role.session_length(length);
+        }
+        if let Some(region) = region {
+            role = role.region(Region::new(region.to_owned()));
+        }
+        self.base
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(role.build().await))
+            .build()
+    }
+
+    async fn regional(
         &self,
+        identity: &Identity,
         region: Option<&str>,
         calls: &CallLog,
     ) -> (SdkApiGateway, SdkCloudWatch, Arc<SharedReads>) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let regional = cache
-            .entry(region.map(str::to_owned))
-            .or_insert_with(|| {
+        let key = (identity.clone(), region.map(str::to_owned));
+        let kept = self.lock().get(&key).cloned();
+        let regional = match kept {
+            Some(regional) => regional,
+            None => {
+                let config = self.config(identity, region).await;
                 let region = region
                     .map(|r| Region::new(r.to_owned()))
                     .or_else(|| self.base.region().cloned());
-                Regional {
+                let built = Regional {
                     apigateway: aws_sdk_apigateway::Client::from_conf(
-                        aws_sdk_apigateway::config::Builder::from(&self.base)
+                        aws_sdk_apigateway::config::Builder::from(&config)
                             .region(region.clone())
                             .build(),
                     ),
                     cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-                        aws_sdk_cloudwatch::config::Builder::from(&self.base)
+                        aws_sdk_cloudwatch::config::Builder::from(&config)
                             .region(region.clone())
                             .build(),
                     ),
                     sts: aws_sdk_sts::Client::from_conf(
-                        aws_sdk_sts::config::Builder::from(&self.base)
+                        aws_sdk_sts::config::Builder::from(&config)
                             .region(region)
                             .build(),
                     ),
                     shared: Arc::new(SharedReads::new(self.window)),
-                }
-            })
-            .clone();
-        let region = region
-            .map(str::to_owned)
-            .or_else(|| self.base.region().map(|r| r.to_string()))
-            .unwrap_or_default();
-        let meter =
-            |service| Meter::new(service, region.clone(), self.limits.clone(), calls.clone());
+                };
+                // Two guards may have built at once: the first kept is the one all share.
+                self.lock().entry(key).or_insert(built).clone()
+            }
+        };
+        let region = self.region_name(region);
+        let meter = |service| {
+            Meter::new(
+                service,
+                &region,
+                quota_account(identity),
+                self.limits.clone(),
+                calls.clone(),
+            )
+        };
         (
             SdkApiGateway::new(regional.apigateway, meter("apigateway")),
             SdkCloudWatch::new(
@@ -216,5 +286,9 @@ impl RegionalClients {
             ),
             regional.shared,
         )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Identity, Option<String>), Regional>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -169,7 +169,7 @@ impl Bucket {
 pub struct Booked {
     /// Until the turn.
     pub wait: Duration,
-    /// Turns booked before this one in the same region.
+    /// Turns booked before this one in the same account and region.
     pub ahead: usize,
     /// The slowest quota the call draws on.
     pub limit: Limit,
@@ -178,12 +178,13 @@ pub struct Booked {
 /// A booked turn not claimed this long after it came is forgotten (its guard went away).
 const UNCLAIMED: Duration = Duration::from_secs(3600);
 
-/// Token buckets per region and quota, shared by all clients built from one configuration.
+/// Token buckets per scope (an account's region: AWS keeps its quotas per account and region)
+/// and quota, shared by all clients built from one configuration.
 #[derive(Debug, Default)]
 pub struct RateLimits {
     overrides: HashMap<Quota, Limit>,
     buckets: Mutex<HashMap<(String, Quota), Bucket>>,
-    /// Turns booked by (region, key).
+    /// Turns booked by (scope, key).
     turns: Mutex<HashMap<(String, String), Instant>>,
 }
 
@@ -205,14 +206,14 @@ impl RateLimits {
     }
 
     /// Takes a token of every quota `operation` draws on; the wait until the last is due.
-    fn take(&self, region: &str, operation: &str, now: Instant) -> Duration {
+    fn take(&self, scope: &str, operation: &str, now: Instant) -> Duration {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         Quota::for_operation(operation)
             .iter()
             .map(|quota| {
                 let limit = self.limit(*quota);
                 buckets
-                    .entry((region.to_owned(), *quota))
+                    .entry((scope.to_owned(), *quota))
                     .or_insert_with(|| Bucket {
                         limit,
                         tokens: f64::from(limit.burst),
@@ -230,7 +231,7 @@ impl RateLimits {
     /// booked for `key` and is returned, so the caller can do other work and come back then.
     pub async fn acquire_in_turn(
         &self,
-        region: &str,
+        scope: &str,
         operation: &str,
         key: &str,
         patience: Duration,
@@ -239,15 +240,15 @@ impl RateLimits {
         let at = {
             let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
             turns.retain(|_, at| now.saturating_duration_since(*at) < UNCLAIMED);
-            let id = (region.to_owned(), key.to_owned());
+            let id = (scope.to_owned(), key.to_owned());
             let at = match turns.remove(&id) {
                 Some(at) => at,
-                None => now + self.take(region, operation, now),
+                None => now + self.take(scope, operation, now),
             };
             if at > now + patience {
                 let ahead = turns
                     .iter()
-                    .filter(|((r, _), other)| r == region && **other < at)
+                    .filter(|((s, _), other)| s == scope && **other < at)
                     .count();
                 turns.insert(id, at);
                 let limit = Quota::for_operation(operation)
@@ -267,13 +268,13 @@ impl RateLimits {
         Ok(at.saturating_duration_since(now))
     }
 
-    /// Waits until `operation` may be sent in `region` under every quota it draws on.
+    /// Waits until `operation` may be sent in `scope` under every quota it draws on.
     /// Returns how long it waited.
-    pub async fn acquire(&self, region: &str, operation: &str) -> Duration {
-        let wait = self.take(region, operation, Instant::now());
+    pub async fn acquire(&self, scope: &str, operation: &str) -> Duration {
+        let wait = self.take(scope, operation, Instant::now());
         if !wait.is_zero() {
             tracing::debug!(
-                region,
+                scope,
                 operation,
                 wait_ms = wait.as_millis() as u64,
                 "waiting for the AWS quota"
@@ -296,11 +297,11 @@ mod tests {
         let limits = RateLimits::new([]);
         let start = Instant::now();
         for _ in 0..40 {
-            limits.acquire("us-east-1", "GetStage").await;
+            limits.acquire("own/us-east-1", "GetStage").await;
         }
         assert_eq!(start.elapsed(), Duration::ZERO, "the burst is free");
         for _ in 0..20 {
-            limits.acquire("us-east-1", "GetStage").await;
+            limits.acquire("own/us-east-1", "GetStage").await;
         }
         assert_eq!(
             start.elapsed().as_secs_f64().round(),
@@ -308,11 +309,17 @@ mod tests {
             "then 10 a second"
         );
         let other = Instant::now();
-        limits.acquire("eu-west-1", "GetStage").await;
+        limits.acquire("own/eu-west-1", "GetStage").await;
         assert_eq!(
             other.elapsed(),
             Duration::ZERO,
             "each region has its own quota"
+        );
+        limits.acquire("111122223333/us-east-1", "GetStage").await;
+        assert_eq!(
+            other.elapsed(),
+            Duration::ZERO,
+            "and so does each account: a throttled one never slows another"
         );
     }
 

@@ -15,6 +15,8 @@ use crate::model::AwsError;
 pub struct Meter {
     service: &'static str,
     region: String,
+    /// What the quotas are kept under: account and region, as AWS keeps them.
+    scope: String,
     limits: SharedRateLimits,
     calls: CallLog,
     /// Set by [`Meter::in_turn`].
@@ -26,15 +28,18 @@ pub struct Meter {
 const PATIENCE: Duration = Duration::from_secs(1);
 
 impl Meter {
+    /// A meter for `service` in `region` of `account` (what its quotas are kept under).
     pub fn new(
         service: &'static str,
-        region: String,
+        region: &str,
+        account: &str,
         limits: SharedRateLimits,
         calls: CallLog,
     ) -> Self {
         Self {
             service,
-            region,
+            region: region.to_owned(),
+            scope: format!("{account}/{region}"),
             limits,
             calls,
             turn: None,
@@ -67,10 +72,10 @@ impl Meter {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let waited = match &self.turn {
-            None => self.limits.acquire(&self.region, operation).await,
+            None => self.limits.acquire(&self.scope, operation).await,
             Some(key) => self
                 .limits
-                .acquire_in_turn(&self.region, operation, key, PATIENCE)
+                .acquire_in_turn(&self.scope, operation, key, PATIENCE)
                 .await
                 .map_err(|booked| AwsError::queued(operation, &booked))?,
         };

@@ -19,7 +19,7 @@ use std::future::Future;
 pub use apigateway::SdkApiGateway;
 pub use calls::{Call, CallLog};
 pub use cloudwatch::SdkCloudWatch;
-pub use config::{RegionalClients, SHARED_READ_WINDOW, load as load_config};
+pub use config::{RegionalClients, SESSION_NAME, SHARED_READ_WINDOW, load as load_config};
 pub use diagnostics::SdkDiagnostics;
 pub use limits::{Booked, Limit, Quota, RateLimits, parse_override as parse_rate_limit};
 pub use shared::{SharedApiGateway, SharedCloudWatch, SharedReads};
@@ -37,6 +37,8 @@ pub trait ApiGateway: Send + Sync {
         &self,
         by: &ResourceRef,
     ) -> impl Future<Output = Result<RestApi, AwsError>> + Send;
+    /// GetRestApi: always asks AWS, for tags that must be current (tenancy before a write).
+    fn get_rest_api(&self, id: &str) -> impl Future<Output = Result<RestApi, AwsError>> + Send;
     /// GetStage.
     fn get_stage(
         &self,

@@ -292,6 +292,10 @@ impl ApiGateway for SharedApiGateway {
         find_api(&self.rest_apis(true).await?.value, by)
     }
 
+    async fn get_rest_api(&self, id: &str) -> Result<RestApi, AwsError> {
+        self.sdk.get_rest_api(id).await
+    }
+
     async fn get_stage(&self, api_id: &str, stage: &str) -> Result<StageSettings, AwsError> {
         let stages = self
             .shared

@@ -18,6 +18,7 @@ fn api() -> RestApi {
     RestApi {
         id: "a1b2c3".to_owned(),
         name: "orders-api".to_owned(),
+        tags: Default::default(),
     }
 }
 

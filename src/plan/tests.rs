@@ -31,6 +31,7 @@ fn fresh() -> Observed {
         rest_api: RestApi {
             id: "a1b2c3".to_owned(),
             name: "orders-api".to_owned(),
+            tags: Default::default(),
         },
         stage: StageSettings {
             tracing_enabled: Some(false),

@@ -28,6 +28,7 @@ fn observed() -> Observed {
         rest_api: RestApi {
             id: "id1".to_owned(),
             name: "orders-api".to_owned(),
+            tags: Default::default(),
         },
         stage: StageSettings {
             tracing_enabled: Some(false),
@@ -58,6 +59,7 @@ fn report(observed: Observed, result: Result<(), AwsError>) -> Report {
         plan,
         outcomes,
         metrics: None,
+        account_id: None,
     }
 }
 
@@ -186,6 +188,7 @@ fn an_unreadable_stage_stalls_with_the_aws_code_and_keeps_known_ids() {
         plan: Plan::default(),
         outcomes: Vec::new(),
         metrics: None,
+        account_id: None,
     };
     let previous = ApiGatewayGuardStatus {
         rest_api_id: Some("id1".to_owned()),
