@@ -14,6 +14,11 @@ paging loops and call counts are what they would be against AWS.
 moto's GetMetricData knows Sum, Average, Minimum, Maximum and SampleCount but not percentiles
 (p99 comes back empty); `add_percentiles` teaches it pNN over the raw values (nearest rank),
 which is what CloudWatch computes for values put one by one.
+
+moto's API Gateway TagResource, UntagResource and GetTags know stage ARNs only and answer a
+REST API's ARN (`arn:aws:apigateway:REGION::/restapis/ID`) 404; `add_rest_api_tags` lets them
+tag the REST API itself, as AWS does (its tags then show in GetRestApi and GetRestApis);
+tests/accounts.rs tags and untags APIs through it.
 """
 
 import argparse
@@ -29,6 +34,10 @@ import threading
 
 import cbor2
 import botocore.session
+from urllib.parse import unquote
+
+from moto.apigateway import urls as apigateway_urls
+from moto.apigateway.responses import APIGatewayResponse
 from moto.cloudwatch import models as cloudwatch_models
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -180,11 +189,52 @@ def add_percentiles():
     statistics._apigw_guard_percentiles = True
 
 
+def add_rest_api_tags():
+    """Lets moto's API Gateway tag calls take a REST API's ARN, not only a stage's."""
+    if getattr(APIGatewayResponse, "_apigw_guard_rest_api_tags", False):
+        return
+
+    def rest_api(self):
+        """The REST API a tag call names, or None when it names a stage."""
+        arn = unquote(self.path.split("/tags/")[1])
+        parts = arn.split("/")
+        if len(parts) == 3 and parts[1] == "restapis":
+            return self.backend.get_rest_api(parts[2])
+        return None
+
+    def wrap(name, on_api):
+        original = getattr(APIGatewayResponse, name)
+
+        def call(self):
+            api = rest_api(self)
+            return original(self) if api is None else on_api(self, api)
+
+        setattr(APIGatewayResponse, name, call)
+
+    def tag(self, api):
+        api.tags = {**(api.tags or {}), **(self._get_param("tags") or {})}
+        return json.dumps({})
+
+    def untag(self, api):
+        for key in self.querystring.get("tagKeys") or []:
+            (api.tags or {}).pop(key, None)
+        return json.dumps({})
+
+    # The SDK sends the ARN percent-encoded; the server decodes its slashes before routing.
+    route = "{0}/tags/arn:(?P<partition>[^/]+):apigateway:(?P<region_name>[^/]+)::/restapis/(?P<function_id>[^/]+)$"
+    apigateway_urls.url_paths[route] = APIGatewayResponse.dispatch
+    wrap("tag_resource", tag)
+    wrap("untag_resource", untag)
+    wrap("get_tags", lambda self, api: json.dumps({"tags": api.tags or {}}))
+    APIGatewayResponse._apigw_guard_rest_api_tags = True
+
+
 class CborBridge:
     """WSGI middleware: RPC v2 CBOR in, JSON 1.0 to the wrapped app, CBOR back out."""
 
     def __init__(self, app, models=None):
         add_percentiles()
+        add_rest_api_tags()
         self.app = app
         self.models = models or ServiceModels()
 

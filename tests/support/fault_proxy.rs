@@ -109,7 +109,7 @@ impl FaultProxy {
             parts.next().unwrap_or_default(),
             parts.next().unwrap_or_default(),
         );
-        match self.fault_for(&operation(method, path), path) {
+        match self.fault_for(&operation(method, path, &body), path) {
             Some(Fault::Drop) => return,
             Some(Fault::Throttle) => {
                 let body = r#"{"message":"Too Many Requests"}"#;
@@ -164,12 +164,18 @@ impl FaultProxy {
     }
 }
 
-/// The AWS operation a request calls: RPC v2 CBOR names it in the path; API Gateway's REST
-/// routes name it by method and resource.
-fn operation(method: &str, path: &str) -> String {
+/// The AWS operation a request calls: RPC v2 CBOR names it in the path; the query protocol
+/// (STS) in the form body's `Action`; API Gateway's REST routes by method and resource.
+fn operation(method: &str, path: &str, body: &[u8]) -> String {
     let path = path.split('?').next().unwrap_or_default();
     if let Some((_, op)) = path.split_once("/operation/") {
         return op.to_owned();
+    }
+    if let Some(action) = String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+    {
+        return action.to_owned();
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let name = match (method, segments.as_slice()) {

@@ -89,6 +89,52 @@ pub async fn config_at(
         .await
 }
 
+/// The role the tests' AwsAccounts name in `account`.
+pub fn role_in(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/apigw-guard")
+}
+
+/// SDK configuration acting in `account` (12 digits) of the local AWS, through STS AssumeRole
+/// of [`role_in`]: the local AWS keeps accounts apart by the assumed role's account.
+pub async fn config_in(account: &str, region: &str) -> SdkConfig {
+    let base = config(region).await;
+    let role = aws_config::sts::AssumeRoleProvider::builder(role_in(account))
+        .session_name("apigw-guard-tests")
+        .configure(&base)
+        .build()
+        .await;
+    base.to_builder()
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(role))
+        .build()
+}
+
+/// Tags a REST API (TagResource), e.g. `team=payments` for an AwsAccount's rule.
+pub async fn tag_api(config: &SdkConfig, api_id: &str, tags: &[(&str, &str)]) {
+    let arn = format!(
+        "arn:aws:apigateway:{}::/restapis/{api_id}",
+        config.region().unwrap()
+    );
+    let mut request = aws_sdk_apigateway::Client::new(config)
+        .tag_resource()
+        .resource_arn(arn);
+    for (key, value) in tags {
+        request = request.tags(*key, *value);
+    }
+    request.send().await.unwrap();
+}
+
+/// Whether the stage has X-Ray tracing on, as AWS has it.
+pub async fn tracing_enabled(config: &SdkConfig, api_id: &str, stage: &str) -> bool {
+    aws_sdk_apigateway::Client::new(config)
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .unwrap()
+        .tracing_enabled()
+}
+
 /// Deploys a REST API with one MOCK GET method to `stage`; returns the API id.
 pub async fn seed_api(config: &SdkConfig, name: &str, stage: &str) -> String {
     seed_api_calling(config, name, stage, None).await
