@@ -1,9 +1,10 @@
 """Offline validation of what users apply: renders deploy/ and the GitOps example overlays with
 `kubectl kustomize` and the Helm chart with `helm template` (both from scripts/k8s-tools),
 validates every object against the Kubernetes schemas (kubernetes-validate) and every
-ApiGatewayGuard against the generated CRD's schema, and checks that the chart renders the same
-RBAC rules, security contexts, args, env, probes and resources as the kustomize base, and that
-the Grafana dashboard ConfigMaps (deploy/grafana and the chart's) carry
+ApiGatewayGuard and AwsAccount against its generated CRD's schema, and checks that the chart
+renders the same RBAC rules, security contexts, args, env, probes and resources as the kustomize
+base, that its `awsAccounts` value renders the AwsAccounts of examples/accounts.yaml as they are,
+and that the Grafana dashboard ConfigMaps (deploy/grafana and the chart's) carry
 deploy/grafana/apigw-guard-dashboard.json as it is. CEL rules are checked by the Rust tests,
 not here.
 
@@ -37,16 +38,25 @@ def kustomize(tools, directory):
     return run(str(tools / "kubectl"), "kustomize", str(directory))
 
 
-def helm_template(tools, chart, *sets):
+def helm_template(tools, chart, *sets, set_json=()):
     args = [str(tools / "helm"), "template", "apigw-guard", str(chart), "--namespace", "apigw-guard", "--include-crds"]
     for value in sets:
         args += ["--set", value]
+    for value in set_json:
+        args += ["--set-json", value]
     return run(*args)
 
 
-def crd_schema(root):
-    crd = load_all(root / "crds" / "apigatewayguard.yaml")[0]
-    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+def crd_schemas(root):
+    """Each custom kind's schema, from the generated CRDs in crds/."""
+    schemas = {}
+    for path in sorted((root / "crds").glob("*.yaml")):
+        crd = load_all(path)[0]
+        if crd["kind"] == "CustomResourceDefinition":
+            schemas[crd["spec"]["names"]["kind"]] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schemas
+
+
 def as_json_schema(schema):
     """The CRD's OpenAPI v3 schema as JSON Schema: `nullable: true` means null is allowed."""
     schema = copy.deepcopy(schema)
@@ -66,14 +76,16 @@ def as_json_schema(schema):
     return schema
 
 
-def validate(obj, guard_schema, origin):
+def validate(obj, schemas, origin):
     name = f"{origin}: {obj['kind']}/{obj['metadata'].get('name')}"
-    if obj["kind"] == "ApiGatewayGuard":
-        spec_schema = as_json_schema(guard_schema["properties"]["spec"])
+    if obj["kind"] in schemas:
+        spec_schema = as_json_schema(schemas[obj["kind"]]["properties"]["spec"])
         jsonschema.validate(obj["spec"], spec_schema)
         extra = set(obj["spec"]) - set(spec_schema["properties"])
         if extra:
             raise ValueError(f"{name}: unknown spec fields {sorted(extra)}")
+        if obj["kind"] == "AwsAccount" and "namespace" in obj["metadata"]:
+            raise ValueError(f"{name}: an AwsAccount is cluster-scoped and takes no namespace")
     elif obj["apiVersion"].startswith("monitoring.coreos.com/"):
         # The Prometheus Operator's CRDs are not part of Kubernetes; nothing to check against.
         print(f"skipped (no schema offline) {name}")
@@ -140,18 +152,40 @@ def check_dashboards(root, base_chart, grafana_sources):
     return len(grafana_sources)
 
 
+def check_accounts(base_chart, all_values, accounts):
+    """The chart renders no AwsAccount by default, and each of `awsAccounts` with its spec as
+    given, cluster-scoped; the Deployment passes --own-identity-namespaces as set."""
+    if any(obj["kind"] == "AwsAccount" for obj in base_chart):
+        raise SystemExit("the chart renders an AwsAccount without awsAccounts")
+    rendered = {obj["metadata"]["name"]: obj for obj in all_values if obj["kind"] == "AwsAccount"}
+    names = sorted(obj["metadata"]["name"] for obj in accounts)
+    if sorted(rendered) != names:
+        raise SystemExit(f"the chart renders AwsAccounts {sorted(rendered)}, not examples/accounts.yaml's {names}")
+    for obj in accounts:
+        if rendered[obj["metadata"]["name"]]["spec"] != obj["spec"]:
+            raise SystemExit(f"the chart renders AwsAccount {obj['metadata']['name']} as "
+                             f"{rendered[obj['metadata']['name']]['spec']}, not {obj['spec']}")
+    args = next(obj for obj in all_values if obj["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    if "--own-identity-namespaces=team=platform" not in args:
+        raise SystemExit(f"the chart passes {args}, without ownIdentityNamespaces")
+
+
 def main():
     root = pathlib.Path(sys.argv[1]).resolve()
     tools = pathlib.Path(sys.argv[2]).resolve()
-    guard_schema = crd_schema(root)
+    schemas = crd_schemas(root)
     chart = root / "deploy" / "helm" / "apigw-guard"
     base = kustomize(tools, root / "deploy")
     rendered = helm_template(tools, chart)
+    # The example's AwsAccounts as the chart's awsAccounts value: name plus spec.
+    accounts = [obj for obj in load_all(root / "examples" / "accounts.yaml") if obj["kind"] == "AwsAccount"]
+    account_values = [{"name": obj["metadata"]["name"], **obj["spec"]} for obj in accounts]
     all_values = helm_template(
         tools, chart, "watchNamespace=payments", "aws.roleArn=arn:aws:iam::123456789012:role/g",
         "serviceMonitor.enabled=true", "image.tag=1.2.3", "grafanaDashboard.enabled=true",
         "grafanaDashboard.namespace=monitoring", "grafanaDashboard.labels.team=1",
-        "grafanaDashboard.annotations.grafana_folder=AWS")
+        "grafanaDashboard.annotations.grafana_folder=AWS", "ownIdentityNamespaces=team=platform",
+        set_json=[f"awsAccounts={json.dumps(account_values)}"])
     grafana_sources = [
         ("deploy/grafana/", kustomize(tools, root / "deploy" / "grafana"), "apigw-guard"),
         ("helm (grafanaDashboard.enabled)", helm_template(tools, chart, "grafanaDashboard.enabled=true"), "apigw-guard"),
@@ -171,11 +205,11 @@ def main():
     checked = 0
     for origin, objects in sources:
         for obj in objects:
-            validate(obj, guard_schema, origin)
+            validate(obj, schemas, origin)
             checked += 1
 
-    expected = sorted(["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
-                       "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"])
+    expected = sorted(["CustomResourceDefinition", "CustomResourceDefinition", "Namespace", "ServiceAccount",
+                       "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"])
     if sorted(obj["kind"] for obj in base) != expected:
         raise SystemExit(f"deploy/ renders {sorted(obj['kind'] for obj in base)}, expected {expected}")
     base_objects, chart_objects = by_kind(base), by_kind(rendered)
@@ -192,6 +226,7 @@ def main():
     prod = kustomize(tools, root / "examples/gitops/overlays/prod")[0]
     if prod["metadata"]["namespace"] != "payments" or prod["spec"]["stage"] != "prod":
         raise SystemExit(f"the prod overlay renders {prod['metadata']} {prod['spec']}")
+    check_accounts(rendered, all_values, accounts)
     dashboards = check_dashboards(root, rendered, grafana_sources)
     print(json.dumps({"objects validated": checked, "chart matches deploy/": len(base_objects) - 1,
                       "dashboard ConfigMaps match deploy/grafana/": dashboards}))

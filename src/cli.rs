@@ -76,7 +76,8 @@ pub enum Tool {
 pub struct FileArgs {
     /// A YAML file of one or more ApiGatewayGuard documents, and the AwsAccount documents
     /// their spec.account names. An account's role, external id and REST API tag rules apply
-    /// as in a cluster; its namespaceSelector does not, since a file has no namespaces.
+    /// as in a cluster; its namespaceSelector does not, since a file has no namespaces
+    /// (Namespace documents are passed over).
     #[arg(short = 'f', long = "filename")]
     file: PathBuf,
     /// How many guards are read and reconciled at once. Guards of a region share their AWS

@@ -84,6 +84,11 @@ pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestError> {
         .collect();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let (kind, name) = heads.get(index).cloned().unwrap_or_default();
+        // The namespaces a file creates for its guards, as `kubectl apply -f` takes them; a
+        // file has no cluster to make them in, so they are passed over.
+        if kind.as_deref() == Some("Namespace") {
+            continue;
+        }
         if kind.as_deref() == Some(ACCOUNT_KIND) {
             let name = name.unwrap_or_default();
             manifest
@@ -302,7 +307,8 @@ mod tests {
 
     #[test]
     fn accounts_are_read_beside_the_guards_and_checked_like_the_cluster() {
-        let text = format!("{ACCOUNT}---\n{GUARD}  account: payments\n");
+        let namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n";
+        let text = format!("{namespace}---\n{ACCOUNT}---\n{GUARD}  account: payments\n");
         let manifest = parse("f.yaml", &text).expect("parses");
         assert_eq!(manifest.accounts.len(), 1);
         assert_eq!(manifest.accounts[0].spec.role_account(), "111122223333");

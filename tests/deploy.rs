@@ -1,5 +1,6 @@
-//! The deploy manifests agree with the code: the IAM policy allows exactly what the operator
-//! calls, and the RBAC rules cover what it asks of the Kubernetes API.
+//! The deploy manifests agree with the code: the IAM policies allow exactly what the operator
+//! calls (in its own account, and to reach others), and the RBAC rules cover what it asks of
+//! the Kubernetes API.
 
 mod support;
 
@@ -210,6 +211,103 @@ fn rbac_lets_the_controller_watch_its_guards() {
         "apigatewayguards",
         "delete"
     ));
+}
+
+#[test]
+fn rbac_lets_the_controller_read_accounts_and_namespaces_and_write_no_more() {
+    for verb in ["get", "list", "watch"] {
+        assert!(
+            support::rbac_allows("apigw-guard.dev", "awsaccounts", verb),
+            "awsaccounts {verb}"
+        );
+        assert!(
+            support::rbac_allows("", "namespaces", verb),
+            "namespaces {verb}"
+        );
+    }
+    assert!(support::rbac_allows(
+        "apigw-guard.dev",
+        "awsaccounts/status",
+        "patch"
+    ));
+    // The platform team owns AwsAccounts and namespaces: the operator only reads them (and
+    // reports an account's status), so it adds no finalizer and changes no spec or label.
+    for verb in ["create", "update", "patch", "delete", "deletecollection"] {
+        assert!(
+            !support::rbac_allows("apigw-guard.dev", "awsaccounts", verb),
+            "awsaccounts {verb}"
+        );
+        assert!(
+            !support::rbac_allows("", "namespaces", verb),
+            "namespaces {verb}"
+        );
+    }
+    assert!(!support::rbac_allows(
+        "apigw-guard.dev",
+        "awsaccounts/finalizers",
+        "update"
+    ));
+}
+
+#[test]
+fn iam_policies_for_other_accounts_allow_assuming_their_roles_only() {
+    // The operator's own policy when every guard names an AwsAccount: AssumeRole on the
+    // accounts' roles, and nothing else (GetCallerIdentity needs no grant).
+    let operator = read_policy("deploy/iam-policy-assume-role.json");
+    let target = "arn:aws:iam::111122223333:role/apigw-guard";
+    assert!(allowed(&operator, "sts:AssumeRole", target));
+    for statement in operator["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Effect"], "Allow", "{statement}");
+        assert_eq!(
+            strings(&statement["Action"]),
+            ["sts:AssumeRole"],
+            "{statement}"
+        );
+        assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
+        for resource in strings(&statement["Resource"]) {
+            assert!(
+                resource.starts_with("arn:aws:iam::") && resource.contains(":role/"),
+                "{resource}: name the roles, not *"
+            );
+        }
+    }
+    for (action, resource) in [
+        ("apigateway:GET", "arn:aws:apigateway:us-east-1::/restapis"),
+        ("cloudwatch:PutMetricAlarm", "*"),
+        ("sts:AssumeRole", "arn:aws:iam::999999999999:role/admin"),
+        ("iam:PassRole", target),
+    ] {
+        assert!(
+            !allowed(&operator, action, resource),
+            "{action} on {resource}"
+        );
+    }
+
+    // The target role's trust policy: the operator's role may assume it, with the external id.
+    let trust = read_policy("deploy/iam-trust-policy.json");
+    let statements = trust["Statement"].as_array().unwrap();
+    assert!(!statements.is_empty());
+    for statement in statements {
+        assert_eq!(statement["Effect"], "Allow", "{statement}");
+        assert_eq!(
+            strings(&statement["Action"]),
+            ["sts:AssumeRole"],
+            "{statement}"
+        );
+        let principals = strings(&statement["Principal"]["AWS"]);
+        assert!(
+            !principals.is_empty()
+                && principals
+                    .iter()
+                    .all(|p| p.starts_with("arn:aws:iam::") && p.contains(":role/")),
+            "the principal is the operator's role: {statement}"
+        );
+        let external_id = &statement["Condition"]["StringEquals"]["sts:ExternalId"];
+        assert!(
+            external_id.as_str().is_some_and(|id| !id.is_empty()),
+            "an sts:ExternalId StringEquals condition: {statement}"
+        );
+    }
 }
 
 #[test]

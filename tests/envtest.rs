@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use apigw_guard::crd::ApiGatewayGuard;
+use apigw_guard::crd::{ApiGatewayGuard, AwsAccount};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -118,6 +118,17 @@ impl Operator {
     /// Reconciles the guards labelled `test=<test>`, leader-elected on the Lease
     /// `lease-<test>`, re-reading AWS every `resync`.
     async fn start(server: &ApiServer, test: &str, identity: &str, resync: &str) -> Self {
+        Self::start_with(server, test, identity, resync, &[]).await
+    }
+
+    /// [`Self::start`] with further `run` flags.
+    async fn start_with(
+        server: &ApiServer,
+        test: &str,
+        identity: &str,
+        resync: &str,
+        flags: &[&str],
+    ) -> Self {
         let kubeconfig = operator_kubeconfig(server).await;
         let metrics_port = free_port();
         let args = [
@@ -129,7 +140,10 @@ impl Operator {
             format!("--resync-interval={resync}"),
             format!("--metrics-addr=127.0.0.1:{metrics_port}"),
             "--log-format=text".to_owned(),
-        ];
+        ]
+        .into_iter()
+        .chain(flags.iter().map(|f| f.to_string()))
+        .collect::<Vec<_>>();
         let env = [
             ("KUBECONFIG", kubeconfig.display().to_string()),
             ("AWS_ENDPOINT_URL", support::endpoint().to_owned()),
@@ -174,11 +188,12 @@ impl Operator {
             .sum()
     }
 
-    /// The operator never met a Forbidden: the shipped RBAC covers all it does.
+    /// The API server never refused the operator ("... is forbidden: User ... cannot ..."):
+    /// the shipped RBAC covers all it does.
     fn assert_never_forbidden(&self) {
         let log = self.process.output();
         assert!(
-            !log.to_lowercase().contains("forbidden"),
+            !log.to_lowercase().contains("is forbidden"),
             "the operator was refused something:\n{log}"
         );
     }
@@ -797,4 +812,172 @@ async fn a_restarted_operator_reads_about_one_call_per_guard() {
         0.0
     );
     after.assert_never_forbidden();
+}
+
+async fn labelled_namespace(client: &Client, name: &str, team: &str) {
+    let ns: Namespace = serde_json::from_value(
+        serde_json::json!({"metadata": {"name": name, "labels": {"team": team}}}),
+    )
+    .unwrap();
+    create(&Api::all(client.clone()), &ns).await;
+}
+
+fn aws_account(name: &str, account: &str, team: &str) -> AwsAccount {
+    serde_yaml::from_str(&format!(
+        "apiVersion: apigw-guard.dev/v1alpha1
+kind: AwsAccount
+metadata: {{name: {name}}}
+spec:
+  roleArn: {}
+  externalId: ext-{name}
+  namespaceSelector: {{matchLabels: {{team: {team}}}}}
+  restApis: {{tags: {{team: {team}}}}}
+",
+        support::role_in(account)
+    ))
+    .unwrap()
+}
+
+/// The guard's Stalled reason and message once it is Stalled with `reason`.
+async fn stalled(guards: &Api<ApiGatewayGuard>, name: &str, reason: &str) -> String {
+    eventually(
+        &format!("{name} Stalled with {reason}"),
+        Duration::from_secs(60),
+        async || {
+            let guard = guards.get(name).await.ok()?;
+            let (status, got, message) = condition(&guard, "Stalled")?;
+            (status == "True" && got == reason).then_some(message)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let admin = server.admin().await;
+    let test = "tenancy";
+    let id = "777700000007";
+    labelled_namespace(&admin, "tenant-a", "a").await;
+    labelled_namespace(&admin, "tenant-x", "x").await;
+    labelled_namespace(&admin, "tenant-own", "x").await;
+    let in_account = support::config_in(id, REGION).await;
+    let api = support::seed_api(&in_account, "tenant-api", "prod").await;
+    support::tag_api(&in_account, &api, &[("team", "a")]).await;
+    let own = support::config(REGION).await;
+    let own_api = support::seed_api(&own, "own-identity-api", "prod").await;
+    let accounts: Api<AwsAccount> = Api::all(admin.clone());
+    create(&accounts, &aws_account("acct-tenancy", id, "a")).await;
+    let operator = Operator::start_with(
+        &server,
+        test,
+        "only",
+        // An hour: every recovery and revocation below comes from a watch, not a resync.
+        "1h",
+        &["--own-identity-namespaces=team=platform"],
+    )
+    .await;
+    let spec = |account: &str, api: &str| {
+        format!(
+            "  account: {account}\n  restApi: {{name: {api}}}\n  stage: prod\n  tracing: {{enabled: true}}\n  alarms: {{}}\n"
+        )
+    };
+
+    // The account reports the account its role reaches.
+    let account = eventually("AwsAccount Ready", Duration::from_secs(60), async || {
+        let account = accounts.get("acct-tenancy").await.ok()?;
+        let status = account.status.clone()?;
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+            .then_some(status)
+    })
+    .await;
+    assert_eq!(account.account_id.as_deref(), Some(id));
+
+    // A selected namespace: the guard acts in the account, and says which.
+    let in_a: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "tenant-a");
+    create(
+        &in_a,
+        &guard("tenant-a", "g", test, &spec("acct-tenancy", "tenant-api")),
+    )
+    .await;
+    let acting = ready(&in_a, "g", 1).await;
+    assert_eq!(acting.status.unwrap().account_id.as_deref(), Some(id));
+    assert!(tracing_enabled(&in_account, &api).await);
+    assert_eq!(
+        support::alarm_names(&in_account, "apigw-guard-tenant-a-g-")
+            .await
+            .len(),
+        3
+    );
+
+    // A namespace the account does not select: refused, with an event, and nothing in AWS.
+    let in_x: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "tenant-x");
+    create(
+        &in_x,
+        &guard("tenant-x", "g", test, &spec("acct-tenancy", "tenant-api")),
+    )
+    .await;
+    let message = stalled(&in_x, "g", "Forbidden").await;
+    assert!(
+        message.contains("namespaceSelector (team=a) does not select namespace tenant-x"),
+        "{message}"
+    );
+    assert!(
+        event_reasons(&admin, "tenant-x", "g")
+            .await
+            .contains(&"Forbidden".to_owned())
+    );
+    assert!(
+        support::alarm_names(&in_account, "apigw-guard-tenant-x-")
+            .await
+            .is_empty()
+    );
+
+    // The operator's own identity is for namespaces labelled team=platform only.
+    let in_own: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "tenant-own");
+    let own_spec =
+        "  restApi: {name: own-identity-api}\n  stage: prod\n  tracing: {enabled: true}\n";
+    create(&in_own, &guard("tenant-own", "g", test, own_spec)).await;
+    let message = stalled(&in_own, "g", "Forbidden").await;
+    assert!(message.contains("--own-identity-namespaces"), "{message}");
+    assert!(!tracing_enabled(&own, &own_api).await);
+
+    // An account that does not exist yet: stalled until it appears.
+    create(
+        &in_a,
+        &guard("tenant-a", "later", test, &spec("acct-later", "tenant-api")),
+    )
+    .await;
+    stalled(&in_a, "later", "AccountNotFound").await;
+    create(&accounts, &aws_account("acct-later", id, "a")).await;
+    ready(&in_a, "later", 1).await;
+
+    // The account a guard acts through cannot be changed under it.
+    let moved = in_a
+        .patch(
+            "later",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"account": "acct-tenancy"}})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(moved.contains("account cannot change"), "{moved}");
+
+    // Relabelling the namespace revokes its guards at once, with no resync to wait for.
+    Api::<Namespace>::all(admin.clone())
+        .patch(
+            "tenant-a",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {"team": "b"}}})),
+        )
+        .await
+        .unwrap();
+    stalled(&in_a, "g", "Forbidden").await;
+    operator.assert_never_forbidden();
 }

@@ -1,4 +1,4 @@
--- Tests health.lua against sample guards: `lua5.4 deploy/argocd/health_test.lua`.
+-- Tests health.lua against sample guards and AwsAccounts: `lua5.4 deploy/argocd/health_test.lua`.
 local dir = arg[0]:match("(.*/)") or "./"
 local check = assert(loadfile(dir .. "health.lua", "t", setmetatable({}, {__index = _G})))
 
@@ -10,6 +10,13 @@ end
 local function guard(generation, observed, conditions)
   return {metadata = {generation = generation},
           status = conditions and {observedGeneration = observed, conditions = conditions} or nil}
+end
+
+local function account(generation, observed, conditions)
+  local obj = guard(generation, observed, conditions)
+  obj.apiVersion, obj.kind = "apigw-guard.dev/v1alpha1", "AwsAccount"
+  obj.spec = {roleArn = "arn:aws:iam::111122223333:role/apigw-guard", namespaceSelector = {}}
+  return obj
 end
 
 local function cond(type, status, reason, message)
@@ -29,6 +36,22 @@ local cases = {
   {"old generation", guard(3, 2, {cond("Ready", "True", "Guarded", "")}), "Progressing"},
   {"suspended", guard(1, 1, {cond("Ready", "False", "Suspended", "suspend is true"),
                               cond("Stalled", "False", "Suspended", "")}), "Suspended"},
+  -- The same script checks AwsAccounts (resource.customizations.health.apigw-guard.dev_AwsAccount).
+  {"account ready", account(1, 1, {cond("Ready", "True", "RoleAssumed", "acts in 111122223333"),
+                                   cond("Reconciling", "False", "RoleAssumed", ""),
+                                   cond("Stalled", "False", "RoleAssumed", "")}),
+   "Healthy", "acts in 111122223333"},
+  {"account refused", account(1, 1, {cond("Ready", "False", "AssumeRoleFailed", "denied"),
+                                     cond("Reconciling", "False", "AssumeRoleFailed", "denied"),
+                                     cond("Stalled", "True", "AssumeRoleFailed", "denied")}),
+   "Degraded", "AssumeRoleFailed: denied"},
+  {"account retrying", account(1, 1, {cond("Ready", "False", "AssumeRoleFailed", "throttled"),
+                                      cond("Reconciling", "True", "AssumeRoleFailed", "throttled"),
+                                      cond("Stalled", "False", "AssumeRoleFailed", "throttled")}),
+   "Progressing"},
+  {"account mismatch", account(2, 2, {cond("Ready", "False", "AccountMismatch", "z"),
+                                      cond("Stalled", "True", "AccountMismatch", "z")}),
+   "Degraded", "AccountMismatch: z"},
 }
 
 local failed = 0
