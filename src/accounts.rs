@@ -1,6 +1,7 @@
 //! The AwsAccount controller: assumes each account's role and reports the account it reaches,
 //! so `kubectl get awsaccounts` says which accounts the operator can act in before any guard
-//! tries.
+//! tries; and holds an account's deletion while guards still name it, since a guard's cleanup
+//! (removing its alarms) goes through the account's role.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +10,13 @@ use futures::StreamExt;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::warn;
 
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
-use crate::crd::{AwsAccount, AwsAccountStatus};
+use crate::crd::{ApiGatewayGuard, AwsAccount, AwsAccountStatus};
 use crate::status::{cond, now, settle};
 use crate::telemetry::Metrics;
 use crate::tenancy::{self, Tenancy};
@@ -23,6 +25,10 @@ use crate::tenancy::{self, Tenancy};
 const FIELD_MANAGER: &str = "apigw-guard";
 /// How soon a role that could not be assumed for a passing reason is tried again.
 const RETRY: Duration = Duration::from_secs(30);
+/// Held on every AwsAccount while guards name it.
+pub const IN_USE: &str = "apigw-guard.dev/in-use";
+/// How often a deleted account still in use looks again for the guards naming it.
+const IN_USE_RECHECK: Duration = Duration::from_secs(10);
 
 /// What every account reconcile shares.
 pub struct Context {
@@ -81,8 +87,128 @@ pub fn build_status(
     }
 }
 
+/// Why an account reconcile did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// A deleted account waits for the guards that name it: not a failure to back off from.
+    #[error("{0} guard(s) still name it")]
+    InUse(usize),
+}
+
+/// A failed account reconcile.
+pub type Error = finalizer::Error<Problem>;
+
+/// The finalizer first, then verify the role, or (on delete) wait for its guards to go.
+pub async fn reconcile(account: Arc<AwsAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api = Api::<AwsAccount>::all(ctx.client.clone());
+    finalizer(&api, IN_USE, account, |event| async {
+        match event {
+            finalizer::Event::Apply(account) => verify(account, &ctx).await,
+            finalizer::Event::Cleanup(account) => release(&account, &ctx).await,
+        }
+    })
+    .await
+}
+
+/// Guards (in every namespace) that name `account`, as `namespace/name`.
+pub fn guards_naming(account: &str, guards: &[ApiGatewayGuard]) -> Vec<String> {
+    let mut names: Vec<String> = guards
+        .iter()
+        .filter(|g| g.spec.account.as_deref() == Some(account))
+        .map(|g| format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Lets a deleted account go once no guard names it; until then says which guards hold it.
+async fn release(account: &AwsAccount, ctx: &Context) -> Result<Action, Problem> {
+    let guards = Api::<ApiGatewayGuard>::all(ctx.client.clone())
+        .list(&Default::default())
+        .await?;
+    let holding = guards_naming(&account.name_any(), &guards.items);
+    if holding.is_empty() {
+        return Ok(Action::await_change());
+    }
+    let shown: Vec<&str> = holding.iter().take(5).map(String::as_str).collect();
+    let message = format!(
+        "{} guard(s) still name this account and clean up through its role: {}{}; it is \
+         deleted once they are",
+        holding.len(),
+        shown.join(", "),
+        if holding.len() > shown.len() {
+            ", ..."
+        } else {
+            ""
+        }
+    );
+    let mut conditions = vec![
+        cond("Ready", false, "InUse", &message),
+        cond("Reconciling", true, "InUse", &message),
+        cond("Stalled", false, "InUse", ""),
+    ];
+    let previous = account.status.clone().unwrap_or_default();
+    settle(
+        &mut conditions,
+        &previous.conditions,
+        account.metadata.generation,
+        &now(),
+    );
+    let status = AwsAccountStatus {
+        conditions,
+        ..previous.clone()
+    };
+    if status != previous {
+        publish(ctx, account, EventType::Normal, "InUse", message).await;
+        patch_status(ctx, account, &status).await?;
+    }
+    // The finalizer stays while cleanup fails; the guards' own deletion is what is waited for.
+    Err(Problem::InUse(holding.len()))
+}
+
+async fn publish(
+    ctx: &Context,
+    account: &AwsAccount,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "AssumeRole".to_owned(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &account.object_ref(&())).await {
+        warn!(error = %err, "could not publish event");
+    }
+}
+
+async fn patch_status(
+    ctx: &Context,
+    account: &AwsAccount,
+    status: &AwsAccountStatus,
+) -> Result<(), kube::Error> {
+    let patch = serde_json::json!({
+        "apiVersion": AwsAccount::api_version(&()),
+        "kind": AwsAccount::kind(&()),
+        "status": status,
+    });
+    Api::<AwsAccount>::all(ctx.client.clone())
+        .patch_status(
+            &account.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
 /// Assumes the role (STS AssumeRole through the SDK's provider) and asks STS who it is.
-pub async fn reconcile(account: Arc<AwsAccount>, ctx: Arc<Context>) -> Result<Action, kube::Error> {
+async fn verify(account: Arc<AwsAccount>, ctx: &Context) -> Result<Action, Problem> {
     let (identity, _) = tenancy::access(Some(&account));
     let calls = CallLog::default();
     // Not the shared clients: those keep the account id for the process, and this check is
@@ -145,9 +271,14 @@ pub async fn reconcile(account: Arc<AwsAccount>, ctx: Arc<Context>) -> Result<Ac
     Ok(Action::requeue(if retryable { RETRY } else { ctx.resync }))
 }
 
-fn error_policy(_: Arc<AwsAccount>, error: &kube::Error, _: Arc<Context>) -> Action {
-    warn!(error = %error, "AwsAccount reconcile failed");
-    Action::requeue(RETRY)
+fn error_policy(_: Arc<AwsAccount>, error: &Error, _: Arc<Context>) -> Action {
+    match error {
+        finalizer::Error::CleanupFailed(Problem::InUse(_)) => Action::requeue(IN_USE_RECHECK),
+        error => {
+            warn!(error = %error, "AwsAccount reconcile failed");
+            Action::requeue(RETRY)
+        }
+    }
 }
 
 /// Runs the AwsAccount controller until `shutdown` completes.
@@ -163,4 +294,108 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AwsError;
+
+    fn account() -> AwsAccount {
+        let mut account: AwsAccount = serde_yaml::from_str(
+            "apiVersion: apigw-guard.dev/v1alpha1
+kind: AwsAccount
+metadata: {name: pay, generation: 3}
+spec:
+  roleArn: arn:aws:iam::111122223333:role/apigw-guard
+  namespaceSelector: {}
+",
+        )
+        .unwrap();
+        account.status = None;
+        account
+    }
+
+    fn ready(status: &AwsAccountStatus) -> (String, String) {
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        (c.status.clone(), c.reason.clone())
+    }
+
+    #[test]
+    fn the_account_reached_makes_it_ready_or_stalls_it() {
+        let ok = build_status(&account(), &Ok("111122223333".to_owned()), "t1");
+        assert_eq!(ready(&ok), ("True".to_owned(), "RoleAssumed".to_owned()));
+        assert_eq!(ok.account_id.as_deref(), Some("111122223333"));
+        assert_eq!(ok.observed_generation, Some(3));
+        assert!(
+            ok.conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(3))
+        );
+
+        let elsewhere = build_status(&account(), &Ok("999999999999".to_owned()), "t1");
+        assert_eq!(ready(&elsewhere).1, "AccountMismatch");
+        assert_eq!(elsewhere.account_id.as_deref(), Some("999999999999"));
+        let stalled = elsewhere.conditions.iter().find(|c| c.type_ == "Stalled");
+        assert_eq!(stalled.unwrap().status, "True");
+
+        let denied = AwsError::permanent("GetCallerIdentity", "AccessDenied", "not trusted");
+        let refused = build_status(&account(), &Err(denied), "t1");
+        assert_eq!(ready(&refused).1, "AssumeRoleFailed");
+        assert!(refused.account_id.is_none());
+        let throttled = AwsError {
+            retryable: true,
+            ..AwsError::permanent("GetCallerIdentity", "Throttling", "slow down")
+        };
+        let retrying = build_status(&account(), &Err(throttled), "t1");
+        let reconciling = retrying
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Reconciling");
+        assert_eq!(
+            reconciling.unwrap().status,
+            "True",
+            "a passing failure is retried"
+        );
+    }
+
+    #[test]
+    fn transition_times_hold_while_the_state_does() {
+        let mut held = account();
+        held.status = Some(build_status(&held, &Ok("111122223333".to_owned()), "t1"));
+        let again = build_status(&held, &Ok("111122223333".to_owned()), "t2");
+        assert_eq!(
+            Some(&again),
+            held.status.as_ref(),
+            "nothing changed: nothing to patch"
+        );
+    }
+
+    #[test]
+    fn only_the_guards_naming_the_account_hold_it() {
+        let guard = |ns: &str, name: &str, account: Option<&str>| {
+            let mut guard: ApiGatewayGuard = serde_yaml::from_str(&format!(
+                "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuard
+metadata: {{name: {name}, namespace: {ns}}}
+spec: {{restApi: {{name: a}}, stage: prod}}
+"
+            ))
+            .unwrap();
+            guard.spec.account = account.map(str::to_owned);
+            guard
+        };
+        let guards = [
+            guard("b", "two", Some("pay")),
+            guard("a", "one", Some("pay")),
+            guard("a", "other", Some("sandbox")),
+            guard("a", "own", None),
+        ];
+        assert_eq!(guards_naming("pay", &guards), ["a/one", "b/two"]);
+        assert!(guards_naming("gone", &guards).is_empty());
+    }
 }

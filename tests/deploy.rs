@@ -230,23 +230,32 @@ fn rbac_lets_the_controller_read_accounts_and_namespaces_and_write_no_more() {
         "awsaccounts/status",
         "patch"
     ));
-    // The platform team owns AwsAccounts and namespaces: the operator only reads them (and
-    // reports an account's status), so it adds no finalizer and changes no spec or label.
-    for verb in ["create", "update", "patch", "delete", "deletecollection"] {
+    // Its in-use finalizer: a patch of the account's metadata, and the finalizers subresource.
+    assert!(support::rbac_allows(
+        "apigw-guard.dev",
+        "awsaccounts",
+        "patch"
+    ));
+    assert!(support::rbac_allows(
+        "apigw-guard.dev",
+        "awsaccounts/finalizers",
+        "update"
+    ));
+    // The platform team owns AwsAccounts and namespaces: the operator reads them, reports an
+    // account's status and holds its deletion while guards use it; it never makes, replaces
+    // or deletes one, nor changes a namespace.
+    for verb in ["create", "update", "delete", "deletecollection"] {
         assert!(
             !support::rbac_allows("apigw-guard.dev", "awsaccounts", verb),
             "awsaccounts {verb}"
         );
+    }
+    for verb in ["create", "update", "patch", "delete", "deletecollection"] {
         assert!(
             !support::rbac_allows("", "namespaces", verb),
             "namespaces {verb}"
         );
     }
-    assert!(!support::rbac_allows(
-        "apigw-guard.dev",
-        "awsaccounts/finalizers",
-        "update"
-    ));
 }
 
 #[test]

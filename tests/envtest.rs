@@ -871,7 +871,7 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
     let accounts: Api<AwsAccount> = Api::all(admin.clone());
     create(&accounts, &aws_account("acct-tenancy", id, "a")).await;
     let operator = Operator::start_with(
-        &server,
+        server,
         test,
         "only",
         // An hour: every recovery and revocation below comes from a watch, not a resync.
@@ -979,5 +979,46 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
         .await
         .unwrap();
     stalled(&in_a, "g", "Forbidden").await;
+
+    // An account in use is not deleted under its guards, which clean up through it.
+    accounts
+        .delete("acct-later", &DeleteParams::default())
+        .await
+        .unwrap();
+    let holding = eventually("acct-later InUse", Duration::from_secs(30), async || {
+        let account = accounts.get("acct-later").await.ok()?;
+        let ready = account
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        (ready.reason == "InUse").then_some(ready.message)
+    })
+    .await;
+    assert!(holding.contains("tenant-a/later"), "{holding}");
+    assert_eq!(
+        support::alarm_names(&in_account, "apigw-guard-tenant-a-later-")
+            .await
+            .len(),
+        3
+    );
+    in_a.delete("later", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("acct-later deleted", Duration::from_secs(60), async || {
+        accounts
+            .get_opt("acct-later")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        support::alarm_names(&in_account, "apigw-guard-tenant-a-later-")
+            .await
+            .is_empty(),
+        "the guard removed its alarms through the account before it went"
+    );
     operator.assert_never_forbidden();
 }
