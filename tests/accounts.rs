@@ -385,9 +385,17 @@ async fn credentials_are_assumed_again_before_they_expire() {
     let (report, _) = run(&clients, &account, &guard).await;
     assert!(report.observed.is_ok(), "{:?}", report.observed);
     assert_eq!(assumed(), 1, "one AssumeRole for the first reconcile");
-    let (report, _) = run(&clients, &account, &guard).await;
+    let (report, calls) = run(&clients, &account, &guard).await;
     assert!(report.observed.is_ok());
     assert_eq!(assumed(), 1, "the credentials are kept while they last");
+    // In sync, an account's guard costs what any guard does: no write, the account id kept
+    // from the first reconcile, and no fresh tag read, which only a write needs.
+    let operations: Vec<&str> = calls.iter().map(|c| c.operation).collect();
+    assert!(calls.iter().all(|c| !c.write), "{operations:?}");
+    assert!(
+        !operations.contains(&"GetCallerIdentity") && !operations.contains(&"GetRestApi"),
+        "{operations:?}"
+    );
     tokio::time::sleep(Duration::from_secs(16)).await;
     // The local AWS does not refuse expired credentials as AWS does (ExpiredToken), so the
     // proof is the new AssumeRole before the call, and a reconcile with no failure.
@@ -402,4 +410,44 @@ async fn credentials_are_assumed_again_before_they_expire() {
         "assumed again once the session neared its end"
     );
     assert!(support::tracing_enabled(&config, &api, "prod").await);
+}
+
+#[tokio::test]
+async fn diagnose_reads_the_stage_in_the_account_of_the_role() {
+    let id = "888800000008";
+    let config = support::config_in(id, REGION).await;
+    let api = support::seed_api(&config, "diagnosed-elsewhere-api", "prod").await;
+    let role = support::role_in(id);
+    let args = [
+        "diagnose",
+        "--api",
+        "diagnosed-elsewhere-api",
+        "--stage",
+        "prod",
+    ];
+    let through_role =
+        apigw_guard(&[&args[..], &["--role-arn", &role, "--external-id", "x-1"]].concat());
+    let report = String::from_utf8_lossy(&through_role.stdout);
+    assert!(
+        through_role.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&through_role.stderr)
+    );
+    assert!(
+        report.contains(&format!(
+            "REST API diagnosed-elsewhere-api ({api}) stage prod"
+        )),
+        "{report}"
+    );
+    // The operator's own account has no such API.
+    let own = apigw_guard(&args);
+    assert!(!own.status.success());
+    let bad = apigw_guard(&[&args[..], &["--role-arn", "arn:aws:iam::1:role/x"]].concat());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("--role-arn: \"arn:aws:iam::1:role/x\" is not an IAM role ARN"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
