@@ -17,9 +17,11 @@ use crate::aws::{
     ApiGateway, Call, CallLog, Limit, Quota, RateLimits, RegionalClients, load_config,
     parse_rate_limit,
 };
-use crate::crd::{self, ApiGatewayGuard};
+use crate::crd::{self, ApiGatewayGuard, ApiGatewayGuardPolicy};
+use crate::discovery::discover;
 use crate::manifest;
 use crate::model::{AwsError, GuardId, Identity};
+use crate::policy::{Coverage, POLICY_LABEL};
 use crate::reconcile::{Outcome, Report, reconcile_claimed};
 use crate::status::{self, now};
 use crate::telemetry::{LogFormat, init_logging};
@@ -74,8 +76,9 @@ pub enum Tool {
 /// `plan` and `reconcile --once`: a manifest file and how to reach AWS.
 #[derive(Debug, Args)]
 pub struct FileArgs {
-    /// A YAML file of one or more ApiGatewayGuard documents, and the AwsAccount documents
-    /// their spec.account names. An account's role, external id and REST API tag rules apply
+    /// A YAML file of one or more ApiGatewayGuard and ApiGatewayGuardPolicy documents, and
+    /// the AwsAccount documents their spec.account names. A policy is expanded against AWS in
+    /// memory: `plan` lists the stages it matches and the guards it would keep. An account's role, external id and REST API tag rules apply
     /// as in a cluster; its namespaceSelector does not, since a file has no namespaces
     /// (Namespace documents are passed over).
     #[arg(short = 'f', long = "filename")]
@@ -199,6 +202,10 @@ pub struct RunArgs {
     /// How many guards reconcile at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+    /// How often each ApiGatewayGuardPolicy looks for new and gone stages (one GetRestApis
+    /// page per 500 REST APIs, one GetStages per matched API).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub discovery_interval: Duration,
     /// Address of the /healthz, /readyz and /metrics server.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
@@ -353,32 +360,52 @@ fn quote_yaml11_booleans(yaml: &str) -> String {
 }
 
 async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
-    let manifest::Manifest { guards, accounts } =
-        manifest::load(&args.file).map_err(|e| e.to_string())?;
-    if guards.is_empty() {
+    let manifest::Manifest {
+        mut guards,
+        accounts,
+        policies,
+    } = manifest::load(&args.file).map_err(|e| e.to_string())?;
+    if guards.is_empty() && policies.is_empty() {
         return Err(format!(
-            "{}: no ApiGatewayGuard documents",
+            "{}: no ApiGatewayGuard or ApiGatewayGuardPolicy documents",
             args.file.display()
         ));
     }
     let regional = args.aws.clients().await;
-    if let Some(guard) = guards
+    let regions = guards
         .iter()
-        .find(|g| !regional.has_region(g.spec.region.as_deref()))
-    {
-        return Err(format!(
-            "guard {}: no AWS region; set spec.region, --region or AWS_REGION",
-            guard.name_any()
-        ));
+        .map(|g| (format!("guard {}", g.name_any()), &g.spec.region))
+        .chain(
+            policies
+                .iter()
+                .map(|p| (format!("policy {}", p.name_any()), &p.spec.region)),
+        );
+    for (what, region) in regions {
+        if !regional.has_region(region.as_deref()) {
+            return Err(format!(
+                "{what}: no AWS region; set spec.region, --region or AWS_REGION"
+            ));
+        }
     }
-    let access = |guard: &ApiGatewayGuard| match &guard.spec.account {
+    let account_access = |account: Option<&str>| match account {
         None => Ok(tenancy::access(None)),
         Some(name) => accounts
             .iter()
-            .find(|a| &a.name_any() == name)
+            .find(|a| a.name_any() == name)
             .map(|account| tenancy::access(Some(account)))
             .ok_or_else(|| tenancy::account_not_found(name)),
     };
+    let mut all_ok = true;
+    for policy in &policies {
+        match expand(&regional, policy, &guards, &account_access, dry_run).await {
+            Ok(children) => guards.extend(children),
+            Err(message) => {
+                all_ok = false;
+                eprintln!("policy {}: {message}", policy_id(policy));
+            }
+        }
+    }
+    let access = |guard: &ApiGatewayGuard| account_access(guard.spec.account.as_deref());
     let rivals = earlier_rivals(&regional, &guards, &access).await;
     let run = |guard: &ApiGatewayGuard| {
         let regional = &regional;
@@ -417,7 +444,6 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
         .collect()
         .await;
     wait_for_turns(&guards, &mut runs, run).await;
-    let mut all_ok = true;
     let mut out = std::io::stdout().lock();
     for (guard, (report, calls)) in guards.iter().zip(&runs) {
         let ok = if dry_run {
@@ -429,6 +455,74 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
         eprintln!("{}: AWS calls: {}", report.guard, CallLog::summary(calls));
     }
     Ok(all_ok)
+}
+
+fn policy_id(policy: &ApiGatewayGuardPolicy) -> String {
+    format!(
+        "{}/{}",
+        policy.namespace().unwrap_or_else(|| "default".to_owned()),
+        policy.name_any()
+    )
+}
+
+/// The guards a policy would keep, found in AWS as the operator finds them; a plan prints
+/// what the policy covers, for review before it is applied. Explicit guards of the file beat
+/// the policy, as in a cluster.
+async fn expand(
+    regional: &RegionalClients,
+    policy: &ApiGatewayGuardPolicy,
+    explicit: &[ApiGatewayGuard],
+    access: &impl Fn(Option<&str>) -> Result<(Identity, Option<Tenancy>), AwsError>,
+    dry_run: bool,
+) -> Result<Vec<ApiGatewayGuard>, String> {
+    let (identity, _) = access(policy.spec.account.as_deref()).map_err(|e| e.to_string())?;
+    let calls = CallLog::default();
+    let region = policy.spec.region.as_deref();
+    let (apigateway, _) = regional.clients(&identity, region, &calls).await;
+    let matched = discover(&apigateway, &policy.spec.selector)
+        .await
+        .map_err(|e| format!("discovering stages: {e}"))?;
+    let resolved = regional.region_name(region);
+    let covered = crate::policy::coverage(policy, &matched, explicit, |r| {
+        regional.region_name(r) == resolved
+    });
+    let mut lines = vec![format!(
+        "policy {}: {} stage(s) matched (AWS calls: {})",
+        policy_id(policy),
+        matched.len(),
+        CallLog::summary(&calls.snapshot())
+    )];
+    let mut children = Vec::new();
+    for (stage, coverage) in &covered {
+        lines.push(match coverage {
+            Coverage::Guard { name, spec } => {
+                let mut guard = ApiGatewayGuard::new(name, (**spec).clone());
+                guard.metadata.namespace = policy.namespace();
+                let mut labels = policy.labels().clone();
+                labels.insert(POLICY_LABEL.to_owned(), policy.name_any());
+                guard.metadata.labels = Some(labels);
+                children.push(guard);
+                format!("  + {}: guard {name}", stage.describe())
+            }
+            Coverage::Skipped { by } => {
+                format!("  = {}: skipped, guard {by} guards it", stage.describe())
+            }
+            Coverage::Conflicting { with } => {
+                format!(
+                    "  ! {}: the older policy {with} guards it",
+                    stage.describe()
+                )
+            }
+        });
+    }
+    // A plan's stdout is the review; a reconcile's is the guards' statuses as YAML.
+    for line in lines {
+        match dry_run {
+            true => println!("{line}"),
+            false => eprintln!("{line}"),
+        }
+    }
+    Ok(children)
 }
 
 fn guard_id(guard: &ApiGatewayGuard) -> GuardId {

@@ -57,7 +57,7 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Done once every known stage was counted for the shared metric reads.
     stages_expected: OnceCell<()>,
-    tenants: Tenants,
+    tenants: Arc<Tenants>,
 }
 
 /// What tenancy is decided on: the AwsAccounts, the namespaces' labels, and who may use the
@@ -98,35 +98,36 @@ impl Tenants {
             .await;
     }
 
-    fn account(&self, name: &str) -> Option<Arc<AwsAccount>> {
+    pub fn account(&self, name: &str) -> Option<Arc<AwsAccount>> {
         self.accounts.get(&ObjectRef::new(name))
     }
 
-    /// The identity `guard` acts as and the rules it acts under, or why it may not act.
-    async fn access(
+    /// The identity a guard (or policy) in `namespace` naming `account` acts as and the rules
+    /// it acts under, or why it may not act.
+    pub async fn access(
         &self,
-        guard: &ApiGatewayGuard,
+        namespace: &str,
+        account: Option<&str>,
     ) -> Result<(Identity, Option<Tenancy>), AwsError> {
-        if guard.spec.account.is_none() && matches!(self.own_identity, OwnIdentity::All) {
+        if account.is_none() && matches!(self.own_identity, OwnIdentity::All) {
             return Ok(tenancy::access(None));
         }
         self.listed().await;
-        let namespace = guard.namespace().unwrap_or_default();
         let labels = self
             .namespaces
-            .get(&ObjectRef::new(&namespace))
+            .get(&ObjectRef::new(namespace))
             .and_then(|ns| ns.metadata.labels.clone())
             .unwrap_or_default();
-        match &guard.spec.account {
+        match account {
             None => {
-                self.own_identity.check(&namespace, &labels)?;
+                self.own_identity.check(namespace, &labels)?;
                 Ok(tenancy::access(None))
             }
             Some(name) => {
                 let account = self
                     .account(name)
                     .ok_or_else(|| tenancy::account_not_found(name))?;
-                tenancy::check_namespace(&account, &namespace, &labels)?;
+                tenancy::check_namespace(&account, namespace, &labels)?;
                 Ok(tenancy::access(Some(&account)))
             }
         }
@@ -141,7 +142,7 @@ impl Context {
         metrics: Arc<Metrics>,
         resync: Duration,
         guards: Store<ApiGatewayGuard>,
-        tenants: Tenants,
+        tenants: Arc<Tenants>,
     ) -> Self {
         Self {
             client,
@@ -336,7 +337,11 @@ async fn apply(
     let id = guard_id(guard);
     let calls = CallLog::default();
     // A guard its namespace may not act for is refused before any AWS call.
-    let report = match ctx.tenants.access(guard).await {
+    let access = ctx
+        .tenants
+        .access(&id.namespace, guard.spec.account.as_deref())
+        .await;
+    let report = match access {
         Err(source) => {
             let what = match &guard.spec.account {
                 Some(name) => format!("AwsAccount {name}"),

@@ -8,17 +8,26 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod account;
+mod policy;
 
 pub use account::{
     AwsAccount, AwsAccountSpec, AwsAccountStatus, NamespaceSelector, RestApiFilter,
     SelectorOperator, SelectorRequirement,
 };
+pub use policy::{
+    ApiGatewayGuardPolicy, ApiGatewayGuardPolicySpec, ApiGatewayGuardPolicyStatus, GuardTemplate,
+    StageProblem, StageSelector,
+};
 
 /// Every CRD as the API server gets it, with the file stem it is kept under in `crds/`.
-pub fn definitions() -> [(&'static str, CustomResourceDefinition); 2] {
+pub fn definitions() -> [(&'static str, CustomResourceDefinition); 3] {
     [
         ("apigatewayguard", definition(ApiGatewayGuard::crd())),
         ("awsaccount", definition(AwsAccount::crd())),
+        (
+            "apigatewayguardpolicy",
+            definition(ApiGatewayGuardPolicy::crd()),
+        ),
     ]
 }
 

@@ -13,6 +13,8 @@ pub mod model;
 pub mod validate;
 // Which guards may act through which AWS identity, on which REST APIs; pure. Uses: crd, model.
 pub mod tenancy;
+// What a policy covers: matching, its guards' names and specs, its status; pure. Uses: crd, model.
+pub mod policy;
 // Guards read from YAML files, checked as the API server would. Uses: crd, model, validate.
 pub mod manifest;
 // The runbook's targets, error classes and resolutions; pure. Uses: model.
@@ -23,6 +25,8 @@ pub mod dashboard;
 pub mod plan;
 // SDK adapters behind small traits, shared reads, client-side quotas. Uses: crd, model.
 pub mod aws;
+// The stages a policy's selector matches, from shared listings. Uses: crd, model, policy, aws.
+pub mod discovery;
 // Observe, plan, apply for one guard. Uses: crd, model, validate, tenancy, dashboard, plan, aws.
 pub mod reconcile;
 // kstatus conditions from a reconcile report. Uses: crd, model, runbook, dashboard, plan, reconcile.
@@ -35,9 +39,11 @@ pub mod diagnose;
 pub mod telemetry;
 // The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, reconcile, status, events, telemetry.
 pub mod controller;
-// Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, manifest, aws, reconcile, status, diagnose, telemetry.
+// Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, policy, manifest, aws, discovery, reconcile, status, diagnose, telemetry.
 pub mod cli;
 // The AwsAccount controller: assumes each role, reports the account reached. Uses: crd, model, aws, tenancy, status, telemetry.
 pub mod accounts;
-// `apigw-guard run`: the controllers, leader election, health server. Uses: crd, aws, controller, accounts, cli, telemetry.
+// The ApiGatewayGuardPolicy controller: discovery, owned guards, counts. Uses: crd, model, aws, policy, discovery, status, telemetry, controller.
+pub mod policies;
+// `apigw-guard run`: the controllers, leader election, health server. Uses: crd, aws, controller, accounts, policies, cli, telemetry.
 pub mod operator;

@@ -6,19 +6,24 @@ use std::path::Path;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
-use crate::crd::{ApiGatewayGuard, ApiGatewayGuardSpec, AwsAccount, AwsAccountSpec};
+use crate::crd::{
+    ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicySpec, ApiGatewayGuardSpec,
+    AwsAccount, AwsAccountSpec,
+};
 use crate::model::GuardId;
 use crate::validate::{role_arn_problem, validate, validate_alarm_names};
 
 const API_VERSION: &str = "apigw-guard.dev/v1alpha1";
 const KIND: &str = "ApiGatewayGuard";
 const ACCOUNT_KIND: &str = "AwsAccount";
+const POLICY_KIND: &str = "ApiGatewayGuardPolicy";
 
 /// What a file holds, in file order.
 #[derive(Debug, Default)]
 pub struct Manifest {
     pub guards: Vec<ApiGatewayGuard>,
     pub accounts: Vec<AwsAccount>,
+    pub policies: Vec<ApiGatewayGuardPolicy>,
 }
 
 /// A manifest that cannot be used, with the file (and line, where YAML knows it).
@@ -68,8 +73,21 @@ struct AccountDocument {
     _kind: serde::de::IgnoredAny,
 }
 
-/// Parses and validates every guard and AwsAccount in the YAML text; `file` names it in
-/// errors.
+/// A policy document as written.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PolicyDocument {
+    api_version: String,
+    metadata: ObjectMeta,
+    spec: ApiGatewayGuardPolicySpec,
+    #[serde(default, rename = "status")]
+    _status: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "kind")]
+    _kind: serde::de::IgnoredAny,
+}
+
+/// Parses and validates every guard, AwsAccount and policy in the YAML text; `file` names it
+/// in errors.
 pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestError> {
     let mut manifest = Manifest::default();
     // A first, untyped pass finds each document's kind and name, so a typed error can say
@@ -94,6 +112,11 @@ pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestError> {
             manifest
                 .accounts
                 .push(parse_account(file, &name, document)?);
+            continue;
+        }
+        if kind.as_deref() == Some(POLICY_KIND) {
+            let name = name.unwrap_or_default();
+            manifest.policies.push(parse_policy(file, &name, document)?);
             continue;
         }
         let parsed =
@@ -202,6 +225,53 @@ fn same_field(known: &str, cel: &str) -> bool {
     let path = |text: &str| text.split(": ").next().unwrap_or_default().to_owned();
     let cel = path(cel);
     !cel.is_empty() && path(known).starts_with(&cel)
+}
+
+/// One policy document, checked as the API server would: its CEL rules, and its template as
+/// the guards it makes will be.
+fn parse_policy(
+    file: &str,
+    name: &str,
+    document: serde_yaml::Deserializer,
+) -> Result<ApiGatewayGuardPolicy, ManifestError> {
+    let parse_error = |message: String| ManifestError::Parse {
+        file: file.to_owned(),
+        message: format!("ApiGatewayGuardPolicy {name}: {message}"),
+    };
+    let doc = PolicyDocument::deserialize(document).map_err(|e| parse_error(e.to_string()))?;
+    if doc.api_version != API_VERSION {
+        return Err(parse_error(format!(
+            "apiVersion is {}, expected {API_VERSION}",
+            doc.api_version
+        )));
+    }
+    if name.is_empty() {
+        return Err(parse_error("no metadata.name".to_owned()));
+    }
+    let mut policy = ApiGatewayGuardPolicy::new(name, doc.spec);
+    policy.metadata = doc.metadata;
+    let mut errors = Vec::new();
+    if let Err(failed) = kube::core::cel::validate_cel(&policy) {
+        errors.extend(failed.into_vec().into_iter().map(|e| e.to_string()));
+    }
+    if policy.spec.selector.stages.is_empty() {
+        errors.push("spec.selector.stages: name at least one stage glob".to_owned());
+    }
+    let sample = policy.spec.template.guard_spec(&policy.spec, "id", "stage");
+    errors.extend(
+        validate(&sample)
+            .into_iter()
+            .map(|e| e.replacen("spec.", "spec.template.", 1)),
+    );
+    match errors.is_empty() {
+        true => Ok(policy),
+        false => Err(ManifestError::Invalid {
+            file: file.to_owned(),
+            kind: "ApiGatewayGuardPolicy",
+            guard: name.to_owned(),
+            errors,
+        }),
+    }
 }
 
 /// Reads and parses a manifest file.

@@ -17,6 +17,7 @@ use crate::aws::SHARED_READ_WINDOW;
 use crate::cli::RunArgs;
 use crate::controller::{self, Context, FIELD_MANAGER, Tenants, Writers};
 use crate::crd::ApiGatewayGuard;
+use crate::policies;
 use crate::telemetry::{Metrics, init_logging, serve};
 
 /// Lease validity and the renewal margin, in seconds: a new leader takes over at most this
@@ -100,19 +101,27 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     let (guards, guard_writer) = kube::runtime::reflector::store();
     let (account_store, account_writer) = kube::runtime::reflector::store();
     let (namespaces, namespace_writer) = kube::runtime::reflector::store();
-    let tenants = Tenants::new(
+    let tenants = Arc::new(Tenants::new(
         account_store,
         namespaces,
         args.own_identity_namespaces.clone(),
-    );
+    ));
     let ctx = Arc::new(Context::new(
         client.clone(),
         aws,
-        recorder,
-        metrics,
+        recorder.clone(),
+        metrics.clone(),
         args.resync_interval,
         guards,
-        tenants,
+        tenants.clone(),
+    ));
+    let policies_ctx = Arc::new(policies::Context::new(
+        client.clone(),
+        args.aws.clients().await,
+        recorder.clone(),
+        metrics.clone(),
+        args.discovery_interval,
+        tenants.clone(),
     ));
     let writers = Writers {
         guards: guard_writer,
@@ -167,18 +176,27 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
 
     if !*stop_tx.borrow() {
         info!(namespace = ?args.namespace, resync = ?args.resync_interval, "controller starting");
+        let watch = match &args.selector {
+            Some(selector) => watcher::Config::default().labels(selector),
+            None => watcher::Config::default(),
+        };
+        let policies_api = match &args.namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        };
         let guards = controller::run(
             ctx,
             api,
-            match &args.selector {
-                Some(selector) => watcher::Config::default().labels(selector),
-                None => watcher::Config::default(),
-            },
+            watch.clone(),
             writers,
             args.concurrency,
             stopped(),
         );
-        tokio::join!(guards, accounts::run(accounts_ctx, stopped()));
+        tokio::join!(
+            guards,
+            accounts::run(accounts_ctx, stopped()),
+            policies::run(policies_ctx, policies_api, watch, stopped()),
+        );
     }
 
     if let Some((leader, task, loss)) = lease {

@@ -178,11 +178,11 @@ async fn context_with_store(
         Duration::from_secs(300),
         guards,
         // Guards without an account, open to every namespace: no store is asked.
-        Tenants::new(
+        Arc::new(Tenants::new(
             kube::runtime::reflector::store().0,
             kube::runtime::reflector::store().0,
             OwnIdentity::All,
-        ),
+        )),
     );
     (Arc::new(ctx), ApiServer(handle), writer)
 }

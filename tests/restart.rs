@@ -46,6 +46,14 @@ impl<A: ApiGateway> ApiGateway for DiesAfter<A> {
         self.alive(false)?;
         self.inner.find_rest_api(by).await
     }
+    async fn list_rest_apis(&self) -> Result<Vec<RestApi>, AwsError> {
+        self.alive(false)?;
+        self.inner.list_rest_apis().await
+    }
+    async fn stage_names(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
+        self.alive(false)?;
+        self.inner.stage_names(api_id).await
+    }
     async fn get_rest_api(&self, id: &str) -> Result<RestApi, AwsError> {
         self.alive(false)?;
         self.inner.get_rest_api(id).await

@@ -258,6 +258,19 @@ impl ApiGateway for SdkApiGateway {
         unique("REST API", name, found, "GetRestApis")
     }
 
+    async fn list_rest_apis(&self) -> Result<Vec<RestApi>, AwsError> {
+        self.rest_apis().await
+    }
+
+    async fn stage_names(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
+        Ok(self
+            .stages(api_id)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
     async fn get_rest_api(&self, id: &str) -> Result<RestApi, AwsError> {
         let request = self.client.get_rest_api().rest_api_id(id).send();
         let out = self.meter.call("GetRestApi", false, request).await?;

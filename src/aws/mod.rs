@@ -37,6 +37,13 @@ pub trait ApiGateway: Send + Sync {
         &self,
         by: &ResourceRef,
     ) -> impl Future<Output = Result<RestApi, AwsError>> + Send;
+    /// Every REST API of the region, with its tags (GetRestApis, 500 a page).
+    fn list_rest_apis(&self) -> impl Future<Output = Result<Vec<RestApi>, AwsError>> + Send;
+    /// The names of one REST API's stages (GetStages).
+    fn stage_names(
+        &self,
+        api_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
     /// GetRestApi: always asks AWS, for tags that must be current (tenancy before a write).
     fn get_rest_api(&self, id: &str) -> impl Future<Output = Result<RestApi, AwsError>> + Send;
     /// GetStage.

@@ -215,6 +215,21 @@ impl SharedApiGateway {
             .await
     }
 
+    async fn stages(
+        &self,
+        api_id: &str,
+    ) -> Result<Fetched<Vec<(String, StageSettings)>>, AwsError> {
+        self.shared
+            .stage_slot(api_id)
+            .get(
+                self.shared.window,
+                self.shared
+                    .stale_before(self.shared.stage_writes.last(api_id)),
+                || self.sdk.stages(api_id),
+            )
+            .await
+    }
+
     async fn usage_plans(
         &self,
         refresh: bool,
@@ -296,17 +311,19 @@ impl ApiGateway for SharedApiGateway {
         self.sdk.get_rest_api(id).await
     }
 
+    /// The listing the guards of the region share.
+    async fn list_rest_apis(&self) -> Result<Vec<RestApi>, AwsError> {
+        Ok(self.rest_apis(false).await?.value.as_ref().clone())
+    }
+
+    /// The stages listing the guards of the API share.
+    async fn stage_names(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
+        let stages = self.stages(api_id).await?;
+        Ok(stages.value.iter().map(|(name, _)| name.clone()).collect())
+    }
+
     async fn get_stage(&self, api_id: &str, stage: &str) -> Result<StageSettings, AwsError> {
-        let stages = self
-            .shared
-            .stage_slot(api_id)
-            .get(
-                self.shared.window,
-                self.shared
-                    .stale_before(self.shared.stage_writes.last(api_id)),
-                || self.sdk.stages(api_id),
-            )
-            .await?;
+        let stages = self.stages(api_id).await?;
         match stages.value.iter().find(|(name, _)| name == stage) {
             Some((_, settings)) => Ok(settings.clone()),
             // A stage newer than the listing, or none: AWS's own answer either way.

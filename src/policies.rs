@@ -1,0 +1,401 @@
+//! The ApiGatewayGuardPolicy controller: finds the stages a policy matches (on a discovery
+//! interval) and keeps one owned ApiGatewayGuard per stage equal to the template; the guards'
+//! own controller does the rest. A change to one of its guards updates the policy's status
+//! without reading AWS.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use tracing::warn;
+
+use crate::aws::{CallLog, RegionalClients};
+use crate::controller::Tenants;
+use crate::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicyStatus};
+use crate::discovery::discover;
+use crate::model::AwsError;
+use crate::policy::{self, Coverage, Matched, POLICY_CREATED, POLICY_LABEL};
+use crate::status::{cond, now, settle};
+use crate::telemetry::Metrics;
+
+/// Held on every policy until its guards are deleted.
+pub const FINALIZER: &str = "apigw-guard.dev/guards";
+/// The field manager of the guards a policy keeps.
+const FIELD_MANAGER: &str = "apigw-guard-policy";
+/// How soon a discovery that failed for a passing reason is tried again.
+const RETRY: Duration = Duration::from_secs(30);
+
+/// What every policy reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub aws: RegionalClients,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// How often each policy looks for new and gone stages.
+    pub discovery: Duration,
+    pub tenants: Arc<Tenants>,
+    /// The last discovery of each policy (by uid).
+    found: Mutex<HashMap<String, Found>>,
+}
+
+#[derive(Clone)]
+struct Found {
+    at: Instant,
+    generation: Option<i64>,
+    matched: Result<Vec<Matched>, AwsError>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        aws: RegionalClients,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        discovery: Duration,
+        tenants: Arc<Tenants>,
+    ) -> Self {
+        Self {
+            client,
+            aws,
+            recorder,
+            metrics,
+            discovery,
+            tenants,
+            found: Mutex::default(),
+        }
+    }
+
+    /// The stages the policy matches: the last discovery while it is younger than the
+    /// interval and of this generation, else a new one.
+    async fn matched(&self, policy: &ApiGatewayGuardPolicy) -> Found {
+        let uid = policy.uid().unwrap_or_default();
+        let kept = self
+            .found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&uid)
+            .cloned();
+        // A retryable failure is tried again at once, not kept for an interval.
+        let fresh = |f: &Found| {
+            f.generation == policy.metadata.generation
+                && f.at.elapsed() < self.discovery
+                && f.matched
+                    .as_ref()
+                    .map_or_else(|err| !err.retryable, |_| true)
+        };
+        if let Some(found) = kept.filter(fresh) {
+            return found;
+        }
+        let namespace = policy.namespace().unwrap_or_default();
+        let spec = &policy.spec;
+        let matched = match self
+            .tenants
+            .access(&namespace, spec.account.as_deref())
+            .await
+        {
+            Err(err) => Err(err),
+            Ok((identity, _)) => {
+                let calls = CallLog::default();
+                let region = spec.region.as_deref();
+                let (apigateway, _) = self.aws.clients(&identity, region, &calls).await;
+                let matched = discover(&apigateway, &spec.selector).await;
+                self.metrics.aws_calls(&calls.snapshot());
+                matched
+            }
+        };
+        let found = Found {
+            at: Instant::now(),
+            generation: policy.metadata.generation,
+            matched,
+        };
+        self.found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid, found.clone());
+        found
+    }
+}
+
+/// Why a policy reconcile did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// A failed policy reconcile.
+pub type Error = finalizer::Error<Problem>;
+
+/// The finalizer first, then keep the guards, or (on delete) delete them.
+pub async fn reconcile(
+    policy: Arc<ApiGatewayGuardPolicy>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let namespace = policy.namespace().unwrap_or_default();
+    let api = Api::<ApiGatewayGuardPolicy>::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, policy, |event| async {
+        match event {
+            finalizer::Event::Apply(policy) => apply(&policy, &ctx).await,
+            finalizer::Event::Cleanup(policy) => cleanup(&policy, &ctx).await,
+        }
+    })
+    .await
+}
+
+/// The guards the policy owns, by name.
+async fn children(
+    ctx: &Context,
+    policy: &ApiGatewayGuardPolicy,
+) -> Result<BTreeMap<String, ApiGatewayGuard>, kube::Error> {
+    let namespace = policy.namespace().unwrap_or_default();
+    let api = Api::<ApiGatewayGuard>::namespaced(ctx.client.clone(), &namespace);
+    let selector = format!("{POLICY_LABEL}={}", policy.name_any());
+    let uid = policy.uid();
+    Ok(api
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .into_iter()
+        .filter(|g| {
+            g.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == uid.as_ref())
+        })
+        .map(|g| (g.name_any(), g))
+        .collect())
+}
+
+/// The guard the policy keeps for one stage: the template's spec, the policy's labels (so an
+/// operator sharded by label reconciles it too), owned by the policy.
+fn child(
+    policy: &ApiGatewayGuardPolicy,
+    name: &str,
+    spec: &crate::crd::ApiGatewayGuardSpec,
+) -> ApiGatewayGuard {
+    let mut guard = ApiGatewayGuard::new(name, spec.clone());
+    guard.metadata.namespace = policy.namespace();
+    let mut labels = policy.labels().clone();
+    labels.insert(POLICY_LABEL.to_owned(), policy.name_any());
+    guard.metadata.labels = Some(labels);
+    guard.metadata.annotations = Some(
+        [(POLICY_CREATED.to_owned(), policy::created(policy))]
+            .into_iter()
+            .collect(),
+    );
+    guard.metadata.owner_references = policy.controller_owner_ref(&()).map(|o| vec![o]);
+    guard
+}
+
+/// Whether an existing guard already is what the policy would write.
+fn unchanged(existing: &ApiGatewayGuard, wanted: &ApiGatewayGuard) -> bool {
+    let labels = existing.labels();
+    existing.spec == wanted.spec
+        && wanted
+            .labels()
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+        && existing.annotations().get(POLICY_CREATED) == wanted.annotations().get(POLICY_CREATED)
+}
+
+async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, Problem> {
+    let namespace = policy.namespace().unwrap_or_default();
+    let guards_api = Api::<ApiGatewayGuard>::namespaced(ctx.client.clone(), &namespace);
+    let found = ctx.matched(policy).await;
+    let mut owned = children(ctx, policy).await?;
+    let (covered, problem) = match &found.matched {
+        Ok(matched) => {
+            let all = Api::<ApiGatewayGuard>::all(ctx.client.clone())
+                .list(&ListParams::default())
+                .await?
+                .items;
+            let region = ctx.aws.region_name(policy.spec.region.as_deref());
+            let same_region = |r: Option<&str>| ctx.aws.region_name(r) == region;
+            (policy::coverage(policy, matched, &all, same_region), None)
+        }
+        // Nothing is deleted on a failed discovery: a stage is only uncovered when AWS says
+        // it is gone.
+        Err(err) => (Vec::new(), Some(err.clone())),
+    };
+    if problem.is_none() {
+        let wanted: BTreeMap<&str, (&Matched, &crate::crd::ApiGatewayGuardSpec)> = covered
+            .iter()
+            .filter_map(|(stage, coverage)| match coverage {
+                Coverage::Guard { name, spec } => Some((name.as_str(), (stage, spec.as_ref()))),
+                _ => None,
+            })
+            .collect();
+        for (name, (stage, spec)) in &wanted {
+            let guard = child(policy, name, spec);
+            let existing = owned.get(*name);
+            if existing.is_some_and(|e| unchanged(e, &guard)) {
+                continue;
+            }
+            let applied = guards_api
+                .patch(
+                    name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&guard),
+                )
+                .await?;
+            if existing.is_none() {
+                let note = format!("guarding {} with guard {name}", stage.describe());
+                publish(ctx, policy, "StageCovered", note).await;
+            }
+            owned.insert((*name).to_owned(), applied);
+        }
+        let gone: Vec<String> = owned
+            .keys()
+            .filter(|name| !wanted.contains_key(name.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            guards_api.delete(&name, &DeleteParams::default()).await?;
+            owned.remove(&name);
+            let note = format!(
+                "guard {name} deleted: its stage no longer matches (or an explicit guard or an \
+                 older policy has it)"
+            );
+            publish(ctx, policy, "StageUncovered", note).await;
+        }
+    }
+    let status = build_status(policy, &covered, &owned, problem.as_ref(), &now());
+    if policy.status.as_ref() != Some(&status) {
+        let patch = serde_json::json!({
+            "apiVersion": ApiGatewayGuardPolicy::api_version(&()),
+            "kind": ApiGatewayGuardPolicy::kind(&()),
+            "status": status,
+        });
+        Api::<ApiGatewayGuardPolicy>::namespaced(ctx.client.clone(), &namespace)
+            .patch_status(
+                &policy.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+    }
+    let next = match &problem {
+        Some(err) if err.retryable => RETRY,
+        _ => ctx.discovery.saturating_sub(found.at.elapsed()),
+    };
+    Ok(Action::requeue(next.max(Duration::from_secs(1))))
+}
+
+/// The policy's status: its counts and stages not Ready, and kstatus conditions (Ready when
+/// discovery worked and every guard it keeps is Ready).
+pub fn build_status(
+    policy: &ApiGatewayGuardPolicy,
+    covered: &[(Matched, Coverage)],
+    owned: &BTreeMap<String, ApiGatewayGuard>,
+    problem: Option<&AwsError>,
+    now: &str,
+) -> ApiGatewayGuardPolicyStatus {
+    let previous = policy.status.clone().unwrap_or_default();
+    let mut status = match problem {
+        // What the last discovery found stays shown while this one failed.
+        Some(_) => previous.clone(),
+        None => policy::status(covered, owned),
+    };
+    let mut conditions = match problem {
+        Some(err) => {
+            let message = format!("discovering stages: {}: {}", err.code, err.message);
+            vec![
+                cond("Ready", false, &err.code, &message),
+                cond("Reconciling", err.retryable, &err.code, &message),
+                cond("Stalled", !err.retryable, &err.code, &message),
+            ]
+        }
+        None if status.guarded == status.ready => {
+            let message = format!(
+                "{} stage(s) matched, {} guarded and Ready",
+                status.matched, status.ready
+            );
+            vec![
+                cond("Ready", true, "AllGuarded", &message),
+                cond("Reconciling", false, "AllGuarded", ""),
+                cond("Stalled", false, "AllGuarded", ""),
+            ]
+        }
+        None => {
+            let message = format!(
+                "{} of {} guard(s) not Ready yet",
+                status.guarded - status.ready,
+                status.guarded
+            );
+            vec![
+                cond("Ready", false, "GuardsNotReady", &message),
+                cond("Reconciling", true, "GuardsNotReady", &message),
+                cond("Stalled", false, "GuardsNotReady", ""),
+            ]
+        }
+    };
+    settle(
+        &mut conditions,
+        &previous.conditions,
+        policy.metadata.generation,
+        now,
+    );
+    status.conditions = conditions;
+    status.observed_generation = policy.metadata.generation;
+    status
+}
+
+/// Deleting a policy deletes its guards; each removes its alarms per its deletionPolicy.
+async fn cleanup(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, Problem> {
+    let namespace = policy.namespace().unwrap_or_default();
+    let api = Api::<ApiGatewayGuard>::namespaced(ctx.client.clone(), &namespace);
+    for name in children(ctx, policy).await?.into_keys() {
+        api.delete(&name, &DeleteParams::default()).await?;
+    }
+    ctx.found
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&policy.uid().unwrap_or_default());
+    Ok(Action::await_change())
+}
+
+async fn publish(ctx: &Context, policy: &ApiGatewayGuardPolicy, reason: &str, note: String) {
+    let event = Event {
+        type_: EventType::Normal,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Discover".to_owned(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
+        warn!(error = %err, "could not publish event");
+    }
+}
+
+fn error_policy(_: Arc<ApiGatewayGuardPolicy>, error: &Error, _: Arc<Context>) -> Action {
+    warn!(error = %error, "policy reconcile failed");
+    Action::requeue(RETRY)
+}
+
+/// Runs the policy controller until `shutdown` completes; `watch` selects the policies (and
+/// their guards carry the policy's labels).
+pub async fn run(
+    ctx: Arc<Context>,
+    api: Api<ApiGatewayGuardPolicy>,
+    watch: watcher::Config,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let guards = Api::<ApiGatewayGuard>::all(ctx.client.clone());
+    Controller::new(api, watch)
+        .owns(guards, watcher::Config::default().labels(POLICY_LABEL))
+        .with_config(ControllerConfig::default().concurrency(2))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "policy controller event");
+            }
+        })
+        .await;
+}

@@ -1,0 +1,288 @@
+//! What a policy covers; pure. Which REST APIs and stages its selector matches, the name and
+//! spec of the guard each matched stage gets, whether an explicit guard or an older policy has
+//! the stage already, and the policy's status from its guards.
+
+use std::collections::BTreeMap;
+
+use crate::crd::{
+    ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicyStatus, ApiGatewayGuardSpec,
+    StageProblem, StageSelector,
+};
+use crate::model::RestApi;
+
+/// The label every guard of a policy carries: the policy's name.
+pub const POLICY_LABEL: &str = "apigw-guard.dev/policy";
+/// The annotation every guard of a policy carries: when its policy was made, so another policy
+/// matching the same stage knows which of the two is older.
+pub const POLICY_CREATED: &str = "apigw-guard.dev/policy-created";
+/// How many stages `status.notReady` lists at most.
+pub const NOT_READY_SHOWN: usize = 20;
+
+/// Whether `text` matches `pattern`, where `*` matches any run of characters and `?` one.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(c) if *c == '?' || *c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Whether the selector takes this REST API: every tag, and one name glob if any are given.
+pub fn selects_api(selector: &StageSelector, api: &RestApi) -> bool {
+    selector
+        .rest_api_tags
+        .iter()
+        .all(|(k, v)| api.tags.get(k) == Some(v))
+        && (selector.rest_api_names.is_empty()
+            || selector.rest_api_names.iter().any(|g| glob(g, &api.name)))
+}
+
+/// Whether the selector takes a stage of that name.
+pub fn selects_stage(selector: &StageSelector, stage: &str) -> bool {
+    selector.stages.iter().any(|g| glob(g, stage))
+}
+
+/// One stage the selector matched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matched {
+    pub api: RestApi,
+    pub stage: String,
+}
+
+impl Matched {
+    /// `api-name/stage`, as status and the CLI show it.
+    pub fn describe(&self) -> String {
+        format!("{}/{}", self.api.name, self.stage)
+    }
+}
+
+/// The name of the guard a policy keeps for a stage: readable, a valid object name, at most
+/// 63 characters, and distinct for two APIs of one name (a short hash of the API's id).
+pub fn child_name(policy: &str, matched: &Matched) -> String {
+    let hash = fnv(&format!("{}/{}", matched.api.id, matched.stage));
+    let suffix = format!("-{:05x}", hash & 0xf_ffff);
+    let raw = format!("{policy}-{}-{}", matched.api.name, matched.stage).to_ascii_lowercase();
+    let mut name = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if !(c == '-' && (name.is_empty() || name.ends_with('-'))) {
+            name.push(c);
+        }
+    }
+    name.truncate(63 - suffix.len());
+    let name = name.trim_end_matches('-').to_owned();
+    format!("{name}{suffix}")
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same across processes and versions.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// What the policy does about one matched stage.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Coverage {
+    /// It keeps a guard of this name and spec.
+    Guard {
+        name: String,
+        spec: Box<ApiGatewayGuardSpec>,
+    },
+    /// A guard no policy owns has the stage (`namespace/name`): explicit beats policy.
+    Skipped { by: String },
+    /// An older policy has the stage (`namespace/name`).
+    Conflicting { with: String },
+}
+
+/// The policy that owns a guard (by its label and annotation): `(created, namespace/name)`.
+fn owning_policy(guard: &ApiGatewayGuard) -> Option<(String, String)> {
+    let name = guard.metadata.labels.as_ref()?.get(POLICY_LABEL)?;
+    let created = guard
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(POLICY_CREATED))
+        .cloned()
+        .unwrap_or_default();
+    let namespace = guard.metadata.namespace.clone().unwrap_or_default();
+    Some((created, format!("{namespace}/{name}")))
+}
+
+fn policy_age(policy: &ApiGatewayGuardPolicy) -> (String, String) {
+    (
+        created(policy),
+        format!(
+            "{}/{}",
+            policy.metadata.namespace.clone().unwrap_or_default(),
+            policy.metadata.name.clone().unwrap_or_default()
+        ),
+    )
+}
+
+/// When the policy was made (RFC 3339), as its guards' annotation records it.
+pub fn created(policy: &ApiGatewayGuardPolicy) -> String {
+    policy
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .unwrap_or_default()
+}
+
+/// Whether `guard` guards `matched` in `region` (as resolved) through `account`.
+fn guards_stage(
+    guard: &ApiGatewayGuard,
+    matched: &Matched,
+    account: Option<&str>,
+    same_region: &impl Fn(Option<&str>) -> bool,
+) -> bool {
+    let spec = &guard.spec;
+    let resolved = guard.status.as_ref().and_then(|s| s.rest_api_id.as_deref());
+    spec.stage == matched.stage
+        && spec.account.as_deref() == account
+        && same_region(spec.region.as_deref())
+        && (resolved.or(spec.rest_api.id.as_deref()) == Some(matched.api.id.as_str())
+            || spec.rest_api.name.as_deref() == Some(matched.api.name.as_str()))
+}
+
+/// What the policy does about each matched stage, given the guards that exist (in every
+/// namespace). `same_region` says whether a guard's region (or none) is the policy's, as the
+/// operator resolves a missing one.
+pub fn coverage(
+    policy: &ApiGatewayGuardPolicy,
+    matched: &[Matched],
+    guards: &[ApiGatewayGuard],
+    same_region: impl Fn(Option<&str>) -> bool,
+) -> Vec<(Matched, Coverage)> {
+    let name = policy.metadata.name.clone().unwrap_or_default();
+    let me = policy_age(policy);
+    let account = policy.spec.account.as_deref();
+    let live = || {
+        guards
+            .iter()
+            .filter(|g| g.metadata.deletion_timestamp.is_none())
+    };
+    matched
+        .iter()
+        .map(|stage| {
+            let holders = live().filter(|g| guards_stage(g, stage, account, &same_region));
+            let mut explicit = None;
+            let mut older = None;
+            for guard in holders {
+                let id = format!(
+                    "{}/{}",
+                    guard.metadata.namespace.clone().unwrap_or_default(),
+                    guard.metadata.name.clone().unwrap_or_default()
+                );
+                match owning_policy(guard) {
+                    None => explicit = explicit.or(Some(id)),
+                    Some(other) if other.1 != me.1 && other < me => {
+                        if older.as_ref().is_none_or(|o| &other < o) {
+                            older = Some(other);
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+            let coverage = match (explicit, older) {
+                (Some(by), _) => Coverage::Skipped { by },
+                (None, Some((_, with))) => Coverage::Conflicting { with },
+                (None, None) => Coverage::Guard {
+                    name: child_name(&name, stage),
+                    spec: Box::new(policy.spec.template.guard_spec(
+                        &policy.spec,
+                        &stage.api.id,
+                        &stage.stage,
+                    )),
+                },
+            };
+            (stage.clone(), coverage)
+        })
+        .collect()
+}
+
+/// The policy's status: counts over the matched stages, and the first stages not guarded and
+/// Ready with why. `children` are the guards the policy owns, by name.
+pub fn status(
+    covered: &[(Matched, Coverage)],
+    children: &BTreeMap<String, ApiGatewayGuard>,
+) -> ApiGatewayGuardPolicyStatus {
+    let mut status = ApiGatewayGuardPolicyStatus {
+        matched: covered.len() as u32,
+        ..Default::default()
+    };
+    let mut problems = Vec::new();
+    for (stage, coverage) in covered {
+        let problem = |guard: Option<String>, reason: &str, message: String| StageProblem {
+            stage: stage.describe(),
+            guard,
+            reason: reason.to_owned(),
+            message,
+        };
+        match coverage {
+            Coverage::Skipped { by } => {
+                status.skipped += 1;
+                problems.push(problem(
+                    None,
+                    "Skipped",
+                    format!("guard {by} (no policy's) guards it"),
+                ));
+            }
+            Coverage::Conflicting { with } => {
+                status.conflicting += 1;
+                problems.push(problem(
+                    None,
+                    "Conflicting",
+                    format!("the older policy {with} guards it"),
+                ));
+            }
+            Coverage::Guard { name, .. } => {
+                status.guarded += 1;
+                let ready = children.get(name).and_then(|guard| {
+                    guard
+                        .status
+                        .as_ref()?
+                        .conditions
+                        .iter()
+                        .find(|c| c.type_ == "Ready")
+                        .cloned()
+                });
+                match ready {
+                    Some(c) if c.status == "True" => status.ready += 1,
+                    Some(c) => problems.push(problem(Some(name.clone()), &c.reason, c.message)),
+                    None => problems.push(problem(
+                        Some(name.clone()),
+                        "Pending",
+                        "the guard has not reported yet".to_owned(),
+                    )),
+                }
+            }
+        }
+    }
+    problems.truncate(NOT_READY_SHOWN);
+    status.not_ready = problems;
+    status
+}
+
+#[cfg(test)]
+mod tests;

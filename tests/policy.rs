@@ -1,0 +1,137 @@
+//! A policy expanded by the CLI against the local AWS: `plan -f` lists the stages it matches
+//! and the guards it would keep, `reconcile --once -f` guards exactly those.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use support::REGION;
+
+fn apigw_guard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_apigw-guard"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", support::endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", REGION)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("apigw-guard runs")
+}
+
+/// Twenty APIs `fleet-NN`, each with a prod and a dev stage; the even ones tagged team=fleet.
+async fn seed_fleet(config: &aws_config::SdkConfig) -> Vec<String> {
+    let apigw = aws_sdk_apigateway::Client::new(config);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let id = support::seed_api(config, &format!("fleet-{i:02}"), "prod").await;
+        apigw
+            .create_deployment()
+            .rest_api_id(&id)
+            .stage_name("dev")
+            .send()
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            support::tag_api(config, &id, &[("team", "fleet")]).await;
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+const POLICY: &str = "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuardPolicy
+metadata: {name: fleet, namespace: ops}
+spec:
+  region: us-east-1
+  selector:
+    restApiTags: {team: fleet}
+    restApiNames: ['fleet-*']
+    stages: [prod]
+  template:
+    tracing: {enabled: true}
+    alarms: {actions: ['arn:aws:sns:us-east-1:123456789012:oncall']}
+";
+
+const EXPLICIT: &str = "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuard
+metadata: {name: by-hand, namespace: ops}
+spec:
+  region: us-east-1
+  restApi: {name: fleet-04}
+  stage: prod
+  tracing: {enabled: true}
+";
+
+#[tokio::test]
+async fn a_policy_guards_exactly_the_matching_stages() {
+    let config = support::config(REGION).await;
+    let ids = seed_fleet(&config).await;
+    let dir = std::env::temp_dir().join(format!("apigw-guard-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fleet.yaml");
+    std::fs::write(&path, format!("{POLICY}---\n{EXPLICIT}")).unwrap();
+    let file = path.to_str().unwrap();
+
+    let plan = apigw_guard(&["plan", "-f", file]);
+    let stdout = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        plan.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    // Discovery: one GetRestApis page for the 20 APIs, one GetStages per tagged one.
+    assert_eq!(
+        lines[0],
+        "policy ops/fleet: 10 stage(s) matched (AWS calls: reads: 11 (GetRestApis x1, GetStages x10), writes: 0 ())"
+    );
+    let covered: Vec<&str> = lines[1..11].to_vec();
+    for (i, line) in covered.iter().enumerate() {
+        let api = format!("fleet-{:02}", i * 2);
+        match i * 2 {
+            4 => assert_eq!(
+                *line,
+                format!("  = {api}/prod: skipped, guard ops/by-hand guards it")
+            ),
+            _ => assert!(
+                line.starts_with(&format!("  + {api}/prod: guard fleet-{api}-prod-")),
+                "{line}"
+            ),
+        }
+    }
+    // Then the plan of each guard: the explicit one and the nine the policy keeps.
+    let guards = lines.iter().filter(|l| l.starts_with("guard ")).count();
+    assert_eq!(guards, 10, "{stdout}");
+
+    let out = apigw_guard(&["reconcile", "--once", "-f", file]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let alarms = support::alarm_names(&config, "apigw-guard-ops-fleet-").await;
+    assert_eq!(alarms.len(), 9 * 3, "{alarms:?}");
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    for (i, id) in ids.iter().enumerate() {
+        for stage in ["prod", "dev"] {
+            let tracing = apigw
+                .get_stage()
+                .rest_api_id(id)
+                .stage_name(stage)
+                .send()
+                .await
+                .unwrap()
+                .tracing_enabled();
+            assert_eq!(
+                tracing,
+                i % 2 == 0 && stage == "prod",
+                "fleet-{i:02}/{stage}"
+            );
+        }
+        let guarded = alarms
+            .iter()
+            .any(|a| a.starts_with(&format!("apigw-guard-ops-fleet-fleet-{i:02}-prod-")));
+        assert_eq!(guarded, i % 2 == 0 && i != 4, "fleet-{i:02}: {alarms:?}");
+    }
+    // No policy alarm on any dev stage, nor on an untagged API.
+    assert!(alarms.iter().all(|a| !a.contains("-dev-")), "{alarms:?}");
+}
