@@ -46,7 +46,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// What every reconcile shares: clients, the event recorder, metrics and per-guard backoff.
 pub struct Context {
     pub client: Client,
-    pub aws: RegionalClients,
+    pub aws: Arc<RegionalClients>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     /// How often an in-sync guard is re-read from AWS to catch drift.
@@ -137,7 +137,7 @@ impl Tenants {
 impl Context {
     pub fn new(
         client: Client,
-        aws: RegionalClients,
+        aws: Arc<RegionalClients>,
         recorder: Recorder,
         metrics: Arc<Metrics>,
         resync: Duration,

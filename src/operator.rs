@@ -80,12 +80,12 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         stopped(),
     ));
 
-    // A resync must not be answered from the listings of the one before it.
-    let aws = args
-        .aws
-        .clients()
-        .await
-        .share_reads_for(SHARED_READ_WINDOW.min(args.resync_interval / 2));
+    // A resync (or a policy's discovery) must not be answered from the listings of the one
+    // before it.
+    let window = SHARED_READ_WINDOW
+        .min(args.resync_interval / 2)
+        .min(args.discovery_interval / 2);
+    let aws = Arc::new(args.aws.clients().await.share_reads_for(window));
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
         instance: Some(identity.clone()),
@@ -108,7 +108,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     ));
     let ctx = Arc::new(Context::new(
         client.clone(),
-        aws,
+        aws.clone(),
         recorder.clone(),
         metrics.clone(),
         args.resync_interval,
@@ -117,7 +117,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     ));
     let policies_ctx = Arc::new(policies::Context::new(
         client.clone(),
-        args.aws.clients().await,
+        aws,
         recorder.clone(),
         metrics.clone(),
         args.discovery_interval,

@@ -35,7 +35,8 @@ const RETRY: Duration = Duration::from_secs(30);
 /// What every policy reconcile shares.
 pub struct Context {
     pub client: Client,
-    pub aws: RegionalClients,
+    /// The guards' clients: discovery reads the listings they share, under the same quotas.
+    pub aws: Arc<RegionalClients>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     /// How often each policy looks for new and gone stages.
@@ -55,7 +56,7 @@ struct Found {
 impl Context {
     pub fn new(
         client: Client,
-        aws: RegionalClients,
+        aws: Arc<RegionalClients>,
         recorder: Recorder,
         metrics: Arc<Metrics>,
         discovery: Duration,

@@ -172,7 +172,7 @@ async fn context_with_store(
     let ctx = Context::new(
         client.clone(),
         // Each step reads AWS afresh, as a resync does once the shared-read window has passed.
-        support::unlimited_clients(config).share_reads_for(Duration::ZERO),
+        Arc::new(support::unlimited_clients(config).share_reads_for(Duration::ZERO)),
         Recorder::new(client, reporter),
         Arc::new(Metrics::register(&mut registry)),
         Duration::from_secs(300),

@@ -206,10 +206,53 @@ fn rbac_lets_the_controller_watch_its_guards() {
         "patch"
     ));
     assert!(!support::rbac_allows("", "secrets", "get"));
+    // Users own a guard's spec; the operator never replaces one wholesale.
     assert!(!support::rbac_allows(
         "apigw-guard.dev",
         "apigatewayguards",
-        "delete"
+        "update"
+    ));
+}
+
+#[test]
+fn rbac_lets_the_policy_controller_keep_its_guards_and_write_no_policy() {
+    for verb in ["get", "list", "watch", "patch"] {
+        assert!(
+            support::rbac_allows("apigw-guard.dev", "apigatewayguardpolicies", verb),
+            "apigatewayguardpolicies {verb}"
+        );
+    }
+    for verb in ["get", "patch"] {
+        assert!(
+            support::rbac_allows("apigw-guard.dev", "apigatewayguardpolicies/status", verb),
+            "apigatewayguardpolicies/status {verb}"
+        );
+    }
+    // Its guards finalizer: a patch of the policy's metadata, and the finalizers subresource.
+    assert!(support::rbac_allows(
+        "apigw-guard.dev",
+        "apigatewayguardpolicies/finalizers",
+        "update"
+    ));
+    // A policy's guards: server-side applied (a PATCH that creates the guard when missing, so
+    // `create` too) and deleted when their stage goes or the policy does.
+    for verb in ["patch", "create", "delete"] {
+        assert!(
+            support::rbac_allows("apigw-guard.dev", "apigatewayguards", verb),
+            "apigatewayguards {verb}"
+        );
+    }
+    // Users own policies: the operator never makes, replaces or deletes one.
+    for verb in ["create", "update", "delete", "deletecollection"] {
+        assert!(
+            !support::rbac_allows("apigw-guard.dev", "apigatewayguardpolicies", verb),
+            "apigatewayguardpolicies {verb}"
+        );
+    }
+    assert!(!support::rbac_allows(
+        "apigw-guard.dev",
+        "apigatewayguards",
+        "deletecollection"
     ));
 }
 

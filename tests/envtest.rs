@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use apigw_guard::crd::{ApiGatewayGuard, AwsAccount};
+use apigw_guard::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -1020,5 +1020,173 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
             .is_empty(),
         "the guard removed its alarms through the account before it went"
     );
+    operator.assert_never_forbidden();
+}
+
+fn fleet_policy(test: &str, template: &str) -> ApiGatewayGuardPolicy {
+    serde_yaml::from_str(&format!(
+        "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuardPolicy
+metadata: {{name: fleet, namespace: fleet-ns, labels: {{test: {test}}}}}
+spec:
+  region: {REGION}
+  selector:
+    restApiTags: {{team: pf}}
+    restApiNames: ['pfleet-*']
+    stages: [prod]
+  template:
+{template}"
+    ))
+    .unwrap()
+}
+
+/// The guards the policy keeps, by name, once `check` holds for them.
+async fn policy_guards(
+    guards: &Api<ApiGatewayGuard>,
+    what: &str,
+    check: impl Fn(&[ApiGatewayGuard]) -> bool,
+) -> Vec<ApiGatewayGuard> {
+    eventually(what, Duration::from_secs(60), async || {
+        let listed = guards
+            .list(&ListParams::default().labels("apigw-guard.dev/policy=fleet"))
+            .await
+            .ok()?
+            .items;
+        check(&listed).then_some(listed)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes_them() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let admin = server.admin().await;
+    let test = "policy";
+    namespace(&admin, "fleet-ns").await;
+    let config = support::config(REGION).await;
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    let a = support::seed_api(&config, "pfleet-a", "prod").await;
+    apigw
+        .create_deployment()
+        .rest_api_id(&a)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    let b = support::seed_api(&config, "pfleet-b", "prod").await;
+    let c = support::seed_api(&config, "pfleet-c", "prod").await;
+    support::tag_api(&config, &a, &[("team", "pf")]).await;
+    support::tag_api(&config, &b, &[("team", "pf")]).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "fleet-ns");
+    // pfleet-b/prod is guarded by hand: explicit beats policy.
+    let by_hand = "  restApi: {name: pfleet-b}\n  stage: prod\n  tracing: {enabled: true}\n";
+    create(&guards, &guard("fleet-ns", "by-hand", test, by_hand)).await;
+    let operator =
+        Operator::start_with(server, test, "only", "1h", &["--discovery-interval=2s"]).await;
+    let policies: Api<ApiGatewayGuardPolicy> = Api::namespaced(admin.clone(), "fleet-ns");
+    let template = "    tracing: {enabled: true}\n    alarms: {}\n";
+    create(&policies, &fleet_policy(test, template)).await;
+
+    // One guard, for the one matching stage nobody guards, owned by the policy.
+    let kept = policy_guards(&guards, "the guard of pfleet-a/prod", |g| g.len() == 1).await;
+    let child = &kept[0];
+    assert!(child.name_any().starts_with("fleet-pfleet-a-prod-"));
+    assert_eq!(child.spec.rest_api.id.as_deref(), Some(a.as_str()));
+    assert_eq!(child.labels().get("test").map(String::as_str), Some(test));
+    let owner = &child.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("ApiGatewayGuardPolicy", Some(true))
+    );
+    ready(&guards, &child.name_any(), 1).await;
+    assert!(tracing_enabled(&config, &a).await);
+    let status = eventually("the policy Ready", Duration::from_secs(60), async || {
+        let status = policies.get("fleet").await.ok()?.status?;
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+        (ready.status == "True").then_some(status)
+    })
+    .await;
+    assert_eq!(
+        (
+            status.matched,
+            status.guarded,
+            status.ready,
+            status.skipped,
+            status.conflicting
+        ),
+        (2, 1, 1, 1, 0)
+    );
+    assert_eq!(status.not_ready[0].reason, "Skipped");
+    assert!(status.not_ready[0].message.contains("fleet-ns/by-hand"));
+    assert!(
+        event_reasons(&admin, "fleet-ns", "fleet")
+            .await
+            .contains(&"StageCovered".to_owned())
+    );
+
+    // The template changes: so does the guard.
+    let mut changed = policies.get("fleet").await.unwrap();
+    changed.spec.template.stage_throttle = Some(apigw_guard::crd::ThrottleLimits {
+        rate_limit: 50.0,
+        burst_limit: 25,
+    });
+    policies
+        .replace("fleet", &PostParams::default(), &changed)
+        .await
+        .unwrap();
+    ready(&guards, &child.name_any(), 2).await;
+
+    // A new stage that matches is guarded within the discovery interval; an API that stops
+    // matching (its tag removed) loses its guard and the guard's alarms.
+    support::tag_api(&config, &c, &[("team", "pf")]).await;
+    let kept = policy_guards(&guards, "pfleet-c/prod guarded too", |g| g.len() == 2).await;
+    assert!(
+        kept.iter()
+            .any(|g| g.name_any().starts_with("fleet-pfleet-c-prod-"))
+    );
+    let prefix = format!("apigw-guard-fleet-ns-{}-", child.name_any());
+    assert_eq!(support::alarm_names(&config, &prefix).await.len(), 3);
+    apigw
+        .untag_resource()
+        .resource_arn(format!("arn:aws:apigateway:{REGION}::/restapis/{a}"))
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    policy_guards(&guards, "pfleet-a/prod uncovered", |g| {
+        g.len() == 1 && g[0].name_any().starts_with("fleet-pfleet-c-prod-")
+    })
+    .await;
+    eventually("its alarms removed", Duration::from_secs(30), async || {
+        support::alarm_names(&config, &prefix)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+
+    // Deleting the policy deletes its guards (and their alarms), not the hand-made one.
+    policies
+        .delete("fleet", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the policy and its guards gone",
+        Duration::from_secs(60),
+        async || {
+            let policy_gone = policies.get_opt("fleet").await.unwrap().is_none();
+            let left = guards.list(&ListParams::default()).await.unwrap().items;
+            (policy_gone && left.iter().all(|g| g.name_any() == "by-hand")).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        support::alarm_names(&config, "apigw-guard-fleet-ns-fleet-")
+            .await
+            .is_empty()
+    );
+    assert!(guards.get_opt("by-hand").await.unwrap().is_some());
     operator.assert_never_forbidden();
 }
