@@ -400,3 +400,116 @@ pub async fn run(
         })
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RestApi;
+
+    fn policy() -> ApiGatewayGuardPolicy {
+        serde_yaml::from_str(
+            "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuardPolicy
+metadata: {name: fleet, namespace: ops, generation: 2}
+spec:
+  selector: {stages: [prod]}
+  template: {tracing: {enabled: true}}
+",
+        )
+        .unwrap()
+    }
+
+    fn covered(n: usize) -> Vec<(Matched, Coverage)> {
+        let stages: Vec<Matched> = (0..n)
+            .map(|i| Matched {
+                api: RestApi {
+                    id: format!("id{i}"),
+                    name: format!("api-{i}"),
+                    tags: Default::default(),
+                },
+                stage: "prod".to_owned(),
+            })
+            .collect();
+        policy::coverage(&policy(), &stages, &[], |_| true)
+    }
+
+    fn ready(status: &ApiGatewayGuardPolicyStatus) -> (String, String) {
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        (c.status.clone(), c.reason.clone())
+    }
+
+    #[test]
+    fn ready_when_every_guard_is_ready() {
+        let covered = covered(2);
+        let owned: BTreeMap<String, ApiGatewayGuard> = covered
+            .iter()
+            .map(|(_, c)| {
+                let Coverage::Guard { name, spec } = c else {
+                    panic!()
+                };
+                let mut guard = ApiGatewayGuard::new(name, (**spec).clone());
+                guard.status = Some(crate::crd::ApiGatewayGuardStatus {
+                    conditions: vec![cond("Ready", true, "InSync", "")],
+                    ..Default::default()
+                });
+                (name.clone(), guard)
+            })
+            .collect();
+        let status = build_status(&policy(), &covered, &owned, None, "t");
+        assert_eq!(ready(&status), ("True".to_owned(), "AllGuarded".to_owned()));
+        assert_eq!((status.matched, status.ready), (2, 2));
+        assert_eq!(status.observed_generation, Some(2));
+        let mut one_short = owned.clone();
+        one_short.pop_last();
+        let status = build_status(&policy(), &covered, &one_short, None, "t");
+        assert_eq!(ready(&status).1, "GuardsNotReady");
+        assert_eq!(status.not_ready[0].reason, "Pending");
+    }
+
+    #[test]
+    fn a_failed_discovery_keeps_what_the_last_one_found_and_says_why() {
+        let mut known = policy();
+        known.status = Some(ApiGatewayGuardPolicyStatus {
+            matched: 7,
+            guarded: 7,
+            ready: 7,
+            ..Default::default()
+        });
+        let denied = AwsError::permanent("GetRestApis", "AccessDeniedException", "no");
+        let status = build_status(&known, &[], &BTreeMap::new(), Some(&denied), "t");
+        assert_eq!(ready(&status).1, "AccessDeniedException");
+        assert_eq!(
+            status.matched, 7,
+            "no stage is dropped for want of a listing"
+        );
+        let stalled = status.conditions.iter().find(|c| c.type_ == "Stalled");
+        assert_eq!(stalled.unwrap().status, "True");
+    }
+
+    #[test]
+    fn an_unchanged_guard_is_not_written_again() {
+        let (_, coverage) = &covered(1)[0];
+        let Coverage::Guard { name, spec } = coverage else {
+            panic!()
+        };
+        let wanted = child(&policy(), name, spec);
+        let mut existing = wanted.clone();
+        existing
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("extra".into(), "x".into());
+        assert!(unchanged(&existing, &wanted));
+        existing.spec.suspend = true;
+        assert!(!unchanged(&existing, &wanted));
+        assert_eq!(
+            wanted.labels().get(POLICY_LABEL).map(String::as_str),
+            Some("fleet")
+        );
+    }
+}
