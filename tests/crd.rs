@@ -207,3 +207,64 @@ fn account_crd_is_cluster_scoped_structural_and_shows_the_account_reached() {
         .collect();
     assert_eq!(columns, ["Role", "Account", "Ready", "Age"]);
 }
+
+#[test]
+fn policy_crd_is_namespaced_structural_and_counts_its_stages() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/apigatewayguardpolicy.yaml");
+    let crd: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    assert_eq!(crd["spec"]["names"]["shortNames"][0], "aggp");
+    assert!(version["subresources"]["status"].is_object());
+    let mut problems = Vec::new();
+    check(&version["schema"]["openAPIV3Schema"], "", &mut problems);
+    assert_eq!(problems, Vec::<String>::new());
+    let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(
+        spec["required"],
+        serde_json::json!(["selector", "template"])
+    );
+    assert_eq!(
+        spec["properties"]["selector"]["required"],
+        serde_json::json!(["stages"])
+    );
+    assert_eq!(
+        spec["properties"]["selector"]["properties"]["stages"]["minItems"],
+        1
+    );
+    let mut rules = Vec::new();
+    collect_rules(&version["schema"]["openAPIV3Schema"], "", &mut rules);
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.starts_with(".spec: has(self.account) == has(oldSelf.account)")),
+        "{rules:?}"
+    );
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.starts_with(".spec.template.stageThrottle:")),
+        "the template keeps the guard's rules: {rules:?}"
+    );
+    let columns: Vec<(&str, i64)> = version["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["priority"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("Matched", 0),
+            ("Ready", 0),
+            ("Skipped", 1),
+            ("Conflicting", 1),
+            ("Age", 0)
+        ]
+    );
+}
