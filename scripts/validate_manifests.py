@@ -1,7 +1,8 @@
 """Offline validation of what users apply: renders deploy/ and the GitOps example overlays with
 `kubectl kustomize` and the Helm chart with `helm template` (both from scripts/k8s-tools),
 validates every object against the Kubernetes schemas (kubernetes-validate) and every
-ApiGatewayGuard and AwsAccount against its generated CRD's schema, and checks that the chart
+ApiGatewayGuard, ApiGatewayGuardPolicy and AwsAccount against its generated CRD's schema (a
+policy's selector and template too take no unknown field), and checks that the chart
 renders the same RBAC rules, security contexts, args, env, probes and resources as the kustomize
 base, that its `awsAccounts` value renders the AwsAccounts of examples/accounts.yaml as they are,
 and that the Grafana dashboard ConfigMaps (deploy/grafana and the chart's) carry
@@ -86,6 +87,12 @@ def validate(obj, schemas, origin):
             raise ValueError(f"{name}: unknown spec fields {sorted(extra)}")
         if obj["kind"] == "AwsAccount" and "namespace" in obj["metadata"]:
             raise ValueError(f"{name}: an AwsAccount is cluster-scoped and takes no namespace")
+        if obj["kind"] == "ApiGatewayGuardPolicy":
+            # The API server would prune a misspelled selector or template field silently.
+            for part in ("selector", "template"):
+                extra = set(obj["spec"].get(part) or {}) - set(spec_schema["properties"][part]["properties"])
+                if extra:
+                    raise ValueError(f"{name}: unknown spec.{part} fields {sorted(extra)}")
     elif obj["apiVersion"].startswith("monitoring.coreos.com/"):
         # The Prometheus Operator's CRDs are not part of Kubernetes; nothing to check against.
         print(f"skipped (no schema offline) {name}")
@@ -208,7 +215,7 @@ def main():
             validate(obj, schemas, origin)
             checked += 1
 
-    expected = sorted(["CustomResourceDefinition", "CustomResourceDefinition", "Namespace", "ServiceAccount",
+    expected = sorted(["CustomResourceDefinition"] * 3 + ["Namespace", "ServiceAccount",
                        "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"])
     if sorted(obj["kind"] for obj in base) != expected:
         raise SystemExit(f"deploy/ renders {sorted(obj['kind'] for obj in base)}, expected {expected}")

@@ -21,7 +21,7 @@ use crate::crd::{self, ApiGatewayGuard, ApiGatewayGuardPolicy};
 use crate::discovery::discover;
 use crate::manifest;
 use crate::model::{AwsError, GuardId, Identity};
-use crate::policy::{Coverage, POLICY_LABEL};
+use crate::policy::{Coverage, POLICY_CREATED, POLICY_LABEL};
 use crate::reconcile::{Outcome, Report, reconcile_claimed};
 use crate::status::{self, now};
 use crate::telemetry::{LogFormat, init_logging};
@@ -396,6 +396,16 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
             .ok_or_else(|| tenancy::account_not_found(name)),
     };
     let mut all_ok = true;
+    // Policies in a file have no creation time: the first in the file is the older, as the
+    // first guard on a stage is.
+    let mut policies = policies;
+    for (i, policy) in policies.iter_mut().enumerate() {
+        if policy.metadata.creation_timestamp.is_none() {
+            let at = k8s_openapi::jiff::Timestamp::from_second(i as i64).unwrap_or_default();
+            policy.metadata.creation_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at));
+        }
+    }
     for policy in &policies {
         match expand(&regional, policy, &guards, &account_access, dry_run).await {
             Ok(children) => guards.extend(children),
@@ -467,7 +477,7 @@ fn policy_id(policy: &ApiGatewayGuardPolicy) -> String {
 
 /// The guards a policy would keep, found in AWS as the operator finds them; a plan prints
 /// what the policy covers, for review before it is applied. Explicit guards of the file beat
-/// the policy, as in a cluster.
+/// the policy, and so do the guards of a policy earlier in the file, as in a cluster.
 async fn expand(
     regional: &RegionalClients,
     policy: &ApiGatewayGuardPolicy,
@@ -501,6 +511,8 @@ async fn expand(
                 let mut labels = policy.labels().clone();
                 labels.insert(POLICY_LABEL.to_owned(), policy.name_any());
                 guard.metadata.labels = Some(labels);
+                let created = crate::policy::created(policy);
+                guard.metadata.annotations = Some([(POLICY_CREATED.to_owned(), created)].into());
                 children.push(guard);
                 format!("  + {}: guard {name}", stage.describe())
             }

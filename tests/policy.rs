@@ -71,7 +71,9 @@ async fn a_policy_guards_exactly_the_matching_stages() {
     let dir = std::env::temp_dir().join(format!("apigw-guard-policy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("fleet.yaml");
-    std::fs::write(&path, format!("{POLICY}---\n{EXPLICIT}")).unwrap();
+    // A second policy matching the same stages, later in the file: the first is the older.
+    let late = POLICY.replace("name: fleet,", "name: fleet-late,");
+    std::fs::write(&path, format!("{POLICY}---\n{EXPLICIT}---\n{late}")).unwrap();
     let file = path.to_str().unwrap();
 
     let plan = apigw_guard(&["plan", "-f", file]);
@@ -101,7 +103,16 @@ async fn a_policy_guards_exactly_the_matching_stages() {
             ),
         }
     }
-    // Then the plan of each guard: the explicit one and the nine the policy keeps.
+    assert!(lines[11].starts_with("policy ops/fleet-late: 10 stage(s) matched"));
+    for (i, line) in lines[12..22].iter().enumerate() {
+        let api = format!("fleet-{:02}", i * 2);
+        let expected = match i * 2 {
+            4 => format!("  = {api}/prod: skipped, guard ops/by-hand guards it"),
+            _ => format!("  ! {api}/prod: the older policy ops/fleet guards it"),
+        };
+        assert_eq!(*line, expected);
+    }
+    // Then the plan of each guard: the explicit one and the nine the first policy keeps.
     let guards = lines.iter().filter(|l| l.starts_with("guard ")).count();
     assert_eq!(guards, 10, "{stdout}");
 

@@ -1,6 +1,7 @@
--- Argo CD health check for apigw-guard.dev's ApiGatewayGuard and AwsAccount, from their kstatus
--- conditions (both kinds write Ready, Reconciling and Stalled). Install the same script in
--- argocd-cm under resource.customizations.health.apigw-guard.dev_ApiGatewayGuard and
+-- Argo CD health check for apigw-guard.dev's ApiGatewayGuard, ApiGatewayGuardPolicy and AwsAccount,
+-- from their kstatus conditions (every kind writes Ready, Reconciling and Stalled). Install the
+-- same script in argocd-cm under resource.customizations.health.apigw-guard.dev_ApiGatewayGuard,
+-- resource.customizations.health.apigw-guard.dev_ApiGatewayGuardPolicy and
 -- resource.customizations.health.apigw-guard.dev_AwsAccount.
 local hs = {status = "Progressing", message = "Waiting for apigw-guard to reconcile"}
 if obj.status == nil or obj.status.conditions == nil then

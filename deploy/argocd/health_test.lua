@@ -1,4 +1,4 @@
--- Tests health.lua against sample guards and AwsAccounts: `lua5.4 deploy/argocd/health_test.lua`.
+-- Tests health.lua against sample guards, policies and AwsAccounts: `lua5.4 deploy/argocd/health_test.lua`.
 local dir = arg[0]:match("(.*/)") or "./"
 local check = assert(loadfile(dir .. "health.lua", "t", setmetatable({}, {__index = _G})))
 
@@ -16,6 +16,16 @@ local function account(generation, observed, conditions)
   local obj = guard(generation, observed, conditions)
   obj.apiVersion, obj.kind = "apigw-guard.dev/v1alpha1", "AwsAccount"
   obj.spec = {roleArn = "arn:aws:iam::111122223333:role/apigw-guard", namespaceSelector = {}}
+  return obj
+end
+
+local function policy(generation, observed, conditions)
+  local obj = guard(generation, observed, conditions)
+  obj.apiVersion, obj.kind = "apigw-guard.dev/v1alpha1", "ApiGatewayGuardPolicy"
+  obj.spec = {selector = {stages = {"prod"}}, template = {}}
+  if obj.status ~= nil then
+    obj.status.matched, obj.status.guarded, obj.status.ready = 3, 3, 3
+  end
   return obj
 end
 
@@ -52,6 +62,24 @@ local cases = {
   {"account mismatch", account(2, 2, {cond("Ready", "False", "AccountMismatch", "z"),
                                       cond("Stalled", "True", "AccountMismatch", "z")}),
    "Degraded", "AccountMismatch: z"},
+  -- And ApiGatewayGuardPolicies (resource.customizations.health.apigw-guard.dev_ApiGatewayGuardPolicy).
+  {"policy all guarded", policy(1, 1, {cond("Ready", "True", "AllGuarded",
+                                            "3 stage(s) matched, 3 guarded and Ready"),
+                                       cond("Reconciling", "False", "AllGuarded", ""),
+                                       cond("Stalled", "False", "AllGuarded", "")}),
+   "Healthy", "3 stage(s) matched, 3 guarded and Ready"},
+  {"policy guards not ready", policy(2, 2, {cond("Ready", "False", "GuardsNotReady",
+                                                 "1 of 3 guard(s) not Ready yet"),
+                                            cond("Reconciling", "True", "GuardsNotReady",
+                                                 "1 of 3 guard(s) not Ready yet"),
+                                            cond("Stalled", "False", "GuardsNotReady", "")}),
+   "Progressing", "GuardsNotReady: 1 of 3 guard(s) not Ready yet"},
+  {"policy discovery denied", policy(1, 1, {
+     cond("Ready", "False", "AccessDeniedException", "discovering stages: AccessDeniedException: no"),
+     cond("Reconciling", "False", "AccessDeniedException", "discovering stages: AccessDeniedException: no"),
+     cond("Stalled", "True", "AccessDeniedException", "discovering stages: AccessDeniedException: no")}),
+   "Degraded", "AccessDeniedException: discovering stages: AccessDeniedException: no"},
+  {"policy new generation", policy(3, 2, {cond("Ready", "True", "AllGuarded", "")}), "Progressing"},
 }
 
 local failed = 0
