@@ -151,7 +151,8 @@ fn bad_files_name_the_file_and_line() {
     let out = apigw_guard(&["plan", "-f", empty.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("empty.yaml: no ApiGatewayGuard documents"),
+        text(&out.stderr)
+            .contains("empty.yaml: no ApiGatewayGuard or ApiGatewayGuardPolicy documents"),
         "{}",
         text(&out.stderr)
     );
