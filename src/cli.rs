@@ -206,6 +206,18 @@ pub struct RunArgs {
     /// page per 500 REST APIs, one GetStages per matched API).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub discovery_interval: Duration,
+    /// An SQS queue that CloudTrail events reach through EventBridge
+    /// (deploy/events/cloudtrail-to-sqs.yaml); repeatable. Each event reconciles the guards and
+    /// policies it concerns at once, and the resync becomes --events-resync.
+    #[arg(long = "events-queue-url", value_name = "URL")]
+    pub events_queue_urls: Vec<String>,
+    /// How often every guard is re-read from AWS while events flow: the safety net.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub events_resync: Duration,
+    /// How long the queues may be silent (or unreachable for 2 min) before the guards go back
+    /// to --resync-interval, until events flow again.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub events_max_silence: Duration,
     /// Address of the /healthz, /readyz and /metrics server.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,

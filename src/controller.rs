@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
@@ -51,6 +52,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// How often an in-sync guard is re-read from AWS to catch drift.
     pub resync: Duration,
+    /// Set when CloudTrail events arrive through queues: then polling is the safety net.
+    pub events: Option<Arc<EventsHealth>>,
     /// Every guard the controller watches, to find two guarding one stage.
     guards: Store<ApiGatewayGuard>,
     /// Consecutive retryable failures per guard.
@@ -154,6 +157,22 @@ impl Context {
             failures: Mutex::default(),
             stages_expected: OnceCell::new(),
             tenants,
+            events: None,
+        }
+    }
+
+    /// The context with events arriving through queues, whose health sets the resync.
+    pub fn with_events(mut self, events: Arc<EventsHealth>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// How long until an in-sync guard is read again: the events' safety-net interval while
+    /// events flow, else the resync interval.
+    pub fn resync_interval(&self) -> Duration {
+        match &self.events {
+            Some(events) if events.flowing() => events.resync,
+            _ => self.resync,
         }
     }
 
@@ -248,6 +267,60 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(guard);
+    }
+}
+
+/// Whether CloudTrail events flow from the queues: each poll that reached a queue, and each
+/// event, is noted; a queue unreachable for `UNREACHABLE` or silent for `max_silence` means
+/// they do not, and the guards go back to the normal resync.
+#[derive(Debug)]
+pub struct EventsHealth {
+    /// The resync while events flow (`--events-resync`).
+    pub resync: Duration,
+    /// How long without an event before the queues count as silent.
+    pub max_silence: Duration,
+    /// The first and the last poll that reached a queue.
+    polled: Mutex<Option<(tokio::time::Instant, tokio::time::Instant)>>,
+    heard: Mutex<Option<tokio::time::Instant>>,
+}
+
+/// How long after the last of a burst of events its reconcile starts.
+const EVENTS_DEBOUNCE: Duration = Duration::from_secs(1);
+
+/// How long every poll may fail before the queues count as unreachable.
+const UNREACHABLE: Duration = Duration::from_secs(120);
+
+impl EventsHealth {
+    pub fn new(resync: Duration, max_silence: Duration) -> Self {
+        Self {
+            resync,
+            max_silence,
+            polled: Mutex::default(),
+            heard: Mutex::default(),
+        }
+    }
+
+    /// A poll reached a queue.
+    pub fn polled(&self) {
+        let mut polled = self.polled.lock().unwrap_or_else(|p| p.into_inner());
+        let now = tokio::time::Instant::now();
+        *polled = Some((polled.map_or(now, |(first, _)| first), now));
+    }
+
+    /// An event arrived.
+    pub fn heard(&self) {
+        *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokio::time::Instant::now());
+    }
+
+    /// Whether the queues were reached lately and were not silent for too long (silence is
+    /// counted from the first poll that reached them).
+    pub fn flowing(&self) -> bool {
+        let polled = *self.polled.lock().unwrap_or_else(|p| p.into_inner());
+        let heard = *self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((first, last)) = polled else {
+            return false;
+        };
+        last.elapsed() < UNREACHABLE && heard.unwrap_or(first).elapsed() < self.max_silence
     }
 }
 
@@ -409,7 +482,7 @@ async fn apply(
         Some(asked) => Action::requeue(ctx.backoff(&id.to_string()).max(asked)),
         None => {
             ctx.succeeded(&id.to_string());
-            Action::requeue(ctx.resync)
+            Action::requeue(ctx.resync_interval())
         }
     })
 }
@@ -572,6 +645,10 @@ pub async fn run(
     api: Api<ApiGatewayGuard>,
     watch: watcher::Config,
     writers: Writers,
+    triggers: (
+        BoxStream<'static, ObjectRef<ApiGatewayGuard>>,
+        BoxStream<'static, ()>,
+    ),
     concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -620,10 +697,23 @@ pub async fn run(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(work_trigger, Default::default());
+    // With events, a burst about one stage (a script, a console session) is one reconcile a
+    // second after it ends.
+    let debounce = match ctx.events {
+        Some(_) => EVENTS_DEBOUNCE,
+        None => Duration::ZERO,
+    };
+    let (events, all) = triggers;
     Controller::for_stream(stream, reader)
         .watches_stream(accounts, move |account| naming(account.name_any()))
         .watches_stream(namespaces, move |ns| within(ns.name_any()))
-        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .reconcile_on(events)
+        .reconcile_all_on(all)
+        .with_config(
+            ControllerConfig::default()
+                .concurrency(concurrency)
+                .debounce(debounce),
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -755,6 +845,29 @@ mod tests {
             source: throttled(Some(9)),
         });
         assert_eq!(retryable_failure(&unreadable), Some(Duration::from_secs(9)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_flow_until_the_queues_are_unreachable_or_silent() {
+        let health = EventsHealth::new(Duration::from_secs(3600), Duration::from_secs(1800));
+        assert!(!health.flowing(), "not before a queue was reached");
+        health.polled();
+        assert!(health.flowing());
+        tokio::time::advance(Duration::from_secs(1700)).await;
+        health.polled();
+        assert!(health.flowing(), "quiet, but not for long yet");
+        tokio::time::advance(Duration::from_secs(200)).await;
+        health.polled();
+        assert!(
+            !health.flowing(),
+            "silent for more than 30 min since the first poll"
+        );
+        health.heard();
+        assert!(health.flowing(), "an event: flowing again");
+        tokio::time::advance(Duration::from_secs(121)).await;
+        assert!(!health.flowing(), "no poll reached a queue for two minutes");
+        health.polled();
+        assert!(health.flowing());
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod validate;
 pub mod tenancy;
 // What a policy covers: matching, its guards' names and specs, its status; pure. Uses: crd, model.
 pub mod policy;
+// CloudTrail and alarm events read for what they touch; pure. Uses: crd, model.
+pub mod cloudtrail;
 // Guards read from YAML files, checked as the API server would. Uses: crd, model, validate.
 pub mod manifest;
 // The runbook's targets, error classes and resolutions; pure. Uses: model.
@@ -45,5 +47,7 @@ pub mod cli;
 pub mod accounts;
 // The ApiGatewayGuardPolicy controller: discovery, owned guards, counts. Uses: crd, model, aws, policy, discovery, status, telemetry, controller.
 pub mod policies;
-// `apigw-guard run`: the controllers, leader election, health server. Uses: crd, aws, controller, accounts, policies, cli, telemetry.
+// The events inbox: long-polls SQS for CloudTrail events, triggers reconciles. Uses: crd, model, aws, cloudtrail, controller, policies, telemetry.
+pub mod inbox;
+// `apigw-guard run`: the controllers, leader election, health server. Uses: crd, aws, controller, accounts, policies, inbox, cli, telemetry.
 pub mod operator;

@@ -15,8 +15,9 @@ use tracing::{info, warn};
 use crate::accounts;
 use crate::aws::SHARED_READ_WINDOW;
 use crate::cli::RunArgs;
-use crate::controller::{self, Context, FIELD_MANAGER, Tenants, Writers};
+use crate::controller::{self, Context, EventsHealth, FIELD_MANAGER, Tenants, Writers};
 use crate::crd::ApiGatewayGuard;
+use crate::inbox::{Inbox, Triggers};
 use crate::policies;
 use crate::telemetry::{Metrics, init_logging, serve};
 
@@ -106,7 +107,8 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         namespaces,
         args.own_identity_namespaces.clone(),
     ));
-    let ctx = Arc::new(Context::new(
+    let guard_store = guard_writer.as_reader();
+    let mut ctx = Context::new(
         client.clone(),
         aws.clone(),
         recorder.clone(),
@@ -114,10 +116,22 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         args.resync_interval,
         guards,
         tenants.clone(),
-    ));
+    );
+    // Events flowing from queues make polling the safety net.
+    let health = (!args.events_queue_urls.is_empty()).then(|| {
+        Arc::new(EventsHealth::new(
+            args.events_resync,
+            args.events_max_silence,
+        ))
+    });
+    if let Some(health) = &health {
+        ctx = ctx.with_events(health.clone());
+    }
+    let ctx = Arc::new(ctx);
+    let sqs = aws.sqs();
     let policies_ctx = Arc::new(policies::Context::new(
         client.clone(),
-        aws,
+        aws.clone(),
         recorder.clone(),
         metrics.clone(),
         args.discovery_interval,
@@ -184,19 +198,39 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
             Some(namespace) => Api::namespaced(client.clone(), namespace),
             None => Api::all(client.clone()),
         };
+        let (policy_store, policy_writer) = kube::runtime::reflector::store();
+        let triggers = match health {
+            None => Triggers::none(),
+            Some(health) => Inbox {
+                sqs,
+                queues: args.events_queue_urls.clone(),
+                guards: ctx.clone(),
+                guard_store,
+                policies: policies_ctx.clone(),
+                policy_store,
+                health,
+                metrics: metrics.clone(),
+            }
+            .start(),
+        };
         let guards = controller::run(
             ctx,
             api,
             watch.clone(),
             writers,
+            (triggers.guards, triggers.all_guards),
             args.concurrency,
             stopped(),
         );
-        tokio::join!(
-            guards,
-            accounts::run(accounts_ctx, stopped()),
-            policies::run(policies_ctx, policies_api, watch, stopped()),
+        let policies = policies::run(
+            policies_ctx,
+            policies_api,
+            watch,
+            policy_writer,
+            triggers.policies,
+            stopped(),
         );
+        tokio::join!(guards, accounts::run(accounts_ctx, stopped()), policies);
     }
 
     if let Some((leader, task, loss)) = lease {

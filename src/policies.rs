@@ -8,11 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
-use kube::runtime::watcher;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::warn;
 
@@ -71,6 +74,15 @@ impl Context {
             tenants,
             found: Mutex::default(),
         }
+    }
+
+    /// Forgets the last discovery of the policy (by uid): an event said stages may have come
+    /// or gone.
+    pub fn rediscover(&self, uid: &str) {
+        self.found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
     }
 
     /// The stages the policy matches: the last discovery while it is younger than the
@@ -380,16 +392,25 @@ fn error_policy(_: Arc<ApiGatewayGuardPolicy>, error: &Error, _: Arc<Context>) -
 }
 
 /// Runs the policy controller until `shutdown` completes; `watch` selects the policies (and
-/// their guards carry the policy's labels).
+/// their guards carry the policy's labels), `writer` fills the store the events inbox reads,
+/// and `triggers` are the policies events ask to rediscover.
 pub async fn run(
     ctx: Arc<Context>,
     api: Api<ApiGatewayGuardPolicy>,
     watch: watcher::Config,
+    writer: Writer<ApiGatewayGuardPolicy>,
+    triggers: BoxStream<'static, ObjectRef<ApiGatewayGuardPolicy>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let guards = Api::<ApiGatewayGuard>::all(ctx.client.clone());
-    Controller::new(api, watch)
+    let reader = writer.as_reader();
+    let policies = watcher(api, watch)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    Controller::for_stream(policies, reader)
         .owns(guards, watcher::Config::default().labels(POLICY_LABEL))
+        .reconcile_on(triggers)
         .with_config(ControllerConfig::default().concurrency(2))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

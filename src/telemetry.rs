@@ -64,6 +64,11 @@ struct ServiceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReadyLabels {
     ready: &'static str,
 }
@@ -81,6 +86,9 @@ pub struct Metrics {
     queued_turns: Gauge,
     /// The guards whose usage-plan change waits for its turn, to keep `queued_turns` exact.
     queued_guards: Mutex<HashSet<String>>,
+    events: Family<OutcomeLabels, Counter>,
+    events_last_received: Gauge,
+    events_fallback: Gauge,
 }
 
 impl Metrics {
@@ -95,6 +103,9 @@ impl Metrics {
             rate_limit_wait: Family::default(),
             queued_turns: Gauge::default(),
             queued_guards: Mutex::default(),
+            events: Family::default(),
+            events_last_received: Gauge::default(),
+            events_fallback: Gauge::default(),
         };
         let registry = registry.sub_registry_with_prefix("apigw_guard");
         registry.register(
@@ -124,7 +135,39 @@ impl Metrics {
              one-per-20-s quota",
             metrics.queued_turns.clone(),
         );
+        registry.register(
+            "events",
+            "CloudTrail and alarm events read from the queues, by outcome: mapped (reconciles \
+             queued), unmapped (nothing guarded), own (the operator's own writes), malformed",
+            metrics.events.clone(),
+        );
+        registry.register(
+            "events_last_received_timestamp_seconds",
+            "When the last event arrived (Unix time); 0 before the first",
+            metrics.events_last_received.clone(),
+        );
+        registry.register(
+            "events_fallback",
+            "1 while the queues are unreachable or silent and the guards are polled on the normal \
+             resync interval",
+            metrics.events_fallback.clone(),
+        );
         metrics
+    }
+
+    /// Counts one event read from a queue.
+    pub fn event(&self, outcome: &'static str) {
+        self.events.get_or_create(&OutcomeLabels { outcome }).inc();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.events_last_received
+            .set(i64::try_from(now.as_secs()).unwrap_or(i64::MAX));
+    }
+
+    /// Whether the guards are polled on the normal interval for want of events.
+    pub fn events_fallback(&self, falling_back: bool) {
+        self.events_fallback.set(i64::from(falling_back));
     }
 
     /// Counts one reconcile: `ready`, `not_ready`, `deleted` or `error`.

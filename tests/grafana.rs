@@ -39,6 +39,7 @@ fn exported_families() -> BTreeMap<String, String> {
     }]);
     metrics.guard_ready("ns/guard", Some("true"));
     metrics.usage_plan_turn("ns/guard", true);
+    metrics.event("mapped");
     let mut text = String::new();
     encode(&mut text, &registry).unwrap();
     let families: BTreeMap<_, _> = text

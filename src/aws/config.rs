@@ -230,6 +230,21 @@ impl RegionalClients {
             .build()
     }
 
+    /// An SQS client as the operator itself, for the events queues.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.base)
+    }
+
+    /// Ends the shared-read window in `region` (of every account) now: an event said
+    /// something there changed, and the reconciles it asks for must see it.
+    pub fn expire_region(&self, region: &str) {
+        for ((_, key_region), regional) in self.lock().iter() {
+            if self.region_name(key_region.as_deref()) == region {
+                regional.shared.expire();
+            }
+        }
+    }
+
     async fn regional(
         &self,
         identity: &Identity,
