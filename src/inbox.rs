@@ -29,8 +29,8 @@ const HEALTH_CHECK: Duration = Duration::from_secs(10);
 
 /// What the inbox reads and whom it tells.
 pub struct Inbox {
-    pub sqs: aws_sdk_sqs::Client,
-    pub queues: Vec<String>,
+    /// Each queue's URL and a client in its region.
+    pub queues: Vec<(String, aws_sdk_sqs::Client)>,
     pub guards: Arc<controller::Context>,
     pub guard_store: Store<ApiGatewayGuard>,
     pub policies: Arc<policies::Context>,
@@ -100,10 +100,10 @@ impl Inbox {
         let (policies_tx, policies_rx) = mpsc::unbounded_channel();
         let (all_tx, all_rx) = mpsc::unbounded_channel();
         let inbox = Arc::new(self);
-        for queue in inbox.queues.clone() {
+        for (queue, sqs) in inbox.queues.clone() {
             let (inbox, guards_tx, policies_tx) =
                 (inbox.clone(), guards_tx.clone(), policies_tx.clone());
-            tokio::spawn(async move { inbox.poll(&queue, &guards_tx, &policies_tx).await });
+            tokio::spawn(async move { inbox.poll(&sqs, &queue, &guards_tx, &policies_tx).await });
         }
         let watch = inbox.clone();
         tokio::spawn(async move { watch.watch_health(&all_tx).await });
@@ -143,13 +143,13 @@ impl Inbox {
 
     async fn poll(
         &self,
+        sqs: &aws_sdk_sqs::Client,
         queue: &str,
         guards: &mpsc::UnboundedSender<ObjectRef<ApiGatewayGuard>>,
         policies: &mpsc::UnboundedSender<ObjectRef<ApiGatewayGuardPolicy>>,
     ) {
         loop {
-            let received = self
-                .sqs
+            let received = sqs
                 .receive_message()
                 .queue_url(queue)
                 .max_number_of_messages(10)
@@ -178,7 +178,7 @@ impl Inbox {
             for policy in mapped.policies {
                 let _ = policies.send(policy);
             }
-            self.delete(queue, &messages).await;
+            self.delete(sqs, queue, &messages).await;
         }
     }
 
@@ -233,7 +233,12 @@ impl Inbox {
         "mapped"
     }
 
-    async fn delete(&self, queue: &str, messages: &[aws_sdk_sqs::types::Message]) {
+    async fn delete(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        queue: &str,
+        messages: &[aws_sdk_sqs::types::Message],
+    ) {
         if messages.is_empty() {
             return;
         }
@@ -248,8 +253,7 @@ impl Inbox {
                     .ok()
             })
             .collect();
-        let deleted = self
-            .sqs
+        let deleted = sqs
             .delete_message_batch()
             .queue_url(queue)
             .set_entries(Some(entries))

@@ -128,7 +128,11 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         ctx = ctx.with_events(health.clone());
     }
     let ctx = Arc::new(ctx);
-    let sqs = aws.sqs();
+    let queues: Vec<_> = args
+        .events_queue_urls
+        .iter()
+        .map(|url| (url.clone(), aws.sqs(url)))
+        .collect();
     let policies_ctx = Arc::new(policies::Context::new(
         client.clone(),
         aws.clone(),
@@ -202,8 +206,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         let triggers = match health {
             None => Triggers::none(),
             Some(health) => Inbox {
-                sqs,
-                queues: args.events_queue_urls.clone(),
+                queues,
                 guards: ctx.clone(),
                 guard_store,
                 policies: policies_ctx.clone(),

@@ -363,6 +363,54 @@ fn iam_policies_for_other_accounts_allow_assuming_their_roles_only() {
 }
 
 #[test]
+fn events_policy_allows_reading_the_queue_only() {
+    // The operator's SQS calls: ReceiveMessage and DeleteMessageBatch (IAM's sqs:DeleteMessage);
+    // GetQueueAttributes to check the queue. Nothing else, and on the events queue only.
+    const ACTIONS: [&str; 3] = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ];
+    let policy = read_policy("deploy/iam-policy-events.json");
+    let queue = "arn:aws:sqs:us-east-1:123456789012:apigw-guard-events";
+    let mut granted = BTreeSet::new();
+    for statement in policy["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Effect"], "Allow", "{statement}");
+        assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
+        granted.extend(strings(&statement["Action"]));
+        for resource in strings(&statement["Resource"]) {
+            assert!(
+                resource.starts_with("arn:aws:sqs:") && resource.ends_with(":apigw-guard-events"),
+                "{resource}: name the queue, not *"
+            );
+        }
+    }
+    assert_eq!(granted, BTreeSet::from(ACTIONS));
+    for action in ACTIONS {
+        assert!(allowed(&policy, action, queue), "{action} on {queue}");
+    }
+    for (action, resource) in [
+        ("sqs:SendMessage", queue),
+        ("sqs:PurgeQueue", queue),
+        ("sqs:DeleteQueue", queue),
+        ("sqs:SetQueueAttributes", queue),
+        (
+            "sqs:ReceiveMessage",
+            "arn:aws:sqs:us-east-1:123456789012:orders",
+        ),
+    ] {
+        assert!(
+            !allowed(&policy, action, resource),
+            "{action} on {resource}"
+        );
+    }
+    // The queue the CloudFormation template makes by default is the one the policy names.
+    let template =
+        std::fs::read_to_string(root().join("deploy/events/cloudtrail-to-sqs.yaml")).unwrap();
+    assert!(template.contains("Default: apigw-guard-events"));
+}
+
+#[test]
 fn glob_matches_like_iam() {
     assert!(glob(
         "arn:aws:apigateway:*::/restapis/*/stages/*",

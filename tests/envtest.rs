@@ -1191,80 +1191,6 @@ async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes
     operator.assert_never_forbidden();
 }
 
-/// A queue the local AWS's default event bus delivers CloudTrail-shaped API Gateway events to,
-/// as deploy/events/cloudtrail-to-sqs.yaml sets up in AWS; its URL.
-async fn events_queue(config: &aws_config::SdkConfig, name: &str) -> String {
-    let sqs = aws_sdk_sqs::Client::new(config);
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    let events = aws_sdk_eventbridge::Client::new(config);
-    let pattern = serde_json::json!({
-        "source": ["aws.apigateway", "aws.cloudwatch"],
-        "detail-type": ["AWS API Call via CloudTrail"],
-    });
-    events
-        .put_rule()
-        .name(format!("{name}-rule"))
-        .event_pattern(pattern.to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(format!("{name}-rule"))
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    url
-}
-
-/// Puts the CloudTrail record of fixture `name` on the default bus, about REST API `api_id`,
-/// as CloudTrail does after a call.
-async fn put_cloudtrail_event(config: &aws_config::SdkConfig, name: &str, api_id: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cloudtrail")
-        .join(format!("{name}.json"));
-    let event: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let detail = event["detail"].to_string().replace("a1b2c3d4e5", api_id);
-    aws_sdk_eventbridge::Client::new(config)
-        .put_events()
-        .entries(
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .source(event["source"].as_str().unwrap())
-                .detail_type(event["detail-type"].as_str().unwrap())
-                .detail(detail)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_drift() {
     let Some(server) = envtest::api_server().await else {
@@ -1275,7 +1201,7 @@ async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_d
     namespace(&admin, "events-ns").await;
     let config = support::config(REGION).await;
     let api = support::seed_api(&config, "events-api", "prod").await;
-    let queue = events_queue(&config, "apigw-guard-events").await;
+    let queue = support::events_queue(&config, "apigw-guard-events").await;
     // An hour between resyncs: whatever is put back within the test, an event put back.
     let operator = Operator::start_with(
         server,
@@ -1302,7 +1228,7 @@ async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_d
     // A change by hand, and its CloudTrail event: put back at once.
     for _ in 0..3 {
         support::disable_tracing_by_hand(&config, &api).await;
-        put_cloudtrail_event(&config, "update-stage", &api).await;
+        support::put_cloudtrail_event(&config, "update-stage", &api).await;
         eventually(
             "tracing put back by the event",
             Duration::from_secs(30),
@@ -1315,7 +1241,7 @@ async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_d
 
     // The operator's own write coming back, a poison message, and an event of an API nobody
     // guards: none of them reconciles anything, and the loop goes on.
-    put_cloudtrail_event(&config, "update-stage-by-operator", &api).await;
+    support::put_cloudtrail_event(&config, "update-stage-by-operator", &api).await;
     aws_sdk_sqs::Client::new(&config)
         .send_message()
         .queue_url(&queue)
@@ -1323,7 +1249,7 @@ async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_d
         .send()
         .await
         .unwrap();
-    put_cloudtrail_event(&config, "unrelated", "zzzzzzzzzz").await;
+    support::put_cloudtrail_event(&config, "unrelated", "zzzzzzzzzz").await;
     eventually(
         "own, malformed and unmapped counted",
         Duration::from_secs(30),
@@ -1342,7 +1268,7 @@ async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_d
         "no write for events that change nothing"
     );
     support::disable_tracing_by_hand(&config, &api).await;
-    put_cloudtrail_event(&config, "update-stage", &api).await;
+    support::put_cloudtrail_event(&config, "update-stage", &api).await;
     eventually(
         "still reacting after the poison message",
         Duration::from_secs(30),

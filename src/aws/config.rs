@@ -230,9 +230,22 @@ impl RegionalClients {
             .build()
     }
 
-    /// An SQS client as the operator itself, for the events queues.
-    pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.base)
+    /// An SQS client as the operator itself for the events queue at `url`, in the queue's
+    /// region (`https://sqs.REGION.amazonaws.com/...`), else the base region.
+    pub fn sqs(&self, url: &str) -> aws_sdk_sqs::Client {
+        let region = url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|host| host.strip_prefix("sqs."))
+            .and_then(|host| host.split('.').next())
+            .map(|region| Region::new(region.to_owned()))
+            .or_else(|| self.base.region().cloned());
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&self.base)
+                .region(region)
+                .build(),
+        )
     }
 
     /// Ends the shared-read window in `region` (of every account) now: an event said
@@ -305,5 +318,29 @@ impl RegionalClients {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Identity, Option<String>), Regional>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_queue_is_read_in_its_own_region() {
+        let base = aws_config::SdkConfig::builder()
+            .region(Region::new("eu-west-1"))
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let clients = RegionalClients::new(base);
+        let region = |url: &str| clients.sqs(url).config().region().map(|r| r.to_string());
+        assert_eq!(
+            region("https://sqs.us-east-2.amazonaws.com/123456789012/apigw-guard-events"),
+            Some("us-east-2".to_owned())
+        );
+        assert_eq!(
+            region("http://127.0.0.1:4566/000000000000/apigw-guard-events"),
+            Some("eu-west-1".to_owned()),
+            "a local endpoint names no region: the operator's"
+        );
     }
 }

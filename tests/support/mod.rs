@@ -414,3 +414,77 @@ pub async fn alarm_names(config: &SdkConfig, prefix: &str) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A queue the local AWS's default event bus delivers CloudTrail-shaped API Gateway events to,
+/// as deploy/events/cloudtrail-to-sqs.yaml sets up in AWS; its URL.
+pub async fn events_queue(config: &aws_config::SdkConfig, name: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let events = aws_sdk_eventbridge::Client::new(config);
+    let pattern = serde_json::json!({
+        "source": ["aws.apigateway", "aws.cloudwatch"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+    });
+    events
+        .put_rule()
+        .name(format!("{name}-rule"))
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(format!("{name}-rule"))
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+/// Puts the CloudTrail record of fixture `name` on the default bus, about REST API `api_id`,
+/// as CloudTrail does after a call.
+pub async fn put_cloudtrail_event(config: &aws_config::SdkConfig, name: &str, api_id: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cloudtrail")
+        .join(format!("{name}.json"));
+    let event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let detail = event["detail"].to_string().replace("a1b2c3d4e5", api_id);
+    aws_sdk_eventbridge::Client::new(config)
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source(event["source"].as_str().unwrap())
+                .detail_type(event["detail-type"].as_str().unwrap())
+                .detail(detail)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
