@@ -4,8 +4,8 @@ validates every object against the Kubernetes schemas (kubernetes-validate) and 
 ApiGatewayGuard, ApiGatewayGuardPolicy and AwsAccount against its generated CRD's schema (a
 policy's selector and template too take no unknown field), and checks that the chart
 renders the same RBAC rules, security contexts, args, env, probes and resources as the kustomize
-base, that its `awsAccounts` value renders the AwsAccounts of examples/accounts.yaml as they are,
-and that the Grafana dashboard ConfigMaps (deploy/grafana and the chart's) carry
+base, that its `awsAccounts` value renders the AwsAccounts of examples/accounts.yaml as they are
+and its `events.queueUrls` one --events-queue-url each, and that the Grafana dashboard ConfigMaps (deploy/grafana and the chart's) carry
 deploy/grafana/apigw-guard-dashboard.json as it is. CEL rules are checked by the Rust tests,
 not here.
 
@@ -177,6 +177,19 @@ def check_accounts(base_chart, all_values, accounts):
         raise SystemExit(f"the chart passes {args}, without ownIdentityNamespaces")
 
 
+def check_events(base_chart, all_values, queue_urls):
+    """The chart passes no --events-queue-url by default, and one per `events.queueUrls` item,
+    in order."""
+    def args(objects):
+        deployment = next(obj for obj in objects if obj["kind"] == "Deployment")
+        return deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    if any(arg.startswith("--events-queue-url") for arg in args(base_chart)):
+        raise SystemExit(f"the chart passes {args(base_chart)}, with a queue without events.queueUrls")
+    passed = [arg for arg in args(all_values) if arg.startswith("--events-queue-url")]
+    if passed != [f"--events-queue-url={url}" for url in queue_urls]:
+        raise SystemExit(f"the chart passes {passed}, not events.queueUrls {queue_urls}")
+
+
 def main():
     root = pathlib.Path(sys.argv[1]).resolve()
     tools = pathlib.Path(sys.argv[2]).resolve()
@@ -187,12 +200,14 @@ def main():
     # The example's AwsAccounts as the chart's awsAccounts value: name plus spec.
     accounts = [obj for obj in load_all(root / "examples" / "accounts.yaml") if obj["kind"] == "AwsAccount"]
     account_values = [{"name": obj["metadata"]["name"], **obj["spec"]} for obj in accounts]
+    queue_urls = ["https://sqs.us-east-1.amazonaws.com/123456789012/apigw-guard-events",
+                  "https://sqs.eu-west-1.amazonaws.com/123456789012/apigw-guard-events"]
     all_values = helm_template(
         tools, chart, "watchNamespace=payments", "aws.roleArn=arn:aws:iam::123456789012:role/g",
         "serviceMonitor.enabled=true", "image.tag=1.2.3", "grafanaDashboard.enabled=true",
         "grafanaDashboard.namespace=monitoring", "grafanaDashboard.labels.team=1",
         "grafanaDashboard.annotations.grafana_folder=AWS", "ownIdentityNamespaces=team=platform",
-        set_json=[f"awsAccounts={json.dumps(account_values)}"])
+        set_json=[f"awsAccounts={json.dumps(account_values)}", f"events.queueUrls={json.dumps(queue_urls)}"])
     grafana_sources = [
         ("deploy/grafana/", kustomize(tools, root / "deploy" / "grafana"), "apigw-guard"),
         ("helm (grafanaDashboard.enabled)", helm_template(tools, chart, "grafanaDashboard.enabled=true"), "apigw-guard"),
@@ -234,6 +249,7 @@ def main():
     if prod["metadata"]["namespace"] != "payments" or prod["spec"]["stage"] != "prod":
         raise SystemExit(f"the prod overlay renders {prod['metadata']} {prod['spec']}")
     check_accounts(rendered, all_values, accounts)
+    check_events(rendered, all_values, queue_urls)
     dashboards = check_dashboards(root, rendered, grafana_sources)
     print(json.dumps({"objects validated": checked, "chart matches deploy/": len(base_objects) - 1,
                       "dashboard ConfigMaps match deploy/grafana/": dashboards}))

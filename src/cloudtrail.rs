@@ -114,17 +114,20 @@ fn touches(name: &str, params: &Value, detail: &Value) -> Option<Touches> {
             api_id: api_id()?,
             stage: stage(&["stageName"]),
         }),
-        "CreateDeployment" => match stage(&["createDeploymentInput", "stageName"]) {
-            Some(stage) => Some(Touches::NewStage {
-                api_id: api_id()?,
-                stage,
-            }),
-            // A deployment to no stage changes nothing a guard keeps.
-            None => None,
-        },
+        // The stage is recorded inside the call's input object; a top-level one is taken too.
+        "CreateDeployment" => {
+            match stage(&["createDeploymentInput", "stageName"]).or_else(|| stage(&["stageName"])) {
+                Some(stage) => Some(Touches::NewStage {
+                    api_id: api_id()?,
+                    stage,
+                }),
+                // A deployment to no stage changes nothing a guard keeps.
+                None => None,
+            }
+        }
         "CreateStage" => Some(Touches::NewStage {
             api_id: api_id()?,
-            stage: stage(&["createStageInput", "stageName"])?,
+            stage: stage(&["createStageInput", "stageName"]).or_else(|| stage(&["stageName"]))?,
         }),
         "UpdateRestApi" | "DeleteRestApi" | "PutRestApi" => Some(Touches::Stages {
             api_id: api_id()?,

@@ -119,6 +119,7 @@ impl Inbox {
     async fn watch_health(&self, all: &mpsc::UnboundedSender<()>) {
         let mut flowing = None;
         loop {
+            tokio::time::sleep(HEALTH_CHECK).await;
             let now = self.health.flowing();
             if flowing != Some(now) {
                 self.metrics.events_fallback(!now);
@@ -137,7 +138,6 @@ impl Inbox {
                 }
                 flowing = Some(now);
             }
-            tokio::time::sleep(HEALTH_CHECK).await;
         }
     }
 
@@ -148,14 +148,18 @@ impl Inbox {
         guards: &mpsc::UnboundedSender<ObjectRef<ApiGatewayGuard>>,
         policies: &mpsc::UnboundedSender<ObjectRef<ApiGatewayGuardPolicy>>,
     ) {
+        // The first poll returns at once, so a reachable queue counts as flowing from the
+        // start; the others wait for messages.
+        let mut wait = 0;
         loop {
             let received = sqs
                 .receive_message()
                 .queue_url(queue)
                 .max_number_of_messages(10)
-                .wait_time_seconds(LONG_POLL_SECONDS)
+                .wait_time_seconds(wait)
                 .send()
                 .await;
+            wait = LONG_POLL_SECONDS;
             let messages = match received {
                 Ok(out) => out.messages.unwrap_or_default(),
                 Err(err) => {

@@ -111,3 +111,18 @@ fn malformed_messages_are_errors_and_unkept_calls_are_nothing() {
     let other = r#"{"detail-type":"EC2 Instance State-change Notification","region":"us-east-1","account":"1","detail":{"state":"running"}}"#;
     assert_eq!(parse(other, "apigw-guard"), Ok(None));
 }
+
+#[test]
+fn a_stage_named_at_the_top_of_the_parameters_is_taken_too() {
+    let mut event: Value = serde_json::from_str(&fixture("create-stage")).unwrap();
+    event["detail"]["requestParameters"] =
+        serde_json::json!({"restApiId": "a1b2c3d4e5", "stageName": "canary"});
+    let change = parse(&event.to_string(), "apigw-guard").unwrap().unwrap();
+    assert_eq!(
+        change.touches,
+        Touches::NewStage {
+            api_id: "a1b2c3d4e5".to_owned(),
+            stage: "canary".to_owned()
+        }
+    );
+}
