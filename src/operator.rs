@@ -83,9 +83,12 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
 
     // A resync (or a policy's discovery) must not be answered from the listings of the one
     // before it.
-    let window = SHARED_READ_WINDOW
+    let mut window = SHARED_READ_WINDOW
         .min(args.resync_interval / 2)
         .min(args.discovery_interval / 2);
+    if !args.events_queue_urls.is_empty() {
+        window = window.min(args.events_resync / 2);
+    }
     let aws = Arc::new(args.aws.clients().await.share_reads_for(window));
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
