@@ -21,7 +21,7 @@ use crate::crd::{self, ApiGatewayGuard, ApiGatewayGuardPolicy};
 use crate::discovery::discover;
 use crate::manifest;
 use crate::model::{AwsError, GuardId, Identity};
-use crate::policy::{Coverage, POLICY_CREATED, POLICY_LABEL};
+use crate::policy::Coverage;
 use crate::reconcile::{Outcome, Report, reconcile_claimed};
 use crate::status::{self, now};
 use crate::telemetry::{LogFormat, init_logging};
@@ -518,14 +518,7 @@ async fn expand(
     for (stage, coverage) in &covered {
         lines.push(match coverage {
             Coverage::Guard { name, spec } => {
-                let mut guard = ApiGatewayGuard::new(name, (**spec).clone());
-                guard.metadata.namespace = policy.namespace();
-                let mut labels = policy.labels().clone();
-                labels.insert(POLICY_LABEL.to_owned(), policy.name_any());
-                guard.metadata.labels = Some(labels);
-                let created = crate::policy::created(policy);
-                guard.metadata.annotations = Some([(POLICY_CREATED.to_owned(), created)].into());
-                children.push(guard);
+                children.push(crate::policy::guard(policy, name, spec));
                 format!("  + {}: guard {name}", stage.describe())
             }
             Coverage::Skipped { by } => {

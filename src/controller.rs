@@ -105,6 +105,16 @@ impl Tenants {
         self.accounts.get(&ObjectRef::new(name))
     }
 
+    /// Whose credentials a guard naming `account` (or none) acts with, whatever its namespace
+    /// (what only cleans up after it, or only counts its stage); `None` when the account is
+    /// not known.
+    fn identity(&self, account: Option<&str>) -> Option<Identity> {
+        match account {
+            None => Some(Identity::Own),
+            Some(name) => Some(tenancy::access(Some(&*self.account(name)?)).0),
+        }
+    }
+
     /// The identity a guard (or policy) in `namespace` naming `account` acts as and the rules
     /// it acts under, or why it may not act.
     pub async fn access(
@@ -194,12 +204,9 @@ impl Context {
                     else {
                         continue;
                     };
-                    let identity = match &guard.spec.account {
-                        None => Identity::Own,
-                        Some(account) => match self.tenants.account(account) {
-                            Some(account) => tenancy::access(Some(&account)).0,
-                            None => continue,
-                        },
+                    let Some(identity) = self.tenants.identity(guard.spec.account.as_deref())
+                    else {
+                        continue;
                     };
                     let stage = (name, guard.spec.stage.clone());
                     let region = guard.spec.region.as_deref();
@@ -545,16 +552,13 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
     }
     // Cleanup removes only what the guard itself made, so it needs the account's role but not
     // its namespace rules: a guard whose namespace lost the account still cleans up after itself.
-    let identity = match &guard.spec.account {
-        None => Identity::Own,
-        Some(name) => match ctx.tenants.account(name) {
-            Some(account) => tenancy::access(Some(&account)).0,
-            None => {
-                let err = tenancy::account_not_found(name);
-                publish(ctx, guard, &events::cleanup_blocked(&err)).await;
-                return Err(Error::Cleanup(err));
-            }
-        },
+    let identity = match ctx.tenants.identity(guard.spec.account.as_deref()) {
+        Some(identity) => identity,
+        None => {
+            let err = tenancy::account_not_found(guard.spec.account.as_deref().unwrap_or_default());
+            publish(ctx, guard, &events::cleanup_blocked(&err)).await;
+            return Err(Error::Cleanup(err));
+        }
     };
     let calls = CallLog::default();
     let region = guard.spec.region.as_deref();

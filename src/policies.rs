@@ -185,23 +185,13 @@ async fn children(
         .collect())
 }
 
-/// The guard the policy keeps for one stage: the template's spec, the policy's labels (so an
-/// operator sharded by label reconciles it too), owned by the policy.
+/// The guard the policy keeps for one stage ([`policy::guard`]), owned by the policy.
 fn child(
     policy: &ApiGatewayGuardPolicy,
     name: &str,
     spec: &crate::crd::ApiGatewayGuardSpec,
 ) -> ApiGatewayGuard {
-    let mut guard = ApiGatewayGuard::new(name, spec.clone());
-    guard.metadata.namespace = policy.namespace();
-    let mut labels = policy.labels().clone();
-    labels.insert(POLICY_LABEL.to_owned(), policy.name_any());
-    guard.metadata.labels = Some(labels);
-    guard.metadata.annotations = Some(
-        [(POLICY_CREATED.to_owned(), policy::created(policy))]
-            .into_iter()
-            .collect(),
-    );
+    let mut guard = policy::guard(policy, name, spec);
     guard.metadata.owner_references = policy.controller_owner_ref(&()).map(|o| vec![o]);
     guard
 }

@@ -93,6 +93,26 @@ pub fn child_name(policy: &str, matched: &Matched) -> String {
     format!("{name}{suffix}")
 }
 
+/// The guard a policy keeps for a stage, by the name [`child_name`] gives it: in the policy's
+/// namespace, with the policy's labels (so an operator sharded by label reconciles it too) and
+/// its own, and when the policy was made, so another policy knows which of the two is older.
+pub fn guard(
+    policy: &ApiGatewayGuardPolicy,
+    name: &str,
+    spec: &ApiGatewayGuardSpec,
+) -> ApiGatewayGuard {
+    let mut guard = ApiGatewayGuard::new(name, spec.clone());
+    guard.metadata.namespace = policy.metadata.namespace.clone();
+    let mut labels = policy.metadata.labels.clone().unwrap_or_default();
+    labels.insert(
+        POLICY_LABEL.to_owned(),
+        policy.metadata.name.clone().unwrap_or_default(),
+    );
+    guard.metadata.labels = Some(labels);
+    guard.metadata.annotations = Some([(POLICY_CREATED.to_owned(), created(policy))].into());
+    guard
+}
+
 /// FNV-1a, 64 bits: a hash that stays the same across processes and versions.
 fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
