@@ -7,22 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use tracing::warn;
 
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
+use crate::controller::{FIELD_MANAGER, apply_status, publish_about};
 use crate::crd::{ApiGatewayGuard, AwsAccount, AwsAccountStatus};
 use crate::status::{cond, now, settle};
 use crate::telemetry::Metrics;
 use crate::tenancy::{self, Tenancy};
 
-/// The status field manager, as for guards.
-const FIELD_MANAGER: &str = "apigw-guard";
 /// How soon a role that could not be assumed for a passing reason is tried again.
 const RETRY: Duration = Duration::from_secs(30);
 /// Held on every AwsAccount while guards name it.
@@ -161,29 +159,22 @@ async fn release(account: &AwsAccount, ctx: &Context) -> Result<Action, Problem>
         ..previous.clone()
     };
     if status != previous {
-        publish(ctx, account, EventType::Normal, "InUse", message).await;
+        let note = event(EventType::Normal, "InUse", message);
+        publish_about(&ctx.recorder, account, &note).await;
         patch_status(ctx, account, &status).await?;
     }
     // The finalizer stays while cleanup fails; the guards' own deletion is what is waited for.
     Err(Problem::InUse(holding.len()))
 }
 
-async fn publish(
-    ctx: &Context,
-    account: &AwsAccount,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
+/// An event about the account's role.
+fn event(type_: EventType, reason: &str, note: String) -> Event {
+    Event {
         type_,
         reason: reason.to_owned(),
         note: Some(note),
         action: "AssumeRole".to_owned(),
         secondary: None,
-    };
-    if let Err(err) = ctx.recorder.publish(&event, &account.object_ref(&())).await {
-        warn!(error = %err, "could not publish event");
     }
 }
 
@@ -192,19 +183,8 @@ async fn patch_status(
     account: &AwsAccount,
     status: &AwsAccountStatus,
 ) -> Result<(), kube::Error> {
-    let patch = serde_json::json!({
-        "apiVersion": AwsAccount::api_version(&()),
-        "kind": AwsAccount::kind(&()),
-        "status": status,
-    });
-    Api::<AwsAccount>::all(ctx.client.clone())
-        .patch_status(
-            &account.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
-    Ok(())
+    let api = Api::<AwsAccount>::all(ctx.client.clone());
+    apply_status(&api, &account.name_any(), FIELD_MANAGER, status).await
 }
 
 /// Assumes the role (STS AssumeRole through the SDK's provider) and asks STS who it is.
@@ -235,34 +215,14 @@ async fn verify(account: Arc<AwsAccount>, ctx: &Context) -> Result<Action, Probl
     };
     if previous.and_then(reason) != reason(&status) || ready != was_ready {
         let (why, note) = reason(&status).unwrap_or_default();
-        let event = Event {
-            type_: if ready {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            },
-            reason: why,
-            note: Some(note),
-            action: "AssumeRole".to_owned(),
-            secondary: None,
+        let type_ = match ready {
+            true => EventType::Normal,
+            false => EventType::Warning,
         };
-        if let Err(err) = ctx.recorder.publish(&event, &account.object_ref(&())).await {
-            warn!(error = %err, "could not publish event");
-        }
+        publish_about(&ctx.recorder, &*account, &event(type_, &why, note)).await;
     }
     if previous != Some(&status) {
-        let patch = serde_json::json!({
-            "apiVersion": AwsAccount::api_version(&()),
-            "kind": AwsAccount::kind(&()),
-            "status": status,
-        });
-        Api::<AwsAccount>::all(ctx.client.clone())
-            .patch_status(
-                &account.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
+        patch_status(ctx, &account, &status).await?;
     }
     let retryable = status
         .conditions

@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 use tracing::{Instrument, info_span, warn};
 
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
-use crate::crd::{ApiGatewayGuard, ApiGatewayGuardStatus, AwsAccount, DeletionPolicy};
+use crate::crd::{ApiGatewayGuard, AwsAccount, DeletionPolicy};
 use crate::events;
 use crate::model::{AwsError, GuardId, Identity};
 use crate::reconcile::{Report, owned_alarms, owned_dashboard, reconcile_claimed};
@@ -459,7 +459,7 @@ async fn apply(
     }
     // Unchanged facts are not written: every write wakes every watcher of guards.
     if previous != Some(&status) {
-        patch_status(api, &id.name, &status).await?;
+        apply_status(api, &id.name, FIELD_MANAGER, &status).await?;
     }
     let ready = status
         .conditions
@@ -596,24 +596,40 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
 
 /// Events are for humans: a failure to publish one is logged, never fails the reconcile.
 async fn publish(ctx: &Context, guard: &ApiGatewayGuard, event: &Event) {
-    if let Err(err) = ctx.recorder.publish(event, &guard.object_ref(&())).await {
+    publish_about(&ctx.recorder, guard, event).await;
+}
+
+/// Publishes `event` about `object`. Events are for humans: a failure to publish one is
+/// logged, never fails the reconcile.
+pub async fn publish_about<K: Resource<DynamicType = ()>>(
+    recorder: &Recorder,
+    object: &K,
+    event: &Event,
+) {
+    if let Err(err) = recorder.publish(event, &object.object_ref(&())).await {
         warn!(error = %err, reason = %event.reason, "could not publish event");
     }
 }
 
-async fn patch_status(
-    api: &Api<ApiGatewayGuard>,
+/// Server-side applies `status` as the status of the object `name` of `api`, as
+/// `field_manager`.
+pub async fn apply_status<K>(
+    api: &Api<K>,
     name: &str,
-    status: &ApiGatewayGuardStatus,
-) -> Result<(), Error> {
+    field_manager: &str,
+    status: &impl serde::Serialize,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let patch = serde_json::json!({
-        "apiVersion": ApiGatewayGuard::api_version(&()),
-        "kind": ApiGatewayGuard::kind(&()),
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
         "status": status,
     });
     api.patch_status(
         name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
+        &PatchParams::apply(field_manager).force(),
         &Patch::Apply(&patch),
     )
     .await?;

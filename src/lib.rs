@@ -43,7 +43,7 @@ pub mod telemetry;
 pub mod controller;
 // Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, policy, manifest, aws, discovery, reconcile, status, diagnose, telemetry.
 pub mod cli;
-// The AwsAccount controller: assumes each role, reports the account reached. Uses: crd, model, aws, tenancy, status, telemetry.
+// The AwsAccount controller: assumes each role, reports the account reached. Uses: crd, model, aws, tenancy, status, telemetry, controller.
 pub mod accounts;
 // The ApiGatewayGuardPolicy controller: discovery, owned guards, counts. Uses: crd, model, aws, policy, discovery, status, telemetry, controller.
 pub mod policies;

@@ -20,7 +20,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tracing::warn;
 
 use crate::aws::{CallLog, RegionalClients};
-use crate::controller::Tenants;
+use crate::controller::{Tenants, apply_status, publish_about};
 use crate::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicyStatus};
 use crate::discovery::discover;
 use crate::model::AwsError;
@@ -270,18 +270,8 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
     }
     let status = build_status(policy, &covered, &owned, problem.as_ref(), &now());
     if policy.status.as_ref() != Some(&status) {
-        let patch = serde_json::json!({
-            "apiVersion": ApiGatewayGuardPolicy::api_version(&()),
-            "kind": ApiGatewayGuardPolicy::kind(&()),
-            "status": status,
-        });
-        Api::<ApiGatewayGuardPolicy>::namespaced(ctx.client.clone(), &namespace)
-            .patch_status(
-                &policy.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
+        let api = Api::<ApiGatewayGuardPolicy>::namespaced(ctx.client.clone(), &namespace);
+        apply_status(&api, &policy.name_any(), FIELD_MANAGER, &status).await?;
     }
     let next = match &problem {
         Some(err) if err.retryable => RETRY,
@@ -371,9 +361,7 @@ async fn publish(ctx: &Context, policy: &ApiGatewayGuardPolicy, reason: &str, no
         action: "Discover".to_owned(),
         secondary: None,
     };
-    if let Err(err) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
-        warn!(error = %err, "could not publish event");
-    }
+    publish_about(&ctx.recorder, policy, &event).await;
 }
 
 fn error_policy(_: Arc<ApiGatewayGuardPolicy>, error: &Error, _: Arc<Context>) -> Action {
