@@ -6,10 +6,7 @@ use std::path::Path;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
-use crate::crd::{
-    ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicySpec, ApiGatewayGuardSpec,
-    AwsAccount, AwsAccountSpec,
-};
+use crate::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardSpec, AwsAccount};
 use crate::model::GuardId;
 use crate::validate::{role_arn_problem, validate, validate_alarm_names};
 
@@ -60,26 +57,13 @@ struct Document {
     _status: Option<serde::de::IgnoredAny>,
 }
 
-/// An AwsAccount document as written.
+/// An AwsAccount or policy document as written: unknown top-level fields are errors.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AccountDocument {
+struct KindDocument<S> {
     api_version: String,
     metadata: ObjectMeta,
-    spec: AwsAccountSpec,
-    #[serde(default, rename = "status")]
-    _status: Option<serde::de::IgnoredAny>,
-    #[serde(default, rename = "kind")]
-    _kind: serde::de::IgnoredAny,
-}
-
-/// A policy document as written.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PolicyDocument {
-    api_version: String,
-    metadata: ObjectMeta,
-    spec: ApiGatewayGuardPolicySpec,
+    spec: S,
     #[serde(default, rename = "status")]
     _status: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "kind")]
@@ -180,17 +164,46 @@ pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestError> {
     Ok(manifest)
 }
 
-/// One AwsAccount document, checked against the CRD's CEL rules as the API server would.
+/// One AwsAccount document, checked as the API server would: its CEL rules, and its role ARN's
+/// pattern, which the API server checks and CEL does not.
 fn parse_account(
     file: &str,
     name: &str,
     document: serde_yaml::Deserializer,
 ) -> Result<AwsAccount, ManifestError> {
+    parse_kind(
+        file,
+        "AwsAccount",
+        name,
+        document,
+        AwsAccount::new,
+        |account| {
+            role_arn_problem(&account.spec.role_arn)
+                .into_iter()
+                .collect()
+        },
+    )
+}
+
+/// One document of `kind` (not a guard): its apiVersion and name, then its CEL rules and the
+/// errors of `checks`, all said together.
+fn parse_kind<K, S>(
+    file: &str,
+    kind: &'static str,
+    name: &str,
+    document: serde_yaml::Deserializer,
+    new: impl FnOnce(&str, S) -> K,
+    checks: impl FnOnce(&K) -> Vec<String>,
+) -> Result<K, ManifestError>
+where
+    S: serde::de::DeserializeOwned,
+    K: kube::CustomResourceExt + kube::Resource + serde::Serialize,
+{
     let parse_error = |message: String| ManifestError::Parse {
         file: file.to_owned(),
-        message: format!("AwsAccount {name}: {message}"),
+        message: format!("{kind} {name}: {message}"),
     };
-    let doc = AccountDocument::deserialize(document).map_err(|e| parse_error(e.to_string()))?;
+    let doc = KindDocument::<S>::deserialize(document).map_err(|e| parse_error(e.to_string()))?;
     if doc.api_version != API_VERSION {
         return Err(parse_error(format!(
             "apiVersion is {}, expected {API_VERSION}",
@@ -200,19 +213,18 @@ fn parse_account(
     if name.is_empty() {
         return Err(parse_error("no metadata.name".to_owned()));
     }
-    let mut account = AwsAccount::new(name, doc.spec);
-    account.metadata = doc.metadata;
+    let mut object = new(name, doc.spec);
+    *object.meta_mut() = doc.metadata;
     let mut errors = Vec::new();
-    if let Err(failed) = kube::core::cel::validate_cel(&account) {
+    if let Err(failed) = kube::core::cel::validate_cel(&object) {
         errors.extend(failed.into_vec().into_iter().map(|e| e.to_string()));
     }
-    // The schema's pattern, which the API server checks and CEL does not.
-    errors.extend(role_arn_problem(&account.spec.role_arn));
+    errors.extend(checks(&object));
     match errors.is_empty() {
-        true => Ok(account),
+        true => Ok(object),
         false => Err(ManifestError::Invalid {
             file: file.to_owned(),
-            kind: "AwsAccount",
+            kind,
             guard: name.to_owned(),
             errors,
         }),
@@ -234,44 +246,27 @@ fn parse_policy(
     name: &str,
     document: serde_yaml::Deserializer,
 ) -> Result<ApiGatewayGuardPolicy, ManifestError> {
-    let parse_error = |message: String| ManifestError::Parse {
-        file: file.to_owned(),
-        message: format!("ApiGatewayGuardPolicy {name}: {message}"),
-    };
-    let doc = PolicyDocument::deserialize(document).map_err(|e| parse_error(e.to_string()))?;
-    if doc.api_version != API_VERSION {
-        return Err(parse_error(format!(
-            "apiVersion is {}, expected {API_VERSION}",
-            doc.api_version
-        )));
-    }
-    if name.is_empty() {
-        return Err(parse_error("no metadata.name".to_owned()));
-    }
-    let mut policy = ApiGatewayGuardPolicy::new(name, doc.spec);
-    policy.metadata = doc.metadata;
-    let mut errors = Vec::new();
-    if let Err(failed) = kube::core::cel::validate_cel(&policy) {
-        errors.extend(failed.into_vec().into_iter().map(|e| e.to_string()));
-    }
-    if policy.spec.selector.stages.is_empty() {
-        errors.push("spec.selector.stages: name at least one stage glob".to_owned());
-    }
-    let sample = policy.spec.template.guard_spec(&policy.spec, "id", "stage");
-    errors.extend(
-        validate(&sample)
-            .into_iter()
-            .map(|e| e.replacen("spec.", "spec.template.", 1)),
-    );
-    match errors.is_empty() {
-        true => Ok(policy),
-        false => Err(ManifestError::Invalid {
-            file: file.to_owned(),
-            kind: "ApiGatewayGuardPolicy",
-            guard: name.to_owned(),
-            errors,
-        }),
-    }
+    let kind = "ApiGatewayGuardPolicy";
+    parse_kind(
+        file,
+        kind,
+        name,
+        document,
+        ApiGatewayGuardPolicy::new,
+        |policy| {
+            let mut errors = Vec::new();
+            if policy.spec.selector.stages.is_empty() {
+                errors.push("spec.selector.stages: name at least one stage glob".to_owned());
+            }
+            let sample = policy.spec.template.guard_spec(&policy.spec, "id", "stage");
+            errors.extend(
+                validate(&sample)
+                    .into_iter()
+                    .map(|e| e.replacen("spec.", "spec.template.", 1)),
+            );
+            errors
+        },
+    )
 }
 
 /// Reads and parses a manifest file.
