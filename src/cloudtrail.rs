@@ -233,4 +233,4 @@ impl Change {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

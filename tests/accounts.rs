@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use apigw_guard::aws::{CallLog, Limit, Quota, RateLimits, RegionalClients};
@@ -42,18 +41,6 @@ spec:
   alarms: {{}}
 {extra}"
     )
-}
-
-fn apigw_guard(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_apigw-guard"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", support::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", REGION)
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("apigw-guard runs")
 }
 
 fn guards_status(stdout: &str) -> Vec<ApiGatewayGuard> {
@@ -128,7 +115,7 @@ async fn each_guard_lands_in_its_accounts_account_and_refusals_write_nothing() {
     let path = dir.join("accounts.yaml");
     std::fs::write(&path, file).unwrap();
 
-    let out = apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
+    let out = support::apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
@@ -426,7 +413,7 @@ async fn diagnose_reads_the_stage_in_the_account_of_the_role() {
         "prod",
     ];
     let through_role =
-        apigw_guard(&[&args[..], &["--role-arn", &role, "--external-id", "x-1"]].concat());
+        support::apigw_guard(&[&args[..], &["--role-arn", &role, "--external-id", "x-1"]].concat());
     let report = String::from_utf8_lossy(&through_role.stdout);
     assert!(
         through_role.status.success(),
@@ -440,9 +427,9 @@ async fn diagnose_reads_the_stage_in_the_account_of_the_role() {
         "{report}"
     );
     // The operator's own account has no such API.
-    let own = apigw_guard(&args);
+    let own = support::apigw_guard(&args);
     assert!(!own.status.success());
-    let bad = apigw_guard(&[&args[..], &["--role-arn", "arn:aws:iam::1:role/x"]].concat());
+    let bad = support::apigw_guard(&[&args[..], &["--role-arn", "arn:aws:iam::1:role/x"]].concat());
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&bad.stderr)

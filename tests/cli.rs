@@ -3,22 +3,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use support::REGION;
-
-fn apigw_guard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_apigw-guard"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("AWS_ENDPOINT_URL", support::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", REGION)
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("apigw-guard runs")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -39,7 +26,7 @@ async fn plan_then_reconcile_the_example_guard() {
     support::seed_usage_plan(&config, "orders-standard", &api_id, "prod").await;
     support::set_log_role(&config).await;
 
-    let plan = apigw_guard(&["plan", "-f", "examples/guard.yaml"]);
+    let plan = support::apigw_guard(&["plan", "-f", "examples/guard.yaml"]);
     let stdout = text(&plan.stdout);
     assert!(plan.status.success(), "{stdout}{}", text(&plan.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
@@ -64,7 +51,7 @@ async fn plan_then_reconcile_the_example_guard() {
         "plan never writes"
     );
 
-    let reconcile = apigw_guard(&["reconcile", "--once", "-f", "examples/guard.yaml"]);
+    let reconcile = support::apigw_guard(&["reconcile", "--once", "-f", "examples/guard.yaml"]);
     assert!(reconcile.status.success(), "{}", text(&reconcile.stderr));
     let guard: apigw_guard::crd::ApiGatewayGuard =
         serde_yaml::from_str(&text(&reconcile.stdout)).unwrap();
@@ -96,14 +83,14 @@ async fn plan_then_reconcile_the_example_guard() {
         "{stderr}"
     );
 
-    let again = apigw_guard(&["reconcile", "--once", "-f", "examples/guard.yaml"]);
+    let again = support::apigw_guard(&["reconcile", "--once", "-f", "examples/guard.yaml"]);
     assert!(again.status.success());
     assert!(
         text(&again.stderr).contains("writes: 0 ()"),
         "{}",
         text(&again.stderr)
     );
-    let plan = apigw_guard(&["plan", "-f", "examples/guard.yaml"]);
+    let plan = support::apigw_guard(&["plan", "-f", "examples/guard.yaml"]);
     assert_eq!(
         text(&plan.stdout),
         format!("guard payments/orders-prod (REST API orders-api {api_id}): in sync\n")
@@ -124,7 +111,7 @@ fn a_missing_api_fails_with_its_name_and_the_aws_code() {
         &["plan", "-f", path][..],
         &["reconcile", "--once", "-f", path],
     ] {
-        let out = apigw_guard(command);
+        let out = support::apigw_guard(command);
         assert_eq!(out.status.code(), Some(1), "{command:?}");
         let all = text(&out.stdout) + &text(&out.stderr);
         assert!(all.contains("REST API named \"ghost-api\""), "{all}");
@@ -140,7 +127,7 @@ fn bad_files_name_the_file_and_line() {
         "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\nmetadata: {name: g}\n\
          spec:\n  restApi: {name: a}\n  stage: prod\n  tracng: {enabled: true}\n",
     );
-    let out = apigw_guard(&["plan", "-f", path.to_str().unwrap()]);
+    let out = support::apigw_guard(&["plan", "-f", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("typo.yaml: "), "{stderr}");
@@ -148,7 +135,7 @@ fn bad_files_name_the_file_and_line() {
     assert!(stderr.contains("line 7"), "{stderr}");
 
     let empty = write_temp("empty.yaml", "# nothing yet\n---\n");
-    let out = apigw_guard(&["plan", "-f", empty.to_str().unwrap()]);
+    let out = support::apigw_guard(&["plan", "-f", empty.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr)
@@ -157,21 +144,21 @@ fn bad_files_name_the_file_and_line() {
         text(&out.stderr)
     );
 
-    let out = apigw_guard(&["reconcile", "--once", "-f", "no/such/file.yaml"]);
+    let out = support::apigw_guard(&["reconcile", "--once", "-f", "no/such/file.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no/such/file.yaml"));
 }
 
 #[test]
 fn reconcile_requires_once() {
-    let out = apigw_guard(&["reconcile", "-f", "examples/guard.yaml"]);
+    let out = support::apigw_guard(&["reconcile", "-f", "examples/guard.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--once"));
 }
 
 #[test]
 fn run_help_documents_every_flag() {
-    let out = apigw_guard(&["run", "--help"]);
+    let out = support::apigw_guard(&["run", "--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
     for flag in [
@@ -248,7 +235,7 @@ spec:
     }
     let path = write_temp("many.yaml", &file);
     // One usage-plan update every 2.5 s: the second and third wait for their turns.
-    let out = apigw_guard(&[
+    let out = support::apigw_guard(&[
         "reconcile",
         "--once",
         "-f",
@@ -300,7 +287,7 @@ async fn diagnose_prints_a_json_report_and_refuses_an_unknown_api() {
     let region = "ap-northeast-2";
     let config = support::config(region).await;
     let api_id = support::seed_api(&config, "cli-diagnosed-api", "prod").await;
-    let out = apigw_guard(&[
+    let out = support::apigw_guard(&[
         "diagnose",
         "--api",
         "cli-diagnosed-api",
@@ -326,7 +313,7 @@ async fn diagnose_prints_a_json_report_and_refuses_an_unknown_api() {
     // Without --probe no backend is sent anything.
     assert_eq!(report["probes"], serde_json::json!([]));
 
-    let missing = apigw_guard(&[
+    let missing = support::apigw_guard(&[
         "diagnose",
         "--api",
         "no-such-api",
@@ -341,7 +328,7 @@ async fn diagnose_prints_a_json_report_and_refuses_an_unknown_api() {
         "{}",
         text(&missing.stderr)
     );
-    let neither = apigw_guard(&["diagnose", "--stage", "prod"]);
+    let neither = support::apigw_guard(&["diagnose", "--stage", "prod"]);
     assert_eq!(neither.status.code(), Some(2));
     assert!(
         text(&neither.stderr).contains("--api"),
@@ -377,7 +364,7 @@ spec:
     let path = write_temp("rivals.yaml", &file);
     let mut writes = 0;
     for _ in 0..2 {
-        let out = apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
+        let out = support::apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
         let stderr = text(&out.stderr);
         assert_eq!(
             out.status.code(),
@@ -459,10 +446,10 @@ spec:
         ));
     }
     let path = write_temp("fresh.yaml", &file);
-    let cold = apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
+    let cold = support::apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
     assert!(cold.status.success(), "{}", text(&cold.stderr));
     // What a pipeline's next run, or a restarted operator, pays for 10 guards in sync.
-    let again = apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
+    let again = support::apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
     let stderr = text(&again.stderr);
     assert!(again.status.success(), "{stderr}");
     let expected: std::collections::BTreeMap<String, usize> = [

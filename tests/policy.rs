@@ -3,21 +3,7 @@
 
 mod support;
 
-use std::process::{Command, Output};
-
 use support::REGION;
-
-fn apigw_guard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_apigw-guard"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", support::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", REGION)
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("apigw-guard runs")
-}
 
 /// Twenty APIs `fleet-NN`, each with a prod and a dev stage; the even ones tagged team=fleet.
 async fn seed_fleet(config: &aws_config::SdkConfig) -> Vec<String> {
@@ -76,7 +62,7 @@ async fn a_policy_guards_exactly_the_matching_stages() {
     std::fs::write(&path, format!("{POLICY}---\n{EXPLICIT}---\n{late}")).unwrap();
     let file = path.to_str().unwrap();
 
-    let plan = apigw_guard(&["plan", "-f", file]);
+    let plan = support::apigw_guard(&["plan", "-f", file]);
     let stdout = String::from_utf8_lossy(&plan.stdout).into_owned();
     assert!(
         plan.status.success(),
@@ -116,7 +102,7 @@ async fn a_policy_guards_exactly_the_matching_stages() {
     let guards = lines.iter().filter(|l| l.starts_with("guard ")).count();
     assert_eq!(guards, 10, "{stdout}");
 
-    let out = apigw_guard(&["reconcile", "--once", "-f", file]);
+    let out = support::apigw_guard(&["reconcile", "--once", "-f", file]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
     let alarms = support::alarm_names(&config, "apigw-guard-ops-fleet-").await;

@@ -1,13 +1,6 @@
 use super::*;
 use crate::cloudtrail::parse;
-
-fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/tests/fixtures/cloudtrail/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use crate::cloudtrail::tests::fixture;
 
 fn guard(ns: &str, name: &str, stage: &str, api: &str, status: &str) -> Arc<ApiGatewayGuard> {
     Arc::new(

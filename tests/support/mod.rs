@@ -89,6 +89,21 @@ pub async fn config_at(
         .await
 }
 
+/// `apigw-guard ARGS` as users run it, against the local AWS in [`REGION`], from the project's
+/// folder (for the example files).
+pub fn apigw_guard(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_apigw-guard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", REGION)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("apigw-guard runs")
+}
+
 /// The role the tests' AwsAccounts name in `account`.
 pub fn role_in(account: &str) -> String {
     format!("arn:aws:iam::{account}:role/apigw-guard")
