@@ -19,6 +19,9 @@ pub use policy::{
     StageProblem, StageSelector,
 };
 
+/// An AWS region name, e.g. us-east-1, us-gov-west-1 or cn-north-1.
+pub const REGION_PATTERN: &str = r"^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$";
+
 /// Every CRD as the API server gets it, with the file stem it is kept under in `crds/`.
 pub fn definitions() -> [(&'static str, CustomResourceDefinition); 3] {
     [
@@ -36,7 +39,57 @@ pub fn definitions() -> [(&'static str, CustomResourceDefinition); 3] {
 fn definition(crd: CustomResourceDefinition) -> CustomResourceDefinition {
     let mut value = serde_json::to_value(crd).expect("the CRD serializes");
     unwrap_descriptions(&mut value);
+    for version in value["spec"]["versions"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        refuse_nulls(&mut version["schema"]["openAPIV3Schema"]["properties"]["spec"]);
+    }
     serde_json::from_value(value).expect("the CRD deserializes")
+}
+
+/// A field with a default that is written `null` would be dropped and defaulted by the API
+/// server (so `enabled: null` would mean true), while the operator's own types refuse it: every
+/// such field is made to refuse null instead. A nullable field keeps its null past defaulting,
+/// where an enum without null (booleans get `[true, false]`) refuses it, or, for lists, maps
+/// and objects, a rule on the parent that finds it absent (`has()` is false for a null).
+fn refuse_nulls(schema: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let mut rules = Vec::new();
+    for (name, field) in schema["properties"].as_object_mut().into_iter().flatten() {
+        refuse_nulls(field);
+        if field.get("default").is_none() || field["nullable"] == Value::Bool(true) {
+            continue;
+        }
+        field["nullable"] = Value::Bool(true);
+        if field["type"] == "boolean" && field.get("enum").is_none() {
+            field["enum"] = json!([true, false]);
+        }
+        if field.get("enum").is_none() {
+            rules.push(json!({
+                "rule": format!("has(self.{name})"),
+                "message": "must not be null: omit the field for its default",
+                "fieldPath": format!(".{name}"),
+            }));
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(inner) = schema.get_mut(key).filter(|inner| inner.is_object()) {
+            refuse_nulls(inner);
+        }
+    }
+    if !rules.is_empty() {
+        let existing = schema
+            .as_object_mut()
+            .expect("an object schema")
+            .entry("x-kubernetes-validations")
+            .or_insert_with(|| json!([]));
+        existing
+            .as_array_mut()
+            .expect("a list of rules")
+            .extend(rules);
+    }
 }
 
 fn unwrap_descriptions(value: &mut serde_json::Value) {
@@ -77,7 +130,10 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Verified","type":"string","jsonPath":".status.conditions[?(@.type==\"Verified\")].status"}"#,
     printcolumn = r#"{"name":"Alarms","type":"string","jsonPath":".status.alarmSummary"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("size(self.metadata.name) <= 128").message(
+        "metadata.name: at most 128 characters: the guard's alarm and dashboard names carry it and must stay within CloudWatch's limits"
+    )
 )]
 #[x_kube(
     validation = Rule::new("has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)")
@@ -87,6 +143,7 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
 pub struct ApiGatewayGuardSpec {
     /// AWS region of the API, e.g. us-east-1. Defaults to the operator's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50), regex(pattern = REGION_PATTERN))]
     pub region: Option<String>,
     /// The AwsAccount (cluster-scoped) whose role the guard acts through; it must select this
     /// guard's namespace. Omitted: the operator's own identity, where the operator's

@@ -116,13 +116,25 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             ".spec.alarms.latency: !has(self.periodSeconds) || self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
             ".spec.alarms.latency: !has(self.threshold) || self.threshold >= 0.0",
             ".spec.alarms.latency: (has(self.periodSeconds) ? self.periodSeconds : 300) * (has(self.evaluationPeriods) ? self.evaluationPeriods : 1) <= 86400",
+            // A null where a default applies is refused, not silently defaulted.
+            ".spec.alarms: has(self.actions)",
+            ".spec.alarms: has(self.fiveXXError)",
+            ".spec.alarms: has(self.integrationLatency)",
+            ".spec.alarms: has(self.latency)",
+            ".spec.alarms: has(self.okActions)",
             ".spec.restApi: has(self.name) != has(self.id)",
             ".spec.stageThrottle: self.rateLimit > 0.0",
             ".spec.throttle.usagePlan: has(self.name) != has(self.id)",
             ".spec.throttle: self.rateLimit > 0.0",
             ".spec: has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)",
+            // Owned alarm names carry the guard's name and stay within CloudWatch's 255.
+            ": size(self.metadata.name) <= 128",
         ]
     );
+    // Booleans with a default refuse null through an enum (a null is kept, not defaulted).
+    let dashboard = &spec["properties"]["dashboard"]["properties"]["enabled"];
+    assert_eq!(dashboard["nullable"], true);
+    assert_eq!(dashboard["enum"], serde_json::json!([true, false]));
     let columns: Vec<&str> = version["additionalPrinterColumns"]
         .as_array()
         .unwrap()
@@ -196,7 +208,20 @@ fn account_crd_is_cluster_scoped_structural_and_shows_the_account_reached() {
     );
     let mut rules = Vec::new();
     collect_rules(&version["schema"]["openAPIV3Schema"], "", &mut rules);
-    assert_eq!(rules, [".spec.restApis: size(self.tags) > 0"]);
+    assert_eq!(
+        rules,
+        [
+            ".spec.namespaceSelector.matchLabels: self.all(key, !format.qualifiedName().validate(key).hasValue())",
+            ".spec.restApis: size(self.tags) > 0"
+        ]
+    );
+    let role = &spec["properties"]["roleArn"]["pattern"];
+    assert!(
+        role.as_str()
+            .unwrap()
+            .starts_with("^arn:(aws|aws-cn|aws-us-gov|"),
+        "only real partitions: {role}"
+    );
     // The selector rule sits on the items of matchExpressions, which collect_rules skips.
     assert!(text.contains("values must be given for In and NotIn, and only for them"));
     let columns: Vec<&str> = version["additionalPrinterColumns"]
@@ -245,6 +270,15 @@ fn policy_crd_is_namespaced_structural_and_counts_its_stages() {
             .iter()
             .any(|r| r.starts_with(".spec.template.stageThrottle:")),
         "the template keeps the guard's rules: {rules:?}"
+    );
+    // The policy's name is a label value on its guards.
+    assert!(
+        rules.contains(&": size(self.metadata.name) <= 63".to_owned()),
+        "{rules:?}"
+    );
+    assert_eq!(
+        spec["properties"]["region"]["pattern"],
+        "^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$"
     );
     let columns: Vec<(&str, i64)> = version["additionalPrinterColumns"]
         .as_array()

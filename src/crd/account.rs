@@ -9,6 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use super::Condition;
 
+/// An IAM role ARN in one of AWS's partitions (an ARN of any other partition names nothing).
+pub const ROLE_ARN_PATTERN: &str = r"^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc):iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$";
+
+/// Kubernetes' rule for a label key (`format.qualifiedName`): an optional DNS subdomain
+/// prefix and `/`, then a name of at most 63 characters.
+const LABEL_KEY_RULE: &str = "!format.qualifiedName().validate(self).hasValue()";
+const LABEL_KEY_MESSAGE: &str = "must be a label key: an optional DNS subdomain prefix and '/', then at most 63 characters of letters, digits, '-', '_' and '.', starting and ending with a letter or digit";
+
 /// An AWS account the operator acts in by assuming `roleArn` (STS AssumeRole), and who may use
 /// it: the guards of the namespaces `namespaceSelector` selects, on the REST APIs whose tags
 /// `restApis` requires. Guards name it in `spec.account`.
@@ -30,7 +38,7 @@ pub struct AwsAccountSpec {
     /// The IAM role the operator assumes to act in the account, e.g.
     /// arn:aws:iam::111122223333:role/apigw-guard. Its trust policy must allow the operator's
     /// own role (deploy/iam-trust-policy.json).
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$"))]
+    #[schemars(regex(pattern = ROLE_ARN_PATTERN))]
     pub role_arn: String,
     /// The external id the role's trust policy requires (the sts:ExternalId condition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,9 +59,18 @@ pub struct AwsAccountSpec {
 pub struct NamespaceSelector {
     /// Labels the namespace must carry with exactly these values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "maxProperties" = 64,
+        "additionalProperties" = label_value_schema(),
+        "x-kubernetes-validations" = [{
+            "rule": "self.all(key, !format.qualifiedName().validate(key).hasValue())",
+            "message": format!("every key {LABEL_KEY_MESSAGE}"),
+        }],
+    ))]
     pub match_labels: BTreeMap<String, String>,
     /// Further rules on the namespace's labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
     pub match_expressions: Vec<SelectorRequirement>,
 }
 
@@ -67,12 +84,24 @@ pub struct NamespaceSelector {
 pub struct SelectorRequirement {
     /// The label's key.
     #[schemars(length(min = 1, max = 317))]
+    #[x_kube(validation = Rule::new(LABEL_KEY_RULE).message(LABEL_KEY_MESSAGE))]
     pub key: String,
     /// In, NotIn, Exists or DoesNotExist.
     pub operator: SelectorOperator,
     /// The values for In and NotIn.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("items" = label_value_schema()))]
     pub values: Vec<String>,
+}
+
+/// A label value: at most 63 characters of letters, digits, `-`, `_` and `.`, starting and
+/// ending with a letter or digit, or empty.
+fn label_value_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "string",
+        "maxLength": 63,
+        "pattern": "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$",
+    })
 }
 
 /// How a selector rule compares a label.

@@ -27,7 +27,10 @@ use super::{
     printcolumn = r#"{"name":"Ready","type":"integer","jsonPath":".status.ready"}"#,
     printcolumn = r#"{"name":"Skipped","type":"integer","jsonPath":".status.skipped","priority":1}"#,
     printcolumn = r#"{"name":"Conflicting","type":"integer","jsonPath":".status.conflicting","priority":1}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("size(self.metadata.name) <= 63").message(
+        "metadata.name: at most 63 characters: the policy's guards carry it as a label value"
+    )
 )]
 #[x_kube(
     validation = Rule::new("has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)")
@@ -37,6 +40,7 @@ use super::{
 pub struct ApiGatewayGuardPolicySpec {
     /// AWS region of the APIs, e.g. us-east-1. Defaults to the operator's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50), regex(pattern = super::REGION_PATTERN))]
     pub region: Option<String>,
     /// The AwsAccount whose role discovery and the guards act through (see
     /// ApiGatewayGuard spec.account). Omitted: the operator's own identity.
