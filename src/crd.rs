@@ -11,8 +11,8 @@ mod account;
 mod policy;
 
 pub use account::{
-    AwsAccount, AwsAccountSpec, AwsAccountStatus, NamespaceSelector, RestApiFilter,
-    SelectorOperator, SelectorRequirement,
+    AwsAccount, AwsAccountSpec, AwsAccountStatus, NamespaceSelector, ROLE_ARN_PATTERN,
+    RestApiFilter, SelectorOperator, SelectorRequirement,
 };
 pub use policy::{
     ApiGatewayGuardPolicy, ApiGatewayGuardPolicySpec, ApiGatewayGuardPolicyStatus, GuardTemplate,

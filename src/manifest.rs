@@ -1,16 +1,25 @@
-//! Reading guards and the AwsAccounts they name from YAML files (multi-document), as
-//! `kubectl apply -f` would take them.
+//! Reading guards, policies and the AwsAccounts they name from YAML files (multi-document), as
+//! `kubectl apply -f` would take them, and refusing what the API server would refuse.
+//!
+//! One validation, two callers: a document is read as kubectl reads it (YAML 1.1, [`yaml`]),
+//! its metadata checked as the API server checks any object's ([`metadata`]), then checked
+//! against the CRDs themselves, schema and CEL rules ([`schema`]), the same definitions
+//! `crdgen` writes to `crds/`. What neither can say (e.g. alarm names over CloudWatch's limit)
+//! [`crate::validate`] adds, as the controller reports it. Every problem names the file, the
+//! line, the object and the field.
+
+mod metadata;
+mod schema;
+mod yaml;
 
 use std::path::Path;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Deserialize;
+use serde_json::Value;
 
-use crate::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardSpec, AwsAccount};
+use crate::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount};
 use crate::model::GuardId;
-use crate::validate::{role_arn_problem, validate, validate_alarm_names};
+use crate::validate::{validate, validate_alarm_names};
 
-const API_VERSION: &str = "apigw-guard.dev/v1alpha1";
 const KIND: &str = "ApiGatewayGuard";
 const ACCOUNT_KIND: &str = "AwsAccount";
 const POLICY_KIND: &str = "ApiGatewayGuardPolicy";
@@ -23,7 +32,16 @@ pub struct Manifest {
     pub policies: Vec<ApiGatewayGuardPolicy>,
 }
 
-/// A manifest that cannot be used, with the file (and line, where YAML knows it).
+/// One thing wrong with a document: where, which field, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub line: usize,
+    /// The field, e.g. `spec.alarms.actions[0]`; empty for the whole document.
+    pub field: String,
+    pub message: String,
+}
+
+/// A manifest that cannot be used, with the file and line.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{file}: {source}")]
@@ -32,241 +50,207 @@ pub enum ManifestError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}: {message}")]
-    Parse { file: String, message: String },
-    #[error("{file}: {kind} {guard}: {}", errors.join("; "))]
+    #[error("{file}:{line}: YAML syntax error: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{}", said(file, kind, name, problems))]
     Invalid {
         file: String,
-        /// "guard" or "AwsAccount".
-        kind: &'static str,
-        guard: String,
-        errors: Vec<String>,
+        /// "guard", "AwsAccount", "ApiGatewayGuardPolicy", or "document" for one of no
+        /// known kind.
+        kind: String,
+        name: String,
+        problems: Vec<Problem>,
     },
 }
 
-/// One document as written: unknown top-level fields are errors, as in the spec.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Document {
-    api_version: String,
-    kind: String,
-    metadata: ObjectMeta,
-    spec: ApiGatewayGuardSpec,
-    /// Ignored: status is the operator's to write, but exported objects carry it.
-    #[serde(default, rename = "status")]
-    _status: Option<serde::de::IgnoredAny>,
-}
-
-/// An AwsAccount or policy document as written: unknown top-level fields are errors.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct KindDocument<S> {
-    api_version: String,
-    metadata: ObjectMeta,
-    spec: S,
-    #[serde(default, rename = "status")]
-    _status: Option<serde::de::IgnoredAny>,
-    #[serde(default, rename = "kind")]
-    _kind: serde::de::IgnoredAny,
+/// Each problem on its own line: `file:line: kind name: field: message`.
+fn said(file: &str, kind: &str, name: &str, problems: &[Problem]) -> String {
+    let object = match name {
+        "" => kind.to_owned(),
+        name => format!("{kind} {name}"),
+    };
+    problems
+        .iter()
+        .map(|p| match p.field.as_str() {
+            "" => format!("{file}:{}: {object}: {}", p.line, p.message),
+            field => format!("{file}:{}: {object}: {field}: {}", p.line, p.message),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Parses and validates every guard, AwsAccount and policy in the YAML text; `file` names it
-/// in errors.
+/// in errors. The first document with problems is an error with all of its problems.
 pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestError> {
+    let documents = yaml::documents(text).map_err(|e| ManifestError::Syntax {
+        file: file.to_owned(),
+        line: e.line,
+        message: e.message,
+    })?;
     let mut manifest = Manifest::default();
-    // A first, untyped pass finds each document's kind and name, so a typed error can say
-    // which guard. It stops at the first malformed document: serde_yaml repeats that error
-    // forever.
-    let heads: Vec<(Option<String>, Option<String>)> = serde_yaml::Deserializer::from_str(text)
-        .map_while(|document| serde_yaml::Value::deserialize(document).ok())
-        .map(|value| {
-            let field = |v: &serde_yaml::Value| v.as_str().map(str::to_owned);
-            (field(&value["kind"]), field(&value["metadata"]["name"]))
-        })
-        .collect();
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let (kind, name) = heads.get(index).cloned().unwrap_or_default();
-        // The namespaces a file creates for its guards, as `kubectl apply -f` takes them; a
-        // file has no cluster to make them in, so they are passed over.
-        if kind.as_deref() == Some("Namespace") {
+    for document in documents {
+        if document.value.is_null() {
             continue;
         }
-        if kind.as_deref() == Some(ACCOUNT_KIND) {
-            let name = name.unwrap_or_default();
-            manifest
-                .accounts
-                .push(parse_account(file, &name, document)?);
-            continue;
-        }
-        if kind.as_deref() == Some(POLICY_KIND) {
-            let name = name.unwrap_or_default();
-            manifest.policies.push(parse_policy(file, &name, document)?);
-            continue;
-        }
-        let parsed =
-            Option::<Document>::deserialize(document).map_err(|e| ManifestError::Parse {
-                file: file.to_owned(),
-                message: match &name {
-                    Some(name) => format!("guard {name}: {e}"),
-                    None => e.to_string(),
-                },
-            })?;
-        let Some(doc) = parsed else { continue };
-        let name = doc.metadata.name.clone().unwrap_or_default();
-        let parse_error = |message: String| ManifestError::Parse {
+        let name = document.value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let invalid = |kind: &str, problems: Vec<Problem>| ManifestError::Invalid {
             file: file.to_owned(),
-            message,
-        };
-        if doc.api_version != API_VERSION || doc.kind != KIND {
-            return Err(parse_error(format!(
-                "document {name:?} is {}/{}, expected {API_VERSION}/{KIND}",
-                doc.api_version, doc.kind
-            )));
-        }
-        if name.is_empty() {
-            return Err(parse_error("a guard has no metadata.name".to_owned()));
-        }
-        let mut guard = ApiGatewayGuard::new(&name, doc.spec);
-        guard.metadata = doc.metadata;
-        let mut errors = validate(&guard.spec);
-        errors.extend(validate_alarm_names(&GuardId {
-            namespace: guard
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".to_owned()),
+            kind: kind.to_owned(),
             name: name.clone(),
-        }));
-        // The CRD's own CEL rules, as the API server evaluates them: a guard the cluster
-        // refuses is refused here too, even for a rule validate() does not repeat.
-        if let Err(failed) = kube::core::cel::validate_cel(&guard) {
-            let cel: Vec<String> = failed
-                .into_vec()
-                .into_iter()
-                .map(|e| e.to_string())
-                .collect();
-            let new: Vec<String> = cel
-                .into_iter()
-                .filter(|e| !errors.iter().any(|known| same_field(known, e)))
-                .collect();
-            errors.extend(new);
+            problems,
+        };
+        match document.value["kind"].as_str() {
+            // The namespaces a file creates for its guards, as `kubectl apply -f` takes them;
+            // a file has no cluster to make them in, so they are passed over.
+            Some("Namespace") => {}
+            Some(KIND) => manifest.guards.push(
+                read::<ApiGatewayGuard>(&document, KIND, guard_checks)
+                    .map_err(|p| invalid("guard", p))?,
+            ),
+            Some(ACCOUNT_KIND) => manifest.accounts.push(
+                read::<AwsAccount>(&document, ACCOUNT_KIND, |_| Vec::new())
+                    .map_err(|p| invalid(ACCOUNT_KIND, p))?,
+            ),
+            Some(POLICY_KIND) => manifest.policies.push(
+                read::<ApiGatewayGuardPolicy>(&document, POLICY_KIND, policy_checks)
+                    .map_err(|p| invalid(POLICY_KIND, p))?,
+            ),
+            other => {
+                let message = match other {
+                    None => {
+                        "no kind: expected ApiGatewayGuard, ApiGatewayGuardPolicy or AwsAccount"
+                            .to_owned()
+                    }
+                    Some(kind) => format!(
+                        "{kind:?} is none of ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount (or Namespace)"
+                    ),
+                };
+                let problem = Problem {
+                    line: document.line_of("/kind"),
+                    field: "kind".to_owned(),
+                    message,
+                };
+                return Err(invalid("document", vec![problem]));
+            }
         }
-        if !errors.is_empty() {
-            return Err(ManifestError::Invalid {
-                file: file.to_owned(),
-                kind: "guard",
-                guard: name,
-                errors,
-            });
-        }
-        manifest.guards.push(guard);
     }
     Ok(manifest)
 }
 
-/// One AwsAccount document, checked as the API server would: its CEL rules, and its role ARN's
-/// pattern, which the API server checks and CEL does not.
-fn parse_account(
-    file: &str,
-    name: &str,
-    document: serde_yaml::Deserializer,
-) -> Result<AwsAccount, ManifestError> {
-    parse_kind(
-        file,
-        "AwsAccount",
-        name,
-        document,
-        AwsAccount::new,
-        |account| {
-            role_arn_problem(&account.spec.role_arn)
-                .into_iter()
-                .collect()
-        },
-    )
-}
-
-/// One document of `kind` (not a guard): its apiVersion and name, then its CEL rules and the
-/// errors of `checks`, all said together.
-fn parse_kind<K, S>(
-    file: &str,
-    kind: &'static str,
-    name: &str,
-    document: serde_yaml::Deserializer,
-    new: impl FnOnce(&str, S) -> K,
+/// One document of `kind`: its apiVersion and metadata, the CRD's schema and CEL rules, then
+/// what `checks` finds in the typed object (`field: message` each).
+fn read<K>(
+    document: &yaml::Document,
+    kind: &str,
     checks: impl FnOnce(&K) -> Vec<String>,
-) -> Result<K, ManifestError>
+) -> Result<K, Vec<Problem>>
 where
-    S: serde::de::DeserializeOwned,
-    K: kube::CustomResourceExt + kube::Resource + serde::Serialize,
+    K: serde::de::DeserializeOwned,
 {
-    let parse_error = |message: String| ManifestError::Parse {
-        file: file.to_owned(),
-        message: format!("{kind} {name}: {message}"),
+    let at = |pointer: &str, message: String| Problem {
+        line: document.line_of(pointer),
+        field: field_of(pointer),
+        message: explained(document, pointer, message),
     };
-    let doc = KindDocument::<S>::deserialize(document).map_err(|e| parse_error(e.to_string()))?;
-    if doc.api_version != API_VERSION {
-        return Err(parse_error(format!(
-            "apiVersion is {}, expected {API_VERSION}",
-            doc.api_version
-        )));
+    let (expected, namespaced) = schema::identity(kind);
+    let mut problems = Vec::new();
+    if document.value["apiVersion"] != Value::String(expected.clone()) {
+        problems.push(at(
+            "/apiVersion",
+            format!("must be {expected}, the CRD's version of {kind}"),
+        ));
     }
-    if name.is_empty() {
-        return Err(parse_error("no metadata.name".to_owned()));
+    problems.extend(
+        metadata::problems(&document.value["metadata"], namespaced)
+            .into_iter()
+            .map(|p| at(&p.pointer, p.message)),
+    );
+    let (object, found) = schema::check(kind, &document.value);
+    problems.extend(found.into_iter().map(|p| at(&p.pointer, p.message)));
+    if !problems.is_empty() {
+        return Err(problems);
     }
-    let mut object = new(name, doc.spec);
-    *object.meta_mut() = doc.metadata;
-    let mut errors = Vec::new();
-    if let Err(failed) = kube::core::cel::validate_cel(&object) {
-        errors.extend(failed.into_vec().into_iter().map(|e| e.to_string()));
-    }
-    errors.extend(checks(&object));
-    match errors.is_empty() {
+    let object: K = serde_json::from_value(object).map_err(|e| vec![at("", e.to_string())])?;
+    let problems: Vec<Problem> = checks(&object)
+        .into_iter()
+        .map(|said| {
+            let (field, message) = said.split_once(": ").unwrap_or(("", &said));
+            at(&pointer_of(field), message.to_owned())
+        })
+        .collect();
+    match problems.is_empty() {
         true => Ok(object),
-        false => Err(ManifestError::Invalid {
-            file: file.to_owned(),
-            kind,
-            guard: name.to_owned(),
-            errors,
-        }),
+        false => Err(problems),
     }
 }
 
-/// Whether a CEL error (`spec.x: message`) is about a field `validate()` already reported on,
-/// so each problem is said once.
-fn same_field(known: &str, cel: &str) -> bool {
-    let path = |text: &str| text.split(": ").next().unwrap_or_default().to_owned();
-    let cel = path(cel);
-    !cel.is_empty() && path(known).starts_with(&cel)
+/// What the CRD cannot check in a guard: [`validate`], and its alarm names' length.
+fn guard_checks(guard: &ApiGatewayGuard) -> Vec<String> {
+    let mut errors = validate(&guard.spec);
+    errors.extend(validate_alarm_names(&GuardId {
+        namespace: guard
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned()),
+        name: guard.metadata.name.clone().unwrap_or_default(),
+    }));
+    errors
 }
 
-/// One policy document, checked as the API server would: its CEL rules, and its template as
-/// the guards it makes will be.
-fn parse_policy(
-    file: &str,
-    name: &str,
-    document: serde_yaml::Deserializer,
-) -> Result<ApiGatewayGuardPolicy, ManifestError> {
-    let kind = "ApiGatewayGuardPolicy";
-    parse_kind(
-        file,
-        kind,
-        name,
-        document,
-        ApiGatewayGuardPolicy::new,
-        |policy| {
-            let mut errors = Vec::new();
-            if policy.spec.selector.stages.is_empty() {
-                errors.push("spec.selector.stages: name at least one stage glob".to_owned());
+/// What the CRD cannot check in a policy: its template as the guards it makes will be.
+fn policy_checks(policy: &ApiGatewayGuardPolicy) -> Vec<String> {
+    let sample = policy.spec.template.guard_spec(&policy.spec, "id", "stage");
+    validate(&sample)
+        .into_iter()
+        .map(|e| e.replacen("spec.", "spec.template.", 1))
+        .collect()
+}
+
+/// `/spec/alarms/actions/0` as `spec.alarms.actions[0]`.
+fn field_of(pointer: &str) -> String {
+    let mut field = String::new();
+    for part in pointer.split('/').skip(1) {
+        let part = part.replace("~1", "/").replace("~0", "~");
+        if part.bytes().all(|b| b.is_ascii_digit()) && !field.is_empty() {
+            field.push_str(&format!("[{part}]"));
+        } else {
+            if !field.is_empty() {
+                field.push('.');
             }
-            let sample = policy.spec.template.guard_spec(&policy.spec, "id", "stage");
-            errors.extend(
-                validate(&sample)
-                    .into_iter()
-                    .map(|e| e.replacen("spec.", "spec.template.", 1)),
-            );
-            errors
-        },
-    )
+            field.push_str(&part);
+        }
+    }
+    field
+}
+
+/// `spec.alarms.actions[0]` as `/spec/alarms/actions/0`.
+fn pointer_of(field: &str) -> String {
+    field
+        .replace('[', ".")
+        .replace(']', "")
+        .split('.')
+        .filter(|part| !part.is_empty())
+        .map(|part| format!("/{part}"))
+        .collect()
+}
+
+/// A problem with a bare YAML 1.1 scalar says how kubectl read it.
+fn explained(document: &yaml::Document, pointer: &str, message: String) -> String {
+    match document.yaml11.get(pointer) {
+        Some(written) => format!(
+            "{message} (kubectl reads the bare YAML 1.1 scalar {written} as {}; quote it: \"{written}\")",
+            document.value.pointer(pointer).unwrap_or(&Value::Null)
+        ),
+        None => message,
+    }
 }
 
 /// Reads and parses a manifest file.
@@ -302,9 +286,10 @@ mod tests {
     fn unknown_field_names_file_and_line() {
         let text = format!("{GUARD}---\n{GUARD}  tracing: {{enabled: true, sampling: 5}}\n");
         let err = parse("guards.yaml", &text).unwrap_err().to_string();
-        assert!(err.starts_with("guards.yaml: "), "{err}");
-        assert!(err.contains("unknown field `sampling`"), "{err}");
-        assert!(err.contains("line 14"), "{err}");
+        assert_eq!(
+            err,
+            "guards.yaml:14: guard g1: spec.tracing.sampling: unknown field: the CRD has no such field"
+        );
     }
 
     #[test]
@@ -312,8 +297,7 @@ mod tests {
         let err = parse("bad.yaml", "apiVersion: [unclosed\n")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("bad.yaml: "), "{err}");
-        assert!(err.contains("line"), "{err}");
+        assert!(err.starts_with("bad.yaml:1: YAML syntax error: "), "{err}");
     }
 
     #[test]
@@ -324,9 +308,16 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(
-            err.contains("expected apigw-guard.dev/v1alpha1/ApiGatewayGuard"),
-            "{err}"
+        assert_eq!(
+            err,
+            "f.yaml:2: document g1: kind: \"Other\" is none of ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount (or Namespace)"
+        );
+        let err = parse("f.yaml", &GUARD.replace("v1alpha1", "v1"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "f.yaml:1: guard g1: apiVersion: must be apigw-guard.dev/v1alpha1, the CRD's version of ApiGatewayGuard"
         );
         let err = parse(
             "f.yaml",
@@ -336,7 +327,7 @@ mod tests {
         .to_string();
         assert_eq!(
             err,
-            "f.yaml: guard g1: spec.restApi: give exactly one of name or id"
+            "f.yaml:5: guard g1: spec.restApi: give exactly one of name or id"
         );
     }
 
@@ -398,6 +389,58 @@ mod tests {
         let err = parse("f.yaml", &format!("{ACCOUNT}  region: x\n"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown field `region`"), "{err}");
+        assert_eq!(
+            err,
+            "f.yaml:7: AwsAccount payments: spec.region: unknown field: the CRD has no such field"
+        );
+    }
+
+    #[test]
+    fn yaml_1_1_scalars_are_read_as_kubectl_reads_them() {
+        let err = parse(
+            "f.yaml",
+            &format!("{GUARD}  executionLogging: {{level: OFF}}\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(
+                "f.yaml:7: guard g1: spec.executionLogging.level: must be of type string"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("quote it: \"OFF\""), "{err}");
+        let quoted = format!("{GUARD}  executionLogging: {{level: 'OFF'}}\n");
+        assert!(parse("f.yaml", &quoted).is_ok());
+    }
+
+    #[test]
+    fn every_problem_of_a_document_is_said_on_its_own_line() {
+        let text = GUARD.replace("name: g1", "name: G1").replace(
+            "stage: prod",
+            "stage: prod\n  region: us east\n  suspend: null",
+        );
+        let err = parse("f.yaml", &text).unwrap_err().to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 3, "{err}");
+        assert!(
+            lines[0].starts_with(
+                "f.yaml:3: guard G1: metadata.name: \"G1\" is not an RFC 1123 subdomain"
+            ),
+            "{err}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("f.yaml:7: guard G1: spec.region: must match")),
+            "{err}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l
+                    .starts_with("f.yaml:8: guard G1: spec.suspend: must be one of [true,false]")),
+            "{err}"
+        );
     }
 }

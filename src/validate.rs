@@ -170,21 +170,13 @@ fn is_percentile(statistic: &str) -> bool {
         && number.chars().all(|c| c.is_ascii_digit() || c == '.')
 }
 
-/// What is wrong with an AwsAccount's role ARN (`arn:PARTITION:iam::ACCOUNT:role/NAME`), as
-/// the CRD's pattern would refuse it.
+/// What is wrong with a role ARN (`arn:PARTITION:iam::ACCOUNT:role/NAME`), as the AwsAccount
+/// CRD's pattern would refuse it.
 pub fn role_arn_problem(arn: &str) -> Option<String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ok = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && parts[5]
-            .strip_prefix("role/")
-            .is_some_and(|name| !name.is_empty());
-    (!ok).then(|| {
+    static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(crate::crd::ROLE_ARN_PATTERN).expect("the CRD's pattern compiles")
+    });
+    (!PATTERN.is_match(arn)).then(|| {
         format!("spec.roleArn: {arn:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
     })
 }
