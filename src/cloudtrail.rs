@@ -206,10 +206,12 @@ impl Change {
                 status.and_then(|s| s.usage_plan_id.as_deref()) == Some(id.as_str())
             }
             Touches::Alarms { names } => {
-                let own = id.alarm_names();
+                let own = id.known_alarm_names();
                 names.iter().any(|n| own.contains(n))
             }
-            Touches::Dashboards { names } => names.contains(&id.dashboard_name()),
+            Touches::Dashboards { names } => {
+                names.contains(&id.dashboard_name()) || names.contains(&id.legacy_dashboard_name())
+            }
             Touches::Account => true,
         }
     }

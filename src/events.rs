@@ -204,6 +204,7 @@ fn change_reason(action: &Action, control: Control) -> &'static str {
         (Action::PutDashboard { diff, .. }, _) if diff.is_empty() => "DashboardCreated",
         (Action::PutDashboard { .. }, _) => "DashboardUpdated",
         (Action::DeleteDashboards { .. }, _) => "DashboardDeleted",
+        (Action::RetireAlarms { .. } | Action::RetireDashboard { .. }, _) => "Renamed",
     }
 }
 

@@ -190,6 +190,9 @@ pub struct ObservedDashboard {
     pub body: Option<String>,
     /// The account the alarms live in, for their ARNs; read only when a dashboard is wanted.
     pub account_id: Option<String>,
+    /// The dashboard's first name, when a dashboard of that name is marked as this guard's:
+    /// looked for only while the dashboard is missing under today's name.
+    pub legacy: Option<String>,
 }
 
 /// What AWS has for one guard, as `observe` read it.

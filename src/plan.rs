@@ -105,6 +105,13 @@ pub enum Action {
     },
     /// DeleteDashboards of the guard's own dashboard, which the spec no longer wants.
     DeleteDashboards { names: Vec<String> },
+    /// DeleteAlarms of the guard's alarms under their first names, once this reconcile wrote
+    /// their successors: applied only when no earlier alarm write failed, so the stage is
+    /// never without an alarm.
+    RetireAlarms { names: Vec<String> },
+    /// DeleteDashboards of the guard's dashboard under its first name, once its successor
+    /// was written.
+    RetireDashboard { name: String },
 }
 
 impl Action {
@@ -116,12 +123,13 @@ impl Action {
                 controls.dedup();
                 controls
             }
-            Action::PutAlarm { .. } | Action::TagAlarm { .. } | Action::DeleteAlarms { .. } => {
-                vec![Control::Alarms]
-            }
-            Action::PutDashboard { .. } | Action::DeleteDashboards { .. } => {
-                vec![Control::Dashboard]
-            }
+            Action::PutAlarm { .. }
+            | Action::TagAlarm { .. }
+            | Action::DeleteAlarms { .. }
+            | Action::RetireAlarms { .. } => vec![Control::Alarms],
+            Action::PutDashboard { .. }
+            | Action::DeleteDashboards { .. }
+            | Action::RetireDashboard { .. } => vec![Control::Dashboard],
         }
     }
 }
@@ -203,6 +211,10 @@ impl fmt::Display for Action {
             Action::DeleteDashboards { names } => {
                 write!(f, "delete-dashboards {}", names.join(" "))
             }
+            Action::RetireAlarms { names } => {
+                write!(f, "delete-alarms {} (renamed)", names.join(" "))
+            }
+            Action::RetireDashboard { name } => write!(f, "delete-dashboards {name} (renamed)"),
         }
     }
 }
@@ -583,6 +595,20 @@ fn alarm_actions(
     if !deletes.is_empty() {
         plan.actions.push(Action::DeleteAlarms { names: deletes });
     }
+    // Alarms under the first naming that this guard owns (by tag; another guard's of the same
+    // name is not looked at): replaced by the ones above, then deleted.
+    let legacy = guard.legacy_alarm_names();
+    let retired: Vec<String> = observed
+        .alarms
+        .iter()
+        .filter(|(alarm, tags)| {
+            legacy.contains(&alarm.name) && tags.as_ref().is_some_and(|tags| guard.owns(tags))
+        })
+        .map(|(alarm, _)| alarm.name.clone())
+        .collect();
+    if !retired.is_empty() {
+        plan.actions.push(Action::RetireAlarms { names: retired });
+    }
 }
 
 /// Keeps the guard's dashboard: created, put back when its body differs in meaning, deleted
@@ -615,12 +641,21 @@ fn dashboard_action(
         .as_ref()
         .is_some_and(|o| o.as_deref() == Some(&guard.owner()));
     if !wanted.enabled {
-        if ours {
-            plan.actions
-                .push(Action::DeleteDashboards { names: vec![name] });
+        let names: Vec<String> = ours
+            .then(|| name.clone())
+            .into_iter()
+            .chain(found.legacy.clone())
+            .collect();
+        if !names.is_empty() {
+            plan.actions.push(Action::DeleteDashboards { names });
         }
         return;
     }
+    // The same dashboard under its first name: written anew under this one, then deleted.
+    let retire = found
+        .legacy
+        .clone()
+        .map(|name| Action::RetireDashboard { name });
     if let Some(owner) = owner.filter(|_| !ours) {
         plan.blockers.push(Blocker {
             control: Control::Dashboard,
@@ -650,6 +685,7 @@ fn dashboard_action(
         Some(body) => {
             let have = serde_json::from_str(body).unwrap_or_default();
             if dashboard::same_meaning(&want, &have) {
+                plan.actions.extend(retire);
                 return;
             }
             dashboard::differing_widgets(&want, &have)
@@ -660,6 +696,7 @@ fn dashboard_action(
         body: want.to_string(),
         diff,
     });
+    plan.actions.extend(retire);
 }
 
 #[cfg(test)]

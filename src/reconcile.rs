@@ -7,7 +7,7 @@ use crate::dashboard;
 use crate::model::{
     AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard, StageMetrics, Tag,
 };
-use crate::plan::{Action, Plan, describe_ref, plan};
+use crate::plan::{Action, Control, Plan, describe_ref, plan};
 use crate::tenancy::Tenancy;
 use crate::validate::{validate, validate_alarm_names};
 
@@ -139,10 +139,30 @@ async fn observe_dashboard(
             false => Ok(None),
         }
     });
+    let body = body?;
+    // Only a guard without a dashboard under today's name may still have one under the
+    // first: a guard in sync reads nothing more.
+    let legacy = match body {
+        Some(_) => None,
+        None => legacy_dashboard(cloudwatch, guard).await?,
+    };
     Ok(ObservedDashboard {
-        body: body?,
+        body,
         account_id: account_id?,
+        legacy,
     })
+}
+
+/// The guard's dashboard under its first name, when one of that name carries its marker.
+async fn legacy_dashboard(
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+) -> Result<Option<String>, AwsError> {
+    let name = guard.legacy_dashboard_name();
+    let body = cloudwatch.get_dashboard(&name).await?;
+    Ok(body
+        .filter(|body| dashboard::owner(body).as_deref() == Some(&guard.owner()))
+        .map(|_| name))
 }
 
 fn alarms_error(guard: &GuardId, source: AwsError) -> ObserveError {
@@ -156,7 +176,10 @@ fn touches_alarms(plan: &Plan) -> bool {
     plan.actions.iter().any(|action| {
         matches!(
             action,
-            Action::PutAlarm { .. } | Action::TagAlarm { .. } | Action::DeleteAlarms { .. }
+            Action::PutAlarm { .. }
+                | Action::TagAlarm { .. }
+                | Action::DeleteAlarms { .. }
+                | Action::RetireAlarms { .. }
         )
     })
 }
@@ -168,7 +191,10 @@ async fn observe_alarms(
     with_tags: bool,
 ) -> Result<Vec<(ObservedAlarm, Option<Vec<Tag>>)>, AwsError> {
     let mut alarms = Vec::new();
-    for alarm in cloudwatch.describe_alarms(&guard.alarm_names()).await? {
+    for alarm in cloudwatch
+        .describe_alarms(&guard.known_alarm_names())
+        .await?
+    {
         let tags = match with_tags {
             true => Some(cloudwatch.list_tags(&alarm.arn).await?),
             false => cloudwatch.kept_tags(&alarm.arn),
@@ -178,13 +204,14 @@ async fn observe_alarms(
     Ok(alarms)
 }
 
-/// The names of the guard's alarms that exist and carry its owner tag: what deleting the
-/// guard may remove. An alarm of the same name that someone else owns is not among them.
+/// The names of the guard's alarms (under today's names and the first ones) that exist and
+/// carry its owner tag: what deleting the guard may remove. An alarm of the same name that
+/// someone else owns is not among them.
 pub async fn owned_alarms(
     cloudwatch: &impl CloudWatch,
     guard: &GuardId,
 ) -> Result<Vec<String>, AwsError> {
-    cloudwatch.forget(&guard.alarm_names());
+    cloudwatch.forget(&guard.known_alarm_names());
     Ok(observe_alarms(cloudwatch, guard, true)
         .await?
         .into_iter()
@@ -193,28 +220,43 @@ pub async fn owned_alarms(
         .collect())
 }
 
-/// The guard's dashboard, when it exists and carries this guard's marker: what deleting the
-/// guard may remove.
-pub async fn owned_dashboard(
+/// The guard's dashboards (under today's name and the first one) that exist and carry this
+/// guard's marker: what deleting the guard may remove.
+pub async fn owned_dashboards(
     cloudwatch: &impl CloudWatch,
     guard: &GuardId,
-) -> Result<Option<String>, AwsError> {
+) -> Result<Vec<String>, AwsError> {
     let name = guard.dashboard_name();
     let body = cloudwatch.get_dashboard(&name).await?;
-    Ok(body
+    let current = body
         .filter(|body| dashboard::owner(body).as_deref() == Some(&guard.owner()))
-        .map(|_| name))
+        .map(|_| name);
+    let legacy = legacy_dashboard(cloudwatch, guard).await?;
+    Ok(current.into_iter().chain(legacy).collect())
 }
 
 /// Executes the plan's actions in order. A failed action does not stop the others: each
-/// serves its own control, and every result is reported.
+/// serves its own control, and every result is reported. Only a rename's deletes wait for
+/// what they follow: an old name is not deleted when its successor was not written.
 pub async fn apply(
     apigateway: &impl ApiGateway,
     cloudwatch: &impl CloudWatch,
     plan: &Plan,
 ) -> Vec<Outcome> {
-    let mut outcomes = Vec::with_capacity(plan.actions.len());
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(plan.actions.len());
     for action in &plan.actions {
+        let failed = |control: Control| {
+            outcomes
+                .iter()
+                .find(|o| o.result.is_err() && o.action.controls().contains(&control))
+                .map(|o| {
+                    AwsError::permanent(
+                        "Rename",
+                        "SuccessorNotWritten",
+                        format!("kept until {} succeeds", o.action),
+                    )
+                })
+        };
         let result = match action {
             Action::UpdateStage {
                 rest_api_id,
@@ -236,6 +278,18 @@ pub async fn apply(
             Action::DeleteAlarms { names } => cloudwatch.delete_alarms(names).await,
             Action::PutDashboard { name, body, .. } => cloudwatch.put_dashboard(name, body).await,
             Action::DeleteDashboards { names } => cloudwatch.delete_dashboards(names).await,
+            Action::RetireAlarms { names } => match failed(Control::Alarms) {
+                Some(err) => Err(err),
+                None => cloudwatch.delete_alarms(names).await,
+            },
+            Action::RetireDashboard { name } => match failed(Control::Dashboard) {
+                Some(err) => Err(err),
+                None => {
+                    cloudwatch
+                        .delete_dashboards(std::slice::from_ref(name))
+                        .await
+                }
+            },
         };
         outcomes.push(Outcome {
             action: action.clone(),
@@ -357,9 +411,16 @@ pub async fn reconcile_claimed(
             // tags not at all; who owns an alarm is decided on a fresh read, tags included,
             // before anything writes to it.
             let tags_unread = observed.alarms.iter().any(|(_, tags)| tags.is_none());
+            // An alarm under a first name is the guard's to rename only if its tags say so.
+            let legacy = guard.legacy_alarm_names();
+            let legacy_unread = observed
+                .alarms
+                .iter()
+                .any(|(alarm, tags)| tags.is_none() && legacy.contains(&alarm.name));
             let refresh = !spec.suspend
-                && touches_alarms(&first)
-                && (cloudwatch.forget(&guard.alarm_names()) || tags_unread);
+                && ((touches_alarms(&first)
+                    && (cloudwatch.forget(&guard.known_alarm_names()) || tags_unread))
+                    || legacy_unread);
             match refresh {
                 false => first,
                 true => match observe_alarms(cloudwatch, guard, true).await {

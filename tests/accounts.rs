@@ -140,17 +140,17 @@ async fn each_guard_lands_in_its_accounts_account_and_refusals_write_nothing() {
     assert_eq!(
         alarms(&in_a).await,
         [
-            "apigw-guard-team-a-shop-5xx",
-            "apigw-guard-team-a-shop-integration-latency",
-            "apigw-guard-team-a-shop-latency",
+            "apigw-guard-team-a_shop_5xx",
+            "apigw-guard-team-a_shop_integration-latency",
+            "apigw-guard-team-a_shop_latency",
         ]
     );
     assert_eq!(
         alarms(&in_b).await,
         [
-            "apigw-guard-team-b-shop-5xx",
-            "apigw-guard-team-b-shop-integration-latency",
-            "apigw-guard-team-b-shop-latency",
+            "apigw-guard-team-b_shop_5xx",
+            "apigw-guard-team-b_shop_integration-latency",
+            "apigw-guard-team-b_shop_latency",
         ]
     );
     assert!(

@@ -267,7 +267,7 @@ async fn create_adds_the_finalizer_first_then_writes_aws_then_reports_status() {
         "no AWS write before the finalizer"
     );
     assert_eq!(
-        support::alarm_names(&config, "apigw-guard-tests-create-")
+        support::alarm_names(&config, "apigw-guard-tests_create_")
             .await
             .len(),
         0
@@ -299,7 +299,7 @@ async fn create_adds_the_finalizer_first_then_writes_aws_then_reports_status() {
     let created = &events[3].2;
     for suffix in ["5xx", "latency", "integration-latency"] {
         assert!(
-            created.contains(&format!("apigw-guard-tests-create-{suffix} (create")),
+            created.contains(&format!("apigw-guard-tests_create_{suffix} (create")),
             "{created}"
         );
     }
@@ -313,7 +313,7 @@ async fn create_adds_the_finalizer_first_then_writes_aws_then_reports_status() {
     assert_eq!(status.alarm_summary.as_deref(), Some("3 INSUFFICIENT_DATA"));
     assert!(tracing_enabled(&config, "create-api").await);
     assert_eq!(
-        support::alarm_names(&config, "apigw-guard-tests-create-")
+        support::alarm_names(&config, "apigw-guard-tests_create_")
             .await
             .len(),
         3
@@ -370,14 +370,14 @@ async fn delete_with_delete_policy_removes_only_owned_alarms() {
     // Someone else's alarm that shares the guard's name prefix.
     support::put_foreign_alarm(
         &config,
-        "apigw-guard-tests-deleted-custom",
+        "apigw-guard-tests_deleted_custom",
         "Count",
         "team/other",
         1.0,
     )
     .await;
     assert_eq!(
-        support::alarm_names(&config, "apigw-guard-tests-deleted-")
+        support::alarm_names(&config, "apigw-guard-tests_deleted_")
             .await
             .len(),
         4
@@ -390,12 +390,12 @@ async fn delete_with_delete_policy_removes_only_owned_alarms() {
         (type_.as_str(), reason.as_str()),
         ("Normal", "AlarmDeleted")
     );
-    assert!(note.contains("apigw-guard-tests-deleted-5xx"), "{note}");
+    assert!(note.contains("apigw-guard-tests_deleted_5xx"), "{note}");
     server.finalizer_removed(&guard).await;
     task.await.unwrap().unwrap();
     assert_eq!(
-        support::alarm_names(&config, "apigw-guard-tests-deleted-").await,
-        ["apigw-guard-tests-deleted-custom"]
+        support::alarm_names(&config, "apigw-guard-tests_deleted_").await,
+        ["apigw-guard-tests_deleted_custom"]
     );
     assert!(
         tracing_enabled(&config, "deleted-api").await,
@@ -420,7 +420,7 @@ async fn delete_with_delete_policy_removes_the_guards_dashboard_too() {
         "{events:?}"
     );
     assert!(
-        support::dashboard(&config, "apigw-guard-tests-boarded")
+        support::dashboard(&config, "apigw-guard-tests_boarded")
             .await
             .is_some()
     );
@@ -434,13 +434,13 @@ async fn delete_with_delete_policy_removes_the_guards_dashboard_too() {
         (
             "Normal",
             "DashboardDeleted",
-            "deleted owned dashboard apigw-guard-tests-boarded"
+            "deleted owned dashboard apigw-guard-tests_boarded"
         )
     );
     server.finalizer_removed(&guard).await;
     task.await.unwrap().unwrap();
     assert_eq!(
-        support::dashboard(&config, "apigw-guard-tests-boarded").await,
+        support::dashboard(&config, "apigw-guard-tests_boarded").await,
         None
     );
 }
@@ -462,7 +462,7 @@ async fn delete_with_retain_policy_removes_nothing() {
     server.finalizer_removed(&guard).await;
     task.await.unwrap().unwrap();
     assert_eq!(
-        support::alarm_names(&config, "apigw-guard-tests-retained-")
+        support::alarm_names(&config, "apigw-guard-tests_retained_")
             .await
             .len(),
         3
@@ -484,7 +484,7 @@ async fn a_suspended_guard_writes_nothing_to_aws() {
     assert!(message.contains("change(s) pending"), "{message}");
     assert!(!tracing_enabled(&config, "suspended-api").await);
     assert_eq!(
-        support::alarm_names(&config, "apigw-guard-tests-suspended-")
+        support::alarm_names(&config, "apigw-guard-tests_suspended_")
             .await
             .len(),
         0

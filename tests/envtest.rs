@@ -443,7 +443,7 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
     }
     assert!(tracing_enabled(&config, &api_id).await);
     assert_eq!(
-        support::alarm_names(&config, "apigw-guard-life-orders-")
+        support::alarm_names(&config, "apigw-guard-life_orders_")
             .await
             .len(),
         3
@@ -538,11 +538,11 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
     })
     .await;
     assert_eq!(
-        support::alarm_names(&config, "apigw-guard-life-orders-").await,
+        support::alarm_names(&config, "apigw-guard-life_orders_").await,
         Vec::<String>::new()
     );
     assert_eq!(
-        support::dashboard(&config, "apigw-guard-life-orders").await,
+        support::dashboard(&config, "apigw-guard-life_orders").await,
         None
     );
     operator.assert_never_forbidden();
@@ -581,12 +581,12 @@ async fn deletion_policies_delete_or_retain_the_guards_alarms() {
         .await;
     }
     assert!(
-        support::alarm_names(&config, "apigw-guard-policies-dropped-")
+        support::alarm_names(&config, "apigw-guard-policies_dropped_")
             .await
             .is_empty()
     );
     assert!(
-        support::dashboard(&config, "apigw-guard-policies-dropped")
+        support::dashboard(&config, "apigw-guard-policies_dropped")
             .await
             .is_none()
     );
@@ -909,7 +909,7 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
     assert_eq!(acting.status.unwrap().account_id.as_deref(), Some(id));
     assert!(tracing_enabled(&in_account, &api).await);
     assert_eq!(
-        support::alarm_names(&in_account, "apigw-guard-tenant-a-g-")
+        support::alarm_names(&in_account, "apigw-guard-tenant-a_g_")
             .await
             .len(),
         3
@@ -933,7 +933,7 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
             .contains(&"Forbidden".to_owned())
     );
     assert!(
-        support::alarm_names(&in_account, "apigw-guard-tenant-x-")
+        support::alarm_names(&in_account, "apigw-guard-tenant-x_")
             .await
             .is_empty()
     );
@@ -997,7 +997,7 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
     .await;
     assert!(holding.contains("tenant-a/later"), "{holding}");
     assert_eq!(
-        support::alarm_names(&in_account, "apigw-guard-tenant-a-later-")
+        support::alarm_names(&in_account, "apigw-guard-tenant-a_later_")
             .await
             .len(),
         3
@@ -1015,7 +1015,7 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
     })
     .await;
     assert!(
-        support::alarm_names(&in_account, "apigw-guard-tenant-a-later-")
+        support::alarm_names(&in_account, "apigw-guard-tenant-a_later_")
             .await
             .is_empty(),
         "the guard removed its alarms through the account before it went"
@@ -1146,7 +1146,7 @@ async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes
         kept.iter()
             .any(|g| g.name_any().starts_with("fleet-pfleet-c-prod-"))
     );
-    let prefix = format!("apigw-guard-fleet-ns-{}-", child.name_any());
+    let prefix = format!("apigw-guard-fleet-ns_{}_", child.name_any());
     assert_eq!(support::alarm_names(&config, &prefix).await.len(), 3);
     apigw
         .untag_resource()
@@ -1183,7 +1183,7 @@ async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes
     )
     .await;
     assert!(
-        support::alarm_names(&config, "apigw-guard-fleet-ns-fleet-")
+        support::alarm_names(&config, "apigw-guard-fleet-ns_fleet-")
             .await
             .is_empty()
     );

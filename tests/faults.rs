@@ -77,7 +77,7 @@ async fn alarm_count(name: &str) -> usize {
     let config = support::config(REGION).await;
     let out = aws_sdk_cloudwatch::Client::new(&config)
         .describe_alarms()
-        .alarm_name_prefix(format!("apigw-guard-faults-{name}-"))
+        .alarm_name_prefix(format!("apigw-guard-faults_{name}_"))
         .send()
         .await
         .unwrap();

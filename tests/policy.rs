@@ -105,7 +105,7 @@ async fn a_policy_guards_exactly_the_matching_stages() {
     let out = support::apigw_guard(&["reconcile", "--once", "-f", file]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
-    let alarms = support::alarm_names(&config, "apigw-guard-ops-fleet-").await;
+    let alarms = support::alarm_names(&config, "apigw-guard-ops_fleet-").await;
     assert_eq!(alarms.len(), 9 * 3, "{alarms:?}");
     let apigw = aws_sdk_apigateway::Client::new(&config);
     for (i, id) in ids.iter().enumerate() {
@@ -126,7 +126,7 @@ async fn a_policy_guards_exactly_the_matching_stages() {
         }
         let guarded = alarms
             .iter()
-            .any(|a| a.starts_with(&format!("apigw-guard-ops-fleet-fleet-{i:02}-prod-")));
+            .any(|a| a.starts_with(&format!("apigw-guard-ops_fleet-fleet-{i:02}-prod-")));
         assert_eq!(guarded, i % 2 == 0 && i != 4, "fleet-{i:02}: {alarms:?}");
     }
     // No policy alarm on any dev stage, nor on an untagged API.

@@ -114,7 +114,7 @@ alarms:
         let out = self
             .cw()
             .describe_alarms()
-            .alarm_name_prefix(format!("apigw-guard-tests-{}-", self.guard.name))
+            .alarm_name_prefix(format!("apigw-guard-tests_{}_", self.guard.name))
             .send()
             .await
             .unwrap();
@@ -125,7 +125,7 @@ alarms:
     }
 
     fn alarm_name(&self, suffix: &str) -> String {
-        format!("apigw-guard-tests-{}-{suffix}", self.guard.name)
+        format!("apigw-guard-tests_{}_{suffix}", self.guard.name)
     }
 }
 
@@ -655,7 +655,7 @@ async fn status_verifies_the_runbook_targets_from_cloudwatch() {
 
 impl Fixture {
     fn dashboard_name(&self) -> String {
-        format!("apigw-guard-tests-{}", self.guard.name)
+        format!("apigw-guard-tests_{}", self.guard.name)
     }
 
     /// The guard's dashboard body as CloudWatch has it, parsed; `None` when there is none.
@@ -785,18 +785,18 @@ async fn a_dashboard_is_created_kept_put_back_and_removed() {
     assert_eq!(fx.dashboard().await, None);
     assert_eq!(status.links.unwrap().dashboard, None);
     assert_eq!(
-        apigw_guard::reconcile::owned_dashboard(&fx.cloudwatch, &fx.guard)
+        apigw_guard::reconcile::owned_dashboards(&fx.cloudwatch, &fx.guard)
             .await
             .unwrap(),
-        None
+        Vec::<String>::new()
     );
     // Re-enabled, it is the guard's to remove on delete (deletionPolicy Delete).
     fx.reconcile(&spec).await;
     assert_eq!(
-        apigw_guard::reconcile::owned_dashboard(&fx.cloudwatch, &fx.guard)
+        apigw_guard::reconcile::owned_dashboards(&fx.cloudwatch, &fx.guard)
             .await
             .unwrap(),
-        Some(fx.dashboard_name())
+        [fx.dashboard_name()]
     );
 }
 
@@ -828,10 +828,10 @@ async fn a_dashboard_of_the_name_that_the_guard_did_not_make_is_never_written() 
     assert!(!writes(&calls).contains(&"DeleteDashboards"), "{calls:?}");
     assert_eq!(fx.dashboard().await, Some(theirs));
     assert_eq!(
-        apigw_guard::reconcile::owned_dashboard(&fx.cloudwatch, &fx.guard)
+        apigw_guard::reconcile::owned_dashboards(&fx.cloudwatch, &fx.guard)
             .await
             .unwrap(),
-        None,
+        Vec::<String>::new(),
         "deleting the guard leaves it too"
     );
 }

@@ -173,7 +173,7 @@ async fn aws_state(config: &SdkConfig, name: &str) -> String {
         .unwrap();
     let listed = aws_sdk_cloudwatch::Client::new(config)
         .describe_alarms()
-        .alarm_name_prefix(format!("apigw-guard-restart-{name}-"))
+        .alarm_name_prefix(format!("apigw-guard-restart_{name}_"))
         .send()
         .await
         .unwrap();
@@ -191,7 +191,7 @@ async fn aws_state(config: &SdkConfig, name: &str) -> String {
     }
     alarms.sort();
     let dashboard = cloudwatch
-        .get_dashboard(&format!("apigw-guard-restart-{name}"))
+        .get_dashboard(&format!("apigw-guard-restart_{name}"))
         .await
         .unwrap();
     format!(

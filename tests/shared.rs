@@ -199,7 +199,7 @@ async fn ownership_is_read_afresh_before_an_alarm_is_written() {
     let clients = support::unlimited_clients(&config).share_reads_for(LONG_WINDOW);
     // The first guard fills the alarm listing while the second guard's names are free.
     round(&clients, region, &["early"]).await;
-    let taken = "apigw-guard-shared-late-5xx";
+    let taken = "apigw-guard-shared_late_5xx";
     support::put_foreign_alarm(&config, taken, "5XXError", "someone/else", 99.0).await;
 
     let (reports, calls) = round(&clients, region, &["late"]).await;

@@ -31,7 +31,7 @@ fn stages(stage: Option<&str>) -> Option<Touches> {
 #[test]
 fn each_call_touches_what_its_parameters_name() {
     let alarm = || Touches::Alarms {
-        names: vec!["apigw-guard-payments-orders-prod-5xx".to_owned()],
+        names: vec!["apigw-guard-payments_orders-prod_5xx".to_owned()],
     };
     let table: Vec<(&str, Option<Touches>)> = vec![
         ("update-stage", stages(Some("prod"))),

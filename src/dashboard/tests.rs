@@ -78,8 +78,8 @@ fn the_body_shows_the_runbook_metrics_targets_and_alarms_of_the_stage() {
     assert_eq!(
         widget(&body, "Alarms of this guard")["properties"]["alarms"],
         json!([
-            "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:apigw-guard-payments-orders.prod-5xx",
-            "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:apigw-guard-payments-orders.prod-integration-latency",
+            "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:apigw-guard-payments_orders_prod_5xx",
+            "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:apigw-guard-payments_orders_prod_integration-latency",
         ])
     );
     assert_eq!(
@@ -147,7 +147,7 @@ fn links_are_region_correct_and_encoded() {
         links.dashboard.as_deref(),
         Some(
             "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1\
-             #dashboards/dashboard/apigw-guard-payments-orders_prod"
+             #dashboards/dashboard/apigw-guard-payments_orders_prod"
         )
     );
     assert_eq!(
@@ -161,11 +161,11 @@ fn links_are_region_correct_and_encoded() {
          #logsV2:log-groups/log-group/API-Gateway-Execution-Logs_a1b2c3$252Fprod"
     );
     assert_eq!(links.alarms.len(), 3);
-    assert_eq!(links.alarms[0].name, "apigw-guard-payments-orders.prod-5xx");
+    assert_eq!(links.alarms[0].name, "apigw-guard-payments_orders_prod_5xx");
     assert!(
         links.alarms[0]
             .url
-            .ends_with("#alarmsV2:alarm/apigw-guard-payments-orders.prod-5xx")
+            .ends_with("#alarmsV2:alarm/apigw-guard-payments_orders_prod_5xx")
     );
 
     let china = super::links(&guard(), &guarded, "a1b2c3", "cn-north-1");

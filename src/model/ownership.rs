@@ -40,6 +40,18 @@ impl GuardId {
             .any(|(key, value)| key == OWNER_TAG && *value == self.owner())
     }
 
+    /// The start of every name this guard has in AWS: `apigw-guard-<namespace>_<name>`, with
+    /// the name's dots as `_`. A namespace holds neither `_` nor `.` and a name no `_`, so the
+    /// first `_` ends the namespace: two guards never share a name (`team/x-y` and `team-x/y`
+    /// did, when `-` joined them). Dashboard names take only letters, digits, `-` and `_`.
+    fn base_name(&self) -> String {
+        format!(
+            "{ALARM_PREFIX}-{}_{}",
+            self.namespace,
+            self.name.replace('.', "_")
+        )
+    }
+
     /// The names this guard's alarms have, one per [`AlarmKind`], whether wanted or not.
     pub fn alarm_names(&self) -> Vec<String> {
         AlarmKind::ALL
@@ -48,10 +60,37 @@ impl GuardId {
             .collect()
     }
 
-    /// The name of this guard's CloudWatch dashboard. Dashboard names take only letters,
-    /// digits, `-` and `_`, so the dots Kubernetes names may hold become `_` (which they
-    /// cannot hold). Shorter than the alarm names, so their length check covers it.
+    /// The names of this guard's alarms under the first naming
+    /// (`apigw-guard-<namespace>-<name>-<suffix>`), which two guards could share: an alarm of
+    /// such a name is this guard's only when its owner tag says so, and then it is renamed.
+    pub fn legacy_alarm_names(&self) -> Vec<String> {
+        AlarmKind::ALL
+            .iter()
+            .map(|kind| {
+                format!(
+                    "{ALARM_PREFIX}-{}-{}-{}",
+                    self.namespace,
+                    self.name,
+                    kind.suffix()
+                )
+            })
+            .collect()
+    }
+
+    /// Every alarm name this guard may have in AWS: today's and the first naming's.
+    pub fn known_alarm_names(&self) -> Vec<String> {
+        let mut names = self.alarm_names();
+        names.extend(self.legacy_alarm_names());
+        names
+    }
+
+    /// The name of this guard's CloudWatch dashboard.
     pub fn dashboard_name(&self) -> String {
+        self.base_name()
+    }
+
+    /// The dashboard's name under the first naming, renamed when its marker names this guard.
+    pub fn legacy_dashboard_name(&self) -> String {
         format!("{ALARM_PREFIX}-{}-{}", self.namespace, self.name).replace('.', "_")
     }
 
@@ -60,14 +99,9 @@ impl GuardId {
         format!("{OWNER_TAG}={}", self.owner())
     }
 
-    /// The name of this guard's alarm of one kind.
+    /// The name of this guard's alarm of one kind: `<base>_<suffix>`; no suffix holds `_`.
     pub fn alarm_name(&self, kind: AlarmKind) -> String {
-        format!(
-            "{ALARM_PREFIX}-{}-{}-{}",
-            self.namespace,
-            self.name,
-            kind.suffix()
-        )
+        format!("{}_{}", self.base_name(), kind.suffix())
     }
 }
 
@@ -115,6 +149,70 @@ impl AlarmKind {
             AlarmKind::FiveXxError => "5xx",
             AlarmKind::Latency => "latency",
             AlarmKind::IntegrationLatency => "integration-latency",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id(namespace: &str, name: &str) -> GuardId {
+        GuardId {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    #[test]
+    fn guards_whose_joined_names_read_alike_get_names_of_their_own() {
+        let (a, b) = (id("team", "x-y"), id("team-x", "y"));
+        assert_eq!(
+            a.legacy_alarm_names(),
+            b.legacy_alarm_names(),
+            "the first naming"
+        );
+        assert_ne!(a.alarm_names(), b.alarm_names());
+        assert_ne!(a.dashboard_name(), b.dashboard_name());
+        assert_eq!(
+            a.alarm_name(AlarmKind::FiveXxError),
+            "apigw-guard-team_x-y_5xx"
+        );
+        // A guard's kinds never meet another guard's: `x-integration`'s latency alarm is not
+        // `x`'s integration-latency alarm.
+        let (x, xi) = (id("t", "x"), id("t", "x-integration"));
+        assert_ne!(
+            x.alarm_name(AlarmKind::IntegrationLatency),
+            xi.alarm_name(AlarmKind::Latency)
+        );
+        assert_eq!(id("t", "a.b").dashboard_name(), "apigw-guard-t_a_b");
+    }
+
+    proptest! {
+        /// Names are injective in (namespace, name, kind) over every namespace (an RFC 1123
+        /// label) and guard name (an RFC 1123 subdomain), and dashboard names take only the
+        /// characters CloudWatch allows.
+        #[test]
+        fn names_are_injective(
+            ns1 in "[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?",
+            ns2 in "[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?",
+            n1 in "[a-z0-9]([a-z0-9.-]{0,6}[a-z0-9])?",
+            n2 in "[a-z0-9]([a-z0-9.-]{0,6}[a-z0-9])?",
+        ) {
+            let (a, b) = (id(&ns1, &n1), id(&ns2, &n2));
+            prop_assert!(a
+                .dashboard_name()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            let same = ns1 == ns2 && n1 == n2;
+            prop_assert_eq!(a.dashboard_name() == b.dashboard_name(), same);
+            for ka in AlarmKind::ALL {
+                for kb in AlarmKind::ALL {
+                    prop_assert_eq!(a.alarm_name(ka) == b.alarm_name(kb), same && ka == kb);
+                }
+            }
+            prop_assert!(a.alarm_names().iter().all(|n| !a.legacy_alarm_names().contains(n)));
         }
     }
 }

@@ -117,7 +117,7 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
                     .get_or_insert_default()
                     .extend(tags.iter().cloned());
             }
-            Action::DeleteAlarms { names } => {
+            Action::DeleteAlarms { names } | Action::RetireAlarms { names } => {
                 observed.alarms.retain(|(a, _)| !names.contains(&a.name))
             }
             Action::PutDashboard { body, .. } => {
@@ -131,6 +131,13 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
                     panic!("dashboard deleted without reading it")
                 };
                 dashboard.body = None;
+                dashboard.legacy = None;
+            }
+            Action::RetireDashboard { .. } => {
+                let Some(Ok(dashboard)) = observed.dashboard.as_mut() else {
+                    panic!("dashboard renamed without reading it")
+                };
+                dashboard.legacy = None;
             }
         }
     }
@@ -208,19 +215,19 @@ fn fresh_stage_gets_one_stage_update_one_plan_update_and_three_alarms() {
         summary,
         [
             (
-                "apigw-guard-payments-orders-prod-5xx",
+                "apigw-guard-payments_orders-prod_5xx",
                 "5XXError",
                 "Sum",
                 10.0
             ),
             (
-                "apigw-guard-payments-orders-prod-latency",
+                "apigw-guard-payments_orders-prod_latency",
                 "Latency",
                 "p99",
                 1000.0
             ),
             (
-                "apigw-guard-payments-orders-prod-integration-latency",
+                "apigw-guard-payments_orders-prod_integration-latency",
                 "IntegrationLatency",
                 "p99",
                 500.0
@@ -283,14 +290,14 @@ fn a_changed_spec_updates_only_what_differs() {
     );
     match &plan.actions[1] {
         Action::PutAlarm { alarm, diff, .. } => {
-            assert_eq!(alarm.name, "apigw-guard-payments-orders-prod-5xx");
+            assert_eq!(alarm.name, "apigw-guard-payments_orders-prod_5xx");
             assert_eq!(diff, &["threshold: 10 -> 25".to_owned()]);
         }
         other => panic!("expected an alarm update, got {other}"),
     }
     assert_eq!(
         plan.actions[1].to_string(),
-        "put-metric-alarm apigw-guard-payments-orders-prod-5xx (update: threshold: 10 -> 25)"
+        "put-metric-alarm apigw-guard-payments_orders-prod_5xx (update: threshold: 10 -> 25)"
     );
 }
 
@@ -417,7 +424,7 @@ fn disabled_or_dropped_alarms_are_deleted_when_owned() {
     assert_eq!(
         plan.actions,
         [Action::DeleteAlarms {
-            names: vec!["apigw-guard-payments-orders-prod-latency".to_owned()]
+            names: vec!["apigw-guard-payments_orders-prod_latency".to_owned()]
         }]
     );
     let mut none = full.clone();
@@ -444,8 +451,8 @@ fn an_owned_alarm_missing_a_tag_is_tagged_not_rewritten() {
     assert_eq!(
         plan.actions,
         [Action::TagAlarm {
-            name: "apigw-guard-payments-orders-prod-5xx".to_owned(),
-            arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:apigw-guard-payments-orders-prod-5xx".to_owned(),
+            name: "apigw-guard-payments_orders-prod_5xx".to_owned(),
+            arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:apigw-guard-payments_orders-prod_5xx".to_owned(),
             tags: vec![(MANAGED_BY_TAG.to_owned(), "apigw-guard".to_owned())],
         }]
     );
@@ -497,6 +504,7 @@ fn with_dashboard(body: Option<String>) -> Observed {
         dashboard: Some(Ok(ObservedDashboard {
             body,
             account_id: Some("123456789012".to_owned()),
+            legacy: None,
         })),
         ..fresh()
     }
@@ -531,7 +539,7 @@ fn a_dashboard_is_created_after_the_alarms_and_before_the_usage_plan_then_kept()
     );
     assert_eq!(
         first.actions[4].to_string(),
-        "put-dashboard apigw-guard-payments-orders-prod (create)"
+        "put-dashboard apigw-guard-payments_orders-prod (create)"
     );
     let Action::PutDashboard { body, .. } = &first.actions[4] else {
         unreachable!()
@@ -564,7 +572,7 @@ fn a_dashboard_edited_by_hand_is_put_back_and_a_reformatted_one_is_not() {
             .iter()
             .map(|a| a.to_string())
             .collect::<Vec<_>>(),
-        ["put-dashboard apigw-guard-payments-orders-prod (update: IntegrationLatency (p99))"]
+        ["put-dashboard apigw-guard-payments_orders-prod (update: IntegrationLatency (p99))"]
     );
 }
 
@@ -615,7 +623,7 @@ fn disabling_the_dashboard_deletes_it_only_when_it_is_this_guards() {
     assert_eq!(
         disabled.actions,
         [Action::DeleteDashboards {
-            names: vec!["apigw-guard-payments-orders-prod".to_owned()]
+            names: vec!["apigw-guard-payments_orders-prod".to_owned()]
         }]
     );
     assert!(plan_of("dashboard: {enabled: false}\n", &None).is_in_sync());
@@ -683,4 +691,111 @@ fn an_alarm_override_changes_only_what_it_names() {
         ],
         "the latency alarm is off; the others keep every default they do not override"
     );
+}
+
+/// The guard's alarms as the first naming called them, with the tags `owner` gave them.
+fn under_first_names(observed: &Observed, owner: &str) -> Vec<(ObservedAlarm, Option<Vec<Tag>>)> {
+    observed
+        .alarms
+        .iter()
+        .zip(guard().legacy_alarm_names())
+        .map(|((alarm, _), name)| {
+            let mut alarm = alarm.clone();
+            alarm.name = name.clone();
+            alarm.arn = format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}");
+            if let Some(config) = alarm.config.as_mut() {
+                config.name = name;
+            }
+            let tags = vec![
+                (OWNER_TAG.to_owned(), owner.to_owned()),
+                (MANAGED_BY_TAG.to_owned(), "apigw-guard".to_owned()),
+            ];
+            (alarm, Some(tags))
+        })
+        .collect()
+}
+
+#[test]
+fn owned_alarms_under_their_first_names_are_renamed_in_one_plan_others_are_left_alone() {
+    let spec = spec(FULL);
+    let synced = in_sync(&spec);
+    let mut observed = synced.clone();
+    observed.alarms = under_first_names(&synced, "payments/orders-prod");
+    let plan = plan(&guard(), &spec, &observed);
+    let writes: Vec<String> = plan
+        .actions
+        .iter()
+        .filter(|a| a.controls() == [Control::Alarms])
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(writes.len(), 4, "{writes:#?}");
+    assert!(
+        writes[..3].iter().all(|w| w.contains("(create:")),
+        "{writes:#?}"
+    );
+    assert_eq!(
+        plan.actions
+            .iter()
+            .filter(|a| matches!(a, Action::RetireAlarms { .. }))
+            .count(),
+        1
+    );
+    assert_eq!(
+        writes[3],
+        format!(
+            "delete-alarms {} (renamed)",
+            guard().legacy_alarm_names().join(" ")
+        ),
+        "the old names go after the new ones are written"
+    );
+    let renamed = applied(observed, &plan.actions);
+    assert!(super::plan(&guard(), &spec, &renamed).is_in_sync());
+    let names: Vec<&str> = renamed
+        .alarms
+        .iter()
+        .map(|(a, _)| a.name.as_str())
+        .collect();
+    assert_eq!(names, guard().alarm_names());
+
+    // `payments-orders/prod`'s first names were the same; alarms tagged as its are not this
+    // guard's to rename, and not a conflict either: they are no name of this guard's now.
+    let mut theirs = synced;
+    theirs.alarms = under_first_names(&theirs, "payments-orders/prod");
+    let plan = super::plan(&guard(), &spec, &theirs);
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    assert!(
+        plan.actions
+            .iter()
+            .all(|a| !matches!(a, Action::RetireAlarms { .. }))
+    );
+    assert_eq!(
+        plan.actions
+            .iter()
+            .filter(|a| matches!(a, Action::PutAlarm { .. }))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn a_dashboard_under_its_first_name_is_written_anew_then_deleted() {
+    let spec = spec(&format!("{STAGE}dashboard: {{}}\n"));
+    let mut observed = with_dashboard(None);
+    if let Some(Ok(dashboard)) = observed.dashboard.as_mut() {
+        dashboard.legacy = Some(guard().legacy_dashboard_name());
+    }
+    let plan = plan(&guard(), &spec, &observed);
+    let steps: Vec<String> = dashboard_actions(&plan)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "put-dashboard apigw-guard-payments_orders-prod (create)".to_owned(),
+            "delete-dashboards apigw-guard-payments-orders-prod (renamed)".to_owned(),
+        ]
+    );
+    let renamed = applied(observed, &plan.actions);
+    assert!(super::plan(&guard(), &spec, &renamed).is_in_sync());
 }
