@@ -14,7 +14,7 @@ use futures::{StreamExt, stream};
 use kube::ResourceExt;
 
 use crate::aws::{
-    ApiGateway, Call, CallLog, Limit, Quota, RateLimits, RegionalClients, load_config,
+    ApiGateway, Call, CallLog, CloudWatch, Limit, Quota, RateLimits, RegionalClients, load_config,
     parse_rate_limit,
 };
 use crate::crd::{self, ApiGatewayGuard, ApiGatewayGuardPolicy};
@@ -505,8 +505,15 @@ async fn expand(
         .await
         .map_err(|e| format!("discovering stages: {e}"))?;
     let resolved = regional.region_name(region);
-    let covered = crate::policy::coverage(policy, &matched, explicit, |r| {
-        regional.region_name(r) == resolved
+    // The file's guards hold a stage in the policy's region and account, where their own
+    // account's rules let them act.
+    let mine = account_key(&identity, None);
+    let covered = crate::policy::coverage(policy, &matched, explicit, |guard, stage| {
+        regional.region_name(guard.spec.region.as_deref()) == resolved
+            && access(guard.spec.account.as_deref()).is_ok_and(|(identity, tenancy)| {
+                account_key(&identity, None) == mine
+                    && tenancy.is_none_or(|t| t.check_api(&stage.api).is_ok())
+            })
     });
     let mut lines = vec![format!(
         "policy {}: {} stage(s) matched (AWS calls: {})",
@@ -561,13 +568,25 @@ async fn earlier_rivals(
     access: &impl Fn(&ApiGatewayGuard) -> Result<(Identity, Option<Tenancy>), AwsError>,
 ) -> HashMap<String, Option<String>> {
     let calls = CallLog::default();
-    let mut stages: Vec<((Identity, String, String, String), String)> = Vec::new();
+    // Guards through an AwsAccount and guards through the operator's own identity may reach
+    // one account: then STS says which the own identity is in.
+    let own = match guards.iter().any(|g| g.spec.account.is_some())
+        && guards.iter().any(|g| g.spec.account.is_none())
+    {
+        true => {
+            let (_, cloudwatch) = regional.clients(&Identity::Own, None, &calls).await;
+            cloudwatch.account_id().await.ok()
+        }
+        false => None,
+    };
+    let account_of = |identity: &Identity| account_key(identity, own.as_deref());
+    let mut stages: Vec<((String, String, String, String), String)> = Vec::new();
     let mut rivals = HashMap::new();
     for guard in guards {
         let id = guard_id(guard).to_string();
         // A guard without an account, or whose API cannot be resolved, claims nothing; its
         // reconcile reports why.
-        let Ok((identity, _)) = access(guard) else {
+        let Ok((identity, tenancy)) = access(guard) else {
             rivals.insert(id, None);
             continue;
         };
@@ -575,13 +594,15 @@ async fn earlier_rivals(
         let (apigateway, _) = regional.clients(&identity, region, &calls).await;
         let stage = match apigateway.find_rest_api(&guard.spec.rest_api).await {
             Err(_) => None,
+            // Nor does a guard its account's rules refuse this API.
+            Ok(api) if tenancy.as_ref().is_some_and(|t| t.check_api(&api).is_err()) => None,
             Ok(api) => {
                 let stage = guard.spec.stage.clone();
                 regional
                     .expect_metrics(&identity, region, [(api.name.clone(), stage.clone())])
                     .await;
                 let region = regional.region_name(region);
-                Some((identity, region, api.id, stage))
+                Some((account_of(&identity), region, api.id, stage))
             }
         };
         let earlier = stage
@@ -601,6 +622,15 @@ async fn earlier_rivals(
         );
     }
     rivals
+}
+
+/// The AWS account an identity acts in, as a file can know it: a role's from its ARN, the
+/// operator's own from STS when asked (`own`), else one account apart from every role's.
+fn account_key(identity: &Identity, own: Option<&str>) -> String {
+    match identity {
+        Identity::Own => own.unwrap_or("own").to_owned(),
+        Identity::Role { arn, .. } => arn.split(':').nth(4).unwrap_or(arn).to_owned(),
+    }
 }
 
 /// When a guard's turn under a slow quota comes: the wait it was given.

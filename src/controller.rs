@@ -25,8 +25,8 @@ use tracing::{Instrument, info_span, warn};
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
 use crate::crd::{ApiGatewayGuard, AwsAccount, DeletionPolicy};
 use crate::events;
-use crate::model::{AwsError, GuardId, Identity};
-use crate::reconcile::{Report, owned_alarms, owned_dashboard, reconcile_claimed};
+use crate::model::{AwsError, GuardId, Identity, RestApi};
+use crate::reconcile::{Report, owned_alarms, owned_dashboards, reconcile_claimed};
 use crate::status::{self, now};
 use crate::telemetry::Metrics;
 use crate::tenancy::{self, OwnIdentity, Tenancy};
@@ -71,6 +71,7 @@ pub struct Tenants {
     pub own_identity: OwnIdentity,
     /// Done once both listings completed (or `TENANTS_WAIT` passed).
     listed: OnceCell<()>,
+    own_account: OnceCell<String>,
 }
 
 impl Tenants {
@@ -84,6 +85,7 @@ impl Tenants {
             namespaces,
             own_identity,
             listed: OnceCell::new(),
+            own_account: OnceCell::new(),
         }
     }
 
@@ -122,10 +124,21 @@ impl Tenants {
         namespace: &str,
         account: Option<&str>,
     ) -> Result<(Identity, Option<Tenancy>), AwsError> {
+        if !(account.is_none() && matches!(self.own_identity, OwnIdentity::All)) {
+            self.listed().await;
+        }
+        self.decide(namespace, account)
+    }
+
+    /// [`Self::access`] on what the listings hold now.
+    fn decide(
+        &self,
+        namespace: &str,
+        account: Option<&str>,
+    ) -> Result<(Identity, Option<Tenancy>), AwsError> {
         if account.is_none() && matches!(self.own_identity, OwnIdentity::All) {
             return Ok(tenancy::access(None));
         }
-        self.listed().await;
         let labels = self
             .namespaces
             .get(&ObjectRef::new(namespace))
@@ -145,6 +158,77 @@ impl Tenants {
             }
         }
     }
+
+    /// The AWS account the operator's own identity acts in (STS, once per process), the
+    /// account of every guard and policy that names no AwsAccount.
+    pub async fn own_account(&self, aws: &RegionalClients) -> String {
+        let read = self
+            .own_account
+            .get_or_try_init(|| async {
+                let (_, cloudwatch) = aws.clients(&Identity::Own, None, &CallLog::default()).await;
+                cloudwatch.account_id().await
+            })
+            .await;
+        match read {
+            Ok(id) => id.clone(),
+            Err(err) => {
+                warn!(error = %err, "the operator's own AWS account is not known");
+                OWN_ACCOUNT_UNKNOWN.to_owned()
+            }
+        }
+    }
+
+    /// The AWS account a guard or policy naming `account` (or none) acts in: the one its
+    /// AwsAccount's role reached (STS, in the account's status), else the one its role ARN
+    /// names, or `own` for the operator's own identity. Stages are told apart by it, not by
+    /// the AwsAccount's name: two roles in one account reach the same stages.
+    pub fn reached(&self, account: Option<&str>, own: &str) -> Option<String> {
+        match account {
+            None => Some(own.to_owned()),
+            Some(name) => {
+                let account = self.account(name)?;
+                let reached = account.status.as_ref().and_then(|s| s.account_id.clone());
+                Some(reached.unwrap_or_else(|| account.spec.role_account().to_owned()))
+            }
+        }
+    }
+
+    /// Whether `guard` may claim a stage of `api`: only a guard that may act there can keep
+    /// it from others. Its namespace must be allowed its identity, `api` must carry the tags
+    /// its AwsAccount requires, and its last reconcile must not have been refused by tenancy
+    /// (a role reaching another account, a usage plan serving another team's API).
+    pub fn may_claim(&self, guard: &ApiGatewayGuard, api: &RestApi) -> bool {
+        if refused_by_tenancy(guard) {
+            return false;
+        }
+        let namespace = guard.namespace().unwrap_or_default();
+        match self.decide(&namespace, guard.spec.account.as_deref()) {
+            Err(_) => false,
+            Ok((_, None)) => true,
+            Ok((_, Some(tenancy))) => tenancy.check_api(api).is_ok(),
+        }
+    }
+}
+
+/// The account key of the operator's own identity while STS cannot say which it is.
+const OWN_ACCOUNT_UNKNOWN: &str = "own";
+
+/// Whether the guard's status, for its current generation, says tenancy refused it.
+fn refused_by_tenancy(guard: &ApiGatewayGuard) -> bool {
+    let Some(status) = &guard.status else {
+        return false;
+    };
+    status.observed_generation == guard.metadata.generation
+        && status.conditions.iter().any(|c| {
+            c.type_ == "Stalled"
+                && c.status == "True"
+                && [
+                    tenancy::FORBIDDEN,
+                    tenancy::ACCOUNT_NOT_FOUND,
+                    tenancy::ACCOUNT_MISMATCH,
+                ]
+                .contains(&c.reason.as_str())
+        })
 }
 
 impl Context {
@@ -216,9 +300,34 @@ impl Context {
             .await;
     }
 
+    /// The other live guards that may be on `guard`'s stage: the same stage name in the same
+    /// region (one may name the region, the other take the default).
+    fn stage_peers(&self, guard: &ApiGatewayGuard) -> Vec<Arc<ApiGatewayGuard>> {
+        let region = |g: &ApiGatewayGuard| self.aws.region_name(g.spec.region.as_deref());
+        self.guards
+            .state()
+            .into_iter()
+            .filter(|other| {
+                other.uid() != guard.uid()
+                    && other.metadata.deletion_timestamp.is_none()
+                    && other.spec.stage == guard.spec.stage
+                    && region(other) == region(guard)
+            })
+            .collect()
+    }
+
     /// The oldest other live guard of the same stage, when it is older than `guard`: two
-    /// guards must not fight over one stage, and the one that came first keeps it.
-    fn older_rival(&self, guard: &ApiGatewayGuard, api: &crate::model::RestApi) -> Option<String> {
+    /// guards must not fight over one stage, and the one that came first keeps it. A stage is
+    /// where it is (the AWS account reached, the region, the API and the stage), whichever
+    /// AwsAccount or identity each guard goes through; only a guard that may act there counts.
+    /// `own` is the operator's own account.
+    fn older_rival(
+        &self,
+        guard: &ApiGatewayGuard,
+        peers: &[Arc<ApiGatewayGuard>],
+        api: &RestApi,
+        own: &str,
+    ) -> Option<String> {
         let age = |g: &ApiGatewayGuard| {
             (
                 g.metadata.creation_timestamp.clone().map(|t| t.0),
@@ -226,19 +335,9 @@ impl Context {
                 g.name_any(),
             )
         };
-        // The region each guard really uses: one may name it, the other take the default.
-        let region = |g: &ApiGatewayGuard| self.aws.region_name(g.spec.region.as_deref());
-        self.guards
-            .state()
+        let account = |g: &ApiGatewayGuard| self.tenants.reached(g.spec.account.as_deref(), own);
+        peers
             .iter()
-            .filter(|other| {
-                other.uid() != guard.uid() && other.metadata.deletion_timestamp.is_none()
-            })
-            .filter(|other| {
-                other.spec.stage == guard.spec.stage
-                    && other.spec.account == guard.spec.account
-                    && region(other) == region(guard)
-            })
             // However the other names the API, resolved yet or not: by id, or by the name (a
             // reference by name must be unique in its region).
             .filter(|other| {
@@ -247,6 +346,8 @@ impl Context {
                     || other.spec.rest_api.name.as_deref() == Some(api.name.as_str())
             })
             .filter(|other| age(other) < age(guard))
+            .filter(|other| account(other) == account(guard))
+            .filter(|other| self.tenants.may_claim(other, api))
             .min_by_key(|other| age(other))
             .map(|winner| {
                 format!(
@@ -432,6 +533,12 @@ async fn apply(
         Ok((identity, tenancy)) => {
             let region = guard.spec.region.as_deref();
             let (apigateway, cloudwatch) = ctx.aws.clients(&identity, region, &calls).await;
+            // The own account is asked of STS only when another guard may share the stage.
+            let peers = ctx.stage_peers(guard);
+            let own = match peers.is_empty() {
+                true => String::new(),
+                false => ctx.tenants.own_account(&ctx.aws).await,
+            };
             // Boxed: the whole observe-plan-apply future is large, and the controller nests it.
             Box::pin(reconcile_claimed(
                 &apigateway,
@@ -439,7 +546,7 @@ async fn apply(
                 &id,
                 &guard.spec,
                 false,
-                |api| ctx.older_rival(guard, api),
+                |api| ctx.older_rival(guard, &peers, api, &own),
                 tenancy.as_ref(),
             ))
             .await
@@ -570,24 +677,22 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
         }
         // Only a guard that manages a dashboard looks for one: without the section the
         // dashboard is not the guard's business.
-        let dashboard = match guard.spec.dashboard {
-            Some(_) => owned_dashboard(&cloudwatch, &id).await?,
-            None => None,
+        let dashboards = match guard.spec.dashboard {
+            Some(_) => owned_dashboards(&cloudwatch, &id).await?,
+            None => Vec::new(),
         };
-        if let Some(name) = &dashboard {
-            cloudwatch
-                .delete_dashboards(std::slice::from_ref(name))
-                .await?;
+        if !dashboards.is_empty() {
+            cloudwatch.delete_dashboards(&dashboards).await?;
         }
-        Ok::<_, AwsError>((names, dashboard))
+        Ok::<_, AwsError>((names, dashboards))
     }
     .await;
     ctx.metrics.aws_calls(&calls.snapshot());
-    let (names, dashboard) = result?;
+    let (names, dashboards) = result?;
     if !names.is_empty() {
         publish(ctx, guard, &events::alarms_deleted(&names)).await;
     }
-    if let Some(name) = dashboard {
+    for name in dashboards {
         publish(ctx, guard, &events::dashboard_deleted(&name)).await;
     }
     ctx.metrics.reconciled("deleted", 0.0);

@@ -162,25 +162,20 @@ pub async fn reconcile(
     .await
 }
 
-/// The guards the policy owns, by name.
+/// The guards the policy owns, by name: found by their controller owner reference, so a
+/// label edited by hand (or a name no label can hold) orphans none of them.
 async fn children(
     ctx: &Context,
     policy: &ApiGatewayGuardPolicy,
 ) -> Result<BTreeMap<String, ApiGatewayGuard>, kube::Error> {
     let namespace = policy.namespace().unwrap_or_default();
     let api = Api::<ApiGatewayGuard>::namespaced(ctx.client.clone(), &namespace);
-    let selector = format!("{POLICY_LABEL}={}", policy.name_any());
-    let uid = policy.uid();
     Ok(api
-        .list(&ListParams::default().labels(&selector))
+        .list(&ListParams::default())
         .await?
         .items
         .into_iter()
-        .filter(|g| {
-            g.owner_references()
-                .iter()
-                .any(|o| Some(&o.uid) == uid.as_ref())
-        })
+        .filter(|g| policy::owns(policy, g))
         .map(|g| (g.name_any(), g))
         .collect())
 }
@@ -213,14 +208,27 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
     let found = ctx.matched(policy).await;
     let mut owned = children(ctx, policy).await?;
     let (covered, problem) = match &found.matched {
+        // A name no label value can hold: its guards could not be told apart by label.
+        _ if policy::label_problem(policy).is_some() => (Vec::new(), policy::label_problem(policy)),
         Ok(matched) => {
             let all = Api::<ApiGatewayGuard>::all(ctx.client.clone())
                 .list(&ListParams::default())
                 .await?
                 .items;
             let region = ctx.aws.region_name(policy.spec.region.as_deref());
-            let same_region = |r: Option<&str>| ctx.aws.region_name(r) == region;
-            (policy::coverage(policy, matched, &all, same_region), None)
+            // The account reached is asked of STS only when another guard could hold a stage.
+            let others = all.iter().any(|g| !policy::owns(policy, g));
+            let own = match others && !matched.is_empty() {
+                true => ctx.tenants.own_account(&ctx.aws).await,
+                false => String::new(),
+            };
+            let account = ctx.tenants.reached(policy.spec.account.as_deref(), &own);
+            let holds = |guard: &ApiGatewayGuard, stage: &Matched| {
+                ctx.aws.region_name(guard.spec.region.as_deref()) == region
+                    && ctx.tenants.reached(guard.spec.account.as_deref(), &own) == account
+                    && ctx.tenants.may_claim(guard, &stage.api)
+            };
+            (policy::coverage(policy, matched, &all, holds), None)
         }
         // Nothing is deleted on a failed discovery: a stage is only uncovered when AWS says
         // it is gone.
@@ -429,7 +437,7 @@ spec:
                 stage: "prod".to_owned(),
             })
             .collect();
-        policy::coverage(&policy(), &stages, &[], |_| true)
+        policy::coverage(&policy(), &stages, &[], |_, _| true)
     }
 
     fn ready(status: &ApiGatewayGuardPolicyStatus) -> (String, String) {

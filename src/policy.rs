@@ -8,7 +8,7 @@ use crate::crd::{
     ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicyStatus, ApiGatewayGuardSpec,
     StageProblem, StageSelector,
 };
-use crate::model::RestApi;
+use crate::model::{AwsError, RestApi};
 
 /// The label every guard of a policy carries: the policy's name.
 pub const POLICY_LABEL: &str = "apigw-guard.dev/policy";
@@ -113,6 +113,24 @@ pub fn guard(
     guard
 }
 
+/// Why the policy's name cannot be the label value its guards carry (at most 63 characters;
+/// the CRD refuses such names, but one made before that rule may exist). Its guards are kept
+/// by owner reference, so deleting it still deletes them.
+pub fn label_problem(policy: &ApiGatewayGuardPolicy) -> Option<AwsError> {
+    let name = policy.metadata.name.as_deref().unwrap_or_default();
+    (name.len() > 63).then(|| {
+        AwsError::permanent(
+            "Validation",
+            "InvalidName",
+            format!(
+                "the policy's name has {} characters; its guards carry it as the label \
+                 {POLICY_LABEL}, which takes at most 63: recreate the policy under a shorter name",
+                name.len()
+            ),
+        )
+    })
+}
+
 /// FNV-1a, 64 bits: a hash that stays the same across processes and versions.
 fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -134,9 +152,19 @@ pub enum Coverage {
     Conflicting { with: String },
 }
 
-/// The policy that owns a guard (by its label and annotation): `(created, namespace/name)`.
+/// The policy that owns a guard: `(created, namespace/name)`. Its controller owner reference
+/// says which (labels can be edited by hand), else its policy label; the annotation says when
+/// that policy was made.
 fn owning_policy(guard: &ApiGatewayGuard) -> Option<(String, String)> {
-    let name = guard.metadata.labels.as_ref()?.get(POLICY_LABEL)?;
+    let by_reference = guard
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true) && o.kind == POLICY_KIND)
+        .map(|o| o.name.clone());
+    let name =
+        by_reference.or_else(|| guard.metadata.labels.as_ref()?.get(POLICY_LABEL).cloned())?;
     let created = guard
         .metadata
         .annotations
@@ -147,6 +175,21 @@ fn owning_policy(guard: &ApiGatewayGuard) -> Option<(String, String)> {
     let namespace = guard.metadata.namespace.clone().unwrap_or_default();
     Some((created, format!("{namespace}/{name}")))
 }
+
+/// Whether `policy` owns `guard` (by controller owner reference, whatever its labels say).
+pub fn owns(policy: &ApiGatewayGuardPolicy, guard: &ApiGatewayGuard) -> bool {
+    let uid = policy.metadata.uid.as_deref();
+    uid.is_some()
+        && guard
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
+}
+
+/// The kind of the policy that owns a policy's guards.
+const POLICY_KIND: &str = "ApiGatewayGuardPolicy";
 
 fn policy_age(policy: &ApiGatewayGuardPolicy) -> (String, String) {
     (
@@ -169,34 +212,28 @@ pub fn created(policy: &ApiGatewayGuardPolicy) -> String {
         .unwrap_or_default()
 }
 
-/// Whether `guard` guards `matched` in `region` (as resolved) through `account`.
-fn guards_stage(
-    guard: &ApiGatewayGuard,
-    matched: &Matched,
-    account: Option<&str>,
-    same_region: &impl Fn(Option<&str>) -> bool,
-) -> bool {
+/// Whether `guard` names `matched`'s API and stage, whether its status resolved the API yet
+/// or not: by id, or by the name (a reference by name must be unique in its region).
+pub fn names_stage(guard: &ApiGatewayGuard, matched: &Matched) -> bool {
     let spec = &guard.spec;
     let resolved = guard.status.as_ref().and_then(|s| s.rest_api_id.as_deref());
     spec.stage == matched.stage
-        && spec.account.as_deref() == account
-        && same_region(spec.region.as_deref())
         && (resolved.or(spec.rest_api.id.as_deref()) == Some(matched.api.id.as_str())
             || spec.rest_api.name.as_deref() == Some(matched.api.name.as_str()))
 }
 
 /// What the policy does about each matched stage, given the guards that exist (in every
-/// namespace). `same_region` says whether a guard's region (or none) is the policy's, as the
-/// operator resolves a missing one.
+/// namespace). `holds` says whether a guard that names the stage ([`names_stage`]) holds it:
+/// the same AWS account reached and region as the policy's, and allowed to act there (a
+/// guard refused by tenancy never keeps a stage from a policy).
 pub fn coverage(
     policy: &ApiGatewayGuardPolicy,
     matched: &[Matched],
     guards: &[ApiGatewayGuard],
-    same_region: impl Fn(Option<&str>) -> bool,
+    holds: impl Fn(&ApiGatewayGuard, &Matched) -> bool,
 ) -> Vec<(Matched, Coverage)> {
     let name = policy.metadata.name.clone().unwrap_or_default();
     let me = policy_age(policy);
-    let account = policy.spec.account.as_deref();
     let live = || {
         guards
             .iter()
@@ -205,7 +242,7 @@ pub fn coverage(
     matched
         .iter()
         .map(|stage| {
-            let holders = live().filter(|g| guards_stage(g, stage, account, &same_region));
+            let holders = live().filter(|g| names_stage(g, stage) && holds(g, stage));
             let mut explicit = None;
             let mut older = None;
             for guard in holders {

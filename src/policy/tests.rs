@@ -134,7 +134,10 @@ fn explicit_guards_beat_policies_and_older_policies_beat_younger() {
         guard("new", "c", "prod", Some(("newest", "2026-03-01T00:00:00Z"))),
         guard("hand-made-dev", "d", "dev", None),
     ];
-    let covered = coverage(&me, &stages, &guards, |r| r == Some("us-east-1"));
+    let in_region = |region: &'static str| {
+        move |g: &ApiGatewayGuard, _: &Matched| g.spec.region.as_deref() == Some(region)
+    };
+    let covered = coverage(&me, &stages, &guards, in_region("us-east-1"));
     assert_eq!(
         covered[0].1,
         Coverage::Skipped {
@@ -159,8 +162,48 @@ fn explicit_guards_beat_policies_and_older_policies_beat_younger() {
     assert_eq!(spec.stage, "prod");
     assert_eq!(spec.tracing, Some(TracingSpec { enabled: true }));
     // A guard in another region is no claim either.
-    let elsewhere = coverage(&me, &stages[..1], &guards[..1], |r| r == Some("eu-west-1"));
+    let elsewhere = coverage(&me, &stages[..1], &guards[..1], in_region("eu-west-1"));
     assert!(matches!(elsewhere[0].1, Coverage::Guard { .. }));
+    // Nor is a guard that may not act there (what `holds` says): it never displaces a policy.
+    let refused = coverage(&me, &stages[..2], &guards[..2], |_, _| false);
+    assert!(
+        refused
+            .iter()
+            .all(|(_, c)| matches!(c, Coverage::Guard { .. }))
+    );
+}
+
+#[test]
+fn a_policys_guard_is_known_by_its_owner_reference_when_its_label_is_gone() {
+    let mut older = policy("older", "2026-01-01T00:00:00Z");
+    older.metadata.uid = Some("uid-older".to_owned());
+    let me = policy("younger", "2026-02-01T00:00:00Z");
+    let stage = Matched {
+        api: api("b", "b-api", &[]),
+        stage: "prod".to_owned(),
+    };
+    let mut child = guard("old", "b", "prod", Some(("older", "2026-01-01T00:00:00Z")));
+    child.metadata.labels = None;
+    child.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "apigw-guard.dev/v1alpha1".to_owned(),
+            kind: "ApiGatewayGuardPolicy".to_owned(),
+            name: "older".to_owned(),
+            uid: "uid-older".to_owned(),
+            controller: Some(true),
+            ..Default::default()
+        },
+    ]);
+    assert!(owns(&older, &child));
+    assert!(!owns(&me, &child));
+    let covered = coverage(&me, &[stage], &[child], |_, _| true);
+    assert_eq!(
+        covered[0].1,
+        Coverage::Conflicting {
+            with: "pay/older".to_owned()
+        },
+        "not taken for an explicit guard"
+    );
 }
 
 #[test]
@@ -173,7 +216,7 @@ fn status_counts_each_stage_once_and_lists_what_is_not_ready() {
         })
         .collect();
     let guards = [guard("hand-made", "id0", "prod", None)];
-    let covered = coverage(&me, &stages, &guards, |_| true);
+    let covered = coverage(&me, &stages, &guards, |_, _| true);
     let mut children = BTreeMap::new();
     for (_, c) in &covered[1..3] {
         let Coverage::Guard { name, .. } = c else {
