@@ -528,6 +528,7 @@ fn alarm_actions(
 ) {
     let wanted_tags = guard.tags();
     let mut deletes = Vec::new();
+    let mut blocked = Vec::new();
     for kind in AlarmKind::ALL {
         let name = guard.alarm_name(kind);
         let desired = desired_alarm(guard, spec, &observed.rest_api, kind);
@@ -549,6 +550,7 @@ fn alarm_actions(
                         .map(|(_, v)| v.as_str());
                     // Someone else's alarm: never touched, whatever the spec wants.
                     if desired.is_some() {
+                        blocked.push(kind);
                         plan.blockers.push(Blocker {
                             control: Control::Alarms,
                             reason: "Conflict".to_owned(),
@@ -596,15 +598,18 @@ fn alarm_actions(
         plan.actions.push(Action::DeleteAlarms { names: deletes });
     }
     // Alarms under the first naming that this guard owns (by tag; another guard's of the same
-    // name is not looked at): replaced by the ones above, then deleted.
-    let legacy = guard.legacy_alarm_names();
-    let retired: Vec<String> = observed
-        .alarms
-        .iter()
-        .filter(|(alarm, tags)| {
-            legacy.contains(&alarm.name) && tags.as_ref().is_some_and(|tags| guard.owns(tags))
+    // name is not looked at): replaced by the ones above, then deleted. One whose successor
+    // cannot be written (its name is taken) stays: the stage keeps an alarm.
+    let retired: Vec<String> = AlarmKind::ALL
+        .into_iter()
+        .zip(guard.legacy_alarm_names())
+        .filter(|(kind, _)| !blocked.contains(kind))
+        .filter(|(_, name)| {
+            observed.alarms.iter().any(|(alarm, tags)| {
+                &alarm.name == name && tags.as_ref().is_some_and(|tags| guard.owns(tags))
+            })
         })
-        .map(|(alarm, _)| alarm.name.clone())
+        .map(|(_, name)| name)
         .collect();
     if !retired.is_empty() {
         plan.actions.push(Action::RetireAlarms { names: retired });

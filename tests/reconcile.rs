@@ -835,3 +835,76 @@ async fn a_dashboard_of_the_name_that_the_guard_did_not_make_is_never_written() 
         "deleting the guard leaves it too"
     );
 }
+
+/// Guards made before names were injective own alarms and a dashboard under their first names
+/// (`apigw-guard-<namespace>-<name>-...`). One reconcile writes them anew under today's names
+/// and only then deletes the old ones; an alarm of an old name that another owner tagged is
+/// left alone.
+#[tokio::test]
+async fn alarms_and_a_dashboard_under_their_first_names_are_renamed_in_one_reconcile() {
+    let fx = Fixture::new("renamed", REGION).await;
+    support::set_log_role(&fx.config).await;
+    let spec = fx.spec_with("dashboard: {}");
+    // What an older operator left: the guard's alarms and dashboard under the first names.
+    fx.reconcile(&spec).await;
+    let legacy = fx.guard.legacy_alarm_names();
+    let owners = ["someone/else", "tests/renamed", "tests/renamed"];
+    for ((name, metric), owner) in legacy
+        .iter()
+        .zip(["5XXError", "Latency", "IntegrationLatency"])
+        .zip(owners)
+    {
+        support::put_foreign_alarm(&fx.config, name, metric, owner, 1.0).await;
+    }
+    let body = fx.dashboard().await.unwrap();
+    fx.cw()
+        .put_dashboard()
+        .dashboard_name(fx.guard.legacy_dashboard_name())
+        .dashboard_body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    fx.cw()
+        .delete_alarms()
+        .set_alarm_names(Some(fx.guard.alarm_names()))
+        .send()
+        .await
+        .unwrap();
+    fx.cw()
+        .delete_dashboards()
+        .dashboard_names(fx.dashboard_name())
+        .send()
+        .await
+        .unwrap();
+
+    let (report, status, calls) = fx.reconcile(&spec).await;
+    assert_eq!(
+        writes(&calls),
+        [
+            "PutMetricAlarm",
+            "PutMetricAlarm",
+            "PutMetricAlarm",
+            "DeleteAlarms",
+            "PutDashboard",
+            "DeleteDashboards"
+        ],
+        "every old name is deleted after its successor is written"
+    );
+    assert!(report.outcomes.iter().all(|o| o.result.is_ok()));
+    assert_eq!(condition(&status, "Ready").0, "True");
+    let mut names: Vec<String> = fx.alarms().await.into_keys().collect();
+    names.sort();
+    let mut wanted = fx.guard.alarm_names();
+    wanted.sort();
+    assert_eq!(names, wanted);
+    let left = support::alarm_names(&fx.config, "apigw-guard-tests-renamed-").await;
+    assert_eq!(left, [legacy[0].clone()], "someone else's alarm stays");
+    assert_eq!(fx.dashboard().await, Some(body));
+    assert_eq!(
+        support::dashboard(&fx.config, &fx.guard.legacy_dashboard_name()).await,
+        None
+    );
+    // Renamed once: the next reconcile has nothing to write.
+    let (_, _, calls) = fx.reconcile(&spec).await;
+    assert!(writes(&calls).is_empty(), "{calls:?}");
+}
