@@ -1306,3 +1306,393 @@ async fn without_a_reachable_queue_the_guards_are_polled_as_before() {
     })
     .await;
 }
+
+/// An AwsAccount named `name` with the role `role` in `account`, for the namespaces labelled
+/// `team` and the REST APIs tagged `team`.
+fn aws_account_with_role(name: &str, account: &str, role: &str, team: &str) -> AwsAccount {
+    let mut account = aws_account(name, account, team);
+    account.spec.role_arn = format!("arn:aws:iam::{}:role/{role}", account.spec.role_account());
+    account
+}
+
+/// A policy `name` in `namespace` through AwsAccount `account` (or the operator's own
+/// identity), over the REST APIs tagged `team=<team>` and named `api`, stages `stage`.
+fn team_policy(
+    namespace: &str,
+    name: &str,
+    test: &str,
+    account: Option<&str>,
+    (team, api, stage): (&str, &str, &str),
+) -> ApiGatewayGuardPolicy {
+    let account = account.map_or(String::new(), |a| format!("  account: {a}\n"));
+    serde_yaml::from_str(&format!(
+        "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuardPolicy
+metadata: {{name: {name}, namespace: {namespace}, labels: {{test: {test}}}}}
+spec:
+  region: {REGION}
+{account}  selector:
+    restApiTags: {{team: {team}}}
+    restApiNames: ['{api}']
+    stages: [{stage}]
+  template:
+    stageThrottle: {{rateLimit: 40, burstLimit: 20}}
+    alarms: {{}}
+"
+    ))
+    .unwrap()
+}
+
+/// The policy's status once `check` holds for it.
+async fn policy_status(
+    policies: &Api<ApiGatewayGuardPolicy>,
+    name: &str,
+    what: &str,
+    check: impl Fn(&apigw_guard::crd::ApiGatewayGuardPolicyStatus) -> bool,
+) -> apigw_guard::crd::ApiGatewayGuardPolicyStatus {
+    eventually(what, Duration::from_secs(60), async || {
+        let status = policies.get(name).await.ok()?.status?;
+        check(&status).then_some(status)
+    })
+    .await
+}
+
+/// A tenant whose namespace the AwsAccount does not select names it anyway, on another team's
+/// stage: refused, and it claims nothing. Made before an allowed guard, it does not keep that
+/// guard in Conflict; made after a policy's guard, it does not make the policy give up the
+/// stage; and its status says nothing of the other team's objects.
+#[tokio::test]
+async fn a_guard_refused_by_tenancy_never_claims_a_stage() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let admin = server.admin().await;
+    let test = "squat";
+    let id = "777700000021";
+    labelled_namespace(&admin, "squat-a", "sqa").await;
+    labelled_namespace(&admin, "squat-b", "sqb").await;
+    let in_account = support::config_in(id, REGION).await;
+    let api = support::seed_api(&in_account, "squat-api", "prod").await;
+    aws_sdk_apigateway::Client::new(&in_account)
+        .create_deployment()
+        .rest_api_id(&api)
+        .stage_name("live")
+        .send()
+        .await
+        .unwrap();
+    support::tag_api(&in_account, &api, &[("team", "sqa")]).await;
+    create(
+        &Api::<AwsAccount>::all(admin.clone()),
+        &aws_account("acct-squat", id, "sqa"),
+    )
+    .await;
+    let operator = Operator::start_with(
+        server,
+        test,
+        "only",
+        "2s",
+        &["--discovery-interval=2s", "--own-identity-namespaces=none"],
+    )
+    .await;
+    let spec = |stage: &str, rate: u32| {
+        format!(
+            "  account: acct-squat\n  restApi: {{id: {api}}}\n  stage: {stage}\n  \
+             stageThrottle: {{rateLimit: {rate}, burstLimit: 1}}\n  alarms: {{}}\n"
+        )
+    };
+
+    // Made first, the squatter is refused...
+    let squatters: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "squat-b");
+    create(
+        &squatters,
+        &guard("squat-b", "squat", test, &spec("prod", 1)),
+    )
+    .await;
+    let message = stalled(&squatters, "squat", "Forbidden").await;
+    assert!(!message.contains("squat-a"), "{message}");
+    // ... and the team's own guard, made after it, guards the stage.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let team: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "squat-a");
+    create(&team, &guard("squat-a", "mine", test, &spec("prod", 90))).await;
+    ready(&team, "mine", 1).await;
+
+    // The team's policy guards the live stage; a squatter on it later changes nothing.
+    let policies: Api<ApiGatewayGuardPolicy> = Api::namespaced(admin.clone(), "squat-a");
+    let selector = ("sqa", "squat-api", "live");
+    create(
+        &policies,
+        &team_policy("squat-a", "fleet", test, Some("acct-squat"), selector),
+    )
+    .await;
+    policy_status(&policies, "fleet", "the policy guards live", |s| {
+        s.guarded == 1 && s.ready == 1
+    })
+    .await;
+    create(
+        &squatters,
+        &guard("squat-b", "squat-live", test, &spec("live", 1)),
+    )
+    .await;
+    stalled(&squatters, "squat-live", "Forbidden").await;
+    // Several discoveries and resyncs later: the policy still guards it, the team's guard is
+    // still Ready, and neither stage was ever given the squatters' throttle.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let status = policy_status(&policies, "fleet", "still guarding", |_| true).await;
+    assert_eq!((status.guarded, status.skipped, status.ready), (1, 0, 1));
+    assert_eq!(
+        condition(&ready(&team, "mine", 1).await, "Stalled")
+            .unwrap()
+            .0,
+        "False"
+    );
+    let apigw = aws_sdk_apigateway::Client::new(&in_account);
+    for (stage, rate) in [("prod", 90.0), ("live", 40.0)] {
+        let got = apigw
+            .get_stage()
+            .rest_api_id(&api)
+            .stage_name(stage)
+            .send()
+            .await
+            .unwrap();
+        let all = &got.method_settings().unwrap()["*/*"];
+        assert_eq!(all.throttling_rate_limit(), rate, "{stage}");
+    }
+    assert_eq!(
+        support::alarm_names(&in_account, "apigw-guard-squat-a_fleet-squat-api-live-")
+            .await
+            .len(),
+        3
+    );
+    assert!(
+        support::alarm_names(&in_account, "apigw-guard-squat-b_")
+            .await
+            .is_empty()
+    );
+    operator.assert_never_forbidden();
+}
+
+/// Two AwsAccounts whose roles are in one AWS account, and an AwsAccount in the operator's own
+/// account beside guards through the operator's own identity: each pair reaches the same
+/// stages, so the older guard keeps its stage, the younger is Conflict and writes nothing, and a
+/// policy through the other identity leaves the stage to the explicit guard.
+#[tokio::test]
+async fn two_identities_that_reach_one_account_are_rivals_as_one_identity_is() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let admin = server.admin().await;
+    let test = "one-account";
+    let id = "777700000022";
+    let own_id = "123456789012";
+    labelled_namespace(&admin, "one-a", "one").await;
+    labelled_namespace(&admin, "one-b", "one").await;
+    let in_account = support::config_in(id, REGION).await;
+    let api = support::seed_api(&in_account, "one-api", "prod").await;
+    support::tag_api(&in_account, &api, &[("team", "one")]).await;
+    let own = support::config(REGION).await;
+    let own_api = support::seed_api(&own, "one-own-api", "prod").await;
+    support::tag_api(&own, &own_api, &[("team", "one")]).await;
+    let accounts: Api<AwsAccount> = Api::all(admin.clone());
+    create(&accounts, &aws_account("acct-one-1", id, "one")).await;
+    create(
+        &accounts,
+        &aws_account_with_role("acct-one-2", id, "apigw-guard-second", "one"),
+    )
+    .await;
+    create(
+        &accounts,
+        &aws_account_with_role("acct-one-own", own_id, "apigw-guard-second", "one"),
+    )
+    .await;
+    let operator =
+        Operator::start_with(server, test, "only", "2s", &["--discovery-interval=2s"]).await;
+    let spec = |account: Option<&str>, api: &str, rate: u32| {
+        let account = account.map_or(String::new(), |a| format!("  account: {a}\n"));
+        format!(
+            "{account}  restApi: {{id: {api}}}\n  stage: prod\n  \
+             stageThrottle: {{rateLimit: {rate}, burstLimit: 1}}\n"
+        )
+    };
+    let in_a: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "one-a");
+    let in_b: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "one-b");
+    create(
+        &in_a,
+        &guard("one-a", "first", test, &spec(Some("acct-one-1"), &api, 11)),
+    )
+    .await;
+    create(
+        &in_a,
+        &guard("one-a", "own-first", test, &spec(None, &own_api, 12)),
+    )
+    .await;
+    ready(&in_a, "first", 1).await;
+    ready(&in_a, "own-first", 1).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    create(
+        &in_b,
+        &guard("one-b", "second", test, &spec(Some("acct-one-2"), &api, 21)),
+    )
+    .await;
+    create(
+        &in_b,
+        &guard(
+            "one-b",
+            "own-second",
+            test,
+            &spec(Some("acct-one-own"), &own_api, 22),
+        ),
+    )
+    .await;
+    let message = stalled(&in_b, "second", "Conflict").await;
+    assert!(message.contains("one-a/first"), "{message}");
+    let message = stalled(&in_b, "own-second", "Conflict").await;
+    assert!(message.contains("one-a/own-first"), "{message}");
+
+    // A policy through the second role: the stage is the explicit guard's.
+    let policies: Api<ApiGatewayGuardPolicy> = Api::namespaced(admin.clone(), "one-b");
+    create(
+        &policies,
+        &team_policy(
+            "one-b",
+            "fleet",
+            test,
+            Some("acct-one-2"),
+            ("one", "one-api", "prod"),
+        ),
+    )
+    .await;
+    let status = policy_status(&policies, "fleet", "the policy skips the stage", |s| {
+        s.matched == 1
+    })
+    .await;
+    assert_eq!((status.guarded, status.skipped), (0, 1), "{status:?}");
+    assert!(status.not_ready[0].message.contains("one-a/first"));
+
+    // Several resyncs later: each stage was written once, by its older guard.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(
+        operator.counter(
+            "apigw_guard_aws_calls_total{service=\"apigateway\",operation=\"UpdateStage\""
+        ),
+        2.0
+    );
+    for (config, api, rate) in [(&in_account, &api, 11.0), (&own, &own_api, 12.0)] {
+        let got = aws_sdk_apigateway::Client::new(config)
+            .get_stage()
+            .rest_api_id(api)
+            .stage_name("prod")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.method_settings().unwrap()["*/*"].throttling_rate_limit(),
+            rate
+        );
+    }
+    operator.assert_never_forbidden();
+}
+
+/// Guards `clash/x-y` and `clash-x/y` once wanted the same alarm and dashboard names; now each
+/// has its own. And a policy's guard whose policy label was removed by hand is still the
+/// policy's: counted as guarded, given its label back, and deleted with the policy.
+#[tokio::test]
+async fn names_never_collide_and_a_policys_guards_are_its_own_whatever_their_labels() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let admin = server.admin().await;
+    let test = "names";
+    for ns in ["clash", "clash-x", "relabel"] {
+        namespace(&admin, ns).await;
+    }
+    let config = support::config(REGION).await;
+    let first = support::seed_api(&config, "clash-one-api", "prod").await;
+    let second = support::seed_api(&config, "clash-two-api", "prod").await;
+    let labelled = support::seed_api(&config, "relabel-api", "prod").await;
+    support::tag_api(&config, &labelled, &[("team", "relabel")]).await;
+    let operator =
+        Operator::start_with(server, test, "only", "1h", &["--discovery-interval=2s"]).await;
+    let spec = |api: &str| {
+        format!("  restApi: {{id: {api}}}\n  stage: prod\n  alarms: {{}}\n  dashboard: {{}}\n")
+    };
+    let clash: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "clash");
+    let clash_x: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "clash-x");
+    create(&clash, &guard("clash", "x-y", test, &spec(&first))).await;
+    create(&clash_x, &guard("clash-x", "y", test, &spec(&second))).await;
+    ready(&clash, "x-y", 1).await;
+    ready(&clash_x, "y", 1).await;
+    for (prefix, api) in [
+        ("apigw-guard-clash_x-y", "clash-one-api"),
+        ("apigw-guard-clash-x_y", "clash-two-api"),
+    ] {
+        assert_eq!(
+            support::alarm_names(&config, &format!("{prefix}_"))
+                .await
+                .len(),
+            3,
+            "{prefix}"
+        );
+        let board = support::dashboard(&config, prefix).await.expect(prefix);
+        assert!(board.to_string().contains(api), "{prefix}: {board}");
+    }
+
+    let policies: Api<ApiGatewayGuardPolicy> = Api::namespaced(admin.clone(), "relabel");
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "relabel");
+    let selector = ("relabel", "relabel-api", "prod");
+    create(
+        &policies,
+        &team_policy("relabel", "fleet", test, None, selector),
+    )
+    .await;
+    policy_status(&policies, "fleet", "the policy guards its stage", |s| {
+        s.guarded == 1 && s.ready == 1
+    })
+    .await;
+    let child = guards.list(&ListParams::default()).await.unwrap().items[0].name_any();
+    guards
+        .patch(
+            &child,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({
+                "metadata": {"labels": {"apigw-guard.dev/policy": null}}
+            })),
+        )
+        .await
+        .unwrap();
+    eventually("the label put back", Duration::from_secs(30), async || {
+        let guard = guards.get(&child).await.ok()?;
+        guard
+            .labels()
+            .contains_key("apigw-guard.dev/policy")
+            .then_some(())
+    })
+    .await;
+    let status = policy_status(&policies, "fleet", "still guarded", |_| true).await;
+    assert_eq!((status.guarded, status.skipped), (1, 0));
+    // Deleted while its guard has no label: the guard goes with it.
+    guards
+        .patch(
+            &child,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({
+                "metadata": {"labels": {"apigw-guard.dev/policy": null}}
+            })),
+        )
+        .await
+        .unwrap();
+    policies
+        .delete("fleet", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the policy and its guard gone",
+        Duration::from_secs(60),
+        async || {
+            let gone = policies.get_opt("fleet").await.unwrap().is_none()
+                && guards.get_opt(&child).await.unwrap().is_none();
+            gone.then_some(())
+        },
+    )
+    .await;
+    operator.assert_never_forbidden();
+}
