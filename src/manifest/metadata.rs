@@ -92,17 +92,15 @@ pub fn problems(metadata: &Value, namespaced: bool) -> Vec<Problem> {
         .into_iter()
         .flatten()
     {
-        let pointer = format!(
-            "/metadata/labels/{}",
-            key.replace('~', "~0").replace('/', "~1")
-        );
+        // The API server names the labels, and the key in its message.
+        let pointer = "/metadata/labels";
         if let Some(why) = qualified_name(key) {
-            problem(&pointer, format!("key {key:?}: {why}"));
+            problem(pointer, format!("key {key:?}: {why}"));
         }
         let value = value.as_str().unwrap_or_default();
         if value.len() > 63 || !LABEL_VALUE.is_match(value) {
             problem(
-                &pointer,
+                pointer,
                 format!(
                     "value {value:?} is not a label value: at most 63 letters, digits, '-', '_' \
                      and '.', starting and ending with a letter or digit"
@@ -118,11 +116,7 @@ pub fn problems(metadata: &Value, namespaced: bool) -> Vec<Problem> {
         .map(|(key, _)| key)
     {
         if let Some(why) = qualified_name(&key.to_ascii_lowercase()) {
-            let escaped = key.replace('~', "~0").replace('/', "~1");
-            problem(
-                &format!("/metadata/annotations/{escaped}"),
-                format!("key {key:?}: {why}"),
-            );
+            problem("/metadata/annotations", format!("key {key:?}: {why}"));
         }
     }
     problems

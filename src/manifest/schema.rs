@@ -24,6 +24,9 @@ struct Kind {
     namespaced: bool,
     /// The CRD's openAPIV3Schema, as the API server has it.
     openapi: Value,
+    /// The same without defaults, for kube-cel: the object it gets is defaulted already (a
+    /// null kept, as the API server keeps it, and then taken out, as has() sees it).
+    undefaulted: Value,
     schema: jsonschema::Validator,
 }
 
@@ -46,8 +49,11 @@ fn kinds() -> &'static [Kind] {
                     .with_draft(jsonschema::Draft::Draft4)
                     .build(&json_schema(&openapi, true))
                     .expect("the CRD's schema is valid JSON Schema");
+                let mut undefaulted = openapi.clone();
+                strip_defaults(&mut undefaulted);
                 Kind {
                     kind: crd.spec.names.kind.clone(),
+                    undefaulted,
                     group: crd.spec.group.clone(),
                     version: version.name.clone(),
                     namespaced: crd.spec.scope == "Namespaced",
@@ -106,11 +112,15 @@ pub fn check(kind: &str, object: &Value) -> (Value, Vec<Problem>) {
         api_group: crd.group.clone(),
         kind: crd.kind.clone(),
     };
-    let problems =
-        match Validator::new().validate_with_context(&crd.openapi, &defaulted, None, Some(&root)) {
-            Ok(()) => Vec::new(),
-            Err(failed) => failed.into_vec().into_iter().map(cel_problem).collect(),
-        };
+    let problems = match Validator::new().validate_with_context(
+        &crd.undefaulted,
+        &defaulted,
+        None,
+        Some(&root),
+    ) {
+        Ok(()) => Vec::new(),
+        Err(failed) => failed.into_vec().into_iter().map(cel_problem).collect(),
+    };
     (object, problems)
 }
 
@@ -222,6 +232,21 @@ fn prune_nulls(schema: &Value, value: &mut Value) {
             }
         }
         _ => {}
+    }
+}
+
+fn strip_defaults(schema: &mut Value) {
+    let Some(node) = schema.as_object_mut() else {
+        return;
+    };
+    node.remove("default");
+    if let Some(Value::Object(properties)) = node.get_mut("properties") {
+        properties.values_mut().for_each(strip_defaults);
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(inner) = node.get_mut(key) {
+            strip_defaults(inner);
+        }
     }
 }
 

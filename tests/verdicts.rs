@@ -1,0 +1,426 @@
+//! One validation, two callers: a table of documents, each given both to a real API server
+//! (through kubectl, which reads YAML 1.1 and validates fields strictly, as users apply files)
+//! and to `apigw-guard plan -f`. They must agree: what the API server refuses, the CLI refuses
+//! with exit 2, the file, the line and the field; what the API server takes, the CLI takes.
+//! Good documents are in the table too, so neither side passes by refusing everything.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::PostParams;
+
+const NAMESPACE: &str = "verdicts";
+
+/// The spec of a guard the API server takes.
+const GUARD_SPEC: &str = "  restApi: {name: verdicts-api}\n  stage: prod\n";
+
+fn guard(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\nmetadata:\n  name: {name}\n  \
+         namespace: {NAMESPACE}\nspec:\n{spec}"
+    )
+}
+
+fn policy(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuardPolicy\nmetadata:\n  name: {name}\n  \
+         namespace: {NAMESPACE}\nspec:\n{spec}"
+    )
+}
+
+/// An AwsAccount, then a good guard: `plan -f` wants a guard or a policy in the file.
+fn account(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: apigw-guard.dev/v1alpha1\nkind: AwsAccount\nmetadata:\n  name: {name}\nspec:\n{spec}\
+         ---\n{}",
+        guard(&format!("with-{name}"), GUARD_SPEC)
+    )
+}
+
+const ROLE: &str = "  roleArn: arn:aws:iam::111122223333:role/apigw-guard\n";
+
+/// (case, document, the field both must name when refusing; None: both accept)
+fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
+    let long = |n: usize| "n".repeat(n);
+    let policy_spec = "  selector: {stages: [prod]}\n  template: {}\n";
+    vec![
+        // Good documents.
+        ("good-guard", guard("good-guard", GUARD_SPEC), None),
+        (
+            "good-guard-quoted-off-and-nulls-where-optional",
+            guard(
+                "good-quoted",
+                &format!(
+                    "{GUARD_SPEC}  region: null\n  executionLogging: {{level: \"OFF\"}}\n  \
+                     alarms: {{latency: {{threshold: null}}}}\n  dashboard: {{}}\n"
+                ),
+            ),
+            None,
+        ),
+        (
+            "good-guard-longest-name",
+            guard(&long(128), GUARD_SPEC),
+            None,
+        ),
+        ("good-policy", policy("good-policy", policy_spec), None),
+        (
+            "good-policy-longest-name",
+            policy(&long(63), policy_spec),
+            None,
+        ),
+        (
+            "good-account",
+            account(
+                "good-account",
+                &format!(
+                    "{ROLE}  externalId: x-1\n  namespaceSelector: \
+                     {{matchLabels: {{team: payments, example.com/tier: gold}}}}\n"
+                ),
+            ),
+            None,
+        ),
+        (
+            "good-account-gov-partition",
+            account(
+                "good-gov",
+                "  roleArn: arn:aws-us-gov:iam::111122223333:role/a\n  namespaceSelector: {}\n",
+            ),
+            None,
+        ),
+        // Names.
+        (
+            "guard-name-not-rfc1123",
+            guard("Orders_Prod", GUARD_SPEC),
+            Some("metadata.name"),
+        ),
+        (
+            "guard-name-over-128",
+            guard(&long(129), GUARD_SPEC),
+            Some("metadata.name"),
+        ),
+        (
+            "policy-name-over-63",
+            policy(&long(64), policy_spec),
+            Some("metadata.name"),
+        ),
+        (
+            "policy-name-not-rfc1123",
+            policy("Fleet", policy_spec),
+            Some("metadata.name"),
+        ),
+        (
+            "account-name-not-rfc1123",
+            account("Payments", &format!("{ROLE}  namespaceSelector: {{}}\n")),
+            Some("metadata.name"),
+        ),
+        (
+            "label-key-not-a-label-key",
+            guard("bad-label", GUARD_SPEC).replace(
+                "  namespace: verdicts\n",
+                "  namespace: verdicts\n  labels: {a/b/c: x}\n",
+            ),
+            Some("metadata.labels"),
+        ),
+        // YAML 1.1 scalars as kubectl reads them.
+        (
+            "bare-off-level",
+            guard(
+                "bare-off",
+                &format!("{GUARD_SPEC}  executionLogging: {{level: OFF}}\n"),
+            ),
+            Some("spec.executionLogging.level"),
+        ),
+        (
+            "bare-yes-stage",
+            guard(
+                "bare-yes",
+                "  restApi: {name: verdicts-api}\n  stage: yes\n",
+            ),
+            Some("spec.stage"),
+        ),
+        (
+            "template-bare-off-level",
+            policy(
+                "bare-off",
+                "  selector: {stages: [prod]}\n  template: {executionLogging: {level: Off}}\n",
+            ),
+            Some("spec.template.executionLogging.level"),
+        ),
+        // The schema: lengths, empty strings, types, unknown fields, int32, CEL.
+        (
+            "stage-over-128",
+            guard(
+                "long-stage",
+                &format!("  restApi: {{name: a}}\n  stage: {}\n", long(129)),
+            ),
+            Some("spec.stage"),
+        ),
+        (
+            "empty-account",
+            guard("empty-account", &format!("{GUARD_SPEC}  account: ''\n")),
+            Some("spec.account"),
+        ),
+        (
+            "unknown-field",
+            guard("unknown-field", &format!("{GUARD_SPEC}  tracng: {{}}\n")),
+            Some("spec.tracng"),
+        ),
+        (
+            "burst-over-int32",
+            guard(
+                "burst",
+                &format!("{GUARD_SPEC}  stageThrottle: {{rateLimit: 1, burstLimit: 3000000000}}\n"),
+            ),
+            Some("spec.stageThrottle.burstLimit"),
+        ),
+        (
+            "rest-api-name-and-id",
+            guard(
+                "name-and-id",
+                "  restApi: {name: a, id: b}\n  stage: prod\n",
+            ),
+            Some("spec.restApi"),
+        ),
+        (
+            "empty-stage-glob",
+            policy("empty-glob", "  selector: {stages: ['']}\n  template: {}\n"),
+            Some("spec.selector.stages[0]"),
+        ),
+        (
+            "empty-rest-api-name-glob",
+            policy(
+                "empty-name-glob",
+                "  selector: {stages: [prod], restApiNames: ['']}\n  template: {}\n",
+            ),
+            Some("spec.selector.restApiNames[0]"),
+        ),
+        (
+            "stage-glob-over-128",
+            policy(
+                "long-glob",
+                &format!(
+                    "  selector: {{stages: ['{}']}}\n  template: {{}}\n",
+                    long(129)
+                ),
+            ),
+            Some("spec.selector.stages[0]"),
+        ),
+        (
+            "tag-value-not-a-string",
+            policy(
+                "number-tag",
+                "  selector: {stages: [prod], restApiTags: {team: 5}}\n  template: {}\n",
+            ),
+            Some("spec.selector.restApiTags.team"),
+        ),
+        (
+            "account-tag-value-not-a-string",
+            account(
+                "number-tag",
+                &format!("{ROLE}  namespaceSelector: {{}}\n  restApis: {{tags: {{team: true}}}}\n"),
+            ),
+            Some("spec.restApis.tags.team"),
+        ),
+        (
+            "external-id-pattern",
+            account(
+                "bad-external-id",
+                &format!("{ROLE}  externalId: 'a b'\n  namespaceSelector: {{}}\n"),
+            ),
+            Some("spec.externalId"),
+        ),
+        (
+            "role-name-pattern",
+            account(
+                "bad-role-name",
+                "  roleArn: 'arn:aws:iam::111122223333:role/a b'\n  namespaceSelector: {}\n",
+            ),
+            Some("spec.roleArn"),
+        ),
+        // What only failed later, refused at admission now.
+        (
+            "guard-region-not-a-region",
+            guard("bad-region", &format!("{GUARD_SPEC}  region: us east 1\n")),
+            Some("spec.region"),
+        ),
+        (
+            "policy-region-not-a-region",
+            policy(
+                "bad-region",
+                "  region: useast1\n  selector: {stages: [prod]}\n  template: {}\n",
+            ),
+            Some("spec.region"),
+        ),
+        (
+            "selector-label-key",
+            account(
+                "bad-selector-key",
+                &format!("{ROLE}  namespaceSelector: {{matchLabels: {{-team: payments}}}}\n"),
+            ),
+            Some("spec.namespaceSelector.matchLabels"),
+        ),
+        (
+            "selector-expression-key",
+            account(
+                "bad-expression-key",
+                &format!(
+                    "{ROLE}  namespaceSelector: {{matchExpressions: [{{key: 'a/b/c', operator: Exists}}]}}\n"
+                ),
+            ),
+            Some("spec.namespaceSelector.matchExpressions[0].key"),
+        ),
+        (
+            "selector-label-value",
+            account(
+                "bad-selector-value",
+                &format!("{ROLE}  namespaceSelector: {{matchLabels: {{team: 'a b'}}}}\n"),
+            ),
+            Some("spec.namespaceSelector.matchLabels.team"),
+        ),
+        (
+            "role-arn-partition",
+            account(
+                "bad-partition",
+                "  roleArn: arn:aws-mars:iam::111122223333:role/a\n  namespaceSelector: {}\n",
+            ),
+            Some("spec.roleArn"),
+        ),
+        (
+            "dashboard-enabled-null",
+            guard(
+                "null-dashboard",
+                &format!("{GUARD_SPEC}  dashboard: {{enabled: null}}\n"),
+            ),
+            Some("spec.dashboard.enabled"),
+        ),
+        (
+            "alarm-actions-null",
+            guard(
+                "null-actions",
+                &format!("{GUARD_SPEC}  alarms: {{actions: null}}\n"),
+            ),
+            Some("spec.alarms.actions"),
+        ),
+        (
+            "template-suspend-null",
+            policy(
+                "null-suspend",
+                "  selector: {stages: [prod]}\n  template: {suspend: null}\n",
+            ),
+            Some("spec.template.suspend"),
+        ),
+        // Not YAML at all.
+        (
+            "yaml-syntax-error",
+            guard("syntax", "  restApi: {name: [unclosed\n  stage: prod\n"),
+            Some(""),
+        ),
+    ]
+}
+
+/// kubectl, from `scripts/k8s-tools` (as `scripts/test` installs it), or `None` to skip.
+fn kubectl() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("scripts/k8s-tools")).output().ok()?;
+    if out.status.success() {
+        let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        return Some(bin.join("kubectl"));
+    }
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        std::env::var("APIGW_GUARD_ENVTEST").as_deref() != Ok("required"),
+        "APIGW_GUARD_ENVTEST=required, but there is no kubectl: {why}"
+    );
+    eprintln!("skipped: no kubectl: {why}");
+    None
+}
+
+#[tokio::test]
+async fn the_api_server_and_plan_f_give_the_same_verdict() {
+    let Some(server) = support::envtest::api_server().await else {
+        return;
+    };
+    let Some(kubectl) = kubectl() else { return };
+    let namespace: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": NAMESPACE}})).unwrap();
+    Api::<Namespace>::all(server.admin().await)
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let dir = server.dir.join("verdicts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = server.dir.join("admin.kubeconfig");
+    let table = table();
+    assert!(table.iter().filter(|c| c.2.is_none()).count() >= 5);
+    assert!(table.iter().filter(|c| c.2.is_some()).count() >= 30);
+    let mut disagreements = Vec::new();
+    for (case, document, field) in &table {
+        let file = dir.join(format!("{case}.yaml"));
+        std::fs::write(&file, document).unwrap();
+        let file = file.to_str().unwrap();
+        // As users apply files: kubectl's YAML reading and its strict field validation.
+        let server = Command::new(&kubectl)
+            .args(["create", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .args(["-f", file])
+            .output()
+            .unwrap();
+        let server_said = String::from_utf8_lossy(&server.stderr).into_owned();
+        let cli = support::apigw_guard(&["plan", "-f", file]);
+        let cli_said = String::from_utf8_lossy(&cli.stderr).into_owned();
+        let verdicts = (server.status.success(), cli.status.code() != Some(2));
+        match field {
+            None if verdicts != (true, true) => disagreements.push(format!(
+                "{case}: both must accept it; API server: {server_said}\nCLI: {cli_said}"
+            )),
+            Some(field) if verdicts != (false, false) => disagreements.push(format!(
+                "{case}: both must refuse it (naming {field}); API server: {}\nCLI ({:?}): {cli_said}",
+                if server.status.success() { "accepted".to_owned() } else { server_said },
+                cli.status.code()
+            )),
+            Some("") => {
+                // A document that is not YAML: both say so, the CLI with the line.
+                let at_line = cli_said
+                    .lines()
+                    .any(|l| l.contains(": YAML syntax error: ") && is_at_a_line(l, file));
+                if !at_line || !server_said.contains("yaml") {
+                    disagreements.push(format!(
+                        "{case}: a YAML error, the CLI's with its line; API server: {server_said}\nCLI: {cli_said}"
+                    ));
+                }
+            }
+            Some(field) => {
+                // The refusal is the one meant, and the CLI names file, line and field.
+                let at_line = cli_said
+                    .lines()
+                    .any(|l| l.contains(&format!(": {field}: ")) && is_at_a_line(l, file));
+                if !server_said.contains(field) || !at_line {
+                    disagreements.push(format!(
+                        "{case}: both refuse it but not both for {field}; API server: {server_said}\nCLI: {cli_said}"
+                    ));
+                }
+            }
+            None => {}
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} documents:\n\n{}",
+        disagreements.len(),
+        table.len(),
+        disagreements.join("\n\n")
+    );
+}
+
+/// Whether an error line starts with `file:LINE: `.
+fn is_at_a_line(line: &str, file: &str) -> bool {
+    line.strip_prefix("error: ")
+        .unwrap_or(line)
+        .strip_prefix(&format!("{file}:"))
+        .and_then(|rest| rest.split_once(": "))
+        .is_some_and(|(number, _)| number.parse::<usize>().is_ok())
+}
