@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -322,29 +321,16 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
     ]
 }
 
-/// kubectl, from `scripts/k8s-tools` (as `scripts/test` installs it), or `None` to skip.
-fn kubectl() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(root.join("scripts/k8s-tools")).output().ok()?;
-    if out.status.success() {
-        let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        return Some(bin.join("kubectl"));
-    }
-    let why = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        std::env::var("APIGW_GUARD_ENVTEST").as_deref() != Ok("required"),
-        "APIGW_GUARD_ENVTEST=required, but there is no kubectl: {why}"
-    );
-    eprintln!("skipped: no kubectl: {why}");
-    None
-}
-
 #[tokio::test]
 async fn the_api_server_and_plan_f_give_the_same_verdict() {
     let Some(server) = support::envtest::api_server().await else {
         return;
     };
-    let Some(kubectl) = kubectl() else { return };
+    // kubectl as `scripts/test` installs it.
+    let Some(tools) = support::envtest::script_path("scripts/k8s-tools", "kubectl") else {
+        return;
+    };
+    let kubectl = tools.join("kubectl");
     let namespace: Namespace =
         serde_json::from_value(serde_json::json!({"metadata": {"name": NAMESPACE}})).unwrap();
     Api::<Namespace>::all(server.admin().await)

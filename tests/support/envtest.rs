@@ -110,20 +110,29 @@ pub fn free_port() -> u16 {
 }
 
 fn assets() -> Option<PathBuf> {
+    script_path(
+        "scripts/envtest-assets",
+        "a Kubernetes API server for the envtest tests",
+    )
+}
+
+/// The path a script of the project prints (installing what it names if missing), or `None`
+/// when it fails here and `APIGW_GUARD_ENVTEST=required` does not make that a failure.
+pub fn script_path(script: &str, what: &str) -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(root.join("scripts/envtest-assets"))
+    let out = Command::new(root.join(script))
         .stderr(Stdio::piped())
         .output()
-        .expect("scripts/envtest-assets runs");
+        .unwrap_or_else(|e| panic!("{script} runs: {e}"));
     if out.status.success() {
         return Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()));
     }
     let why = String::from_utf8_lossy(&out.stderr);
     assert!(
         std::env::var("APIGW_GUARD_ENVTEST").as_deref() != Ok("required"),
-        "APIGW_GUARD_ENVTEST=required, but there is no API server to test against: {why}"
+        "APIGW_GUARD_ENVTEST=required, but {what} is not to be had: {why}"
     );
-    eprintln!("skipped: no Kubernetes API server for the envtest tests: {why}");
+    eprintln!("skipped: {what} is not to be had: {why}");
     None
 }
 
