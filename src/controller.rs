@@ -358,6 +358,21 @@ impl Context {
             })
     }
 
+    /// The AWS account a guard or policy naming `account` (or none) reaches, as far as is
+    /// known without asking AWS (the operator's own account once STS was asked).
+    pub fn account_of(&self, account: Option<&str>) -> Option<String> {
+        match account {
+            None => self.tenants.own_account.get().cloned(),
+            Some(_) => self.tenants.reached(account, ""),
+        }
+    }
+
+    /// Asks STS which account the operator's own identity acts in, so [`Self::account_of`]
+    /// knows it from then on.
+    pub async fn learn_own_account(&self) {
+        self.tenants.own_account(&self.aws).await;
+    }
+
     /// The delay before retrying `guard` after another retryable failure: exponential, capped,
     /// with up to 25 % jitter so guards that failed together do not retry together.
     fn backoff(&self, guard: &str) -> Duration {

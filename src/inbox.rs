@@ -70,22 +70,33 @@ pub struct Mapped {
 }
 
 /// The guards and policies `change` concerns. A guard's region is resolved as the operator
-/// does (`region_of`); its account is known when it acts through an AwsAccount.
+/// does (`region_of`), and so is the AWS account it or a policy reaches (`account_of`, from
+/// its `spec.account`; `None` when not known yet): a stage is where it is, whichever identity
+/// reaches it.
 pub fn map(
     change: &Change,
     guards: &[Arc<ApiGatewayGuard>],
     policies: &[Arc<ApiGatewayGuardPolicy>],
     region_of: impl Fn(Option<&str>) -> String,
+    account_of: impl Fn(Option<&str>) -> Option<String>,
 ) -> Mapped {
     let mut mapped = Mapped::default();
     for guard in guards {
-        let account = guard.status.as_ref().and_then(|s| s.account_id.as_deref());
-        if change.concerns(guard, &region_of(guard.spec.region.as_deref()), account) {
+        let account = guard
+            .status
+            .as_ref()
+            .and_then(|s| s.account_id.clone())
+            .or_else(|| account_of(guard.spec.account.as_deref()));
+        let region = region_of(guard.spec.region.as_deref());
+        if change.concerns(guard, &region, account.as_deref()) {
             mapped.guards.insert(ObjectRef::from_obj(&**guard));
         }
     }
     for policy in policies {
-        if change.may_change_matches(&region_of(policy.spec.region.as_deref())) {
+        let account = account_of(policy.spec.account.as_deref());
+        if account.is_none_or(|a| a == change.account)
+            && change.may_change_matches(&region_of(policy.spec.region.as_deref()))
+        {
             mapped.policies.insert(ObjectRef::from_obj(&**policy));
         }
     }
@@ -100,6 +111,10 @@ impl Inbox {
         let (policies_tx, policies_rx) = mpsc::unbounded_channel();
         let (all_tx, all_rx) = mpsc::unbounded_channel();
         let inbox = Arc::new(self);
+        // Events name the account they happened in; the guards through the operator's own
+        // identity are in its account.
+        let guards = inbox.guards.clone();
+        tokio::spawn(async move { guards.learn_own_account().await });
         for (queue, sqs) in inbox.queues.clone() {
             let (inbox, guards_tx, policies_tx) =
                 (inbox.clone(), guards_tx.clone(), policies_tx.clone());
@@ -209,6 +224,7 @@ impl Inbox {
             &self.guard_store.state(),
             &self.policy_store.state(),
             |region| self.guards.aws.region_name(region),
+            |account| self.guards.account_of(account),
         );
         if found.guards.is_empty() && found.policies.is_empty() {
             debug!(

@@ -591,13 +591,13 @@ async fn deletion_policies_delete_or_retain_the_guards_alarms() {
             .is_none()
     );
     assert_eq!(
-        support::alarm_names(&config, "apigw-guard-policies-kept-")
+        support::alarm_names(&config, "apigw-guard-policies_kept_")
             .await
             .len(),
         3
     );
     assert!(
-        support::dashboard(&config, "apigw-guard-policies-kept")
+        support::dashboard(&config, "apigw-guard-policies_kept")
             .await
             .is_some()
     );
@@ -866,6 +866,10 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
     let in_account = support::config_in(id, REGION).await;
     let api = support::seed_api(&in_account, "tenant-api", "prod").await;
     support::tag_api(&in_account, &api, &[("team", "a")]).await;
+    // The guard through the second account has a stage of its own: on tenant-api's it would
+    // be the first guard's rival, both reaching the same AWS account.
+    let later_api = support::seed_api(&in_account, "tenant-later-api", "prod").await;
+    support::tag_api(&in_account, &later_api, &[("team", "a")]).await;
     let own = support::config(REGION).await;
     let own_api = support::seed_api(&own, "own-identity-api", "prod").await;
     let accounts: Api<AwsAccount> = Api::all(admin.clone());
@@ -950,7 +954,12 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
     // An account that does not exist yet: stalled until it appears.
     create(
         &in_a,
-        &guard("tenant-a", "later", test, &spec("acct-later", "tenant-api")),
+        &guard(
+            "tenant-a",
+            "later",
+            test,
+            &spec("acct-later", "tenant-later-api"),
+        ),
     )
     .await;
     stalled(&in_a, "later", "AccountNotFound").await;

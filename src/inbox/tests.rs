@@ -70,9 +70,13 @@ fn mapped(name: &str) -> (Vec<String>, Vec<String>) {
         policy("fleet", "us-east-1"),
         policy("eu-fleet", "eu-west-1"),
     ];
-    let found = map(&change, &guards(), &policies, |r| {
-        r.unwrap_or("us-east-1").to_owned()
-    });
+    let found = map(
+        &change,
+        &guards(),
+        &policies,
+        |r| r.unwrap_or("us-east-1").to_owned(),
+        |_| None,
+    );
     let mut guards: Vec<String> = found.guards.iter().map(|g| g.name.clone()).collect();
     let mut policies: Vec<String> = found.policies.iter().map(|p| p.name.clone()).collect();
     guards.sort();
@@ -121,10 +125,33 @@ fn a_burst_about_one_stage_asks_for_one_reconcile() {
         .unwrap();
     let mut all = Mapped::default();
     for _ in 0..1000 {
-        let found = map(&change, &guards(), &[], |r| {
-            r.unwrap_or("us-east-1").to_owned()
-        });
+        let found = map(
+            &change,
+            &guards(),
+            &[],
+            |r| r.unwrap_or("us-east-1").to_owned(),
+            |_| None,
+        );
         all.guards.extend(found.guards);
     }
     assert_eq!(all.guards.len(), 1);
+}
+
+#[test]
+fn an_event_concerns_only_guards_and_policies_that_reach_its_account() {
+    let change = parse(&fixture("delete-stage"), "apigw-guard")
+        .unwrap()
+        .unwrap();
+    let policies = [policy("fleet", "us-east-1")];
+    let region = |r: Option<&str>| r.unwrap_or("us-east-1").to_owned();
+    // The operator's own identity reaches the event's account: its guards and policies count.
+    let own = |_: Option<&str>| Some(change.account.clone());
+    let found = map(&change, &guards(), &policies, region, own);
+    assert!(found.guards.iter().any(|g| g.name == "orders-prod"));
+    assert_eq!(found.policies.len(), 1);
+    // It reaches another: the same API id and stage there are another stage.
+    let elsewhere = |_: Option<&str>| Some("000011112222".to_owned());
+    let found = map(&change, &guards(), &policies, region, elsewhere);
+    assert!(found.guards.iter().all(|g| g.name != "orders-prod"));
+    assert!(found.policies.is_empty());
 }
