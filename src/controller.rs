@@ -316,6 +316,36 @@ impl Context {
             .collect()
     }
 
+    /// For a guard that may not act: a guard of its own namespace that names the same API
+    /// and stage and may act. What other namespaces hold is not its business.
+    fn guard_in_namespace(&self, guard: &ApiGatewayGuard) -> Option<String> {
+        let by = &guard.spec.rest_api;
+        self.stage_peers(guard)
+            .into_iter()
+            .filter(|other| other.namespace() == guard.namespace())
+            .filter(|other| {
+                let resolved = other.status.as_ref().and_then(|s| s.rest_api_id.as_deref());
+                (by.id.is_some()
+                    && resolved.or(other.spec.rest_api.id.as_deref()) == by.id.as_deref())
+                    || (by.name.is_some() && other.spec.rest_api.name == by.name)
+            })
+            .find(|other| {
+                let namespace = other.namespace().unwrap_or_default();
+                !refused_by_tenancy(other)
+                    && self
+                        .tenants
+                        .decide(&namespace, other.spec.account.as_deref())
+                        .is_ok()
+            })
+            .map(|other| {
+                format!(
+                    "{}/{}",
+                    other.namespace().unwrap_or_default(),
+                    other.name_any()
+                )
+            })
+    }
+
     /// The oldest other live guard of the same stage, when it is older than `guard`: two
     /// guards must not fight over one stage, and the one that came first keeps it. A stage is
     /// where it is (the AWS account reached, the region, the API and the stage), whichever
@@ -538,11 +568,14 @@ async fn apply(
         .access(&id.namespace, guard.spec.account.as_deref())
         .await;
     let report = match access {
-        Err(source) => {
+        Err(mut source) => {
             let what = match &guard.spec.account {
                 Some(name) => format!("AwsAccount {name}"),
                 None => "the operator's own AWS identity".to_owned(),
             };
+            if let Some(other) = ctx.guard_in_namespace(guard) {
+                source.message = format!("{}; guard {other} guards this stage", source.message);
+            }
             Report::refused(&id, what, source)
         }
         Ok((identity, tenancy)) => {

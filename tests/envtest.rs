@@ -1424,6 +1424,14 @@ async fn a_guard_refused_by_tenancy_never_claims_a_stage() {
     let team: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "squat-a");
     create(&team, &guard("squat-a", "mine", test, &spec("prod", 90))).await;
     ready(&team, "mine", 1).await;
+    // A guard refused in the team's own namespace is told which of its guards has the stage.
+    let own_identity = spec("prod", 5).replace("  account: acct-squat\n", "");
+    create(&team, &guard("squat-a", "own-try", test, &own_identity)).await;
+    let message = stalled(&team, "own-try", "Forbidden").await;
+    assert!(
+        message.contains("guard squat-a/mine guards this stage"),
+        "{message}"
+    );
 
     // The team's policy guards the live stage; a squatter on it later changes nothing.
     let policies: Api<ApiGatewayGuardPolicy> = Api::namespaced(admin.clone(), "squat-a");
@@ -1446,6 +1454,11 @@ async fn a_guard_refused_by_tenancy_never_claims_a_stage() {
     // Several discoveries and resyncs later: the policy still guards it, the team's guard is
     // still Ready, and neither stage was ever given the squatters' throttle.
     tokio::time::sleep(Duration::from_secs(7)).await;
+    let message = stalled(&squatters, "squat", "Forbidden").await;
+    assert!(
+        !message.contains("squat-a"),
+        "another team's guard is not named: {message}"
+    );
     let status = policy_status(&policies, "fleet", "still guarding", |_| true).await;
     assert_eq!((status.guarded, status.skipped, status.ready), (1, 0, 1));
     assert_eq!(
