@@ -174,7 +174,11 @@ fn is_percentile(statistic: &str) -> bool {
 /// CRD's pattern would refuse it.
 pub fn role_arn_problem(arn: &str) -> Option<String> {
     static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(crate::crd::ROLE_ARN_PATTERN).expect("the CRD's pattern compiles")
+        // ASCII classes, as the API server's regular expressions (RE2) have them.
+        regex::RegexBuilder::new(crate::crd::ROLE_ARN_PATTERN)
+            .unicode(false)
+            .build()
+            .expect("the CRD's pattern compiles")
     });
     (!PATTERN.is_match(arn)).then(|| {
         format!("spec.roleArn: {arn:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
@@ -184,6 +188,22 @@ pub fn role_arn_problem(arn: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_arns_are_checked_by_the_crds_pattern() {
+        assert_eq!(
+            role_arn_problem("arn:aws-cn:iam::111122223333:role/path/name"),
+            None
+        );
+        for bad in [
+            "arn:aws:iam::1:role/x",
+            "arn:aws-mars:iam::111122223333:role/x",
+            "arn:aws:iam::111122223333:role/a b",
+            "arn:aws:iam::111122223333:user/x",
+        ] {
+            assert!(role_arn_problem(bad).is_some(), "{bad}");
+        }
+    }
 
     fn spec(yaml: &str) -> ApiGatewayGuardSpec {
         serde_yaml::from_str(yaml).expect("test spec parses")
