@@ -166,7 +166,9 @@ impl Tenants {
             .own_account
             .get_or_try_init(|| async {
                 let (_, cloudwatch) = aws.clients(&Identity::Own, None, &CallLog::default()).await;
-                cloudwatch.account_id().await
+                let id = cloudwatch.account_id().await?;
+                aws.learn_own_account(&id);
+                Ok::<_, AwsError>(id)
             })
             .await;
         match read {

@@ -39,15 +39,6 @@ pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkCo
 /// made through the role, so the operator's own writes can be told from anyone else's.
 pub const SESSION_NAME: &str = "apigw-guard";
 
-/// What AWS's per-account quotas are kept under: the account in the role ARN, or the
-/// operator's own account.
-fn quota_account(identity: &Identity) -> &str {
-    match identity {
-        Identity::Own => "own",
-        Identity::Role { arn, .. } => arn.split(':').nth(4).unwrap_or(arn),
-    }
-}
-
 /// SDK clients per identity and region, built once from one base configuration; guards name
 /// their account and region. Rate limits and shared reads are kept per account and region,
 /// as AWS's quotas are: one account's throttling never slows another, and one account's
@@ -60,6 +51,8 @@ pub struct RegionalClients {
     /// How long an assumed role's credentials last; `None` leaves it to STS (1 h).
     session_length: Option<Duration>,
     cache: Mutex<HashMap<(Identity, Option<String>), Regional>>,
+    /// The account of the operator's own identity, once STS said which.
+    own_account: std::sync::OnceLock<String>,
 }
 
 /// One region's clients and the reads its guards share.
@@ -90,6 +83,7 @@ impl RegionalClients {
             window: SHARED_READ_WINDOW,
             session_length: None,
             cache: Mutex::default(),
+            own_account: std::sync::OnceLock::new(),
         }
     }
 
@@ -104,6 +98,21 @@ impl RegionalClients {
     pub fn share_reads_for(mut self, window: Duration) -> Self {
         self.window = window;
         self
+    }
+
+    /// The operator's own identity acts in `account` (as STS said): from now on its calls
+    /// count against that account's quotas, shared with the roles in the same account.
+    pub fn learn_own_account(&self, account: &str) {
+        let _ = self.own_account.set(account.to_owned());
+    }
+
+    /// What AWS's per-account quotas are kept under: the account in the role ARN, or the
+    /// operator's own account (while not known, one of its own).
+    fn quota_account<'a>(&'a self, identity: &'a Identity) -> &'a str {
+        match identity {
+            Identity::Own => self.own_account.get().map_or("own", String::as_str),
+            Identity::Role { arn, .. } => arn.split(':').nth(4).unwrap_or(arn),
+        }
     }
 
     /// Whether a guard naming `region` (or none) has a region to go to.
@@ -162,7 +171,7 @@ impl RegionalClients {
             Meter::new(
                 service,
                 &region_name,
-                quota_account(identity),
+                self.quota_account(identity),
                 self.limits.clone(),
                 calls.clone(),
             )
@@ -300,7 +309,7 @@ impl RegionalClients {
             Meter::new(
                 service,
                 &region,
-                quota_account(identity),
+                self.quota_account(identity),
                 self.limits.clone(),
                 calls.clone(),
             )
@@ -324,6 +333,23 @@ impl RegionalClients {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_own_identity_shares_the_quotas_of_its_account_once_sts_said_which() {
+        let base = aws_config::SdkConfig::builder()
+            .region(Region::new("eu-west-1"))
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let clients = RegionalClients::new(base);
+        let role = Identity::Role {
+            arn: "arn:aws:iam::111122223333:role/apigw-guard".to_owned(),
+            external_id: None,
+        };
+        assert_eq!(clients.quota_account(&role), "111122223333");
+        assert_eq!(clients.quota_account(&Identity::Own), "own");
+        clients.learn_own_account("111122223333");
+        assert_eq!(clients.quota_account(&Identity::Own), "111122223333");
+    }
 
     #[tokio::test]
     async fn a_queue_is_read_in_its_own_region() {
