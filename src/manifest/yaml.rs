@@ -235,10 +235,10 @@ fn resolve(text: &str) -> Result<Value, String> {
         _ => {}
     }
     let first = text.as_bytes()[0];
-    if first == b'.' {
-        if let Ok(float) = text.parse::<f64>() {
-            return Ok(float_value(float));
-        }
+    if first == b'.'
+        && let Ok(float) = text.parse::<f64>()
+    {
+        return Ok(float_value(float));
     }
     if first.is_ascii_digit() || first == b'+' || first == b'-' {
         let plain = text.replace('_', "");
