@@ -72,7 +72,7 @@ async fn plan_then_reconcile_the_example_guard() {
         links
             .dashboard
             .unwrap()
-            .ends_with("#dashboards/dashboard/apigw-guard-payments-orders-prod")
+            .ends_with("#dashboards/dashboard/apigw-guard-payments_orders-prod")
     );
     assert_eq!(links.alarms.len(), 3);
     let stderr = text(&reconcile.stderr);
