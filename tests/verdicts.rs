@@ -225,6 +225,22 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             Some("spec.restApis.tags.team"),
         ),
         (
+            "policy-empty-account",
+            policy(
+                "empty-account",
+                "  account: ''\n  selector: {stages: [prod]}\n  template: {}\n",
+            ),
+            Some("spec.account"),
+        ),
+        (
+            "external-id-too-short",
+            account(
+                "short-external-id",
+                &format!("{ROLE}  externalId: x\n  namespaceSelector: {{}}\n"),
+            ),
+            Some("spec.externalId"),
+        ),
+        (
             "external-id-pattern",
             account(
                 "bad-external-id",
@@ -303,6 +319,14 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
                 &format!("{GUARD_SPEC}  alarms: {{actions: null}}\n"),
             ),
             Some("spec.alarms.actions"),
+        ),
+        (
+            "template-dashboard-enabled-null",
+            policy(
+                "null-dashboard",
+                "  selector: {stages: [prod]}\n  template: {dashboard: {enabled: null}}\n",
+            ),
+            Some("spec.template.dashboard.enabled"),
         ),
         (
             "template-suspend-null",
