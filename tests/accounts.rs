@@ -438,3 +438,31 @@ async fn diagnose_reads_the_stage_in_the_account_of_the_role() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// Two AwsAccounts whose roles are in one AWS account reach the same stages: the second
+/// role's guard reads that account's listings as the first left them, while each role's
+/// account is still asked of STS for itself (what tells a role that reached another account).
+#[tokio::test]
+async fn two_roles_in_one_account_share_its_listings() {
+    let id = "444400000044";
+    let config = support::config_in(id, REGION).await;
+    support::seed_api(&config, "shared-role-one-api", "prod").await;
+    support::seed_api(&config, "shared-role-two-api", "prod").await;
+    let clients = support::unlimited_clients(&config).share_reads_for(Duration::from_secs(3600));
+    let first = parsed_account("acct-share-1", id, "");
+    let mut second = parsed_account("acct-share-2", id, "");
+    second.spec.role_arn = format!("arn:aws:iam::{id}:role/apigw-guard-second");
+    let one = parsed_guard("team-s", "one", "acct-share-1", "shared-role-one-api");
+    let two = parsed_guard("team-t", "two", "acct-share-2", "shared-role-two-api");
+    let (report, calls) = run(&clients, &first, &one).await;
+    assert!(report.observed.is_ok(), "{:?}", report.observed);
+    let listed = |calls: &[apigw_guard::aws::Call], op: &str| {
+        calls.iter().filter(|c| c.operation == op).count()
+    };
+    assert_eq!(listed(&calls, "GetRestApis"), 1);
+    let (report, calls) = run(&clients, &second, &two).await;
+    assert!(report.observed.is_ok(), "{:?}", report.observed);
+    assert_eq!(report.account_id.as_deref(), Some(id));
+    assert_eq!(listed(&calls, "GetRestApis"), 0, "{calls:?}");
+    assert_eq!(listed(&calls, "GetCallerIdentity"), 1, "{calls:?}");
+}

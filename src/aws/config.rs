@@ -13,7 +13,7 @@ use super::limits::{RateLimits, SharedRateLimits};
 use super::meter::Meter;
 use super::{
     CallLog, SdkApiGateway, SdkCloudWatch, SdkDiagnostics, SharedApiGateway, SharedCloudWatch,
-    SharedReads,
+    SharedReads, shared::KeptAccountId,
 };
 use crate::model::{Identity, StageKey};
 
@@ -51,17 +51,20 @@ pub struct RegionalClients {
     /// How long an assumed role's credentials last; `None` leaves it to STS (1 h).
     session_length: Option<Duration>,
     cache: Mutex<HashMap<(Identity, Option<String>), Regional>>,
+    /// The reads shared by AWS account and region: two identities that reach one account
+    /// read its listings once.
+    shared: Mutex<HashMap<(String, String), Arc<SharedReads>>>,
     /// The account of the operator's own identity, once STS said which.
     own_account: std::sync::OnceLock<String>,
 }
 
-/// One region's clients and the reads its guards share.
+/// One identity's clients in one region, and the account they act in once known.
 #[derive(Clone)]
 struct Regional {
     apigateway: aws_sdk_apigateway::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     sts: aws_sdk_sts::Client,
-    shared: Arc<SharedReads>,
+    account_id: KeptAccountId,
 }
 
 impl std::fmt::Debug for Regional {
@@ -83,6 +86,7 @@ impl RegionalClients {
             window: SHARED_READ_WINDOW,
             session_length: None,
             cache: Mutex::default(),
+            shared: Mutex::default(),
             own_account: std::sync::OnceLock::new(),
         }
     }
@@ -128,10 +132,11 @@ impl RegionalClients {
         region: Option<&str>,
         calls: &CallLog,
     ) -> (SharedApiGateway, SharedCloudWatch) {
-        let (apigateway, cloudwatch, shared) = self.regional(identity, region, calls).await;
+        let (apigateway, cloudwatch, account_id) = self.regional(identity, region, calls).await;
+        let shared = self.shared_reads(identity, region);
         (
             SharedApiGateway::new(apigateway, shared.clone()),
-            SharedCloudWatch::new(cloudwatch, shared),
+            SharedCloudWatch::new(cloudwatch, shared, account_id),
         )
     }
 
@@ -202,15 +207,14 @@ impl RegionalClients {
         region: Option<&str>,
         stages: impl IntoIterator<Item = StageKey>,
     ) {
-        let (_, _, shared) = self.regional(identity, region, &CallLog::default()).await;
-        shared.expect_metrics(stages);
+        self.shared_reads(identity, region).expect_metrics(stages);
     }
 
     /// Ends the shared-read window in every region now, as its passing would: the next reads
     /// ask AWS. What a resync round after a long interval sees, without waiting for it.
     pub fn expire_shared_reads(&self) {
-        for regional in self.lock().values() {
-            regional.shared.expire();
+        for shared in self.lock_shared().values() {
+            shared.expire();
         }
     }
 
@@ -260,11 +264,30 @@ impl RegionalClients {
     /// Ends the shared-read window in `region` (of every account) now: an event said
     /// something there changed, and the reconciles it asks for must see it.
     pub fn expire_region(&self, region: &str) {
-        for ((_, key_region), regional) in self.lock().iter() {
-            if self.region_name(key_region.as_deref()) == region {
-                regional.shared.expire();
+        for ((_, key_region), shared) in self.lock_shared().iter() {
+            if key_region == region {
+                shared.expire();
             }
         }
+    }
+
+    /// The reads shared in the account `identity` acts in (as far as is known without
+    /// asking AWS: a role's from its ARN) and `region` (the base region when `None`).
+    fn shared_reads(&self, identity: &Identity, region: Option<&str>) -> Arc<SharedReads> {
+        let key = (
+            self.quota_account(identity).to_owned(),
+            self.region_name(region),
+        );
+        self.lock_shared()
+            .entry(key)
+            .or_insert_with(|| Arc::new(SharedReads::new(self.window)))
+            .clone()
+    }
+
+    fn lock_shared(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<SharedReads>>> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn regional(
@@ -272,7 +295,7 @@ impl RegionalClients {
         identity: &Identity,
         region: Option<&str>,
         calls: &CallLog,
-    ) -> (SdkApiGateway, SdkCloudWatch, Arc<SharedReads>) {
+    ) -> (SdkApiGateway, SdkCloudWatch, KeptAccountId) {
         let key = (identity.clone(), region.map(str::to_owned));
         let kept = self.lock().get(&key).cloned();
         let regional = match kept {
@@ -298,7 +321,7 @@ impl RegionalClients {
                             .region(region)
                             .build(),
                     ),
-                    shared: Arc::new(SharedReads::new(self.window)),
+                    account_id: KeptAccountId::default(),
                 };
                 // Two guards may have built at once: the first kept is the one all share.
                 self.lock().entry(key).or_insert(built).clone()
@@ -321,7 +344,7 @@ impl RegionalClients {
                 meter("cloudwatch"),
                 (regional.sts, meter("sts")),
             ),
-            regional.shared,
+            regional.account_id,
         )
     }
 

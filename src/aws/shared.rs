@@ -110,7 +110,11 @@ impl Writes {
 /// One REST API's stages by name, as GetStages returns them.
 type StagesSlot = Slot<Vec<(String, StageSettings)>>;
 
-/// What the guards of one region share.
+/// The account one identity's credentials act in, once STS said: kept per identity, never
+/// shared, since it is what tells a role that reached another account than it names.
+pub type KeptAccountId = Arc<Mutex<Option<String>>>;
+
+/// What the guards of one AWS account and region share, whichever identity reaches it.
 pub struct SharedReads {
     window: Duration,
     /// Listings read before this are not used again.
@@ -122,8 +126,6 @@ pub struct SharedReads {
     alarms: Slot<HashMap<String, ObservedAlarm>>,
     /// Tags by alarm ARN.
     tags: Mutex<HashMap<String, Vec<Tag>>>,
-    /// The account the credentials act in, once read.
-    account_id: Mutex<Option<String>>,
     /// Every guarded stage's metrics, read together.
     metrics: Slot<HashMap<StageKey, StageMetrics>>,
     /// The stages whose metrics guards asked for, and when they last did.
@@ -133,6 +135,12 @@ pub struct SharedReads {
     stage_writes: Writes,
     plan_writes: Writes,
     alarm_writes: Writes,
+}
+
+impl std::fmt::Debug for SharedReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedReads").finish_non_exhaustive()
+    }
 }
 
 impl SharedReads {
@@ -148,7 +156,6 @@ impl SharedReads {
             account: Slot::default(),
             alarms: Slot::default(),
             tags: Mutex::default(),
-            account_id: Mutex::default(),
             metrics: Slot::default(),
             metric_stages: Mutex::default(),
             metrics_alone: Mutex::default(),
@@ -384,11 +391,16 @@ impl ApiGateway for SharedApiGateway {
 pub struct SharedCloudWatch {
     sdk: SdkCloudWatch,
     shared: Arc<SharedReads>,
+    account_id: KeptAccountId,
 }
 
 impl SharedCloudWatch {
-    pub fn new(sdk: SdkCloudWatch, shared: Arc<SharedReads>) -> Self {
-        Self { sdk, shared }
+    pub fn new(sdk: SdkCloudWatch, shared: Arc<SharedReads>, account_id: KeptAccountId) -> Self {
+        Self {
+            sdk,
+            shared,
+            account_id,
+        }
     }
 }
 
@@ -518,10 +530,9 @@ impl CloudWatch for SharedCloudWatch {
         self.sdk.region()
     }
 
-    /// Read once per region: credentials do not change account.
+    /// Read once per identity and region: credentials do not change account.
     async fn account_id(&self) -> Result<String, AwsError> {
         let kept = self
-            .shared
             .account_id
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -530,11 +541,7 @@ impl CloudWatch for SharedCloudWatch {
             return Ok(id);
         }
         let id = self.sdk.account_id().await?;
-        *self
-            .shared
-            .account_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(id.clone());
+        *self.account_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.clone());
         Ok(id)
     }
 
