@@ -49,6 +49,9 @@ fn definition(crd: CustomResourceDefinition) -> CustomResourceDefinition {
     serde_json::from_value(value).expect("the CRD deserializes")
 }
 
+/// What the CRDs say of a null where a default applies.
+pub const NOT_NULL: &str = "must not be null: omit the field for its default";
+
 /// A field with a default that is written `null` would be dropped and defaulted by the API
 /// server (so `enabled: null` would mean true), while the operator's own types refuse it: every
 /// such field is made to refuse null instead. A nullable field keeps its null past defaulting,
@@ -69,7 +72,7 @@ fn refuse_nulls(schema: &mut serde_json::Value) {
         if field.get("enum").is_none() {
             rules.push(json!({
                 "rule": format!("has(self.{name})"),
-                "message": "must not be null: omit the field for its default",
+                "message": NOT_NULL,
                 "fieldPath": format!(".{name}"),
             }));
         }

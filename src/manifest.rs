@@ -175,6 +175,7 @@ where
     let (object, found) = schema::check(kind, &document.value);
     problems.extend(found.into_iter().map(|p| at(&p.pointer, p.message)));
     if !problems.is_empty() {
+        problems.sort_by_key(|p| p.line);
         return Err(problems);
     }
     let object: K = serde_json::from_value(object).map_err(|e| vec![at("", e.to_string())])?;
@@ -436,10 +437,9 @@ mod tests {
             "{err}"
         );
         assert!(
-            lines
-                .iter()
-                .any(|l| l
-                    .starts_with("f.yaml:8: guard G1: spec.suspend: must be one of [true,false]")),
+            lines.iter().any(|l| l.starts_with(
+                "f.yaml:8: guard G1: spec.suspend: must not be null: omit the field for its default"
+            )),
             "{err}"
         );
     }

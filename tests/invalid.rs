@@ -146,7 +146,7 @@ const CASES: &[(&str, &str, &str, bool)] = &[
     (
         "null-where-a-default-applies",
         "  restApi: {name: a}\n  stage: prod\n  dashboard: {enabled: null}\n",
-        "spec.dashboard.enabled: must be one of [true,false]",
+        "spec.dashboard.enabled: must not be null: omit the field for its default",
         false,
     ),
     (

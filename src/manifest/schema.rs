@@ -89,16 +89,20 @@ pub fn check(kind: &str, object: &Value) -> (Value, Vec<Problem>) {
         fields.remove("status");
     }
     prune_nulls(&crd.openapi, &mut object);
-    let problems: Vec<Problem> = crd
-        .schema
-        .iter_errors(&object)
-        .flat_map(|error| {
-            problems(
-                error.instance_path().as_str(),
-                error.kind(),
-                error.instance(),
-            )
+    let errors: Vec<_> = crd.schema.iter_errors(&object).collect();
+    // A value of the wrong type is said once, not again for each rule it then breaks.
+    let mistyped: Vec<String> = errors
+        .iter()
+        .filter(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }))
+        .map(|e| e.instance_path().as_str().to_owned())
+        .collect();
+    let problems: Vec<Problem> = errors
+        .iter()
+        .filter(|e| {
+            matches!(e.kind(), ValidationErrorKind::Type { .. })
+                || !mistyped.iter().any(|p| p == e.instance_path().as_str())
         })
+        .flat_map(|e| problems(e.instance_path().as_str(), e.kind(), e.instance()))
         .collect();
     if !problems.is_empty() {
         // As the API server: the CEL rules run on an object the schema accepts.
@@ -167,6 +171,7 @@ fn problems(pointer: &str, kind: &ValidationErrorKind, value: &Value) -> Vec<Pro
             return vec![at(format!("{pointer}/{field}"), why.to_owned())];
         }
         K::Type { kind } => format!("must be of type {}, got {value}", type_name(kind)),
+        K::Enum { .. } if value.is_null() => crate::crd::NOT_NULL.to_owned(),
         K::Enum { options } => format!("must be one of {options}"),
         K::Pattern { pattern } => format!("must match {pattern}"),
         K::MinLength { limit: 1 } => "must not be empty".to_owned(),
