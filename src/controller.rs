@@ -195,12 +195,13 @@ impl Tenants {
         }
     }
 
-    /// Whether `guard` may claim a stage of `api`: only a guard that may act there can keep
+    /// Whether `guard` may claim a stage of `api`: only a guard that may act can keep
     /// it from others. Its namespace must be allowed its identity, `api` must carry the tags
-    /// its AwsAccount requires, and its last reconcile must not have been refused by tenancy
-    /// (a role reaching another account, a usage plan serving another team's API).
+    /// its AwsAccount requires, and its last reconcile must not have been refused (a role
+    /// reaching another account, a usage plan serving another team's API, a spec that
+    /// cannot be applied).
     pub fn may_claim(&self, guard: &ApiGatewayGuard, api: &RestApi) -> bool {
-        if refused_by_tenancy(guard) {
+        if cannot_act(guard) {
             return false;
         }
         let namespace = guard.namespace().unwrap_or_default();
@@ -212,11 +213,15 @@ impl Tenants {
     }
 }
 
+/// The condition reason of a guard whose spec fails the checks the CRD cannot make.
+const INVALID_SPEC: &str = "InvalidSpec";
+
 /// The account key of the operator's own identity while STS cannot say which it is.
 const OWN_ACCOUNT_UNKNOWN: &str = "own";
 
-/// Whether the guard's status, for its current generation, says tenancy refused it.
-fn refused_by_tenancy(guard: &ApiGatewayGuard) -> bool {
+/// Whether the guard's status, for its current generation, says it may not write at all:
+/// tenancy refused it, or its spec cannot be applied.
+fn cannot_act(guard: &ApiGatewayGuard) -> bool {
     let Some(status) = &guard.status else {
         return false;
     };
@@ -228,6 +233,7 @@ fn refused_by_tenancy(guard: &ApiGatewayGuard) -> bool {
                     tenancy::FORBIDDEN,
                     tenancy::ACCOUNT_NOT_FOUND,
                     tenancy::ACCOUNT_MISMATCH,
+                    INVALID_SPEC,
                 ]
                 .contains(&c.reason.as_str())
         })
@@ -333,7 +339,7 @@ impl Context {
             })
             .find(|other| {
                 let namespace = other.namespace().unwrap_or_default();
-                !refused_by_tenancy(other)
+                !cannot_act(other)
                     && self
                         .tenants
                         .decide(&namespace, other.spec.account.as_deref())
@@ -1043,6 +1049,30 @@ mod tests {
         assert!(!health.flowing(), "no poll reached a queue for two minutes");
         health.polled();
         assert!(health.flowing());
+    }
+
+    #[test]
+    fn a_guard_refused_at_its_generation_cannot_act_until_its_spec_changes() {
+        let mut guard: ApiGatewayGuard = serde_yaml::from_str(
+            "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuard
+metadata: {name: g, namespace: ns, generation: 2}
+spec: {restApi: {id: a1}, stage: prod}
+status:
+  observedGeneration: 2
+  conditions:
+  - {type: Stalled, status: 'True', reason: Forbidden, message: no, lastTransitionTime: t}
+",
+        )
+        .unwrap();
+        assert!(cannot_act(&guard));
+        guard.metadata.generation = Some(3);
+        assert!(!cannot_act(&guard), "a changed spec may be allowed");
+        guard.metadata.generation = Some(2);
+        guard.status.as_mut().unwrap().conditions[0].reason = "Conflict".to_owned();
+        assert!(!cannot_act(&guard), "a younger rival may act once the older is gone");
+        guard.status.as_mut().unwrap().conditions[0].reason = INVALID_SPEC.to_owned();
+        assert!(cannot_act(&guard));
     }
 
     #[test]
