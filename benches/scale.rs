@@ -6,7 +6,9 @@
 //! state and peak RSS are its own.
 //!
 //! Run: `cargo bench --bench scale` (after `scripts/local-aws install`);
-//! `cargo bench --bench scale -- --sizes 10,100` for other sizes.
+//! `cargo bench --bench scale -- --sizes 10,100` for other sizes;
+//! `cargo bench --bench scale -- --rename 100,1000` for what renaming guards' alarms and
+//! dashboards from their first names costs (an upgrade), once.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -207,6 +209,168 @@ async fn measure(n: usize, shared: bool) -> Value {
     })
 }
 
+/// N guards (alarms and a dashboard each) whose alarms and dashboard an older operator left
+/// under their first names: the one round that renames them all, and the round after.
+async fn measure_rename(n: usize) -> Value {
+    let config = support::config(REGION).await;
+    stream::iter(0..n)
+        .for_each_concurrent(8, |i| {
+            let config = &config;
+            async move {
+                support::seed_api(config, &format!("bench-{i:04}"), "prod").await;
+            }
+        })
+        .await;
+    let guards: Vec<(GuardId, ApiGatewayGuardSpec)> = (0..n)
+        .map(|i| {
+            let id = GuardId {
+                namespace: "bench".to_owned(),
+                name: format!("g{i:04}"),
+            };
+            let spec = serde_yaml::from_str(&format!(
+                "restApi: {{name: bench-{i:04}}}\nstage: prod\nalarms: {{}}\ndashboard: {{}}"
+            ))
+            .expect("bench spec parses");
+            (id, spec)
+        })
+        .collect();
+    let clients = support::unlimited_clients(&config).share_reads_for(Duration::from_secs(3600));
+    round(&clients, &guards, true).await;
+    // What the older operator left: the same alarms (owner-tagged) and dashboards, first-named.
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    let mut alarms = Vec::new();
+    let mut token = None;
+    loop {
+        let page = cw
+            .describe_alarms()
+            .alarm_name_prefix("apigw-guard-bench_")
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("alarms listed");
+        alarms.extend(
+            page.metric_alarms()
+                .iter()
+                .filter_map(|a| a.alarm_name().map(str::to_owned)),
+        );
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    stream::iter(alarms)
+        .for_each_concurrent(8, |alarm| {
+            let (cw, config) = (&cw, &config);
+            async move {
+                let name = alarm.as_str();
+                let (guard, kind) = name
+                    .trim_start_matches("apigw-guard-bench_")
+                    .split_once('_')
+                    .expect("today's name");
+                let first = format!("apigw-guard-bench-{guard}-{kind}");
+                support::put_foreign_alarm(
+                    config,
+                    &first,
+                    "5XXError",
+                    &format!("bench/{guard}"),
+                    10.0,
+                )
+                .await;
+                cw.delete_alarms()
+                    .alarm_names(name)
+                    .send()
+                    .await
+                    .expect("deleted");
+            }
+        })
+        .await;
+    stream::iter(&guards)
+        .for_each_concurrent(8, |(id, _)| {
+            let (cw, config) = (&cw, &config);
+            async move {
+                let body = support::dashboard(config, &id.dashboard_name()).await;
+                cw.put_dashboard()
+                    .dashboard_name(id.legacy_dashboard_name())
+                    .dashboard_body(body.expect("dashboard made").to_string())
+                    .send()
+                    .await
+                    .expect("first-named dashboard");
+                cw.delete_dashboards()
+                    .dashboard_names(id.dashboard_name())
+                    .send()
+                    .await
+                    .expect("deleted");
+            }
+        })
+        .await;
+    clients.expire_shared_reads();
+    let (time, renamed, reports) = round(&clients, &guards, true).await;
+    let ok = reports
+        .iter()
+        .filter(|r| r.outcomes.iter().all(|o| o.result.is_ok()) && r.observed.is_ok())
+        .count();
+    clients.expire_shared_reads();
+    let (_, after, _) = round(&clients, &guards, true).await;
+    json!({
+        "n": n,
+        "s": time.as_secs_f64(),
+        "ok": ok,
+        "reads": per_guard(&renamed, false, n),
+        "writes": per_guard(&renamed, true, n),
+        "floor_s": quota_floor(&renamed, None),
+        "calls": by_operation(&renamed),
+        "after_reads": per_guard(&after, false, n),
+        "after_writes": per_guard(&after, true, n),
+    })
+}
+
+/// Runs this bench as a child for one measurement (`flag` `value`) and reads its result.
+fn child(flag: &str, value: &str) -> Value {
+    let out = Command::new(std::env::current_exe().expect("own path"))
+        .args([flag, value])
+        .output()
+        .expect("child runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap_or_else(|| {
+            panic!(
+                "{flag} {value} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let result: Value = serde_json::from_str(line).expect("child prints JSON");
+    eprintln!("{result}");
+    result
+}
+
+/// The rename measurements, one child process (and local AWS) per N.
+fn rename_table(sizes: &str) {
+    println!(
+        "| N | renaming round (local AWS) | reads/guard | writes/guard | AWS quota floor | calls \
+         | next round reads/guard, writes/guard |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for n in sizes.split(',') {
+        eprintln!("measuring the rename of N={n} ...");
+        let r = child("--rename-one", n);
+        println!(
+            "| {} | {:.1} s ({} of {} guards ok) | {:.2} | {:.2} | {} | {} | {:.2}, {:.2} |",
+            r["n"],
+            r["s"].as_f64().unwrap_or_default(),
+            r["ok"],
+            r["n"],
+            r["reads"].as_f64().unwrap_or_default(),
+            r["writes"].as_f64().unwrap_or_default(),
+            hours(r["floor_s"].as_f64().unwrap_or_default()),
+            r["calls"],
+            r["after_reads"].as_f64().unwrap_or_default(),
+            r["after_writes"].as_f64().unwrap_or_default(),
+        );
+    }
+}
+
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -223,6 +387,16 @@ fn hours(seconds: f64) -> String {
 }
 
 fn main() {
+    if let Some(n) = arg("--rename-one") {
+        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+        let result = runtime.block_on(measure_rename(n.parse().expect("N")));
+        println!("RESULT {result}");
+        return;
+    }
+    if let Some(sizes) = arg("--rename") {
+        rename_table(&sizes);
+        return;
+    }
     if let Some(one) = arg("--one") {
         let (n, mode) = one.split_once(':').expect("--one N:MODE");
         let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -239,23 +413,7 @@ fn main() {
     for n in &sizes {
         for mode in ["per-guard", "shared"] {
             eprintln!("measuring N={n} {mode} ...");
-            let out = Command::new(std::env::current_exe().expect("own path"))
-                .args(["--one", &format!("{n}:{mode}")])
-                .output()
-                .expect("child runs");
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let line = stdout
-                .lines()
-                .find_map(|l| l.strip_prefix("RESULT "))
-                .unwrap_or_else(|| {
-                    panic!(
-                        "N={n} {mode} failed: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    )
-                });
-            let result: Value = serde_json::from_str(line).expect("child prints JSON");
-            eprintln!("{result}");
-            results.push(result);
+            results.push(child("--one", &format!("{n}:{mode}")));
         }
     }
     println!(
