@@ -1070,7 +1070,10 @@ status:
         assert!(!cannot_act(&guard), "a changed spec may be allowed");
         guard.metadata.generation = Some(2);
         guard.status.as_mut().unwrap().conditions[0].reason = "Conflict".to_owned();
-        assert!(!cannot_act(&guard), "a younger rival may act once the older is gone");
+        assert!(
+            !cannot_act(&guard),
+            "a younger rival may act once the older is gone"
+        );
         guard.status.as_mut().unwrap().conditions[0].reason = INVALID_SPEC.to_owned();
         assert!(cannot_act(&guard));
     }
