@@ -19,7 +19,7 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 use tracing::{Instrument, info_span, warn};
 
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
@@ -40,6 +40,9 @@ const LISTING_WAIT: Duration = Duration::from_secs(1);
 /// How long the first tenancy decisions wait for the first listings of AwsAccounts and
 /// namespaces, so a guard is not called AccountNotFound for want of a listing.
 const TENANTS_WAIT: Duration = Duration::from_secs(10);
+/// Reconciles at once when the context is not told otherwise (the CLI's `--concurrency`
+/// default).
+const DEFAULT_CONCURRENCY: usize = 4;
 /// First retry delay after a retryable failure; doubles per attempt up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -61,6 +64,9 @@ pub struct Context {
     /// Done once every known stage was counted for the shared metric reads.
     stages_expected: OnceCell<()>,
     tenants: Arc<Tenants>,
+    /// The reconciles that may run at once (`--concurrency`), handed out first come, first
+    /// served: see [`reconcile`].
+    slots: Arc<Semaphore>,
 }
 
 /// What tenancy is decided on: the AwsAccounts, the namespaces' labels, and who may use the
@@ -260,7 +266,14 @@ impl Context {
             stages_expected: OnceCell::new(),
             tenants,
             events: None,
+            slots: Arc::new(Semaphore::new(DEFAULT_CONCURRENCY)),
         }
+    }
+
+    /// The context running at most `concurrency` reconciles at once.
+    pub fn with_concurrency(mut self, concurrency: u16) -> Self {
+        self.slots = Arc::new(Semaphore::new(usize::from(concurrency.max(1))));
+        self
     }
 
     /// The context with events arriving through queues, whose health sets the resync.
@@ -522,8 +535,26 @@ fn guard_id(guard: &ApiGatewayGuard) -> GuardId {
     }
 }
 
-/// Reconciles one guard: the finalizer first, then apply or cleanup.
+/// Reconciles one guard: the finalizer first, then apply or cleanup, once a slot is free.
+///
+/// Slots are handed out in the order reconciles asked for them (tokio's semaphore is fair),
+/// not by kube-runtime's scheduler: it holds what it cannot start yet in a hash set and starts
+/// whichever it finds first there, so when resyncs ask for more than the slots can do, the
+/// same guards keep being found and others wait for ever (guards applied to a running
+/// operator were never reconciled). The controller itself starts every reconcile at once;
+/// each waits here, small, and builds the work only once it has its slot.
 pub async fn reconcile(guard: Arc<ApiGatewayGuard>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.metrics.reconciles_waiting(1);
+    let slot = ctx.slots.clone().acquire_owned().await;
+    ctx.metrics.reconciles_waiting(-1);
+    // Closed at shutdown: what has not started yet does not start.
+    let Ok(_slot) = slot else {
+        return Ok(Action::await_change());
+    };
+    Box::pin(reconcile_now(guard, ctx)).await
+}
+
+async fn reconcile_now(guard: Arc<ApiGatewayGuard>, ctx: Arc<Context>) -> Result<Action, Error> {
     let id = guard_id(&guard);
     let span = info_span!("reconcile", namespace = %id.namespace, name = %id.name);
     async move {
@@ -830,7 +861,6 @@ pub async fn run(
         BoxStream<'static, ObjectRef<ApiGatewayGuard>>,
         BoxStream<'static, ()>,
     ),
-    concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let Writers {
@@ -885,15 +915,20 @@ pub async fn run(
         None => Duration::ZERO,
     };
     let (events, all) = triggers;
+    // At shutdown the reconciles waiting for a slot end at once; those running finish.
+    let slots = ctx.slots.clone();
+    let shutdown = async move {
+        shutdown.await;
+        slots.close();
+    };
     Controller::for_stream(stream, reader)
         .watches_stream(accounts, move |account| naming(account.name_any()))
         .watches_stream(namespaces, move |ns| within(ns.name_any()))
         .reconcile_on(events)
         .reconcile_all_on(all)
         .with_config(
-            ControllerConfig::default()
-                .concurrency(concurrency)
-                .debounce(debounce),
+            // Unbounded here: `reconcile` waits for a slot, first come first served.
+            ControllerConfig::default().debounce(debounce),
         )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -119,7 +119,8 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         args.resync_interval,
         guards,
         tenants.clone(),
-    );
+    )
+    .with_concurrency(args.concurrency);
     // Events flowing from queues make polling the safety net.
     let health = (!args.events_queue_urls.is_empty()).then(|| {
         Arc::new(EventsHealth::new(
@@ -225,7 +226,6 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
             watch.clone(),
             writers,
             (triggers.guards, triggers.all_guards),
-            args.concurrency,
             stopped(),
         );
         let policies = policies::run(

@@ -89,6 +89,7 @@ pub struct Metrics {
     events: Family<OutcomeLabels, Counter>,
     events_last_received: Gauge,
     events_fallback: Gauge,
+    reconciles_waiting: Gauge,
 }
 
 impl Metrics {
@@ -106,6 +107,7 @@ impl Metrics {
             events: Family::default(),
             events_last_received: Gauge::default(),
             events_fallback: Gauge::default(),
+            reconciles_waiting: Gauge::default(),
         };
         let registry = registry.sub_registry_with_prefix("apigw_guard");
         registry.register(
@@ -152,7 +154,18 @@ impl Metrics {
              resync interval",
             metrics.events_fallback.clone(),
         );
+        registry.register(
+            "reconciles_waiting",
+            "Reconciles of guards asked for and waiting for one of the --concurrency slots: the \
+             backlog (guards just applied, resyncs, events), served first come, first served",
+            metrics.reconciles_waiting.clone(),
+        );
         metrics
+    }
+
+    /// One more (`1`) or one fewer (`-1`) reconcile waiting for a slot.
+    pub fn reconciles_waiting(&self, change: i64) {
+        self.reconciles_waiting.inc_by(change);
     }
 
     /// Counts one event read from a queue.

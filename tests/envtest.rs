@@ -1718,3 +1718,102 @@ async fn names_never_collide_and_a_policys_guards_are_its_own_whatever_their_lab
     .await;
     operator.assert_never_forbidden();
 }
+
+/// The names of the guards in the order the operator's log says it reconciled them (one
+/// `reconciled` line per observe-plan-apply).
+fn reconciled_in_order(log: &str) -> Vec<String> {
+    // Terminal colours aside: ESC [ ... m.
+    let mut plain = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            }
+            c => plain.push(c),
+        }
+    }
+    plain
+        .lines()
+        .filter(|line| line.contains(" reconciled "))
+        .filter_map(|line| {
+            let name = line.split("name=").nth(1)?;
+            Some(name.split(['}', ' ', ':']).next()?.to_owned())
+        })
+        .collect()
+}
+
+/// Users' order: the operator runs, then guards arrive, many and fast (a GitOps sync of a
+/// whole directory), far more than it reconciles per resync interval. Every one gets its
+/// finalizer and Ready, and none is reconciled a second time before every one was reconciled
+/// once: new guards are not starved by the resyncs of old ones.
+#[tokio::test]
+async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_again() {
+    use futures::StreamExt;
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    const N: usize = 200;
+    let admin = server.admin().await;
+    let test = "arrive";
+    namespace(&admin, test).await;
+    let config = support::config(REGION).await;
+    let api = support::seed_api(&config, "arrive-api", "s000").await;
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    for i in 1..N {
+        apigw
+            .create_deployment()
+            .rest_api_id(&api)
+            .stage_name(format!("s{i:03}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Resyncs every 2 s for 200 guards, two at a time: far more asked than done.
+    let operator = Operator::start_with(server, test, "only", "2s", &["--concurrency=2"]).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), test);
+    futures::stream::iter(0..N)
+        .for_each_concurrent(16, |i| {
+            let guards = &guards;
+            let api = &api;
+            async move {
+                let spec = format!(
+                    "  restApi: {{id: {api}}}\n  stage: s{i:03}\n  tracing: {{enabled: true}}\n"
+                );
+                create(guards, &guard(test, &format!("g{i:03}"), test, &spec)).await;
+            }
+        })
+        .await;
+    eventually(
+        "every guard with its finalizer and Ready",
+        Duration::from_secs(180),
+        async || {
+            let listed = guards.list(&ListParams::default()).await.ok()?.items;
+            let done = listed
+                .iter()
+                .filter(|g| {
+                    !g.finalizers().is_empty()
+                        && condition(g, "Ready").is_some_and(|c| c.0 == "True")
+                })
+                .count();
+            (done == N).then_some(())
+        },
+    )
+    .await;
+    let order = reconciled_in_order(&operator.process.output());
+    let mut seen = std::collections::HashSet::new();
+    let again = order.iter().position(|name| !seen.insert(name.clone()));
+    let firsts = order.iter().take(again.unwrap_or(order.len())).count();
+    assert_eq!(
+        firsts,
+        N,
+        "{} guards were reconciled once before {} was reconciled again",
+        firsts,
+        again.map_or("none", |i| order[i].as_str())
+    );
+    operator.assert_never_forbidden();
+}
