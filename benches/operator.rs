@@ -1,27 +1,33 @@
-//! The running operator's memory at scale: the real `apigw-guard run` process against a real
-//! Kubernetes API server (envtest's pair, `tests/support/envtest.rs`) and the local AWS, with
-//! N guards (default 1,000) each on its own REST API. It waits until every guard is Ready,
-//! lets a resync round pass, and prints the operator's peak resident set (VmHWM) and what it
-//! holds then (VmRSS).
+//! The running operator at scale, in the order users meet it: the real `apigw-guard run`
+//! process is started first against a real Kubernetes API server (envtest's pair,
+//! `tests/support/envtest.rs`) and the local AWS; then N guards (default 1,000) arrive, each on
+//! its own REST API, once as one file applied with `kubectl apply --server-side`, once as one
+//! policy matching N stages. For each it reports the time from the apply to the first guard's
+//! first reconcile, to the last guard's first reconcile and to all Ready, counting every guard
+//! (it fails if one is never reconciled), then the operator's peak resident set (VmHWM).
 //!
 //! Run: `cargo bench --bench operator` (after `scripts/local-aws install`; the API server
-//! comes from `scripts/envtest-assets`); `-- --guards 300` for another N.
+//! comes from `scripts/envtest-assets`, kubectl from `scripts/k8s-tools`); `-- --guards 300` for
+//! another N.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
 
-use apigw_guard::crd::ApiGatewayGuard;
+use apigw_guard::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::Api;
 use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
 use support::envtest::{self, Supervised, free_port};
 
 const REGION: &str = "us-east-1";
-const NS: &str = "scale";
+/// How long every guard may take to be Ready before the bench fails.
+const LIMIT: Duration = Duration::from_secs(900);
 
 /// A `/proc/<pid>/status` figure in MiB.
 fn memory_mib(pid: u32, field: &str) -> f64 {
@@ -40,53 +46,132 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
+/// Seeds `n` REST APIs `{prefix}-NNNN` with a prod stage, tagged `bench={prefix}`.
+async fn seed(config: &aws_config::SdkConfig, prefix: &str, n: usize) {
+    stream::iter(0..n)
+        .for_each_concurrent(8, |i| async move {
+            let api = support::seed_api(config, &format!("{prefix}-{i:04}"), "prod").await;
+            support::tag_api(config, &api, &[("bench", prefix)]).await;
+        })
+        .await;
+}
+
+async fn namespace(client: &Client, name: &str) {
+    let ns = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+}
+
+/// The template every guard of the bench gets: every control but the usage plan.
+const CONTROLS: &str = "tracing: {enabled: true}
+executionLogging: {level: ERROR, detailedMetrics: true}
+stageThrottle: {rateLimit: 500, burstLimit: 250}
+alarms: {actions: ['arn:aws:sns:us-east-1:123456789012:oncall']}
+";
+
+/// When the operator's log says each guard of `namespace` was first reconciled.
+fn first_reconciles(log: &str, namespace: &str) -> HashMap<String, SystemTime> {
+    let mut first = HashMap::new();
+    for (at, ns, name) in support::reconciles(log) {
+        if let (true, Some(at)) = (ns == namespace, parse_time(&at)) {
+            first.entry(name).or_insert(at);
+        }
+    }
+    first
+}
+
+/// An RFC 3339 UTC timestamp as tracing writes it (`2026-11-28T21:00:00.123456Z`).
+fn parse_time(text: &str) -> Option<SystemTime> {
+    let (date, time) = text.trim_end_matches('Z').split_once('T')?;
+    let mut ymd = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, d) = (ymd.next()?.ok()?, ymd.next()?.ok()?, ymd.next()?.ok()?);
+    let mut hms = time.split(':');
+    let (h, min) = (
+        hms.next()?.parse::<u64>().ok()?,
+        hms.next()?.parse::<u64>().ok()?,
+    );
+    let seconds: f64 = hms.next()?.parse().ok()?;
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    let whole = days * 86_400 + h * 3600 + min * 60;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(whole) + Duration::from_secs_f64(seconds))
+}
+
+/// Waits until `n` guards of `guards` are Ready and every one was reconciled; the figures.
+async fn measure(
+    what: &str,
+    guards: &Api<ApiGatewayGuard>,
+    namespace: &str,
+    n: usize,
+    operator: &Supervised,
+    applied: SystemTime,
+) -> String {
+    let started = Instant::now();
+    loop {
+        let ready = guards
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|g| {
+                g.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+                })
+            })
+            .count();
+        if ready == n {
+            break;
+        }
+        let reconciled = first_reconciles(&operator.output(), namespace).len();
+        assert!(
+            started.elapsed() < LIMIT,
+            "{what}: {ready} of {n} Ready and {reconciled} ever reconciled after {LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let all_ready = started.elapsed();
+    let firsts = first_reconciles(&operator.output(), namespace);
+    assert_eq!(firsts.len(), n, "{what}: every guard reconciled");
+    let since = |t: &SystemTime| t.duration_since(applied).unwrap_or_default().as_secs_f64();
+    let first = firsts.values().map(since).fold(f64::MAX, f64::min);
+    let last = firsts.values().map(since).fold(0.0, f64::max);
+    format!(
+        "| {what} | {n} | {first:.1} s | {last:.1} s | {:.1} s | {n} of {n} |",
+        all_ready.as_secs_f64()
+    )
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = arg("--guards").map_or(1000, |n| n.parse().expect("--guards N"));
     let server = envtest::api_server()
         .await
         .expect("envtest's binaries (scripts/envtest-assets)");
+    let kubectl = envtest::script_path("scripts/k8s-tools", "kubectl")
+        .expect("kubectl (scripts/k8s-tools)")
+        .join("kubectl");
     let admin = server.admin().await;
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
-
     let seeded = Instant::now();
-    stream::iter(0..n)
-        .for_each_concurrent(8, |i| {
-            let config = &config;
-            async move {
-                support::seed_api(config, &format!("scale-{i:04}"), "prod").await;
-            }
-        })
-        .await;
-    let namespaces: Api<Namespace> = Api::all(admin.clone());
-    let ns = serde_json::from_value(serde_json::json!({"metadata": {"name": NS}})).unwrap();
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), NS);
-    stream::iter(0..n)
-        .for_each_concurrent(16, |i| {
-            let guards = &guards;
-            async move {
-                let guard: ApiGatewayGuard = serde_yaml::from_str(&format!(
-                    "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\n\
-                     metadata: {{name: g{i:04}, namespace: {NS}}}\n\
-                     spec:\n  restApi: {{name: scale-{i:04}}}\n  stage: prod\n  \
-                     tracing: {{enabled: true}}\n  \
-                     executionLogging: {{level: ERROR, detailedMetrics: true}}\n  \
-                     stageThrottle: {{rateLimit: 500, burstLimit: 250}}\n  \
-                     alarms: {{actions: ['arn:aws:sns:{REGION}:123456789012:oncall']}}\n"
-                ))
-                .unwrap();
-                guards.create(&PostParams::default(), &guard).await.unwrap();
-            }
-        })
-        .await;
-    eprintln!("seeded {n} APIs and guards in {:.0?}", seeded.elapsed());
+    seed(&config, "file", n).await;
+    seed(&config, "fleet", n).await;
+    namespace(&admin, "by-file").await;
+    namespace(&admin, "by-policy").await;
+    eprintln!("seeded 2 x {n} APIs in {:.0?}", seeded.elapsed());
 
-    // The operator as its Deployment runs it, its rate limits lifted (moto has no quotas).
+    // The operator as its Deployment runs it, its rate limits lifted (moto has no quotas),
+    // started before any guard exists.
     let kubeconfig = server.dir.join("admin.kubeconfig");
     let lifted = [
         "apigateway",
@@ -101,8 +186,9 @@ async fn main() {
         "run".to_owned(),
         "--leader-election=false".to_owned(),
         "--resync-interval=60s".to_owned(),
+        "--discovery-interval=60s".to_owned(),
         format!("--metrics-addr=127.0.0.1:{}", free_port()),
-        "--log-format=json".to_owned(),
+        "--log-format=text".to_owned(),
     ];
     args.extend(lifted);
     let operator = Supervised::start(
@@ -114,42 +200,89 @@ async fn main() {
             ("AWS_ACCESS_KEY_ID", "test".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
             ("AWS_REGION", REGION.to_owned()),
-            ("RUST_LOG", "warn".to_owned()),
+            ("RUST_LOG", "warn,apigw_guard::controller=info".to_owned()),
         ],
-        &server.dir.join("operator-scale.log"),
+        &server.dir.join("operator-bench.log"),
     );
-    let started = Instant::now();
-    loop {
-        let list = guards.list(&ListParams::default()).await.unwrap();
-        let ready = list
-            .items
-            .iter()
-            .filter(|g| {
-                g.status.as_ref().is_some_and(|s| {
-                    s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-                })
-            })
-            .count();
-        if ready == n {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(900),
-            "{ready} of {n} Ready after 15 min:\n{}",
-            operator.output()
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    let converged = started.elapsed();
-    // One resync round in sync, then the figures.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // One file of N guards, as a GitOps sync of a directory applies it.
+    let controls = CONTROLS.replace('\n', "\n  ");
+    let file: String = (0..n)
+        .map(|i| {
+            format!(
+                "---\napiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\n\
+                 metadata: {{name: g{i:04}, namespace: by-file}}\n\
+                 spec:\n  restApi: {{name: file-{i:04}}}\n  stage: prod\n  {controls}\n"
+            )
+        })
+        .collect();
+    let path = server.dir.join("guards.yaml");
+    std::fs::write(&path, file).unwrap();
+    let applied = SystemTime::now();
+    let apply = Command::new(&kubectl)
+        .args(["apply", "--server-side", "-f"])
+        .arg(&path)
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        apply.status.success(),
+        "{}",
+        String::from_utf8_lossy(&apply.stderr)
+    );
+    let by_file = Api::<ApiGatewayGuard>::namespaced(admin.clone(), "by-file");
+    let file_row = measure(
+        "kubectl apply --server-side of one file",
+        &by_file,
+        "by-file",
+        n,
+        &operator,
+        applied,
+    )
+    .await;
+    eprintln!("{file_row}");
+
+    // One policy matching N stages.
+    let policy: ApiGatewayGuardPolicy = serde_yaml::from_str(&format!(
+        "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuardPolicy\n\
+         metadata: {{name: fleet, namespace: by-policy}}\n\
+         spec:\n  region: {REGION}\n  selector: {{restApiTags: {{bench: fleet}}, stages: [prod]}}\n  \
+         template:\n    {}\n",
+        CONTROLS.replace('\n', "\n    ")
+    ))
+    .unwrap();
+    let applied = SystemTime::now();
+    Api::<ApiGatewayGuardPolicy>::namespaced(admin.clone(), "by-policy")
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+    let by_policy = Api::<ApiGatewayGuard>::namespaced(admin.clone(), "by-policy");
+    let policy_row = measure(
+        "one policy matching every stage",
+        &by_policy,
+        "by-policy",
+        n,
+        &operator,
+        applied,
+    )
+    .await;
+    eprintln!("{policy_row}");
+
+    // One resync round of all 2N in sync, then the figures.
     tokio::time::sleep(Duration::from_secs(70)).await;
     let peak = memory_mib(operator.pid, "VmHWM:");
     let now = memory_mib(operator.pid, "VmRSS:");
     println!(
-        "operator with {n} guards: all Ready in {:.1} s; peak RSS {peak:.1} MiB, RSS after a \
-         resync round {now:.1} MiB",
-        converged.as_secs_f64()
+        "| guards arrive by | guards | first guard's first reconcile | last guard's first \
+         reconcile | all Ready | reconciled |"
+    );
+    println!("|---|---|---|---|---|---|");
+    println!("{file_row}");
+    println!("{policy_row}");
+    println!();
+    println!(
+        "operator with {} guards: peak RSS {peak:.1} MiB, RSS after a resync round {now:.1} MiB",
+        2 * n
     );
 }

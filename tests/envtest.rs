@@ -1719,34 +1719,6 @@ async fn names_never_collide_and_a_policys_guards_are_its_own_whatever_their_lab
     operator.assert_never_forbidden();
 }
 
-/// The names of the guards in the order the operator's log says it reconciled them (one
-/// `reconciled` line per observe-plan-apply).
-fn reconciled_in_order(log: &str) -> Vec<String> {
-    // Terminal colours aside: ESC [ ... m.
-    let mut plain = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => {
-                for c in chars.by_ref() {
-                    if c == 'm' {
-                        break;
-                    }
-                }
-            }
-            c => plain.push(c),
-        }
-    }
-    plain
-        .lines()
-        .filter(|line| line.contains(" reconciled "))
-        .filter_map(|line| {
-            let name = line.split("name=").nth(1)?;
-            Some(name.split(['}', ' ', ':']).next()?.to_owned())
-        })
-        .collect()
-}
-
 /// Users' order: the operator runs, then guards arrive, many and fast (a GitOps sync of a
 /// whole directory), far more than it reconciles per resync interval. Every one gets its
 /// finalizer and Ready, and none is reconciled a second time before every one was reconciled
@@ -1804,7 +1776,10 @@ async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_aga
         },
     )
     .await;
-    let order = reconciled_in_order(&operator.process.output());
+    let order: Vec<String> = support::reconciles(&operator.process.output())
+        .into_iter()
+        .map(|(_, _, name)| name)
+        .collect();
     let mut seen = std::collections::HashSet::new();
     let again = order.iter().position(|name| !seen.insert(name.clone()));
     let firsts = order.iter().take(again.unwrap_or(order.len())).count();

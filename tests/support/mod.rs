@@ -503,3 +503,35 @@ pub async fn put_cloudtrail_event(config: &aws_config::SdkConfig, name: &str, ap
         .await
         .unwrap();
 }
+
+/// The reconciles an operator's text log (`--log-format=text`) tells of, in order: the
+/// timestamp, namespace and name of each `reconciled` line, terminal colours aside.
+pub fn reconciles(log: &str) -> Vec<(String, String, String)> {
+    let mut plain = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            // ESC [ ... m
+            '\u{1b}' => {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            }
+            c => plain.push(c),
+        }
+    }
+    let field = |line: &str, key: &str| -> Option<String> {
+        let value = line.split(&format!("{key}=")).nth(1)?;
+        Some(value.split(['}', ' ', ':']).next()?.to_owned())
+    };
+    plain
+        .lines()
+        .filter(|line| line.contains(" reconciled "))
+        .filter_map(|line| {
+            let at = line.split_whitespace().next()?.to_owned();
+            Some((at, field(line, "namespace")?, field(line, "name")?))
+        })
+        .collect()
+}
