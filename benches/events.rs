@@ -148,17 +148,7 @@ async fn main() {
     let started = Instant::now();
     loop {
         let list = guards.list(&ListParams::default()).await.unwrap();
-        let ready = list
-            .items
-            .iter()
-            .filter(|g| {
-                g.status.as_ref().is_some_and(|s| {
-                    s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-                })
-            })
-            .count();
+        let ready = list.items.iter().filter(|g| support::is_ready(g)).count();
         let flowing = operator.output().contains("events flow");
         if ready == n && flowing {
             break;

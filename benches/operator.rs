@@ -121,13 +121,7 @@ async fn measure(
             .unwrap()
             .items
             .iter()
-            .filter(|g| {
-                g.status.as_ref().is_some_and(|s| {
-                    s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-                })
-            })
+            .filter(|g| support::is_ready(g))
             .count();
         if ready == n {
             break;

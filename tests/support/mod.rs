@@ -535,3 +535,12 @@ pub fn reconciles(log: &str) -> Vec<(String, String, String)> {
         })
         .collect()
 }
+
+/// Whether the guard's status says Ready=True.
+pub fn is_ready(guard: &apigw_guard::crd::ApiGatewayGuard) -> bool {
+    guard.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
