@@ -25,6 +25,9 @@ use crate::telemetry::{Metrics, init_logging, serve};
 /// long after the old one stops renewing.
 const LEASE_SECONDS: u64 = 15;
 const LEASE_GRACE_SECONDS: u64 = 5;
+/// How long after a stop the reconciles in flight may go on: under a Pod's default 30 s
+/// termination grace, with time left to release the lease.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Resolves when SIGTERM or Ctrl-C arrives.
 async fn terminated() {
@@ -236,7 +239,21 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
             triggers.policies,
             stopped(),
         );
-        tokio::join!(guards, accounts::run(accounts_ctx, stopped()), policies);
+        let controllers = async {
+            tokio::join!(guards, accounts::run(accounts_ctx, stopped()), policies);
+        };
+        let mut stop = stopped_rx(&stop_tx);
+        let grace = async {
+            let _ = stop.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            () = controllers => {}
+            () = grace => warn!(
+                grace = ?SHUTDOWN_GRACE,
+                "reconciles still running after the stop's grace: leaving them"
+            ),
+        }
     }
 
     if let Some((leader, task, loss)) = lease {

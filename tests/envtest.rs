@@ -129,6 +129,18 @@ impl Operator {
         resync: &str,
         flags: &[&str],
     ) -> Self {
+        Self::start_against(server, test, identity, resync, flags, support::endpoint()).await
+    }
+
+    /// [`Self::start_with`], its AWS at `endpoint`.
+    async fn start_against(
+        server: &ApiServer,
+        test: &str,
+        identity: &str,
+        resync: &str,
+        flags: &[&str],
+        endpoint: &str,
+    ) -> Self {
         let kubeconfig = operator_kubeconfig(server).await;
         let metrics_port = free_port();
         let args = [
@@ -146,7 +158,7 @@ impl Operator {
         .collect::<Vec<_>>();
         let env = [
             ("KUBECONFIG", kubeconfig.display().to_string()),
-            ("AWS_ENDPOINT_URL", support::endpoint().to_owned()),
+            ("AWS_ENDPOINT_URL", endpoint.to_owned()),
             ("AWS_ACCESS_KEY_ID", "test".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
             ("AWS_REGION", REGION.to_owned()),
@@ -1791,4 +1803,70 @@ async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_aga
         again.map_or("none", |i| order[i].as_str())
     );
     operator.assert_never_forbidden();
+}
+
+/// Whether process `pid` has exited (gone, or a zombie its parent has not reaped yet).
+fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'))
+    })
+}
+
+/// An AWS endpoint that accepts connections and never answers: every call of a reconcile
+/// meets its deadline, and SIGTERM ends the operator within the grace a Pod gets (30 s),
+/// however long the reconciles in flight would still take.
+#[tokio::test]
+async fn a_stop_ends_the_operator_in_time_while_aws_never_answers() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let admin = server.admin().await;
+    let test = "silent";
+    namespace(&admin, test).await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    // Accepts, reads nothing, answers nothing; the connections stay open.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let operator = Operator::start_against(server, test, "only", "1h", &[], &endpoint).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), test);
+    for i in 0..6 {
+        let spec = "  restApi: {name: never-api}\n  stage: prod\n  tracing: {enabled: true}\n";
+        create(&guards, &guard(test, &format!("g{i}"), test, spec)).await;
+    }
+    // Reconciles are in flight: every guard has its finalizer, and none can finish.
+    eventually(
+        "the guards' finalizers",
+        Duration::from_secs(30),
+        async || {
+            let listed = guards.list(&ListParams::default()).await.ok()?.items;
+            listed
+                .iter()
+                .all(|g| !g.finalizers().is_empty())
+                .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stopped = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &operator.process.pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    eventually(
+        "the operator gone after SIGTERM",
+        Duration::from_secs(28),
+        async || exited(operator.process.pid).then_some(()),
+    )
+    .await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(28),
+        "{:?}",
+        stopped.elapsed()
+    );
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
@@ -21,11 +22,32 @@ use crate::model::{Identity, StageKey};
 /// one resync round reads each listing about once.
 pub const SHARED_READ_WINDOW: Duration = Duration::from_secs(60);
 
+/// Every AWS call has a deadline: an endpoint that accepts connections and never answers
+/// must not hold a reconcile (or the operator's shutdown) for ever. An attempt gets 15 s
+/// (AWS answers these calls in well under a second), a call with its retries 45 s.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(15))
+        .operation_timeout(Duration::from_secs(45))
+        .build()
+}
+
+/// The deadlines of a queue's long poll: SQS holds a ReceiveMessage up to 20 s by design.
+fn long_poll_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(90))
+        .build()
+}
+
 /// The SDK configuration for `region` (the SDK's region chain when `None`), sending to
 /// `endpoint_url` when given (a local AWS), with credentials from the SDK's default chain.
 pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkConfig {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard())
+        .timeout_config(timeouts());
     if let Some(region) = region {
         loader = loader.region(Region::new(region));
     }
@@ -257,6 +279,7 @@ impl RegionalClients {
         aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&self.base)
                 .region(region)
+                .timeout_config(long_poll_timeouts())
                 .build(),
         )
     }
