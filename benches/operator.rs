@@ -133,7 +133,9 @@ async fn measure(
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let all_ready = started.elapsed();
+    let all_ready = SystemTime::now()
+        .duration_since(applied)
+        .unwrap_or_default();
     let firsts = first_reconciles(&operator.output(), namespace);
     assert_eq!(firsts.len(), n, "{what}: every guard reconciled");
     let since = |t: &SystemTime| t.duration_since(applied).unwrap_or_default().as_secs_f64();

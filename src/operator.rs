@@ -147,6 +147,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         metrics.clone(),
         args.discovery_interval,
         tenants.clone(),
+        guard_store.clone(),
     ));
     let writers = Writers {
         guards: guard_writer,

@@ -13,8 +13,8 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::warn;
@@ -45,6 +45,10 @@ pub struct Context {
     /// How often each policy looks for new and gone stages.
     pub discovery: Duration,
     pub tenants: Arc<Tenants>,
+    /// Every guard the guards' controller watches: who holds which stage, and each policy's
+    /// own guards, read without asking the API server (a policy reconciles on every change
+    /// of one of its guards, and listing them all each time does not scale).
+    guards: Store<ApiGatewayGuard>,
     /// The last discovery of each policy (by uid).
     found: Mutex<HashMap<String, Found>>,
 }
@@ -64,6 +68,7 @@ impl Context {
         metrics: Arc<Metrics>,
         discovery: Duration,
         tenants: Arc<Tenants>,
+        guards: Store<ApiGatewayGuard>,
     ) -> Self {
         Self {
             client,
@@ -72,6 +77,7 @@ impl Context {
             metrics,
             discovery,
             tenants,
+            guards,
             found: Mutex::default(),
         }
     }
@@ -164,20 +170,13 @@ pub async fn reconcile(
 
 /// The guards the policy owns, by name: found by their controller owner reference, so a
 /// label edited by hand (or a name no label can hold) orphans none of them.
-async fn children(
-    ctx: &Context,
-    policy: &ApiGatewayGuardPolicy,
-) -> Result<BTreeMap<String, ApiGatewayGuard>, kube::Error> {
-    let namespace = policy.namespace().unwrap_or_default();
-    let api = Api::<ApiGatewayGuard>::namespaced(ctx.client.clone(), &namespace);
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .items
+fn children(ctx: &Context, policy: &ApiGatewayGuardPolicy) -> BTreeMap<String, ApiGatewayGuard> {
+    ctx.guards
+        .state()
         .into_iter()
         .filter(|g| policy::owns(policy, g))
-        .map(|g| (g.name_any(), g))
-        .collect())
+        .map(|g| (g.name_any(), (*g).clone()))
+        .collect()
 }
 
 /// The guard the policy keeps for one stage ([`policy::guard`]), owned by the policy.
@@ -205,16 +204,18 @@ fn unchanged(existing: &ApiGatewayGuard, wanted: &ApiGatewayGuard) -> bool {
 async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, Problem> {
     let namespace = policy.namespace().unwrap_or_default();
     let guards_api = Api::<ApiGatewayGuard>::namespaced(ctx.client.clone(), &namespace);
+    // Until the guards are listed, a stage held by an explicit guard would look free.
+    if ctx.guards.wait_until_ready().await.is_err() {
+        return Ok(Action::requeue(RETRY));
+    }
     let found = ctx.matched(policy).await;
-    let mut owned = children(ctx, policy).await?;
+    let mut owned = children(ctx, policy);
     let (covered, problem) = match &found.matched {
         // A name no label value can hold: its guards could not be told apart by label.
         _ if policy::label_problem(policy).is_some() => (Vec::new(), policy::label_problem(policy)),
         Ok(matched) => {
-            let all = Api::<ApiGatewayGuard>::all(ctx.client.clone())
-                .list(&ListParams::default())
-                .await?
-                .items;
+            let all: Vec<ApiGatewayGuard> =
+                ctx.guards.state().iter().map(|g| (**g).clone()).collect();
             let region = ctx.aws.region_name(policy.spec.region.as_deref());
             // The account reached is asked of STS only when another guard could hold a stage.
             let others = all.iter().any(|g| !policy::owns(policy, g));
@@ -351,8 +352,12 @@ pub fn build_status(
 async fn cleanup(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, Problem> {
     let namespace = policy.namespace().unwrap_or_default();
     let api = Api::<ApiGatewayGuard>::namespaced(ctx.client.clone(), &namespace);
-    for name in children(ctx, policy).await?.into_keys() {
-        api.delete(&name, &DeleteParams::default()).await?;
+    // Asked of the API server, not the store: a guard made a moment ago must not be missed
+    // (deletes are rare, and nothing else would remove it where no garbage collector runs).
+    let owned = api.list(&ListParams::default()).await?.items;
+    for guard in owned.iter().filter(|g| policy::owns(policy, g)) {
+        api.delete(&guard.name_any(), &DeleteParams::default())
+            .await?;
     }
     ctx.found
         .lock()
@@ -397,7 +402,13 @@ pub async fn run(
     Controller::for_stream(policies, reader)
         .owns(guards, watcher::Config::default().labels(POLICY_LABEL))
         .reconcile_on(triggers)
-        .with_config(ControllerConfig::default().concurrency(2))
+        // A policy's guards change one after another (each reports Ready): their burst is
+        // one reconcile, a second after it ends.
+        .with_config(
+            ControllerConfig::default()
+                .concurrency(2)
+                .debounce(Duration::from_secs(1)),
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

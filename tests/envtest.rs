@@ -1802,6 +1802,41 @@ async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_aga
         firsts,
         again.map_or("none", |i| order[i].as_str())
     );
+
+    // The same number through a policy, while the first ones keep resyncing: each is Ready.
+    let fleet = support::seed_api(&config, "arrive-fleet-api", "p000").await;
+    for i in 1..N {
+        apigw
+            .create_deployment()
+            .rest_api_id(&fleet)
+            .stage_name(format!("p{i:03}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    support::tag_api(&config, &fleet, &[("team", "arrive")]).await;
+    let policies: Api<ApiGatewayGuardPolicy> = Api::namespaced(admin.clone(), test);
+    let mut policy = team_policy(
+        test,
+        "fleet",
+        test,
+        None,
+        ("arrive", "arrive-fleet-api", "p*"),
+    );
+    // No alarms: PutMetricAlarm's 3/s would set the pace, not the operator.
+    policy.spec.template.alarms = None;
+    create(&policies, &policy).await;
+    policy_status(&policies, "fleet", "every policy guard Ready", |s| {
+        s.guarded == N as u32 && s.ready == N as u32
+    })
+    .await;
+    let reconciled: std::collections::HashSet<String> =
+        support::reconciles(&operator.process.output())
+            .into_iter()
+            .map(|(_, _, name)| name)
+            .filter(|name| name.starts_with("fleet-"))
+            .collect();
+    assert_eq!(reconciled.len(), N);
     operator.assert_never_forbidden();
 }
 
