@@ -2,9 +2,10 @@
 //! process is started first against a real Kubernetes API server (envtest's pair,
 //! `tests/support/envtest.rs`) and the local AWS; then N guards (default 1,000) arrive, each on
 //! its own REST API, once as one file applied with `kubectl apply --server-side`, once as one
-//! policy matching N stages. For each it reports the time from the apply to the first guard's
-//! first reconcile, to the last guard's first reconcile and to all Ready, counting every guard
-//! (it fails if one is never reconciled), then the operator's peak resident set (VmHWM).
+//! policy matching N stages, each in a process of its own (its own API server, local AWS and
+//! operator). For each it reports the time from the apply to the first guard's first
+//! reconcile, to the last guard's first reconcile and to all Ready, counting every guard (it
+//! fails if one is never reconciled), and the operator's peak resident set (VmHWM).
 //!
 //! Run: `cargo bench --bench operator` (after `scripts/local-aws install`; the API server
 //! comes from `scripts/envtest-assets`, kubectl from `scripts/k8s-tools`); `-- --guards 300` for
@@ -147,24 +148,19 @@ async fn measure(
     )
 }
 
-#[tokio::main]
-async fn main() {
-    let n: usize = arg("--guards").map_or(1000, |n| n.parse().expect("--guards N"));
+/// One way guards arrive, measured in this process with its own API server and local AWS:
+/// its table row, then the operator's peak RSS and its RSS after a resync round in sync.
+async fn one(mode: &str, n: usize) -> (String, f64, f64) {
     let server = envtest::api_server()
         .await
         .expect("envtest's binaries (scripts/envtest-assets)");
-    let kubectl = envtest::script_path("scripts/k8s-tools", "kubectl")
-        .expect("kubectl (scripts/k8s-tools)")
-        .join("kubectl");
     let admin = server.admin().await;
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
     let seeded = Instant::now();
-    seed(&config, "file", n).await;
-    seed(&config, "fleet", n).await;
-    namespace(&admin, "by-file").await;
-    namespace(&admin, "by-policy").await;
-    eprintln!("seeded 2 x {n} APIs in {:.0?}", seeded.elapsed());
+    seed(&config, mode, n).await;
+    namespace(&admin, mode).await;
+    eprintln!("{mode}: seeded {n} APIs in {:.0?}", seeded.elapsed());
 
     // The operator as its Deployment runs it, its rate limits lifted (moto has no quotas),
     // started before any guard exists.
@@ -201,84 +197,91 @@ async fn main() {
         &server.dir.join("operator-bench.log"),
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-
-    // One file of N guards, as a GitOps sync of a directory applies it.
-    let controls = CONTROLS.replace('\n', "\n  ");
-    let file: String = (0..n)
-        .map(|i| {
-            format!(
-                "---\napiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\n\
-                 metadata: {{name: g{i:04}, namespace: by-file}}\n\
-                 spec:\n  restApi: {{name: file-{i:04}}}\n  stage: prod\n  {controls}\n"
-            )
-        })
-        .collect();
-    let path = server.dir.join("guards.yaml");
-    std::fs::write(&path, file).unwrap();
+    let guards = Api::<ApiGatewayGuard>::namespaced(admin.clone(), mode);
     let applied = SystemTime::now();
-    let apply = Command::new(&kubectl)
-        .args(["apply", "--server-side", "-f"])
-        .arg(&path)
-        .env("KUBECONFIG", &kubeconfig)
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        apply.status.success(),
-        "{}",
-        String::from_utf8_lossy(&apply.stderr)
-    );
-    let by_file = Api::<ApiGatewayGuard>::namespaced(admin.clone(), "by-file");
-    let file_row = measure(
-        "kubectl apply --server-side of one file",
-        &by_file,
-        "by-file",
-        n,
-        &operator,
-        applied,
-    )
-    .await;
-    eprintln!("{file_row}");
-
-    // One policy matching N stages.
-    let policy: ApiGatewayGuardPolicy = serde_yaml::from_str(&format!(
-        "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuardPolicy\n\
-         metadata: {{name: fleet, namespace: by-policy}}\n\
-         spec:\n  region: {REGION}\n  selector: {{restApiTags: {{bench: fleet}}, stages: [prod]}}\n  \
-         template:\n    {}\n",
-        CONTROLS.replace('\n', "\n    ")
-    ))
-    .unwrap();
-    let applied = SystemTime::now();
-    Api::<ApiGatewayGuardPolicy>::namespaced(admin.clone(), "by-policy")
-        .create(&PostParams::default(), &policy)
-        .await
-        .unwrap();
-    let by_policy = Api::<ApiGatewayGuard>::namespaced(admin.clone(), "by-policy");
-    let policy_row = measure(
-        "one policy matching every stage",
-        &by_policy,
-        "by-policy",
-        n,
-        &operator,
-        applied,
-    )
-    .await;
-    eprintln!("{policy_row}");
-
-    // One resync round of all 2N in sync, then the figures.
+    let what = match mode {
+        // One file of N guards, as a GitOps sync of a directory applies it.
+        "file" => {
+            let kubectl = envtest::script_path("scripts/k8s-tools", "kubectl")
+                .expect("kubectl (scripts/k8s-tools)")
+                .join("kubectl");
+            let controls = CONTROLS.replace('\n', "\n  ");
+            let file: String = (0..n)
+                .map(|i| {
+                    format!(
+                        "---\napiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\n\
+                         metadata: {{name: g{i:04}, namespace: file}}\n\
+                         spec:\n  restApi: {{name: file-{i:04}}}\n  stage: prod\n  {controls}\n"
+                    )
+                })
+                .collect();
+            let path = server.dir.join("guards.yaml");
+            std::fs::write(&path, file).unwrap();
+            let apply = Command::new(&kubectl)
+                .args(["apply", "--server-side", "-f"])
+                .arg(&path)
+                .env("KUBECONFIG", &kubeconfig)
+                .output()
+                .expect("kubectl runs");
+            assert!(
+                apply.status.success(),
+                "{}",
+                String::from_utf8_lossy(&apply.stderr)
+            );
+            "kubectl apply --server-side of one file"
+        }
+        // One policy matching N stages.
+        _ => {
+            let policy: ApiGatewayGuardPolicy = serde_yaml::from_str(&format!(
+                "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuardPolicy\n\
+                 metadata: {{name: fleet, namespace: {mode}}}\n\
+                 spec:\n  region: {REGION}\n  \
+                 selector: {{restApiTags: {{bench: {mode}}}, stages: [prod]}}\n  \
+                 template:\n    {}\n",
+                CONTROLS.replace('\n', "\n    ")
+            ))
+            .unwrap();
+            Api::<ApiGatewayGuardPolicy>::namespaced(admin.clone(), mode)
+                .create(&PostParams::default(), &policy)
+                .await
+                .unwrap();
+            "one policy matching every stage"
+        }
+    };
+    let row = measure(what, &guards, mode, n, &operator, applied).await;
+    eprintln!("{row}");
+    // One resync round in sync, then the memory.
     tokio::time::sleep(Duration::from_secs(70)).await;
-    let peak = memory_mib(operator.pid, "VmHWM:");
-    let now = memory_mib(operator.pid, "VmRSS:");
+    (
+        row,
+        memory_mib(operator.pid, "VmHWM:"),
+        memory_mib(operator.pid, "VmRSS:"),
+    )
+}
+
+fn main() {
+    let n: usize = arg("--guards").map_or(1000, |n| n.parse().expect("--guards N"));
+    if let Some(mode) = arg("--mode") {
+        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+        let (row, peak, now) = runtime.block_on(one(&mode, n));
+        println!("RESULT {row} {peak:.1} MiB | {now:.1} MiB |");
+        return;
+    }
     println!(
         "| guards arrive by | guards | first guard's first reconcile | last guard's first \
-         reconcile | all Ready | reconciled |"
+         reconcile | all Ready | reconciled | peak RSS | RSS after a resync round |"
     );
-    println!("|---|---|---|---|---|---|");
-    println!("{file_row}");
-    println!("{policy_row}");
-    println!();
-    println!(
-        "operator with {} guards: peak RSS {peak:.1} MiB, RSS after a resync round {now:.1} MiB",
-        2 * n
-    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for mode in ["file", "policy"] {
+        let out = Command::new(std::env::current_exe().expect("own path"))
+            .args(["--mode", mode, "--guards", &n.to_string()])
+            .output()
+            .expect("child runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let row = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("RESULT "))
+            .unwrap_or_else(|| panic!("{mode} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        println!("{row}");
+    }
 }
