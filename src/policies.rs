@@ -170,12 +170,15 @@ pub async fn reconcile(
 
 /// The guards the policy owns, by name: found by their controller owner reference, so a
 /// label edited by hand (or a name no label can hold) orphans none of them.
-fn children(ctx: &Context, policy: &ApiGatewayGuardPolicy) -> BTreeMap<String, ApiGatewayGuard> {
+fn children(
+    ctx: &Context,
+    policy: &ApiGatewayGuardPolicy,
+) -> BTreeMap<String, Arc<ApiGatewayGuard>> {
     ctx.guards
         .state()
         .into_iter()
         .filter(|g| policy::owns(policy, g))
-        .map(|g| (g.name_any(), (*g).clone()))
+        .map(|g| (g.name_any(), g))
         .collect()
 }
 
@@ -214,8 +217,7 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
         // A name no label value can hold: its guards could not be told apart by label.
         _ if policy::label_problem(policy).is_some() => (Vec::new(), policy::label_problem(policy)),
         Ok(matched) => {
-            let all: Vec<ApiGatewayGuard> =
-                ctx.guards.state().iter().map(|g| (**g).clone()).collect();
+            let all = ctx.guards.state();
             let region = ctx.aws.region_name(policy.spec.region.as_deref());
             // The account reached is asked of STS only when another guard could hold a stage.
             let others = all.iter().any(|g| !policy::owns(policy, g));
@@ -260,7 +262,7 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
                 let note = format!("guarding {} with guard {name}", stage.describe());
                 publish(ctx, policy, "StageCovered", note).await;
             }
-            owned.insert((*name).to_owned(), applied);
+            owned.insert((*name).to_owned(), Arc::new(applied));
         }
         let gone: Vec<String> = owned
             .keys()
@@ -294,7 +296,7 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
 pub fn build_status(
     policy: &ApiGatewayGuardPolicy,
     covered: &[(Matched, Coverage)],
-    owned: &BTreeMap<String, ApiGatewayGuard>,
+    owned: &BTreeMap<String, Arc<ApiGatewayGuard>>,
     problem: Option<&AwsError>,
     now: &str,
 ) -> ApiGatewayGuardPolicyStatus {
@@ -448,7 +450,7 @@ spec:
                 stage: "prod".to_owned(),
             })
             .collect();
-        policy::coverage(&policy(), &stages, &[], |_, _| true)
+        policy::coverage::<ApiGatewayGuard>(&policy(), &stages, &[], |_, _| true)
     }
 
     fn ready(status: &ApiGatewayGuardPolicyStatus) -> (String, String) {
@@ -463,7 +465,7 @@ spec:
     #[test]
     fn ready_when_every_guard_is_ready() {
         let covered = covered(2);
-        let owned: BTreeMap<String, ApiGatewayGuard> = covered
+        let owned: BTreeMap<String, Arc<ApiGatewayGuard>> = covered
             .iter()
             .map(|(_, c)| {
                 let Coverage::Guard { name, spec } = c else {
@@ -474,7 +476,7 @@ spec:
                     conditions: vec![cond("Ready", true, "InSync", "")],
                     ..Default::default()
                 });
-                (name.clone(), guard)
+                (name.clone(), Arc::new(guard))
             })
             .collect();
         let status = build_status(&policy(), &covered, &owned, None, "t");

@@ -2,6 +2,7 @@
 //! spec of the guard each matched stage gets, whether an explicit guard or an older policy has
 //! the stage already, and the policy's status from its guards.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use crate::crd::{
@@ -226,10 +227,10 @@ pub fn names_stage(guard: &ApiGatewayGuard, matched: &Matched) -> bool {
 /// namespace). `holds` says whether a guard that names the stage ([`names_stage`]) holds it:
 /// the same AWS account reached and region as the policy's, and allowed to act there (a
 /// guard refused by tenancy never keeps a stage from a policy).
-pub fn coverage(
+pub fn coverage<G: Borrow<ApiGatewayGuard>>(
     policy: &ApiGatewayGuardPolicy,
     matched: &[Matched],
-    guards: &[ApiGatewayGuard],
+    guards: &[G],
     holds: impl Fn(&ApiGatewayGuard, &Matched) -> bool,
 ) -> Vec<(Matched, Coverage)> {
     let name = policy.metadata.name.clone().unwrap_or_default();
@@ -237,7 +238,8 @@ pub fn coverage(
     let live = || {
         guards
             .iter()
-            .filter(|g| g.metadata.deletion_timestamp.is_none())
+            .map(Borrow::borrow)
+            .filter(|g: &&ApiGatewayGuard| g.metadata.deletion_timestamp.is_none())
     };
     matched
         .iter()
@@ -280,9 +282,9 @@ pub fn coverage(
 
 /// The policy's status: counts over the matched stages, and the first stages not guarded and
 /// Ready with why. `children` are the guards the policy owns, by name.
-pub fn status(
+pub fn status<G: Borrow<ApiGatewayGuard>>(
     covered: &[(Matched, Coverage)],
-    children: &BTreeMap<String, ApiGatewayGuard>,
+    children: &BTreeMap<String, G>,
 ) -> ApiGatewayGuardPolicyStatus {
     let mut status = ApiGatewayGuardPolicyStatus {
         matched: covered.len() as u32,
@@ -317,6 +319,7 @@ pub fn status(
                 status.guarded += 1;
                 let ready = children.get(name).and_then(|guard| {
                     guard
+                        .borrow()
                         .status
                         .as_ref()?
                         .conditions
