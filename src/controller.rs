@@ -19,7 +19,8 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use tokio::sync::{OnceCell, Semaphore};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use tokio::sync::{Notify, OnceCell, Semaphore};
 use tracing::{Instrument, info_span, warn};
 
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
@@ -67,6 +68,10 @@ pub struct Context {
     /// The reconciles that may run at once (`--concurrency`), handed out first come, first
     /// served: see [`reconcile`].
     slots: Arc<Semaphore>,
+    /// How many reconciles of guards with work to do wait for a slot; resyncs wait for none.
+    first: AtomicUsize,
+    /// Told when no such reconcile waits any more.
+    no_first: Notify,
 }
 
 /// What tenancy is decided on: the AwsAccounts, the namespaces' labels, and who may use the
@@ -267,6 +272,8 @@ impl Context {
             tenants,
             events: None,
             slots: Arc::new(Semaphore::new(DEFAULT_CONCURRENCY)),
+            first: AtomicUsize::new(0),
+            no_first: Notify::new(),
         }
     }
 
@@ -543,15 +550,48 @@ fn guard_id(guard: &ApiGatewayGuard) -> GuardId {
 /// same guards keep being found and others wait for ever (guards applied to a running
 /// operator were never reconciled). The controller itself starts every reconcile at once;
 /// each waits here, small, and builds the work only once it has its slot.
+///
+/// A guard that has work to do (new, changed, being deleted) goes before resyncs of guards in
+/// sync: a resync asks for a slot only while no such guard waits, so a thousand guards applied at
+/// once are each reconciled before any is read again.
 pub async fn reconcile(guard: Arc<ApiGatewayGuard>, ctx: Arc<Context>) -> Result<Action, Error> {
     ctx.metrics.reconciles_waiting(1);
-    let slot = ctx.slots.clone().acquire_owned().await;
+    let first = has_work(&guard);
+    let slot = match first {
+        true => {
+            ctx.first.fetch_add(1, AtomicOrdering::SeqCst);
+            let slot = ctx.slots.clone().acquire_owned().await;
+            if ctx.first.fetch_sub(1, AtomicOrdering::SeqCst) == 1 {
+                ctx.no_first.notify_waiters();
+            }
+            slot
+        }
+        false => {
+            loop {
+                let calm = ctx.no_first.notified();
+                if ctx.first.load(AtomicOrdering::SeqCst) == 0 || ctx.slots.is_closed() {
+                    break;
+                }
+                calm.await;
+            }
+            ctx.slots.clone().acquire_owned().await
+        }
+    };
     ctx.metrics.reconciles_waiting(-1);
     // Closed at shutdown: what has not started yet does not start.
     let Ok(_slot) = slot else {
         return Ok(Action::await_change());
     };
     Box::pin(reconcile_now(guard, ctx)).await
+}
+
+/// Whether the guard has work a resync does not: no finalizer yet, a spec its status has not
+/// caught up with, or its deletion.
+fn has_work(guard: &ApiGatewayGuard) -> bool {
+    let observed = guard.status.as_ref().and_then(|s| s.observed_generation);
+    guard.finalizers().is_empty()
+        || observed != guard.metadata.generation
+        || guard.metadata.deletion_timestamp.is_some()
 }
 
 async fn reconcile_now(guard: Arc<ApiGatewayGuard>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -916,10 +956,11 @@ pub async fn run(
     };
     let (events, all) = triggers;
     // At shutdown the reconciles waiting for a slot end at once; those running finish.
-    let slots = ctx.slots.clone();
+    let stopping = ctx.clone();
     let shutdown = async move {
         shutdown.await;
-        slots.close();
+        stopping.slots.close();
+        stopping.no_first.notify_waiters();
     };
     Controller::for_stream(stream, reader)
         .watches_stream(accounts, move |account| naming(account.name_any()))

@@ -245,7 +245,8 @@ pub fn coverage<G: Borrow<ApiGatewayGuard>>(
         .iter()
         .map(|stage| {
             let holders = live().filter(|g| names_stage(g, stage) && holds(g, stage));
-            let mut explicit = None;
+            // The oldest explicit guard is named, whatever order the guards come in.
+            let mut explicit: Option<(Option<String>, String)> = None;
             let mut older = None;
             for guard in holders {
                 let id = format!(
@@ -253,8 +254,20 @@ pub fn coverage<G: Borrow<ApiGatewayGuard>>(
                     guard.metadata.namespace.clone().unwrap_or_default(),
                     guard.metadata.name.clone().unwrap_or_default()
                 );
+                let created = guard
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0.to_string());
                 match owning_policy(guard) {
-                    None => explicit = explicit.or(Some(id)),
+                    None => {
+                        if explicit
+                            .as_ref()
+                            .is_none_or(|e| (&created, &id) < (&e.0, &e.1))
+                        {
+                            explicit = Some((created, id));
+                        }
+                    }
                     Some(other) if other.1 != me.1 && other < me => {
                         if older.as_ref().is_none_or(|o| &other < o) {
                             older = Some(other);
@@ -264,7 +277,7 @@ pub fn coverage<G: Borrow<ApiGatewayGuard>>(
                 }
             }
             let coverage = match (explicit, older) {
-                (Some(by), _) => Coverage::Skipped { by },
+                (Some((_, by)), _) => Coverage::Skipped { by },
                 (None, Some((_, with))) => Coverage::Conflicting { with },
                 (None, None) => Coverage::Guard {
                     name: child_name(&name, stage),

@@ -1741,7 +1741,7 @@ async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_aga
     let Some(server) = envtest::api_server().await else {
         return;
     };
-    const N: usize = 200;
+    const N: usize = 100;
     let admin = server.admin().await;
     let test = "arrive";
     namespace(&admin, test).await;
@@ -1757,8 +1757,8 @@ async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_aga
             .await
             .unwrap();
     }
-    // Resyncs every 2 s for 200 guards, two at a time: far more asked than done.
-    let operator = Operator::start_with(server, test, "only", "2s", &["--concurrency=2"]).await;
+    // Resyncs every 3 s for 100 guards, one at a time: far more asked than done.
+    let operator = Operator::start_with(server, test, "only", "3s", &["--concurrency=1"]).await;
     let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), test);
     futures::stream::iter(0..N)
         .for_each_concurrent(16, |i| {
