@@ -273,15 +273,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for mode in ["file", "policy"] {
-        let out = Command::new(std::env::current_exe().expect("own path"))
-            .args(["--mode", mode, "--guards", &n.to_string()])
-            .output()
-            .expect("child runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let row = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("RESULT "))
-            .unwrap_or_else(|| panic!("{mode} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        let row = support::child_result(&["--mode", mode, "--guards", &n.to_string()]);
         println!("{row}");
     }
 }

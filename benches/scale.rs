@@ -15,7 +15,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use apigw_guard::aws::{Call, CallLog, Quota, RegionalClients};
@@ -163,10 +162,7 @@ async fn measure(n: usize, shared: bool) -> Value {
     // Listings expire only between rounds, as the resync interval outlasts the window.
     let clients = support::unlimited_clients(&config).share_reads_for(Duration::from_secs(3600));
     let (cold_time, cold, cold_reports) = round(&clients, &guards, shared).await;
-    let ready = cold_reports
-        .iter()
-        .filter(|r| r.outcomes.iter().all(|o| o.result.is_ok()) && r.observed.is_ok())
-        .count();
+    let ready = all_ok(&cold_reports);
     clients.expire_shared_reads();
     let (_, first, _) = round(&clients, &guards, shared).await;
     clients.expire_shared_reads();
@@ -305,10 +301,7 @@ async fn measure_rename(n: usize) -> Value {
         .await;
     clients.expire_shared_reads();
     let (time, renamed, reports) = round(&clients, &guards, true).await;
-    let ok = reports
-        .iter()
-        .filter(|r| r.outcomes.iter().all(|o| o.result.is_ok()) && r.observed.is_ok())
-        .count();
+    let ok = all_ok(&reports);
     clients.expire_shared_reads();
     let (_, after, _) = round(&clients, &guards, true).await;
     json!({
@@ -326,23 +319,18 @@ async fn measure_rename(n: usize) -> Value {
 
 /// Runs this bench as a child for one measurement (`flag` `value`) and reads its result.
 fn child(flag: &str, value: &str) -> Value {
-    let out = Command::new(std::env::current_exe().expect("own path"))
-        .args([flag, value])
-        .output()
-        .expect("child runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .unwrap_or_else(|| {
-            panic!(
-                "{flag} {value} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    let result: Value = serde_json::from_str(line).expect("child prints JSON");
+    let result: Value =
+        serde_json::from_str(&support::child_result(&[flag, value])).expect("child prints JSON");
     eprintln!("{result}");
     result
+}
+
+/// How many reports read AWS and applied every action.
+fn all_ok(reports: &[Report]) -> usize {
+    reports
+        .iter()
+        .filter(|r| r.outcomes.iter().all(|o| o.result.is_ok()) && r.observed.is_ok())
+        .count()
 }
 
 /// The rename measurements, one child process (and local AWS) per N.

@@ -627,10 +627,7 @@ async fn earlier_rivals(
 /// The AWS account an identity acts in, as a file can know it: a role's from its ARN, the
 /// operator's own from STS when asked (`own`), else one account apart from every role's.
 fn account_key(identity: &Identity, own: Option<&str>) -> String {
-    match identity {
-        Identity::Own => own.unwrap_or("own").to_owned(),
-        Identity::Role { arn, .. } => arn.split(':').nth(4).unwrap_or(arn).to_owned(),
-    }
+    identity.arn_account().or(own).unwrap_or("own").to_owned()
 }
 
 /// When a guard's turn under a slow quota comes: the wait it was given.

@@ -351,12 +351,7 @@ impl Context {
         self.stage_peers(guard)
             .into_iter()
             .filter(|other| other.namespace() == guard.namespace())
-            .filter(|other| {
-                let resolved = other.status.as_ref().and_then(|s| s.rest_api_id.as_deref());
-                (by.id.is_some()
-                    && resolved.or(other.spec.rest_api.id.as_deref()) == by.id.as_deref())
-                    || (by.name.is_some() && other.spec.rest_api.name == by.name)
-            })
+            .filter(|other| other.names_api(by.id.as_deref(), by.name.as_deref()))
             .find(|other| {
                 let namespace = other.namespace().unwrap_or_default();
                 !cannot_act(other)
@@ -396,13 +391,7 @@ impl Context {
         let account = |g: &ApiGatewayGuard| self.tenants.reached(g.spec.account.as_deref(), own);
         peers
             .iter()
-            // However the other names the API, resolved yet or not: by id, or by the name (a
-            // reference by name must be unique in its region).
-            .filter(|other| {
-                let resolved = other.status.as_ref().and_then(|s| s.rest_api_id.as_deref());
-                resolved.or(other.spec.rest_api.id.as_deref()) == Some(api.id.as_str())
-                    || other.spec.rest_api.name.as_deref() == Some(api.name.as_str())
-            })
+            .filter(|other| other.names_api(Some(&api.id), Some(&api.name)))
             .filter(|other| age(other) < age(guard))
             .filter(|other| account(other) == account(guard))
             .filter(|other| self.tenants.may_claim(other, api))

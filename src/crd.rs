@@ -244,6 +244,16 @@ pub enum LogLevel {
     Info,
 }
 
+impl ApiGatewayGuard {
+    /// Whether this guard names the REST API of this id or this name, however it names it: by
+    /// id (or the id its status resolved), or by name (a name must be unique in its region).
+    pub fn names_api(&self, id: Option<&str>, name: Option<&str>) -> bool {
+        let resolved = self.status.as_ref().and_then(|s| s.rest_api_id.as_deref());
+        (id.is_some() && resolved.or(self.spec.rest_api.id.as_deref()) == id)
+            || (name.is_some() && self.spec.rest_api.name.as_deref() == name)
+    }
+}
+
 impl LogLevel {
     /// The value AWS stores for `/*/*/logging/loglevel`.
     pub fn as_aws(self) -> &'static str {

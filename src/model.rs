@@ -23,6 +23,17 @@ pub enum Identity {
     },
 }
 
+impl Identity {
+    /// The account a role's ARN names; `None` for the operator's own identity, whose account
+    /// only STS can tell.
+    pub fn arn_account(&self) -> Option<&str> {
+        match self {
+            Identity::Own => None,
+            Identity::Role { arn, .. } => Some(arn.split(':').nth(4).unwrap_or(arn)),
+        }
+    }
+}
+
 /// One JSON-patch `replace` operation of UpdateStage or UpdateUsagePlan; AWS takes every
 /// value as a string.
 #[derive(Clone, Debug, PartialEq)]

@@ -213,10 +213,10 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
     }
     let found = ctx.matched(policy).await;
     let mut owned = children(ctx, policy);
-    let (covered, problem) = match &found.matched {
+    let (covered, problem) = match (&found.matched, policy::label_problem(policy)) {
         // A name no label value can hold: its guards could not be told apart by label.
-        _ if policy::label_problem(policy).is_some() => (Vec::new(), policy::label_problem(policy)),
-        Ok(matched) => {
+        (_, Some(problem)) => (Vec::new(), Some(problem)),
+        (Ok(matched), None) => {
             let all = ctx.guards.state();
             let region = ctx.aws.region_name(policy.spec.region.as_deref());
             // The account reached is asked of STS only when another guard could hold a stage.
@@ -235,7 +235,7 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
         }
         // Nothing is deleted on a failed discovery: a stage is only uncovered when AWS says
         // it is gone.
-        Err(err) => (Vec::new(), Some(err.clone())),
+        (Err(err), None) => (Vec::new(), Some(err.clone())),
     };
     if problem.is_none() {
         let wanted: BTreeMap<&str, (&Matched, &crate::crd::ApiGatewayGuardSpec)> = covered

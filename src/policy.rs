@@ -216,11 +216,8 @@ pub fn created(policy: &ApiGatewayGuardPolicy) -> String {
 /// Whether `guard` names `matched`'s API and stage, whether its status resolved the API yet
 /// or not: by id, or by the name (a reference by name must be unique in its region).
 pub fn names_stage(guard: &ApiGatewayGuard, matched: &Matched) -> bool {
-    let spec = &guard.spec;
-    let resolved = guard.status.as_ref().and_then(|s| s.rest_api_id.as_deref());
-    spec.stage == matched.stage
-        && (resolved.or(spec.rest_api.id.as_deref()) == Some(matched.api.id.as_str())
-            || spec.rest_api.name.as_deref() == Some(matched.api.name.as_str()))
+    guard.spec.stage == matched.stage
+        && guard.names_api(Some(&matched.api.id), Some(&matched.api.name))
 }
 
 /// What the policy does about each matched stage, given the guards that exist (in every

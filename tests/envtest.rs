@@ -1089,13 +1089,7 @@ async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes
     let config = support::config(REGION).await;
     let apigw = aws_sdk_apigateway::Client::new(&config);
     let a = support::seed_api(&config, "pfleet-a", "prod").await;
-    apigw
-        .create_deployment()
-        .rest_api_id(&a)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    support::deploy(&config, &a, "dev").await;
     let b = support::seed_api(&config, "pfleet-b", "prod").await;
     let c = support::seed_api(&config, "pfleet-c", "prod").await;
     support::tag_api(&config, &a, &[("team", "pf")]).await;
@@ -1394,13 +1388,7 @@ async fn a_guard_refused_by_tenancy_never_claims_a_stage() {
     labelled_namespace(&admin, "squat-b", "sqb").await;
     let in_account = support::config_in(id, REGION).await;
     let api = support::seed_api(&in_account, "squat-api", "prod").await;
-    aws_sdk_apigateway::Client::new(&in_account)
-        .create_deployment()
-        .rest_api_id(&api)
-        .stage_name("live")
-        .send()
-        .await
-        .unwrap();
+    support::deploy(&in_account, &api, "live").await;
     support::tag_api(&in_account, &api, &[("team", "sqa")]).await;
     create(
         &Api::<AwsAccount>::all(admin.clone()),
@@ -1479,17 +1467,9 @@ async fn a_guard_refused_by_tenancy_never_claims_a_stage() {
             .0,
         "False"
     );
-    let apigw = aws_sdk_apigateway::Client::new(&in_account);
     for (stage, rate) in [("prod", 90.0), ("live", 40.0)] {
-        let got = apigw
-            .get_stage()
-            .rest_api_id(&api)
-            .stage_name(stage)
-            .send()
-            .await
-            .unwrap();
-        let all = &got.method_settings().unwrap()["*/*"];
-        assert_eq!(all.throttling_rate_limit(), rate, "{stage}");
+        let got = support::stage_rate_limit(&in_account, &api, stage).await;
+        assert_eq!(got, rate, "{stage}");
     }
     assert_eq!(
         support::alarm_names(&in_account, "apigw-guard-squat-a_fleet-squat-api-live-")
@@ -1611,17 +1591,7 @@ async fn two_identities_that_reach_one_account_are_rivals_as_one_identity_is() {
         2.0
     );
     for (config, api, rate) in [(&in_account, &api, 11.0), (&own, &own_api, 12.0)] {
-        let got = aws_sdk_apigateway::Client::new(config)
-            .get_stage()
-            .rest_api_id(api)
-            .stage_name("prod")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            got.method_settings().unwrap()["*/*"].throttling_rate_limit(),
-            rate
-        );
+        assert_eq!(support::stage_rate_limit(config, api, "prod").await, rate);
     }
     operator.assert_never_forbidden();
 }
@@ -1747,15 +1717,8 @@ async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_aga
     namespace(&admin, test).await;
     let config = support::config(REGION).await;
     let api = support::seed_api(&config, "arrive-api", "s000").await;
-    let apigw = aws_sdk_apigateway::Client::new(&config);
     for i in 1..N {
-        apigw
-            .create_deployment()
-            .rest_api_id(&api)
-            .stage_name(format!("s{i:03}"))
-            .send()
-            .await
-            .unwrap();
+        support::deploy(&config, &api, &format!("s{i:03}")).await;
     }
     // Resyncs every 3 s for 100 guards, one at a time: far more asked than done.
     let operator = Operator::start_with(server, test, "only", "3s", &["--concurrency=1"]).await;
@@ -1806,13 +1769,7 @@ async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_aga
     // The same number through a policy, while the first ones keep resyncing: each is Ready.
     let fleet = support::seed_api(&config, "arrive-fleet-api", "p000").await;
     for i in 1..N {
-        apigw
-            .create_deployment()
-            .rest_api_id(&fleet)
-            .stage_name(format!("p{i:03}"))
-            .send()
-            .await
-            .unwrap();
+        support::deploy(&config, &fleet, &format!("p{i:03}")).await;
     }
     support::tag_api(&config, &fleet, &[("team", "arrive")]).await;
     let policies: Api<ApiGatewayGuardPolicy> = Api::namespaced(admin.clone(), test);

@@ -23,22 +23,13 @@ use crate::model::{Identity, StageKey};
 pub const SHARED_READ_WINDOW: Duration = Duration::from_secs(60);
 
 /// Every AWS call has a deadline: an endpoint that accepts connections and never answers
-/// must not hold a reconcile (or the operator's shutdown) for ever. An attempt gets 15 s
-/// (AWS answers these calls in well under a second), a call with its retries 45 s.
-fn timeouts() -> TimeoutConfig {
+/// must not hold a reconcile (or the operator's shutdown) for ever. 5 s to connect, then
+/// `attempt` seconds an attempt and `total` with its retries.
+fn deadlines(attempt: u64, total: u64) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(5))
-        .operation_attempt_timeout(Duration::from_secs(15))
-        .operation_timeout(Duration::from_secs(45))
-        .build()
-}
-
-/// The deadlines of a queue's long poll: SQS holds a ReceiveMessage up to 20 s by design.
-fn long_poll_timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .operation_attempt_timeout(Duration::from_secs(30))
-        .operation_timeout(Duration::from_secs(90))
+        .operation_attempt_timeout(Duration::from_secs(attempt))
+        .operation_timeout(Duration::from_secs(total))
         .build()
 }
 
@@ -47,7 +38,8 @@ fn long_poll_timeouts() -> TimeoutConfig {
 pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard())
-        .timeout_config(timeouts());
+        // AWS answers these calls in well under a second.
+        .timeout_config(deadlines(15, 45));
     if let Some(region) = region {
         loader = loader.region(Region::new(region));
     }
@@ -135,10 +127,9 @@ impl RegionalClients {
     /// What AWS's per-account quotas are kept under: the account in the role ARN, or the
     /// operator's own account (while not known, one of its own).
     fn quota_account<'a>(&'a self, identity: &'a Identity) -> &'a str {
-        match identity {
-            Identity::Own => self.own_account.get().map_or("own", String::as_str),
-            Identity::Role { arn, .. } => arn.split(':').nth(4).unwrap_or(arn),
-        }
+        identity
+            .arn_account()
+            .unwrap_or_else(|| self.own_account.get().map_or("own", String::as_str))
     }
 
     /// Whether a guard naming `region` (or none) has a region to go to.
@@ -279,7 +270,8 @@ impl RegionalClients {
         aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&self.base)
                 .region(region)
-                .timeout_config(long_poll_timeouts())
+                // SQS holds a ReceiveMessage up to 20 s by design.
+                .timeout_config(deadlines(30, 90))
                 .build(),
         )
     }

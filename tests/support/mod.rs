@@ -188,14 +188,31 @@ pub async fn seed_api_calling(
             .timeout_in_millis(29_000),
     };
     integration.send().await.unwrap();
-    apigw
+    deploy(config, &api_id, stage).await;
+    api_id
+}
+
+/// Deploys the REST API to `stage` (CreateDeployment), creating the stage.
+pub async fn deploy(config: &SdkConfig, api_id: &str, stage: &str) {
+    aws_sdk_apigateway::Client::new(config)
         .create_deployment()
-        .rest_api_id(&api_id)
+        .rest_api_id(api_id)
         .stage_name(stage)
         .send()
         .await
         .unwrap();
-    api_id
+}
+
+/// The stage throttle's rate limit (the `*/*` method settings), as AWS has it.
+pub async fn stage_rate_limit(config: &SdkConfig, api_id: &str, stage: &str) -> f64 {
+    let got = aws_sdk_apigateway::Client::new(config)
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .unwrap();
+    got.method_settings().unwrap()["*/*"].throttling_rate_limit()
 }
 
 /// Creates a REST API with no methods; returns its id and its root resource's id.
@@ -543,4 +560,17 @@ pub fn is_ready(guard: &apigw_guard::crd::ApiGatewayGuard) -> bool {
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True")
     })
+}
+
+/// Runs this benchmark's own binary again with `args` (one measurement in a process of its
+/// own) and returns what the child printed after `RESULT `.
+pub fn child_result(args: &[&str]) -> String {
+    let out = Command::new(std::env::current_exe().expect("own path"))
+        .args(args)
+        .output()
+        .expect("child runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT ").map(str::to_owned))
+        .unwrap_or_else(|| panic!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr)))
 }
