@@ -36,8 +36,9 @@ use crate::tenancy::{self, OwnIdentity, Tenancy};
 pub const FINALIZER: &str = "apigw-guard.dev/cleanup";
 /// The server-side apply field manager of the status.
 pub const FIELD_MANAGER: &str = "apigw-guard";
-/// How long the first reconciles wait for the first listing of guards to complete.
-const LISTING_WAIT: Duration = Duration::from_secs(1);
+/// How long the first reconciles wait at most for the first listing of guards to complete:
+/// the watcher that started them is reading it, so only a failing listing takes this long.
+const LISTING_WAIT: Duration = Duration::from_secs(30);
 /// How long the first tenancy decisions wait for the first listings of AwsAccounts and
 /// namespaces, so a guard is not called AccountNotFound for want of a listing.
 const TENANTS_WAIT: Duration = Duration::from_secs(10);
@@ -303,7 +304,7 @@ impl Context {
     /// then reads them in one GetMetricData per 100 stages, not one per guard.
     /// Every reconcile waits for it, so none reads metrics before the count; the first
     /// reconciles can start before the first listing of guards is complete, which it waits
-    /// for, a little.
+    /// for (a fixed second was too short on a loaded machine: each guard then read alone).
     async fn expect_known_stages(&self) {
         self.stages_expected
             .get_or_init(|| async {

@@ -1,6 +1,7 @@
 //! Building the SDK configuration and per-region clients.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +53,8 @@ pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkCo
 /// The session name of every role the operator assumes: CloudTrail records it with each call
 /// made through the role, so the operator's own writes can be told from anyone else's.
 pub const SESSION_NAME: &str = "apigw-guard";
+/// What the own identity's quotas and reads are kept under until STS says its account.
+const UNKNOWN_OWN_ACCOUNT: &str = "own";
 
 /// SDK clients per identity and region, built once from one base configuration; guards name
 /// their account and region. Rate limits and shared reads are kept per account and region,
@@ -120,16 +123,41 @@ impl RegionalClients {
 
     /// The operator's own identity acts in `account` (as STS said): from now on its calls
     /// count against that account's quotas, shared with the roles in the same account.
+    /// The reads the own identity shared before are moved under that account, not left
+    /// behind: the stages counted for the first batched metric read stay counted.
     pub fn learn_own_account(&self, account: &str) {
-        let _ = self.own_account.set(account.to_owned());
+        // Under the lock that `shared_reads` keys under, so no read is keyed "own" after this.
+        let mut shared = self.lock_shared();
+        if self.own_account.set(account.to_owned()).is_err() {
+            return;
+        }
+        let before: Vec<_> = shared
+            .keys()
+            .filter(|(key, _)| key == UNKNOWN_OWN_ACCOUNT)
+            .cloned()
+            .collect();
+        for key in before {
+            let Some(reads) = shared.remove(&key) else {
+                continue;
+            };
+            match shared.entry((account.to_owned(), key.1)) {
+                Entry::Vacant(entry) => {
+                    entry.insert(reads);
+                }
+                // A role in the same account read it first: its reads stay, the count joins.
+                Entry::Occupied(entry) => entry.get().expect_metrics_of(&reads),
+            }
+        }
     }
 
     /// What AWS's per-account quotas are kept under: the account in the role ARN, or the
     /// operator's own account (while not known, one of its own).
     fn quota_account<'a>(&'a self, identity: &'a Identity) -> &'a str {
-        identity
-            .arn_account()
-            .unwrap_or_else(|| self.own_account.get().map_or("own", String::as_str))
+        identity.arn_account().unwrap_or_else(|| {
+            self.own_account
+                .get()
+                .map_or(UNKNOWN_OWN_ACCOUNT, String::as_str)
+        })
     }
 
     /// Whether a guard naming `region` (or none) has a region to go to.
@@ -289,11 +317,12 @@ impl RegionalClients {
     /// The reads shared in the account `identity` acts in (as far as is known without
     /// asking AWS: a role's from its ARN) and `region` (the base region when `None`).
     fn shared_reads(&self, identity: &Identity, region: Option<&str>) -> Arc<SharedReads> {
+        let mut shared = self.lock_shared();
         let key = (
             self.quota_account(identity).to_owned(),
             self.region_name(region),
         );
-        self.lock_shared()
+        shared
             .entry(key)
             .or_insert_with(|| Arc::new(SharedReads::new(self.window)))
             .clone()
@@ -372,30 +401,53 @@ impl RegionalClients {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_own_identity_shares_the_quotas_of_its_account_once_sts_said_which() {
+    /// Clients based in eu-west-1, and a role in account 111122223333.
+    fn eu_west_1_and_a_role() -> (RegionalClients, Identity) {
         let base = aws_config::SdkConfig::builder()
             .region(Region::new("eu-west-1"))
             .behavior_version(BehaviorVersion::latest())
             .build();
-        let clients = RegionalClients::new(base);
         let role = Identity::Role {
             arn: "arn:aws:iam::111122223333:role/apigw-guard".to_owned(),
             external_id: None,
         };
+        (RegionalClients::new(base), role)
+    }
+
+    #[test]
+    fn the_own_identity_shares_the_quotas_of_its_account_once_sts_said_which() {
+        let (clients, role) = eu_west_1_and_a_role();
         assert_eq!(clients.quota_account(&role), "111122223333");
         assert_eq!(clients.quota_account(&Identity::Own), "own");
         clients.learn_own_account("111122223333");
         assert_eq!(clients.quota_account(&Identity::Own), "111122223333");
     }
 
+    #[test]
+    fn what_the_own_identity_shared_before_sts_said_its_account_stays_shared() {
+        let (clients, role) = eu_west_1_and_a_role();
+        let stage = |api: &str| (api.to_owned(), "prod".to_owned());
+        // A restarted operator counts its guards' stages before it knows its own account.
+        let before = clients.shared_reads(&Identity::Own, None);
+        before.expect_metrics([stage("orders")]);
+        let other_region = clients.shared_reads(&Identity::Own, Some("us-east-1"));
+        other_region.expect_metrics([stage("users")]);
+        let roles = clients.shared_reads(&role, Some("us-east-1"));
+        clients.learn_own_account("111122223333");
+        // The same reads, with the same count, under the account STS named.
+        let after = clients.shared_reads(&Identity::Own, None);
+        assert!(Arc::ptr_eq(&before, &after));
+        assert!(after.expects(&stage("orders")));
+        // Where a role of that account read first, its reads stay and the count joins them.
+        let joined = clients.shared_reads(&Identity::Own, Some("us-east-1"));
+        assert!(Arc::ptr_eq(&joined, &roles));
+        assert!(joined.expects(&stage("users")));
+        assert_eq!(clients.lock_shared().len(), 2);
+    }
+
     #[tokio::test]
     async fn a_queue_is_read_in_its_own_region() {
-        let base = aws_config::SdkConfig::builder()
-            .region(Region::new("eu-west-1"))
-            .behavior_version(BehaviorVersion::latest())
-            .build();
-        let clients = RegionalClients::new(base);
+        let (clients, _) = eu_west_1_and_a_role();
         let region = |url: &str| clients.sqs(url).config().region().map(|r| r.to_string());
         assert_eq!(
             region("https://sqs.us-east-2.amazonaws.com/123456789012/apigw-guard-events"),

@@ -176,6 +176,29 @@ impl SharedReads {
             .extend(stages.into_iter().map(|stage| (stage, now)));
     }
 
+    /// Counts the stages `other` counted too (see [`Self::expect_metrics`]).
+    pub fn expect_metrics_of(&self, other: &SharedReads) {
+        let theirs = other
+            .metric_stages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut ours = self.metric_stages.lock().unwrap_or_else(|p| p.into_inner());
+        for (stage, at) in theirs {
+            let kept = ours.entry(stage).or_insert(at);
+            *kept = (*kept).max(at);
+        }
+    }
+
+    /// Whether `stage` is among those whose metrics are read together.
+    #[cfg(test)]
+    pub fn expects(&self, stage: &StageKey) -> bool {
+        self.metric_stages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(stage)
+    }
+
     /// Ends the window now: the next read of every listing asks AWS. Kept tags stay.
     pub fn expire(&self) {
         *self.expired.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
