@@ -161,7 +161,10 @@ async fn context(config: &SdkConfig) -> (Arc<Context>, ApiServer) {
 async fn context_with_store(
     config: &SdkConfig,
 ) -> (Arc<Context>, ApiServer, Writer<ApiGatewayGuard>) {
-    let (guards, writer) = kube::runtime::reflector::store();
+    let (guards, mut writer) = kube::runtime::reflector::store();
+    // The first listing is done and found none: guards come after, as watch events.
+    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&watcher::Event::InitDone);
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
     let mut registry = prometheus_client::registry::Registry::default();
