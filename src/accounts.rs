@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
@@ -17,6 +17,7 @@ use tracing::warn;
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
 use crate::controller::{FIELD_MANAGER, apply_status, publish_about};
 use crate::crd::{ApiGatewayGuard, AwsAccount, AwsAccountStatus};
+use crate::recorder::Recorder;
 use crate::status::{cond, now, settle};
 use crate::telemetry::Metrics;
 use crate::tenancy::{self, Tenancy};

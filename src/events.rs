@@ -96,8 +96,8 @@ pub fn for_reconcile(
     merge_by_reason(events)
 }
 
-/// One event per type and reason, notes joined: the recorder folds events that share a reason
-/// into a series and would keep only the first note.
+/// One event per type and reason of one reconcile, notes joined: what one pass did reads as
+/// one line per kind of change in `kubectl describe`.
 fn merge_by_reason(events: Vec<Event>) -> Vec<Event> {
     let mut merged: Vec<Event> = Vec::with_capacity(events.len());
     for event in events {

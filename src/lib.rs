@@ -37,17 +37,19 @@ pub mod status;
 pub mod events;
 // The runbook's read-only diagnosis of one stage. Uses: crd, model, runbook, aws.
 pub mod diagnose;
+// Kubernetes events, a series only for repeats of one message. Uses: nothing.
+pub mod recorder;
 // Logs, Prometheus metrics, health endpoints. Uses: aws.
 pub mod telemetry;
-// The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, reconcile, status, events, telemetry.
+// The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, reconcile, status, events, recorder, telemetry.
 pub mod controller;
 // Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, policy, manifest, aws, discovery, reconcile, status, diagnose, telemetry.
 pub mod cli;
-// The AwsAccount controller: assumes each role, reports the account reached. Uses: crd, model, aws, tenancy, status, telemetry, controller.
+// The AwsAccount controller: assumes each role, reports the account reached. Uses: crd, model, aws, tenancy, status, recorder, telemetry, controller.
 pub mod accounts;
-// The ApiGatewayGuardPolicy controller: discovery, owned guards, counts. Uses: crd, model, aws, policy, discovery, status, telemetry, controller.
+// The ApiGatewayGuardPolicy controller: discovery, owned guards, counts. Uses: crd, model, aws, policy, discovery, status, recorder, telemetry, controller.
 pub mod policies;
 // The events inbox: long-polls SQS for CloudTrail events, triggers reconciles. Uses: crd, model, aws, cloudtrail, controller, policies, telemetry.
 pub mod inbox;
-// `apigw-guard run`: the controllers, leader election, health server. Uses: crd, aws, controller, accounts, policies, inbox, cli, telemetry.
+// `apigw-guard run`: the controllers, leader election, health server. Uses: crd, aws, controller, accounts, policies, inbox, cli, recorder, telemetry.
 pub mod operator;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
@@ -19,6 +19,7 @@ use crate::controller::{self, Context, EventsHealth, FIELD_MANAGER, Tenants, Wri
 use crate::crd::ApiGatewayGuard;
 use crate::inbox::{Inbox, Triggers};
 use crate::policies;
+use crate::recorder::Recorder;
 use crate::telemetry::{Metrics, init_logging, serve};
 
 /// Lease validity and the renewal margin, in seconds: a new leader takes over at most this

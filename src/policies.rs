@@ -11,7 +11,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -25,6 +25,7 @@ use crate::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicySt
 use crate::discovery::discover;
 use crate::model::AwsError;
 use crate::policy::{self, Coverage, Matched, POLICY_CREATED, POLICY_LABEL};
+use crate::recorder::Recorder;
 use crate::status::{cond, now, settle};
 use crate::telemetry::Metrics;
 

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use apigw_guard::controller::{self, Context, FINALIZER, Tenants};
 use apigw_guard::crd::{ApiGatewayGuard, ApiGatewayGuardStatus};
+use apigw_guard::recorder::Recorder;
 use apigw_guard::telemetry::Metrics;
 use apigw_guard::tenancy::OwnIdentity;
 use aws_config::SdkConfig;
 use http::{Method, Request, Response};
 use kube::client::Body;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};

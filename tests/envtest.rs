@@ -1869,3 +1869,61 @@ async fn a_stop_ends_the_operator_in_time_while_aws_never_answers() {
         stopped.elapsed()
     );
 }
+
+#[tokio::test]
+async fn each_distinct_message_of_one_reason_is_its_own_event_and_only_repeats_are_a_series() {
+    let Some(server) = envtest::api_server().await else {
+        return;
+    };
+    let admin = server.admin().await;
+    let ns = "recorded";
+    namespace(&admin, ns).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), ns);
+    let spec = "  restApi: {name: recorded-api}\n  stage: prod\n";
+    let made = guards
+        .create(
+            &PostParams::default(),
+            &guard(ns, "orders", "recorded", spec),
+        )
+        .await
+        .unwrap();
+    let recorder = apigw_guard::recorder::Recorder::new(
+        admin.clone(),
+        kube::runtime::events::Reporter {
+            controller: "apigw-guard".to_owned(),
+            instance: Some("envtest".to_owned()),
+        },
+    );
+    let covered = |stage: &str| kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Normal,
+        reason: "StageCovered".to_owned(),
+        note: Some(format!("covers {stage}")),
+        action: "Discover".to_owned(),
+        secondary: None,
+    };
+    let about = kube::Resource::object_ref(&made, &());
+    for stage in ["orders-api/prod", "users-api/prod", "orders-api/prod"] {
+        recorder.publish(&covered(stage), &about).await.unwrap();
+    }
+    let events: Api<Event> = Api::namespaced(admin.clone(), ns);
+    let mut seen: Vec<(String, i32)> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("StageCovered"))
+        .map(|e| {
+            let count = e.series.map_or(1, |s| s.count);
+            (e.note.unwrap_or_default(), count)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("covers orders-api/prod".to_owned(), 2),
+            ("covers users-api/prod".to_owned(), 1)
+        ]
+    );
+}
