@@ -558,10 +558,11 @@ fn guard_id(guard: &ApiGatewayGuard) -> GuardId {
 
 /// Resolves every guard's REST API up front, through the shared listing the reconciles then
 /// reuse, for two things: every stage's metrics are read together (one GetMetricData per 100
-/// stages, not one per guard), and for each guard (by `namespace/name`) the earlier guard of
-/// the file on the same stage, known by its real identity: the account and region each uses,
-/// the REST API's id however it is named, the stage. The first keeps the stage, as the older guard
-/// does in a cluster; the others write nothing to it.
+/// stages, not one per guard), and for each guard (by `namespace/name`) whether an earlier
+/// guard of the file holds the same stage, and then why. A stage is known by its real
+/// identity: the account and region each uses, the REST API's id however it is named, the
+/// stage. The first keeps the stage, as the older guard does in a cluster; the others write
+/// nothing to it.
 async fn earlier_rivals(
     regional: &RegionalClients,
     guards: &[ApiGatewayGuard],
@@ -608,7 +609,12 @@ async fn earlier_rivals(
         let earlier = stage
             .as_ref()
             .and_then(|stage| stages.iter().find(|(s, _)| s == stage))
-            .map(|(_, first)| first.clone());
+            .map(|(_, first)| {
+                format!(
+                    "guard {first} comes first in the file and guards it; the first of a \
+                     stage's guards keeps it: remove one of the two from the file"
+                )
+            });
         if let (Some(stage), None) = (stage, &earlier) {
             stages.push((stage, id.clone()));
         }

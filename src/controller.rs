@@ -27,7 +27,7 @@ use crate::aws::{CallLog, CloudWatch, RegionalClients};
 use crate::crd::{ApiGatewayGuard, AwsAccount, DeletionPolicy};
 use crate::events;
 use crate::model::{AwsError, GuardId, Identity, RestApi};
-use crate::reconcile::{Report, owned_alarms, owned_dashboards, reconcile_claimed};
+use crate::reconcile::{Report, conflict, owned_alarms, owned_dashboards, reconcile_claimed};
 use crate::recorder::Recorder;
 use crate::status::{self, now};
 use crate::telemetry::Metrics;
@@ -371,10 +371,11 @@ impl Context {
             })
     }
 
-    /// The oldest other live guard of the same stage, when it is older than `guard`: two
-    /// guards must not fight over one stage, and the one that came first keeps it. A stage is
-    /// where it is (the AWS account reached, the region, the API and the stage), whichever
-    /// AwsAccount or identity each guard goes through; only a guard that may act there counts.
+    /// Why `guard` may not act on its stage ([`conflict`]), when the oldest other live guard
+    /// of the same stage is older than it: two guards must not fight over one stage, and the
+    /// one that came first keeps it. A stage is where it is (the AWS account reached, the
+    /// region, the API and the stage), whichever AwsAccount or identity each guard goes
+    /// through; only a guard that may act there counts.
     /// `own` is the operator's own account.
     fn older_rival(
         &self,
@@ -399,11 +400,13 @@ impl Context {
             .filter(|other| self.tenants.may_claim(other, api))
             .min_by_key(|other| age(other))
             .map(|winner| {
-                format!(
+                let name = format!(
                     "{}/{}",
                     winner.namespace().unwrap_or_default(),
                     winner.name_any()
-                )
+                );
+                let (theirs, ours) = (winner.policy(), guard.policy());
+                conflict(&name, (theirs.as_deref(), ours.as_deref()))
             })
     }
 

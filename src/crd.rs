@@ -3,7 +3,7 @@
 //! Doc comments on fields become `kubectl explain` text, so they speak to the user.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use kube::{CustomResource, CustomResourceExt, KubeSchema, Resource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -244,7 +244,27 @@ pub enum LogLevel {
     Info,
 }
 
+/// The label every guard of a policy carries: the policy's name.
+pub const POLICY_LABEL: &str = "apigw-guard.dev/policy";
+
 impl ApiGatewayGuard {
+    /// The policy that keeps this guard, `namespace/name`: the one its controller owner
+    /// reference names (labels can be edited by hand), else its policy label; `None` for a
+    /// guard written by hand.
+    pub fn policy(&self) -> Option<String> {
+        let by_reference = self
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true) && o.kind == ApiGatewayGuardPolicy::kind(&()))
+            .map(|o| o.name.clone());
+        let name =
+            by_reference.or_else(|| self.metadata.labels.as_ref()?.get(POLICY_LABEL).cloned())?;
+        let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
+        Some(format!("{namespace}/{name}"))
+    }
+
     /// Whether this guard names the REST API of this id or this name, however it names it: by
     /// id (or the id its status resolved), or by name (a name must be unique in its region).
     pub fn names_api(&self, id: Option<&str>, name: Option<&str>) -> bool {

@@ -11,8 +11,7 @@ use crate::crd::{
 };
 use crate::model::{AwsError, RestApi};
 
-/// The label every guard of a policy carries: the policy's name.
-pub const POLICY_LABEL: &str = "apigw-guard.dev/policy";
+pub use crate::crd::POLICY_LABEL;
 /// The annotation every guard of a policy carries: when its policy was made, so another policy
 /// matching the same stage knows which of the two is older.
 pub const POLICY_CREATED: &str = "apigw-guard.dev/policy-created";
@@ -120,8 +119,7 @@ pub fn guard(
 pub fn label_problem(policy: &ApiGatewayGuardPolicy) -> Option<AwsError> {
     let name = policy.metadata.name.as_deref().unwrap_or_default();
     (name.len() > 63).then(|| {
-        AwsError::permanent(
-            "Validation",
+        AwsError::check(
             "InvalidName",
             format!(
                 "the policy's name has {} characters; its guards carry it as the label \
@@ -153,19 +151,10 @@ pub enum Coverage {
     Conflicting { with: String },
 }
 
-/// The policy that owns a guard: `(created, namespace/name)`. Its controller owner reference
-/// says which (labels can be edited by hand), else its policy label; the annotation says when
-/// that policy was made.
+/// The policy that owns a guard: `(created, namespace/name)`, as [`ApiGatewayGuard::policy`]
+/// names it; the annotation says when that policy was made.
 fn owning_policy(guard: &ApiGatewayGuard) -> Option<(String, String)> {
-    let by_reference = guard
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true) && o.kind == POLICY_KIND)
-        .map(|o| o.name.clone());
-    let name =
-        by_reference.or_else(|| guard.metadata.labels.as_ref()?.get(POLICY_LABEL).cloned())?;
+    let policy = guard.policy()?;
     let created = guard
         .metadata
         .annotations
@@ -173,8 +162,7 @@ fn owning_policy(guard: &ApiGatewayGuard) -> Option<(String, String)> {
         .and_then(|a| a.get(POLICY_CREATED))
         .cloned()
         .unwrap_or_default();
-    let namespace = guard.metadata.namespace.clone().unwrap_or_default();
-    Some((created, format!("{namespace}/{name}")))
+    Some((created, policy))
 }
 
 /// Whether `policy` owns `guard` (by controller owner reference, whatever its labels say).
@@ -188,9 +176,6 @@ pub fn owns(policy: &ApiGatewayGuardPolicy, guard: &ApiGatewayGuard) -> bool {
             .flatten()
             .any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
 }
-
-/// The kind of the policy that owns a policy's guards.
-const POLICY_KIND: &str = "ApiGatewayGuardPolicy";
 
 fn policy_age(policy: &ApiGatewayGuardPolicy) -> (String, String) {
     (

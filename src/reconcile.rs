@@ -11,6 +11,9 @@ use crate::plan::{Action, Control, Plan, describe_ref, plan};
 use crate::tenancy::Tenancy;
 use crate::validate::{validate, validate_alarm_names};
 
+/// The condition reason of a guard whose stage another guard holds.
+pub const CONFLICT: &str = "Conflict";
+
 /// Reading AWS failed for something every control needs (the REST API or the stage).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{what}: {source}")]
@@ -336,9 +339,37 @@ async fn check_tenancy(
     Ok(())
 }
 
-/// [`reconcile`], unless `older_guard` names an older guard of the same stage (given the REST
-/// API as AWS resolved it): then the stage is that guard's, and this one writes nothing and
-/// reports a permanent Conflict naming it. With `tenancy` (the guard acts through an
+/// Why a guard writes nothing to a stage the older guard `winner` (`namespace/name`) holds,
+/// and what ends it. `policies` are the policies that keep the winner and this guard, if any:
+/// a policy gives its guard up on its own at its next discovery (an explicit guard takes
+/// precedence over a policy's, an older policy over a newer one), so only two explicit guards
+/// need someone to delete one.
+pub fn conflict(winner: &str, policies: (Option<&str>, Option<&str>)) -> String {
+    let held = format!("guard {winner} is older and guards it");
+    match policies {
+        (None, None) => format!("{held}; delete one of the two guards"),
+        (Some(theirs), None) => format!(
+            "{held}, but a guard written by hand takes precedence over a policy's: policy \
+             {theirs} deletes {winner} at its next discovery, and this guard takes the stage"
+        ),
+        (None, Some(ours)) => format!(
+            "{held}, and a guard written by hand takes precedence over a policy's: policy \
+             {ours} deletes this guard at its next discovery"
+        ),
+        (Some(theirs), Some(ours)) if theirs == ours => format!(
+            "{held}; policy {ours} keeps one guard per stage and deletes the other at its next \
+             discovery"
+        ),
+        (Some(theirs), Some(ours)) => format!(
+            "{held}; the newer of policies {theirs} and {ours} gives the stage up at its next \
+             discovery"
+        ),
+    }
+}
+
+/// [`reconcile`], unless `older_guard` says why another guard holds the same stage (given the
+/// REST API as AWS resolved it; see [`conflict`]): then the stage is that guard's, and this
+/// one writes nothing and reports a permanent Conflict with that message. With `tenancy` (the guard acts through an
 /// AwsAccount), the role must reach the account it names and the guard may touch only the
 /// REST APIs the account allows, checked on a fresh read before any write.
 pub async fn reconcile_claimed(
@@ -355,7 +386,7 @@ pub async fn reconcile_claimed(
     let mut invalid = validate(spec);
     invalid.extend(validate_alarm_names(guard));
     if !invalid.is_empty() {
-        let source = AwsError::permanent("Validation", "InvalidSpec", invalid.join("; "));
+        let source = AwsError::check("InvalidSpec", invalid.join("; "));
         return Report::refused(guard, "the spec".to_owned(), source);
     }
     // The account first: nothing is read or written through a role that reached another.
@@ -390,18 +421,12 @@ pub async fn reconcile_claimed(
     };
     let mut observed = observed.and_then(|observed| match older_guard(&observed.rest_api) {
         None => Ok(observed),
-        Some(winner) => Err(ObserveError {
+        Some(why) => Err(ObserveError {
             what: format!(
                 "stage {:?} of REST API {:?} ({})",
                 spec.stage, observed.rest_api.name, observed.rest_api.id
             ),
-            source: AwsError::permanent(
-                "ClaimStage",
-                "Conflict",
-                format!(
-                    "guard {winner} is older and already guards it; delete one of the two guards"
-                ),
-            ),
+            source: AwsError::check(CONFLICT, why),
         }),
     });
     let plan = match observed.as_mut() {
@@ -470,5 +495,37 @@ pub async fn reconcile_claimed(
         outcomes,
         metrics,
         account_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_two_guards_written_by_hand_need_someone_to_delete_one() {
+        let by_hand = conflict("a/first", (None, None));
+        assert!(
+            by_hand.ends_with("delete one of the two guards"),
+            "{by_hand}"
+        );
+        let policy_holds = conflict("a/child", (Some("a/fleet"), None));
+        assert!(
+            policy_holds.contains("policy a/fleet deletes a/child at its next discovery"),
+            "{policy_holds}"
+        );
+        let by_hand_holds = conflict("a/first", (None, Some("a/fleet")));
+        assert!(
+            by_hand_holds.contains("policy a/fleet deletes this guard at its next discovery"),
+            "{by_hand_holds}"
+        );
+        let two_policies = conflict("a/child", (Some("a/old"), Some("b/new")));
+        assert!(
+            two_policies.contains("the newer of policies a/old and b/new gives the stage up"),
+            "{two_policies}"
+        );
+        for message in [policy_holds, by_hand_holds, two_policies] {
+            assert!(!message.contains("delete one"), "{message}");
+        }
     }
 }

@@ -18,7 +18,7 @@ pub const ACCOUNT_NOT_FOUND: &str = "AccountNotFound";
 pub const ACCOUNT_MISMATCH: &str = "AccountMismatch";
 
 fn refused(code: &str, message: String) -> AwsError {
-    AwsError::permanent("Tenancy", code, message)
+    AwsError::check(code, message)
 }
 
 /// What an AwsAccount allows one guard; checked against what AWS says before every write.

@@ -18,11 +18,11 @@ const RETRYABLE_CODES: &[&str] = &[
 /// The code of a call not sent yet because its quota's queue is long: not a failure.
 pub const QUOTA_QUEUED: &str = "QuotaQueued";
 
-/// A failed AWS call.
+/// A failed AWS call, or a refusal the operator decides itself before any call ([`AwsError::check`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{operation} failed: {code}: {message}{}", self.advice())]
+#[error("{}{code}: {message}{}", self.failed_call(), self.advice())]
 pub struct AwsError {
-    /// The AWS operation, e.g. UpdateStage.
+    /// The AWS operation, e.g. UpdateStage; empty for the operator's own checks.
     pub operation: &'static str,
     /// The AWS error code, e.g. NotFoundException, or the transport failure.
     pub code: String,
@@ -45,6 +45,20 @@ impl AwsError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+        }
+    }
+
+    /// A permanent refusal the operator decides itself (a tenancy rule, a spec it cannot
+    /// apply, a stage another guard holds): no AWS call failed, so its message names none.
+    pub fn check(code: &str, message: impl Into<String>) -> Self {
+        Self::permanent("", code, message)
+    }
+
+    /// `UpdateStage failed: ` for an AWS call; nothing for the operator's own checks.
+    fn failed_call(&self) -> String {
+        match self.operation {
+            "" => String::new(),
+            operation => format!("{operation} failed: "),
         }
     }
 
@@ -130,4 +144,24 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aws_call_is_named_and_a_check_of_the_operator_is_not() {
+        let call = AwsError::permanent(
+            "GetRestApis",
+            "NotFoundException",
+            "no REST API named \"x\"",
+        );
+        assert_eq!(
+            call.to_string(),
+            "GetRestApis failed: NotFoundException: no REST API named \"x\""
+        );
+        let check = AwsError::check("Conflict", "guard a/b guards it");
+        assert_eq!(check.to_string(), "Conflict: guard a/b guards it");
+    }
 }
