@@ -314,8 +314,9 @@ impl Context {
                     return;
                 }
                 for guard in self.guards.state() {
-                    let Some(name) = guard.status.as_ref().and_then(|s| s.rest_api_name.clone())
-                    else {
+                    // Only a name AWS resolved (an unresolved guard shows its spec's name).
+                    let resolved = guard.status.as_ref().filter(|s| s.rest_api_id.is_some());
+                    let Some(name) = resolved.and_then(|s| s.rest_api_name.clone()) else {
                         continue;
                     };
                     let Some(identity) = self.tenants.identity(guard.spec.account.as_deref())

@@ -59,6 +59,11 @@ pub fn build(
                 status.usage_plan_id = previous.usage_plan_id.clone();
                 status.links = previous.links.clone();
             }
+            // What `kubectl get` shows in its API column: the name the spec gives until AWS
+            // resolved one (a guard refused before any read, or holding no stage).
+            if status.rest_api_name.is_none() {
+                status.rest_api_name = spec.rest_api.name.clone();
+            }
         }
         Ok(observed) => {
             status.rest_api_id = Some(observed.rest_api.id.clone());

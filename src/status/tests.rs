@@ -213,6 +213,28 @@ fn an_unreadable_stage_stalls_with_the_aws_code_and_keeps_known_ids() {
 }
 
 #[test]
+fn a_guard_refused_before_any_read_shows_the_api_its_spec_names() {
+    let refused = Report::refused(
+        &guard(),
+        "AwsAccount acct".to_owned(),
+        AwsError::check("Forbidden", "namespace ns may not use AwsAccount acct"),
+    );
+    let status = build(&spec(), Some(1), &refused, None, "t1");
+    assert_eq!(conditions(&status)[2], ("Stalled", "True", "Forbidden"));
+    // `kubectl get agg` reads the API column from here.
+    assert_eq!(status.rest_api_name.as_deref(), Some("orders-api"));
+    assert_eq!(status.rest_api_id, None, "nothing was resolved");
+    // What AWS resolved before stays, whatever the spec says now.
+    let previous = ApiGatewayGuardStatus {
+        rest_api_id: Some("id1".to_owned()),
+        rest_api_name: Some("orders-api-v1".to_owned()),
+        ..Default::default()
+    };
+    let status = build(&spec(), Some(2), &refused, Some(&previous), "t2");
+    assert_eq!(status.rest_api_name.as_deref(), Some("orders-api-v1"));
+}
+
+#[test]
 fn a_dry_run_reports_pending_changes() {
     let mut report = report(observed(), Ok(()));
     report.outcomes.clear();
