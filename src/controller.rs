@@ -637,10 +637,21 @@ async fn apply(
     let id = guard_id(guard);
     let calls = CallLog::default();
     // A guard its namespace may not act for is refused before any AWS call.
-    let access = ctx
+    let mut access = ctx
         .tenants
         .access(&id.namespace, guard.spec.account.as_deref())
         .await;
+    // So is one given spec.account after acting through the operator's own identity, unless
+    // the role reaches the account its alarms are in.
+    if let Ok((_, Some(tenancy))) = &access
+        && tenancy::acted_as_own(guard)
+    {
+        let own = ctx.tenants.own_account(&ctx.aws).await;
+        let known = (own != OWN_ACCOUNT_UNKNOWN).then_some(own.as_str());
+        if let Err(refused) = tenancy.check_added(known) {
+            access = Err(refused);
+        }
+    }
     let report = match access {
         Err(mut source) => {
             let what = match &guard.spec.account {
@@ -779,9 +790,10 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
         .await;
         return Ok(Action::await_change());
     }
-    // Cleanup removes only what the guard itself made, so it needs the account's role but not
-    // its namespace rules: a guard whose namespace lost the account still cleans up after itself.
-    let identity = match ctx.tenants.identity(guard.spec.account.as_deref()) {
+    // Cleanup removes only what the guard itself made, so it needs the identity that made it
+    // (the account's role, or the operator's own when spec.account came later) but not its
+    // namespace rules: a guard whose namespace lost the account still cleans up after itself.
+    let identity = match ctx.tenants.identity(tenancy::made_through(guard)) {
         Some(identity) => identity,
         None => {
             let err = tenancy::account_not_found(guard.spec.account.as_deref().unwrap_or_default());

@@ -136,11 +136,13 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("size(self.metadata.name) <= 128").message(
         "metadata.name: at most 128 characters: the guard's alarm and dashboard names carry it and must stay within CloudWatch's limits"
+    ),
+    // The status is the stored one on every update of the spec: status.accountId is set once
+    // the guard acted through its AwsAccount's role. A guard that named none may be given one
+    // (the operator then acts only if its alarms are in the account that role reaches).
+    validation = Rule::new("!has(oldSelf.spec.account) || (has(self.spec.account) && self.spec.account == oldSelf.spec.account) || !has(self.status) || !has(self.status.accountId)").message(
+        "spec.account: the account cannot change once the guard acted through it: what the guard made lives in the AWS account status.accountId names; delete the guard (its deletionPolicy cleans up there) and create it anew"
     )
-)]
-#[x_kube(
-    validation = Rule::new("has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)")
-        .message("account cannot change: what the guard made lives in the old account; delete the guard (its deletionPolicy cleans up there) and create it anew")
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiGatewayGuardSpec {
@@ -150,7 +152,10 @@ pub struct ApiGatewayGuardSpec {
     pub region: Option<String>,
     /// The AwsAccount (cluster-scoped) whose role the guard acts through; it must select this
     /// guard's namespace. Omitted: the operator's own identity, where the operator's
-    /// --own-identity-namespaces setting allows it. Cannot change once set.
+    /// --own-identity-namespaces setting allows it. It may be added to a guard that named none,
+    /// whose alarms are in the operator's own AWS account: the guard then acts only if the
+    /// role reaches that same account. Once the guard acted through it (status.accountId), it
+    /// cannot change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub account: Option<String>,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::core::{Expression, Selector, SelectorExt};
 
-use crate::crd::{AwsAccount, NamespaceSelector};
+use crate::crd::{ApiGatewayGuard, AwsAccount, NamespaceSelector};
 use crate::model::{AwsError, Identity, RestApi, UsagePlan};
 
 /// The condition reason of a guard that a tenancy rule refuses.
@@ -59,6 +59,37 @@ impl Tenancy {
                     self.account, self.role_account
                 ),
             )),
+        }
+    }
+
+    /// For a guard given `spec.account` after it acted through the operator's own identity
+    /// ([`acted_as_own`]): its alarms are in the operator's own AWS account `own` (`None` while
+    /// STS cannot say which), so the role must act in that same account.
+    pub fn check_added(&self, own: Option<&str>) -> Result<(), AwsError> {
+        let added = "spec.account was added to a guard that acted through the operator's own \
+                     identity, so its alarms live in the operator's own AWS account";
+        match own {
+            Some(own) if own == self.role_account => Ok(()),
+            Some(own) => Err(refused(
+                ACCOUNT_MISMATCH,
+                format!(
+                    "{added} {own}, and AwsAccount {}'s role acts in {}: remove spec.account \
+                     again, or delete the guard (its deletionPolicy cleans up in {own}) and \
+                     create it anew naming AwsAccount {}",
+                    self.account, self.role_account, self.account
+                ),
+            )),
+            None => Err(AwsError {
+                retryable: true,
+                ..refused(
+                    ACCOUNT_MISMATCH,
+                    format!(
+                        "{added}, which STS has not named yet; AwsAccount {}'s role may act for \
+                         it only in that account",
+                        self.account
+                    ),
+                )
+            }),
         }
     }
 
@@ -140,6 +171,26 @@ pub fn access(account: Option<&AwsAccount>) -> (Identity, Option<Tenancy>) {
 fn describe_tags(tags: &BTreeMap<String, String>) -> String {
     let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
     pairs.join(",")
+}
+
+/// Whether what `guard` made is in the operator's own AWS account although its spec names an
+/// AwsAccount now: it acted through the operator's own identity (its status has the REST API
+/// resolved and no account reached through a role), and `spec.account` was added since.
+pub fn acted_as_own(guard: &ApiGatewayGuard) -> bool {
+    guard.spec.account.is_some()
+        && guard
+            .status
+            .as_ref()
+            .is_some_and(|s| s.rest_api_id.is_some() && s.account_id.is_none())
+}
+
+/// The AwsAccount whose identity made what `guard` made: its `spec.account`, or none (the
+/// operator's own identity) for a guard that [`acted_as_own`]. A delete cleans up there.
+pub fn made_through(guard: &ApiGatewayGuard) -> Option<&str> {
+    match acted_as_own(guard) {
+        true => None,
+        false => guard.spec.account.as_deref(),
+    }
 }
 
 /// The refusal of a guard whose `spec.account` names no AwsAccount; it recovers when the

@@ -126,7 +126,8 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             ".spec.stageThrottle: self.rateLimit > 0.0",
             ".spec.throttle.usagePlan: has(self.name) != has(self.id)",
             ".spec.throttle: self.rateLimit > 0.0",
-            ".spec: has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)",
+            // An account may be added, and changes no more once the guard acted through it.
+            ": !has(oldSelf.spec.account) || (has(self.spec.account) && self.spec.account == oldSelf.spec.account) || !has(self.status) || !has(self.status.accountId)",
             // Owned alarm names carry the guard's name and stay within CloudWatch's 255.
             ": size(self.metadata.name) <= 128",
         ]
@@ -144,6 +145,58 @@ fn crd_schema_is_structural_and_yaml11_safe() {
     assert_eq!(
         columns,
         ["API", "Stage", "Ready", "Verified", "Alarms", "Age"]
+    );
+}
+
+/// The API server keeps a guard's stored status on every update of its spec, so its rules see
+/// whether the guard acted through an AwsAccount (status.accountId).
+#[test]
+fn an_account_may_be_added_to_a_guard_but_not_changed_once_it_acted_through_it() {
+    let (_, crd) = apigw_guard::crd::definitions()
+        .into_iter()
+        .find(|(stem, _)| *stem == "apigatewayguard")
+        .unwrap();
+    let schema = crd.spec.versions[0].schema.as_ref().unwrap();
+    let schema = serde_json::to_value(schema.open_api_v3_schema.as_ref().unwrap()).unwrap();
+    let guard = |account: Option<&str>, reached: Option<&str>| {
+        let mut guard = serde_json::json!({
+            "apiVersion": "apigw-guard.dev/v1alpha1",
+            "kind": "ApiGatewayGuard",
+            "metadata": {"name": "g", "namespace": "payments"},
+            "spec": {"restApi": {"name": "orders-api"}, "stage": "prod"},
+            "status": {"restApiId": "a1"},
+        });
+        if let Some(account) = account {
+            guard["spec"]["account"] = account.into();
+        }
+        if let Some(reached) = reached {
+            guard["status"]["accountId"] = reached.into();
+        }
+        guard
+    };
+    let update = |old: serde_json::Value, new: serde_json::Value| {
+        kube::core::cel::Validator::new()
+            .validate(&schema, &new, Some(&old))
+            .map_err(|e| format!("{e:?}"))
+    };
+    // Added to a guard of the operator's own identity: the operator checks the account.
+    assert_eq!(update(guard(None, None), guard(Some("acct"), None)), Ok(()));
+    // Not acted through yet (refused, or not reconciled): may be taken back or changed.
+    assert_eq!(update(guard(Some("acct"), None), guard(None, None)), Ok(()));
+    assert_eq!(
+        update(guard(Some("acct"), None), guard(Some("other"), None)),
+        Ok(())
+    );
+    // Once the guard acted through it, what it made is in that account.
+    let reached = Some("111122223333");
+    for changed in [guard(Some("other"), reached), guard(None, reached)] {
+        let refused = update(guard(Some("acct"), reached), changed).unwrap_err();
+        assert!(refused.contains("account cannot change"), "{refused}");
+        assert!(!refused.contains("old account"), "{refused}");
+    }
+    assert_eq!(
+        update(guard(Some("acct"), reached), guard(Some("acct"), reached)),
+        Ok(())
     );
 }
 

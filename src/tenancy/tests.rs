@@ -206,3 +206,55 @@ fn own_identity_setting_parses_all_none_and_selectors() {
     assert!("team=a,,".parse::<OwnIdentity>().is_err());
     assert!("te am=a".parse::<OwnIdentity>().is_err());
 }
+
+#[test]
+fn an_account_added_to_a_guard_of_the_own_identity_must_reach_the_own_account() {
+    let spec = |account: &str| -> crate::crd::ApiGatewayGuardSpec {
+        serde_yaml::from_str(&format!(
+            "{account}restApi: {{name: orders-api}}\nstage: prod\n"
+        ))
+        .unwrap()
+    };
+    let status = |account_id: Option<&str>| crate::crd::ApiGatewayGuardStatus {
+        rest_api_id: Some("a1".to_owned()),
+        account_id: account_id.map(str::to_owned),
+        ..Default::default()
+    };
+    // Acted through the operator's own identity, then given an AwsAccount.
+    let mut guard = ApiGatewayGuard::new("g", spec("account: payments-prod\n"));
+    guard.status = Some(status(None));
+    assert!(acted_as_own(&guard));
+    assert_eq!(
+        made_through(&guard),
+        None,
+        "its alarms are in the own account"
+    );
+    // Once it acted through the role, what it made is there.
+    guard.status = Some(status(Some("111122223333")));
+    assert!(!acted_as_own(&guard));
+    assert_eq!(made_through(&guard), Some("payments-prod"));
+    // Named from the start and never resolved: nothing made anywhere.
+    guard.status = Some(crate::crd::ApiGatewayGuardStatus::default());
+    assert!(!acted_as_own(&guard));
+    // Without an account it is the own identity's anyway.
+    let mut own = ApiGatewayGuard::new("g", spec(""));
+    own.status = Some(status(None));
+    assert!(!acted_as_own(&own));
+    assert_eq!(made_through(&own), None);
+
+    let tenancy = Tenancy::of(&account(payments(), &[]));
+    assert!(tenancy.check_added(Some("111122223333")).is_ok());
+    let elsewhere = tenancy.check_added(Some("444455556666")).unwrap_err();
+    assert_eq!(elsewhere.code, ACCOUNT_MISMATCH);
+    assert!(!elsewhere.retryable);
+    for says in [
+        "alarms live in the operator's own AWS account 444455556666",
+        "AwsAccount payments-prod's role acts in 111122223333",
+        "remove spec.account again",
+    ] {
+        assert!(elsewhere.message.contains(says), "{}", elsewhere.message);
+    }
+    assert!(!elsewhere.message.contains("old account"));
+    let unknown = tenancy.check_added(None).unwrap_err();
+    assert!(unknown.retryable, "asked again once STS answers");
+}
