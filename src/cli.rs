@@ -38,8 +38,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the operator in a cluster: reconcile every ApiGatewayGuard, re-read AWS on a resync
-    /// interval, and serve /healthz, /readyz and /metrics.
+    /// Run the operator in a cluster: reconcile every ApiGatewayGuard, ApiGatewayGuardPolicy
+    /// and AwsAccount, re-read AWS on a resync interval, and serve /healthz, /readyz and
+    /// /metrics.
     Run(RunArgs),
     #[command(flatten)]
     Tool(Tool),
@@ -48,7 +49,8 @@ pub enum Command {
 /// The commands that run once and exit.
 #[derive(Debug, Subcommand)]
 pub enum Tool {
-    /// Print the CustomResourceDefinitions (ApiGatewayGuard, AwsAccount) as YAML documents.
+    /// Print the CustomResourceDefinitions (ApiGatewayGuard, AwsAccount, ApiGatewayGuardPolicy)
+    /// as YAML documents.
     Crdgen {
         /// Write each into this directory as KIND.yaml (e.g. crds/) instead.
         #[arg(long)]
@@ -60,6 +62,9 @@ pub enum Tool {
     /// Run the 5XX runbook's diagnosis for one stage and print a report: metrics, execution
     /// logs, backends, configuration and throttles, the likely error class and its resolution.
     /// Read-only: never writes to AWS.
+    #[command(mut_arg("region", |region| {
+        region.help("AWS region of the stage; defaults to the SDK's region chain")
+    }))]
     Diagnose(DiagnoseArgs),
     /// Apply the guards in a file to AWS and print each resulting status as YAML.
     /// Exits non-zero when a guard is not Ready afterwards.
@@ -78,9 +83,9 @@ pub enum Tool {
 pub struct FileArgs {
     /// A YAML file of one or more ApiGatewayGuard and ApiGatewayGuardPolicy documents, and
     /// the AwsAccount documents their spec.account names. A policy is expanded against AWS in
-    /// memory: `plan` lists the stages it matches and the guards it would keep. An account's role, external id and REST API tag rules apply
-    /// as in a cluster; its namespaceSelector does not, since a file has no namespaces
-    /// (Namespace documents are passed over).
+    /// memory into the guard it would keep for each stage it matches. An account's role,
+    /// external id and REST API tag rules apply as in a cluster; its namespaceSelector does
+    /// not, since a file has no namespaces (Namespace documents are passed over).
     #[arg(short = 'f', long = "filename")]
     file: PathBuf,
     /// How many guards are read and reconciled at once. Guards of a region share their AWS
