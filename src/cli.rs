@@ -159,6 +159,22 @@ impl DiagnoseArgs {
     }
 }
 
+impl DiagnoseArgs {
+    /// Where diagnose looked, for its errors: the region, and the AWS account (`account`,
+    /// when known) and whose credentials reached it.
+    fn looked_in(&self, region: &str, account: Option<&str>) -> String {
+        let through = match (&self.account, &self.role_arn) {
+            (Some(name), _) => format!(" through AwsAccount {name}'s role"),
+            (None, Some(arn)) => format!(" through role {arn}"),
+            (None, None) => " of the current AWS credentials".to_owned(),
+        };
+        match account {
+            Some(account) => format!("region {region}, account {account}{through}"),
+            None => format!("region {region}, the account{through}"),
+        }
+    }
+}
+
 /// `diagnose --output`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum Output {
@@ -313,9 +329,20 @@ async fn diagnose(args: &DiagnoseArgs) -> Result<bool, String> {
     };
     let region = regional.region_name(None);
     let report =
-        crate::diagnose::diagnose(&aws, &region, &api, &args.stage, args.since, args.probe)
+        match crate::diagnose::diagnose(&aws, &region, &api, &args.stage, args.since, args.probe)
             .await
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(report) => report,
+            // A stage not found is often one looked for in the wrong place: say where.
+            Err(err) => {
+                let account = match identity.arn_account() {
+                    Some(account) => Some(account.to_owned()),
+                    None => aws.cloudwatch.account_id().await.ok(),
+                };
+                let looked = args.looked_in(&region, account.as_deref());
+                return Err(format!("{err} (looked in {looked})"));
+            }
+        };
     match args.output {
         Output::Text => print!("{}", crate::diagnose::render_text(&report)),
         Output::Json => println!(
@@ -761,4 +788,47 @@ fn print_status(
     let yaml = serde_yaml::to_string(&shown).map_err(|e| e.to_string())?;
     writeln!(out, "---\n{}", yaml.trim_end()).map_err(|e| e.to_string())?;
     Ok(ready)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn diagnose_args(extra: &[&str]) -> DiagnoseArgs {
+        let base = [
+            "apigw-guard",
+            "diagnose",
+            "--api",
+            "orders-api",
+            "--stage",
+            "prod",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(extra)).unwrap();
+        match cli.command {
+            Command::Tool(Tool::Diagnose(args)) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn diagnose_says_which_account_and_region_it_looked_in() {
+        let through_account = diagnose_args(&["--account", "payments-prod"]);
+        assert_eq!(
+            through_account.looked_in("eu-west-1", Some("111122223333")),
+            "region eu-west-1, account 111122223333 through AwsAccount payments-prod's role"
+        );
+        let role = "arn:aws:iam::111122223333:role/apigw-guard";
+        let through_role = diagnose_args(&["--role-arn", role]);
+        assert_eq!(
+            through_role.looked_in("eu-west-1", Some("111122223333")),
+            format!("region eu-west-1, account 111122223333 through role {role}")
+        );
+        let own = diagnose_args(&[]);
+        assert_eq!(
+            own.looked_in("us-east-1", None),
+            "region us-east-1, the account of the current AWS credentials"
+        );
+    }
 }

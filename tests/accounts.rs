@@ -426,9 +426,30 @@ async fn diagnose_reads_the_stage_in_the_account_of_the_role() {
         )),
         "{report}"
     );
-    // The operator's own account has no such API.
+    // The operator's own account has no such API; not found says where it looked.
     let own = support::apigw_guard(&args);
     assert!(!own.status.success());
+    let said = String::from_utf8_lossy(&own.stderr);
+    assert!(
+        said.contains(&format!("(looked in region {REGION}, account "))
+            && said.contains(" of the current AWS credentials)"),
+        "{said}"
+    );
+    let missing = support::apigw_guard(
+        &[
+            &["diagnose", "--api", "no-such-api", "--stage", "prod"][..],
+            &["--role-arn", &role],
+        ]
+        .concat(),
+    );
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        said.contains(&format!(
+            "no REST API named \"no-such-api\" (looked in region {REGION}, account {id} \
+             through role {role})"
+        )),
+        "{said}"
+    );
     let bad = support::apigw_guard(&[&args[..], &["--role-arn", "arn:aws:iam::1:role/x"]].concat());
     assert_eq!(bad.status.code(), Some(2));
     assert!(
