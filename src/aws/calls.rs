@@ -66,7 +66,8 @@ impl CallLog {
         self.len() == 0
     }
 
-    /// `reads: N (Op xK, ...), writes: M (...)` for humans.
+    /// `reads: N (Op xK, ...), writes: M (...)` for humans; a count of none lists nothing
+    /// (`writes: 0`).
     pub fn summary(calls: &[Call]) -> String {
         let part = |write: bool| {
             let mut counts: Vec<(&str, usize)> = Vec::new();
@@ -78,8 +79,33 @@ impl CallLog {
             }
             let total: usize = counts.iter().map(|(_, n)| n).sum();
             let list: Vec<String> = counts.iter().map(|(op, n)| format!("{op} x{n}")).collect();
-            format!("{total} ({})", list.join(", "))
+            match total {
+                0 => "0".to_owned(),
+                total => format!("{total} ({})", list.join(", ")),
+            }
         };
         format!("reads: {}, writes: {}", part(false), part(true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_lists_the_operations_of_a_count_and_nothing_for_none() {
+        let read = |operation| Call {
+            service: "apigateway",
+            operation,
+            write: false,
+            ok: true,
+            waited: Duration::ZERO,
+        };
+        let calls = [read("GetRestApis"), read("GetStage"), read("GetStage")];
+        assert_eq!(
+            CallLog::summary(&calls),
+            "reads: 3 (GetRestApis x1, GetStage x2), writes: 0"
+        );
+        assert_eq!(CallLog::summary(&[]), "reads: 0, writes: 0");
     }
 }
