@@ -91,9 +91,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn main() {
     let n = arg("--guards", 20);
     let changes = arg("--changes", 50);
-    let server = envtest::api_server()
-        .await
-        .expect("envtest's binaries (scripts/envtest-assets)");
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     let config = support::config(REGION).await;
     let apis: Vec<String> = stream::iter(0..n)

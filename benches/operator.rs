@@ -151,9 +151,7 @@ async fn measure(
 /// One way guards arrive, measured in this process with its own API server and local AWS:
 /// its table row, then the operator's peak RSS and its RSS after a resync round in sync.
 async fn one(mode: &str, n: usize) -> (String, f64, f64) {
-    let server = envtest::api_server()
-        .await
-        .expect("envtest's binaries (scripts/envtest-assets)");
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
@@ -202,9 +200,7 @@ async fn one(mode: &str, n: usize) -> (String, f64, f64) {
     let what = match mode {
         // One file of N guards, as a GitOps sync of a directory applies it.
         "file" => {
-            let kubectl = envtest::script_path("scripts/k8s-tools", "kubectl")
-                .expect("kubectl (scripts/k8s-tools)")
-                .join("kubectl");
+            let kubectl = envtest::script_path("scripts/k8s-tools", "kubectl").join("kubectl");
             let controls = CONTROLS.replace('\n', "\n  ");
             let file: String = (0..n)
                 .map(|i| {

@@ -6,8 +6,11 @@ policy's selector and template too take no unknown field), and checks that the c
 renders the same RBAC rules, security contexts, args, env, probes and resources as the kustomize
 base, that its `awsAccounts` value renders the AwsAccounts of examples/accounts.yaml as they are
 and its `events.queueUrls` one --events-queue-url each, and that the Grafana dashboard ConfigMaps (deploy/grafana and the chart's) carry
-deploy/grafana/apigw-guard-dashboard.json as it is. CEL rules are checked by the Rust tests,
-not here.
+deploy/grafana/apigw-guard-dashboard.json as it is. Each example (a file of examples/ or a
+GitOps overlay) must apply on its own to a fresh cluster and beside the others: it brings every
+namespace it uses, shares no object with another (but identical Namespaces), and guards no stage
+another guards. CEL rules are checked by the Rust tests, not here; tests/readme.rs applies the
+examples to a real API server.
 
 usage: validate_manifests.py REPO_ROOT TOOLS_BIN   exits non-zero on the first problem
 """
@@ -190,6 +193,31 @@ def check_events(base_chart, all_values, queue_urls):
         raise SystemExit(f"the chart passes {passed}, not events.queueUrls {queue_urls}")
 
 
+def check_examples(examples):
+    """examples: (origin, objects) each. Returns how many objects were checked."""
+    seen, stages, checked = {}, {}, 0
+    for origin, objects in examples:
+        namespaces = {obj["metadata"]["name"] for obj in objects if obj["kind"] == "Namespace"}
+        for obj in objects:
+            meta = obj["metadata"]
+            namespace = meta.get("namespace")
+            if obj["kind"] in ("ApiGatewayGuard", "ApiGatewayGuardPolicy") and namespace not in namespaces:
+                raise SystemExit(f"{origin}: {obj['kind']} {meta['name']} is in namespace {namespace!r}, "
+                                 f"which the example does not bring: it fails on a fresh cluster")
+            key = (obj["kind"], namespace, meta["name"])
+            if key in seen and (obj["kind"] != "Namespace" or seen[key][1] != obj):
+                raise SystemExit(f"{origin} and {seen[key][0]} both define {key}: applying one changes the other")
+            seen.setdefault(key, (origin, obj))
+            if obj["kind"] == "ApiGatewayGuard":
+                spec = obj["spec"]
+                stage = (spec.get("account"), spec.get("region"), json.dumps(spec["restApi"], sort_keys=True), spec["stage"])
+                if stage in stages:
+                    raise SystemExit(f"{origin} and {stages[stage]} guard one stage {stage}: beside each other one is Conflict")
+                stages[stage] = origin
+            checked += 1
+    return checked
+
+
 def main():
     root = pathlib.Path(sys.argv[1]).resolve()
     tools = pathlib.Path(sys.argv[2]).resolve()
@@ -223,7 +251,9 @@ def main():
         ("examples/gitops/overlays/staging", kustomize(tools, root / "examples/gitops/overlays/staging")),
         ("examples/gitops/overlays/prod", kustomize(tools, root / "examples/gitops/overlays/prod")),
     ]
-    sources += [(str(path.relative_to(root)), load_all(path)) for path in sorted((root / "examples").glob("*.yaml"))]
+    examples = [(str(path.relative_to(root)), load_all(path)) for path in sorted((root / "examples").glob("*.yaml"))]
+    examples += [source for source in sources if source[0].startswith("examples/")]
+    sources += examples[:-2]
     checked = 0
     for origin, objects in sources:
         for obj in objects:
@@ -245,13 +275,14 @@ def main():
                 f"the chart and deploy/ differ for {key}:\n"
                 f"{json.dumps(what_matters(chart_objects[key]), indent=1)}\nvs\n{json.dumps(what_matters(obj), indent=1)}"
             )
-    prod = kustomize(tools, root / "examples/gitops/overlays/prod")[0]
-    if prod["metadata"]["namespace"] != "payments" or prod["spec"]["stage"] != "prod":
+    prod = next(obj for obj in kustomize(tools, root / "examples/gitops/overlays/prod") if obj["kind"] == "ApiGatewayGuard")
+    if prod["metadata"]["namespace"] != "checkout" or prod["spec"]["stage"] != "prod":
         raise SystemExit(f"the prod overlay renders {prod['metadata']} {prod['spec']}")
+    examples_checked = check_examples(examples)
     check_accounts(rendered, all_values, accounts)
     check_events(rendered, all_values, queue_urls)
     dashboards = check_dashboards(root, rendered, grafana_sources)
-    print(json.dumps({"objects validated": checked, "chart matches deploy/": len(base_objects) - 1,
+    print(json.dumps({"objects validated": checked, "example objects side by side": examples_checked, "chart matches deploy/": len(base_objects) - 1,
                       "dashboard ConfigMaps match deploy/grafana/": dashboards}))
 
 

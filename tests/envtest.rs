@@ -3,6 +3,9 @@
 //! the real `apigw-guard run` process, authenticated as the shipped ServiceAccount with a
 //! TokenRequest token and authorized by the shipped RBAC alone. One API server serves every
 //! test here; each test has its own namespace, label, Lease and operator processes.
+//! Each test is `#[ignore]`d (reported as ignored where envtest's binaries are missing):
+//! `scripts/test` runs them, or `cargo test --test envtest -- --include-ignored` with
+//! `KUBEBUILDER_ASSETS` set.
 
 mod support;
 
@@ -312,10 +315,9 @@ async fn seeded(config: &aws_config::SdkConfig, name: &str) -> (String, String) 
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn the_crd_schema_and_its_cel_rules_accept_and_refuse_as_intended() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     namespace(&admin, "cel").await;
     // Untyped, so values the Rust types would refuse reach the server.
@@ -415,10 +417,9 @@ async fn the_crd_schema_and_its_cel_rules_accept_and_refuse_as_intended() {
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
     let admin = server.admin().await;
@@ -561,10 +562,9 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn deletion_policies_delete_or_retain_the_guards_alarms() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
     let admin = server.admin().await;
@@ -617,10 +617,9 @@ async fn deletion_policies_delete_or_retain_the_guards_alarms() {
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn two_guards_on_one_stage_the_older_keeps_it_and_they_never_fight() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
     let admin = server.admin().await;
@@ -677,10 +676,9 @@ async fn two_guards_on_one_stage_the_older_keeps_it_and_they_never_fight() {
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn a_resync_that_changes_nothing_writes_nothing_to_the_api_server() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
     let admin = server.admin().await;
@@ -716,10 +714,9 @@ async fn a_resync_that_changes_nothing_writes_nothing_to_the_api_server() {
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn two_replicas_share_one_lease_and_the_standby_takes_over_when_the_leader_dies() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
     let admin = server.admin().await;
@@ -772,10 +769,9 @@ async fn two_replicas_share_one_lease_and_the_standby_takes_over_when_the_leader
 static BUSY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn a_restarted_operator_reads_about_one_call_per_guard() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let _alone = BUSY.lock().await;
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
@@ -871,10 +867,9 @@ async fn stalled(guards: &Api<ApiGatewayGuard>, name: &str, reason: &str) -> Str
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     let test = "tenancy";
     let id = "777700000007";
@@ -1085,10 +1080,9 @@ async fn policy_guards(
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes_them() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     let test = "policy";
     namespace(&admin, "fleet-ns").await;
@@ -1213,10 +1207,9 @@ async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_drift() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     let test = "events";
     namespace(&admin, "events-ns").await;
@@ -1300,10 +1293,9 @@ async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_d
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn without_a_reachable_queue_the_guards_are_polled_as_before() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let operator = Operator::start_with(
         server,
         "no-queue",
@@ -1383,10 +1375,9 @@ async fn policy_status(
 /// guard in Conflict; made after a policy's guard, it does not make the policy give up the
 /// stage; and its status says nothing of the other team's objects.
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn a_guard_refused_by_tenancy_never_claims_a_stage() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     let test = "squat";
     let id = "777700000021";
@@ -1496,10 +1487,9 @@ async fn a_guard_refused_by_tenancy_never_claims_a_stage() {
 /// stages, so the older guard keeps its stage, the younger is Conflict and writes nothing, and a
 /// policy through the other identity leaves the stage to the explicit guard.
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn two_identities_that_reach_one_account_are_rivals_as_one_identity_is() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     let test = "one-account";
     let id = "777700000022";
@@ -1606,10 +1596,9 @@ async fn two_identities_that_reach_one_account_are_rivals_as_one_identity_is() {
 /// has its own. And a policy's guard whose policy label was removed by hand is still the
 /// policy's: counted as guarded, given its label back, and deleted with the policy.
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn names_never_collide_and_a_policys_guards_are_its_own_whatever_their_labels() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     let test = "names";
     for ns in ["clash", "clash-x", "relabel"] {
@@ -1712,11 +1701,10 @@ async fn names_never_collide_and_a_policys_guards_are_its_own_whatever_their_lab
 /// finalizer and Ready, and none is reconciled a second time before every one was reconciled
 /// once: new guards are not starved by the resyncs of old ones.
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_again() {
     use futures::StreamExt;
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let _alone = BUSY.lock().await;
     const N: usize = 100;
     let admin = server.admin().await;
@@ -1815,10 +1803,9 @@ fn exited(pid: u32) -> bool {
 /// meets its deadline, and SIGTERM ends the operator within the grace a Pod gets (30 s),
 /// however long the reconciles in flight would still take.
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn a_stop_ends_the_operator_in_time_while_aws_never_answers() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     let test = "silent";
     namespace(&admin, test).await;
@@ -1871,10 +1858,9 @@ async fn a_stop_ends_the_operator_in_time_while_aws_never_answers() {
 }
 
 #[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn each_distinct_message_of_one_reason_is_its_own_event_and_only_repeats_are_a_series() {
-    let Some(server) = envtest::api_server().await else {
-        return;
-    };
+    let server = envtest::api_server().await;
     let admin = server.admin().await;
     let ns = "recorded";
     namespace(&admin, ns).await;

@@ -1,4 +1,5 @@
--- Tests health.lua against sample guards, policies and AwsAccounts: `lua5.4 deploy/argocd/health_test.lua`.
+-- Tests health.lua against sample guards, policies and AwsAccounts: `.venv/bin/python scripts/lua.py deploy/argocd/health_test.lua`
+-- (Lua 5.4 from PyPI's lupa, which scripts/test installs into .venv), or any `lua5.4 deploy/argocd/health_test.lua`.
 local dir = arg[0]:match("(.*/)") or "./"
 local check = assert(loadfile(dir .. "health.lua", "t", setmetatable({}, {__index = _G})))
 

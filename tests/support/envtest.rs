@@ -5,8 +5,13 @@
 //! end of a pipe closes, so they stop with the test binary, after a panic too.
 //!
 //! The binaries come from `KUBEBUILDER_ASSETS` (envtest's convention), else from
-//! `scripts/envtest-assets` (etcd from PyPI, the API server from `../shared/k8s`). Without them
-//! the tests are skipped with a line on stderr, unless `APIGW_GUARD_ENVTEST=required` (CI).
+//! `scripts/envtest-assets` (etcd from PyPI, the API server from `../shared/k8s`).
+//!
+//! Every test that uses the API server is `#[ignore = "envtest: ..."]` (the exact reason is
+//! [`IGNORED`]; `tests/skips.rs` checks it), so `cargo test` reports it as ignored instead of
+//! passing without having run; `scripts/test` runs them with `--include-ignored` when it has
+//! the binaries, and says how many ran or were skipped. A test run by name without the binaries
+//! fails saying how to get them: it never passes without an API server.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -29,12 +34,16 @@ pub struct ApiServer {
     _processes: Mutex<Vec<Supervised>>,
 }
 
-static SERVER: OnceCell<Option<ApiServer>> = OnceCell::const_new();
+static SERVER: OnceCell<ApiServer> = OnceCell::const_new();
 
-/// The shared API server, or `None` when envtest's binaries are not to be had here and not
-/// required.
-pub async fn api_server() -> Option<&'static ApiServer> {
-    SERVER.get_or_init(start).await.as_ref()
+/// The `#[ignore]` reason of every test that needs the API server, as written on each.
+pub const IGNORED: &str =
+    "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it";
+
+/// The shared API server, started on first use; panics, saying how to get envtest's binaries,
+/// when they are not to be had here.
+pub async fn api_server() -> &'static ApiServer {
+    SERVER.get_or_init(start).await
 }
 
 /// A process run under the pipe watcher; dropping it (or the test process ending) stops it.
@@ -109,31 +118,28 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn assets() -> Option<PathBuf> {
+fn assets() -> PathBuf {
     script_path(
         "scripts/envtest-assets",
-        "a Kubernetes API server for the envtest tests",
+        "a Kubernetes API server for the envtest tests (set KUBEBUILDER_ASSETS to a folder \
+         holding etcd and kube-apiserver, e.g. from envtest's `setup-envtest use -p path`)",
     )
 }
 
-/// The path a script of the project prints (installing what it names if missing), or `None`
-/// when it fails here and `APIGW_GUARD_ENVTEST=required` does not make that a failure.
-pub fn script_path(script: &str, what: &str) -> Option<PathBuf> {
+/// The path a script of the project prints (installing what it names if missing); panics,
+/// with the script's own words, when it fails here.
+pub fn script_path(script: &str, what: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(root.join(script))
         .stderr(Stdio::piped())
         .output()
         .unwrap_or_else(|e| panic!("{script} runs: {e}"));
-    if out.status.success() {
-        return Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()));
-    }
     let why = String::from_utf8_lossy(&out.stderr);
     assert!(
-        std::env::var("APIGW_GUARD_ENVTEST").as_deref() != Ok("required"),
-        "APIGW_GUARD_ENVTEST=required, but {what} is not to be had: {why}"
+        out.status.success(),
+        "{what} is not to be had: {script} says: {why}"
     );
-    eprintln!("skipped: {what} is not to be had: {why}");
-    None
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
 fn run(script: &str, dir: &Path) {
@@ -183,26 +189,46 @@ impl ApiServer {
     }
 }
 
-/// `envtest-<pid>` under cargo's scratch directory for tests; those of test processes that
-/// are gone are removed.
-fn scratch_dir() -> PathBuf {
+/// `envtest-<pid>` under cargo's scratch directory for tests (`envtest-<pid>-<n>` for the n-th
+/// [`fresh_api_server`]); those of test processes that are gone are removed.
+fn scratch_dir(n: usize) -> PathBuf {
     let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
     for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("envtest-")
+        if let Some(pid) = name
+            .strip_prefix("envtest-")
+            .and_then(|rest| rest.split('-').next())
             && !Path::new("/proc").join(pid).exists()
         {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-    let dir = parent.join(format!("envtest-{}", std::process::id()));
+    let dir = match n {
+        0 => parent.join(format!("envtest-{}", std::process::id())),
+        n => parent.join(format!("envtest-{}-{n}", std::process::id())),
+    };
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
-async fn start() -> Option<ApiServer> {
-    let bin = assets()?;
-    let dir = scratch_dir();
+/// A fresh API server of the caller's own, as a new cluster is: with the CRDs of `crds/`
+/// installed or not. Dropping it stops it.
+pub async fn fresh_api_server(crds: bool) -> ApiServer {
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    start_numbered(
+        STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        crds,
+    )
+    .await
+}
+
+async fn start() -> ApiServer {
+    start_numbered(0, true).await
+}
+
+async fn start_numbered(n: usize, crds: bool) -> ApiServer {
+    let bin = assets();
+    let dir = scratch_dir(n);
     std::fs::create_dir_all(dir.join("etcd")).unwrap();
     let token = format!("admin-{}-{}", std::process::id(), free_port());
     run(
@@ -286,29 +312,39 @@ extendedKeyUsage=serverAuth\\n' >apiserver.ext
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    install_crds(&client).await;
-    Some(server)
+    if crds {
+        install_crds(&client).await;
+    }
+    server
 }
 
 /// Creates every CRD of `crds/` and waits until each is Established.
 async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    let mut names = Vec::new();
+    let mut crds = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
             continue;
         }
         let text = std::fs::read_to_string(path).unwrap();
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&text).unwrap();
-        crds.create(&PostParams::default(), &crd).await.unwrap();
+        crds.push(serde_yaml::from_str(&text).unwrap());
+    }
+    install(client, crds).await;
+}
+
+/// Creates `crds` and waits until each is Established.
+pub async fn install(client: &Client, crds: Vec<CustomResourceDefinition>) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut names = Vec::new();
+    for crd in crds {
+        api.create(&PostParams::default(), &crd).await.unwrap();
         names.push(crd.metadata.name.unwrap());
     }
     for name in names {
         let started = Instant::now();
         loop {
-            let crd = crds.get(&name).await.unwrap();
+            let crd = api.get(&name).await.unwrap();
             let established = crd
                 .status
                 .and_then(|s| s.conditions)
