@@ -29,12 +29,15 @@ pub enum LogFormat {
     Text,
 }
 
-/// Logs to stderr, filtered by `RUST_LOG`, else by `default` (e.g. `info`).
+/// Logs to stderr, filtered by `RUST_LOG`, else by `default` (e.g. `info`). Colours only
+/// where stderr is a terminal: a file or a log collector gets plain text.
 pub fn init_logging(format: LogFormat, default: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder
