@@ -889,6 +889,73 @@ pub fn work_trigger(guard: &ApiGatewayGuard) -> Option<u64> {
     )
 }
 
+/// What an AWS event reported (the event, e.g. UpdateStage, in its region), as the related
+/// object of a reconcile it asks for of one guard or policy (`target`). Reconciles the events
+/// inbox asks for are logged by kube-runtime with their reason, then
+/// `related object updated: AwsEvent.v1.aws/UpdateStage.us-east-1` (a bare reconcile request
+/// would say `unknown`).
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct AwsEvent {
+    metadata: kube::api::ObjectMeta,
+    /// The namespace (empty for none) and name of the guard or policy to reconcile.
+    target: (String, String),
+}
+
+impl AwsEvent {
+    /// `event` in `region` asks for a reconcile of `target`.
+    pub fn new<K: Resource>(event: &str, region: &str, target: &ObjectRef<K>) -> Self {
+        Self {
+            metadata: kube::api::ObjectMeta {
+                name: Some(event.to_owned()),
+                namespace: Some(region.to_owned()),
+                ..Default::default()
+            },
+            target: (
+                target.namespace.clone().unwrap_or_default(),
+                target.name.clone(),
+            ),
+        }
+    }
+
+    /// The guard or policy it asks to reconcile.
+    pub fn target<K: Resource<DynamicType = ()>>(&self) -> ObjectRef<K> {
+        let (namespace, name) = &self.target;
+        match namespace.is_empty() {
+            true => ObjectRef::new(name),
+            false => ObjectRef::new(name).within(namespace),
+        }
+    }
+}
+
+impl Resource for AwsEvent {
+    type DynamicType = ();
+    type Scope = k8s_openapi::NamespaceResourceScope;
+
+    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+        "AwsEvent".into()
+    }
+
+    fn group(_: &()) -> std::borrow::Cow<'_, str> {
+        "aws".into()
+    }
+
+    fn version(_: &()) -> std::borrow::Cow<'_, str> {
+        "v1".into()
+    }
+
+    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+        "awsevents".into()
+    }
+
+    fn meta(&self) -> &kube::api::ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut kube::api::ObjectMeta {
+        &mut self.metadata
+    }
+}
+
 /// The writers of the stores the context reads: guards, AwsAccounts, namespaces.
 pub struct Writers {
     pub guards: Writer<ApiGatewayGuard>,
@@ -904,10 +971,7 @@ pub async fn run(
     api: Api<ApiGatewayGuard>,
     watch: watcher::Config,
     writers: Writers,
-    triggers: (
-        BoxStream<'static, ObjectRef<ApiGatewayGuard>>,
-        BoxStream<'static, ()>,
-    ),
+    triggers: (BoxStream<'static, AwsEvent>, BoxStream<'static, ()>),
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let Writers {
@@ -972,7 +1036,7 @@ pub async fn run(
     Controller::for_stream(stream, reader)
         .watches_stream(accounts, move |account| naming(account.name_any()))
         .watches_stream(namespaces, move |ns| within(ns.name_any()))
-        .reconcile_on(events)
+        .watches_stream(events.map(Ok), |event| Some(event.target()))
         .reconcile_all_on(all)
         .with_config(
             // Unbounded here: `reconcile` waits for a slot, first come first served.
@@ -1167,5 +1231,23 @@ status:
         assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300]);
         assert_eq!(backoff_delay(40, 0), MAX_BACKOFF);
         assert_eq!(backoff_delay(1, 249), Duration::from_millis(12_490));
+    }
+
+    #[test]
+    fn a_reconcile_an_event_asks_for_is_logged_with_the_event_as_its_reason() {
+        let guard = ObjectRef::<ApiGatewayGuard>::new("orders-prod").within("payments");
+        let event = AwsEvent::new("UpdateStage", "us-east-1", &guard);
+        assert_eq!(event.target::<ApiGatewayGuard>(), guard);
+        // What kube-runtime writes as the reconcile's `object.reason`.
+        let reason = kube::runtime::controller::ReconcileReason::RelatedObjectUpdated {
+            obj_ref: Box::new(ObjectRef::from_obj(&event).erase()),
+        };
+        assert_eq!(
+            reason.to_string(),
+            "related object updated: AwsEvent.v1.aws/UpdateStage.us-east-1"
+        );
+        let policy = ObjectRef::<crate::crd::AwsAccount>::new("cluster-scoped");
+        let event = AwsEvent::new("CreateStage", "eu-west-1", &policy);
+        assert_eq!(event.target::<crate::crd::AwsAccount>(), policy);
     }
 }

@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 
 use crate::aws::SESSION_NAME;
 use crate::cloudtrail::{self, Change};
-use crate::controller::{self, EventsHealth};
+use crate::controller::{self, AwsEvent, EventsHealth};
 use crate::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy};
 use crate::policies;
 use crate::telemetry::Metrics;
@@ -42,8 +42,8 @@ pub struct Inbox {
 /// The reconciles the inbox asks for: guards and policies by reference, and every guard at
 /// once when events stop flowing (their next resync is an hour away).
 pub struct Triggers {
-    pub guards: BoxStream<'static, ObjectRef<ApiGatewayGuard>>,
-    pub policies: BoxStream<'static, ObjectRef<ApiGatewayGuardPolicy>>,
+    pub guards: BoxStream<'static, AwsEvent>,
+    pub policies: BoxStream<'static, AwsEvent>,
     pub all_guards: BoxStream<'static, ()>,
 }
 
@@ -60,6 +60,14 @@ impl Triggers {
 
 fn receiver<T: Send + 'static>(rx: mpsc::UnboundedReceiver<T>) -> BoxStream<'static, T> {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) }).boxed()
+}
+
+/// Logs a queue message that is no event, by its first 200 characters: a queue message may
+/// hold any bytes, so control characters (a NUL, an escape sequence, a line break that would
+/// forge a log line) are escaped, never written as they are.
+fn log_malformed(err: &cloudtrail::Malformed, body: &str) {
+    let head: String = body.chars().take(200).collect();
+    warn!(error = %err, body = ?head, "dropping a malformed events message");
 }
 
 /// What one event asks for.
@@ -160,8 +168,8 @@ impl Inbox {
         &self,
         sqs: &aws_sdk_sqs::Client,
         queue: &str,
-        guards: &mpsc::UnboundedSender<ObjectRef<ApiGatewayGuard>>,
-        policies: &mpsc::UnboundedSender<ObjectRef<ApiGatewayGuardPolicy>>,
+        guards: &mpsc::UnboundedSender<AwsEvent>,
+        policies: &mpsc::UnboundedSender<AwsEvent>,
     ) {
         // The first poll returns at once, so a reachable queue counts as flowing from the
         // start; the others wait for messages.
@@ -184,40 +192,47 @@ impl Inbox {
                 }
             };
             self.health.polled();
-            let mut mapped = Mapped::default();
+            // Queued before the messages go: a crash in between reads them again. A guard
+            // several events ask for in a row is reconciled once.
             for message in &messages {
                 self.health.heard();
-                let outcome = self.read(message.body().unwrap_or_default(), &mut mapped);
+                let outcome = match self.read(message.body().unwrap_or_default()) {
+                    Err(outcome) => outcome,
+                    Ok((change, mapped)) => {
+                        for guard in &mapped.guards {
+                            let _ =
+                                guards.send(AwsEvent::new(&change.event, &change.region, guard));
+                        }
+                        for policy in &mapped.policies {
+                            let _ =
+                                policies.send(AwsEvent::new(&change.event, &change.region, policy));
+                        }
+                        "mapped"
+                    }
+                };
                 self.metrics.event(outcome);
-            }
-            // Queued before the messages go: a crash in between reads them again.
-            for guard in mapped.guards {
-                let _ = guards.send(guard);
-            }
-            for policy in mapped.policies {
-                let _ = policies.send(policy);
             }
             self.delete(sqs, queue, &messages).await;
         }
     }
 
-    /// Adds what one message asks for to `mapped`; the outcome for the metric.
-    fn read(&self, body: &str, mapped: &mut Mapped) -> &'static str {
+    /// The change one message tells of and what it concerns; or, when it asks for nothing,
+    /// the outcome for the metric.
+    fn read(&self, body: &str) -> Result<(Change, Mapped), &'static str> {
         let change = match cloudtrail::parse(body, SESSION_NAME) {
             Err(err) => {
-                let head: String = body.chars().take(200).collect();
-                warn!(error = %err, message = head, "dropping a malformed events message");
-                return "malformed";
+                log_malformed(&err, body);
+                return Err("malformed");
             }
             Ok(None) => {
                 debug!("an event of nothing the operator keeps");
-                return "unmapped";
+                return Err("unmapped");
             }
             Ok(Some(change)) => change,
         };
         if change.own {
             debug!(event = change.event, "the operator's own write");
-            return "own";
+            return Err("own");
         }
         let found = map(
             &change,
@@ -232,7 +247,7 @@ impl Inbox {
                 region = change.region,
                 "an event of nothing guarded"
             );
-            return "unmapped";
+            return Err("unmapped");
         }
         // What the reconciles read must be AWS's now, not a listing from before the change.
         self.guards.aws.expire_region(&change.region);
@@ -248,9 +263,7 @@ impl Inbox {
             policies = found.policies.len(),
             "reconciling what an event concerns"
         );
-        mapped.guards.extend(found.guards);
-        mapped.policies.extend(found.policies);
-        "mapped"
+        Ok((change, found))
     }
 
     async fn delete(

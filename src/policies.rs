@@ -13,14 +13,14 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::reflector::Store;
 use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::warn;
 
 use crate::aws::{CallLog, RegionalClients};
-use crate::controller::{Tenants, apply_status, publish_about};
+use crate::controller::{AwsEvent, Tenants, apply_status, publish_about};
 use crate::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicyStatus};
 use crate::discovery::discover;
 use crate::model::AwsError;
@@ -393,7 +393,7 @@ pub async fn run(
     api: Api<ApiGatewayGuardPolicy>,
     watch: watcher::Config,
     writer: Writer<ApiGatewayGuardPolicy>,
-    triggers: BoxStream<'static, ObjectRef<ApiGatewayGuardPolicy>>,
+    triggers: BoxStream<'static, AwsEvent>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let guards = Api::<ApiGatewayGuard>::all(ctx.client.clone());
@@ -404,7 +404,7 @@ pub async fn run(
         .applied_objects();
     Controller::for_stream(policies, reader)
         .owns(guards, watcher::Config::default().labels(POLICY_LABEL))
-        .reconcile_on(triggers)
+        .watches_stream(triggers.map(Ok), |event| Some(event.target()))
         // A policy's guards change one after another (each reports Ready): their burst is
         // one reconcile, a second after it ends.
         .with_config(

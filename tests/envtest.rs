@@ -1252,6 +1252,13 @@ async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_d
     }
     let after_changes = updates();
     assert!(after_changes >= 3.0, "{after_changes}");
+    // The log says which event asked for the reconcile.
+    let log = operator.process.output();
+    assert!(
+        log.contains("object.reason=related object updated: AwsEvent.v1.aws/UpdateStage."),
+        "{log}"
+    );
+    assert!(!log.contains("object.reason=unknown"), "{log}");
 
     // The operator's own write coming back, a poison message, and an event of an API nobody
     // guards: none of them reconciles anything, and the loop goes on.
