@@ -294,6 +294,19 @@ async fn ready(guards: &Api<ApiGatewayGuard>, name: &str, generation: i64) -> Ap
     .await
 }
 
+/// Merges `spec` into the spec of guard `name`; the API server's refusal as text.
+async fn patch_spec(
+    guards: &Api<ApiGatewayGuard>,
+    name: &str,
+    spec: serde_json::Value,
+) -> Result<(), String> {
+    let patch = Patch::Merge(serde_json::json!({ "spec": spec }));
+    match guards.patch(name, &PatchParams::default(), &patch).await {
+        Ok(_) => Ok(()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
 const FULL_SPEC: &str = "  restApi: {name: API}
   stage: prod
   tracing: {enabled: true}
@@ -414,6 +427,62 @@ async fn the_crd_schema_and_its_cel_rules_accept_and_refuse_as_intended() {
             (expected, got) => panic!("{fields}: expected refusal {expected:?}, got {got:?}"),
         }
     }
+}
+
+/// The API server keeps the stored status on every update of the spec, so the account rule
+/// sees whether the guard acted through its AwsAccount (status.accountId, which only the
+/// operator writes).
+#[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
+async fn an_account_may_be_added_to_a_guard_but_not_changed_once_it_acted_through_it() {
+    let server = envtest::api_server().await;
+    let admin = server.admin().await;
+    namespace(&admin, "cel-account").await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin, "cel-account");
+    let spec = "  restApi: {name: a}\n  stage: prod\n";
+    create(&guards, &guard("cel-account", "g", "cel", spec)).await;
+    let set_status = async |status: serde_json::Value| {
+        guards
+            .patch_status(
+                "g",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "status": status })),
+            )
+            .await
+            .unwrap();
+    };
+    let set_account = async |account: Option<&str>| {
+        patch_spec(&guards, "g", serde_json::json!({ "account": account })).await
+    };
+    // It acted through the operator's own identity; an account may be added (the operator acts
+    // through it only if its role reaches the account the alarms are in), and taken back while
+    // the guard has not acted through it.
+    set_status(serde_json::json!({"restApiId": "a1b2c3"})).await;
+    assert_eq!(set_account(Some("acct-a")).await, Ok(()));
+    assert_eq!(set_account(Some("acct-b")).await, Ok(()));
+    assert_eq!(set_account(None).await, Ok(()));
+    assert_eq!(set_account(Some("acct-a")).await, Ok(()));
+    // Once it did, what it made is in that account.
+    set_status(serde_json::json!({"accountId": "111122223333"})).await;
+    for changed in [Some("acct-b"), None] {
+        let refused = set_account(changed).await.unwrap_err();
+        assert!(
+            refused.contains("account cannot change once the guard acted through it"),
+            "{refused}"
+        );
+    }
+    // An update that sets the status through the spec's endpoint changes no status, so it
+    // cannot lift the rule.
+    let sneaked = guards
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"spec": {"account": null}, "status": {"accountId": null}}),
+            ),
+        )
+        .await;
+    assert!(sneaked.is_err(), "{sneaked:?}");
 }
 
 #[tokio::test]
@@ -1485,6 +1554,72 @@ async fn a_guard_refused_by_tenancy_never_claims_a_stage() {
         support::alarm_names(&in_account, "apigw-guard-squat-b_")
             .await
             .is_empty()
+    );
+    operator.assert_never_forbidden();
+}
+
+/// A guard that acted through the operator's own identity is given an AwsAccount: its alarms
+/// stay in the operator's own account, so the operator refuses a role that reaches another
+/// (and the account can be taken back), and acts through one that reaches the same account.
+#[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
+async fn an_account_added_to_a_guard_must_reach_the_account_its_alarms_are_in() {
+    let server = envtest::api_server().await;
+    let admin = server.admin().await;
+    let test = "adopt";
+    let own_id = "123456789012";
+    labelled_namespace(&admin, "adopt", "adopt").await;
+    let own = support::config(REGION).await;
+    let api = support::seed_api(&own, "adopt-api", "prod").await;
+    support::tag_api(&own, &api, &[("team", "adopt")]).await;
+    let accounts: Api<AwsAccount> = Api::all(admin.clone());
+    create(
+        &accounts,
+        &aws_account_with_role("acct-adopt-own", own_id, "apigw-guard-adopt", "adopt"),
+    )
+    .await;
+    create(
+        &accounts,
+        &aws_account("acct-adopt-other", "666600000066", "adopt"),
+    )
+    .await;
+    let operator = Operator::start(server, test, "only", "1h").await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), "adopt");
+    let spec = "  restApi: {name: adopt-api}\n  stage: prod\n  alarms: {}\n";
+    create(&guards, &guard("adopt", "g", test, spec)).await;
+    ready(&guards, "g", 1).await;
+    let alarms = support::alarm_names(&own, "apigw-guard-adopt_g_").await;
+    assert_eq!(alarms.len(), 3, "{alarms:?}");
+    let set_account = async |account: &str| {
+        patch_spec(&guards, "g", serde_json::json!({ "account": account }))
+            .await
+            .unwrap();
+    };
+
+    set_account("acct-adopt-other").await;
+    let message = stalled(&guards, "g", "AccountMismatch").await;
+    assert!(
+        message.contains(&format!(
+            "its alarms live in the operator's own AWS account {own_id}, and AwsAccount \
+             acct-adopt-other's role acts in 666600000066"
+        )),
+        "{message}"
+    );
+    assert!(!message.contains("old account"), "{message}");
+    let guard = guards.get("g").await.unwrap();
+    assert_eq!(
+        guard.status.unwrap().account_id,
+        None,
+        "nothing acted through it"
+    );
+
+    set_account("acct-adopt-own").await;
+    let guard = ready(&guards, "g", 3).await;
+    assert_eq!(guard.status.unwrap().account_id.as_deref(), Some(own_id));
+    assert_eq!(
+        support::alarm_names(&own, "apigw-guard-adopt_g_").await,
+        alarms,
+        "the same alarms, kept"
     );
     operator.assert_never_forbidden();
 }
