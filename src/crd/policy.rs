@@ -34,7 +34,7 @@ use super::{
 )]
 #[x_kube(
     validation = Rule::new("has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)")
-        .message("account cannot change: the policy's guards live in the old account; delete the policy and create it anew")
+        .message("spec.account cannot be added, changed or removed: the policy's guards act in the AWS account the policy was created with (the operator's own when it named none); delete the policy and create it anew")
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiGatewayGuardPolicySpec {
