@@ -252,13 +252,16 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
             if existing.is_some_and(|e| unchanged(e, &guard)) {
                 continue;
             }
-            let applied = guards_api
+            let mut applied = guards_api
                 .patch(
                     name,
                     &PatchParams::apply(FIELD_MANAGER).force(),
                     &Patch::Apply(&guard),
                 )
                 .await?;
+            // Kept until the status is counted: without the field-manager records, which were
+            // most of a 1,000-guard policy's peak memory (heaptrack) and are never read.
+            applied.managed_fields_mut().clear();
             if existing.is_none() {
                 let note = format!("guarding {} with guard {name}", stage.describe());
                 publish(ctx, policy, "StageCovered", note).await;
