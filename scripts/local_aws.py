@@ -19,6 +19,13 @@ moto's API Gateway TagResource, UntagResource and GetTags know stage ARNs only a
 REST API's ARN (`arn:aws:apigateway:REGION::/restapis/ID`) 404; `add_rest_api_tags` lets them
 tag the REST API itself, as AWS does (its tags then show in GetRestApi and GetRestApis);
 tests/accounts.rs tags and untags APIs through it.
+
+moto's API Gateway v2 creates and reads stages but has no UpdateStage, DeleteRouteSettings or
+DeleteAccessLogSettings; `add_http_api_stage_updates` adds them, with AWS's refusals (see there).
+
+moto's CloudWatch has no PutCompositeAlarm, returns composite alarms from DescribeAlarms whatever
+AlarmTypes says and deletes any alarm; `add_composite_alarms` adds the call, AlarmTypes,
+ParentsOfAlarmName/ChildrenOfAlarmName, and DeleteAlarms' refusals (see there).
 """
 
 import argparse
@@ -38,7 +45,14 @@ from urllib.parse import unquote
 
 from moto.apigateway import urls as apigateway_urls
 from moto.apigateway.responses import APIGatewayResponse
+from moto.apigatewayv2 import models as apigatewayv2_models
+from moto.apigatewayv2 import urls as apigatewayv2_urls
+from moto.apigatewayv2.exceptions import APIGatewayV2Error, BadRequestException
+from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.cloudwatch import models as cloudwatch_models
+from moto.cloudwatch.exceptions import ValidationError as CloudWatchValidationError
+from moto.cloudwatch.responses import CloudWatchResponse
+from moto.core.responses import ActionResult, EmptyResult
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -46,8 +60,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-# Operation -> (listed member, page-size parameter, AWS's largest page).
-PAGED = {"DescribeAlarms": ("MetricAlarms", "MaxRecords", 100)}
+# Operation -> (listed members, page-size parameter, AWS's largest page). DescribeAlarms pages
+# its two lists together (MaxRecords counts alarms of both kinds), here in one name order.
+PAGED = {"DescribeAlarms": (("MetricAlarms", "CompositeAlarms"), "MaxRecords", 100)}
 
 RPC_V2_PATH = re.compile(r"^/service/(?P<service>[^/]+)/operation/(?P<operation>[^/]+)$")
 
@@ -154,11 +169,16 @@ def error_body(payload):
 
 def page(operation, request, payload):
     """One page of a complete answer, as AWS would give it: `NextToken` is the offset."""
-    member, size_param, largest = PAGED[operation]
-    items = sorted(payload.get(member, []), key=lambda item: item.get("AlarmName", ""))
+    members, size_param, largest = PAGED[operation]
+    items = sorted(
+        ((item.get("AlarmName", ""), member, item) for member in members for item in payload.get(member, [])),
+        key=lambda entry: entry[:2],
+    )
     size = min(int(request.get(size_param) or largest), largest)
     start = int(request.get("NextToken") or 0)
-    payload[member] = items[start : start + size]
+    kept = items[start : start + size]
+    for member in members:
+        payload[member] = [item for _, listed, item in kept if listed == member]
     payload.pop("NextToken", None)
     if start + size < len(items):
         payload["NextToken"] = str(start + size)
@@ -229,12 +249,284 @@ def add_rest_api_tags():
     APIGatewayResponse._apigw_guard_rest_api_tags = True
 
 
+class NotFoundException(APIGatewayV2Error):
+    code = 404
+
+    def __init__(self, message):
+        super().__init__("NotFoundException", message)
+
+
+# AccessLogSettings.Format "must include at least $context.requestId" (API reference, v2
+# AccessLogSettings); `$context.requestIdFoo` is another variable.
+REQUEST_ID = re.compile(r"\$context\.requestId(?![A-Za-z0-9_])")
+LOG_GROUP_ARN = re.compile(r"^arn:[^:]+:logs:[^:]+:\d{12}:log-group:[^:]+(:\*)?$")
+# RouteSettings.LoggingLevel and DataTraceEnabled are "supported only for WebSocket APIs" (API
+# reference); an HTTP API stage given either (any value, OFF and false too) answers
+# "BadRequestException: Execution logs are not supported on protocolType HTTP".
+EXECUTION_LOG_SETTINGS = ("loggingLevel", "dataTraceEnabled")
+STAGE_FIELDS = {
+    "autoDeploy": "auto_deploy",
+    "clientCertificateId": "client_certificate_id",
+    "deploymentId": "deployment_id",
+    "description": "description",
+}
+
+
+def check_stage_update(api, stage, body):
+    """AWS's refusals of an UpdateStage body, all checked before anything changes."""
+    route_settings = body.get("routeSettings") or {}
+    settings = [body.get("defaultRouteSettings") or {}, *route_settings.values()]
+    if api.protocol_type == "HTTP" and any(k in s for s in settings for k in EXECUTION_LOG_SETTINGS):
+        raise BadRequestException("Execution logs are not supported on protocolType HTTP")
+    access = body.get("accessLogSettings")
+    if access is not None:
+        if not REQUEST_ID.search(access.get("format") or ""):
+            raise BadRequestException("Access Log format must contain at least $context.requestId")
+        # DestinationArn is "the ARN of the CloudWatch Logs log group" (with or without the ":*"
+        # DescribeLogGroups adds); the message is ours, AWS's wording is not documented.
+        if not LOG_GROUP_ARN.match(access.get("destinationArn") or ""):
+            raise BadRequestException("Invalid destination ARN: it must be a CloudWatch Logs log group ARN")
+    # Route settings name routes that exist (AWS: NotFoundException "Unable to find Route by key
+    # GET /x within the provided RouteSettings").
+    route_keys = {route.route_key for route in api.routes.values()}
+    for key in route_settings:
+        if key not in route_keys:
+            raise NotFoundException(f"Unable to find Route by key {key} within the provided RouteSettings")
+    # DeploymentId "Can't be updated if autoDeploy is enabled" (API reference, UpdateStage; the
+    # message is ours).
+    auto_deploy = body.get("autoDeploy", stage.auto_deploy)
+    if "deploymentId" in body and auto_deploy:
+        raise BadRequestException("Deployment id cannot be specified when autoDeploy is enabled")
+
+
+def add_http_api_stage_updates():
+    """Adds API Gateway v2 UpdateStage, DeleteRouteSettings and DeleteAccessLogSettings to moto.
+
+    UpdateStage is a partial update: a field it does not name keeps its value (an omitted
+    accessLogSettings keeps access logging on; DeleteAccessLogSettings turns it off), the
+    defaultRouteSettings and each named route's settings change only in the fields given, and
+    routeSettings keys it does not name stay (DeleteRouteSettings removes one). It answers the
+    whole stage, as GetStage does.
+    """
+    if getattr(ApiGatewayV2Response, "_apigw_guard_stage_updates", False):
+        return
+    stage_class = apigatewayv2_models.Stage
+    stage_json = stage_class.to_json
+
+    def to_json(self):
+        out = stage_json(self)
+        deployment_id = getattr(self, "deployment_id", self.config.get("deploymentId"))
+        if deployment_id:
+            out["deploymentId"] = deployment_id
+        return out
+
+    def api_and_stage(self):
+        """The API and stage a /v2/apis/{apiId}/stages/{stageName}[/...] path names (404s)."""
+        parts = self.path.split("/")
+        api = self.apigatewayv2_backend.get_api(parts[3])
+        return api, api.get_stage(unquote(parts[5]))
+
+    def update_stage(self):
+        api, stage = api_and_stage(self)
+        body = json.loads(self.body or "{}")
+        check_stage_update(api, stage, body)
+        if "accessLogSettings" in body:
+            stage.access_log_settings = dict(body["accessLogSettings"])
+        if "defaultRouteSettings" in body:
+            stage.default_route_settings = {
+                **(stage.default_route_settings or {}),
+                **body["defaultRouteSettings"],
+            }
+        if "routeSettings" in body:
+            routes = dict(stage.route_settings or {})
+            for key, settings in body["routeSettings"].items():
+                routes[key] = {**routes.get(key, {}), **settings}
+            stage.route_settings = routes
+        if "stageVariables" in body:
+            stage.stage_variables = {**(stage.stage_variables or {}), **body["stageVariables"]}
+        for field, attribute in STAGE_FIELDS.items():
+            if field in body:
+                setattr(stage, attribute, body[field])
+        stage.updated = datetime.datetime.now()
+        return 200, {}, json.dumps(stage.to_json())
+
+    def delete_route_settings(self):
+        api, stage = api_and_stage(self)
+        key = unquote(self.path.split("/routesettings/", 1)[1])
+        if key not in (stage.route_settings or {}):
+            raise NotFoundException(f"Unable to find route settings for key {key}")
+        stage.route_settings = {k: v for k, v in stage.route_settings.items() if k != key}
+        return 204, {"status": 204}, ""
+
+    def delete_access_log_settings(self):
+        _, stage = api_and_stage(self)
+        stage.access_log_settings = None
+        return 204, {"status": 204}, ""
+
+    stage_class.to_json = to_json
+    ApiGatewayV2Response.update_stage = update_stage
+    ApiGatewayV2Response.delete_route_settings = delete_route_settings
+    ApiGatewayV2Response.delete_access_log_settings = delete_access_log_settings
+    # The route key ("GET /pets") reaches the router with its slash decoded. API Gateway's
+    # URL table holds a copy of v2's, so both get the routes.
+    stage_path = "{0}/v2/apis/(?P<api_id>[^/]+)/stages/(?P<stage_name>[^/]+)"
+    for table in (apigateway_urls.url_paths, apigatewayv2_urls.url_paths):
+        table[stage_path + "/routesettings/(?P<route_key>.+)$"] = ApiGatewayV2Response.dispatch
+        table[stage_path + "/accesslogsettings$"] = ApiGatewayV2Response.dispatch
+    ApiGatewayV2Response._apigw_guard_stage_updates = True
+
+
+# ALARM(name), OK("name") or INSUFFICIENT_DATA(arn) in a composite alarm's AlarmRule (names may be
+# quoted; an ARN names the alarm after ":alarm:"). AT_LEAST(...) is not read.
+RULE_ALARM = re.compile(r'\b(?:ALARM|OK|INSUFFICIENT_DATA)\s*\(\s*(?:"([^"]+)"|([^()"\s]+))\s*\)')
+
+
+def alarm_name(reference):
+    return reference.split(":alarm:", 1)[1] if ":alarm:" in reference else reference
+
+
+def rule_alarm_names(rule):
+    """The alarms a composite alarm's rule names."""
+    return [alarm_name(quoted or bare) for quoted, bare in RULE_ALARM.findall(rule or "")]
+
+
+def add_composite_alarms():
+    """Adds CloudWatch PutCompositeAlarm to moto and makes DescribeAlarms and DeleteAlarms
+    treat composite alarms as AWS documents (quotes from the API reference):
+
+    - PutCompositeAlarm: a new alarm starts in INSUFFICIENT_DATA; an update "completely
+      overwrites the previous configuration" but leaves the state unchanged, and ignores Tags
+      (TagResource changes them). Every alarm the rule names must exist (AWS: ValidationError
+      "Could not save the composite alarm as alarms [...] in the alarm rule do not exist"), and
+      so must the ActionsSuppressor, whose wait and extension periods are then required.
+    - DescribeAlarms: "If you omit [AlarmTypes], only metric alarms are returned, even if
+      composite alarms exist"; ParentsOfAlarmName and ChildrenOfAlarmName take no other filter.
+    - DeleteAlarms: "no more than one composite alarm" per call; and "you can't delete any
+      [alarm] ... [while] there is still a composite alarm that depends on [it]": an alarm named
+      in the rule of a composite alarm that is not deleted in the same call is refused with
+      AWS's ValidationError "Cannot delete X as there are composite alarm(s) depending on
+      them." and nothing is deleted.
+    """
+    if getattr(CloudWatchResponse, "_apigw_guard_composite_alarms", False):
+        return
+    describe = CloudWatchResponse.describe_alarms
+    delete = CloudWatchResponse.delete_alarms
+
+    def put_composite_alarm(self):
+        backend = self.cloudwatch_backend
+        name, rule = self._get_param("AlarmName"), self._get_param("AlarmRule")
+        missing = [n for n in rule_alarm_names(rule) if n not in backend.alarms]
+        if missing:
+            raise CloudWatchValidationError(
+                f"Could not save the composite alarm as alarms {missing} in the alarm rule do not exist"
+            )
+        suppressor = self._get_param("ActionsSuppressor")
+        wait = self._get_param("ActionsSuppressorWaitPeriod")
+        extension = self._get_param("ActionsSuppressorExtensionPeriod")
+        if suppressor is not None:
+            if alarm_name(suppressor) not in backend.alarms:
+                raise CloudWatchValidationError(f"ActionsSuppressor {suppressor} does not exist")
+            if wait is None or extension is None:
+                raise CloudWatchValidationError(
+                    "ActionsSuppressorWaitPeriod and ActionsSuppressorExtensionPeriod are "
+                    "required with ActionsSuppressor"
+                )
+        previous = backend.alarms.get(name)
+        alarm = backend.put_metric_alarm(
+            name=name,
+            namespace=None,
+            metric_name=None,
+            comparison_operator=None,
+            evaluation_periods=None,
+            period=None,
+            threshold=None,
+            statistic=None,
+            description=self._get_param("AlarmDescription"),
+            dimensions=[],
+            alarm_actions=self._get_param("AlarmActions", []),
+            ok_actions=self._get_param("OKActions", []),
+            insufficient_data_actions=self._get_param("InsufficientDataActions", []),
+            actions_enabled=self._get_bool_param("ActionsEnabled"),
+            rule=rule,
+            tags=None if previous else self._get_param("Tags", []),
+        )
+        if previous is None:
+            alarm.state_value = "INSUFFICIENT_DATA"
+        else:
+            state = ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp")
+            for kept in (*state, "history"):
+                setattr(alarm, kept, getattr(previous, kept))
+        alarm.actions_suppressor = suppressor
+        alarm.actions_suppressor_wait_period = wait if suppressor is not None else None
+        alarm.actions_suppressor_extension_period = extension if suppressor is not None else None
+        return EmptyResult()
+
+    def describe_alarms(self):
+        parents_of = self._get_param("ParentsOfAlarmName")
+        children_of = self._get_param("ChildrenOfAlarmName")
+        if parents_of or children_of:
+            others = ("AlarmNames", "AlarmNamePrefix", "AlarmTypes", "StateValue", "ActionPrefix")
+            if (parents_of and children_of) or any(self._get_param(p) for p in others):
+                raise CloudWatchValidationError(
+                    "ParentsOfAlarmName and ChildrenOfAlarmName cannot be combined with other filters"
+                )
+            alarms = self.cloudwatch_backend.alarms
+            if parents_of:
+                found = [a for a in alarms.values() if parents_of in rule_alarm_names(a.rule)]
+            else:
+                parent = alarms.get(children_of)
+                names = rule_alarm_names(parent.rule) if parent is not None else []
+                found = [alarms[n] for n in dict.fromkeys(names) if n in alarms]
+            return ActionResult(
+                {
+                    "MetricAlarms": [a for a in found if a.rule is None],
+                    "CompositeAlarms": [a for a in found if a.rule is not None],
+                }
+            )
+        result = describe(self)
+        types = self._get_param("AlarmTypes") or ["MetricAlarm"]
+        for kind, member in (("MetricAlarm", "MetricAlarms"), ("CompositeAlarm", "CompositeAlarms")):
+            if kind not in types:
+                result.result[member] = []
+        return result
+
+    def delete_alarms(self):
+        alarms = self.cloudwatch_backend.alarms
+        names = set(self._get_param("AlarmNames", []))
+        composites = [n for n in names if n in alarms and alarms[n].rule is not None]
+        if len(composites) > 1:
+            raise CloudWatchValidationError(
+                f"Only one composite alarm can be deleted per call; {len(composites)} were given"
+            )
+        depended_on = sorted(
+            {
+                child
+                for alarm in alarms.values()
+                if alarm.rule is not None and alarm.name not in names
+                for child in rule_alarm_names(alarm.rule)
+                if child in names
+            }
+        )
+        if depended_on:
+            raise CloudWatchValidationError(
+                f"Cannot delete {','.join(depended_on)} as there are composite alarm(s) depending on them."
+            )
+        return delete(self)
+
+    CloudWatchResponse.put_composite_alarm = put_composite_alarm
+    CloudWatchResponse.describe_alarms = describe_alarms
+    CloudWatchResponse.delete_alarms = delete_alarms
+    CloudWatchResponse._apigw_guard_composite_alarms = True
+
+
 class CborBridge:
     """WSGI middleware: RPC v2 CBOR in, JSON 1.0 to the wrapped app, CBOR back out."""
 
     def __init__(self, app, models=None):
         add_percentiles()
         add_rest_api_tags()
+        add_http_api_stage_updates()
+        add_composite_alarms()
         self.app = app
         self.models = models or ServiceModels()
 

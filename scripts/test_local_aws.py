@@ -8,6 +8,7 @@ import gzip
 import json
 import unittest
 import uuid
+from urllib.parse import quote
 
 import botocore.session
 import cbor2
@@ -24,6 +25,7 @@ AUTH = (
     "SignedHeaders=host, Signature=x"
 )
 UTC = datetime.timezone.utc
+APIGW_AUTH = AUTH.replace("/monitoring/", "/apigateway/")
 
 
 def unique(prefix):
@@ -345,6 +347,385 @@ class BridgeTest(unittest.TestCase):
         self.assertIsInstance(points[0]["Timestamp"], datetime.datetime)
         self.assertIsNotNone(points[0]["Timestamp"].tzinfo)
         self.assertTrue(tag_follows_key(stats.data, "Timestamp", 1))
+
+
+def rest_json(client, method, path, body=None):
+    """An API Gateway v2 (restJson1) call; the bridge passes it to moto untouched."""
+    response = client.open(
+        path,
+        method=method,
+        data=None if body is None else json.dumps(body),
+        headers={"Authorization": APIGW_AUTH, "Content-Type": "application/json"},
+    )
+    return response, (json.loads(response.data) if response.data.strip() else None)
+
+
+class HttpApiStageTest(unittest.TestCase):
+    """API Gateway v2 UpdateStage, DeleteRouteSettings and DeleteAccessLogSettings."""
+
+    ARN = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigw-guard/orders"
+    FORMAT = '{"requestId":"$context.requestId","status":"$context.status"}'
+
+    @classmethod
+    def setUpClass(cls):
+        cls.client = Client(CborBridge(DomainDispatcherApplication(create_backend_app)))
+
+    def api(self, protocol="HTTP", routes=("GET /pets",)):
+        _, api = rest_json(self.client, "POST", "/v2/apis", {"name": unique("api"), "protocolType": protocol})
+        for key in routes:
+            created, _ = rest_json(self.client, "POST", f"/v2/apis/{api['apiId']}/routes", {"routeKey": key})
+            self.assertEqual(created.status_code, 200, created.data)
+        return api["apiId"]
+
+    def stage(self, protocol="HTTP", routes=("GET /pets",), **fields):
+        api = self.api(protocol, routes)
+        created, _ = rest_json(self.client, "POST", f"/v2/apis/{api}/stages", {"stageName": "$default", **fields})
+        self.assertEqual(created.status_code, 200, created.data)
+        return f"/v2/apis/{api}/stages/%24default"
+
+    def update(self, path, body, status=200):
+        response, answer = rest_json(self.client, "PATCH", path, body)
+        self.assertEqual(response.status_code, status, response.data)
+        return answer
+
+    def get(self, path):
+        response, answer = rest_json(self.client, "GET", path)
+        self.assertEqual(response.status_code, 200, response.data)
+        return answer
+
+    def assertRefused(self, path, body, status, error, message):
+        before = self.get(path)
+        answer = self.update(path, body, status)
+        self.assertEqual(answer["__type"], error)
+        self.assertIn(message, answer["message"])
+        self.assertEqual(self.get(path), before)  # nothing changed
+
+    def test_update_changes_only_the_fields_given_and_answers_the_stage(self):
+        path = self.stage(description="before", stageVariables={"a": "1"})
+        answer = self.update(
+            path,
+            {
+                "accessLogSettings": {"destinationArn": self.ARN, "format": self.FORMAT},
+                "defaultRouteSettings": {
+                    "throttlingRateLimit": 100.5,
+                    "throttlingBurstLimit": 50,
+                    "detailedMetricsEnabled": True,
+                },
+                "routeSettings": {"GET /pets": {"throttlingRateLimit": 5.0, "throttlingBurstLimit": 2}},
+                "stageVariables": {"b": "2"},
+                "autoDeploy": False,
+                "deploymentId": "dep123",
+                "clientCertificateId": "cert1",
+            },
+        )
+        self.assertEqual(answer, self.get(path))
+        self.assertEqual(answer["stageName"], "$default")
+        self.assertEqual(answer["description"], "before")  # not named: kept
+        self.assertEqual(answer["accessLogSettings"], {"destinationArn": self.ARN, "format": self.FORMAT})
+        self.assertEqual(
+            answer["defaultRouteSettings"],
+            {"detailedMetricsEnabled": True, "throttlingRateLimit": 100.5, "throttlingBurstLimit": 50},
+        )
+        self.assertEqual(answer["routeSettings"], {"GET /pets": {"throttlingRateLimit": 5.0, "throttlingBurstLimit": 2}})
+        self.assertEqual(answer["stageVariables"], {"a": "1", "b": "2"})
+        self.assertEqual(
+            (answer["autoDeploy"], answer["deploymentId"], answer["clientCertificateId"]),
+            (False, "dep123", "cert1"),
+        )
+
+        # A second, partial update: only the rate limit and the description change.
+        answer = self.update(path, {"defaultRouteSettings": {"throttlingRateLimit": 7.0}, "description": "after"})
+        self.assertEqual(
+            answer["defaultRouteSettings"],
+            {"detailedMetricsEnabled": True, "throttlingRateLimit": 7.0, "throttlingBurstLimit": 50},
+        )
+        self.assertEqual(answer["description"], "after")
+        self.assertEqual(answer["accessLogSettings"]["destinationArn"], self.ARN)
+        self.assertEqual(answer["routeSettings"]["GET /pets"]["throttlingBurstLimit"], 2)
+        stages = self.get(path.rsplit("/", 1)[0])["items"]
+        self.assertEqual([s["description"] for s in stages], ["after"])
+        self.assertEqual(stages[0]["defaultRouteSettings"]["throttlingRateLimit"], 7.0)
+
+    def test_route_settings_merge_by_route_key_and_delete_route_settings_removes_one(self):
+        path = self.stage(routes=("GET /pets", "POST /pets/{id}"))
+        self.update(path, {"routeSettings": {"GET /pets": {"throttlingRateLimit": 5.0, "throttlingBurstLimit": 2}}})
+        answer = self.update(
+            path,
+            {"routeSettings": {"POST /pets/{id}": {"throttlingBurstLimit": 1}, "GET /pets": {"throttlingBurstLimit": 3}}},
+        )
+        self.assertEqual(
+            answer["routeSettings"],
+            {
+                "GET /pets": {"throttlingRateLimit": 5.0, "throttlingBurstLimit": 3},
+                "POST /pets/{id}": {"throttlingBurstLimit": 1},
+            },
+        )
+        # DELETE .../routesettings/{routeKey}, the key percent-encoded (its slashes too).
+        deleted, _ = rest_json(self.client, "DELETE", f"{path}/routesettings/{quote('POST /pets/{id}', safe='')}")
+        self.assertEqual(deleted.status_code, 204, deleted.data)
+        self.assertEqual(list(self.get(path)["routeSettings"]), ["GET /pets"])
+        again, answer = rest_json(self.client, "DELETE", f"{path}/routesettings/{quote('POST /pets/{id}', safe='')}")
+        self.assertEqual((again.status_code, answer["__type"]), (404, "NotFoundException"))
+
+    def test_access_logs_stay_until_delete_access_log_settings(self):
+        path = self.stage()
+        self.update(path, {"accessLogSettings": {"destinationArn": self.ARN + ":*", "format": self.FORMAT}})
+        self.update(path, {"description": "no access log settings named"})
+        self.assertEqual(self.get(path)["accessLogSettings"]["destinationArn"], self.ARN + ":*")
+        deleted, _ = rest_json(self.client, "DELETE", f"{path}/accesslogsettings")
+        self.assertEqual(deleted.status_code, 204, deleted.data)
+        self.assertNotIn("accessLogSettings", self.get(path))
+
+    def test_execution_logging_is_refused_on_http_api_stages(self):
+        path = self.stage()
+        message = "Execution logs are not supported on protocolType HTTP"
+        for body in (
+            {"defaultRouteSettings": {"loggingLevel": "INFO"}},
+            {"defaultRouteSettings": {"throttlingRateLimit": 1.0, "loggingLevel": "OFF"}},
+            {"defaultRouteSettings": {"dataTraceEnabled": False}},
+            {"routeSettings": {"GET /pets": {"loggingLevel": "ERROR"}}},
+            {"routeSettings": {"GET /pets": {"dataTraceEnabled": True}}},
+        ):
+            with self.subTest(body=body):
+                self.assertRefused(path, body, 400, "BadRequestException", message)
+        # WebSocket APIs have execution logs.
+        websocket = self.stage("WEBSOCKET", routes=("$connect",))
+        answer = self.update(websocket, {"defaultRouteSettings": {"loggingLevel": "INFO", "dataTraceEnabled": True}})
+        self.assertEqual(answer["defaultRouteSettings"]["loggingLevel"], "INFO")
+
+    def test_access_log_settings_are_checked(self):
+        path = self.stage()
+        for settings, message in (
+            ({"destinationArn": self.ARN, "format": '{"status":"$context.status"}'}, "$context.requestId"),
+            ({"destinationArn": self.ARN, "format": "$context.requestIdX $context.status"}, "$context.requestId"),
+            ({"destinationArn": self.ARN}, "$context.requestId"),
+            ({"destinationArn": "orders-log-group", "format": self.FORMAT}, "log group ARN"),
+            ({"format": self.FORMAT}, "log group ARN"),
+        ):
+            with self.subTest(settings=settings):
+                self.assertRefused(path, {"accessLogSettings": settings}, 400, "BadRequestException", message)
+
+    def test_route_settings_must_name_a_route(self):
+        path = self.stage()
+        self.assertRefused(
+            path,
+            {"description": "x", "routeSettings": {"GET /pets": {"throttlingBurstLimit": 1}, "GET /cats": {"throttlingBurstLimit": 1}}},
+            404,
+            "NotFoundException",
+            "Unable to find Route by key GET /cats within the provided RouteSettings",
+        )
+
+    def test_deployment_id_is_refused_while_auto_deploy_is_on(self):
+        path = self.stage(autoDeploy=True)
+        self.assertRefused(path, {"deploymentId": "dep1"}, 400, "BadRequestException", "autoDeploy")
+        answer = self.update(path, {"deploymentId": "dep1", "autoDeploy": False})
+        self.assertEqual((answer["deploymentId"], answer["autoDeploy"]), ("dep1", False))
+
+    def test_missing_api_or_stage_is_not_found(self):
+        api = self.api()
+        for path in (f"/v2/apis/{api}/stages/nope", "/v2/apis/nope1234/stages/%24default"):
+            with self.subTest(path=path):
+                answer = self.update(path, {"description": "x"}, 404)
+                self.assertEqual(answer["__type"], "NotFoundException")
+
+
+class CompositeAlarmTest(unittest.TestCase):
+    """CloudWatch PutCompositeAlarm, and composite alarms in DescribeAlarms and DeleteAlarms."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.client = Client(CborBridge(DomainDispatcherApplication(create_backend_app)))
+
+    def call(self, operation, payload, status=200):
+        response = cbor_call(self.client, operation, payload)
+        self.assertEqual(response.status_code, status, response.data)
+        return response, cbor2.loads(response.data)
+
+    def metric_alarm(self, name):
+        self.call(
+            "PutMetricAlarm",
+            {
+                "AlarmName": name,
+                "Namespace": "AWS/ApiGateway",
+                "MetricName": "5XXError",
+                "Statistic": "Average",
+                "Period": 300,
+                "EvaluationPeriods": 1,
+                "Threshold": 0.0144,
+                "ComparisonOperator": "GreaterThanThreshold",
+            },
+        )
+        return name
+
+    def composite(self, name, rule, **fields):
+        return self.call("PutCompositeAlarm", {"AlarmName": name, "AlarmRule": rule, **fields})
+
+    def describe(self, **request):
+        return self.call("DescribeAlarms", request)[1]
+
+    def assertValidationError(self, response, body, message):
+        self.assertEqual(body["__type"].rsplit("#", 1)[-1], "ValidationException")
+        # The query error code the SDKs read (awsQueryCompatible), as AWS sends it.
+        self.assertEqual(response.headers.get("x-amzn-query-error"), "ValidationError;Sender")
+        self.assertIn(message, body["message"])
+
+    def tier(self):
+        prefix = unique("slo")
+        long, short = self.metric_alarm(f"{prefix}-long"), self.metric_alarm(f"{prefix}-short")
+        return prefix, long, short
+
+    def test_put_composite_alarm_then_describe_it_by_type(self):
+        prefix, long, short = self.tier()
+        page = self.metric_alarm(f"{prefix}-page")
+        topic = "arn:aws:sns:us-east-1:123456789012:pager"
+        before = datetime.datetime.now(UTC) - datetime.timedelta(seconds=5)
+        self.composite(
+            f"{prefix}-ticket",
+            f'ALARM("{long}") AND ALARM(arn:aws:cloudwatch:us-east-1:123456789012:alarm:{short})',
+            AlarmDescription="1x burn over 3 days",
+            AlarmActions=[topic],
+            OKActions=[topic],
+            ActionsSuppressor=page,
+            ActionsSuppressorWaitPeriod=120,
+            ActionsSuppressorExtensionPeriod=300,
+            Tags=[{"Key": "apigw-guard.dev/owner", "Value": "ns/g"}],
+        )
+        body = self.describe(AlarmNamePrefix=prefix, AlarmTypes=["CompositeAlarm"])
+        self.assertEqual(body["MetricAlarms"], [])
+        [alarm] = body["CompositeAlarms"]
+        self.assertEqual(alarm["AlarmName"], f"{prefix}-ticket")
+        self.assertTrue(alarm["AlarmArn"].endswith(f":alarm:{prefix}-ticket"))
+        self.assertIn(f'ALARM("{long}")', alarm["AlarmRule"])
+        self.assertEqual(alarm["AlarmDescription"], "1x burn over 3 days")
+        self.assertEqual((alarm["AlarmActions"], alarm["OKActions"]), ([topic], [topic]))
+        self.assertIs(alarm["ActionsEnabled"], True)
+        self.assertEqual(
+            (alarm["ActionsSuppressor"], alarm["ActionsSuppressorWaitPeriod"], alarm["ActionsSuppressorExtensionPeriod"]),
+            (page, 120, 300),
+        )
+        self.assertEqual(alarm["StateValue"], "INSUFFICIENT_DATA")  # a new composite alarm's state
+        self.assertIsInstance(alarm["StateUpdatedTimestamp"], datetime.datetime)
+        self.assertGreaterEqual(alarm["AlarmConfigurationUpdatedTimestamp"], before)
+
+        # Without AlarmTypes only metric alarms come back; with both, both.
+        body = self.describe(AlarmNamePrefix=prefix)
+        self.assertEqual(body["CompositeAlarms"], [])
+        self.assertEqual(len(body["MetricAlarms"]), 3)
+        body = self.describe(AlarmNames=[f"{prefix}-ticket", long], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+        self.assertEqual(
+            ([a["AlarmName"] for a in body["MetricAlarms"]], [a["AlarmName"] for a in body["CompositeAlarms"]]),
+            ([long], [f"{prefix}-ticket"]),
+        )
+
+        # Tags: given at creation, then TagResource and ListTagsForResource on its ARN.
+        arn = alarm["AlarmArn"]
+        self.call("TagResource", {"ResourceARN": arn, "Tags": [{"Key": "tier", "Value": "ticket"}]})
+        _, tags = self.call("ListTagsForResource", {"ResourceARN": arn})
+        self.assertEqual(
+            sorted((t["Key"], t["Value"]) for t in tags["Tags"]),
+            [("apigw-guard.dev/owner", "ns/g"), ("tier", "ticket")],
+        )
+
+    def test_an_update_overwrites_the_configuration_but_not_the_state_or_tags(self):
+        prefix, long, short = self.tier()
+        name = f"{prefix}-page"
+        tags = [{"Key": "apigw-guard.dev/owner", "Value": "ns/g"}]
+        self.composite(name, f"ALARM({long}) AND ALARM({short})", AlarmActions=["arn:aws:sns:us-east-1:123456789012:a"], Tags=tags)
+        self.call("SetAlarmState", {"AlarmName": name, "StateValue": "ALARM", "StateReason": "by hand"})
+        self.composite(name, f"ALARM({long})", Tags=[{"Key": "ignored", "Value": "on update"}])
+        [alarm] = self.describe(AlarmNames=[name], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
+        self.assertEqual(alarm["AlarmRule"], f"ALARM({long})")
+        self.assertEqual(alarm["AlarmActions"], [])  # not given again: gone
+        self.assertEqual((alarm["StateValue"], alarm["StateReason"]), ("ALARM", "by hand"))
+        _, listed = self.call("ListTagsForResource", {"ResourceARN": alarm["AlarmArn"]})
+        self.assertEqual(listed["Tags"], tags)
+
+    def test_a_rule_or_suppressor_naming_a_missing_alarm_is_refused(self):
+        prefix, long, _ = self.tier()
+        missing = f"{prefix}-missing"
+        for fields, message in (
+            ({"AlarmRule": f"ALARM({long}) OR OK(\"{missing}\")"}, f"alarms ['{missing}'] in the alarm rule do not exist"),
+            (
+                {"AlarmRule": f"ALARM({long})", "ActionsSuppressor": missing,
+                 "ActionsSuppressorWaitPeriod": 60, "ActionsSuppressorExtensionPeriod": 60},
+                f"ActionsSuppressor {missing} does not exist",
+            ),
+            ({"AlarmRule": f"ALARM({long})", "ActionsSuppressor": long}, "ActionsSuppressorWaitPeriod"),
+        ):
+            with self.subTest(fields=fields):
+                response, body = self.call("PutCompositeAlarm", {"AlarmName": f"{prefix}-c", **fields}, 400)
+                self.assertValidationError(response, body, message)
+        self.assertEqual(self.describe(AlarmNames=[f"{prefix}-c"], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"], [])
+
+    def test_delete_refuses_alarms_a_composite_alarm_depends_on(self):
+        prefix, long, short = self.tier()
+        composite = f"{prefix}-page"
+        self.composite(composite, f"ALARM({long}) AND ALARM({short})")
+
+        response, body = self.call("DeleteAlarms", {"AlarmNames": [long, short]}, 400)
+        self.assertValidationError(
+            response, body, f"Cannot delete {long},{short} as there are composite alarm(s) depending on them."
+        )
+        both = ["MetricAlarm", "CompositeAlarm"]
+        self.assertEqual(len(self.describe(AlarmNamePrefix=prefix)["MetricAlarms"]), 2)  # none deleted
+
+        # The composite alarm first (or in the same call), then what it named.
+        self.call("DeleteAlarms", {"AlarmNames": [composite, long]})
+        self.call("DeleteAlarms", {"AlarmNames": [short]})
+        body = self.describe(AlarmNamePrefix=prefix, AlarmTypes=both)
+        self.assertEqual((body["MetricAlarms"], body["CompositeAlarms"]), ([], []))
+
+    def test_delete_takes_at_most_one_composite_alarm_per_call(self):
+        prefix, long, short = self.tier()
+        for tier in ("page", "ticket"):
+            self.composite(f"{prefix}-{tier}", f"ALARM({long}) AND ALARM({short})")
+        response, body = self.call("DeleteAlarms", {"AlarmNames": [f"{prefix}-page", f"{prefix}-ticket"]}, 400)
+        self.assertValidationError(response, body, "one composite alarm")
+        for tier in ("page", "ticket"):
+            self.call("DeleteAlarms", {"AlarmNames": [f"{prefix}-{tier}"]})
+        self.call("DeleteAlarms", {"AlarmNames": [long, short]})
+        self.assertEqual(self.describe(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm", "CompositeAlarm"])["MetricAlarms"], [])
+
+    def test_parents_and_children_of_an_alarm(self):
+        prefix, long, short = self.tier()
+        self.composite(f"{prefix}-page", f"ALARM({long}) AND ALARM({short})")
+        self.composite(f"{prefix}-top", f'ALARM("{prefix}-page")')
+        parents = self.describe(ParentsOfAlarmName=long)
+        self.assertEqual([a["AlarmName"] for a in parents["CompositeAlarms"]], [f"{prefix}-page"])
+        children = self.describe(ChildrenOfAlarmName=f"{prefix}-page")
+        self.assertEqual(sorted(a["AlarmName"] for a in children["MetricAlarms"]), sorted([long, short]))
+        children = self.describe(ChildrenOfAlarmName=f"{prefix}-top")
+        self.assertEqual([a["AlarmName"] for a in children["CompositeAlarms"]], [f"{prefix}-page"])
+        response, body = self.call("DescribeAlarms", {"ParentsOfAlarmName": long, "AlarmNamePrefix": prefix}, 400)
+        self.assertValidationError(response, body, "cannot be combined")
+
+    def test_describe_alarms_pages_both_kinds_together(self):
+        prefix, long, short = self.tier()
+        for tier in ("a", "b", "c"):
+            self.composite(f"{prefix}-{tier}", f"ALARM({long})")
+        seen, token = [], None
+        while True:
+            request = {"AlarmNamePrefix": prefix, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"], "MaxRecords": 2}
+            if token:
+                request["NextToken"] = token
+            body = self.describe(**request)
+            self.assertLessEqual(len(body["MetricAlarms"]) + len(body["CompositeAlarms"]), 2)
+            seen += [a["AlarmName"] for a in body["MetricAlarms"] + body["CompositeAlarms"]]
+            token = body.get("NextToken")
+            if not token:
+                break
+        self.assertEqual(sorted(seen), sorted([long, short] + [f"{prefix}-{t}" for t in "abc"]))
+
+    def test_query_protocol_puts_composite_alarms_too(self):
+        prefix, long, _ = self.tier()
+        response = self.client.post(
+            "/",
+            data=f"Action=PutCompositeAlarm&Version=2010-08-01&AlarmName={prefix}-q&AlarmRule=ALARM%28{long}%29",
+            headers={"Authorization": AUTH, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        self.assertEqual(response.status_code, 200, response.data)
+        [alarm] = self.describe(AlarmNames=[f"{prefix}-q"], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
+        self.assertEqual(alarm["AlarmRule"], f"ALARM({long})")
 
 
 class ShapeTest(unittest.TestCase):
