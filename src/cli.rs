@@ -157,9 +157,7 @@ impl DiagnoseArgs {
             .ok_or_else(|| format!("--account {name}: no AwsAccount {name:?} in the cluster"))?;
         Ok(tenancy::access(Some(&account)).0)
     }
-}
 
-impl DiagnoseArgs {
     /// Where diagnose looked, for its errors: the region, and the AWS account (`account`,
     /// when known) and whose credentials reached it.
     fn looked_in(&self, region: &str, account: Option<&str>) -> String {

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use tokio::sync::{Notify, OnceCell, Semaphore};
 use tracing::{Instrument, info_span, warn};
 
-use crate::aws::{CallLog, CloudWatch, RegionalClients};
+use crate::aws::{CallLog, CloudWatch, OWN_ACCOUNT_UNKNOWN, RegionalClients};
 use crate::crd::{ApiGatewayGuard, AwsAccount, DeletionPolicy};
 use crate::events;
 use crate::model::{AwsError, GuardId, Identity, RestApi};
@@ -228,9 +228,6 @@ impl Tenants {
 
 /// The condition reason of a guard whose spec fails the checks the CRD cannot make.
 const INVALID_SPEC: &str = "InvalidSpec";
-
-/// The account key of the operator's own identity while STS cannot say which it is.
-const OWN_ACCOUNT_UNKNOWN: &str = "own";
 
 /// Whether the guard's status, for its current generation, says it may not write at all:
 /// tenancy refused it, or its spec cannot be applied.

@@ -32,9 +32,8 @@ pub struct Recorder {
     series: Arc<Mutex<HashMap<u64, Series>>>,
 }
 
-/// An event published and how often since.
+/// An event published (in its object's namespace) and how often since.
 struct Series {
-    namespace: String,
     name: String,
     count: i32,
     last: Timestamp,
@@ -61,11 +60,11 @@ impl Recorder {
             series.get_mut(&key).map(|s| {
                 s.count += 1;
                 s.last = now;
-                (s.namespace.clone(), s.name.clone(), s.count)
+                (s.name.clone(), s.count)
             })
         };
-        if let Some((namespace, name, count)) = repeat {
-            let events: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
+        let events: Api<K8sEvent> = Api::namespaced(self.client.clone(), namespace);
+        if let Some((name, count)) = repeat {
             let series = json!({"series": {"count": count, "lastObservedTime": MicroTime(now)}});
             match events
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&series))
@@ -79,16 +78,13 @@ impl Recorder {
         }
         let created = self.event(event, regarding, now);
         let name = created.metadata.name.clone().unwrap_or_default();
-        Api::<K8sEvent>::namespaced(self.client.clone(), namespace)
-            .create(&PostParams::default(), &created)
-            .await?;
+        events.create(&PostParams::default(), &created).await?;
         self.series
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(
                 key,
                 Series {
-                    namespace: namespace.to_owned(),
                     name,
                     count: 1,
                     last: now,

@@ -109,9 +109,14 @@ fn blocks(markdown: &str) -> Result<Vec<Block>, Vec<String>> {
     }
 }
 
-fn readme_blocks(place: &Place) -> Vec<Block> {
+/// Every shell block of README.md; panics naming each block without its marker.
+fn all_readme_blocks() -> Vec<Block> {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let all = blocks(&readme).unwrap_or_else(|problems| panic!("{}", problems.join("\n")));
+    blocks(&readme).unwrap_or_else(|problems| panic!("{}", problems.join("\n")))
+}
+
+fn readme_blocks(place: &Place) -> Vec<Block> {
+    let all = all_readme_blocks();
     all.into_iter().filter(|b| b.place == *place).collect()
 }
 
@@ -174,8 +179,7 @@ fn run(block: &Block, env: &[(&str, String)]) {
 
 #[test]
 fn every_shell_block_of_the_readme_says_where_it_runs() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let all = blocks(&readme).unwrap_or_else(|problems| panic!("{}", problems.join("\n")));
+    let all = all_readme_blocks();
     let count = |place: Place| all.iter().filter(|b| b.place == place).count();
     assert!(count(Place::Local) >= 2, "{all:#?}");
     assert!(count(Place::Cluster) >= 2, "{all:#?}");
@@ -232,6 +236,23 @@ fn k8s_tools() -> PathBuf {
     support::envtest::script_path("scripts/k8s-tools", "kubectl and helm")
 }
 
+/// kubectl of `tools` with `args` and `env`, from the repository's root; its output, or a
+/// panic saying `what` ran (and its stderr) when it fails.
+fn kubectl(tools: &Path, env: &[(&str, String)], what: &str, args: &[&str]) -> String {
+    let out = command_in_root(&tools.join("kubectl").display().to_string())
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}kubectl {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
 #[tokio::test]
 #[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn the_readmes_cluster_blocks_run_as_written_each_on_a_fresh_api_server() {
@@ -250,19 +271,8 @@ async fn the_readmes_cluster_blocks_run_as_written_each_on_a_fresh_api_server() 
         ];
         run(block, &env);
         // Either way of installing leaves the operator's objects in the cluster.
-        let kubectl = |args: &[&str]| {
-            let out = command_in_root(&tools.join("kubectl").display().to_string())
-                .args(args)
-                .envs(env.iter().map(|(k, v)| (k, v)))
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "README.md:{}: kubectl {args:?}: {}",
-                block.line,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let at = format!("README.md:{}: ", block.line);
+        let kubectl = |args: &[&str]| kubectl(&tools, &env, &at, args);
         kubectl(&[
             "get",
             "crd",
@@ -305,21 +315,14 @@ async fn every_example_applies_to_a_fresh_cluster_and_beside_the_others() {
     let tools = k8s_tools();
     let server = support::envtest::fresh_api_server(true).await;
     let home = scratch("home-examples");
-    let kubectl = |args: &[&str]| {
-        let out = command_in_root(&tools.join("kubectl").display().to_string())
-            .args(args)
-            .env("KUBECONFIG", server.dir.join("admin.kubeconfig"))
-            .env("HOME", &home)
-            .output()
-            .unwrap();
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    };
+    let env = [
+        (
+            "KUBECONFIG",
+            server.dir.join("admin.kubeconfig").display().to_string(),
+        ),
+        ("HOME", home.display().to_string()),
+    ];
+    let kubectl = |args: &[&str]| kubectl(&tools, &env, "", args);
     let mut files: Vec<String> = std::fs::read_dir(root().join("examples"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())

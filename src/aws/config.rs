@@ -53,8 +53,9 @@ pub async fn load(region: Option<String>, endpoint_url: Option<String>) -> SdkCo
 /// The session name of every role the operator assumes: CloudTrail records it with each call
 /// made through the role, so the operator's own writes can be told from anyone else's.
 pub const SESSION_NAME: &str = "apigw-guard";
-/// What the own identity's quotas and reads are kept under until STS says its account.
-const UNKNOWN_OWN_ACCOUNT: &str = "own";
+/// The account key of the operator's own identity while STS cannot say which it is: what its
+/// quotas and reads are kept under until then, and the account the controller knows it by.
+pub const OWN_ACCOUNT_UNKNOWN: &str = "own";
 
 /// SDK clients per identity and region, built once from one base configuration; guards name
 /// their account and region. Rate limits and shared reads are kept per account and region,
@@ -133,7 +134,7 @@ impl RegionalClients {
         }
         let before: Vec<_> = shared
             .keys()
-            .filter(|(key, _)| key == UNKNOWN_OWN_ACCOUNT)
+            .filter(|(key, _)| key == OWN_ACCOUNT_UNKNOWN)
             .cloned()
             .collect();
         for key in before {
@@ -156,7 +157,7 @@ impl RegionalClients {
         identity.arn_account().unwrap_or_else(|| {
             self.own_account
                 .get()
-                .map_or(UNKNOWN_OWN_ACCOUNT, String::as_str)
+                .map_or(OWN_ACCOUNT_UNKNOWN, String::as_str)
         })
     }
 

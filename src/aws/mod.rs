@@ -19,7 +19,9 @@ use std::future::Future;
 pub use apigateway::SdkApiGateway;
 pub use calls::{Call, CallLog};
 pub use cloudwatch::SdkCloudWatch;
-pub use config::{RegionalClients, SESSION_NAME, SHARED_READ_WINDOW, load as load_config};
+pub use config::{
+    OWN_ACCOUNT_UNKNOWN, RegionalClients, SESSION_NAME, SHARED_READ_WINDOW, load as load_config,
+};
 pub use diagnostics::SdkDiagnostics;
 pub use limits::{Booked, Limit, Quota, RateLimits, parse_override as parse_rate_limit};
 pub use shared::{SharedApiGateway, SharedCloudWatch, SharedReads};

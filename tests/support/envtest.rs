@@ -43,7 +43,7 @@ pub const IGNORED: &str =
 /// The shared API server, started on first use; panics, saying how to get envtest's binaries,
 /// when they are not to be had here.
 pub async fn api_server() -> &'static ApiServer {
-    SERVER.get_or_init(start).await
+    SERVER.get_or_init(|| start_numbered(0, true)).await
 }
 
 /// A process run under the pipe watcher; dropping it (or the test process ending) stops it.
@@ -220,10 +220,6 @@ pub async fn fresh_api_server(crds: bool) -> ApiServer {
         crds,
     )
     .await
-}
-
-async fn start() -> ApiServer {
-    start_numbered(0, true).await
 }
 
 async fn start_numbered(n: usize, crds: bool) -> ApiServer {
