@@ -22,6 +22,11 @@ tests/accounts.rs tags and untags APIs through it.
 
 moto's API Gateway v2 creates and reads stages but has no UpdateStage, DeleteRouteSettings or
 DeleteAccessLogSettings; `add_http_api_stage_updates` adds them, with AWS's refusals (see there).
+Its listings do not page, and its creations and tag calls differ from AWS in status codes,
+conflicts and which ARNs they take; `add_http_api_reads` fixes those (see there).
+
+moto's CloudWatch Logs takes any retention, tags any ARN (the ":*" form too) and keeps a deleted
+log group's tags; `add_log_group_checks` makes them AWS's (see there).
 
 moto's CloudWatch has no PutCompositeAlarm, returns composite alarms from DescribeAlarms whatever
 AlarmTypes says and deletes any alarm; `add_composite_alarms` adds the call, AlarmTypes,
@@ -53,6 +58,12 @@ from moto.cloudwatch import models as cloudwatch_models
 from moto.cloudwatch.exceptions import ValidationError as CloudWatchValidationError
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult, EmptyResult
+from moto.logs import models as logs_models
+from moto.logs.exceptions import InvalidParameterException as LogsInvalidParameterException
+from moto.logs.exceptions import ResourceNotFoundException as LogsResourceNotFoundException
+from moto.logs.exceptions import ValidationException as LogsValidationException
+from moto.logs.models import LogsBackend
+from moto.logs.responses import LogsResponse
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -376,6 +387,261 @@ def add_http_api_stage_updates():
     ApiGatewayV2Response._apigw_guard_stage_updates = True
 
 
+class ConflictException(APIGatewayV2Error):
+    code = 409
+
+    def __init__(self, message):
+        super().__init__("ConflictException", message)
+
+
+# An API Gateway v2 resource ARN that names an API or one of its stages.
+HTTP_API_ARN = re.compile(r"^arn:[^:]+:apigateway:[^:]+::/apis/(?P<api>[^/]+)(?:/stages/(?P<stage>[^/]+))?$")
+
+
+def page_params(self):
+    """A v2 listing's `maxResults` (None: all) and `nextToken` (here an offset), checked."""
+    size = (self.querystring.get("maxResults") or [None])[0]
+    token = (self.querystring.get("nextToken") or [None])[0]
+    if size is not None and not (str(size).isdigit() and int(size) > 0):
+        raise BadRequestException(f"Invalid maxResults {size}: it must be a positive integer")
+    if token is not None and not str(token).isdigit():
+        raise BadRequestException(f"Invalid nextToken {token}")
+    return (None if size is None else int(size)), int(token or 0)
+
+
+def page_of(self, items):
+    """One page of a v2 listing and the nextToken for the next one (None on the last).
+
+    AWS documents no default page size for GetApis, GetStages or GetRoutes, so without
+    maxResults everything is one page (moto's answer); with it, a page holds at most that many
+    and `nextToken` is set while more remain. The BadRequestException messages are ours.
+    """
+    size, start = page_params(self)
+    if start > len(items):
+        raise BadRequestException(f"Invalid nextToken {start}")
+    end = len(items) if size is None else start + size
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+def add_http_api_reads():
+    """Makes moto's API Gateway v2 answer the listings, creations and tag calls as AWS does.
+
+    Where moto differs from AWS (API reference, API Gateway v2):
+    - GetApis, GetStages and GetRoutes ignore maxResults and never answer nextToken; here they
+      page (see `page_of`).
+    - Api and Route carry every member, absent ones as JSON null; AWS leaves them out.
+    - A WebSocket API's apiEndpoint is `wss://...`, an HTTP API's `https://...`; moto gives both
+      https. Api.ipAddressType (CreateApi's, "ipv4" when not given) is missing in moto.
+    - CreateApi, CreateStage, CreateRoute and TagResource answer 201 and UntagResource 204 (the
+      model's responseCode); moto answers 200.
+    - CreateStage of a stage name the API already has replaces that stage in moto; AWS answers
+      ConflictException (409), as it does for CreateRoute of a route key the API already has
+      (moto adds a second route). The messages are ours.
+    - TagResource, UntagResource and GetTags on the ARN of a missing API answer
+      NotFoundException; moto tags, untags and lists any ARN. A stage's ARN
+      (`arn:aws:apigateway:REGION::/apis/ID/stages/NAME`) is a taggable resource too (its tags
+      are GetStage's Tags); moto answers it 404 without a JSON body.
+    """
+    if getattr(ApiGatewayV2Response, "_apigw_guard_http_api_reads", False):
+        return
+    api_class, route_class = apigatewayv2_models.Api, apigatewayv2_models.Route
+    api_json, route_json = api_class.to_json, route_class.to_json
+
+    def api_to_json(self):
+        out = {k: v for k, v in api_json(self).items() if v is not None}
+        if self.protocol_type == "WEBSOCKET":
+            out["apiEndpoint"] = out["apiEndpoint"].replace("https://", "wss://", 1)
+        out["ipAddressType"] = getattr(self, "ip_address_type", None) or "ipv4"
+        return out
+
+    def route_to_json(self):
+        return {k: v for k, v in route_json(self).items() if v is not None}
+
+    def paged(name):
+        original = getattr(ApiGatewayV2Response, name)
+
+        def call(self):
+            page_params(self)  # checked before the API is looked up
+            status, headers, body = original(self)
+            answer = json.loads(body)
+            answer["items"], token = page_of(self, answer["items"])
+            if token:
+                answer["nextToken"] = token
+            return status, headers, json.dumps(answer)
+
+        setattr(ApiGatewayV2Response, name, call)
+
+    def created(name, check=None):
+        original = getattr(ApiGatewayV2Response, name)
+
+        def call(self):
+            if check is not None:
+                check(self, json.loads(self.body or "{}"))
+            status, headers, body = original(self)
+            return 201, {**headers, "status": 201}, body
+
+        setattr(ApiGatewayV2Response, name, call)
+
+    def api_of(self):
+        return self.apigatewayv2_backend.get_api(self.path.split("/")[3])
+
+    def check_stage(self, body):
+        if body.get("stageName") in api_of(self).stages:
+            raise ConflictException(f"Stage {body['stageName']} already exists")
+
+    def check_route(self, body):
+        if any(r.route_key == body.get("routeKey") for r in api_of(self).routes.values()):
+            raise ConflictException(f"Route with key {body.get('routeKey')} already exists for this API")
+
+    create_api = ApiGatewayV2Response.create_api
+
+    def create_api_with_ip_address_type(self):
+        status, headers, body = create_api(self)
+        api = self.apigatewayv2_backend.get_api(json.loads(body)["apiId"])
+        api.ip_address_type = json.loads(self.body or "{}").get("ipAddressType") or "ipv4"
+        return status, headers, json.dumps(api.to_json())
+
+    def tagged(self):
+        """("api", Api) or ("stage", Stage) for an API or stage ARN (404 when missing), else None."""
+        found = HTTP_API_ARN.match(unquote(self.path.split("/tags/", 1)[1]))
+        if not found:
+            return None
+        api = self.apigatewayv2_backend.get_api(found["api"])
+        if found["stage"] is None:
+            return "api", api
+        return "stage", api.get_stage(unquote(found["stage"]))
+
+    def tags_of(self, kind, resource):
+        if kind == "api":
+            return self.apigatewayv2_backend.get_tags(resource.arn)
+        return dict(resource.tags or {})
+
+    def with_tagged(name, on_resource):
+        original = getattr(ApiGatewayV2Response, name)
+
+        def call(self):
+            found = tagged(self)
+            return original(self) if found is None else on_resource(self, *found)
+
+        setattr(ApiGatewayV2Response, name, call)
+
+    def tag(self, kind, resource):
+        tags = json.loads(self.body or "{}").get("tags") or {}
+        if kind == "api":
+            self.apigatewayv2_backend.tag_resource(resource.arn, tags)
+        else:
+            resource.tags = {**(resource.tags or {}), **tags}
+        return 201, {"status": 201}, "{}"
+
+    def untag(self, kind, resource):
+        keys = self.querystring.get("tagKeys") or []
+        if kind == "api":
+            self.apigatewayv2_backend.untag_resource(resource.arn, keys)
+        else:
+            resource.tags = {k: v for k, v in (resource.tags or {}).items() if k not in keys}
+        return 204, {"status": 204}, ""
+
+    api_class.to_json = api_to_json
+    route_class.to_json = route_to_json
+    for name in ("get_apis", "get_stages", "get_routes"):
+        paged(name)
+    ApiGatewayV2Response.create_api = create_api_with_ip_address_type
+    created("create_api")
+    created("create_stage", check_stage)
+    created("create_route", check_route)
+    with_tagged("get_tags", lambda self, kind, r: (200, {}, json.dumps({"tags": tags_of(self, kind, r)})))
+    with_tagged("tag_resource", tag)
+    with_tagged("untag_resource", untag)
+    # The SDK sends the ARN percent-encoded; the server decodes its slashes before routing.
+    stage_tags = "{0}/v2/tags/(?P<resource_arn_pt1>[^/]+)/apis/(?P<api_id>[^/]+)/stages/(?P<stage_name>[^/]+)$"
+    for table in (apigateway_urls.url_paths, apigatewayv2_urls.url_paths):
+        table[stage_tags] = ApiGatewayV2Response.dispatch
+    ApiGatewayV2Response._apigw_guard_http_api_reads = True
+
+
+# PutRetentionPolicy's retentionInDays: "Possible values are: 1, 3, 5, ... and 3653" (API
+# reference, CloudWatch Logs).
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+def add_log_group_checks():
+    """Makes moto's CloudWatch Logs treat log groups as AWS does. Where moto differs:
+
+    - PutRetentionPolicy takes any number of days; AWS takes only RETENTION_DAYS and answers
+      InvalidParameterException ("1 validation error detected: Value '2' at 'retentionInDays'
+      failed to satisfy constraint: Member must satisfy enum value set: [...]").
+    - TagResource, UntagResource and ListTagsForResource take a log group's ARN without the
+      ":*" DescribeLogGroups' `arn` ends with (its `logGroupArn`); AWS answers the ":*" form
+      "ValidationException: Invalid resourceArn", where moto lists no tags (and tags an ARN that
+      matches nothing). A log group ARN naming no log group is ResourceNotFoundException in AWS;
+      moto tags and lists it.
+    - DeleteLogGroup leaves the group's tags in moto, so a new group of the same name had them.
+    - DescribeLogGroups' logGroupClass (CreateLogGroup's, STANDARD by default) is missing in
+      moto, and it answers "nextToken": null on the last page where AWS leaves it out.
+    """
+    if getattr(LogsResponse, "_apigw_guard_log_groups", False):
+        return
+    put_retention = LogsResponse.put_retention_policy
+    create = LogsResponse.create_log_group
+    describe = LogsResponse.describe_log_groups
+    delete = LogsBackend.delete_log_group
+    describe_dict = logs_models.LogGroup.to_describe_dict
+
+    def put_retention_policy(self):
+        days = self._get_param("retentionInDays")
+        if type(days) is not int or days not in RETENTION_DAYS:
+            raise LogsInvalidParameterException(
+                constraint=f"Member must satisfy enum value set: [{', '.join(map(str, RETENTION_DAYS))}]",
+                parameter="retentionInDays",
+                value=days,
+            )
+        return put_retention(self)
+
+    def create_log_group(self):
+        answer = create(self)
+        group = self.logs_backend.groups[self._get_param("logGroupName")]
+        group.log_group_class = self._get_param("logGroupClass") or "STANDARD"
+        return answer
+
+    def describe_log_groups(self):
+        answer = json.loads(describe(self))
+        if answer.get("nextToken") is None:
+            answer.pop("nextToken", None)
+        return json.dumps(answer)
+
+    def to_describe_dict(self):
+        return {**describe_dict(self), "logGroupClass": getattr(self, "log_group_class", "STANDARD")}
+
+    def delete_log_group(self, log_group_name):
+        group = self.groups.get(log_group_name)
+        delete(self, log_group_name)
+        self.tagger.delete_all_tags_for_resource(group.arn)
+
+    def checking_arn(name):
+        original = getattr(LogsResponse, name)
+
+        def call(self):
+            arn = self._get_param("resourceArn") or ""
+            if ":log-group:" in arn:
+                if arn.endswith(":*"):
+                    raise LogsValidationException("Invalid resourceArn")
+                group = self.logs_backend.groups.get(arn.split(":log-group:", 1)[1])
+                if group is None or group.arn != arn:
+                    raise LogsResourceNotFoundException()
+            return original(self)
+
+        setattr(LogsResponse, name, call)
+
+    LogsResponse.put_retention_policy = put_retention_policy
+    LogsResponse.create_log_group = create_log_group
+    LogsResponse.describe_log_groups = describe_log_groups
+    logs_models.LogGroup.to_describe_dict = to_describe_dict
+    LogsBackend.delete_log_group = delete_log_group
+    for name in ("tag_resource", "untag_resource", "list_tags_for_resource"):
+        checking_arn(name)
+    LogsResponse._apigw_guard_log_groups = True
+
+
 # ALARM(name), OK("name") or INSUFFICIENT_DATA(arn) in a composite alarm's AlarmRule (names may be
 # quoted; an ARN names the alarm after ":alarm:"). AT_LEAST(...) is not read.
 RULE_ALARM = re.compile(r'\b(?:ALARM|OK|INSUFFICIENT_DATA)\s*\(\s*(?:"([^"]+)"|([^()"\s]+))\s*\)')
@@ -526,6 +792,8 @@ class CborBridge:
         add_percentiles()
         add_rest_api_tags()
         add_http_api_stage_updates()
+        add_http_api_reads()
+        add_log_group_checks()
         add_composite_alarms()
         self.app = app
         self.models = models or ServiceModels()

@@ -1,5 +1,8 @@
 """Seeds the local AWS with a demo REST API (orders-api, stage prod) and a usage plan
 (orders-standard) serving it, then prints what API Gateway and CloudWatch hold for it.
+Next to it, it seeds an HTTP API (API Gateway v2): orders-http, tagged team=payments (the
+examples' team), with the routes GET /orders and POST /orders and the stages $default
+(autoDeploy) and prod; what it prints is still the REST API's alone.
 With --incident BACKEND_URL it instead stages a 504 incident: POST /orders calls BACKEND_URL
 over HTTP, with 5XX errors, an IntegrationLatency near the 29 s timeout and "Integration timeout"
 in the execution log. With --backend it serves that backend on 127.0.0.1: it reads each request
@@ -19,6 +22,10 @@ import boto3
 
 REGION = "us-east-1"
 API, STAGE, PLAN = "orders-api", "prod", "orders-standard"
+HTTP_API = "orders-http"
+HTTP_API_TAGS = {"team": "payments"}
+HTTP_ROUTES = ("GET /orders", "POST /orders")
+HTTP_STAGES = {"$default": {"AutoDeploy": True}, "prod": {}}
 MANAGED_METHOD_SETTINGS = (
     "loggingLevel",
     "dataTraceEnabled",
@@ -36,6 +43,17 @@ def clients(endpoint):
         aws_secret_access_key="local",
     )
     return boto3.client("apigateway", **kwargs), boto3.client("cloudwatch", **kwargs)
+
+
+def http_apis(endpoint):
+    """The API Gateway v2 client (HTTP and WebSocket APIs)."""
+    return boto3.client(
+        "apigatewayv2",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
 
 
 def seed(apigw):
@@ -56,6 +74,18 @@ def seed(apigw):
             }
         ]
     )
+
+
+def seed_http_api(apigwv2):
+    """The demo's HTTP API, once: seeding again finds it by name and changes nothing."""
+    pages = apigwv2.get_paginator("get_apis").paginate(PaginationConfig={"PageSize": 100})
+    if any(api["Name"] == HTTP_API for page in pages for api in page["Items"]):
+        return
+    api = apigwv2.create_api(Name=HTTP_API, ProtocolType="HTTP", Tags=HTTP_API_TAGS)["ApiId"]
+    for key in HTTP_ROUTES:
+        apigwv2.create_route(ApiId=api, RouteKey=key)
+    for stage, fields in HTTP_STAGES.items():
+        apigwv2.create_stage(ApiId=api, StageName=stage, **fields)
 
 
 def show(apigw, cloudwatch):
@@ -170,4 +200,5 @@ if __name__ == "__main__":
         sys.exit(0)
     if "--show-only" not in sys.argv:
         seed(apigw)
+        seed_http_api(http_apis(sys.argv[1]))
     show(apigw, cloudwatch)

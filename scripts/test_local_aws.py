@@ -1,21 +1,30 @@
-"""Tests of the local AWS's CBOR bridge, driven in-process through WSGI (no sockets).
+"""Tests of the local AWS's CBOR bridge and of what it adds to moto: most driven in-process
+through WSGI (no sockets), those of LocalAwsServer's subclasses through boto3 against the local
+AWS served on a free 127.0.0.1 port.
 
 Run: cd scripts && ../.venv/bin/python -m unittest -v test_local_aws
 """
 
+import contextlib
 import datetime
 import gzip
+import io
 import json
+import threading
 import unittest
 import uuid
 from urllib.parse import quote
 
+import boto3
 import botocore.session
 import cbor2
+from botocore.exceptions import ClientError
 from botocore.model import ShapeResolver
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 from werkzeug.test import Client
 
+import seed_demo
 from local_aws import CborBridge, ServiceModels, to_cbor, to_json
 
 PREFIX = "GraniteServiceVersion20100801"
@@ -374,13 +383,13 @@ class HttpApiStageTest(unittest.TestCase):
         _, api = rest_json(self.client, "POST", "/v2/apis", {"name": unique("api"), "protocolType": protocol})
         for key in routes:
             created, _ = rest_json(self.client, "POST", f"/v2/apis/{api['apiId']}/routes", {"routeKey": key})
-            self.assertEqual(created.status_code, 200, created.data)
+            self.assertEqual(created.status_code, 201, created.data)  # CreateRoute's, as AWS
         return api["apiId"]
 
     def stage(self, protocol="HTTP", routes=("GET /pets",), **fields):
         api = self.api(protocol, routes)
         created, _ = rest_json(self.client, "POST", f"/v2/apis/{api}/stages", {"stageName": "$default", **fields})
-        self.assertEqual(created.status_code, 200, created.data)
+        self.assertEqual(created.status_code, 201, created.data)  # CreateStage's, as AWS
         return f"/v2/apis/{api}/stages/%24default"
 
     def update(self, path, body, status=200):
@@ -726,6 +735,470 @@ class CompositeAlarmTest(unittest.TestCase):
         self.assertEqual(response.status_code, 200, response.data)
         [alarm] = self.describe(AlarmNames=[f"{prefix}-q"], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
         self.assertEqual(alarm["AlarmRule"], f"ALARM({long})")
+
+
+class LocalAwsServer(unittest.TestCase):
+    """Starts the local AWS (the bridge in front of moto, as local_aws.main serves it) on a free
+    127.0.0.1 port for boto3, so the calls travel as the SDKs send them: API Gateway v2 as
+    restJson1, CloudWatch Logs as JSON 1.1, CloudWatch as RPC v2 CBOR."""
+
+    REGION = "us-east-1"
+
+    @classmethod
+    def setUpClass(cls):
+        class Quiet(MotoRequestHandler):
+            def log_request(self, *args, **kwargs):
+                pass
+
+        app = CborBridge(DomainDispatcherApplication(create_backend_app))
+        cls.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+        cls.thread = threading.Thread(target=cls.server.serve_forever, daemon=True)
+        cls.thread.start()
+        cls.endpoint = f"http://127.0.0.1:{cls.server.server_port}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.shutdown()
+        cls.server.server_close()
+        cls.thread.join(timeout=5)
+
+    def client(self, service, region=None):
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=region or self.REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def assertClientError(self, code, call, *args, **kwargs):
+        with self.assertRaises(ClientError) as raised:
+            call(*args, **kwargs)
+        self.assertEqual(raised.exception.response["Error"]["Code"], code, raised.exception.response)
+        return raised.exception.response
+
+
+def raw_bodies(client):
+    """The JSON bodies a client receives, by operation name (the last one of each)."""
+    bodies = {}
+
+    def keep(http_response, model, **_):
+        bodies[model.name] = json.loads(http_response.content) if http_response.content.strip() else None
+
+    client.meta.events.register("after-call", keep)
+    return bodies
+
+
+def api_arn(api_id, region="us-east-1"):
+    return f"arn:aws:apigateway:{region}::/apis/{api_id}"
+
+
+class HttpApiTest(LocalAwsServer):
+    """API Gateway v2 (HTTP and WebSocket APIs) through boto3, as the operator calls it."""
+
+    ACCESS_LOG_ARN = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigw-guard/orders-http"
+    FORMAT = '{"requestId":"$context.requestId","status":"$context.status"}'
+
+    def setUp(self):
+        self.v2 = self.client("apigatewayv2")
+
+    def http_api(self, routes=("GET /orders",), stages=("prod",), **fields):
+        api = self.v2.create_api(Name=unique("orders-http"), ProtocolType="HTTP", **fields)["ApiId"]
+        for key in routes:
+            self.v2.create_route(ApiId=api, RouteKey=key)
+        for stage in stages:
+            self.v2.create_stage(ApiId=api, StageName=stage)
+        return api
+
+    def test_get_apis_pages_with_max_results_and_next_token(self):
+        region = "eu-west-3"  # no other test makes APIs here, so the listing is exactly these
+        v2 = self.client("apigatewayv2", region)
+        made = []
+        for i in range(5):
+            protocol = "WEBSOCKET" if i == 2 else "HTTP"
+            extra = {"RouteSelectionExpression": "$request.body.action"} if protocol == "WEBSOCKET" else {}
+            answer = v2.create_api(Name=f"paged-{i}", ProtocolType=protocol, Tags={"i": str(i)}, **extra)
+            made.append((answer["ApiId"], f"paged-{i}", protocol, {"i": str(i)}))
+        pages, seen, token = 0, [], None
+        while True:
+            answer = v2.get_apis(MaxResults="2", **({"NextToken": token} if token else {}))
+            pages += 1
+            self.assertLessEqual(len(answer["Items"]), 2)
+            seen += [(a["ApiId"], a["Name"], a["ProtocolType"], a["Tags"]) for a in answer["Items"]]
+            token = answer.get("NextToken")
+            if not token:
+                break
+        self.assertEqual((pages, seen), (3, made))
+        # Without MaxResults (AWS documents no default page size): all at once, no NextToken.
+        answer = v2.get_apis()
+        self.assertEqual([a["ApiId"] for a in answer["Items"]], [m[0] for m in made])
+        self.assertNotIn("NextToken", answer)
+        # botocore's paginator (MaxResults/NextToken, as the model names them) agrees.
+        paged = v2.get_paginator("get_apis").paginate(PaginationConfig={"PageSize": 4})
+        self.assertEqual([len(p["Items"]) for p in paged], [4, 1])
+        for bad in ({"MaxResults": "0"}, {"MaxResults": "many"}, {"NextToken": "not-a-token"}, {"NextToken": "99"}):
+            with self.subTest(request=bad):
+                self.assertClientError("BadRequestException", v2.get_apis, **bad)
+
+    def test_a_websocket_api_is_told_apart_by_protocol_type(self):
+        http = self.v2.create_api(Name=unique("http"), ProtocolType="HTTP")["ApiId"]
+        websocket = self.v2.create_api(
+            Name=unique("ws"), ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+        )["ApiId"]
+        bodies = raw_bodies(self.v2)
+        got = {api: self.v2.get_api(ApiId=api) for api in (http, websocket)}
+        self.assertEqual((got[http]["ProtocolType"], got[websocket]["ProtocolType"]), ("HTTP", "WEBSOCKET"))
+        self.assertTrue(got[http]["ApiEndpoint"].startswith("https://"))
+        self.assertTrue(got[websocket]["ApiEndpoint"].startswith("wss://"))
+        self.assertEqual(got[websocket]["RouteSelectionExpression"], "$request.body.action")
+        self.assertEqual(got[http]["IpAddressType"], "ipv4")
+        # AWS leaves absent members out (moto sent them as null).
+        self.assertNotIn(None, bodies["GetApi"].values())
+        self.assertNotIn("description", bodies["GetApi"])
+        listed = {a["ApiId"]: a["ProtocolType"] for a in self.v2.get_apis()["Items"]}
+        self.assertEqual((listed[http], listed[websocket]), ("HTTP", "WEBSOCKET"))
+
+    def test_creations_answer_201_and_refuse_duplicates(self):
+        created = self.v2.create_api(Name=unique("created"), ProtocolType="HTTP", Tags={"team": "payments"})
+        self.assertEqual(created["ResponseMetadata"]["HTTPStatusCode"], 201)
+        self.assertEqual(created["Tags"], {"team": "payments"})
+        api = created["ApiId"]
+        route = self.v2.create_route(ApiId=api, RouteKey="GET /orders")
+        self.assertEqual(route["ResponseMetadata"]["HTTPStatusCode"], 201)
+        self.assertEqual(route["RouteKey"], "GET /orders")
+        stage = self.v2.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+        self.assertEqual(stage["ResponseMetadata"]["HTTPStatusCode"], 201)
+        self.assertEqual((stage["StageName"], stage["AutoDeploy"]), ("$default", True))
+
+        response = self.assertClientError("ConflictException", self.v2.create_stage, ApiId=api, StageName="$default")
+        self.assertEqual(response["ResponseMetadata"]["HTTPStatusCode"], 409)
+        self.assertIs(self.v2.get_stage(ApiId=api, StageName="$default")["AutoDeploy"], True)  # not replaced
+        self.assertClientError("ConflictException", self.v2.create_route, ApiId=api, RouteKey="GET /orders")
+        self.assertEqual(len(self.v2.get_routes(ApiId=api)["Items"]), 1)
+        self.assertClientError("NotFoundException", self.v2.create_stage, ApiId="nope1234", StageName="prod")
+
+    def test_get_stages_and_get_routes_page(self):
+        routes = ("GET /orders", "POST /orders", "GET /orders/{id}")
+        api = self.http_api(routes=routes, stages=("$default", "prod", "canary"))
+        for operation, key, everything in (
+            ("get_stages", "StageName", ["$default", "prod", "canary"]),
+            ("get_routes", "RouteKey", list(routes)),
+        ):
+            with self.subTest(operation=operation):
+                call = getattr(self.v2, operation)
+                first = call(ApiId=api, MaxResults="2")
+                self.assertEqual([i[key] for i in first["Items"]], everything[:2])
+                last = call(ApiId=api, MaxResults="2", NextToken=first["NextToken"])
+                self.assertEqual([i[key] for i in last["Items"]], everything[2:])
+                self.assertNotIn("NextToken", last)
+                self.assertEqual([i[key] for i in call(ApiId=api)["Items"]], everything)
+                pages = self.v2.get_paginator(operation).paginate(ApiId=api, PaginationConfig={"PageSize": 1})
+                self.assertEqual([i[key] for p in pages for i in p["Items"]], everything)
+                self.assertClientError("NotFoundException", call, ApiId="nope1234")
+        [route] = [r for r in self.v2.get_routes(ApiId=api)["Items"] if r["RouteKey"] == "GET /orders"]
+        self.assertEqual(set(route), {"ApiKeyRequired", "AuthorizationType", "RequestParameters", "RouteId", "RouteKey"})
+
+    def test_get_stage_answers_what_update_stage_set(self):
+        api = self.http_api(routes=("GET /orders", "POST /orders"))
+        bodies = raw_bodies(self.v2)
+        before = self.v2.get_stage(ApiId=api, StageName="prod")
+        self.assertEqual(before["DefaultRouteSettings"], {"DetailedMetricsEnabled": False})
+        self.assertEqual(before["RouteSettings"], {})
+        self.assertNotIn("AccessLogSettings", before)
+        self.v2.update_stage(
+            ApiId=api,
+            StageName="prod",
+            DefaultRouteSettings={"DetailedMetricsEnabled": True, "ThrottlingBurstLimit": 2500, "ThrottlingRateLimit": 5000.0},
+            RouteSettings={"POST /orders": {"ThrottlingBurstLimit": 10, "ThrottlingRateLimit": 20.0}},
+            AccessLogSettings={"DestinationArn": self.ACCESS_LOG_ARN, "Format": self.FORMAT},
+        )
+        stage = self.v2.get_stage(ApiId=api, StageName="prod")
+        self.assertEqual(
+            stage["DefaultRouteSettings"],
+            {"DetailedMetricsEnabled": True, "ThrottlingBurstLimit": 2500, "ThrottlingRateLimit": 5000.0},
+        )
+        self.assertEqual(stage["RouteSettings"], {"POST /orders": {"ThrottlingBurstLimit": 10, "ThrottlingRateLimit": 20.0}})
+        self.assertEqual(stage["AccessLogSettings"], {"DestinationArn": self.ACCESS_LOG_ARN, "Format": self.FORMAT})
+        # The wire shape the Rust SDK reads (restJson1, lower camel case).
+        self.assertEqual(
+            bodies["GetStage"]["accessLogSettings"], {"destinationArn": self.ACCESS_LOG_ARN, "format": self.FORMAT}
+        )
+        self.assertLessEqual(
+            {"stageName", "defaultRouteSettings", "routeSettings", "accessLogSettings", "createdDate", "lastUpdatedDate"},
+            set(bodies["GetStage"]),
+        )
+        self.assertIs(type(bodies["GetStage"]["defaultRouteSettings"]["throttlingBurstLimit"]), int)
+        self.assertIsInstance(bodies["GetStage"]["defaultRouteSettings"]["throttlingRateLimit"], float)
+        self.v2.delete_access_log_settings(ApiId=api, StageName="prod")
+        self.assertNotIn("AccessLogSettings", self.v2.get_stage(ApiId=api, StageName="prod"))
+        self.assertClientError("NotFoundException", self.v2.get_stage, ApiId=api, StageName="nope")
+        self.assertClientError("NotFoundException", self.v2.get_stage, ApiId="nope1234", StageName="prod")
+
+    def test_tags_on_an_api_arn(self):
+        api = self.http_api(Tags={"team": "payments"})
+        arn = api_arn(api)
+        self.assertEqual(self.v2.get_tags(ResourceArn=arn)["Tags"], {"team": "payments"})
+        tagged = self.v2.tag_resource(ResourceArn=arn, Tags={"apigw-guard.dev/owner": "payments/orders", "team": "orders"})
+        self.assertEqual(tagged["ResponseMetadata"]["HTTPStatusCode"], 201)
+        want = {"apigw-guard.dev/owner": "payments/orders", "team": "orders"}
+        self.assertEqual(self.v2.get_tags(ResourceArn=arn)["Tags"], want)
+        self.assertEqual(self.v2.get_api(ApiId=api)["Tags"], want)
+        self.assertEqual(next(a for a in self.v2.get_apis()["Items"] if a["ApiId"] == api)["Tags"], want)
+        untagged = self.v2.untag_resource(ResourceArn=arn, TagKeys=["apigw-guard.dev/owner", "absent"])
+        self.assertEqual(untagged["ResponseMetadata"]["HTTPStatusCode"], 204)
+        self.assertEqual(self.v2.get_tags(ResourceArn=arn)["Tags"], {"team": "orders"})
+        missing = api_arn("nope1234")
+        self.assertClientError("NotFoundException", self.v2.get_tags, ResourceArn=missing)
+        self.assertClientError("NotFoundException", self.v2.tag_resource, ResourceArn=missing, Tags={"a": "b"})
+        self.assertClientError("NotFoundException", self.v2.untag_resource, ResourceArn=missing, TagKeys=["a"])
+
+    def test_tags_on_a_stage_arn(self):
+        api = self.http_api(stages=())
+        self.v2.create_stage(ApiId=api, StageName="$default", Tags={"tier": "gold"})
+        arn = f"{api_arn(api)}/stages/$default"
+        self.assertEqual(self.v2.get_tags(ResourceArn=arn)["Tags"], {"tier": "gold"})
+        self.v2.tag_resource(ResourceArn=arn, Tags={"team": "payments"})
+        self.assertEqual(self.v2.get_stage(ApiId=api, StageName="$default")["Tags"], {"tier": "gold", "team": "payments"})
+        self.v2.untag_resource(ResourceArn=arn, TagKeys=["tier"])
+        self.assertEqual(self.v2.get_tags(ResourceArn=arn)["Tags"], {"team": "payments"})
+        self.assertEqual(self.v2.get_tags(ResourceArn=api_arn(api))["Tags"], {})  # the API's are its own
+        self.assertClientError("NotFoundException", self.v2.get_tags, ResourceArn=f"{api_arn(api)}/stages/nope")
+
+
+class LogGroupTest(LocalAwsServer):
+    """CloudWatch Logs log groups through boto3 (JSON 1.1, as the Rust SDK sends it)."""
+
+    def setUp(self):
+        self.logs = self.client("logs")
+        self.prefix = f"/aws/apigw-guard/{unique('orders-http')}"
+
+    def group(self, suffix="/prod", **fields):
+        self.logs.create_log_group(logGroupName=self.prefix + suffix, **fields)
+        return self.prefix + suffix
+
+    def described(self, name):
+        [group] = [g for g in self.logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
+        return group
+
+    def test_create_with_tags_then_describe_by_prefix(self):
+        name = self.group(tags={"team": "payments"})
+        self.group("/canary")
+        self.logs.create_log_group(logGroupName=self.prefix + "-other/prod")
+        bodies = raw_bodies(self.logs)
+        answer = self.logs.describe_log_groups(logGroupNamePrefix=self.prefix + "/")
+        self.assertEqual([g["logGroupName"] for g in answer["logGroups"]], [self.prefix + "/canary", name])
+        self.assertNotIn("nextToken", bodies["DescribeLogGroups"])  # AWS leaves it out on the last page
+        group = answer["logGroups"][1]
+        arn = f"arn:aws:logs:us-east-1:123456789012:log-group:{name}"
+        self.assertEqual((group["arn"], group["logGroupArn"]), (arn + ":*", arn))
+        self.assertNotIn("retentionInDays", group)  # never set: the log events never expire
+        self.assertEqual(group["logGroupClass"], "STANDARD")
+        self.assertIs(type(group["creationTime"]), int)
+        self.assertEqual((group["metricFilterCount"], group["storedBytes"]), (0, 0))
+        self.assertEqual(
+            set(bodies["DescribeLogGroups"]["logGroups"][1]),
+            {"logGroupName", "creationTime", "metricFilterCount", "arn", "storedBytes", "logGroupClass", "logGroupArn"},
+        )
+        self.assertEqual(self.logs.list_tags_for_resource(resourceArn=arn)["tags"], {"team": "payments"})
+        everything = sorted([self.prefix + "/canary", name, self.prefix + "-other/prod"])  # AWS's name order
+        paged = self.logs.describe_log_groups(logGroupNamePrefix=self.prefix, limit=2)
+        rest = self.logs.describe_log_groups(logGroupNamePrefix=self.prefix, nextToken=paged["nextToken"])
+        self.assertEqual([g["logGroupName"] for g in paged["logGroups"] + rest["logGroups"]], everything)
+        self.assertEqual(len(paged["logGroups"]), 2)
+        self.assertNotIn("nextToken", rest)
+
+    def test_retention_takes_only_the_documented_days(self):
+        name = self.group()
+        for days in (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653):
+            with self.subTest(days=days):
+                self.logs.put_retention_policy(logGroupName=name, retentionInDays=days)
+                self.assertEqual(self.described(name)["retentionInDays"], days)
+        self.logs.put_retention_policy(logGroupName=name, retentionInDays=30)
+        for days in (0, 2, 4, 10, 366, 3654, -1):
+            with self.subTest(days=days):
+                response = self.assertClientError(
+                    "InvalidParameterException", self.logs.put_retention_policy, logGroupName=name, retentionInDays=days
+                )
+                self.assertIn(f"Value '{days}' at 'retentionInDays'", response["Error"]["Message"])
+                self.assertIn("[1, 3, 5, 7, 14, 30,", response["Error"]["Message"])
+                self.assertEqual(self.described(name)["retentionInDays"], 30)  # unchanged
+        self.logs.delete_retention_policy(logGroupName=name)
+        self.assertNotIn("retentionInDays", self.described(name))
+        self.assertClientError(
+            "ResourceNotFoundException", self.logs.put_retention_policy, logGroupName=name + "-missing", retentionInDays=7
+        )
+
+    def test_tags_by_arn_without_the_wildcard(self):
+        name = self.group(tags={"team": "payments"})
+        arn = self.described(name)["logGroupArn"]
+        self.logs.tag_resource(resourceArn=arn, tags={"apigw-guard.dev/owner": "payments/orders"})
+        want = {"team": "payments", "apigw-guard.dev/owner": "payments/orders"}
+        self.assertEqual(self.logs.list_tags_for_resource(resourceArn=arn)["tags"], want)
+        self.assertEqual(self.logs.list_tags_log_group(logGroupName=name)["tags"], want)
+        self.logs.untag_resource(resourceArn=arn, tagKeys=["team"])
+        self.assertEqual(self.logs.list_tags_log_group(logGroupName=name)["tags"], {"apigw-guard.dev/owner": "payments/orders"})
+        # DescribeLogGroups' `arn` (with ":*") is not a resource ARN the tag calls take.
+        star = self.described(name)["arn"]
+        self.assertTrue(star.endswith(":*"))
+        for call, fields in (
+            (self.logs.list_tags_for_resource, {}),
+            (self.logs.tag_resource, {"tags": {"a": "b"}}),
+            (self.logs.untag_resource, {"tagKeys": ["a"]}),
+        ):
+            with self.subTest(call=call.__name__):
+                response = self.assertClientError("ValidationException", call, resourceArn=star, **fields)
+                self.assertEqual(response["Error"]["Message"], "Invalid resourceArn")
+                missing = arn + "-missing"
+                self.assertClientError("ResourceNotFoundException", call, resourceArn=missing, **fields)
+        self.assertEqual(self.logs.list_tags_log_group(logGroupName=name)["tags"], {"apigw-guard.dev/owner": "payments/orders"})
+
+    def test_create_twice_and_delete_missing_are_refused(self):
+        name = self.group(tags={"team": "payments"})
+        self.assertClientError("ResourceAlreadyExistsException", self.logs.create_log_group, logGroupName=name)
+        self.logs.delete_log_group(logGroupName=name)
+        self.assertEqual(self.logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"], [])
+        self.assertClientError("ResourceNotFoundException", self.logs.delete_log_group, logGroupName=name)
+        # A new log group of the deleted one's name starts without its tags.
+        self.logs.create_log_group(logGroupName=name, logGroupClass="INFREQUENT_ACCESS")
+        self.assertEqual(self.logs.list_tags_log_group(logGroupName=name)["tags"], {})
+        self.assertEqual(self.described(name)["logGroupClass"], "INFREQUENT_ACCESS")
+
+
+class HttpApiMetricsTest(LocalAwsServer):
+    """CloudWatch metrics and alarms of an HTTP API stage (dimensions ApiId and Stage): through
+    boto3 (which speaks CloudWatch's JSON protocol to moto) and as RPC v2 CBOR, which the Rust
+    SDK speaks and the bridge turns into it."""
+
+    METRICS = ("5xx", "4xx", "Count", "Latency", "IntegrationLatency")
+
+    def put_data(self, cloudwatch, dims, at):
+        values = {
+            "5xx": [1.0, 2.0],
+            "4xx": [3.0],
+            "Count": [10.0, 20.0],
+            "Latency": [float(v) for v in range(1, 101)],
+            "IntegrationLatency": [40.0, 60.0],
+        }
+        for metric, series in values.items():
+            cloudwatch.put_metric_data(
+                Namespace="AWS/ApiGateway",
+                MetricData=[{"MetricName": metric, "Dimensions": dims, "Value": v, "Timestamp": at} for v in series],
+            )
+        return values
+
+    def queries(self, dims):
+        def stat(metric, statistic, dimensions=dims):
+            metric = {"Namespace": "AWS/ApiGateway", "MetricName": metric, "Dimensions": dimensions}
+            return {"MetricStat": {"Metric": metric, "Period": 300, "Stat": statistic}}
+
+        other_stage = [dims[0], {"Name": "Stage", "Value": "dev"}]
+        return [
+            *({"Id": f"m{i}", **stat(m, "Sum")} for i, m in enumerate(self.METRICS)),
+            {"Id": "p99", **stat("Latency", "p99")},
+            {"Id": "other", **stat("Latency", "Sum", other_stage)},
+        ]
+
+    def alarm(self, name, metric, dims):
+        statistic = {"ExtendedStatistic": "p99"} if "Latency" in metric else {"Statistic": "Sum"}
+        return {
+            "AlarmName": name,
+            "Namespace": "AWS/ApiGateway",
+            "MetricName": metric,
+            "Dimensions": dims,
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": 10.0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "Tags": [{"Key": "apigw-guard.dev/owner", "Value": "payments/orders-http"}],
+            **statistic,
+        }
+
+    def check(self, values, results, alarms, dims):
+        got = {r["Id"]: r["Values"] for r in results}
+        want = {f"m{i}": [sum(values[m])] for i, m in enumerate(self.METRICS)}
+        self.assertEqual(got, {**want, "p99": [99.0], "other": []})
+        self.assertEqual(sorted(a["MetricName"] for a in alarms), sorted(self.METRICS))
+        for alarm in alarms:
+            with self.subTest(metric=alarm["MetricName"]):
+                self.assertEqual((alarm["Namespace"], alarm["Dimensions"]), ("AWS/ApiGateway", dims))
+                statistic = alarm.get("ExtendedStatistic") or alarm.get("Statistic")
+                self.assertEqual(statistic, "p99" if "Latency" in alarm["MetricName"] else "Sum")
+
+    def test_through_boto3(self):
+        cloudwatch = self.client("cloudwatch")
+        api = uuid.uuid4().hex[:10]
+        dims = [{"Name": "ApiId", "Value": api}, {"Name": "Stage", "Value": "prod"}]
+        at = datetime.datetime.now(UTC).replace(microsecond=0) - datetime.timedelta(minutes=1)
+        values = self.put_data(cloudwatch, dims, at)
+        results = cloudwatch.get_metric_data(
+            MetricDataQueries=self.queries(dims),
+            StartTime=at - datetime.timedelta(minutes=5),
+            EndTime=at + datetime.timedelta(minutes=5),
+        )["MetricDataResults"]
+        for metric in self.METRICS:
+            cloudwatch.put_metric_alarm(**self.alarm(f"{api}-{metric}", metric, dims))
+        alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{api}-")["MetricAlarms"]
+        self.check(values, results, alarms, dims)
+
+    def test_as_rpc_v2_cbor(self):
+        client = Client(CborBridge(DomainDispatcherApplication(create_backend_app)))
+
+        def call(operation, payload):
+            response = cbor_call(client, operation, payload)
+            self.assertEqual(response.status_code, 200, response.data)
+            self.assertEqual(response.headers["smithy-protocol"], "rpc-v2-cbor")
+            return cbor2.loads(response.data)
+
+        api = uuid.uuid4().hex[:10]
+        dims = [{"Name": "ApiId", "Value": api}, {"Name": "Stage", "Value": "prod"}]
+        at = datetime.datetime.now(UTC).replace(microsecond=0) - datetime.timedelta(minutes=1)
+        values = self.put_data(self.client("cloudwatch"), dims, at)
+        results = call(
+            "GetMetricData",
+            {
+                "MetricDataQueries": self.queries(dims),
+                "StartTime": at - datetime.timedelta(minutes=5),
+                "EndTime": at + datetime.timedelta(minutes=5),
+            },
+        )["MetricDataResults"]
+        for metric in self.METRICS:
+            self.assertEqual(call("PutMetricAlarm", self.alarm(f"{api}-{metric}", metric, dims)), {})
+        alarms = call("DescribeAlarms", {"AlarmNamePrefix": f"{api}-"})["MetricAlarms"]
+        self.check(values, results, alarms, dims)
+
+
+class SeedDemoTest(LocalAwsServer):
+    """scripts/seed_demo.py: the REST API it always seeded, and the HTTP API next to it."""
+
+    REGION = "ap-southeast-4"  # seeded here alone, so its listings hold only the demo's
+
+    def test_seeds_the_rest_api_as_before_and_the_http_api_once(self):
+        apigw, v2 = self.client("apigateway"), self.client("apigatewayv2")
+        for _ in range(2):  # seeding again changes nothing
+            seed_demo.seed(apigw)
+            seed_demo.seed_http_api(v2)
+
+        [rest] = apigw.get_rest_apis()["items"]
+        self.assertEqual(rest["name"], "orders-api")
+        self.assertEqual([s["stageName"] for s in apigw.get_stages(restApiId=rest["id"])["item"]], ["prod"])
+        [plan] = apigw.get_usage_plans()["items"]
+        self.assertEqual((plan["name"], plan["apiStages"]), ("orders-standard", [{"apiId": rest["id"], "stage": "prod"}]))
+
+        [http] = v2.get_apis()["Items"]
+        self.assertEqual((http["Name"], http["ProtocolType"], http["Tags"]), ("orders-http", "HTTP", {"team": "payments"}))
+        stages = {s["StageName"]: s for s in v2.get_stages(ApiId=http["ApiId"])["Items"]}
+        self.assertEqual(sorted(stages), ["$default", "prod"])
+        self.assertIs(stages["$default"]["AutoDeploy"], True)
+        self.assertFalse(stages["prod"].get("AutoDeploy", False))
+        routes = sorted(r["RouteKey"] for r in v2.get_routes(ApiId=http["ApiId"])["Items"])
+        self.assertEqual(routes, ["GET /orders", "POST /orders"])
+
+        # What it prints is the REST API's, as before.
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            seed_demo.show(apigw, self.client("cloudwatch"))
+        self.assertEqual(set(json.loads(printed.getvalue())), {"stage", "usagePlanThrottle", "alarms"})
 
 
 class ShapeTest(unittest.TestCase):
