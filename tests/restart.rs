@@ -10,8 +10,8 @@ use apigw_guard::aws::{ApiGateway, CallLog, CloudWatch, SdkApiGateway, SdkCloudW
 use apigw_guard::crd::{ApiGatewayGuardSpec, ResourceRef};
 use apigw_guard::model::Identity;
 use apigw_guard::model::{
-    AlarmConfig, AwsError, GuardId, ObservedAlarm, PatchOp, RestApi, StageMetrics, StageSettings,
-    Tag, UsagePlan,
+    AlarmConfig, ApiKind, AwsError, GuardId, GuardedApi, ObservedAlarm, ObservedLogGroup, PatchOp,
+    StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
 };
 use apigw_guard::reconcile::reconcile;
 use aws_config::SdkConfig;
@@ -42,34 +42,49 @@ impl<T> DiesAfter<T> {
 }
 
 impl<A: ApiGateway> ApiGateway for DiesAfter<A> {
-    async fn find_rest_api(&self, by: &ResourceRef) -> Result<RestApi, AwsError> {
+    async fn find_api(&self, kind: ApiKind, by: &ResourceRef) -> Result<GuardedApi, AwsError> {
         self.alive(false)?;
-        self.inner.find_rest_api(by).await
+        self.inner.find_api(kind, by).await
     }
-    async fn list_rest_apis(&self) -> Result<Vec<RestApi>, AwsError> {
+    async fn list_apis(&self, kind: ApiKind) -> Result<Vec<GuardedApi>, AwsError> {
         self.alive(false)?;
-        self.inner.list_rest_apis().await
+        self.inner.list_apis(kind).await
     }
-    async fn stage_names(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
+    async fn stage_names(&self, kind: ApiKind, api_id: &str) -> Result<Vec<String>, AwsError> {
         self.alive(false)?;
-        self.inner.stage_names(api_id).await
+        self.inner.stage_names(kind, api_id).await
     }
-    async fn get_rest_api(&self, id: &str) -> Result<RestApi, AwsError> {
+    async fn get_api(&self, kind: ApiKind, id: &str) -> Result<GuardedApi, AwsError> {
         self.alive(false)?;
-        self.inner.get_rest_api(id).await
+        self.inner.get_api(kind, id).await
     }
-    async fn get_stage(&self, api_id: &str, stage: &str) -> Result<StageSettings, AwsError> {
+    async fn get_stage(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+        stage: &str,
+    ) -> Result<StageSettings, AwsError> {
         self.alive(false)?;
-        self.inner.get_stage(api_id, stage).await
+        self.inner.get_stage(kind, api_id, stage).await
     }
     async fn update_stage(
         &self,
+        kind: ApiKind,
         api_id: &str,
         stage: &str,
         ops: &[PatchOp],
     ) -> Result<(), AwsError> {
         self.alive(true)?;
-        self.inner.update_stage(api_id, stage, ops).await
+        self.inner.update_stage(kind, api_id, stage, ops).await
+    }
+    async fn disable_access_logs(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+        stage: &str,
+    ) -> Result<(), AwsError> {
+        self.alive(true)?;
+        self.inner.disable_access_logs(kind, api_id, stage).await
     }
     async fn find_usage_plan(&self, by: &ResourceRef) -> Result<UsagePlan, AwsError> {
         self.alive(false)?;
@@ -106,9 +121,9 @@ impl<C: CloudWatch> CloudWatch for DiesAfter<C> {
         self.alive(true)?;
         self.inner.delete_alarms(names).await
     }
-    async fn stage_metrics(&self, api_name: &str, stage: &str) -> Result<StageMetrics, AwsError> {
+    async fn stage_metrics(&self, stage: &StageKey) -> Result<StageMetrics, AwsError> {
         self.alive(false)?;
-        self.inner.stage_metrics(api_name, stage).await
+        self.inner.stage_metrics(stage).await
     }
     fn region(&self) -> &str {
         self.inner.region()
@@ -128,6 +143,29 @@ impl<C: CloudWatch> CloudWatch for DiesAfter<C> {
     async fn delete_dashboards(&self, names: &[String]) -> Result<(), AwsError> {
         self.alive(true)?;
         self.inner.delete_dashboards(names).await
+    }
+    async fn log_group(&self, name: &str) -> Result<ObservedLogGroup, AwsError> {
+        self.alive(false)?;
+        self.inner.log_group(name).await
+    }
+    async fn create_log_group(
+        &self,
+        name: &str,
+        retention_days: i32,
+        tags: &[Tag],
+    ) -> Result<(), AwsError> {
+        self.alive(true)?;
+        self.inner
+            .create_log_group(name, retention_days, tags)
+            .await
+    }
+    async fn put_retention(&self, name: &str, retention_days: i32) -> Result<(), AwsError> {
+        self.alive(true)?;
+        self.inner.put_retention(name, retention_days).await
+    }
+    async fn delete_log_group(&self, name: &str) -> Result<(), AwsError> {
+        self.alive(true)?;
+        self.inner.delete_log_group(name).await
     }
 }
 
@@ -157,13 +195,19 @@ async fn clients(config: &SdkConfig) -> (SdkApiGateway, SdkCloudWatch) {
 async fn aws_state(config: &SdkConfig, name: &str) -> String {
     let (apigateway, cloudwatch) = clients(config).await;
     let api = apigateway
-        .find_rest_api(&ResourceRef {
-            name: Some(format!("{name}-api")),
-            id: None,
-        })
+        .find_api(
+            ApiKind::Rest,
+            &ResourceRef {
+                name: Some(format!("{name}-api")),
+                id: None,
+            },
+        )
         .await
         .unwrap();
-    let stage = apigateway.get_stage(&api.id, "prod").await.unwrap();
+    let stage = apigateway
+        .get_stage(ApiKind::Rest, &api.id, "prod")
+        .await
+        .unwrap();
     let plan = apigateway
         .find_usage_plan(&ResourceRef {
             name: Some(format!("{name}-plan")),

@@ -1,16 +1,20 @@
-//! The aws-sdk-apigateway implementation of [`ApiGateway`].
+//! The aws-sdk implementation of [`ApiGateway`]: REST APIs through aws-sdk-apigateway here,
+//! HTTP APIs through aws-sdk-apigatewayv2 ([`HttpApis`]).
 
 use std::collections::HashMap;
 
 use aws_sdk_apigateway::Client;
-use aws_sdk_apigateway::types::{ApiStage, ConnectionType, Op, PatchOperation, ThrottleSettings};
+use aws_sdk_apigateway::types::{
+    AccessLogSettings, ApiStage, ConnectionType, Op, PatchOperation, ThrottleSettings,
+};
 
 use super::ApiGateway;
+use super::apigatewayv2::{HttpApis, websocket_api};
 use super::meter::Meter;
 use crate::crd::ResourceRef;
 use crate::model::{
-    Account, AwsError, MethodIntegration, MethodSettings, PatchOp, RestApi, StageSettings,
-    UsagePlan,
+    AccessLog, Account, ApiKind, AwsError, GuardedApi, MethodIntegration, MethodSettings, PatchOp,
+    StageSettings, UsagePlan,
 };
 
 /// The method-settings key that covers every resource and method of a stage.
@@ -18,20 +22,59 @@ const ALL_METHODS: &str = "*/*";
 /// GetRestApis and GetUsagePlans page size (AWS's maximum).
 const PAGE: i32 = 500;
 
-/// API Gateway through the AWS SDK; every call goes through the [`Meter`].
+/// The APIs of one kind in a region, as its listing call returns them.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ApiListing {
+    pub(super) apis: Vec<GuardedApi>,
+    /// The WebSocket APIs GetApis lists beside HTTP APIs, by id and name: no guard can guard
+    /// one, and a guard naming one is told so rather than that it is missing.
+    pub(super) websockets: Vec<(String, String)>,
+}
+
+/// API Gateway through the AWS SDK, v1 for REST APIs and v2 for HTTP APIs; every call goes
+/// through a [`Meter`].
 #[derive(Clone, Debug)]
 pub struct SdkApiGateway {
     client: Client,
     meter: Meter,
+    http: HttpApis,
 }
 
 impl SdkApiGateway {
-    pub fn new(client: Client, meter: Meter) -> Self {
-        Self { client, meter }
+    /// `v2` is the API Gateway v2 client and its meter, for HTTP APIs.
+    pub fn new(client: Client, meter: Meter, v2: (aws_sdk_apigatewayv2::Client, Meter)) -> Self {
+        Self {
+            client,
+            meter,
+            http: HttpApis::new(v2.0, v2.1),
+        }
+    }
+
+    /// Every API of the kind in the region (GetRestApis or GetApis, paged).
+    pub(super) async fn listing(&self, kind: ApiKind) -> Result<ApiListing, AwsError> {
+        match kind {
+            ApiKind::Rest => Ok(ApiListing {
+                apis: self.rest_apis().await?,
+                websockets: Vec::new(),
+            }),
+            ApiKind::Http => self.http.listing().await,
+        }
+    }
+
+    /// Every stage of one API, by stage name (GetStages).
+    pub(super) async fn stages(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+    ) -> Result<Vec<(String, StageSettings)>, AwsError> {
+        match kind {
+            ApiKind::Rest => self.rest_stages(api_id).await,
+            ApiKind::Http => self.http.stages(api_id).await,
+        }
     }
 
     /// Every REST API of the region (GetRestApis, paged).
-    pub async fn rest_apis(&self) -> Result<Vec<RestApi>, AwsError> {
+    async fn rest_apis(&self) -> Result<Vec<GuardedApi>, AwsError> {
         let mut apis = Vec::new();
         let mut position = None;
         loop {
@@ -42,7 +85,8 @@ impl SdkApiGateway {
                 .set_position(position.take())
                 .send();
             let page = self.meter.call("GetRestApis", false, request).await?;
-            apis.extend(page.items().iter().map(|api| RestApi {
+            apis.extend(page.items().iter().map(|api| GuardedApi {
+                kind: ApiKind::Rest,
                 id: api.id().unwrap_or_default().to_owned(),
                 name: api.name().unwrap_or_default().to_owned(),
                 tags: tags(api.tags()),
@@ -55,7 +99,7 @@ impl SdkApiGateway {
     }
 
     /// Every stage of one REST API in one call (GetStages), by stage name.
-    pub async fn stages(&self, api_id: &str) -> Result<Vec<(String, StageSettings)>, AwsError> {
+    async fn rest_stages(&self, api_id: &str) -> Result<Vec<(String, StageSettings)>, AwsError> {
         let request = self.client.get_stages().rest_api_id(api_id).send();
         let out = self.meter.call("GetStages", false, request).await?;
         Ok(out
@@ -64,7 +108,11 @@ impl SdkApiGateway {
             .map(|stage| {
                 (
                     stage.stage_name().unwrap_or_default().to_owned(),
-                    stage_settings(stage.tracing_enabled(), stage.method_settings()),
+                    stage_settings(
+                        stage.tracing_enabled(),
+                        stage.method_settings(),
+                        stage.access_log_settings(),
+                    ),
                 )
             })
             .collect())
@@ -158,14 +206,35 @@ impl SdkApiGateway {
             }
         }
     }
+
+    /// A REST stage's UpdateStage with these patch operations.
+    async fn patch_stage(
+        &self,
+        api_id: &str,
+        stage: &str,
+        operations: Vec<PatchOperation>,
+    ) -> Result<(), AwsError> {
+        let request = self
+            .client
+            .update_stage()
+            .rest_api_id(api_id)
+            .stage_name(stage)
+            .set_patch_operations(Some(operations))
+            .send();
+        self.meter
+            .call("UpdateStage", true, request)
+            .await
+            .map(|_| ())
+    }
 }
 
-/// The managed settings from GetStage's or GetStages' fields. The SDK's output types already
-/// default absent booleans and numbers, so absence survives only at the level of the `*/*`
-/// entry: none until it is first patched.
+/// The managed settings from a REST stage's GetStage or GetStages fields. The SDK's output
+/// types already default absent booleans and numbers, so absence survives only at the level
+/// of the `*/*` entry: none until it is first patched.
 fn stage_settings(
     tracing_enabled: bool,
     method_settings: Option<&HashMap<String, aws_sdk_apigateway::types::MethodSetting>>,
+    access_log: Option<&AccessLogSettings>,
 ) -> StageSettings {
     let all_methods = method_settings
         .and_then(|settings| settings.get(ALL_METHODS))
@@ -180,6 +249,13 @@ fn stage_settings(
     StageSettings {
         tracing_enabled: Some(tracing_enabled),
         all_methods,
+        routes: Default::default(),
+        access_log: access_log.and_then(|log| {
+            Some(AccessLog {
+                destination_arn: log.destination_arn()?.to_owned(),
+                format: log.format().unwrap_or_default().to_owned(),
+            })
+        }),
     }
 }
 
@@ -234,7 +310,7 @@ fn usage_plan(id: &str, throttle: Option<&ThrottleSettings>, stages: &[ApiStage]
     }
 }
 
-fn tags(
+pub(super) fn tags(
     tags: Option<&std::collections::HashMap<String, String>>,
 ) -> std::collections::BTreeMap<String, String> {
     tags.into_iter()
@@ -243,45 +319,98 @@ fn tags(
         .collect()
 }
 
+/// The call that lists APIs of the kind, which a lookup in its listing answers for.
+fn listing_operation(kind: ApiKind) -> &'static str {
+    match kind {
+        ApiKind::Rest => "GetRestApis",
+        ApiKind::Http => "GetApis",
+    }
+}
+
+/// The API `by` names (by id, else by unique name) in a listing of its kind; a WebSocket API
+/// is refused as such.
+pub(super) fn find_listed(
+    kind: ApiKind,
+    listing: &ApiListing,
+    by: &ResourceRef,
+) -> Result<GuardedApi, AwsError> {
+    let named = |id: &str, name: &str| match &by.id {
+        Some(want) => id == want,
+        None => by.name.as_deref() == Some(name),
+    };
+    let found: Vec<GuardedApi> = listing
+        .apis
+        .iter()
+        .filter(|api| named(&api.id, &api.name))
+        .cloned()
+        .collect();
+    if found.is_empty()
+        && let Some((id, name)) = listing.websockets.iter().find(|(id, name)| named(id, name))
+    {
+        return Err(websocket_api(id, name));
+    }
+    let operation = listing_operation(kind);
+    match &by.id {
+        Some(id) => found.into_iter().next().ok_or_else(|| {
+            AwsError::permanent(
+                operation,
+                "NotFoundException",
+                format!("no {} {id}", kind.noun()),
+            )
+        }),
+        None => unique(
+            kind.noun(),
+            by.name.as_deref().unwrap_or_default(),
+            found,
+            operation,
+        ),
+    }
+}
+
 impl ApiGateway for SdkApiGateway {
-    async fn find_rest_api(&self, by: &ResourceRef) -> Result<RestApi, AwsError> {
+    async fn find_api(&self, kind: ApiKind, by: &ResourceRef) -> Result<GuardedApi, AwsError> {
         if let Some(id) = &by.id {
-            return self.get_rest_api(id).await;
+            return self.get_api(kind, id).await;
         }
-        let name = by.name.as_deref().unwrap_or_default();
-        let found = self
-            .rest_apis()
-            .await?
-            .into_iter()
-            .filter(|api| api.name == name)
-            .collect();
-        unique("REST API", name, found, "GetRestApis")
+        find_listed(kind, &self.listing(kind).await?, by)
     }
 
-    async fn list_rest_apis(&self) -> Result<Vec<RestApi>, AwsError> {
-        self.rest_apis().await
+    async fn list_apis(&self, kind: ApiKind) -> Result<Vec<GuardedApi>, AwsError> {
+        Ok(self.listing(kind).await?.apis)
     }
 
-    async fn stage_names(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
+    async fn stage_names(&self, kind: ApiKind, api_id: &str) -> Result<Vec<String>, AwsError> {
         Ok(self
-            .stages(api_id)
+            .stages(kind, api_id)
             .await?
             .into_iter()
             .map(|(name, _)| name)
             .collect())
     }
 
-    async fn get_rest_api(&self, id: &str) -> Result<RestApi, AwsError> {
+    async fn get_api(&self, kind: ApiKind, id: &str) -> Result<GuardedApi, AwsError> {
+        if kind == ApiKind::Http {
+            return self.http.get_api(id).await;
+        }
         let request = self.client.get_rest_api().rest_api_id(id).send();
         let out = self.meter.call("GetRestApi", false, request).await?;
-        Ok(RestApi {
+        Ok(GuardedApi {
+            kind,
             id: id.to_owned(),
             name: out.name().unwrap_or_default().to_owned(),
             tags: tags(out.tags()),
         })
     }
 
-    async fn get_stage(&self, api_id: &str, stage: &str) -> Result<StageSettings, AwsError> {
+    async fn get_stage(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+        stage: &str,
+    ) -> Result<StageSettings, AwsError> {
+        if kind == ApiKind::Http {
+            return self.http.get_stage(api_id, stage).await;
+        }
         let request = self
             .client
             .get_stage()
@@ -289,26 +418,42 @@ impl ApiGateway for SdkApiGateway {
             .stage_name(stage)
             .send();
         let out = self.meter.call("GetStage", false, request).await?;
-        Ok(stage_settings(out.tracing_enabled(), out.method_settings()))
+        Ok(stage_settings(
+            out.tracing_enabled(),
+            out.method_settings(),
+            out.access_log_settings(),
+        ))
     }
 
     async fn update_stage(
         &self,
+        kind: ApiKind,
         api_id: &str,
         stage: &str,
         ops: &[PatchOp],
     ) -> Result<(), AwsError> {
-        let request = self
-            .client
-            .update_stage()
-            .rest_api_id(api_id)
-            .stage_name(stage)
-            .set_patch_operations(Some(patch(ops)))
-            .send();
-        self.meter
-            .call("UpdateStage", true, request)
-            .await
-            .map(|_| ())
+        match kind {
+            ApiKind::Rest => self.patch_stage(api_id, stage, patch(ops)).await,
+            ApiKind::Http => self.http.update_stage(api_id, stage, ops).await,
+        }
+    }
+
+    async fn disable_access_logs(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+        stage: &str,
+    ) -> Result<(), AwsError> {
+        match kind {
+            ApiKind::Rest => {
+                let remove = PatchOperation::builder()
+                    .op(Op::Remove)
+                    .path("/accessLogSettings")
+                    .build();
+                self.patch_stage(api_id, stage, vec![remove]).await
+            }
+            ApiKind::Http => self.http.delete_access_log_settings(api_id, stage).await,
+        }
     }
 
     async fn find_usage_plan(&self, by: &ResourceRef) -> Result<UsagePlan, AwsError> {
@@ -344,5 +489,47 @@ impl ApiGateway for SdkApiGateway {
 
     async fn cloudwatch_role_arn(&self) -> Result<Option<String>, AwsError> {
         Ok(self.account().await?.cloudwatch_role_arn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_name(name: &str) -> ResourceRef {
+        ResourceRef {
+            id: None,
+            name: Some(name.to_owned()),
+        }
+    }
+
+    #[test]
+    fn an_http_api_is_found_in_its_listing_and_a_websocket_api_refused_as_such() {
+        let listing = ApiListing {
+            apis: vec![GuardedApi {
+                kind: ApiKind::Http,
+                id: "a1".to_owned(),
+                name: "orders".to_owned(),
+                ..GuardedApi::default()
+            }],
+            websockets: vec![("w1".to_owned(), "chat".to_owned())],
+        };
+        let found = find_listed(ApiKind::Http, &listing, &by_name("orders")).unwrap();
+        assert_eq!(found.id, "a1");
+        let by_id = ResourceRef {
+            id: Some("w1".to_owned()),
+            name: None,
+        };
+        for by in [by_name("chat"), by_id] {
+            let err = find_listed(ApiKind::Http, &listing, &by).unwrap_err();
+            assert_eq!(err.code, "WebSocketApiNotSupported");
+            assert!(err.message.contains("is a WebSocket API"), "{err}");
+        }
+        let missing = find_listed(ApiKind::Http, &listing, &by_name("users")).unwrap_err();
+        assert_eq!(
+            (missing.operation, missing.code.as_str()),
+            ("GetApis", "NotFoundException"),
+            "missing from the listing: worth a fresh one"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 /// One AWS call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Call {
-    /// `apigateway` or `cloudwatch`.
+    /// The service called: `apigateway`, `apigatewayv2`, `cloudwatch`, `logs`, `sts` or `lambda`.
     pub service: &'static str,
     pub operation: &'static str,
     pub write: bool,

@@ -1,20 +1,22 @@
-//! The aws-sdk-cloudwatch implementation of [`CloudWatch`].
+//! The aws-sdk-cloudwatch implementation of [`CloudWatch`]; its log group calls go to
+//! CloudWatch Logs ([`SdkLogs`]).
+
+use std::collections::HashMap;
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::operation::describe_alarms::builders::DescribeAlarmsFluentBuilder;
+use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag as SdkTag,
+    AlarmType, ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat,
+    ScanBy, Statistic, Tag as SdkTag,
 };
 
-use super::meter::Meter;
-use std::collections::HashMap;
-
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricStat, ScanBy};
-
 use super::CloudWatch;
+use super::logs::SdkLogs;
+use super::meter::Meter;
 use crate::model::{
-    AlarmConfig, AwsError, MinutePeaks, ObservedAlarm, StageKey, StageMetrics, Tag,
+    AlarmConfig, ApiKind, AwsError, MinutePeaks, ObservedAlarm, ObservedLogGroup, StageKey,
+    StageMetrics, Tag,
 };
 
 /// DescribeAlarms and DeleteAlarms take at most 100 names a call.
@@ -25,32 +27,51 @@ const PAGE: i32 = 100;
 pub const METRICS_PERIOD: i32 = 300;
 /// GetMetricData takes at most 500 queries a call: 100 stages of 5.
 const STAGES_PER_CALL: usize = 100;
-/// (query id prefix, metric, statistic) for each figure of [`StageMetrics`].
-const FIGURES: [(&str, &str, &str); 5] = [
-    ("e", "5XXError", "Sum"),
-    ("c", "4XXError", "Sum"),
-    ("n", "Count", "Sum"),
-    ("l", "Latency", "p99"),
-    ("i", "IntegrationLatency", "p99"),
+/// Each figure of [`StageMetrics`]: its query id prefix, statistic, and metric on a REST API
+/// and on an HTTP API (which counts errors as `5xx` and `4xx`).
+const FIGURES: [(&str, &str, [&str; 2]); 5] = [
+    ("e", "Sum", ["5XXError", "5xx"]),
+    ("c", "Sum", ["4XXError", "4xx"]),
+    ("n", "Sum", ["Count", "Count"]),
+    ("l", "p99", ["Latency", "Latency"]),
+    ("i", "p99", ["IntegrationLatency", "IntegrationLatency"]),
 ];
+
+/// A figure's metric on the stage's kind of API.
+fn metric_of(kind: ApiKind, names: [&'static str; 2]) -> &'static str {
+    match kind {
+        ApiKind::Rest => names[0],
+        ApiKind::Http => names[1],
+    }
+}
 
 /// The codes CloudWatch answers GetDashboard and DeleteDashboards with for a missing
 /// dashboard (the query protocol's and the shape's name).
 const DASHBOARD_NOT_FOUND: &[&str] = &["ResourceNotFound", "DashboardNotFoundError"];
 
-/// One `AWS/ApiGateway` figure of a stage, per `period` seconds.
+/// One `AWS/ApiGateway` figure of a stage, per `period` seconds: a REST API's stage is
+/// dimensioned by the API's name, an HTTP API's by its id.
 fn stage_query(
     id: String,
-    (api, stage): &StageKey,
+    key: &StageKey,
     metric: &str,
     stat: &str,
     period: i32,
 ) -> MetricDataQuery {
+    let api_dimension = match key.kind {
+        ApiKind::Rest => "ApiName",
+        ApiKind::Http => "ApiId",
+    };
     let metric = Metric::builder()
         .namespace("AWS/ApiGateway")
         .metric_name(metric)
-        .dimensions(Dimension::builder().name("ApiName").value(api).build())
-        .dimensions(Dimension::builder().name("Stage").value(stage).build())
+        .dimensions(
+            Dimension::builder()
+                .name(api_dimension)
+                .value(&key.api)
+                .build(),
+        )
+        .dimensions(Dimension::builder().name("Stage").value(&key.stage).build())
         .build();
     MetricDataQuery::builder()
         .id(id)
@@ -64,6 +85,26 @@ fn stage_query(
         .build()
 }
 
+/// Every figure of each stage, of either kind, for one GetMetricData call: the ids are the
+/// figure's letter and the stage's place in `stages`, unique in the call whatever the kind.
+fn metric_queries(stages: &[StageKey], period: i32) -> Vec<MetricDataQuery> {
+    stages
+        .iter()
+        .enumerate()
+        .flat_map(|(i, key)| {
+            FIGURES.iter().map(move |(id, stat, names)| {
+                stage_query(
+                    format!("{id}{i}"),
+                    key,
+                    metric_of(key.kind, *names),
+                    stat,
+                    period,
+                )
+            })
+        })
+        .collect()
+}
+
 /// CloudWatch through the AWS SDK; every call goes through the [`Meter`].
 #[derive(Clone, Debug)]
 pub struct SdkCloudWatch {
@@ -71,14 +112,32 @@ pub struct SdkCloudWatch {
     meter: Meter,
     /// STS, for the account the alarms live in.
     sts: (aws_sdk_sts::Client, Meter),
+    /// CloudWatch Logs, for the access log group.
+    logs: SdkLogs,
 }
 
 impl SdkCloudWatch {
-    pub fn new(client: Client, meter: Meter, sts: (aws_sdk_sts::Client, Meter)) -> Self {
-        Self { client, meter, sts }
+    pub(super) fn new(
+        client: Client,
+        meter: Meter,
+        sts: (aws_sdk_sts::Client, Meter),
+        logs: SdkLogs,
+    ) -> Self {
+        Self {
+            client,
+            meter,
+            sts,
+            logs,
+        }
     }
 
-    /// The metrics of many stages over the last window, 100 stages a GetMetricData call.
+    /// The CloudWatch Logs client of the same identity and region.
+    pub(super) fn logs(&self) -> &SdkLogs {
+        &self.logs
+    }
+
+    /// The metrics of many stages, of either kind of API, over the last window, 100 stages a
+    /// GetMetricData call.
     pub async fn metrics_of(
         &self,
         stages: &[StageKey],
@@ -150,15 +209,7 @@ impl SdkCloudWatch {
             .map_or(0, |d| d.as_secs() as i64);
         let mut metrics = HashMap::new();
         for chunk in stages.chunks(STAGES_PER_CALL) {
-            let queries: Vec<MetricDataQuery> = chunk
-                .iter()
-                .enumerate()
-                .flat_map(|(i, key)| {
-                    FIGURES.iter().map(move |(id, metric, stat)| {
-                        stage_query(format!("{id}{i}"), key, metric, stat, period)
-                    })
-                })
-                .collect();
+            let queries = metric_queries(chunk, period);
             let values = self
                 .metric_values(queries, end - i64::from(period), end)
                 .await?;
@@ -172,7 +223,7 @@ impl SdkCloudWatch {
                     }
                     .filter(|_| !points.is_empty())
                 };
-                let [e, c, n, l, i_] = FIGURES.map(|(id, _, stat)| figure(id, stat));
+                let [e, c, n, l, i_] = FIGURES.map(|(id, stat, _)| figure(id, stat));
                 metrics.insert(
                     key.clone(),
                     StageMetrics {
@@ -357,10 +408,9 @@ impl CloudWatch for SdkCloudWatch {
             .map(|_| ())
     }
 
-    async fn stage_metrics(&self, api_name: &str, stage: &str) -> Result<StageMetrics, AwsError> {
-        let key = (api_name.to_owned(), stage.to_owned());
-        let mut metrics = self.metrics_of(std::slice::from_ref(&key)).await?;
-        Ok(metrics.remove(&key).unwrap_or_default())
+    async fn stage_metrics(&self, stage: &StageKey) -> Result<StageMetrics, AwsError> {
+        let mut metrics = self.metrics_of(std::slice::from_ref(stage)).await?;
+        Ok(metrics.remove(stage).unwrap_or_default())
     }
 
     async fn delete_alarms(&self, names: &[String]) -> Result<(), AwsError> {
@@ -427,5 +477,107 @@ impl CloudWatch for SdkCloudWatch {
             Err(err) if !DASHBOARD_NOT_FOUND.contains(&err.code.as_str()) => Err(err),
             _ => Ok(()),
         }
+    }
+
+    async fn log_group(&self, name: &str) -> Result<ObservedLogGroup, AwsError> {
+        self.logs.log_group(name, || self.account_id()).await
+    }
+
+    async fn create_log_group(
+        &self,
+        name: &str,
+        retention_days: i32,
+        tags: &[Tag],
+    ) -> Result<(), AwsError> {
+        self.logs.create(name, retention_days, tags).await
+    }
+
+    async fn put_retention(&self, name: &str, retention_days: i32) -> Result<(), AwsError> {
+        self.logs.put_retention(name, retention_days).await
+    }
+
+    async fn delete_log_group(&self, name: &str) -> Result<(), AwsError> {
+        self.logs.delete(name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each query's id, metric name and dimensions.
+    fn described(query: &MetricDataQuery) -> (String, String, Vec<(String, String)>) {
+        let metric = query.metric_stat().and_then(|stat| stat.metric()).unwrap();
+        let dimensions = metric
+            .dimensions()
+            .iter()
+            .map(|d| (d.name().unwrap().to_owned(), d.value().unwrap().to_owned()))
+            .collect();
+        (
+            query.id().unwrap().to_owned(),
+            metric.metric_name().unwrap().to_owned(),
+            dimensions,
+        )
+    }
+
+    #[test]
+    fn a_rest_and_an_http_stage_are_read_in_one_query_set_each_in_its_own_terms() {
+        let key = |kind, api: &str| StageKey {
+            kind,
+            api: api.to_owned(),
+            stage: "prod".to_owned(),
+        };
+        // The same text as a REST API's name and an HTTP API's id: two stages all the same.
+        let stages = [key(ApiKind::Rest, "orders"), key(ApiKind::Http, "orders")];
+        let queries: Vec<_> = metric_queries(&stages, METRICS_PERIOD)
+            .iter()
+            .map(described)
+            .collect();
+        assert_eq!(queries.len(), 10);
+        let ids: std::collections::BTreeSet<&str> =
+            queries.iter().map(|(id, _, _)| id.as_str()).collect();
+        assert_eq!(ids.len(), 10, "ids are unique in the call");
+        assert!(
+            ids.iter()
+                .all(|id| id.starts_with(|c: char| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')),
+            "GetMetricData ids start with a lower-case letter: {ids:?}"
+        );
+        let dimensions = |api: &str| {
+            vec![
+                (api.to_owned(), "orders".to_owned()),
+                ("Stage".to_owned(), "prod".to_owned()),
+            ]
+        };
+        let metrics = |from: usize| -> Vec<&str> {
+            queries[from..from + 5]
+                .iter()
+                .map(|(_, metric, _)| metric.as_str())
+                .collect()
+        };
+        assert_eq!(
+            metrics(0),
+            [
+                "5XXError",
+                "4XXError",
+                "Count",
+                "Latency",
+                "IntegrationLatency"
+            ]
+        );
+        assert!(
+            queries[..5]
+                .iter()
+                .all(|(_, _, d)| *d == dimensions("ApiName"))
+        );
+        assert_eq!(
+            metrics(5),
+            ["5xx", "4xx", "Count", "Latency", "IntegrationLatency"]
+        );
+        assert!(
+            queries[5..]
+                .iter()
+                .all(|(_, _, d)| *d == dimensions("ApiId"))
+        );
     }
 }

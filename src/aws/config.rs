@@ -12,6 +12,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
 use super::limits::{RateLimits, SharedRateLimits};
+use super::logs::SdkLogs;
 use super::meter::Meter;
 use super::{
     CallLog, SdkApiGateway, SdkCloudWatch, SdkDiagnostics, SharedApiGateway, SharedCloudWatch,
@@ -80,7 +81,9 @@ pub struct RegionalClients {
 #[derive(Clone)]
 struct Regional {
     apigateway: aws_sdk_apigateway::Client,
+    apigatewayv2: aws_sdk_apigatewayv2::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
     sts: aws_sdk_sts::Client,
     account_id: KeptAccountId,
 }
@@ -223,22 +226,12 @@ impl RegionalClients {
                 calls.clone(),
             )
         };
-        let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::config::Builder::from(&config)
-                .region(region.clone())
-                .build(),
-        );
         let lambda = aws_sdk_lambda::Client::from_conf(
             aws_sdk_lambda::config::Builder::from(&config)
                 .region(region)
                 .build(),
         );
-        SdkDiagnostics::new(
-            apigateway,
-            cloudwatch,
-            (logs, meter("logs")),
-            (lambda, meter("lambda")),
-        )
+        SdkDiagnostics::new(apigateway, cloudwatch, (lambda, meter("lambda")))
     }
 
     /// Counts `stages` of `identity`'s account in `region` (the base region when `None`)
@@ -356,8 +349,18 @@ impl RegionalClients {
                             .region(region.clone())
                             .build(),
                     ),
+                    apigatewayv2: aws_sdk_apigatewayv2::Client::from_conf(
+                        aws_sdk_apigatewayv2::config::Builder::from(&config)
+                            .region(region.clone())
+                            .build(),
+                    ),
                     cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
                         aws_sdk_cloudwatch::config::Builder::from(&config)
+                            .region(region.clone())
+                            .build(),
+                    ),
+                    logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                        aws_sdk_cloudwatchlogs::config::Builder::from(&config)
                             .region(region.clone())
                             .build(),
                     ),
@@ -383,11 +386,16 @@ impl RegionalClients {
             )
         };
         (
-            SdkApiGateway::new(regional.apigateway, meter("apigateway")),
+            SdkApiGateway::new(
+                regional.apigateway,
+                meter("apigateway"),
+                (regional.apigatewayv2, meter("apigatewayv2")),
+            ),
             SdkCloudWatch::new(
                 regional.cloudwatch,
                 meter("cloudwatch"),
                 (regional.sts, meter("sts")),
+                SdkLogs::new(regional.logs, meter("logs")),
             ),
             regional.account_id,
         )
@@ -427,7 +435,11 @@ mod tests {
     #[test]
     fn what_the_own_identity_shared_before_sts_said_its_account_stays_shared() {
         let (clients, role) = eu_west_1_and_a_role();
-        let stage = |api: &str| (api.to_owned(), "prod".to_owned());
+        let stage = |api: &str| StageKey {
+            kind: crate::model::ApiKind::Rest,
+            api: api.to_owned(),
+            stage: "prod".to_owned(),
+        };
         // A restarted operator counts its guards' stages before it knows its own account.
         let before = clients.shared_reads(&Identity::Own, None);
         before.expect_metrics([stage("orders")]);

@@ -1,11 +1,11 @@
 //! The read-only calls `apigw-guard diagnose` makes beyond the operator's own: execution logs
 //! (CloudWatch Logs) and Lambda functions. It never writes.
 
-use aws_sdk_cloudwatchlogs::Client as LogsClient;
-use aws_sdk_lambda::Client as LambdaClient;
-
 use std::collections::BTreeMap;
 
+use aws_sdk_lambda::Client as LambdaClient;
+
+use super::logs::SdkLogs;
 use super::meter::Meter;
 use super::{SdkApiGateway, SdkCloudWatch};
 use crate::model::{AwsError, COMPLETED, LambdaFunction, LogMatches};
@@ -18,8 +18,7 @@ const SAMPLES: usize = 3;
 pub struct SdkDiagnostics {
     pub apigateway: SdkApiGateway,
     pub cloudwatch: SdkCloudWatch,
-    logs: LogsClient,
-    logs_meter: Meter,
+    logs: SdkLogs,
     lambda: LambdaClient,
     lambda_meter: Meter,
 }
@@ -28,14 +27,12 @@ impl SdkDiagnostics {
     pub(super) fn new(
         apigateway: SdkApiGateway,
         cloudwatch: SdkCloudWatch,
-        (logs, logs_meter): (LogsClient, Meter),
         (lambda, lambda_meter): (LambdaClient, Meter),
     ) -> Self {
         Self {
             apigateway,
+            logs: cloudwatch.logs().clone(),
             cloudwatch,
-            logs,
-            logs_meter,
             lambda,
             lambda_meter,
         }
@@ -99,6 +96,7 @@ impl SdkDiagnostics {
         loop {
             let request = self
                 .logs
+                .client
                 .filter_log_events()
                 .log_group_name(group)
                 .filter_pattern(format!("\"{phrase}\""))
@@ -106,7 +104,8 @@ impl SdkDiagnostics {
                 .set_next_token(next_token.take())
                 .send();
             let page = self
-                .logs_meter
+                .logs
+                .meter
                 .call("FilterLogEvents", false, request)
                 .await?;
             for event in page.events() {

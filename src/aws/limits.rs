@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A class of calls that one AWS quota limits.
+/// A class of calls that one AWS quota limits. API Gateway v1 (REST APIs) and v2 (HTTP APIs)
+/// calls share the management quota: one operation name may be either.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Quota {
     /// Every API Gateway management call: 10 requests/s, burst 40.
@@ -25,10 +26,13 @@ pub enum Quota {
     CloudWatchTags,
     /// CloudWatch GetDashboard, PutDashboard and DeleteDashboards: 10/s.
     Dashboards,
+    /// CloudWatch Logs CreateLogGroup, DeleteLogGroup and PutRetentionPolicy (5/s each) and
+    /// DescribeLogGroups (10/s): one bucket at the lowest, 5/s, so none of them can trip.
+    LogGroups,
 }
 
 impl Quota {
-    pub const ALL: [Quota; 7] = [
+    pub const ALL: [Quota; 8] = [
         Quota::ApiGateway,
         Quota::UsagePlanUpdate,
         Quota::PutMetricAlarm,
@@ -36,6 +40,7 @@ impl Quota {
         Quota::DescribeAlarms,
         Quota::CloudWatchTags,
         Quota::Dashboards,
+        Quota::LogGroups,
     ];
 
     /// The name used by `--rate-limit NAME=RATE[/BURST]`.
@@ -48,6 +53,7 @@ impl Quota {
             Quota::DescribeAlarms => "cloudwatch-describe-alarms",
             Quota::CloudWatchTags => "cloudwatch-tags",
             Quota::Dashboards => "cloudwatch-dashboards",
+            Quota::LogGroups => "logs-log-groups",
         }
     }
 
@@ -74,6 +80,10 @@ impl Quota {
                 per_second: 10.0,
                 burst: 10,
             },
+            Quota::LogGroups => Limit {
+                per_second: 5.0,
+                burst: 5,
+            },
         }
     }
 
@@ -84,7 +94,13 @@ impl Quota {
             "PutMetricAlarm" => &[Quota::PutMetricAlarm],
             "DeleteAlarms" => &[Quota::DeleteAlarms],
             "DescribeAlarms" => &[Quota::DescribeAlarms],
+            // CloudWatch Logs' ListTagsForResource has the same name and its own quota; the
+            // operation name alone cannot tell them apart, so both draw on CloudWatch's: one
+            // bucket for two quotas only ever asks less of each.
             "TagResource" | "ListTagsForResource" => &[Quota::CloudWatchTags],
+            "CreateLogGroup" | "DeleteLogGroup" | "PutRetentionPolicy" | "DescribeLogGroups" => {
+                &[Quota::LogGroups]
+            }
             "GetDashboard" | "PutDashboard" | "DeleteDashboards" => &[Quota::Dashboards],
             // Quotas far above what is asked of them: one batched read a window, or a
             // handful by diagnose.
@@ -384,6 +400,30 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2 * 3600)).await;
         assert_eq!(turn("a").await, Ok(Duration::ZERO));
         assert_eq!(limits.turns.lock().unwrap().len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn log_group_calls_share_one_bucket_at_five_a_second() {
+        let limits = RateLimits::new([]);
+        let start = Instant::now();
+        for operation in [
+            "DescribeLogGroups",
+            "CreateLogGroup",
+            "PutRetentionPolicy",
+            "DeleteLogGroup",
+            "DescribeLogGroups",
+            "CreateLogGroup",
+        ] {
+            limits.acquire("own/us-east-1", operation).await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+        let other = Instant::now();
+        limits.acquire("own/us-east-1", "GetApis").await;
+        assert_eq!(
+            other.elapsed(),
+            Duration::ZERO,
+            "API Gateway's quota is apart"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -5,12 +5,14 @@
 //! edge.
 
 mod apigateway;
+mod apigatewayv2;
 mod calls;
 mod cloudwatch;
 mod config;
 mod diagnostics;
 mod error;
 mod limits;
+mod logs;
 mod meter;
 mod shared;
 
@@ -28,38 +30,63 @@ pub use shared::{SharedApiGateway, SharedCloudWatch, SharedReads};
 
 use crate::crd::ResourceRef;
 use crate::model::{
-    AlarmConfig, AwsError, ObservedAlarm, PatchOp, RestApi, StageMetrics, StageSettings, Tag,
-    UsagePlan,
+    AlarmConfig, ApiKind, AwsError, GuardedApi, ObservedAlarm, ObservedLogGroup, PatchOp, StageKey,
+    StageMetrics, StageSettings, Tag, UsagePlan,
 };
 
-/// The API Gateway calls the operator makes.
+/// The API Gateway calls the operator makes, for REST APIs (v1) and HTTP APIs (v2) alike:
+/// `kind` picks the service.
 pub trait ApiGateway: Send + Sync {
-    /// Resolves a REST API by id (GetRestApi) or by unique name (GetRestApis, paged).
-    fn find_rest_api(
+    /// Resolves an API by id (GetRestApi, GetApi) or by unique name (GetRestApis, GetApis,
+    /// paged). An HTTP API is one whose ProtocolType is HTTP (WebSocket APIs are not).
+    fn find_api(
         &self,
+        kind: ApiKind,
         by: &ResourceRef,
-    ) -> impl Future<Output = Result<RestApi, AwsError>> + Send;
-    /// Every REST API of the region, with its tags (GetRestApis, 500 a page).
-    fn list_rest_apis(&self) -> impl Future<Output = Result<Vec<RestApi>, AwsError>> + Send;
-    /// The names of one REST API's stages (GetStages).
+    ) -> impl Future<Output = Result<GuardedApi, AwsError>> + Send;
+    /// Every API of the kind in the region, with its tags (GetRestApis, GetApis; paged).
+    fn list_apis(
+        &self,
+        kind: ApiKind,
+    ) -> impl Future<Output = Result<Vec<GuardedApi>, AwsError>> + Send;
+    /// The names of one API's stages (GetStages).
     fn stage_names(
         &self,
+        kind: ApiKind,
         api_id: &str,
     ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
-    /// GetRestApi: always asks AWS, for tags that must be current (tenancy before a write).
-    fn get_rest_api(&self, id: &str) -> impl Future<Output = Result<RestApi, AwsError>> + Send;
+    /// GetRestApi or GetApi: always asks AWS, for tags that must be current (tenancy before a
+    /// write).
+    fn get_api(
+        &self,
+        kind: ApiKind,
+        id: &str,
+    ) -> impl Future<Output = Result<GuardedApi, AwsError>> + Send;
     /// GetStage.
     fn get_stage(
         &self,
+        kind: ApiKind,
         api_id: &str,
         stage: &str,
     ) -> impl Future<Output = Result<StageSettings, AwsError>> + Send;
-    /// UpdateStage with all operations in one call.
+    /// UpdateStage with all operations in one call. REST: each op a JSON-patch replace. HTTP:
+    /// the ops' paths name the request's fields (`/defaultRouteSettings/throttlingRateLimit`,
+    /// `/routeSettings/GET /pets/throttlingBurstLimit`, `/accessLogSettings/format`), each
+    /// changing only what it names.
     fn update_stage(
         &self,
+        kind: ApiKind,
         api_id: &str,
         stage: &str,
         ops: &[PatchOp],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Turns the stage's access logs off (REST: patch `remove /accessLogSettings`; HTTP:
+    /// DeleteAccessLogSettings).
+    fn disable_access_logs(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+        stage: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Resolves a usage plan by id (GetUsagePlan) or by unique name (GetUsagePlans, paged).
     fn find_usage_plan(
@@ -103,11 +130,11 @@ pub trait CloudWatch: Send + Sync {
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// DeleteAlarms.
     fn delete_alarms(&self, names: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// The stage's metrics over the last window (GetMetricData).
+    /// The stage's metrics over the last window (GetMetricData), in its API kind's metric
+    /// names and dimensions.
     fn stage_metrics(
         &self,
-        api_name: &str,
-        stage: &str,
+        stage: &StageKey,
     ) -> impl Future<Output = Result<StageMetrics, AwsError>> + Send;
     /// The region the calls go to (for ARNs and console links).
     fn region(&self) -> &str;
@@ -129,6 +156,27 @@ pub trait CloudWatch: Send + Sync {
         &self,
         names: &[String],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The log group of this name (DescribeLogGroups by prefix, then ListTagsForResource
+    /// when it exists), with the ARN it has or would have in this account and region.
+    fn log_group(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<ObservedLogGroup, AwsError>> + Send;
+    /// CreateLogGroup with the tags, then PutRetentionPolicy.
+    fn create_log_group(
+        &self,
+        name: &str,
+        retention_days: i32,
+        tags: &[Tag],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// PutRetentionPolicy.
+    fn put_retention(
+        &self,
+        name: &str,
+        retention_days: i32,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// DeleteLogGroup; a group already gone is not an error.
+    fn delete_log_group(&self, name: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Drops what is kept about these alarms, so their next read asks AWS; true when
     /// anything could have been kept (a client that keeps nothing reads AWS every time).
     fn forget(&self, _names: &[String]) -> bool {

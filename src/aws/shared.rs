@@ -1,7 +1,7 @@
-//! Reads shared by every guard of a region, so AWS cost grows with the number of REST APIs,
-//! not guards times calls: REST APIs, usage plans, the account and the operator's alarms are
-//! listed in pages once per window; stages are read per REST API (GetStages); alarm tags are
-//! kept until the operator itself writes the alarm.
+//! Reads shared by every guard of a region, so AWS cost grows with the number of APIs, not
+//! guards times calls: REST APIs, HTTP APIs, usage plans, the account and the operator's
+//! alarms are listed in pages once per window; stages are read per API (GetStages); alarm
+//! tags are kept until the operator itself writes the alarm.
 //!
 //! A write marks what it changed, and a listing fetched before that write is not used for it
 //! again: the next read of the object asks AWS directly. Before any write to an alarm the
@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::apigateway::unique;
+use super::apigateway::{ApiListing, find_listed, unique};
 use super::{ApiGateway, CloudWatch, SdkApiGateway, SdkCloudWatch};
 
 use crate::crd::ResourceRef;
 use crate::model::{
-    ALARM_PREFIX, AlarmConfig, AwsError, ObservedAlarm, PatchOp, RestApi, StageKey, StageMetrics,
-    StageSettings, Tag, UsagePlan,
+    ALARM_PREFIX, AlarmConfig, ApiKind, AwsError, GuardedApi, ObservedAlarm, ObservedLogGroup,
+    PatchOp, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
 };
 
 /// A stage no guard asked about for this long is no longer read (its guard went away).
@@ -81,7 +81,7 @@ impl<V> Slot<V> {
     }
 }
 
-/// When the operator last wrote each object (a stage's REST API, a usage plan, an alarm).
+/// When the operator last wrote each object (a stage's API, a usage plan, an alarm).
 #[derive(Default)]
 struct Writes(Mutex<HashMap<String, Instant>>);
 
@@ -107,8 +107,14 @@ impl Writes {
     }
 }
 
-/// One REST API's stages by name, as GetStages returns them.
+/// One API's stages by name, as GetStages returns them.
 type StagesSlot = Slot<Vec<(String, StageSettings)>>;
+
+/// What an API's stages and stage writes are kept under: REST and HTTP API ids are two
+/// namespaces.
+fn api_key(kind: ApiKind, api_id: &str) -> String {
+    format!("{kind:?}/{api_id}")
+}
 
 /// The account one identity's credentials act in, once STS said: kept per identity, never
 /// shared, since it is what tells a role that reached another account than it names.
@@ -119,7 +125,9 @@ pub struct SharedReads {
     window: Duration,
     /// Listings read before this are not used again.
     expired: Mutex<Option<Instant>>,
-    rest_apis: Slot<Vec<RestApi>>,
+    rest_apis: Slot<ApiListing>,
+    http_apis: Slot<ApiListing>,
+    /// Stages by [`api_key`].
     stages: Mutex<HashMap<String, Arc<StagesSlot>>>,
     usage_plans: Slot<Vec<(String, UsagePlan)>>,
     account: Slot<Option<String>>,
@@ -151,6 +159,7 @@ impl SharedReads {
             window,
             expired: Mutex::default(),
             rest_apis: Slot::default(),
+            http_apis: Slot::default(),
             stages: Mutex::default(),
             usage_plans: Slot::default(),
             account: Slot::default(),
@@ -210,11 +219,18 @@ impl SharedReads {
         expired.max(written)
     }
 
-    fn stage_slot(&self, api_id: &str) -> Arc<StagesSlot> {
+    fn listing_slot(&self, kind: ApiKind) -> &Slot<ApiListing> {
+        match kind {
+            ApiKind::Rest => &self.rest_apis,
+            ApiKind::Http => &self.http_apis,
+        }
+    }
+
+    fn stage_slot(&self, key: &str) -> Arc<StagesSlot> {
         self.stages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(api_id.to_owned())
+            .entry(key.to_owned())
             .or_default()
             .clone()
     }
@@ -237,25 +253,27 @@ impl SharedApiGateway {
         Self { sdk, shared }
     }
 
-    async fn rest_apis(&self, refresh: bool) -> Result<Fetched<Vec<RestApi>>, AwsError> {
+    async fn listing(&self, kind: ApiKind, refresh: bool) -> Result<Fetched<ApiListing>, AwsError> {
         let stale_before = self.shared.stale_before(refresh.then(Instant::now));
         self.shared
-            .rest_apis
-            .get(self.shared.window, stale_before, || self.sdk.rest_apis())
+            .listing_slot(kind)
+            .get(self.shared.window, stale_before, || self.sdk.listing(kind))
             .await
     }
 
     async fn stages(
         &self,
+        kind: ApiKind,
         api_id: &str,
     ) -> Result<Fetched<Vec<(String, StageSettings)>>, AwsError> {
+        let key = api_key(kind, api_id);
         self.shared
-            .stage_slot(api_id)
+            .stage_slot(&key)
             .get(
                 self.shared.window,
                 self.shared
-                    .stale_before(self.shared.stage_writes.last(api_id)),
-                || self.sdk.stages(api_id),
+                    .stale_before(self.shared.stage_writes.last(&key)),
+                || self.sdk.stages(kind, api_id),
             )
             .await
     }
@@ -269,31 +287,6 @@ impl SharedApiGateway {
             .usage_plans
             .get(self.shared.window, stale_before, || self.sdk.usage_plans())
             .await
-    }
-}
-
-fn find_api(apis: &[RestApi], by: &ResourceRef) -> Result<RestApi, AwsError> {
-    match (&by.id, &by.name) {
-        (Some(id), _) => apis
-            .iter()
-            .find(|api| api.id == *id)
-            .cloned()
-            .ok_or_else(|| {
-                AwsError::permanent(
-                    "GetRestApis",
-                    "NotFoundException",
-                    format!("no REST API {id}"),
-                )
-            }),
-        (None, name) => {
-            let name = name.as_deref().unwrap_or_default();
-            let found = apis
-                .iter()
-                .filter(|api| api.name == name)
-                .cloned()
-                .collect();
-            unique("REST API", name, found, "GetRestApis")
-        }
     }
 }
 
@@ -329,46 +322,67 @@ fn not_listed(result: &Result<impl Sized, AwsError>) -> bool {
 }
 
 impl ApiGateway for SharedApiGateway {
-    async fn find_rest_api(&self, by: &ResourceRef) -> Result<RestApi, AwsError> {
-        let found = find_api(&self.rest_apis(false).await?.value, by);
+    async fn find_api(&self, kind: ApiKind, by: &ResourceRef) -> Result<GuardedApi, AwsError> {
+        let found = find_listed(kind, &self.listing(kind, false).await?.value, by);
         if !not_listed(&found) {
             return found;
         }
-        find_api(&self.rest_apis(true).await?.value, by)
+        find_listed(kind, &self.listing(kind, true).await?.value, by)
     }
 
-    async fn get_rest_api(&self, id: &str) -> Result<RestApi, AwsError> {
-        self.sdk.get_rest_api(id).await
+    async fn get_api(&self, kind: ApiKind, id: &str) -> Result<GuardedApi, AwsError> {
+        self.sdk.get_api(kind, id).await
     }
 
     /// The listing the guards of the region share.
-    async fn list_rest_apis(&self) -> Result<Vec<RestApi>, AwsError> {
-        Ok(self.rest_apis(false).await?.value.as_ref().clone())
+    async fn list_apis(&self, kind: ApiKind) -> Result<Vec<GuardedApi>, AwsError> {
+        Ok(self.listing(kind, false).await?.value.apis.clone())
     }
 
     /// The stages listing the guards of the API share.
-    async fn stage_names(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
-        let stages = self.stages(api_id).await?;
+    async fn stage_names(&self, kind: ApiKind, api_id: &str) -> Result<Vec<String>, AwsError> {
+        let stages = self.stages(kind, api_id).await?;
         Ok(stages.value.iter().map(|(name, _)| name.clone()).collect())
     }
 
-    async fn get_stage(&self, api_id: &str, stage: &str) -> Result<StageSettings, AwsError> {
-        let stages = self.stages(api_id).await?;
+    async fn get_stage(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+        stage: &str,
+    ) -> Result<StageSettings, AwsError> {
+        let stages = self.stages(kind, api_id).await?;
         match stages.value.iter().find(|(name, _)| name == stage) {
             Some((_, settings)) => Ok(settings.clone()),
             // A stage newer than the listing, or none: AWS's own answer either way.
-            None => self.sdk.get_stage(api_id, stage).await,
+            None => self.sdk.get_stage(kind, api_id, stage).await,
         }
     }
 
     async fn update_stage(
         &self,
+        kind: ApiKind,
         api_id: &str,
         stage: &str,
         ops: &[PatchOp],
     ) -> Result<(), AwsError> {
-        let result = self.sdk.update_stage(api_id, stage, ops).await;
-        self.shared.stage_writes.record(api_id, self.shared.window);
+        let result = self.sdk.update_stage(kind, api_id, stage, ops).await;
+        self.shared
+            .stage_writes
+            .record(&api_key(kind, api_id), self.shared.window);
+        result
+    }
+
+    async fn disable_access_logs(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+        stage: &str,
+    ) -> Result<(), AwsError> {
+        let result = self.sdk.disable_access_logs(kind, api_id, stage).await;
+        self.shared
+            .stage_writes
+            .record(&api_key(kind, api_id), self.shared.window);
         result
     }
 
@@ -483,8 +497,7 @@ impl CloudWatch for SharedCloudWatch {
 
     /// Every stage guards asked about in the last hour is read in the same GetMetricData
     /// calls (100 stages a call) once a window; a stage new since then is read on its own.
-    async fn stage_metrics(&self, api_name: &str, stage: &str) -> Result<StageMetrics, AwsError> {
-        let key = (api_name.to_owned(), stage.to_owned());
+    async fn stage_metrics(&self, key: &StageKey) -> Result<StageMetrics, AwsError> {
         let stages: Vec<StageKey> = {
             let mut asked = self
                 .shared
@@ -502,7 +515,7 @@ impl CloudWatch for SharedCloudWatch {
                 self.sdk.metrics_of(&stages)
             })
             .await?;
-        if let Some(metrics) = snapshot.value.get(&key) {
+        if let Some(metrics) = snapshot.value.get(key) {
             return Ok(metrics.clone());
         }
         let fresh_after = self.shared.stale_before(None).max(Some(snapshot.at));
@@ -511,21 +524,21 @@ impl CloudWatch for SharedCloudWatch {
             .metrics_alone
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
+            .get(key)
             .filter(|(at, _)| at.elapsed() < self.shared.window && Some(*at) > fresh_after)
             .map(|(_, metrics)| metrics.clone());
         if let Some(metrics) = kept {
             return Ok(metrics);
         }
         let at = Instant::now();
-        let metrics = self.sdk.stage_metrics(api_name, stage).await?;
+        let metrics = self.sdk.stage_metrics(key).await?;
         let mut alone = self
             .shared
             .metrics_alone
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         alone.retain(|_, (at, _)| at.elapsed() < self.shared.window);
-        alone.insert(key, (at, metrics.clone()));
+        alone.insert(key.clone(), (at, metrics.clone()));
         Ok(metrics)
     }
 
@@ -579,6 +592,29 @@ impl CloudWatch for SharedCloudWatch {
 
     async fn delete_dashboards(&self, names: &[String]) -> Result<(), AwsError> {
         self.sdk.delete_dashboards(names).await
+    }
+
+    /// Not shared: its tags decide whether the guard owns the group. The ARN of a missing
+    /// group takes the account kept for this identity.
+    async fn log_group(&self, name: &str) -> Result<ObservedLogGroup, AwsError> {
+        self.sdk.logs().log_group(name, || self.account_id()).await
+    }
+
+    async fn create_log_group(
+        &self,
+        name: &str,
+        retention_days: i32,
+        tags: &[Tag],
+    ) -> Result<(), AwsError> {
+        self.sdk.create_log_group(name, retention_days, tags).await
+    }
+
+    async fn put_retention(&self, name: &str, retention_days: i32) -> Result<(), AwsError> {
+        self.sdk.put_retention(name, retention_days).await
+    }
+
+    async fn delete_log_group(&self, name: &str) -> Result<(), AwsError> {
+        self.sdk.delete_log_group(name).await
     }
 
     fn forget(&self, names: &[String]) -> bool {

@@ -1,0 +1,409 @@
+//! HTTP APIs through aws-sdk-apigatewayv2: their listing, stages and UpdateStage. The calls
+//! are metered under the API Gateway management quota, which v1 and v2 share.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_apigatewayv2::Client;
+use aws_sdk_apigatewayv2::types::{AccessLogSettings, ProtocolType, RouteSettings};
+
+use super::apigateway::{ApiListing, tags};
+use super::meter::Meter;
+use crate::model::{
+    AccessLog, ApiKind, AwsError, GuardedApi, MethodSettings, PatchOp, StageSettings,
+};
+
+/// GetApis and GetStages page size. The v2 API documents no maximum (its default is 25);
+/// 500, GetRestApis' maximum, keeps a region's listing to one or two calls.
+const PAGE: &str = "500";
+
+/// API Gateway v2 calls, through their own [`Meter`] (service `apigatewayv2`).
+#[derive(Clone, Debug)]
+pub(super) struct HttpApis {
+    client: Client,
+    meter: Meter,
+}
+
+impl HttpApis {
+    pub(super) fn new(client: Client, meter: Meter) -> Self {
+        Self { client, meter }
+    }
+
+    /// Every API GetApis lists (paged): the HTTP APIs, and the WebSocket APIs apart.
+    pub(super) async fn listing(&self) -> Result<ApiListing, AwsError> {
+        let mut listing = ApiListing::default();
+        let mut next_token = None;
+        loop {
+            let request = self
+                .client
+                .get_apis()
+                .max_results(PAGE)
+                .set_next_token(next_token.take())
+                .send();
+            let page = self.meter.call("GetApis", false, request).await?;
+            for api in page.items() {
+                let id = api.api_id().unwrap_or_default().to_owned();
+                let name = api.name().unwrap_or_default().to_owned();
+                match api.protocol_type() {
+                    Some(ProtocolType::Http) => listing.apis.push(GuardedApi {
+                        kind: ApiKind::Http,
+                        id,
+                        name,
+                        tags: tags(api.tags()),
+                    }),
+                    _ => listing.websockets.push((id, name)),
+                }
+            }
+            match page.next_token() {
+                Some(next) if !page.items().is_empty() => next_token = Some(next.to_owned()),
+                _ => return Ok(listing),
+            }
+        }
+    }
+
+    /// GetApi; a WebSocket API is refused, since a guard guards HTTP APIs only.
+    pub(super) async fn get_api(&self, id: &str) -> Result<GuardedApi, AwsError> {
+        let request = self.client.get_api().api_id(id).send();
+        let out = self.meter.call("GetApi", false, request).await?;
+        let name = out.name().unwrap_or_default().to_owned();
+        if out.protocol_type() != Some(&ProtocolType::Http) {
+            return Err(websocket_api(id, &name));
+        }
+        Ok(GuardedApi {
+            kind: ApiKind::Http,
+            id: id.to_owned(),
+            name,
+            tags: tags(out.tags()),
+        })
+    }
+
+    /// Every stage of one HTTP API (GetStages, paged), by stage name.
+    pub(super) async fn stages(
+        &self,
+        api_id: &str,
+    ) -> Result<Vec<(String, StageSettings)>, AwsError> {
+        let mut stages = Vec::new();
+        let mut next_token = None;
+        loop {
+            let request = self
+                .client
+                .get_stages()
+                .api_id(api_id)
+                .max_results(PAGE)
+                .set_next_token(next_token.take())
+                .send();
+            let page = self.meter.call("GetStages", false, request).await?;
+            stages.extend(page.items().iter().map(|stage| {
+                (
+                    stage.stage_name().unwrap_or_default().to_owned(),
+                    stage_settings(
+                        stage.default_route_settings(),
+                        stage.route_settings(),
+                        stage.access_log_settings(),
+                    ),
+                )
+            }));
+            match page.next_token() {
+                Some(next) if !page.items().is_empty() => next_token = Some(next.to_owned()),
+                _ => return Ok(stages),
+            }
+        }
+    }
+
+    pub(super) async fn get_stage(
+        &self,
+        api_id: &str,
+        stage: &str,
+    ) -> Result<StageSettings, AwsError> {
+        let request = self
+            .client
+            .get_stage()
+            .api_id(api_id)
+            .stage_name(stage)
+            .send();
+        let out = self.meter.call("GetStage", false, request).await?;
+        Ok(stage_settings(
+            out.default_route_settings(),
+            out.route_settings(),
+            out.access_log_settings(),
+        ))
+    }
+
+    /// One UpdateStage with every op; nothing is sent when an op cannot be expressed.
+    pub(super) async fn update_stage(
+        &self,
+        api_id: &str,
+        stage: &str,
+        ops: &[PatchOp],
+    ) -> Result<(), AwsError> {
+        let update = StageUpdate::parse(ops)?;
+        let request = self
+            .client
+            .update_stage()
+            .api_id(api_id)
+            .stage_name(stage)
+            .set_default_route_settings(update.default_route)
+            .set_route_settings(update.routes)
+            .set_access_log_settings(update.access_log)
+            .send();
+        self.meter
+            .call("UpdateStage", true, request)
+            .await
+            .map(|_| ())
+    }
+
+    pub(super) async fn delete_access_log_settings(
+        &self,
+        api_id: &str,
+        stage: &str,
+    ) -> Result<(), AwsError> {
+        let request = self
+            .client
+            .delete_access_log_settings()
+            .api_id(api_id)
+            .stage_name(stage)
+            .send();
+        self.meter
+            .call("DeleteAccessLogSettings", true, request)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The refusal of a WebSocket API named where an HTTP API is wanted.
+pub(super) fn websocket_api(id: &str, name: &str) -> AwsError {
+    AwsError::check(
+        "WebSocketApiNotSupported",
+        format!(
+            "API {id} ({name:?}) is a WebSocket API; a guard guards REST APIs (restApi) and \
+             HTTP APIs (httpApi) only"
+        ),
+    )
+}
+
+/// The managed settings of an HTTP API stage. The v2 SDK keeps absent fields `None`, so a
+/// setting AWS did not return stays unknown; HTTP APIs have no execution logs or X-Ray, so
+/// those stay `None` too.
+fn stage_settings(
+    default_route: Option<&RouteSettings>,
+    routes: Option<&HashMap<String, RouteSettings>>,
+    access_log: Option<&AccessLogSettings>,
+) -> StageSettings {
+    let settings = |route: &RouteSettings| MethodSettings {
+        metrics: route.detailed_metrics_enabled(),
+        rate_limit: route.throttling_rate_limit(),
+        burst_limit: route.throttling_burst_limit(),
+        ..MethodSettings::default()
+    };
+    StageSettings {
+        tracing_enabled: None,
+        all_methods: default_route.map(settings).unwrap_or_default(),
+        routes: routes
+            .into_iter()
+            .flatten()
+            .map(|(key, route)| (key.clone(), settings(route)))
+            .collect::<BTreeMap<_, _>>(),
+        access_log: access_log.and_then(|log| {
+            Some(AccessLog {
+                destination_arn: log.destination_arn()?.to_owned(),
+                format: log.format().unwrap_or_default().to_owned(),
+            })
+        }),
+    }
+}
+
+/// The fields of one v2 UpdateStage, read from the ops' paths: `/defaultRouteSettings/<field>`,
+/// `/routeSettings/<route key>/<field>` (a key such as `GET /pets/{id}` holds '/' and a
+/// space, so the field is what follows the last '/') and `/accessLogSettings/<field>`.
+#[derive(Debug, Default, PartialEq)]
+struct StageUpdate {
+    default_route: Option<RouteSettings>,
+    routes: Option<HashMap<String, RouteSettings>>,
+    access_log: Option<AccessLogSettings>,
+}
+
+impl StageUpdate {
+    /// Every op's path and value in the request, or the first that has no place in it.
+    /// AWS replaces the access log settings whole, so their two fields come together.
+    fn parse(ops: &[PatchOp]) -> Result<Self, AwsError> {
+        let mut update = StageUpdate::default();
+        let mut access_log = (None, None);
+        for op in ops {
+            if let Some(field) = op.path.strip_prefix("/defaultRouteSettings/") {
+                let route = update
+                    .default_route
+                    .get_or_insert_with(|| RouteSettings::builder().build());
+                set_route_field(route, field, op)?;
+            } else if let Some(rest) = op.path.strip_prefix("/routeSettings/") {
+                let (key, field) = rest
+                    .rsplit_once('/')
+                    .filter(|(key, _)| !key.is_empty())
+                    .ok_or_else(|| unsupported(op, "no route key"))?;
+                let route = update
+                    .routes
+                    .get_or_insert_with(HashMap::new)
+                    .entry(key.to_owned())
+                    .or_insert_with(|| RouteSettings::builder().build());
+                set_route_field(route, field, op)?;
+            } else {
+                match op.path.as_str() {
+                    "/accessLogSettings/destinationArn" => access_log.0 = Some(op.value.clone()),
+                    "/accessLogSettings/format" => access_log.1 = Some(op.value.clone()),
+                    _ => return Err(unsupported(op, "no HTTP API stage field has this path")),
+                }
+            }
+        }
+        update.access_log = match access_log {
+            (None, None) => None,
+            (Some(arn), Some(format)) => Some(
+                AccessLogSettings::builder()
+                    .destination_arn(arn)
+                    .format(format)
+                    .build(),
+            ),
+            _ => {
+                return Err(AwsError::permanent(
+                    "UpdateStage",
+                    "UnsupportedPatch",
+                    "an HTTP API stage's access log settings are replaced whole: set \
+                     /accessLogSettings/destinationArn and /accessLogSettings/format together",
+                ));
+            }
+        };
+        Ok(update)
+    }
+}
+
+/// Sets the route settings field `field` names from the op's value.
+fn set_route_field(route: &mut RouteSettings, field: &str, op: &PatchOp) -> Result<(), AwsError> {
+    let invalid = || unsupported(op, "the value does not parse");
+    match field {
+        "detailedMetricsEnabled" => {
+            route.detailed_metrics_enabled = Some(op.value.parse().map_err(|_| invalid())?)
+        }
+        "throttlingRateLimit" => {
+            route.throttling_rate_limit = Some(op.value.parse().map_err(|_| invalid())?)
+        }
+        "throttlingBurstLimit" => {
+            route.throttling_burst_limit = Some(op.value.parse().map_err(|_| invalid())?)
+        }
+        _ => return Err(unsupported(op, "no route settings field has this name")),
+    }
+    Ok(())
+}
+
+/// An op UpdateStage cannot carry: refused before any call, never dropped.
+fn unsupported(op: &PatchOp, why: &str) -> AwsError {
+    AwsError::permanent(
+        "UpdateStage",
+        "UnsupportedPatch",
+        format!("{} = {:?}: {why}", op.path, op.value),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(path: &str, value: &str) -> PatchOp {
+        PatchOp {
+            path: path.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+
+    #[test]
+    fn ops_become_one_request_with_only_the_fields_they_name() {
+        let update = StageUpdate::parse(&[
+            op("/defaultRouteSettings/throttlingRateLimit", "900"),
+            op("/defaultRouteSettings/detailedMetricsEnabled", "true"),
+            op("/routeSettings/GET /pets/{id}/throttlingBurstLimit", "20"),
+            op("/routeSettings/ANY /{proxy+}/throttlingRateLimit", "2.5"),
+            op(
+                "/accessLogSettings/destinationArn",
+                "arn:aws:logs:eu-west-1:1:log-group:g",
+            ),
+            op(
+                "/accessLogSettings/format",
+                "{\"requestId\":\"$context.requestId\"}",
+            ),
+        ])
+        .unwrap();
+        let default_route = update.default_route.unwrap();
+        assert_eq!(default_route.throttling_rate_limit, Some(900.0));
+        assert_eq!(default_route.detailed_metrics_enabled, Some(true));
+        assert_eq!(
+            default_route.throttling_burst_limit, None,
+            "a field no op names is left out, so AWS keeps it"
+        );
+        let routes = update.routes.unwrap();
+        assert_eq!(routes.len(), 2);
+        let pets = &routes["GET /pets/{id}"];
+        assert_eq!(pets.throttling_burst_limit, Some(20));
+        assert_eq!(pets.throttling_rate_limit, None);
+        assert_eq!(routes["ANY /{proxy+}"].throttling_rate_limit, Some(2.5));
+        let access_log = update.access_log.unwrap();
+        assert_eq!(
+            access_log.destination_arn(),
+            Some("arn:aws:logs:eu-west-1:1:log-group:g")
+        );
+        assert_eq!(
+            access_log.format(),
+            Some("{\"requestId\":\"$context.requestId\"}")
+        );
+    }
+
+    #[test]
+    fn a_throttle_alone_leaves_routes_and_access_logs_out() {
+        let update =
+            StageUpdate::parse(&[op("/defaultRouteSettings/throttlingBurstLimit", "450")]).unwrap();
+        assert_eq!(update.routes, None);
+        assert_eq!(update.access_log, None);
+    }
+
+    #[test]
+    fn an_op_without_a_place_in_the_request_is_refused() {
+        for (path, value) in [
+            ("/*/*/throttling/rateLimit", "900"),
+            ("/defaultRouteSettings/loggingLevel", "INFO"),
+            ("/routeSettings/throttlingRateLimit", "9"),
+            ("/routeSettings/GET /pets/throttlingRateLimit", "fast"),
+            ("/defaultRouteSettings/detailedMetricsEnabled", "yes"),
+            ("/accessLogSettings/format", "$context.requestId"),
+        ] {
+            let err = StageUpdate::parse(&[op(path, value)]).unwrap_err();
+            assert!(!err.retryable, "{path}");
+            assert_eq!(
+                (err.operation, err.code.as_str()),
+                ("UpdateStage", "UnsupportedPatch")
+            );
+        }
+    }
+
+    #[test]
+    fn a_stage_keeps_what_aws_left_out_unknown() {
+        let default_route = RouteSettings::builder()
+            .detailed_metrics_enabled(false)
+            .build();
+        let routes = HashMap::from([(
+            "GET /pets".to_owned(),
+            RouteSettings::builder()
+                .throttling_rate_limit(5.0)
+                .throttling_burst_limit(2)
+                .build(),
+        )]);
+        let settings = stage_settings(Some(&default_route), Some(&routes), None);
+        assert_eq!(
+            settings.all_methods,
+            MethodSettings {
+                metrics: Some(false),
+                ..MethodSettings::default()
+            }
+        );
+        assert_eq!(settings.routes["GET /pets"].burst_limit, Some(2));
+        assert_eq!(settings.routes["GET /pets"].metrics, None);
+        assert_eq!(
+            (settings.tracing_enabled, settings.access_log),
+            (None, None)
+        );
+    }
+}
