@@ -5,8 +5,10 @@
 use serde_json::{Value, json};
 
 use crate::crd::{AlarmLink, ApiGatewayGuardSpec, Links};
-use crate::model::{AlarmKind, GuardId, OWNER_TAG, RestApi};
-use crate::runbook::{INTEGRATION_LATENCY_TARGET_MS, INTEGRATION_TIMEOUT_MS, LATENCY_TARGET_MS};
+use crate::model::{AlarmKind, ApiKind, GuardId, GuardedApi, OWNER_TAG, access_log_group_name};
+use crate::runbook::{
+    INTEGRATION_LATENCY_TARGET_MS, LATENCY_TARGET_MS, integration_timeout_ms, timeout_status,
+};
 
 const NAMESPACE: &str = "AWS/ApiGateway";
 /// The graphs' resolution: one point a minute shows a short episode inside a long window.
@@ -26,20 +28,39 @@ pub fn wanted_alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec) -> Vec<String>
 
 /// The dashboard the guard keeps: a text widget naming the guard (the ownership marker),
 /// requests and errors with the 5XX share, Latency p50/p90/p99 against the 1 s target,
-/// IntegrationLatency p99 against 500 ms and the 29 s timeout, and the guard's alarms.
+/// IntegrationLatency p99 against 500 ms and the integration timeout, and the guard's alarms.
+/// The metrics are the API kind's: a REST API's `5XXError` by ApiName, an HTTP API's `5xx` by
+/// ApiId.
 pub fn body(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
-    api: &RestApi,
+    api: &GuardedApi,
     region: &str,
     account_id: &str,
 ) -> Value {
     let stage = spec.stage.as_str();
+    let dimensions: Vec<String> = api
+        .dimensions(stage)
+        .into_iter()
+        .flat_map(|(name, value)| [name, value])
+        .collect();
     let metric = |name: &str, options: Value| {
-        json!([
-            NAMESPACE, name, "ApiName", api.name, "Stage", stage, options
-        ])
+        let mut metric = vec![json!(NAMESPACE), json!(name)];
+        metric.extend(dimensions.iter().map(|d| json!(d)));
+        metric.push(options);
+        Value::Array(metric)
     };
+    let four_xx = match api.kind {
+        ApiKind::Rest => "4XXError",
+        ApiKind::Http => "4xx",
+    };
+    let five_xx = AlarmKind::FiveXxError.metric(api.kind);
+    let timeout_ms = integration_timeout_ms(api.kind);
+    let timeout_line = format!(
+        "Integration timeout: {:.0} s, then {}",
+        timeout_ms / 1000.0,
+        timeout_status(api.kind)
+    );
     let graph = |title: &str, y: i32, x: i32, metrics: Vec<Value>, extra: Value| {
         let mut properties = json!({
             "title": title,
@@ -57,7 +78,7 @@ pub fn body(
     let mut widgets = vec![
         json!({
             "type": "text", "x": 0, "y": 0, "width": 24, "height": 3,
-            "properties": {"markdown": markdown(guard, &api.name, stage)},
+            "properties": {"markdown": markdown(guard, api, stage)},
         }),
         graph(
             "Requests and errors",
@@ -69,11 +90,11 @@ pub fn body(
                     json!({"id": "requests", "stat": "Sum", "label": "Requests"}),
                 ),
                 metric(
-                    "4XXError",
+                    four_xx,
                     json!({"id": "fourxx", "stat": "Sum", "label": "4XX"}),
                 ),
                 metric(
-                    "5XXError",
+                    five_xx,
                     json!({"id": "fivexx", "stat": "Sum", "label": "5XX"}),
                 ),
                 json!([{
@@ -111,7 +132,7 @@ pub fn body(
                 "yAxis": {"left": {"label": "ms", "min": 0}},
                 "annotations": {"horizontal": [
                     line("Runbook target: p99 under 500 ms", INTEGRATION_LATENCY_TARGET_MS),
-                    line("Integration timeout: 29 s, then 504", INTEGRATION_TIMEOUT_MS),
+                    line(&timeout_line, timeout_ms),
                 ]},
             }),
         ),
@@ -129,15 +150,22 @@ pub fn body(
     json!({"widgets": widgets})
 }
 
-fn markdown(guard: &GuardId, api: &str, stage: &str) -> String {
+fn markdown(guard: &GuardId, api: &GuardedApi, stage: &str) -> String {
+    let (heading, diagnose) = match api.kind {
+        ApiKind::Rest => ("", ""),
+        ApiKind::Http => (" (HTTP API)", " --kind http"),
+    };
     format!(
-        "## {api}/{stage}: API Gateway 5XX runbook\n\
+        "## {name}/{stage}{heading}: API Gateway 5XX runbook\n\
          Kept by apigw-guard for the ApiGatewayGuard `{guard}` (`{marker}`): edits made here \
          are put back, so change the guard instead.\n\n\
          Runbook targets: no 5XX, p99 Latency under 1 s, p99 IntegrationLatency under 500 ms; \
-         past the 29 s integration timeout clients get 504. \
-         Diagnose: `apigw-guard diagnose --api {api} --stage {stage}`.",
+         past the {timeout:.0} s integration timeout clients get {status}. \
+         Diagnose: `apigw-guard diagnose{diagnose} --api {name} --stage {stage}`.",
+        name = api.name,
         marker = guard.dashboard_marker(),
+        timeout = integration_timeout_ms(api.kind) / 1000.0,
+        status = timeout_status(api.kind),
     )
 }
 
@@ -205,16 +233,40 @@ pub fn differing_widgets(want: &Value, have: &Value) -> Vec<String> {
     differ
 }
 
-/// The console links of a guard in `region`.
+/// The console links of a guard in `region`. A REST API stage's logs are its execution logs;
+/// an HTTP API has none, so its link goes to the access log group: `access_log_group` (where
+/// the stage's access logs go), or the guard's default group while the stage writes none.
 pub fn links(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
-    rest_api_id: &str,
+    api: &GuardedApi,
+    access_log_group: Option<&str>,
     region: &str,
 ) -> Links {
     let console = console(region);
     let cloudwatch = format!("{console}/cloudwatch/home?region={region}");
-    let log_group = format!("API-Gateway-Execution-Logs_{rest_api_id}/{}", spec.stage);
+    let (stage, log_group) = match api.kind {
+        ApiKind::Rest => (
+            format!(
+                "{console}/apigateway/home?region={region}#/apis/{}/stages/{}",
+                api.id,
+                encode(&spec.stage)
+            ),
+            format!("API-Gateway-Execution-Logs_{}/{}", api.id, spec.stage),
+        ),
+        // HTTP APIs live in the console's newer pages, which take the stage as a parameter.
+        ApiKind::Http => (
+            format!(
+                "{console}/apigateway/main/api-detail?api={}&region={region}&stage={}",
+                api.id,
+                encode(&spec.stage)
+            ),
+            access_log_group.map_or_else(
+                || access_log_group_name(&api.id, &spec.stage),
+                str::to_owned,
+            ),
+        ),
+    };
     Links {
         dashboard: spec.dashboard.as_ref().filter(|d| d.enabled).map(|_| {
             format!(
@@ -222,10 +274,7 @@ pub fn links(
                 guard.dashboard_name()
             )
         }),
-        stage: format!(
-            "{console}/apigateway/home?region={region}#/apis/{rest_api_id}/stages/{}",
-            encode(&spec.stage)
-        ),
+        stage,
         // The logs console wants the group name encoded twice, with `$` for `%`.
         execution_logs: format!(
             "{cloudwatch}#logsV2:log-groups/log-group/{}",

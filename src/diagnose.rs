@@ -1,8 +1,9 @@
 //! `apigw-guard diagnose`: the runbook's diagnosis steps for one stage, as a report. It only
-//! reads: metrics (step 1), execution logs (step 2), the backend (step 3) and the API's
-//! configuration and throttles (step 4), then names the likely error class and fills in the
-//! runbook's resolution commands with the real ids. What cannot be read is a finding, not a
-//! failure; only a missing REST API or stage ends it.
+//! reads: metrics (step 1), the stage's log (step 2: a REST API's execution log, an HTTP API's
+//! access log, the only log it has), the backend (step 3) and the API's configuration and
+//! throttles (step 4), then names the likely error class and fills in the runbook's resolution
+//! commands with the real ids. What cannot be read, or does not exist for the API's kind, is a
+//! finding, not a failure; only a missing API or stage ends it.
 
 mod probe;
 
@@ -11,13 +12,15 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::aws::{ApiGateway, SdkDiagnostics};
 use crate::crd::ResourceRef;
 use crate::model::{
-    Account, AwsError, LambdaFunction, LogMatches, MethodIntegration, MinutePeaks, StageMetrics,
+    Account, AlarmKind, ApiKind, AwsError, GuardedApi, LambdaFunction, LogMatches,
+    MethodIntegration, MinutePeaks, StageMetrics, StageSettings,
 };
-use crate::runbook::{self, ErrorClass, Evidence, INTEGRATION_TIMEOUT_MS, Limits};
+use crate::runbook::{self, ErrorClass, Evidence, Limits, integration_timeout_ms};
 pub use probe::Probe;
 
 /// The execution-log phrases of the runbook's step 2.
@@ -26,25 +29,34 @@ pub const PATTERNS: [&str; 3] = [
     "Integration timeout",
     "Internal server error",
 ];
+/// How many of an HTTP API's most frequent integration errors a report shows.
+const ERROR_SAMPLES: usize = 5;
 
 /// The whole report; `--output json` prints it as is.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Diagnosis {
-    pub rest_api_id: String,
-    pub rest_api_name: String,
+    pub api_kind: ApiKind,
+    pub api_id: String,
+    pub api_name: String,
     pub stage: String,
     pub region: String,
     pub window_seconds: i32,
     /// Step 1; `None` when CloudWatch could not be read.
     pub metrics: Option<Figures>,
-    /// Step 2.
+    /// Step 2: a REST stage's execution logging level; `None` on an HTTP API, which has none.
     pub execution_logging: Option<String>,
-    pub log_group: String,
+    /// The log step 2 reads: a REST stage's execution log group, an HTTP API stage's access
+    /// log group (`None` while the stage writes no access logs).
+    pub log_group: Option<String>,
+    /// REST: the execution log's phrases.
     pub log_matches: Vec<PatternMatches>,
-    /// Requests that ended with each 5XX status (`Method completed with status:` lines).
+    /// Requests that ended with each 5XX status: the execution log's `Method completed with
+    /// status:` lines, or the access log's status.
     #[serde(rename = "completed5XX")]
     pub completed_5xx: BTreeMap<u16, usize>,
+    /// HTTP: what the access log's 5XX lines say besides their status.
+    pub access_log: Option<AccessLogRead>,
     /// The busiest and slowest minute of the window.
     pub peaks: Option<MinutePeaks>,
     /// Steps 3 and 4.
@@ -53,6 +65,7 @@ pub struct Diagnosis {
     /// HTTP backends, with `--probe` only.
     pub probes: Vec<Probe>,
     pub stage_throttle: Option<Throttle>,
+    /// REST only: HTTP APIs have no usage plans.
     pub usage_plans: Vec<PlanThrottle>,
     pub account: Option<Account>,
     pub findings: Vec<Finding>,
@@ -87,6 +100,30 @@ pub struct PatternMatches {
     pub pattern: &'static str,
     #[serde(flatten)]
     pub matches: LogMatches,
+}
+
+/// Step 2 on an HTTP API: the access log's 5XX lines beyond their statuses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLogRead {
+    /// 5XX lines read.
+    pub lines: usize,
+    /// Lines whose status the backend answered itself (the integration status is the same):
+    /// its own error passed through, not API Gateway's, so not the classifier's evidence.
+    pub from_backend: usize,
+    /// Lines whose integration ran to near the 30 s integration timeout.
+    pub near_timeout: usize,
+    /// The slowest integration latency of the lines, milliseconds.
+    pub slowest_integration_ms: Option<f64>,
+    /// The most frequent integration errors (`$context.integrationErrorMessage`).
+    pub integration_errors: Vec<IntegrationError>,
+}
+
+/// One integration error message and how many 5XX lines carry it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IntegrationError {
+    pub message: String,
+    pub count: usize,
 }
 
 /// A throttle, requests per second and burst.
@@ -149,23 +186,24 @@ fn function_name(arn: &str) -> &str {
         .map_or(arn, |(_, rest)| rest.split(':').next().unwrap_or(rest))
 }
 
-/// Runs the runbook's diagnosis for `api`/`stage` over the last `since`; with `probe`, also
-/// sends each HTTP backend a HEAD request.
+/// Runs the runbook's diagnosis for the `kind` of API `by` names and its `stage` over the last
+/// `since`; with `probe`, also sends each HTTP backend a HEAD request.
 pub async fn diagnose(
     aws: &SdkDiagnostics,
     region: &str,
-    api: &ResourceRef,
+    kind: ApiKind,
+    by: &ResourceRef,
     stage: &str,
     since: Duration,
     probe: bool,
 ) -> Result<Diagnosis, AwsError> {
-    let rest_api = aws.apigateway.find_rest_api(api).await?;
-    let settings = aws.apigateway.get_stage(&rest_api.id, stage).await?;
+    let api = aws.apigateway.find_api(kind, by).await?;
+    let settings = aws.apigateway.get_stage(kind, &api.id, stage).await?;
     let mut findings = Vec::new();
     let window_seconds = i32::try_from((since.as_secs() / 60).max(1) * 60).unwrap_or(i32::MAX);
 
     // Step 1: the metrics.
-    let key = (rest_api.name.clone(), stage.to_owned());
+    let key = api.metric_stage(stage);
     let metrics = match aws
         .cloudwatch
         .metrics_over(std::slice::from_ref(&key), window_seconds)
@@ -178,67 +216,15 @@ pub async fn diagnose(
         }
     };
 
-    // Step 2: execution logging and the execution log.
-    let execution_logging = settings.all_methods.logging_level.clone();
-    if execution_logging.as_deref().is_none_or(|l| l == "OFF") {
-        findings.push(finding(
-            2,
-            Kind::Problem,
-            "execution logging is off, so failures leave no trace: set spec.executionLogging \
-             on the guard (level ERROR or INFO)",
-        ));
-    }
-    let log_group = format!("API-Gateway-Execution-Logs_{}/{stage}", rest_api.id);
+    // Step 2: the stage's log.
     let since_ms = SystemTime::now()
         .checked_sub(since)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_millis() as i64);
-    let mut log_matches = Vec::new();
-    for pattern in PATTERNS {
-        match aws.log_matches(&log_group, pattern, since_ms).await {
-            Ok(matches) => log_matches.push(PatternMatches { pattern, matches }),
-            Err(err) if err.code == "ResourceNotFoundException" => {
-                findings.push(finding(
-                    2,
-                    Kind::Unavailable,
-                    format!("log group {log_group} does not exist: execution logging has not written to it yet"),
-                ));
-                break;
-            }
-            Err(err) => {
-                findings.push(finding(
-                    2,
-                    Kind::Unavailable,
-                    format!("execution log: {err}"),
-                ));
-                break;
-            }
-        }
-    }
-
-    // The strongest evidence of the class: how requests ended, and API Gateway's own words.
-    let mut statuses = BTreeMap::new();
-    let mut messages: BTreeMap<ErrorClass, usize> = BTreeMap::new();
-    if log_matches.len() == PATTERNS.len() {
-        match aws.completed_5xx(&log_group, since_ms).await {
-            Ok(found) => statuses = found,
-            Err(err) => findings.push(finding(
-                2,
-                Kind::Unavailable,
-                format!("execution log: {err}"),
-            )),
-        }
-        for (phrase, class) in runbook::LOG_PHRASES {
-            let count = match log_matches.iter().find(|m| m.pattern == phrase) {
-                Some(read) => read.matches.count,
-                None => match aws.log_matches(&log_group, phrase, since_ms).await {
-                    Ok(matches) => matches.count,
-                    Err(_) => 0,
-                },
-            };
-            *messages.entry(class).or_default() += count;
-        }
-    }
+    let log = match kind {
+        ApiKind::Rest => execution_log(aws, &api, stage, &settings, since_ms, &mut findings).await,
+        ApiKind::Http => access_log(aws, &settings, since_ms, &mut findings).await,
+    };
     let peaks = match aws.cloudwatch.minute_peaks(&key, window_seconds).await {
         Ok(peaks) => Some(peaks),
         Err(err) => {
@@ -252,13 +238,24 @@ pub async fn diagnose(
     };
 
     // Steps 3 and 4: integrations and the backends behind them.
-    let integrations = match aws.apigateway.integrations(&rest_api.id).await {
-        Ok(integrations) => integrations,
-        Err(err) => {
+    let integrations = match kind {
+        ApiKind::Rest => match aws.apigateway.integrations(&api.id).await {
+            Ok(integrations) => integrations,
+            Err(err) => {
+                findings.push(finding(
+                    4,
+                    Kind::Unavailable,
+                    format!("integrations: {err}"),
+                ));
+                Vec::new()
+            }
+        },
+        ApiKind::Http => {
             findings.push(finding(
                 4,
                 Kind::Unavailable,
-                format!("integrations: {err}"),
+                "integrations: an HTTP API's integrations are not read (GetIntegrations), so no \
+                 backend is checked or probed",
             ));
             Vec::new()
         }
@@ -307,7 +304,7 @@ pub async fn diagnose(
             )),
             Some(url) => {
                 let longest = targets.entry(url).or_default();
-                *longest = (*longest).max(runbook::integration_timeout(integration));
+                *longest = (*longest).max(runbook::integration_timeout(kind, integration));
             }
         }
     }
@@ -319,23 +316,15 @@ pub async fn diagnose(
         rate_limit: Some(rate_limit),
         burst_limit: settings.all_methods.burst_limit,
     });
-    let usage_plans: Vec<PlanThrottle> = match aws.apigateway.usage_plans().await {
-        Ok(plans) => plans
-            .into_iter()
-            .filter(|(_, plan)| {
-                plan.api_stages
-                    .iter()
-                    .any(|(api_id, s)| *api_id == rest_api.id && s == stage)
-            })
-            .map(|(name, plan)| PlanThrottle {
-                id: plan.id,
-                name,
-                rate_limit: plan.rate_limit,
-                burst_limit: plan.burst_limit,
-            })
-            .collect(),
-        Err(err) => {
-            findings.push(finding(4, Kind::Unavailable, format!("usage plans: {err}")));
+    let usage_plans = match kind {
+        ApiKind::Rest => stage_usage_plans(aws, &api.id, stage, &mut findings).await,
+        ApiKind::Http => {
+            findings.push(finding(
+                4,
+                Kind::Info,
+                "usage plans: not checked, HTTP APIs have none (they throttle by stage and \
+                 route, answering 429)",
+            ));
             Vec::new()
         }
     };
@@ -348,16 +337,18 @@ pub async fn diagnose(
     };
 
     let mut diagnosis = Diagnosis {
-        rest_api_id: rest_api.id,
-        rest_api_name: rest_api.name,
+        api_kind: kind,
+        api_id: api.id,
+        api_name: api.name,
         stage: stage.to_owned(),
         region: region.to_owned(),
         window_seconds,
         metrics: metrics.as_ref().map(figures),
-        execution_logging,
-        log_group,
-        log_matches,
-        completed_5xx: statuses,
+        execution_logging: log.execution_logging,
+        log_group: log.log_group,
+        log_matches: log.log_matches,
+        completed_5xx: log.completed_5xx,
+        access_log: log.access_log,
         peaks,
         integrations,
         lambda_functions,
@@ -370,8 +361,328 @@ pub async fn diagnose(
         decided_by: None,
         resolution: Vec::new(),
     };
-    judge(&mut diagnosis, metrics.as_ref(), messages);
+    judge(&mut diagnosis, metrics.as_ref(), log.evidence);
     Ok(diagnosis)
+}
+
+/// What step 2 read from the stage's log.
+#[derive(Default)]
+struct LogRead {
+    execution_logging: Option<String>,
+    log_group: Option<String>,
+    log_matches: Vec<PatternMatches>,
+    completed_5xx: BTreeMap<u16, usize>,
+    access_log: Option<AccessLogRead>,
+    /// The strongest evidence of the class: how requests ended, and API Gateway's own words.
+    evidence: Evidence,
+}
+
+/// Step 2 on a REST API: execution logging and the execution log.
+async fn execution_log(
+    aws: &SdkDiagnostics,
+    api: &GuardedApi,
+    stage: &str,
+    settings: &StageSettings,
+    since_ms: i64,
+    findings: &mut Vec<Finding>,
+) -> LogRead {
+    let execution_logging = settings.all_methods.logging_level.clone();
+    if execution_logging.as_deref().is_none_or(|l| l == "OFF") {
+        findings.push(finding(
+            2,
+            Kind::Problem,
+            "execution logging is off, so failures leave no trace: set spec.executionLogging \
+             on the guard (level ERROR or INFO)",
+        ));
+    }
+    let log_group = format!("API-Gateway-Execution-Logs_{}/{stage}", api.id);
+    let mut log_matches = Vec::new();
+    for pattern in PATTERNS {
+        match aws.log_matches(&log_group, pattern, since_ms).await {
+            Ok(matches) => log_matches.push(PatternMatches { pattern, matches }),
+            Err(err) if err.code == "ResourceNotFoundException" => {
+                findings.push(finding(
+                    2,
+                    Kind::Unavailable,
+                    format!("log group {log_group} does not exist: execution logging has not written to it yet"),
+                ));
+                break;
+            }
+            Err(err) => {
+                findings.push(finding(
+                    2,
+                    Kind::Unavailable,
+                    format!("execution log: {err}"),
+                ));
+                break;
+            }
+        }
+    }
+    let mut evidence = Evidence::default();
+    if log_matches.len() == PATTERNS.len() {
+        match aws.completed_5xx(&log_group, since_ms).await {
+            Ok(found) => evidence.statuses = found,
+            Err(err) => findings.push(finding(
+                2,
+                Kind::Unavailable,
+                format!("execution log: {err}"),
+            )),
+        }
+        for (phrase, class) in runbook::LOG_PHRASES {
+            let count = match log_matches.iter().find(|m| m.pattern == phrase) {
+                Some(read) => read.matches.count,
+                None => match aws.log_matches(&log_group, phrase, since_ms).await {
+                    Ok(matches) => matches.count,
+                    Err(_) => 0,
+                },
+            };
+            *evidence.messages.entry(class).or_default() += count;
+        }
+    }
+    LogRead {
+        execution_logging,
+        log_group: Some(log_group),
+        log_matches,
+        completed_5xx: evidence.statuses.clone(),
+        access_log: None,
+        evidence,
+    }
+}
+
+/// Step 2 on an HTTP API: its access log, the only log it has, read where the stage's access
+/// log settings send it, in whatever JSON format they give it.
+async fn access_log(
+    aws: &SdkDiagnostics,
+    settings: &StageSettings,
+    since_ms: i64,
+    findings: &mut Vec<Finding>,
+) -> LogRead {
+    findings.push(finding(
+        2,
+        Kind::Info,
+        "HTTP APIs have no execution logs or X-Ray tracing: the access log is their only record \
+         of each request",
+    ));
+    let Some(settings) = &settings.access_log else {
+        findings.push(finding(
+            2,
+            Kind::Problem,
+            "the stage writes no access logs, so failures leave no trace: set \
+             spec.accessLogging on the guard",
+        ));
+        return LogRead::default();
+    };
+    let group = log_group_of(&settings.destination_arn).to_owned();
+    let mut read = LogRead {
+        log_group: Some(group.clone()),
+        ..LogRead::default()
+    };
+    let Some(fields) = AccessFields::of(&settings.format) else {
+        findings.push(finding(
+            2,
+            Kind::Unavailable,
+            format!(
+                "access log {group}: its format is not JSON with $context.status, so its lines \
+                 are not read (spec.accessLogging sets one that is)"
+            ),
+        ));
+        return read;
+    };
+    let mut tally = AccessTally::default();
+    match aws
+        .filter(&group, &fields.five_xx_pattern(), since_ms, |_, line| {
+            tally.add(&fields, line)
+        })
+        .await
+    {
+        Ok(()) => {
+            read.completed_5xx = tally.statuses;
+            read.evidence = tally.evidence;
+            let mut errors: Vec<IntegrationError> = tally
+                .errors
+                .into_iter()
+                .map(|(message, count)| IntegrationError { message, count })
+                .collect();
+            errors.sort_by_key(|e| std::cmp::Reverse(e.count));
+            errors.truncate(ERROR_SAMPLES);
+            tally.read.integration_errors = errors;
+            read.access_log = Some(tally.read);
+        }
+        Err(err) if err.code == "ResourceNotFoundException" => findings.push(finding(
+            2,
+            Kind::Unavailable,
+            format!("log group {group} does not exist: the stage has not written to it yet"),
+        )),
+        Err(err) => findings.push(finding(2, Kind::Unavailable, format!("access log: {err}"))),
+    }
+    read
+}
+
+/// The log group an access log destination names (`arn:...:log-group:NAME`, maybe `:*`).
+fn log_group_of(arn: &str) -> &str {
+    arn.split_once(":log-group:")
+        .map_or(arn, |(_, name)| name.trim_end_matches(":*"))
+}
+
+/// Where an access log's JSON lines keep what step 2 reads: the key of each `$context`
+/// variable in the stage's format, so a format other than the guard's is read too.
+#[derive(Debug, PartialEq)]
+struct AccessFields {
+    status: String,
+    /// Whether the format writes the status as a JSON string (quoted) or a number.
+    status_quoted: bool,
+    integration_status: Option<String>,
+    integration_latency: Option<String>,
+    integration_error: Option<String>,
+}
+
+impl AccessFields {
+    /// The keys in `format` (`{"status":"$context.status", ...}`); `None` when it is not
+    /// JSON (CLF, XML, CSV) or logs no status.
+    fn of(format: &str) -> Option<Self> {
+        if !format.trim_start().starts_with('{') {
+            return None;
+        }
+        // Each variable's key and whether its value is quoted; the first use of a variable.
+        let mut keys: BTreeMap<&str, (&str, bool)> = BTreeMap::new();
+        for (at, _) in format.match_indices("$context.") {
+            let before = format[..at].trim_end();
+            let (before, quoted) = match before.strip_suffix('"') {
+                Some(before) => (before.trim_end(), true),
+                None => (before, false),
+            };
+            let Some(before) = before
+                .strip_suffix(':')
+                .and_then(|b| b.trim_end().strip_suffix('"'))
+            else {
+                continue;
+            };
+            let Some(start) = before.rfind('"') else {
+                continue;
+            };
+            let variable = format[at + "$context.".len()..]
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('.');
+            keys.entry(variable)
+                .or_insert((&before[start + 1..], quoted));
+        }
+        let key = |variables: &[&str]| {
+            variables
+                .iter()
+                .find_map(|v| keys.get(v))
+                .map(|(key, _)| (*key).to_owned())
+        };
+        let (status, status_quoted) = keys.get("status")?;
+        Some(Self {
+            status: (*status).to_owned(),
+            status_quoted: *status_quoted,
+            integration_status: key(&["integration.status", "integrationStatus"]),
+            integration_latency: key(&["integration.latency", "integrationLatency"]),
+            integration_error: key(&["integrationErrorMessage", "integration.error"]),
+        })
+    }
+
+    /// The CloudWatch Logs filter pattern of the 5XX lines, so only those are read.
+    fn five_xx_pattern(&self) -> String {
+        if self.status_quoted {
+            format!("{{ $.{} = \"5*\" }}", self.status)
+        } else {
+            format!("{{ $.{} >= 500 }}", self.status)
+        }
+    }
+}
+
+/// The access log's 5XX lines, counted as they are read.
+#[derive(Default)]
+struct AccessTally {
+    read: AccessLogRead,
+    /// Every 5XX line's status.
+    statuses: BTreeMap<u16, usize>,
+    /// The classifier's: the statuses API Gateway answered itself, and the classes the lines'
+    /// integration errors and latencies name.
+    evidence: Evidence,
+    errors: BTreeMap<String, usize>,
+}
+
+impl AccessTally {
+    /// Counts one line; a line that is not JSON or not a 5XX is skipped (the filter pattern
+    /// already leaves those out on AWS).
+    fn add(&mut self, fields: &AccessFields, line: &str) {
+        let Ok(Value::Object(line)) = serde_json::from_str::<Value>(line) else {
+            return;
+        };
+        // A variable without a value is logged as "-".
+        let field = |key: Option<&String>| {
+            let value = match line.get(key?)? {
+                Value::String(text) => text.clone(),
+                Value::Number(number) => number.to_string(),
+                _ => return None,
+            };
+            (!value.is_empty() && value != "-").then_some(value)
+        };
+        let Some(status) = field(Some(&fields.status))
+            .and_then(|s| s.parse::<u16>().ok())
+            .filter(|s| (500..600).contains(s))
+        else {
+            return;
+        };
+        self.read.lines += 1;
+        *self.statuses.entry(status).or_default() += 1;
+        let latency = field(fields.integration_latency.as_ref()).and_then(|l| l.parse().ok());
+        if let Some(ms) = latency {
+            let slowest = self.read.slowest_integration_ms.get_or_insert(ms);
+            *slowest = slowest.max(ms);
+        }
+        let near = latency.is_some_and(|ms| runbook::nears_timeout(ApiKind::Http, ms));
+        self.read.near_timeout += usize::from(near);
+        let error = field(fields.integration_error.as_ref());
+        if let Some(error) = &error {
+            *self.errors.entry(error.clone()).or_default() += 1;
+        }
+        if field(fields.integration_status.as_ref()) == Some(status.to_string()) {
+            self.read.from_backend += 1;
+            return;
+        }
+        *self.evidence.statuses.entry(status).or_default() += 1;
+        let class = error
+            .as_deref()
+            .and_then(runbook::integration_error_class)
+            .or(near.then_some(ErrorClass::GatewayTimeout));
+        if let Some(class) = class {
+            *self.evidence.messages.entry(class).or_default() += 1;
+        }
+    }
+}
+
+/// Step 4 on a REST API: the usage plans serving the stage.
+async fn stage_usage_plans(
+    aws: &SdkDiagnostics,
+    api_id: &str,
+    stage: &str,
+    findings: &mut Vec<Finding>,
+) -> Vec<PlanThrottle> {
+    match aws.apigateway.usage_plans().await {
+        Ok(plans) => plans
+            .into_iter()
+            .filter(|(_, plan)| {
+                plan.api_stages
+                    .iter()
+                    .any(|(id, s)| id == api_id && s == stage)
+            })
+            .map(|(name, plan)| PlanThrottle {
+                id: plan.id,
+                name,
+                rate_limit: plan.rate_limit,
+                burst_limit: plan.burst_limit,
+            })
+            .collect(),
+        Err(err) => {
+            findings.push(finding(4, Kind::Unavailable, format!("usage plans: {err}")));
+            Vec::new()
+        }
+    }
 }
 
 fn figures(metrics: &StageMetrics) -> Figures {
@@ -396,9 +707,11 @@ fn hits(diagnosis: &Diagnosis, pattern: &str) -> usize {
         .map_or(0, |m| m.matches.count)
 }
 
-/// The findings the figures support, the likely class and its resolution.
-fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>, messages: BTreeMap<ErrorClass, usize>) {
+/// The findings the figures support, the likely class and its resolution; `log` is step 2's
+/// evidence.
+fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>, log: Evidence) {
     let limits = Limits {
+        api: d.api_kind,
         stage: d.stage_throttle.as_ref().and_then(|t| t.rate_limit),
         usage_plan: d
             .usage_plans
@@ -444,6 +757,11 @@ fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>, messages: BTreeMap<E
             ),
         ));
     }
+    if let Some(read) = &d.access_log {
+        access_findings(read, &mut d.findings);
+    }
+    let timeout_ms = integration_timeout_ms(d.api_kind);
+    let timeout_answer = runbook::timeout_status(d.api_kind);
     for function in &d.lambda_functions {
         if function.state.as_deref().is_some_and(|s| s != "Active") {
             d.findings.push(finding(
@@ -462,15 +780,16 @@ fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>, messages: BTreeMap<E
         }
         if let Some(timeout) = function
             .timeout_seconds
-            .filter(|t| f64::from(*t) * 1000.0 >= INTEGRATION_TIMEOUT_MS)
+            .filter(|t| f64::from(*t) * 1000.0 >= timeout_ms)
         {
             d.findings.push(finding(
                 3,
                 Kind::Problem,
                 format!(
-                    "Lambda function {} may run {timeout} s, past API Gateway's 29 s integration \
-                     timeout: clients get 504 while it still runs",
-                    function.name
+                    "Lambda function {} may run {timeout} s, past API Gateway's {:.0} s \
+                     integration timeout: clients get {timeout_answer} while it still runs",
+                    function.name,
+                    timeout_ms / 1000.0
                 ),
             ));
         }
@@ -480,7 +799,7 @@ fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>, messages: BTreeMap<E
             (Some(status), _) => format!("HEAD {} answered {status} in {} ms", p.url, p.elapsed_ms),
             (None, _) if p.timed_out() => format!(
                 "HEAD {} got no answer within the {} ms integration timeout: API Gateway \
-                 answers 504",
+                 answers {timeout_answer}",
                 p.url, p.timeout_ms
             ),
             (None, error) => format!(
@@ -505,11 +824,10 @@ fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>, messages: BTreeMap<E
         return;
     }
     let evidence = Evidence {
-        statuses: d.completed_5xx.clone(),
-        messages,
         probe_timeouts: d.probes.iter().filter(|p| p.timed_out()).count(),
         peaks: d.peaks.clone(),
         window: metrics.cloned(),
+        ..log
     };
     let classification = runbook::classify(&evidence, &limits);
     d.resolution = match classification.class {
@@ -527,6 +845,43 @@ fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>, messages: BTreeMap<E
     d.decided_by = Some(classification.decided_by);
 }
 
+/// What an HTTP API's access log says beyond its statuses, as findings.
+fn access_findings(read: &AccessLogRead, findings: &mut Vec<Finding>) {
+    if read.near_timeout > 0 {
+        findings.push(finding(
+            2,
+            Kind::Problem,
+            format!(
+                "{} 5XX responses' integrations ran near the 30 s integration timeout (slowest \
+                 {} ms)",
+                read.near_timeout,
+                shown(read.slowest_integration_ms)
+            ),
+        ));
+    }
+    for error in &read.integration_errors {
+        findings.push(finding(
+            2,
+            Kind::Problem,
+            format!(
+                "{} 5XX responses with the integration error \"{}\"",
+                error.count, error.message
+            ),
+        ));
+    }
+    if read.from_backend > 0 {
+        findings.push(finding(
+            3,
+            Kind::Problem,
+            format!(
+                "{} of {} 5XX responses are the backend's own status, passed through: look at \
+                 the backend",
+                read.from_backend, read.lines
+            ),
+        ));
+    }
+}
+
 fn function_names(d: &Diagnosis) -> Vec<String> {
     d.lambda_functions
         .iter()
@@ -535,18 +890,22 @@ fn function_names(d: &Diagnosis) -> Vec<String> {
 }
 
 fn resolve_504(d: &Diagnosis) -> Vec<String> {
+    let timeout_s = (integration_timeout_ms(d.api_kind) / 1000.0) as i32;
     let mut steps = vec![
-        "Make the backend answer within 29 s: reduce its execution time, add a cache, optimize \
-         its queries"
-            .to_owned(),
+        format!(
+            "Make the backend answer within {timeout_s} s: reduce its execution time, add a \
+             cache, optimize its queries"
+        ),
         "Make long work asynchronous: queue it (SQS), answer 202 Accepted at once, offer a \
          status endpoint to poll"
             .to_owned(),
     ];
+    // A second under the integration timeout, so the function's own error reaches clients.
+    let under = timeout_s - 1;
     for function in &d.lambda_functions {
-        if function.timeout_seconds.is_some_and(|t| t > 28) {
+        if function.timeout_seconds.is_some_and(|t| t > under) {
             steps.push(format!(
-                "aws lambda update-function-configuration --region {} --function-name {} --timeout 28",
+                "aws lambda update-function-configuration --region {} --function-name {} --timeout {under}",
                 d.region,
                 function_name(&function.name)
             ));
@@ -590,11 +949,18 @@ fn resolve_502(d: &Diagnosis) -> Vec<String> {
         "Check the response format: a Lambda proxy integration must return { statusCode, \
          body, headers }; an HTTP backend a valid HTTP response"
             .to_owned(),
-        format!(
-            "Check the integration response mappings and status codes: aws apigateway \
-             get-resources --region {} --rest-api-id {} --embed methods",
-            d.region, d.rest_api_id
-        ),
+        match d.api_kind {
+            ApiKind::Rest => format!(
+                "Check the integration response mappings and status codes: aws apigateway \
+                 get-resources --region {} --rest-api-id {} --embed methods",
+                d.region, d.api_id
+            ),
+            ApiKind::Http => format!(
+                "Check the integrations and their response parameters: aws apigatewayv2 \
+                 get-integrations --region {} --api-id {}",
+                d.region, d.api_id
+            ),
+        },
     ];
     for name in function_names(d) {
         steps.push(format!(
@@ -633,18 +999,28 @@ pub fn render_text(d: &Diagnosis) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Diagnosis of REST API {} ({}) stage {} in {}, last {} s",
-        d.rest_api_name, d.rest_api_id, d.stage, d.region, d.window_seconds
+        "Diagnosis of {} {} ({}) stage {} in {}, last {} s",
+        d.api_kind.noun(),
+        d.api_name,
+        d.api_id,
+        d.stage,
+        d.region,
+        d.window_seconds
     );
     let _ = writeln!(out, "\nStep 1: CloudWatch metrics");
     match &d.metrics {
         Some(m) => {
             let _ = writeln!(
                 out,
-                "  requests {}, 5XXError {} ({} %), 4XXError {}, p99 Latency {} ms, p99 IntegrationLatency {} ms",
+                "  requests {}, {} {} ({} %), {} {}, p99 Latency {} ms, p99 IntegrationLatency {} ms",
                 shown(m.requests),
+                AlarmKind::FiveXxError.metric(d.api_kind),
                 shown(m.five_xx_errors),
                 shown(m.five_xx_share_percent.map(|p| format!("{p:.1}"))),
+                match d.api_kind {
+                    ApiKind::Rest => "4XXError",
+                    ApiKind::Http => "4xx",
+                },
                 shown(m.four_xx_errors),
                 shown(m.latency_p99_ms),
                 shown(m.integration_latency_p99_ms)
@@ -662,12 +1038,20 @@ pub fn render_text(d: &Diagnosis) -> String {
             shown(peaks.integration_latency_p99)
         );
     }
-    let _ = writeln!(out, "\nStep 2: execution logs ({})", d.log_group);
-    let _ = writeln!(
-        out,
-        "  execution logging: {}",
-        d.execution_logging.as_deref().unwrap_or("OFF")
-    );
+    let group = d.log_group.as_deref().unwrap_or("none");
+    match d.api_kind {
+        ApiKind::Rest => {
+            let _ = writeln!(out, "\nStep 2: execution logs ({group})");
+            let _ = writeln!(
+                out,
+                "  execution logging: {}",
+                d.execution_logging.as_deref().unwrap_or("OFF")
+            );
+        }
+        ApiKind::Http => {
+            let _ = writeln!(out, "\nStep 2: access logs ({group})");
+        }
+    }
     for m in &d.log_matches {
         let _ = writeln!(out, "  \"{}\": {}", m.pattern, m.matches.count);
         for message in &m.matches.latest {
@@ -681,6 +1065,23 @@ pub fn render_text(d: &Diagnosis) -> String {
             .map(|(status, n)| format!("{status} x{n}"))
             .collect();
         let _ = writeln!(out, "  requests that ended in 5XX: {}", ended.join(", "));
+    }
+    if let Some(read) = &d.access_log {
+        let _ = writeln!(
+            out,
+            "  of those, the backend's own status: {}; near the 30 s integration timeout: {} \
+             (slowest integration {} ms)",
+            read.from_backend,
+            read.near_timeout,
+            shown(read.slowest_integration_ms)
+        );
+        for error in &read.integration_errors {
+            let _ = writeln!(
+                out,
+                "  integration error x{}: {}",
+                error.count, error.message
+            );
+        }
     }
     let _ = writeln!(out, "\nStep 3: backends");
     if d.lambda_functions.is_empty() && d.probes.is_empty() {
@@ -727,7 +1128,7 @@ pub fn render_text(d: &Diagnosis) -> String {
                 .as_deref()
                 .map(|u| format!(" {u}"))
                 .unwrap_or_default(),
-            runbook::integration_timeout(i).as_millis()
+            runbook::integration_timeout(d.api_kind, i).as_millis()
         );
     }
     let throttle = |rate: Option<f64>, burst: Option<i32>| {
@@ -750,12 +1151,20 @@ pub fn render_text(d: &Diagnosis) -> String {
         );
     }
     if let Some(a) = &d.account {
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "  account throttle: {}; CloudWatch Logs role: {}",
-            throttle(a.rate_limit, a.burst_limit),
-            a.cloudwatch_role_arn.as_deref().unwrap_or("none")
+            "  account throttle: {}",
+            throttle(a.rate_limit, a.burst_limit)
         );
+        // An HTTP API writes its logs through a service-linked role instead.
+        if d.api_kind == ApiKind::Rest {
+            let _ = write!(
+                out,
+                "; CloudWatch Logs role: {}",
+                a.cloudwatch_role_arn.as_deref().unwrap_or("none")
+            );
+        }
+        let _ = writeln!(out);
     }
     let _ = writeln!(out, "\nFindings");
     for f in &d.findings {
@@ -782,4 +1191,110 @@ pub fn render_text(d: &Diagnosis) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::access_log_format;
+
+    #[test]
+    fn the_guards_format_and_others_are_read_by_their_keys() {
+        let guards = AccessFields::of(&access_log_format(ApiKind::Http)).unwrap();
+        assert_eq!(
+            guards,
+            AccessFields {
+                status: "status".to_owned(),
+                status_quoted: true,
+                integration_status: Some("integrationStatus".to_owned()),
+                integration_latency: Some("integrationLatency".to_owned()),
+                integration_error: Some("integrationErrorMessage".to_owned()),
+            }
+        );
+        assert_eq!(guards.five_xx_pattern(), r#"{ $.status = "5*" }"#);
+
+        let own = AccessFields::of(
+            r#"{ "id": "$context.requestId", "code": $context.status, "took": $context.integrationLatency, "why": "$context.integration.error" }"#,
+        )
+        .unwrap();
+        assert_eq!(own.status, "code");
+        assert_eq!(own.integration_latency.as_deref(), Some("took"));
+        assert_eq!(own.integration_error.as_deref(), Some("why"));
+        assert_eq!(own.integration_status, None);
+        assert_eq!(own.five_xx_pattern(), "{ $.code >= 500 }");
+
+        let clf = "$context.identity.sourceIp - - [$context.requestTime] \"$context.httpMethod \
+                   $context.routeKey\" $context.status $context.requestId";
+        assert_eq!(AccessFields::of(clf), None);
+        assert_eq!(AccessFields::of(r#"{"id":"$context.requestId"}"#), None);
+    }
+
+    #[test]
+    fn only_api_gateways_own_5xx_answers_are_evidence() {
+        let fields = AccessFields::of(&access_log_format(ApiKind::Http)).unwrap();
+        let line = |status: &str, integration: &str, latency: &str, error: &str| {
+            serde_json::json!({
+                "requestId": "r", "status": status, "integrationStatus": integration,
+                "integrationLatency": latency, "integrationErrorMessage": error,
+            })
+            .to_string()
+        };
+        let mut tally = AccessTally::default();
+        for entry in [
+            line("503", "-", "29990", "-"),
+            line("503", "-", "-", "-"),
+            line("502", "502", "40", "-"),
+            line(
+                "500",
+                "200",
+                "12",
+                "The IAM role configured on the integration or API Gateway doesn't have \
+                 permissions to call the integration. Check the permissions and try again.",
+            ),
+            line("200", "200", "30", "-"),
+            "not json".to_owned(),
+        ] {
+            tally.add(&fields, &entry);
+        }
+        assert_eq!(
+            tally.statuses,
+            [(500, 1), (502, 1), (503, 2)].into_iter().collect()
+        );
+        assert_eq!(
+            tally.evidence.statuses,
+            [(500, 1), (503, 2)].into_iter().collect(),
+            "the backend's own 502 is not API Gateway's answer"
+        );
+        assert_eq!(
+            tally.evidence.messages,
+            [
+                (ErrorClass::GatewayTimeout, 1),
+                (ErrorClass::InternalError, 1)
+            ]
+            .into_iter()
+            .collect()
+        );
+        assert_eq!(
+            (
+                tally.read.lines,
+                tally.read.from_backend,
+                tally.read.near_timeout
+            ),
+            (4, 1, 1)
+        );
+        assert_eq!(tally.read.slowest_integration_ms, Some(29_990.0));
+        assert_eq!(tally.errors.len(), 1);
+    }
+
+    #[test]
+    fn an_access_log_destination_names_its_group() {
+        assert_eq!(
+            log_group_of("arn:aws:logs:eu-west-1:111122223333:log-group:/aws/apigateway/x:*"),
+            "/aws/apigateway/x"
+        );
+        assert_eq!(
+            log_group_of("arn:aws-cn:logs:cn-north-1:1:log-group:team-logs"),
+            "team-logs"
+        );
+    }
 }

@@ -4,10 +4,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::model::{COMPLETED, MethodIntegration, MinutePeaks, Observed, StageMetrics};
+use crate::model::{ApiKind, COMPLETED, MethodIntegration, MinutePeaks, Observed, StageMetrics};
 
-/// API Gateway's integration timeout for REST APIs: past it, clients get 504.
-pub const INTEGRATION_TIMEOUT_MS: f64 = 29_000.0;
+/// API Gateway's integration timeout (the default, and an HTTP API's maximum): a REST API
+/// answers 504 past 29 s, an HTTP API 503 past 30 s.
+pub fn integration_timeout_ms(api: ApiKind) -> f64 {
+    match api {
+        ApiKind::Rest => 29_000.0,
+        ApiKind::Http => 30_000.0,
+    }
+}
+
 /// Verification targets: p99 Latency under 1 s, p99 IntegrationLatency under 500 ms, no 5XX.
 pub const LATENCY_TARGET_MS: f64 = 1_000.0;
 pub const INTEGRATION_LATENCY_TARGET_MS: f64 = 500.0;
@@ -16,10 +23,24 @@ const NEAR_TIMEOUT: f64 = 0.8;
 /// Average traffic from this share of the tightest throttle on counts as throttling.
 const NEAR_LIMIT: f64 = 0.8;
 
-/// How long API Gateway waits for a method's backend: its own timeout, or the 29 s default.
-pub fn integration_timeout(integration: &MethodIntegration) -> Duration {
+/// The status clients get when the backend outlasts the integration timeout.
+pub fn timeout_status(api: ApiKind) -> u16 {
+    match api {
+        ApiKind::Rest => 504,
+        ApiKind::Http => 503,
+    }
+}
+
+/// How long API Gateway waits for a method's backend: its own timeout, or the API kind's
+/// default.
+pub fn integration_timeout(api: ApiKind, integration: &MethodIntegration) -> Duration {
     let ms = integration.timeout_ms.and_then(|ms| u64::try_from(ms).ok());
-    Duration::from_millis(ms.unwrap_or(INTEGRATION_TIMEOUT_MS as u64))
+    Duration::from_millis(ms.unwrap_or(integration_timeout_ms(api) as u64))
+}
+
+/// Whether an integration latency nears the API kind's integration timeout.
+pub fn nears_timeout(api: ApiKind, ms: f64) -> bool {
+    ms >= NEAR_TIMEOUT * integration_timeout_ms(api)
 }
 
 /// The Verified condition: status ("True", "False" or "Unknown"), reason and message.
@@ -101,10 +122,12 @@ fn shown(ms: Option<f64>) -> String {
     ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0}"))
 }
 
-/// The throttles in front of the stage, in requests per second.
+/// What bounds the stage: its throttles, in requests per second, and its kind of API, which
+/// sets the integration timeout and how a throttle answers.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Limits {
-    /// The stage's `*/*` method throttle.
+    pub api: ApiKind,
+    /// The stage's `*/*` method throttle (REST) or default route throttle (HTTP).
     pub stage: Option<f64>,
     /// The usage plan's throttle (it limits only requests with an API key).
     pub usage_plan: Option<f64>,
@@ -114,6 +137,7 @@ impl Limits {
     /// The limits as AWS has them now.
     pub fn of(observed: &Observed) -> Self {
         Limits {
+            api: observed.api.kind,
             stage: observed.stage.all_methods.rate_limit,
             usage_plan: observed
                 .usage_plan
@@ -135,9 +159,9 @@ impl Limits {
 /// Which 5XX an incident is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ErrorClass {
-    /// 504: the backend nears or passes the 29 s integration timeout.
+    /// 504: the backend nears or passes the integration timeout (an HTTP API answers 503).
     GatewayTimeout,
-    /// 503: traffic meets a throttle.
+    /// 503: traffic meets a throttle (REST APIs; an HTTP API's throttle answers 429, no 5XX).
     Throttled,
     /// 502: the backend's answer cannot be mapped (e.g. a malformed Lambda proxy response).
     BadGateway,
@@ -164,12 +188,34 @@ pub const LOG_PHRASES: [(&str, ErrorClass); 7] = [
     ("Internal server error", ErrorClass::InternalError),
 ];
 
+/// An HTTP API's own integration error (`$context.integrationErrorMessage`) beyond
+/// [`LOG_PHRASES`], which it may carry too, and the class it names.
+const INTEGRATION_ERRORS: [(&str, ErrorClass); 1] = [(
+    // "The IAM role configured on the integration or API Gateway doesn't have permissions
+    // to call the integration": the Lambda function's resource policy misses API Gateway.
+    "permissions to call the integration",
+    ErrorClass::InternalError,
+)];
+
+/// The class an HTTP API's integration error names, if it names one.
+pub fn integration_error_class(message: &str) -> Option<ErrorClass> {
+    let message = message.to_lowercase();
+    LOG_PHRASES
+        .iter()
+        .chain(&INTEGRATION_ERRORS)
+        .find(|(phrase, _)| message.contains(&phrase.to_lowercase()))
+        .map(|(_, class)| *class)
+}
+
 /// What a classification can stand on, strongest first.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Evidence {
-    /// 5XX responses by status, counted from the execution log's [`COMPLETED`] lines.
+    /// 5XX responses by status: the execution log's [`COMPLETED`] lines (REST), or the access
+    /// log's lines whose status API Gateway answered itself, not the backend (HTTP).
     pub statuses: BTreeMap<u16, usize>,
-    /// Execution-log lines per class, by the [`LOG_PHRASES`] they contain.
+    /// Execution-log lines per class, by the [`LOG_PHRASES`] they contain (REST), or access-log
+    /// 5XX lines per class, by their integration error ([`integration_error_class`]) or an
+    /// integration latency near the timeout (HTTP).
     pub messages: BTreeMap<ErrorClass, usize>,
     /// Backends that did not answer a probe within the integration timeout.
     pub probe_timeouts: usize,
@@ -193,42 +239,63 @@ impl Evidence {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Classification {
     pub class: ErrorClass,
+    /// The kind of API, whose timeout and logs the first steps name.
+    pub api: ApiKind,
     /// The evidence, in words: which source and which figures.
     pub decided_by: String,
 }
 
-/// Classifies from the strongest evidence there is: the statuses the execution log records,
+/// Classifies from the strongest evidence there is: the statuses the stage's log records,
 /// then API Gateway's own failure messages, then probes, then the worst minute against the
 /// timeout and the throttles, and only then the window's averages, which a short episode in
-/// a long window dilutes.
+/// a long window dilutes. A throttle never explains an HTTP API's 5XX: it answers 429.
 pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
-    let decided = |class, decided_by: String| Classification { class, decided_by };
+    let api = limits.api;
+    let decided = |class, decided_by: String| Classification {
+        class,
+        api,
+        decided_by,
+    };
     // Ties go to the class listed first (ErrorClass's order: 504, 503, 502, 500).
-    let most = |counts: Vec<(ErrorClass, usize)>| {
+    let most = |counts: BTreeMap<ErrorClass, usize>| {
         counts
             .into_iter()
             .filter(|(_, n)| *n > 0)
             .min_by_key(|(class, n)| (std::cmp::Reverse(*n), *class))
     };
-    let statuses: Vec<(ErrorClass, usize)> = evidence
-        .statuses
-        .iter()
-        .map(|(status, n)| (status_class(*status), *n))
-        .collect();
+    let mut statuses: BTreeMap<ErrorClass, usize> = BTreeMap::new();
+    for (status, n) in &evidence.statuses {
+        *statuses.entry(status_class(api, *status)).or_default() += n;
+    }
     if let Some((class, n)) = most(statuses) {
         let total: usize = evidence.statuses.values().sum();
+        let of_class: Vec<String> = evidence
+            .statuses
+            .keys()
+            .filter(|status| status_class(api, **status) == class)
+            .map(u16::to_string)
+            .collect();
+        let of_class = of_class.join("/");
         return decided(
             class,
-            format!(
-                "the execution log: {n} of {total} 5XX responses were {} (\"{}\")",
-                class.code(),
-                COMPLETED.trim_end()
-            ),
+            match api {
+                ApiKind::Rest => format!(
+                    "the execution log: {n} of {total} 5XX responses were {of_class} (\"{}\")",
+                    COMPLETED.trim_end()
+                ),
+                ApiKind::Http => format!(
+                    "the access log: {n} of {total} 5XX responses API Gateway answered itself \
+                     were {of_class}{}",
+                    if class == ErrorClass::GatewayTimeout && evidence.statuses.contains_key(&503) {
+                        " (an HTTP API answers 503 when its integration times out)"
+                    } else {
+                        ""
+                    }
+                ),
+            },
         );
     }
-    let messages: Vec<(ErrorClass, usize)> =
-        evidence.messages.iter().map(|(c, n)| (*c, *n)).collect();
-    if let Some((class, n)) = most(messages) {
+    if let Some((class, n)) = most(evidence.messages.clone()) {
         let phrases: Vec<&str> = LOG_PHRASES
             .iter()
             .filter(|(_, c)| *c == class)
@@ -236,11 +303,19 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
             .collect();
         return decided(
             class,
-            format!(
-                "the execution log: {n} line(s) in API Gateway's own words name {} (\"{}\")",
-                class.code(),
-                phrases.join("\", \"")
-            ),
+            match api {
+                ApiKind::Rest => format!(
+                    "the execution log: {n} line(s) in API Gateway's own words name {} (\"{}\")",
+                    class.code(),
+                    phrases.join("\", \"")
+                ),
+                ApiKind::Http => format!(
+                    "the access log: {n} 5XX response(s) name {} by their integration error or \
+                     an integration latency near the {:.0} s timeout",
+                    class.code(),
+                    integration_timeout_ms(api) / 1000.0
+                ),
+            },
         );
     }
     if evidence.probe_timeouts > 0 {
@@ -252,16 +327,18 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
             ),
         );
     }
-    let timeout = NEAR_TIMEOUT * INTEGRATION_TIMEOUT_MS;
-    let tightest = limits.tightest();
+    let timeout_s = integration_timeout_ms(api) / 1000.0;
+    let tightest = limits.tightest().filter(|_| api == ApiKind::Rest);
     if let Some(peaks) = &evidence.peaks {
-        if let Some(p99) = peaks.integration_latency_p99.filter(|p| *p >= timeout) {
+        if let Some(p99) = peaks
+            .integration_latency_p99
+            .filter(|p| nears_timeout(api, *p))
+        {
             return decided(
                 ErrorClass::GatewayTimeout,
                 format!(
-                    "the slowest minute: p99 IntegrationLatency {p99:.0} ms nears the {:.0} s \
-                     integration timeout",
-                    INTEGRATION_TIMEOUT_MS / 1000.0
+                    "the slowest minute: p99 IntegrationLatency {p99:.0} ms nears the {timeout_s:.0} \
+                     s integration timeout"
                 ),
             );
         }
@@ -281,13 +358,15 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
         }
     }
     if let Some(metrics) = &evidence.window {
-        if let Some(p99) = metrics.integration_latency_p99.filter(|p| *p >= timeout) {
+        if let Some(p99) = metrics
+            .integration_latency_p99
+            .filter(|p| nears_timeout(api, *p))
+        {
             return decided(
                 ErrorClass::GatewayTimeout,
                 format!(
-                    "p99 IntegrationLatency {p99:.0} ms over the window nears the {:.0} s \
-                     integration timeout",
-                    INTEGRATION_TIMEOUT_MS / 1000.0
+                    "p99 IntegrationLatency {p99:.0} ms over the window nears the {timeout_s:.0} s \
+                     integration timeout"
                 ),
             );
         }
@@ -310,13 +389,15 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
     )
 }
 
-/// The class a 5XX status stands for.
-fn status_class(status: u16) -> ErrorClass {
-    match status {
-        504 => ErrorClass::GatewayTimeout,
-        503 => ErrorClass::Throttled,
-        502 => ErrorClass::BadGateway,
-        500 => ErrorClass::InternalError,
+/// The class a 5XX status stands for on an API of the kind.
+fn status_class(api: ApiKind, status: u16) -> ErrorClass {
+    match (status, api) {
+        (504, _) => ErrorClass::GatewayTimeout,
+        // An HTTP API answers an integration timeout with 503, and a throttle with 429.
+        (503, ApiKind::Http) => ErrorClass::GatewayTimeout,
+        (503, ApiKind::Rest) => ErrorClass::Throttled,
+        (502, _) => ErrorClass::BadGateway,
+        (500, _) => ErrorClass::InternalError,
         _ => ErrorClass::Backend,
     }
 }
@@ -344,31 +425,34 @@ impl ErrorClass {
         }
     }
 
-    /// The runbook's first steps for the class.
-    fn first_steps(self) -> &'static str {
-        match self {
-            ErrorClass::GatewayTimeout => {
+    /// The runbook's first steps for the class on an API of the kind.
+    fn first_steps(self, api: ApiKind) -> String {
+        match (self, api) {
+            (ErrorClass::GatewayTimeout, _) => format!(
                 "make the backend faster (caching, queries) or asynchronous (queue the work, \
-                 answer 202), and keep a Lambda function's timeout under 29 s"
-            }
-            ErrorClass::Throttled => {
-                "compare traffic with the limits, raise stageThrottle or throttle in the guard's \
-                 spec, or the account quota (service quota L-A93B7C5F)"
-            }
-            ErrorClass::BadGateway => {
-                "check that a Lambda proxy integration returns {statusCode, body, headers} and \
-                 that the backend answers what the integration maps"
-            }
-            ErrorClass::InternalError => {
-                "check the integration's permissions (the Lambda function's resource policy) and \
-                 the backend's own errors"
-            }
-            ErrorClass::Backend => {
-                "search the execution log for \"Execution failed\" and \"Internal server error\", \
-                 check that a Lambda proxy integration returns {statusCode, body, headers}, and \
+                 answer 202), and keep a Lambda function's timeout under {:.0} s",
+                integration_timeout_ms(api) / 1000.0
+            ),
+            (ErrorClass::Throttled, _) => "compare traffic with the limits, raise stageThrottle \
+                 or throttle in the guard's spec, or the account quota (service quota L-A93B7C5F)"
+                .to_owned(),
+            (ErrorClass::BadGateway, _) => "check that a Lambda proxy integration returns \
+                 {statusCode, body, headers} and that the backend answers what the integration \
+                 maps"
+                .to_owned(),
+            (ErrorClass::InternalError, _) => "check the integration's permissions (the Lambda \
+                 function's resource policy) and the backend's own errors"
+                .to_owned(),
+            (ErrorClass::Backend, ApiKind::Rest) => "search the execution log for \"Execution \
+                 failed\" and \"Internal server error\", check that a Lambda proxy integration \
+                 returns {statusCode, body, headers}, and check the backend's own errors and the \
+                 integration's permissions (apigw-guard diagnose runs these steps)"
+                .to_owned(),
+            (ErrorClass::Backend, ApiKind::Http) => "read the access log's integration errors \
+                 and statuses, check that a Lambda integration returns a valid response, and \
                  check the backend's own errors and the integration's permissions (apigw-guard \
                  diagnose runs these steps)"
-            }
+                .to_owned(),
         }
     }
 }
@@ -380,7 +464,7 @@ impl Classification {
             "likely {}: {}; first steps: {}",
             self.class.name(),
             self.decided_by,
-            self.class.first_steps()
+            self.class.first_steps(self.api)
         )
     }
 }
@@ -470,6 +554,7 @@ mod tests {
     #[test]
     fn the_strongest_evidence_decides_the_class() {
         let limits = Limits {
+            api: ApiKind::Rest,
             stage: Some(10.0),
             usage_plan: Some(50.0),
         };
@@ -611,5 +696,98 @@ mod tests {
             text.starts_with("likely 503 Service Unavailable (throttling): the busiest minute"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_http_api_times_out_with_503_at_30_s_and_throttles_without_5xx() {
+        let limits = Limits {
+            api: ApiKind::Http,
+            stage: Some(10.0),
+            usage_plan: None,
+        };
+        let statuses = |pairs: &[(u16, usize)]| pairs.iter().copied().collect();
+        let timeouts = classify(
+            &Evidence {
+                statuses: statuses(&[(503, 3), (504, 1), (502, 2)]),
+                ..Default::default()
+            },
+            &limits,
+        );
+        assert_eq!(timeouts.class, ErrorClass::GatewayTimeout);
+        assert_eq!(
+            timeouts.decided_by,
+            "the access log: 4 of 6 5XX responses API Gateway answered itself were 503/504 (an \
+             HTTP API answers 503 when its integration times out)"
+        );
+        assert!(
+            timeouts.explain().contains("timeout under 30 s"),
+            "{}",
+            timeouts.explain()
+        );
+
+        let named = classify(
+            &Evidence {
+                messages: [(ErrorClass::InternalError, 2)].into_iter().collect(),
+                ..Default::default()
+            },
+            &limits,
+        );
+        assert_eq!(named.class, ErrorClass::InternalError);
+        assert!(
+            named
+                .decided_by
+                .starts_with("the access log: 2 5XX response(s) name 500"),
+            "{}",
+            named.decided_by
+        );
+
+        // 29 s nears both timeouts; 23.5 s only REST's 29 s one (80 % of it is 23.2 s).
+        let slow = |p99: f64| Evidence {
+            window: Some(StageMetrics {
+                period: 300,
+                count: Some(3000.0),
+                five_xx: Some(40.0),
+                integration_latency_p99: Some(p99),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let found = classify(&slow(29_000.0), &limits);
+        assert_eq!(found.class, ErrorClass::GatewayTimeout);
+        assert!(
+            found.decided_by.contains("the 30 s integration timeout"),
+            "{found:?}"
+        );
+        assert_eq!(
+            classify(&slow(23_500.0), &limits).class,
+            ErrorClass::Backend
+        );
+        let rest = Limits {
+            api: ApiKind::Rest,
+            ..limits.clone()
+        };
+        assert_eq!(
+            classify(&slow(23_500.0), &rest).class,
+            ErrorClass::GatewayTimeout
+        );
+        // 10 requests/s at a limit of 10: a REST API's 503s, never an HTTP API's 5XX.
+        assert_eq!(classify(&slow(30.0), &rest).class, ErrorClass::Throttled);
+        assert_eq!(classify(&slow(30.0), &limits).class, ErrorClass::Backend);
+    }
+
+    #[test]
+    fn integration_errors_name_their_class() {
+        assert_eq!(
+            integration_error_class(
+                "The IAM role configured on the integration or API Gateway doesn't have \
+                 permissions to call the integration. Check the permissions and try again."
+            ),
+            Some(ErrorClass::InternalError)
+        );
+        assert_eq!(
+            integration_error_class("Malformed Lambda proxy response"),
+            Some(ErrorClass::BadGateway)
+        );
+        assert_eq!(integration_error_class("-"), None);
     }
 }

@@ -1,6 +1,6 @@
 //! `diagnose` against the local AWS, seeded the way each 5XX class looks: metrics
-//! (PutMetricData), execution-log events (PutLogEvents) and Lambda functions behind the
-//! integrations. Each test has a region of its own.
+//! (PutMetricData), execution-log or access-log events (PutLogEvents) and Lambda functions
+//! behind the integrations. Each test has a region of its own.
 
 mod support;
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use apigw_guard::aws::CallLog;
 use apigw_guard::crd::ResourceRef;
 use apigw_guard::diagnose::{Diagnosis, Kind, diagnose, render_text};
-use apigw_guard::model::Identity;
+use apigw_guard::model::{ApiKind, Identity, access_log_format};
 use aws_config::SdkConfig;
 use aws_sdk_apigateway::types::{ConnectionType, Op, PatchOperation};
 use support::fault_proxy::{Fault, FaultProxy};
@@ -96,15 +96,20 @@ async fn set_stage(config: &SdkConfig, api_id: &str, settings: &[(&str, &str)]) 
 
 /// Writes `messages` to the stage's execution log group, a minute ago.
 async fn put_execution_logs(config: &SdkConfig, api_id: &str, messages: &[&str]) {
-    let logs = aws_sdk_cloudwatchlogs::Client::new(config);
     let group = format!("API-Gateway-Execution-Logs_{api_id}/prod");
+    put_log_events(config, &group, messages).await;
+}
+
+/// Makes the log group `group` and writes `messages` to it, a minute ago.
+async fn put_log_events(config: &SdkConfig, group: &str, messages: &[&str]) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(config);
     logs.create_log_group()
-        .log_group_name(&group)
+        .log_group_name(group)
         .send()
         .await
         .unwrap();
     logs.create_log_stream()
-        .log_group_name(&group)
+        .log_group_name(group)
         .log_stream_name("stream")
         .send()
         .await
@@ -121,7 +126,7 @@ async fn put_execution_logs(config: &SdkConfig, api_id: &str, messages: &[&str])
             .unwrap()
     });
     logs.put_log_events()
-        .log_group_name(&group)
+        .log_group_name(group)
         .log_stream_name("stream")
         .set_log_events(Some(events.collect()))
         .send()
@@ -138,6 +143,16 @@ async fn run_probing(config: &SdkConfig, api: &str, probe: bool) -> Diagnosis {
 }
 
 async fn run_with(config: &SdkConfig, api: &str, window: Duration, probe: bool) -> Diagnosis {
+    run_kind(config, ApiKind::Rest, api, window, probe).await
+}
+
+async fn run_kind(
+    config: &SdkConfig,
+    kind: ApiKind,
+    api: &str,
+    window: Duration,
+    probe: bool,
+) -> Diagnosis {
     let clients = support::unlimited_clients(config);
     let aws = clients
         .diagnostics(&Identity::Own, None, &CallLog::default())
@@ -147,7 +162,7 @@ async fn run_with(config: &SdkConfig, api: &str, window: Duration, probe: bool) 
         id: None,
         name: Some(api.to_owned()),
     };
-    diagnose(&aws, &region, &by, "prod", window, probe)
+    diagnose(&aws, &region, kind, &by, "prod", window, probe)
         .await
         .unwrap()
 }
@@ -698,4 +713,222 @@ async fn the_statuses_the_execution_log_records_decide_over_the_metrics() {
         "{}",
         render_text(&d)
     );
+}
+
+/// An HTTP API with a prod stage; with `format`, the stage's access logs go to a log group
+/// of that format, as `accessLogging` sets them. Returns its id and the group.
+async fn seed_http_api_logging(
+    config: &SdkConfig,
+    name: &str,
+    format: Option<&str>,
+) -> (String, String) {
+    use aws_sdk_apigatewayv2::types::{AccessLogSettings, ProtocolType};
+    let v2 = aws_sdk_apigatewayv2::Client::new(config);
+    let api = v2
+        .create_api()
+        .name(name)
+        .protocol_type(ProtocolType::Http)
+        .send()
+        .await
+        .unwrap();
+    let api_id = api.api_id().unwrap().to_owned();
+    let group = format!("/aws/apigateway/apigw-guard/{api_id}/prod");
+    let region = config.region().unwrap();
+    v2.create_stage()
+        .api_id(&api_id)
+        .stage_name("prod")
+        .set_access_log_settings(format.map(|format| {
+            AccessLogSettings::builder()
+                .destination_arn(format!(
+                    "arn:aws:logs:{region}:123456789012:log-group:{group}"
+                ))
+                .format(format)
+                .build()
+        }))
+        .send()
+        .await
+        .unwrap();
+    (api_id, group)
+}
+
+/// Puts an HTTP API's metrics for `api_id`/prod as API Gateway would: by ApiId, its errors as
+/// `5xx` and `4xx`; one data point per value, a minute ago.
+async fn put_http_metrics(config: &SdkConfig, api_id: &str, figures: &[(&str, &[f64])]) {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let at = DateTime::from_secs(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 60,
+    );
+    let client = aws_sdk_cloudwatch::Client::new(config);
+    for (metric, values) in figures {
+        let data: Vec<MetricDatum> = values
+            .iter()
+            .map(|value| {
+                MetricDatum::builder()
+                    .metric_name(*metric)
+                    .dimensions(Dimension::builder().name("ApiId").value(api_id).build())
+                    .dimensions(Dimension::builder().name("Stage").value("prod").build())
+                    .value(*value)
+                    .timestamp(at)
+                    .build()
+            })
+            .collect();
+        client
+            .put_metric_data()
+            .namespace("AWS/ApiGateway")
+            .set_metric_data(Some(data))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// One access-log line in the guard's format.
+fn access_line(status: &str, integration_status: &str, latency: &str, error: &str) -> String {
+    serde_json::json!({
+        "requestId": "r1", "requestTime": "-", "httpMethod": "POST", "routeKey": "POST /orders",
+        "status": status, "responseLatency": latency, "integrationStatus": integration_status,
+        "integrationLatency": latency, "integrationErrorMessage": error, "errorMessage": "-",
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_http_api_timeout_is_read_from_its_access_log() {
+    let config = support::config("ca-central-1").await;
+    let format = access_log_format(ApiKind::Http);
+    let (api_id, group) = seed_http_api_logging(&config, "slow-http-api", Some(&format)).await;
+    let lines = [
+        access_line("503", "-", "29990", "-"),
+        access_line("503", "-", "30001", "-"),
+        access_line("503", "-", "-", "-"),
+        // The backend's own 502, passed through: its problem, not API Gateway's answer.
+        access_line("502", "502", "45", "-"),
+        access_line("200", "200", "35", "-"),
+    ];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    put_log_events(&config, &group, &lines).await;
+    put_http_metrics(
+        &config,
+        &api_id,
+        &[
+            ("Count", &[1.0; 40]),
+            ("5xx", &[4.0]),
+            ("IntegrationLatency", &[300.0; 40]),
+        ],
+    )
+    .await;
+    let d = run_kind(&config, ApiKind::Http, "slow-http-api", WINDOW, false).await;
+    assert_eq!(d.api_kind, ApiKind::Http);
+    assert_eq!(d.api_id, api_id);
+    assert_eq!(
+        d.metrics.as_ref().unwrap().five_xx_errors,
+        Some(4.0),
+        "{d:#?}"
+    );
+    assert_eq!(d.log_group.as_deref(), Some(group.as_str()));
+    assert_eq!(d.execution_logging, None);
+    assert_eq!(d.completed_5xx, [(502, 1), (503, 3)].into_iter().collect());
+    let read = d.access_log.as_ref().unwrap();
+    assert_eq!(
+        (read.lines, read.from_backend, read.near_timeout),
+        (4, 1, 2)
+    );
+    assert_eq!(read.slowest_integration_ms, Some(30_001.0));
+    assert_eq!(d.likely.as_deref(), Some("504 Gateway Timeout"), "{d:#?}");
+    assert_eq!(
+        d.decided_by.as_deref(),
+        Some(
+            "the access log: 3 of 3 5XX responses API Gateway answered itself were 503 (an \
+             HTTP API answers 503 when its integration times out)"
+        )
+    );
+    assert!(
+        d.resolution[0].starts_with("Make the backend answer within 30 s"),
+        "{:?}",
+        d.resolution
+    );
+    // What HTTP APIs do not have is said, not failed on.
+    assert!(d.usage_plans.is_empty());
+    let info = texts(&d, Kind::Info);
+    for says in [
+        "step 2: HTTP APIs have no execution logs or X-Ray tracing",
+        "step 4: usage plans: not checked, HTTP APIs have none",
+    ] {
+        assert!(
+            info.iter().any(|t| t.starts_with(says)),
+            "{says}: {info:#?}"
+        );
+    }
+    let problems = texts(&d, Kind::Problem);
+    assert!(
+        problems.contains(
+            &"step 3: 1 of 4 5XX responses are the backend's own status, passed \
+             through: look at the backend"
+                .to_owned()
+        ),
+        "{problems:#?}"
+    );
+    let text = render_text(&d);
+    for says in [
+        &format!("Diagnosis of HTTP API slow-http-api ({api_id}) stage prod"),
+        "requests 40, 5xx 4 (10.0 %)",
+        &format!("Step 2: access logs ({group})"),
+        "requests that ended in 5XX: 502 x1, 503 x3",
+        "of those, the backend's own status: 1; near the 30 s integration timeout: 2",
+    ] {
+        assert!(text.contains(says), "{says}:\n{text}");
+    }
+    assert!(!text.contains("CloudWatch Logs role"), "{text}");
+}
+
+#[tokio::test]
+async fn an_http_api_is_read_in_its_own_format_or_told_to_log() {
+    let config = support::config("ap-northeast-1").await;
+    // A format of the team's own: other keys, the status a number.
+    let (api_id, group) = seed_http_api_logging(
+        &config,
+        "own-format-api",
+        Some(r#"{"id":"$context.requestId","code":$context.status,"why":"$context.integrationErrorMessage"}"#),
+    )
+    .await;
+    let denied = "The IAM role configured on the integration or API Gateway doesn't have \
+                  permissions to call the integration. Check the permissions and try again.";
+    let line = serde_json::json!({"id": "r", "code": 500, "why": denied}).to_string();
+    put_log_events(&config, &group, &[&line, &line]).await;
+    put_http_metrics(&config, &api_id, &[("Count", &[1.0; 10]), ("5xx", &[2.0])]).await;
+    let d = run_kind(&config, ApiKind::Http, "own-format-api", WINDOW, false).await;
+    assert_eq!(
+        d.likely.as_deref(),
+        Some("500 Internal Server Error"),
+        "{d:#?}"
+    );
+    let read = d.access_log.as_ref().unwrap();
+    assert_eq!(read.integration_errors.len(), 1);
+    assert_eq!(read.integration_errors[0].count, 2);
+    assert!(
+        texts(&d, Kind::Problem).contains(&format!(
+            "step 2: 2 5XX responses with the integration error \"{denied}\""
+        )),
+        "{:#?}",
+        d.findings
+    );
+
+    // A stage that writes no access logs leaves no trace: the report says what to set.
+    seed_http_api_logging(&config, "unlogged-api", None).await;
+    let quiet = run_kind(&config, ApiKind::Http, "unlogged-api", WINDOW, false).await;
+    assert_eq!(quiet.log_group, None);
+    assert!(
+        texts(&quiet, Kind::Problem)
+            .iter()
+            .any(|t| t.contains("the stage writes no access logs")
+                && t.contains("spec.accessLogging")),
+        "{:#?}",
+        quiet.findings
+    );
+    assert!(render_text(&quiet).contains("Step 2: access logs (none)"));
 }

@@ -14,8 +14,9 @@ fn spec(yaml: &str) -> ApiGatewayGuardSpec {
     .unwrap()
 }
 
-fn api() -> RestApi {
-    RestApi {
+fn api() -> GuardedApi {
+    GuardedApi {
+        kind: ApiKind::Rest,
         id: "a1b2c3".to_owned(),
         name: "orders-api".to_owned(),
         tags: Default::default(),
@@ -142,7 +143,7 @@ fn meaning_not_formatting_decides_drift() {
 #[test]
 fn links_are_region_correct_and_encoded() {
     let guarded = spec("alarms: {}\ndashboard: {}");
-    let links = links(&guard(), &guarded, "a1b2c3", "eu-west-1");
+    let links = links(&guard(), &guarded, &api(), None, "eu-west-1");
     assert_eq!(
         links.dashboard.as_deref(),
         Some(
@@ -168,13 +169,13 @@ fn links_are_region_correct_and_encoded() {
             .ends_with("#alarmsV2:alarm/apigw-guard-payments_orders_prod_5xx")
     );
 
-    let china = super::links(&guard(), &guarded, "a1b2c3", "cn-north-1");
+    let china = super::links(&guard(), &guarded, &api(), None, "cn-north-1");
     assert!(
         china
             .stage
             .starts_with("https://cn-north-1.console.amazonaws.cn/")
     );
-    let gov = super::links(&guard(), &guarded, "a1b2c3", "us-gov-west-1");
+    let gov = super::links(&guard(), &guarded, &api(), None, "us-gov-west-1");
     assert!(
         gov.stage
             .starts_with("https://console.amazonaws-us-gov.com/")
@@ -187,12 +188,124 @@ fn links_are_region_correct_and_encoded() {
     let disabled = super::links(
         &guard(),
         &spec("dashboard: {enabled: false}"),
-        "a1b2c3",
+        &api(),
+        None,
         "us-east-1",
     );
     assert_eq!(disabled.dashboard, None);
     assert!(
         disabled.alarms.is_empty(),
         "no alarms section, no alarm links"
+    );
+}
+
+fn http_spec(yaml: &str) -> ApiGatewayGuardSpec {
+    serde_yaml::from_str(&format!(
+        "httpApi: {{name: orders-http}}\nstage: $default\n{yaml}"
+    ))
+    .unwrap()
+}
+
+fn http_api() -> GuardedApi {
+    GuardedApi {
+        kind: ApiKind::Http,
+        id: "h7t9p2".to_owned(),
+        name: "orders-http".to_owned(),
+        tags: Default::default(),
+    }
+}
+
+#[test]
+fn an_http_api_body_uses_the_v2_metrics_by_api_id_and_its_30_s_timeout() {
+    let spec = http_spec("alarms: {}\ndashboard: {}");
+    let body = body(&guard(), &spec, &http_api(), "eu-west-1", "111122223333");
+
+    let metrics = widget(&body, "Requests and errors")["properties"]["metrics"].clone();
+    assert_eq!(
+        metrics,
+        json!([
+            ["AWS/ApiGateway", "Count", "ApiId", "h7t9p2", "Stage", "$default",
+             {"id": "requests", "stat": "Sum", "label": "Requests"}],
+            ["AWS/ApiGateway", "4xx", "ApiId", "h7t9p2", "Stage", "$default",
+             {"id": "fourxx", "stat": "Sum", "label": "4XX"}],
+            ["AWS/ApiGateway", "5xx", "ApiId", "h7t9p2", "Stage", "$default",
+             {"id": "fivexx", "stat": "Sum", "label": "5XX"}],
+            [{"expression": "100 * fivexx / requests", "id": "share", "label": "5XX share (%)",
+              "yAxis": "right"}],
+        ])
+    );
+    for (title, name) in [
+        ("Latency (p50, p90, p99)", "Latency"),
+        ("IntegrationLatency (p99)", "IntegrationLatency"),
+    ] {
+        for metric in widget(&body, title)["properties"]["metrics"]
+            .as_array()
+            .unwrap()
+        {
+            assert_eq!(
+                metric.as_array().unwrap()[1..6],
+                [name, "ApiId", "h7t9p2", "Stage", "$default"]
+            );
+        }
+    }
+    let integration = &widget(&body, "IntegrationLatency (p99)")["properties"]["annotations"];
+    assert_eq!(
+        integration["horizontal"][1],
+        json!({"label": "Integration timeout: 30 s, then 503", "value": 30_000.0})
+    );
+    let markdown = body["widgets"][0]["properties"]["markdown"]
+        .as_str()
+        .unwrap();
+    assert!(
+        markdown.starts_with("## orders-http/$default (HTTP API): API Gateway 5XX runbook"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("`apigw-guard diagnose --kind http --api orders-http --stage $default`"),
+        "{markdown}"
+    );
+    assert_eq!(
+        owner(&body.to_string()),
+        Some("payments/orders.prod".to_owned())
+    );
+    assert_eq!(
+        widget(&body, "Alarms of this guard")["properties"]["alarms"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn an_http_api_stage_links_to_the_new_console_and_its_access_logs() {
+    let spec = http_spec("accessLogging: {}\ndashboard: {}");
+    let kept = links(
+        &guard(),
+        &spec,
+        &http_api(),
+        Some("/aws/apigateway/apigw-guard/h7t9p2/_default"),
+        "eu-west-1",
+    );
+    assert_eq!(
+        kept.stage,
+        "https://eu-west-1.console.aws.amazon.com/apigateway/main/api-detail?api=h7t9p2\
+         &region=eu-west-1&stage=%24default"
+    );
+    assert_eq!(
+        kept.execution_logs,
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1\
+         #logsV2:log-groups/log-group/$252Faws$252Fapigateway$252Fapigw-guard$252Fh7t9p2\
+         $252F_default"
+    );
+    // The stage's own destination wins; without one, the guard's default group.
+    let elsewhere = links(&guard(), &spec, &http_api(), Some("team-logs"), "eu-west-1");
+    assert!(elsewhere.execution_logs.ends_with("/log-group/team-logs"));
+    let none = links(&guard(), &spec, &http_api(), None, "eu-west-1");
+    assert_eq!(none.execution_logs, kept.execution_logs);
+    assert!(
+        links(&guard(), &spec, &http_api(), None, "cn-north-1")
+            .stage
+            .starts_with("https://cn-north-1.console.amazonaws.cn/apigateway/main/api-detail?")
     );
 }
