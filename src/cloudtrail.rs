@@ -1,11 +1,13 @@
 //! CloudTrail events, as EventBridge delivers them to SQS, read for what they touch; pure.
 //! An "AWS API Call via CloudTrail" event names the call (`detail.eventName`) and its
 //! parameters (`detail.requestParameters`); a "CloudWatch Alarm State Change" names an alarm.
+//! REST API (v1) and HTTP API (v2) calls share the event source and several names
+//! (`UpdateStage`, `CreateDeployment`, `TagResource`, ...): their parameters tell them apart.
 
 use serde_json::Value;
 
 use crate::crd::ApiGatewayGuard;
-use crate::model::GuardId;
+use crate::model::{ApiKind, GuardId};
 
 /// What one event says changed, and where.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,17 +25,25 @@ pub struct Change {
 /// What a change touches.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Touches {
-    /// Stages of a REST API: one, or every one (`None`: the whole API changed).
+    /// Stages of an API: one, or every one (`None`: the whole API, or its routes, changed).
     Stages {
+        kind: ApiKind,
         api_id: String,
         stage: Option<String>,
     },
     /// A stage that may be new (created or deployed): its guards, and the policies that may
     /// now match it.
-    NewStage { api_id: String, stage: String },
-    /// A REST API made, retagged or removed: policies may now match more or less, and the
-    /// guards of it (when its id is known) reconcile.
-    Api { api_id: Option<String> },
+    NewStage {
+        kind: ApiKind,
+        api_id: String,
+        stage: String,
+    },
+    /// An API made, retagged or removed: policies may now match more or less, and the guards
+    /// of it (when its id is known) reconcile.
+    Api {
+        kind: ApiKind,
+        api_id: Option<String>,
+    },
     /// A usage plan's throttle or stages.
     UsagePlan { id: String },
     /// Alarms by name.
@@ -105,46 +115,70 @@ pub fn parse(body: &str, session: &str) -> Result<Option<Change>, Malformed> {
     }
 }
 
+/// The API a call names and its kind: REST API calls name it `restApiId`, HTTP API calls
+/// `apiId`. Ids are unique only within a kind, so the kind goes wherever the id goes.
+fn api(params: &Value) -> Option<(ApiKind, String)> {
+    let id = |key: &str| text(params, &[key]).map(str::to_owned);
+    id("restApiId")
+        .map(|id| (ApiKind::Rest, id))
+        .or_else(|| id("apiId").map(|id| (ApiKind::Http, id)))
+}
+
 /// What the call `name` with `params` touches; `None` for calls the operator does not keep.
 fn touches(name: &str, params: &Value, detail: &Value) -> Option<Touches> {
-    let api_id = || text(params, &["restApiId"]).map(str::to_owned);
-    let stage = |path: &[&str]| text(params, path).map(str::to_owned);
+    // A create call's input is recorded nested in an object named after the call, or at the
+    // top of the parameters; either is taken.
+    let stage = |input: &str| {
+        text(params, &[input, "stageName"])
+            .or_else(|| text(params, &["stageName"]))
+            .map(str::to_owned)
+    };
+    let stages = |stage: Option<String>| {
+        let (kind, api_id) = api(params)?;
+        Some(Touches::Stages {
+            kind,
+            api_id,
+            stage,
+        })
+    };
+    let new_stage = |stage: String| {
+        let (kind, api_id) = api(params)?;
+        Some(Touches::NewStage {
+            kind,
+            api_id,
+            stage,
+        })
+    };
+    let created = |kind: ApiKind, key: &str| Touches::Api {
+        kind,
+        api_id: text(detail, &["responseElements", key]).map(str::to_owned),
+    };
     match name {
-        "UpdateStage" | "DeleteStage" => Some(Touches::Stages {
-            api_id: api_id()?,
-            stage: stage(&["stageName"]),
-        }),
-        // The stage is recorded inside the call's input object; a top-level one is taken too.
-        "CreateDeployment" => {
-            match stage(&["createDeploymentInput", "stageName"]).or_else(|| stage(&["stageName"])) {
-                Some(stage) => Some(Touches::NewStage {
-                    api_id: api_id()?,
-                    stage,
-                }),
-                // A deployment to no stage changes nothing a guard keeps.
-                None => None,
-            }
+        // An HTTP API stage's access logs and route settings are removed by calls of their own.
+        "UpdateStage" | "DeleteStage" | "DeleteAccessLogSettings" | "DeleteRouteSettings" => {
+            stages(text(params, &["stageName"]).map(str::to_owned))
         }
-        "CreateStage" => Some(Touches::NewStage {
-            api_id: api_id()?,
-            stage: stage(&["createStageInput", "stageName"]).or_else(|| stage(&["stageName"]))?,
-        }),
-        "UpdateRestApi" | "DeleteRestApi" | "PutRestApi" => Some(Touches::Stages {
-            api_id: api_id()?,
-            stage: None,
-        }),
-        "CreateRestApi" | "ImportRestApi" => Some(Touches::Api {
-            api_id: text(detail, &["responseElements", "id"]).map(str::to_owned),
-        }),
+        // A deployment to no stage changes nothing a guard keeps.
+        "CreateDeployment" => new_stage(stage("createDeploymentInput")?),
+        "CreateStage" => new_stage(stage("createStageInput")?),
+        // The whole API changed, or its routes, by whose keys an HTTP API's stages keep route
+        // settings (per-route throttles).
+        "UpdateRestApi" | "DeleteRestApi" | "PutRestApi" | "UpdateApi" | "DeleteApi"
+        | "ReimportApi" | "CreateRoute" | "UpdateRoute" | "DeleteRoute" => stages(None),
+        "CreateRestApi" | "ImportRestApi" => Some(created(ApiKind::Rest, "id")),
+        "CreateApi" | "ImportApi" => Some(created(ApiKind::Http, "apiId")),
         "TagResource" | "UntagResource" => {
             let arn = text(params, &["resourceArn"])?;
             let (_, path) = arn.split_once("::")?;
-            match path.trim_start_matches('/').split('/').collect::<Vec<_>>()[..] {
-                ["restapis", id] => Some(Touches::Api {
-                    api_id: Some(id.to_owned()),
-                }),
-                _ => None,
-            }
+            let (kind, id) = match path.trim_start_matches('/').split('/').collect::<Vec<_>>()[..] {
+                ["restapis", id] => (ApiKind::Rest, id),
+                ["apis", id] => (ApiKind::Http, id),
+                _ => return None,
+            };
+            Some(Touches::Api {
+                kind,
+                api_id: Some(id.to_owned()),
+            })
         }
         "CreateUsagePlan" => None,
         "UpdateUsagePlan" | "DeleteUsagePlan" => Some(Touches::UsagePlan {
@@ -178,30 +212,34 @@ fn strings(list: &Value) -> Vec<String> {
 
 impl Change {
     /// Whether the change concerns `guard`, which acts in `region` (as the operator resolves
-    /// its spec) and, when known, `account`: by its REST API and stage, usage plan, alarm and
-    /// dashboard names, or (for account settings) at all.
+    /// its spec) and, when known, `account`: by its API (of its own kind) and stage, usage
+    /// plan, alarm and dashboard names, or (for account settings) at all.
     pub fn concerns(&self, guard: &ApiGatewayGuard, region: &str, account: Option<&str>) -> bool {
         if region != self.region || account.is_some_and(|a| a != self.account) {
             return false;
         }
         let status = guard.status.as_ref();
-        let api =
-            status
-                .and_then(|s| s.rest_api_id.as_deref())
-                .or(guard.spec.rest_api.id.as_deref());
         let id = GuardId {
             namespace: guard.metadata.namespace.clone().unwrap_or_default(),
             name: guard.metadata.name.clone().unwrap_or_default(),
         };
         match &self.touches {
-            Touches::Stages { api_id, stage } => {
-                api == Some(api_id.as_str())
+            Touches::Stages {
+                kind,
+                api_id,
+                stage,
+            } => {
+                guard.names_api(*kind, Some(api_id), None)
                     && stage.as_ref().is_none_or(|s| *s == guard.spec.stage)
             }
-            Touches::NewStage { api_id, stage } => {
-                api == Some(api_id.as_str()) && *stage == guard.spec.stage
-            }
-            Touches::Api { api_id } => api_id.is_some() && api == api_id.as_deref(),
+            Touches::NewStage {
+                kind,
+                api_id,
+                stage,
+            } => guard.names_api(*kind, Some(api_id), None) && *stage == guard.spec.stage,
+            Touches::Api { kind, api_id } => api_id
+                .as_deref()
+                .is_some_and(|api_id| guard.names_api(*kind, Some(api_id), None)),
             Touches::UsagePlan { id } => {
                 status.and_then(|s| s.usage_plan_id.as_deref()) == Some(id.as_str())
             }
@@ -216,10 +254,11 @@ impl Change {
         }
     }
 
-    /// Whether a policy discovering in `region` may now match more or fewer stages: a stage
-    /// or REST API made or removed, or an API's tags changed.
-    pub fn may_change_matches(&self, region: &str) -> bool {
-        const MATCHING: [&str; 9] = [
+    /// Whether a policy discovering APIs of `kinds` in `region` may now match more or fewer
+    /// stages: a stage or API of one of those kinds made, renamed or removed, or an API's tags
+    /// changed.
+    pub fn may_change_matches(&self, region: &str, kinds: &[ApiKind]) -> bool {
+        const MATCHING: [&str; 13] = [
             "CreateDeployment",
             "CreateStage",
             "DeleteStage",
@@ -227,10 +266,20 @@ impl Change {
             "ImportRestApi",
             "DeleteRestApi",
             "UpdateRestApi",
+            "CreateApi",
+            "ImportApi",
+            "DeleteApi",
+            "UpdateApi",
             "TagResource",
             "UntagResource",
         ];
-        region == self.region && MATCHING.contains(&self.event.as_str())
+        let kind = match &self.touches {
+            Touches::Stages { kind, .. }
+            | Touches::NewStage { kind, .. }
+            | Touches::Api { kind, .. } => kind,
+            _ => return false,
+        };
+        region == self.region && kinds.contains(kind) && MATCHING.contains(&self.event.as_str())
     }
 }
 

@@ -103,7 +103,10 @@ pub fn map(
     for policy in policies {
         let account = account_of(policy.spec.account.as_deref());
         if account.is_none_or(|a| a == change.account)
-            && change.may_change_matches(&region_of(policy.spec.region.as_deref()))
+            && change.may_change_matches(
+                &region_of(policy.spec.region.as_deref()),
+                &policy.spec.selector.api_kinds,
+            )
         {
             mapped.policies.insert(ObjectRef::from_obj(&**policy));
         }

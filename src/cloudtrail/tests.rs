@@ -21,10 +21,36 @@ fn touches(name: &str) -> Option<Touches> {
         })
 }
 
+const BOTH: [ApiKind; 2] = [ApiKind::Rest, ApiKind::Http];
+
 fn stages(stage: Option<&str>) -> Option<Touches> {
     Some(Touches::Stages {
+        kind: ApiKind::Rest,
         api_id: "a1b2c3d4e5".to_owned(),
         stage: stage.map(str::to_owned),
+    })
+}
+
+fn http_stages(stage: Option<&str>) -> Option<Touches> {
+    Some(Touches::Stages {
+        kind: ApiKind::Http,
+        api_id: "q1w2e3r4t5".to_owned(),
+        stage: stage.map(str::to_owned),
+    })
+}
+
+fn new_stage(kind: ApiKind, api_id: &str, stage: &str) -> Option<Touches> {
+    Some(Touches::NewStage {
+        kind,
+        api_id: api_id.to_owned(),
+        stage: stage.to_owned(),
+    })
+}
+
+fn api(kind: ApiKind, api_id: &str) -> Option<Touches> {
+    Some(Touches::Api {
+        kind,
+        api_id: Some(api_id.to_owned()),
     })
 }
 
@@ -38,30 +64,31 @@ fn each_call_touches_what_its_parameters_name() {
         ("delete-stage", stages(Some("prod"))),
         (
             "create-deployment",
-            Some(Touches::NewStage {
-                api_id: "a1b2c3d4e5".to_owned(),
-                stage: "live-eu".to_owned(),
-            }),
+            new_stage(ApiKind::Rest, "a1b2c3d4e5", "live-eu"),
         ),
         (
             "create-stage",
-            Some(Touches::NewStage {
-                api_id: "a1b2c3d4e5".to_owned(),
-                stage: "canary".to_owned(),
-            }),
+            new_stage(ApiKind::Rest, "a1b2c3d4e5", "canary"),
+        ),
+        ("create-rest-api", api(ApiKind::Rest, "n3wap1id00")),
+        ("tag-resource", api(ApiKind::Rest, "a1b2c3d4e5")),
+        ("update-http-stage", http_stages(Some("prod"))),
+        ("update-http-stage-by-operator", http_stages(Some("prod"))),
+        ("delete-http-stage", http_stages(Some("prod"))),
+        ("delete-access-log-settings", http_stages(Some("prod"))),
+        ("delete-route-settings", http_stages(Some("prod"))),
+        ("create-route", http_stages(None)),
+        ("update-api", http_stages(None)),
+        (
+            "create-http-deployment",
+            new_stage(ApiKind::Http, "q1w2e3r4t5", "prod"),
         ),
         (
-            "create-rest-api",
-            Some(Touches::Api {
-                api_id: Some("n3wap1id00".to_owned()),
-            }),
+            "create-http-stage",
+            new_stage(ApiKind::Http, "q1w2e3r4t5", "$default"),
         ),
-        (
-            "tag-resource",
-            Some(Touches::Api {
-                api_id: Some("a1b2c3d4e5".to_owned()),
-            }),
-        ),
+        ("create-api", api(ApiKind::Http, "n3wh77p000")),
+        ("tag-http-api", api(ApiKind::Http, "q1w2e3r4t5")),
         (
             "update-usage-plan",
             Some(Touches::UsagePlan {
@@ -81,14 +108,19 @@ fn each_call_touches_what_its_parameters_name() {
 
 #[test]
 fn the_operators_own_writes_are_told_apart_by_its_session_name() {
-    let own = parse(&fixture("update-stage-by-operator"), "apigw-guard")
-        .unwrap()
-        .unwrap();
-    assert!(own.own);
-    let human = parse(&fixture("update-stage"), "apigw-guard")
-        .unwrap()
-        .unwrap();
-    assert!(!human.own);
+    for (own, human) in [
+        ("update-stage-by-operator", "update-stage"),
+        ("update-http-stage-by-operator", "update-http-stage"),
+    ] {
+        assert!(
+            parse(&fixture(own), "apigw-guard").unwrap().unwrap().own,
+            "{own}"
+        );
+        assert!(
+            !parse(&fixture(human), "apigw-guard").unwrap().unwrap().own,
+            "{human}"
+        );
+    }
     // A role merely named like the session is not the operator's session.
     let lookalike =
         fixture("update-stage").replace("assumed-role/Admin/jane", "assumed-role/apigw-guard/jane");
@@ -119,10 +151,123 @@ fn a_stage_named_at_the_top_of_the_parameters_is_taken_too() {
         serde_json::json!({"restApiId": "a1b2c3d4e5", "stageName": "canary"});
     let change = parse(&event.to_string(), "apigw-guard").unwrap().unwrap();
     assert_eq!(
-        change.touches,
-        Touches::NewStage {
-            api_id: "a1b2c3d4e5".to_owned(),
-            stage: "canary".to_owned()
-        }
+        Some(change.touches),
+        new_stage(ApiKind::Rest, "a1b2c3d4e5", "canary")
     );
+}
+
+#[test]
+fn tagging_anything_but_an_api_touches_nothing() {
+    for arn in [
+        "arn:aws:apigateway:us-east-1::/apis/q1w2e3r4t5/stages/prod",
+        "arn:aws:apigateway:us-east-1::/restapis/a1b2c3d4e5/stages/prod",
+        "arn:aws:apigateway:us-east-1::/domainnames/api.example.com",
+    ] {
+        let body =
+            fixture("tag-http-api").replace("arn:aws:apigateway:us-east-1::/apis/q1w2e3r4t5", arn);
+        assert_eq!(parse(&body, "apigw-guard"), Ok(None), "{arn}");
+    }
+}
+
+/// A guard of `kind` (`restApi` or `httpApi`) whose status resolved the API's id.
+fn guard(name: &str, kind: &str, api_id: &str, stage: &str) -> ApiGatewayGuard {
+    serde_yaml::from_str(&format!(
+        "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuard
+metadata: {{name: {name}, namespace: payments}}
+spec: {{{kind}: {{name: orders}}, stage: {stage}}}
+status: {{apiId: {api_id}}}
+"
+    ))
+    .unwrap()
+}
+
+fn concerned(fixture_name: &str, guards: &[ApiGatewayGuard]) -> Vec<String> {
+    let change = parse(&fixture(fixture_name), "apigw-guard")
+        .unwrap()
+        .unwrap();
+    guards
+        .iter()
+        .filter(|g| change.concerns(g, "us-east-1", None))
+        .filter_map(|g| g.metadata.name.clone())
+        .collect()
+}
+
+#[test]
+fn an_event_concerns_only_guards_of_its_own_kind_of_api() {
+    // A REST API and an HTTP API whose ids are the same string, each with a guard of `prod`.
+    let guards = [
+        guard("http", "httpApi", "q1w2e3r4t5", "prod"),
+        guard("rest", "restApi", "q1w2e3r4t5", "prod"),
+    ];
+    for name in [
+        "update-http-stage",
+        "delete-http-stage",
+        "delete-access-log-settings",
+        "delete-route-settings",
+        "create-http-deployment",
+        "create-route",
+        "update-api",
+        "tag-http-api",
+    ] {
+        assert_eq!(concerned(name, &guards), ["http"], "{name}");
+    }
+    let rest = fixture("update-stage").replace("a1b2c3d4e5", "q1w2e3r4t5");
+    let change = parse(&rest, "apigw-guard").unwrap().unwrap();
+    assert!(!change.concerns(&guards[0], "us-east-1", None));
+    assert!(change.concerns(&guards[1], "us-east-1", None));
+    // Another stage of the same HTTP API is not this guard's.
+    assert!(
+        concerned(
+            "update-http-stage",
+            &[guard("http", "httpApi", "q1w2e3r4t5", "dev")]
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn apis_and_stages_made_retagged_or_removed_may_change_what_policies_match() {
+    for name in [
+        "create-api",
+        "update-api",
+        "tag-http-api",
+        "create-http-stage",
+        "create-http-deployment",
+        "delete-http-stage",
+        "create-rest-api",
+        "tag-resource",
+        "delete-stage",
+    ] {
+        let change = parse(&fixture(name), "apigw-guard").unwrap().unwrap();
+        assert!(change.may_change_matches("us-east-1", &BOTH), "{name}");
+        assert!(!change.may_change_matches("eu-west-1", &BOTH), "{name}");
+    }
+    for name in [
+        "update-http-stage",
+        "delete-access-log-settings",
+        "delete-route-settings",
+        "create-route",
+        "update-stage",
+    ] {
+        let change = parse(&fixture(name), "apigw-guard").unwrap().unwrap();
+        assert!(!change.may_change_matches("us-east-1", &BOTH), "{name}");
+    }
+}
+
+#[test]
+fn a_policy_discovers_again_only_for_the_kinds_of_api_it_selects() {
+    for (name, kind) in [
+        ("create-api", ApiKind::Http),
+        ("tag-http-api", ApiKind::Http),
+        ("delete-http-stage", ApiKind::Http),
+        ("create-rest-api", ApiKind::Rest),
+        ("tag-resource", ApiKind::Rest),
+        ("delete-stage", ApiKind::Rest),
+    ] {
+        let change = parse(&fixture(name), "apigw-guard").unwrap().unwrap();
+        let other = BOTH.into_iter().find(|k| *k != kind).unwrap();
+        assert!(change.may_change_matches("us-east-1", &[kind]), "{name}");
+        assert!(!change.may_change_matches("us-east-1", &[other]), "{name}");
+    }
 }

@@ -3,13 +3,25 @@ use crate::cloudtrail::parse;
 use crate::cloudtrail::tests::fixture;
 
 fn guard(ns: &str, name: &str, stage: &str, api: &str, status: &str) -> Arc<ApiGatewayGuard> {
+    kind_guard("restApi", ns, name, stage, api, status)
+}
+
+/// A guard of `kind` (`restApi` or `httpApi`).
+fn kind_guard(
+    kind: &str,
+    ns: &str,
+    name: &str,
+    stage: &str,
+    api: &str,
+    status: &str,
+) -> Arc<ApiGatewayGuard> {
     Arc::new(
         serde_yaml::from_str(&format!(
             "apiVersion: apigw-guard.dev/v1alpha1
 kind: ApiGatewayGuard
 metadata: {{name: {name}, namespace: {ns}}}
-spec: {{restApi: {{name: {api}}}, stage: {stage}}}
-status: {{restApiId: {api}, {status}}}
+spec: {{{kind}: {{name: {api}}}, stage: {stage}}}
+status: {{apiId: {api}, {status}}}
 "
         ))
         .unwrap(),
@@ -17,12 +29,17 @@ status: {{restApiId: {api}, {status}}}
 }
 
 fn policy(name: &str, region: &str) -> Arc<ApiGatewayGuardPolicy> {
+    kinds_policy(name, region, "[REST, HTTP]")
+}
+
+/// A policy selecting APIs of `kinds`, a YAML list.
+fn kinds_policy(name: &str, region: &str, kinds: &str) -> Arc<ApiGatewayGuardPolicy> {
     Arc::new(
         serde_yaml::from_str(&format!(
             "apiVersion: apigw-guard.dev/v1alpha1
 kind: ApiGatewayGuardPolicy
 metadata: {{name: {name}, namespace: payments}}
-spec: {{region: {region}, selector: {{stages: [prod]}}, template: {{}}}}
+spec: {{region: {region}, selector: {{apiKinds: {kinds}, stages: [prod]}}, template: {{}}}}
 "
         ))
         .unwrap(),
@@ -61,6 +78,22 @@ fn guards() -> Vec<Arc<ApiGatewayGuard>> {
             "a1b2c3d4e5",
             "accountId: '999999999999'",
         ),
+        kind_guard(
+            "httpApi",
+            "payments",
+            "orders-http-prod",
+            "prod",
+            "q1w2e3r4t5",
+            "accessLogGroup: orders",
+        ),
+        // A REST API whose id is the HTTP API's: ids are unique only within a kind.
+        guard(
+            "payments",
+            "legacy-prod",
+            "prod",
+            "q1w2e3r4t5",
+            "usagePlanId: legacy",
+        ),
     ]
 }
 
@@ -69,6 +102,7 @@ fn mapped(name: &str) -> (Vec<String>, Vec<String>) {
     let policies = [
         policy("fleet", "us-east-1"),
         policy("eu-fleet", "eu-west-1"),
+        kinds_policy("rest-fleet", "us-east-1", "[REST]"),
     ];
     let found = map(
         &change,
@@ -88,15 +122,25 @@ fn mapped(name: &str) -> (Vec<String>, Vec<String>) {
 fn each_event_reconciles_the_guards_and_policies_it_concerns() {
     let table: Vec<(&str, &[&str], &[&str])> = vec![
         ("update-stage", &["orders-prod"], &[]),
-        ("delete-stage", &["orders-prod"], &["fleet"]),
-        ("create-deployment", &[], &["fleet"]),
-        ("create-stage", &[], &["fleet"]),
-        ("create-rest-api", &[], &["fleet"]),
-        ("tag-resource", &["orders-dev", "orders-prod"], &["fleet"]),
+        ("delete-stage", &["orders-prod"], &["fleet", "rest-fleet"]),
+        ("create-deployment", &[], &["fleet", "rest-fleet"]),
+        ("create-stage", &[], &["fleet", "rest-fleet"]),
+        ("create-rest-api", &[], &["fleet", "rest-fleet"]),
+        (
+            "tag-resource",
+            &["orders-dev", "orders-prod"],
+            &["fleet", "rest-fleet"],
+        ),
         ("update-usage-plan", &["orders-prod", "search-prod"], &[]),
         (
             "update-account",
-            &["orders-dev", "orders-prod", "search-prod"],
+            &[
+                "legacy-prod",
+                "orders-dev",
+                "orders-http-prod",
+                "orders-prod",
+                "search-prod",
+            ],
             &[],
         ),
         ("put-metric-alarm", &["orders-prod"], &[]),
@@ -104,6 +148,18 @@ fn each_event_reconciles_the_guards_and_policies_it_concerns() {
         ("disable-alarm-actions", &["orders-prod"], &[]),
         ("alarm-state-change", &["orders-prod"], &[]),
         ("unrelated", &[], &[]),
+        // The HTTP API's: its guard, never legacy-prod (a REST API of the same id), and only
+        // the policies that select HTTP APIs.
+        ("update-http-stage", &["orders-http-prod"], &[]),
+        ("delete-http-stage", &["orders-http-prod"], &["fleet"]),
+        ("delete-access-log-settings", &["orders-http-prod"], &[]),
+        ("delete-route-settings", &["orders-http-prod"], &[]),
+        ("create-route", &["orders-http-prod"], &[]),
+        ("update-api", &["orders-http-prod"], &["fleet"]),
+        ("create-http-deployment", &["orders-http-prod"], &["fleet"]),
+        ("create-http-stage", &[], &["fleet"]),
+        ("create-api", &[], &["fleet"]),
+        ("tag-http-api", &["orders-http-prod"], &["fleet"]),
     ];
     for (name, guards, policies) in table {
         let (got_guards, got_policies) = mapped(name);
