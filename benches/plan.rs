@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use apigw_guard::crd::ApiGatewayGuardSpec;
-use apigw_guard::model::{GuardId, MethodSettings, Observed, RestApi, StageSettings, UsagePlan};
+use apigw_guard::model::{GuardId, GuardedApi, MethodSettings, Observed, StageSettings, UsagePlan};
 use apigw_guard::plan::plan;
 
 const GUARDS: usize = 1_000;
@@ -23,7 +23,8 @@ fn spec(i: usize) -> ApiGatewayGuardSpec {
 
 fn fresh(i: usize) -> Observed {
     Observed {
-        rest_api: RestApi {
+        api: GuardedApi {
+            kind: apigw_guard::model::ApiKind::Rest,
             id: format!("id{i}"),
             name: format!("api-{i}"),
             tags: Default::default(),
@@ -31,6 +32,7 @@ fn fresh(i: usize) -> Observed {
         stage: StageSettings {
             tracing_enabled: Some(false),
             all_methods: MethodSettings::default(),
+            ..Default::default()
         },
         usage_plan: Some(Ok(UsagePlan {
             id: format!("up{i}"),
@@ -42,6 +44,7 @@ fn fresh(i: usize) -> Observed {
         alarms: Vec::new(),
         region: "us-east-1".to_owned(),
         dashboard: None,
+        log_group: None,
     }
 }
 

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use apigw_guard::aws::{Call, CallLog, Quota, RegionalClients};
 use apigw_guard::crd::ApiGatewayGuardSpec;
-use apigw_guard::model::GuardId;
 use apigw_guard::model::Identity;
+use apigw_guard::model::{ApiKind, GuardId, StageKey};
 use apigw_guard::plan::plan;
 use apigw_guard::reconcile::{Report, reconcile};
 use futures::{StreamExt, stream};
@@ -175,7 +175,11 @@ async fn measure(n: usize, shared: bool) -> Value {
         .expect_metrics(
             &Identity::Own,
             None,
-            (0..n).map(|i| (format!("bench-{i:04}"), "prod".to_owned())),
+            (0..n).map(|i| StageKey {
+                kind: ApiKind::Rest,
+                api: format!("bench-{i:04}"),
+                stage: "prod".to_owned(),
+            }),
         )
         .await;
     let (_, fresh, _) = round(&fresh_clients, &guards, shared).await;

@@ -20,7 +20,7 @@ use crate::aws::{
 use crate::crd::{self, ApiGatewayGuard, ApiGatewayGuardPolicy};
 use crate::discovery::discover;
 use crate::manifest;
-use crate::model::{AwsError, GuardId, Identity};
+use crate::model::{ApiKind, AwsError, GuardId, Identity};
 use crate::policy::Coverage;
 use crate::reconcile::{Outcome, Report, reconcile_claimed};
 use crate::status::{self, now};
@@ -99,10 +99,13 @@ pub struct FileArgs {
 /// `diagnose`: which stage, how far back, and how to report.
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
-    /// The REST API's name.
+    /// Which kind of API: a REST API (v1) or an HTTP API (v2).
+    #[arg(long, value_enum, default_value = "rest")]
+    kind: KindArg,
+    /// The API's name.
     #[arg(long, required_unless_present = "api_id", conflicts_with = "api_id")]
     api: Option<String>,
-    /// The REST API's id, instead of its name.
+    /// The API's id, instead of its name.
     #[arg(long)]
     api_id: Option<String>,
     /// The stage.
@@ -169,6 +172,22 @@ impl DiagnoseArgs {
         match account {
             Some(account) => format!("region {region}, account {account}{through}"),
             None => format!("region {region}, the account{through}"),
+        }
+    }
+}
+
+/// `diagnose --kind`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum KindArg {
+    Rest,
+    Http,
+}
+
+impl From<KindArg> for ApiKind {
+    fn from(kind: KindArg) -> Self {
+        match kind {
+            KindArg::Rest => ApiKind::Rest,
+            KindArg::Http => ApiKind::Http,
         }
     }
 }
@@ -326,21 +345,28 @@ async fn diagnose(args: &DiagnoseArgs) -> Result<bool, String> {
         name: args.api.clone(),
     };
     let region = regional.region_name(None);
-    let report =
-        match crate::diagnose::diagnose(&aws, &region, &api, &args.stage, args.since, args.probe)
-            .await
-        {
-            Ok(report) => report,
-            // A stage not found is often one looked for in the wrong place: say where.
-            Err(err) => {
-                let account = match identity.arn_account() {
-                    Some(account) => Some(account.to_owned()),
-                    None => aws.cloudwatch.account_id().await.ok(),
-                };
-                let looked = args.looked_in(&region, account.as_deref());
-                return Err(format!("{err} (looked in {looked})"));
-            }
-        };
+    let report = match crate::diagnose::diagnose(
+        &aws,
+        &region,
+        args.kind.into(),
+        &api,
+        &args.stage,
+        args.since,
+        args.probe,
+    )
+    .await
+    {
+        Ok(report) => report,
+        // A stage not found is often one looked for in the wrong place: say where.
+        Err(err) => {
+            let account = match identity.arn_account() {
+                Some(account) => Some(account.to_owned()),
+                None => aws.cloudwatch.account_id().await.ok(),
+            };
+            let looked = args.looked_in(&region, account.as_deref());
+            return Err(format!("{err} (looked in {looked})"));
+        }
+    };
     match args.output {
         Output::Text => print!("{}", crate::diagnose::render_text(&report)),
         Output::Json => println!(
@@ -623,14 +649,18 @@ async fn earlier_rivals(
         };
         let region = guard.spec.region.as_deref();
         let (apigateway, _) = regional.clients(&identity, region, &calls).await;
-        let stage = match apigateway.find_rest_api(&guard.spec.rest_api).await {
+        let found = match guard.spec.api() {
+            Some((kind, by)) => apigateway.find_api(kind, by).await,
+            None => Err(AwsError::check("InvalidSpec", "names no API")),
+        };
+        let stage = match found {
             Err(_) => None,
             // Nor does a guard its account's rules refuse this API.
             Ok(api) if tenancy.as_ref().is_some_and(|t| t.check_api(&api).is_err()) => None,
             Ok(api) => {
                 let stage = guard.spec.stage.clone();
                 regional
-                    .expect_metrics(&identity, region, [(api.name.clone(), stage.clone())])
+                    .expect_metrics(&identity, region, [api.metric_stage(&stage)])
                     .await;
                 let region = regional.region_name(region);
                 Some((account_of(&identity), region, api.id, stage))
@@ -733,10 +763,11 @@ fn print_plan(out: &mut impl Write, report: &Report) -> bool {
     };
     let _ = writeln!(
         out,
-        "guard {} (REST API {} {}):{}",
+        "guard {} ({} {} {}):{}",
         report.guard,
-        observed.rest_api.name,
-        observed.rest_api.id,
+        observed.api.kind.noun(),
+        observed.api.name,
+        observed.api.id,
         if report.plan.is_in_sync() {
             " in sync"
         } else {

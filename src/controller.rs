@@ -26,8 +26,10 @@ use tracing::{Instrument, info_span, warn};
 use crate::aws::{CallLog, CloudWatch, OWN_ACCOUNT_UNKNOWN, RegionalClients};
 use crate::crd::{ApiGatewayGuard, AwsAccount, DeletionPolicy};
 use crate::events;
-use crate::model::{AwsError, GuardId, Identity, RestApi};
-use crate::reconcile::{Report, conflict, owned_alarms, owned_dashboards, reconcile_claimed};
+use crate::model::{AwsError, GuardId, GuardedApi, Identity};
+use crate::reconcile::{
+    Report, conflict, owned_alarms, owned_dashboards, owned_log_group, reconcile_claimed,
+};
 use crate::recorder::Recorder;
 use crate::status::{self, now};
 use crate::telemetry::Metrics;
@@ -213,7 +215,7 @@ impl Tenants {
     /// its AwsAccount requires, and its last reconcile must not have been refused (a role
     /// reaching another account, a usage plan serving another team's API, a spec that
     /// cannot be applied).
-    pub fn may_claim(&self, guard: &ApiGatewayGuard, api: &RestApi) -> bool {
+    pub fn may_claim(&self, guard: &ApiGatewayGuard, api: &GuardedApi) -> bool {
         if cannot_act(guard) {
             return false;
         }
@@ -312,15 +314,24 @@ impl Context {
                 }
                 for guard in self.guards.state() {
                     // Only a name AWS resolved (an unresolved guard shows its spec's name).
-                    let resolved = guard.status.as_ref().filter(|s| s.rest_api_id.is_some());
-                    let Some(name) = resolved.and_then(|s| s.rest_api_name.clone()) else {
+                    let Some((id, name)) = guard
+                        .status
+                        .as_ref()
+                        .and_then(|s| Some((s.api_id.clone()?, s.api_name.clone()?)))
+                    else {
                         continue;
+                    };
+                    let api = crate::model::GuardedApi {
+                        kind: guard.spec.api_kind(),
+                        id,
+                        name,
+                        tags: Default::default(),
                     };
                     let Some(identity) = self.tenants.identity(guard.spec.account.as_deref())
                     else {
                         continue;
                     };
-                    let stage = (name, guard.spec.stage.clone());
+                    let stage = api.metric_stage(&guard.spec.stage);
                     let region = guard.spec.region.as_deref();
                     self.aws.expect_metrics(&identity, region, [stage]).await;
                 }
@@ -347,11 +358,11 @@ impl Context {
     /// For a guard that may not act: a guard of its own namespace that names the same API
     /// and stage and may act. What other namespaces hold is not its business.
     fn guard_in_namespace(&self, guard: &ApiGatewayGuard) -> Option<String> {
-        let by = &guard.spec.rest_api;
+        let (kind, by) = guard.spec.api()?;
         self.stage_peers(guard)
             .into_iter()
             .filter(|other| other.namespace() == guard.namespace())
-            .filter(|other| other.names_api(by.id.as_deref(), by.name.as_deref()))
+            .filter(|other| other.names_api(kind, by.id.as_deref(), by.name.as_deref()))
             .find(|other| {
                 let namespace = other.namespace().unwrap_or_default();
                 !cannot_act(other)
@@ -379,7 +390,7 @@ impl Context {
         &self,
         guard: &ApiGatewayGuard,
         peers: &[Arc<ApiGatewayGuard>],
-        api: &RestApi,
+        api: &GuardedApi,
         own: &str,
     ) -> Option<String> {
         let age = |g: &ApiGatewayGuard| {
@@ -392,7 +403,7 @@ impl Context {
         let account = |g: &ApiGatewayGuard| self.tenants.reached(g.spec.account.as_deref(), own);
         peers
             .iter()
-            .filter(|other| other.names_api(Some(&api.id), Some(&api.name)))
+            .filter(|other| other.names_api(api.kind, Some(&api.id), Some(&api.name)))
             .filter(|other| age(other) < age(guard))
             .filter(|other| account(other) == account(guard))
             .filter(|other| self.tenants.may_claim(other, api))
@@ -815,11 +826,20 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
         if !dashboards.is_empty() {
             cloudwatch.delete_dashboards(&dashboards).await?;
         }
-        Ok::<_, AwsError>((names, dashboards))
+        // The access log group only when this guard made it (its owner tag).
+        let api_id = guard.status.as_ref().and_then(|s| s.api_id.as_deref());
+        let log_group = owned_log_group(&cloudwatch, &id, &guard.spec, api_id).await?;
+        if let Some(name) = &log_group {
+            cloudwatch.delete_log_group(name).await?;
+        }
+        Ok::<_, AwsError>((names, dashboards, log_group))
     }
     .await;
     ctx.metrics.aws_calls(&calls.snapshot());
-    let (names, dashboards) = result?;
+    let (names, dashboards, log_group) = result?;
+    if let Some(name) = log_group {
+        publish(ctx, guard, &events::log_group_deleted(&name)).await;
+    }
     if !names.is_empty() {
         publish(ctx, guard, &events::alarms_deleted(&names)).await;
     }
@@ -1068,7 +1088,8 @@ mod tests {
             })
             .collect();
         let observed = crate::model::Observed {
-            rest_api: crate::model::RestApi {
+            api: crate::model::GuardedApi {
+                kind: crate::model::ApiKind::Rest,
                 id: "id".to_owned(),
                 name: "api".to_owned(),
                 tags: Default::default(),
@@ -1079,6 +1100,7 @@ mod tests {
             alarms: Vec::new(),
             region: "us-east-1".to_owned(),
             dashboard: None,
+            log_group: None,
         };
         Report {
             guard,

@@ -116,8 +116,9 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     }
 }
 
-/// Guards one API Gateway REST API stage against 5XX incidents: CloudWatch alarms, X-Ray
-/// tracing, execution logging and throttling, as the API Gateway 5XX runbook prescribes.
+/// Guards one API Gateway REST or HTTP API stage against 5XX incidents: CloudWatch alarms,
+/// X-Ray tracing and execution logging (REST), access logging and throttling, as the API
+/// Gateway 5XX runbook prescribes.
 /// Every omitted section means "do not manage this".
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
@@ -127,13 +128,32 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     namespaced,
     status = "ApiGatewayGuardStatus",
     shortname = "agg",
-    doc = "Guards one API Gateway REST API stage against 5XX incidents.",
-    printcolumn = r#"{"name":"API","type":"string","jsonPath":".status.restApiName"}"#,
+    doc = "Guards one API Gateway REST or HTTP API stage against 5XX incidents.",
+    printcolumn = r#"{"name":"API","type":"string","jsonPath":".status.apiName"}"#,
+    printcolumn = r#"{"name":"Kind","type":"string","jsonPath":".status.apiKind"}"#,
     printcolumn = r#"{"name":"Stage","type":"string","jsonPath":".spec.stage"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Verified","type":"string","jsonPath":".status.conditions[?(@.type==\"Verified\")].status"}"#,
     printcolumn = r#"{"name":"Alarms","type":"string","jsonPath":".status.alarmSummary"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("has(self.spec.restApi) != has(self.spec.httpApi)").message(
+        "spec: give exactly one of restApi or httpApi"
+    ),
+    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.tracing)").message(
+        "spec.tracing: HTTP APIs have no X-Ray tracing (API Gateway traces REST APIs only); use accessLogging for an HTTP API's request record"
+    ),
+    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.executionLogging)").message(
+        "spec.executionLogging: HTTP APIs have no execution logs; use accessLogging (an HTTP API's only logs) and detailedMetrics"
+    ),
+    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.throttle)").message(
+        "spec.throttle: HTTP APIs have no usage plans; use stageThrottle (and stageThrottle.routes for single routes)"
+    ),
+    validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.detailedMetrics)").message(
+        "spec.detailedMetrics: on a REST API, set executionLogging.detailedMetrics"
+    ),
+    validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes)").message(
+        "spec.stageThrottle.routes: per-route throttles are for HTTP APIs (route keys such as 'GET /pets'); a REST API's stageThrottle covers all its methods"
+    ),
     validation = Rule::new("size(self.metadata.name) <= 128").message(
         "metadata.name: at most 128 characters: the guard's alarm and dashboard names carry it and must stay within CloudWatch's limits"
     ),
@@ -160,8 +180,14 @@ pub struct ApiGatewayGuardSpec {
     #[schemars(length(min = 1, max = 253))]
     pub account: Option<String>,
     /// The REST API to guard: exactly one of `name` or `id`. A name must be unique in the region.
-    pub rest_api: ResourceRef,
-    /// The stage name, e.g. prod.
+    /// Give exactly one of restApi or httpApi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest_api: Option<ResourceRef>,
+    /// The HTTP API (API Gateway v2) to guard: exactly one of `name` or `id`. A name must be
+    /// unique in the region. Give exactly one of restApi or httpApi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_api: Option<ResourceRef>,
+    /// The stage name, e.g. prod, or $default (HTTP APIs).
     #[schemars(length(min = 1, max = 128))]
     pub stage: String,
     /// X-Ray tracing on the stage (runbook: update-stage /tracingEnabled=true).
@@ -175,10 +201,21 @@ pub struct ApiGatewayGuardSpec {
     /// It limits only requests that carry an API key; use stageThrottle for all traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle: Option<UsagePlanThrottleSpec>,
-    /// Default throttle for all methods of the stage (`/*/*/throttling/*`). Unlike a usage plan
-    /// throttle it limits all traffic, with or without an API key.
+    /// Default throttle for all methods of the stage (REST: `/*/*/throttling/*`; HTTP: the
+    /// default route settings). Unlike a usage plan throttle it limits all traffic, with or
+    /// without an API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage_throttle: Option<ThrottleLimits>,
+    pub stage_throttle: Option<StageThrottleSpec>,
+    /// Per-route CloudWatch metrics on an HTTP API stage (the default route settings'
+    /// DetailedMetricsEnabled; the `Route` dimension). Default false when the section is
+    /// omitted: the stage is left as it is. REST APIs set executionLogging.detailedMetrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detailed_metrics: Option<bool>,
+    /// The stage's access logs in CloudWatch Logs: the only logs an HTTP API has, and a REST
+    /// API's per-request record. The operator makes the log group when it is missing (and
+    /// owns it), and sets a JSON format with what the runbook's diagnosis reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logging: Option<AccessLoggingSpec>,
     /// CloudWatch alarms on the stage's AWS/ApiGateway metrics (dimensions ApiName and Stage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<AlarmsSpec>,
@@ -186,8 +223,9 @@ pub struct ApiGatewayGuardSpec {
     /// `apigw-guard-<namespace>-<name>` (dots in names become underscores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<DashboardSpec>,
-    /// What deleting the guard does: Delete removes the alarms this guard owns; Retain leaves
-    /// them. Stage and usage-plan settings are never switched off by a delete.
+    /// What deleting the guard does: Delete removes the alarms, dashboard and access log group
+    /// this guard made and owns; Retain leaves them. Stage and usage-plan settings are never
+    /// switched off by a delete.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
     /// Pause reconciliation: no AWS writes while true; nothing is deleted.
@@ -270,12 +308,68 @@ impl ApiGatewayGuard {
         Some(format!("{namespace}/{name}"))
     }
 
-    /// Whether this guard names the REST API of this id or this name, however it names it: by
-    /// id (or the id its status resolved), or by name (a name must be unique in its region).
-    pub fn names_api(&self, id: Option<&str>, name: Option<&str>) -> bool {
-        let resolved = self.status.as_ref().and_then(|s| s.rest_api_id.as_deref());
-        (id.is_some() && resolved.or(self.spec.rest_api.id.as_deref()) == id)
-            || (name.is_some() && self.spec.rest_api.name.as_deref() == name)
+    /// Whether this guard names the API of this kind and this id or name, however it names
+    /// it: by id (or the id its status resolved), or by name (unique in its region).
+    pub fn names_api(&self, kind: ApiKind, id: Option<&str>, name: Option<&str>) -> bool {
+        let Some((own_kind, by)) = self.spec.api() else {
+            return false;
+        };
+        let resolved = self.status.as_ref().and_then(|s| s.api_id.as_deref());
+        own_kind == kind
+            && ((id.is_some() && resolved.or(by.id.as_deref()) == id)
+                || (name.is_some() && by.name.as_deref() == name))
+    }
+}
+
+/// The two kinds of API Gateway API a guard can guard.
+#[derive(
+    Deserialize,
+    Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    JsonSchema,
+)]
+pub enum ApiKind {
+    /// A REST API (API Gateway v1).
+    #[default]
+    #[serde(rename = "REST")]
+    Rest,
+    /// An HTTP API (API Gateway v2).
+    #[serde(rename = "HTTP")]
+    Http,
+}
+
+impl ApiKind {
+    /// "REST API" or "HTTP API", for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ApiKind::Rest => "REST API",
+            ApiKind::Http => "HTTP API",
+        }
+    }
+}
+
+impl ApiGatewayGuardSpec {
+    /// The API the guard names and its kind; `None` only for a spec that names neither (or
+    /// both), which validation refuses.
+    pub fn api(&self) -> Option<(ApiKind, &ResourceRef)> {
+        match (&self.rest_api, &self.http_api) {
+            (Some(by), None) => Some((ApiKind::Rest, by)),
+            (None, Some(by)) => Some((ApiKind::Http, by)),
+            _ => None,
+        }
+    }
+
+    /// The kind of API the guard names (REST when it names none).
+    pub fn api_kind(&self) -> ApiKind {
+        self.api().map_or(ApiKind::Rest, |(kind, _)| kind)
     }
 }
 
@@ -314,6 +408,73 @@ pub struct ThrottleLimits {
     /// Maximum burst of requests.
     #[schemars(range(min = 0))]
     pub burst_limit: i32,
+}
+
+/// The stage's default throttle, and per-route throttles (HTTP APIs).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(
+    validation = Rule::new("self.rateLimit > 0.0").message("rateLimit must be greater than 0"),
+    validation = Rule::new(r"!has(self.routes) || self.routes.all(k, k.matches('^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\\$default)$'))")
+        .message("routes: each key is a route key such as 'GET /pets', 'ANY /{proxy+}' or '$default'")
+)]
+pub struct StageThrottleSpec {
+    /// Steady-state requests per second.
+    pub rate_limit: f64,
+    /// Maximum burst of requests.
+    #[schemars(range(min = 0))]
+    pub burst_limit: i32,
+    /// Throttles of single routes of an HTTP API, by route key (`GET /pets`, `ANY /{proxy+}`,
+    /// `$default`); the route must exist. Routes not named keep the stage's throttle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 50))]
+    pub routes: Option<std::collections::BTreeMap<String, ThrottleLimits>>,
+}
+
+impl StageThrottleSpec {
+    /// The stage-wide limits alone.
+    pub fn limits(&self) -> ThrottleLimits {
+        ThrottleLimits {
+            rate_limit: self.rate_limit,
+            burst_limit: self.burst_limit,
+        }
+    }
+}
+
+/// A route key: a method and a path, or `$default`.
+pub const ROUTE_KEY_PATTERN: &str =
+    r"^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\$default)$";
+
+/// Retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days.
+pub const RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// The stage's access logs.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = Rule::new(
+    "self.retentionDays in [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]"
+).message("retentionDays must be one CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653"))]
+pub struct AccessLoggingSpec {
+    /// Whether the stage writes access logs. Default true; false turns them off on the stage
+    /// (the log group is kept, its retention ages it out).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The CloudWatch Logs group. Default `/aws/apigateway/apigw-guard/<api-id>/<stage>`
+    /// (`$default` as `_default`). A group that exists and was not made by this guard is
+    /// written to and never changed or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512), regex(pattern = r"^[.\-_/#A-Za-z0-9]+$"))]
+    pub log_group_name: Option<String>,
+    /// Days the log group the operator made keeps events. Default 30.
+    #[serde(default = "thirty")]
+    pub retention_days: i32,
+}
+
+fn thirty() -> i32 {
+    30
 }
 
 /// The stage's CloudWatch alarms. Each of the three alarms is on unless `enabled: false`.
@@ -460,7 +621,7 @@ impl TreatMissingData {
 /// What deleting the guard does to the alarms it owns.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum DeletionPolicy {
-    /// Remove the alarms this guard owns (tag-checked).
+    /// Remove the alarms, dashboard and access log group this guard owns (tag-checked).
     #[default]
     Delete,
     /// Leave everything in AWS as it is.
@@ -496,12 +657,18 @@ pub struct ApiGatewayGuardStatus {
     /// spec.account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
-    /// The guarded REST API's id.
+    /// REST or HTTP: which kind of API the guard guards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rest_api_id: Option<String>,
-    /// The guarded REST API's name (the ApiName alarm dimension).
+    pub api_kind: Option<ApiKind>,
+    /// The guarded API's id (an HTTP API's ApiId alarm dimension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rest_api_name: Option<String>,
+    pub api_id: Option<String>,
+    /// The guarded API's name (a REST API's ApiName alarm dimension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_name: Option<String>,
+    /// The log group the stage's access logs go to, when spec.accessLogging keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log_group: Option<String>,
     /// The id of the usage plan whose throttle is managed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_plan_id: Option<String>,

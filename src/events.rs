@@ -135,6 +135,14 @@ pub fn dashboard_deleted(name: &str) -> Event {
     )
 }
 
+/// The event for an access log group this guard made, deleted with the guard.
+pub fn log_group_deleted(name: &str) -> Event {
+    normal(
+        "LogGroupDeleted",
+        format!("deleted access log group {name}, which this guard made"),
+    )
+}
+
 /// The event for a delete that cannot clean up yet.
 pub fn cleanup_blocked(err: &AwsError) -> Event {
     warning(
@@ -195,7 +203,12 @@ fn change_reason(action: &Action, control: Control) -> &'static str {
             }
         }
         (Action::UpdateStage { .. }, Control::ExecutionLogging) => "ExecutionLoggingUpdated",
+        (Action::UpdateStage { .. }, Control::AccessLogging) => "AccessLoggingUpdated",
+        (Action::UpdateStage { .. }, Control::DetailedMetrics) => "DetailedMetricsUpdated",
         (Action::UpdateStage { .. }, _) => "StageThrottleUpdated",
+        (Action::CreateLogGroup { .. }, _) => "LogGroupCreated",
+        (Action::PutRetention { .. }, _) => "LogGroupRetentionUpdated",
+        (Action::DisableAccessLogs { .. }, _) => "AccessLoggingDisabled",
         (Action::UpdateUsagePlan { .. }, _) => "UsagePlanThrottleUpdated",
         (Action::PutAlarm { diff, .. }, _) if diff.is_empty() => "AlarmCreated",
         (Action::PutAlarm { .. }, _) => "AlarmUpdated",
@@ -243,7 +256,7 @@ fn truncate(mut text: String, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::crd::{AlarmStatus, ApiGatewayGuardSpec};
-    use crate::model::{AwsError, GuardId, MethodSettings, Observed, RestApi, StageSettings};
+    use crate::model::{AwsError, GuardId, GuardedApi, MethodSettings, Observed, StageSettings};
     use crate::plan::plan;
     use crate::reconcile::Outcome;
     use crate::status;
@@ -261,7 +274,8 @@ mod tests {
             name: "g".to_owned(),
         };
         let observed = Observed {
-            rest_api: RestApi {
+            api: GuardedApi {
+                kind: crate::model::ApiKind::Rest,
                 id: "id".to_owned(),
                 name: "api".to_owned(),
                 tags: Default::default(),
@@ -269,12 +283,14 @@ mod tests {
             stage: StageSettings {
                 tracing_enabled: Some(tracing),
                 all_methods: MethodSettings::default(),
+                ..Default::default()
             },
             usage_plan: None,
             cloudwatch_role_arn: None,
             alarms: Vec::new(),
             region: "us-east-1".to_owned(),
             dashboard: None,
+            log_group: None,
         };
         let plan = plan(&guard, &spec(), &observed);
         let outcomes = plan

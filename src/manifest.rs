@@ -17,7 +17,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount};
-use crate::model::GuardId;
+use crate::model::{ApiKind, GuardId};
 use crate::validate::{validate, validate_alarm_names};
 
 const KIND: &str = "ApiGatewayGuard";
@@ -208,11 +208,21 @@ fn guard_checks(guard: &ApiGatewayGuard) -> Vec<String> {
 
 /// What the CRD cannot check in a policy: its template as the guards it makes will be.
 fn policy_checks(policy: &ApiGatewayGuardPolicy) -> Vec<String> {
-    let sample = policy.spec.template.guard_spec(&policy.spec, "id", "stage");
-    validate(&sample)
-        .into_iter()
-        .map(|e| e.replacen("spec.", "spec.template.", 1))
-        .collect()
+    let mut errors: Vec<String> = Vec::new();
+    for kind in [ApiKind::Rest, ApiKind::Http] {
+        let sample = policy
+            .spec
+            .template
+            .guard_spec(&policy.spec, kind, "id", "stage");
+        for error in validate(&sample) {
+            let error = error.replacen("spec.", "spec.template.", 1);
+            // What both kinds' guards would say, once.
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+    }
+    errors
 }
 
 /// `/spec/alarms/actions/0` as `spec.alarms.actions[0]`.

@@ -8,6 +8,8 @@
 mod error;
 mod ownership;
 
+pub use crate::crd::ApiKind;
+
 pub use error::{AwsError, QUOTA_QUEUED, error_chain, iam_action};
 pub use ownership::{ALARM_PREFIX, AlarmKind, GuardId, MANAGED_BY_TAG, OWNER_TAG};
 
@@ -42,21 +44,131 @@ pub struct PatchOp {
     pub value: String,
 }
 
-/// A REST API's identity: the id for API calls, the name for the `ApiName` alarm dimension,
-/// and its tags, which tenancy rules read.
+/// An API's identity: its kind, the id for API calls (and an HTTP API's `ApiId` alarm
+/// dimension), the name for a REST API's `ApiName` alarm dimension, and its tags, which
+/// tenancy rules read.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct RestApi {
+pub struct GuardedApi {
+    pub kind: ApiKind,
     pub id: String,
     pub name: String,
     pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl GuardedApi {
+    /// The `AWS/ApiGateway` dimensions of one of its stages, sorted by name: a REST API's
+    /// metrics are named by the API's name, an HTTP API's by its id.
+    pub fn dimensions(&self, stage: &str) -> Vec<(String, String)> {
+        let api = match self.kind {
+            ApiKind::Rest => ("ApiName".to_owned(), self.name.clone()),
+            ApiKind::Http => ("ApiId".to_owned(), self.id.clone()),
+        };
+        let mut dimensions = vec![api, ("Stage".to_owned(), stage.to_owned())];
+        dimensions.sort();
+        dimensions
+    }
+
+    /// The stage as CloudWatch's metrics name it.
+    pub fn metric_stage(&self, stage: &str) -> StageKey {
+        StageKey {
+            kind: self.kind,
+            api: match self.kind {
+                ApiKind::Rest => self.name.clone(),
+                ApiKind::Http => self.id.clone(),
+            },
+            stage: stage.to_owned(),
+        }
+    }
 }
 
 /// The stage settings the guard manages. `None` means AWS did not return the field.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StageSettings {
     pub tracing_enabled: Option<bool>,
-    /// The `*/*` method settings; all `None` until `*/*` is first patched.
+    /// The `*/*` method settings (REST), or the default route settings (HTTP); all `None`
+    /// until first set.
     pub all_methods: MethodSettings,
+    /// An HTTP API stage's settings of single routes, by route key.
+    pub routes: std::collections::BTreeMap<String, MethodSettings>,
+    /// Where the stage's access logs go, when it writes any.
+    pub access_log: Option<AccessLog>,
+}
+
+/// A stage's access log settings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AccessLog {
+    /// The log group's ARN (AWS keeps it as given, with or without DescribeLogGroups' `:*`).
+    pub destination_arn: String,
+    pub format: String,
+}
+
+/// The log group a guard's access logs go to unless its spec names one:
+/// `/aws/apigateway/apigw-guard/<api-id>/<stage>`. Log group names take no `$`, so the
+/// HTTP API stage `$default` is `_default` here.
+pub fn access_log_group_name(api_id: &str, stage: &str) -> String {
+    format!(
+        "/aws/apigateway/apigw-guard/{api_id}/{}",
+        stage.replace('$', "_")
+    )
+}
+
+/// The JSON access log line the guard sets: one object per request with what the runbook's
+/// diagnosis reads (status, integration status, error and latency), in each kind's
+/// `$context` variables. Both carry `$context.requestId`, which AWS requires.
+pub fn access_log_format(kind: ApiKind) -> String {
+    let fields: &[(&str, &str)] = match kind {
+        ApiKind::Rest => &[
+            ("requestId", "$context.requestId"),
+            ("requestTime", "$context.requestTime"),
+            ("httpMethod", "$context.httpMethod"),
+            ("resourcePath", "$context.resourcePath"),
+            ("status", "$context.status"),
+            ("responseLatency", "$context.responseLatency"),
+            ("integrationStatus", "$context.integration.status"),
+            ("integrationLatency", "$context.integration.latency"),
+            ("integrationError", "$context.integration.error"),
+            ("errorMessage", "$context.error.message"),
+        ],
+        ApiKind::Http => &[
+            ("requestId", "$context.requestId"),
+            ("requestTime", "$context.requestTime"),
+            ("httpMethod", "$context.httpMethod"),
+            ("routeKey", "$context.routeKey"),
+            ("status", "$context.status"),
+            ("responseLatency", "$context.responseLatency"),
+            ("integrationStatus", "$context.integration.status"),
+            ("integrationLatency", "$context.integration.latency"),
+            (
+                "integrationErrorMessage",
+                "$context.integrationErrorMessage",
+            ),
+            ("errorMessage", "$context.error.message"),
+        ],
+    };
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(key, variable)| format!("\"{key}\":\"{variable}\""))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
+
+/// The access log group as observe read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedLogGroup {
+    /// The group's ARN whether or not it exists (from its name, the region and the account),
+    /// without DescribeLogGroups' `:*`.
+    pub arn: String,
+    /// `None` when no group has the name.
+    pub found: Option<LogGroup>,
+}
+
+/// A CloudWatch Logs log group as DescribeLogGroups and ListTagsForResource return it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogGroup {
+    pub name: String,
+    /// `None`: events never expire.
+    pub retention_days: Option<i32>,
+    pub tags: Vec<Tag>,
 }
 
 /// The `*/*` (all methods) entry of a stage's `methodSettings`.
@@ -111,8 +223,15 @@ pub struct ObservedAlarm {
     pub state: String,
 }
 
-/// A stage as CloudWatch's `AWS/ApiGateway` dimensions name it: (ApiName, Stage).
-pub type StageKey = (String, String);
+/// A stage as CloudWatch's `AWS/ApiGateway` dimensions name it: a REST API's stage by
+/// (ApiName, Stage), an HTTP API's by (ApiId, Stage).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StageKey {
+    pub kind: ApiKind,
+    /// The REST API's name or the HTTP API's id.
+    pub api: String,
+    pub stage: String,
+}
 
 /// A stage's traffic over the last window, the figures the runbook's verification reads.
 /// `None` where CloudWatch has no data points (no traffic).
@@ -209,7 +328,7 @@ pub struct ObservedDashboard {
 /// What AWS has for one guard, as `observe` read it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observed {
-    pub rest_api: RestApi,
+    pub api: GuardedApi,
     pub stage: StageSettings,
     /// Read only when the spec manages a usage-plan throttle; a failed lookup stays here so
     /// the other controls still go ahead.
@@ -225,4 +344,7 @@ pub struct Observed {
     /// Read only when the spec manages a dashboard; a failed read stays here so the other
     /// controls still go ahead.
     pub dashboard: Option<Result<ObservedDashboard, AwsError>>,
+    /// The access log group, read only when the spec keeps access logs. A failed read stays
+    /// here so the other controls still go ahead.
+    pub log_group: Option<Result<ObservedLogGroup, AwsError>>,
 }

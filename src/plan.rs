@@ -5,7 +5,10 @@ use std::fmt;
 
 use crate::crd::{ApiGatewayGuardSpec, LogLevel};
 use crate::dashboard;
-use crate::model::{AlarmConfig, AlarmKind, GuardId, OWNER_TAG, Observed, PatchOp, RestApi, Tag};
+use crate::model::{
+    AlarmConfig, AlarmKind, ApiKind, GuardId, GuardedApi, MethodSettings, OWNER_TAG, Observed,
+    PatchOp, Tag, access_log_format, access_log_group_name,
+};
 
 const NAMESPACE: &str = "AWS/ApiGateway";
 const COMPARISON: &str = "GreaterThanThreshold";
@@ -19,16 +22,20 @@ pub enum Control {
     StageThrottle,
     Alarms,
     Dashboard,
+    AccessLogging,
+    DetailedMetrics,
 }
 
 impl Control {
-    pub const ALL: [Control; 6] = [
+    pub const ALL: [Control; 8] = [
         Control::Tracing,
         Control::ExecutionLogging,
         Control::Throttle,
         Control::StageThrottle,
         Control::Alarms,
         Control::Dashboard,
+        Control::AccessLogging,
+        Control::DetailedMetrics,
     ];
 
     /// The status condition type.
@@ -40,6 +47,8 @@ impl Control {
             Control::StageThrottle => "StageThrottle",
             Control::Alarms => "Alarms",
             Control::Dashboard => "Dashboard",
+            Control::AccessLogging => "AccessLogging",
+            Control::DetailedMetrics => "DetailedMetrics",
         }
     }
 
@@ -52,6 +61,8 @@ impl Control {
             Control::StageThrottle => spec.stage_throttle.is_some(),
             Control::Alarms => spec.alarms.is_some(),
             Control::Dashboard => spec.dashboard.is_some(),
+            Control::AccessLogging => spec.access_logging.is_some(),
+            Control::DetailedMetrics => spec.detailed_metrics.is_some(),
         }
     }
 }
@@ -70,9 +81,28 @@ pub struct Change {
 pub enum Action {
     /// UpdateStage with every stage change in one call.
     UpdateStage {
-        rest_api_id: String,
+        kind: ApiKind,
+        api_id: String,
         stage: String,
         changes: Vec<Change>,
+    },
+    /// CreateLogGroup for the stage's access logs, tagged as this guard's, with its retention.
+    CreateLogGroup {
+        name: String,
+        retention_days: i32,
+        tags: Vec<Tag>,
+    },
+    /// PutRetentionPolicy on the guard's own access log group.
+    PutRetention {
+        name: String,
+        retention_days: i32,
+        from: Option<i32>,
+    },
+    /// Turns the stage's access logs off.
+    DisableAccessLogs {
+        kind: ApiKind,
+        api_id: String,
+        stage: String,
     },
     /// UpdateUsagePlan with the throttle changes in one call.
     UpdateUsagePlan {
@@ -130,6 +160,9 @@ impl Action {
             Action::PutDashboard { .. }
             | Action::DeleteDashboards { .. }
             | Action::RetireDashboard { .. } => vec![Control::Dashboard],
+            Action::CreateLogGroup { .. }
+            | Action::PutRetention { .. }
+            | Action::DisableAccessLogs { .. } => vec![Control::AccessLogging],
         }
     }
 }
@@ -139,11 +172,13 @@ impl Action {
     pub fn describe_for(&self, control: Control) -> String {
         match self {
             Action::UpdateStage {
-                rest_api_id,
+                kind,
+                api_id,
                 stage,
                 changes,
             } => Action::UpdateStage {
-                rest_api_id: rest_api_id.clone(),
+                kind: *kind,
+                api_id: api_id.clone(),
                 stage: stage.clone(),
                 changes: changes
                     .iter()
@@ -171,10 +206,31 @@ impl fmt::Display for Action {
         };
         match self {
             Action::UpdateStage {
-                rest_api_id,
+                api_id,
                 stage,
                 changes: list,
-            } => write!(f, "update-stage {rest_api_id}/{stage}: {}", changes(list)),
+                ..
+            } => write!(f, "update-stage {api_id}/{stage}: {}", changes(list)),
+            Action::CreateLogGroup {
+                name,
+                retention_days,
+                ..
+            } => write!(
+                f,
+                "create-log-group {name} (retention {retention_days} days)"
+            ),
+            Action::PutRetention {
+                name,
+                retention_days,
+                from,
+            } => write!(
+                f,
+                "put-retention-policy {name}: {} -> {retention_days} days",
+                from.map_or("never expire".to_owned(), |d| format!("{d} days"))
+            ),
+            Action::DisableAccessLogs { api_id, stage, .. } => {
+                write!(f, "delete-access-log-settings {api_id}/{stage}")
+            }
             Action::UpdateUsagePlan {
                 usage_plan_id,
                 changes: list,
@@ -249,10 +305,13 @@ impl Plan {
 /// should not wait behind that queue.
 pub fn plan(guard: &GuardId, spec: &ApiGatewayGuardSpec, observed: &Observed) -> Plan {
     let mut plan = Plan::default();
-    let stage_changes = stage_changes(spec, observed, &mut plan.blockers);
+    let mut stage_changes = stage_changes(spec, observed, &mut plan.blockers);
+    // The log group first: the stage's destination must exist.
+    stage_changes.extend(access_logging(guard, spec, observed, &mut plan));
     if !stage_changes.is_empty() {
         plan.actions.push(Action::UpdateStage {
-            rest_api_id: observed.rest_api.id.clone(),
+            kind: observed.api.kind,
+            api_id: observed.api.id.clone(),
             stage: spec.stage.clone(),
             changes: stage_changes,
         });
@@ -355,25 +414,189 @@ fn stage_changes(
             ));
         }
     }
-    if let Some(limits) = &spec.stage_throttle {
-        if methods.rate_limit != Some(limits.rate_limit) {
-            changes.push(change(
-                Control::StageThrottle,
-                "/*/*/throttling/rateLimit",
-                number(limits.rate_limit),
-                methods.rate_limit.map(number),
-            ));
-        }
-        if methods.burst_limit != Some(limits.burst_limit) {
-            changes.push(change(
-                Control::StageThrottle,
-                "/*/*/throttling/burstLimit",
-                limits.burst_limit.to_string(),
-                methods.burst_limit.map(|b| b.to_string()),
-            ));
+    let kind = observed.api.kind;
+    if let Some(enabled) = spec.detailed_metrics
+        && methods.metrics.unwrap_or(false) != enabled
+    {
+        changes.push(change(
+            Control::DetailedMetrics,
+            &stage_path(kind, None, Setting::Metrics),
+            enabled.to_string(),
+            methods.metrics.map(|b| b.to_string()),
+        ));
+    }
+    if let Some(throttle) = &spec.stage_throttle {
+        let no_routes = Default::default();
+        let routes = throttle.routes.as_ref().unwrap_or(&no_routes);
+        let wanted = std::iter::once((None, throttle.limits())).chain(
+            routes
+                .iter()
+                .map(|(key, limits)| (Some(key.as_str()), limits.clone())),
+        );
+        for (route, limits) in wanted {
+            let unset = MethodSettings::default();
+            let have = match route {
+                None => methods,
+                Some(key) => stage.routes.get(key).unwrap_or(&unset),
+            };
+            if have.rate_limit != Some(limits.rate_limit) {
+                changes.push(change(
+                    Control::StageThrottle,
+                    &stage_path(kind, route, Setting::RateLimit),
+                    number(limits.rate_limit),
+                    have.rate_limit.map(number),
+                ));
+            }
+            if have.burst_limit != Some(limits.burst_limit) {
+                changes.push(change(
+                    Control::StageThrottle,
+                    &stage_path(kind, route, Setting::BurstLimit),
+                    limits.burst_limit.to_string(),
+                    have.burst_limit.map(|b| b.to_string()),
+                ));
+            }
         }
     }
     changes
+}
+
+/// A stage setting that differs only in where each kind of API keeps it.
+#[derive(Clone, Copy)]
+enum Setting {
+    Metrics,
+    RateLimit,
+    BurstLimit,
+}
+
+/// Where a setting lives: REST stages take JSON-patch paths over their method settings
+/// (`*/*` is every method); an HTTP stage's UpdateStage takes fields of its default route
+/// settings or of one route's, which `aws` reads back from these paths.
+fn stage_path(kind: ApiKind, route: Option<&str>, setting: Setting) -> String {
+    match kind {
+        ApiKind::Rest => match setting {
+            Setting::Metrics => "/*/*/metrics/enabled",
+            Setting::RateLimit => "/*/*/throttling/rateLimit",
+            Setting::BurstLimit => "/*/*/throttling/burstLimit",
+        }
+        .to_owned(),
+        ApiKind::Http => {
+            let field = match setting {
+                Setting::Metrics => "detailedMetricsEnabled",
+                Setting::RateLimit => "throttlingRateLimit",
+                Setting::BurstLimit => "throttlingBurstLimit",
+            };
+            match route {
+                None => format!("/defaultRouteSettings/{field}"),
+                Some(key) => format!("/routeSettings/{key}/{field}"),
+            }
+        }
+    }
+}
+
+/// The access log group the spec names, or the guard's default for the stage.
+pub fn access_log_group(spec: &ApiGatewayGuardSpec, api_id: &str) -> Option<String> {
+    let logging = spec.access_logging.as_ref()?;
+    Some(
+        logging
+            .log_group_name
+            .clone()
+            .unwrap_or_else(|| access_log_group_name(api_id, &spec.stage)),
+    )
+}
+
+/// Keeps the stage's access logs: the log group made (and its retention kept) when this guard
+/// owns it or it is missing, then the stage's destination and format. A group someone else
+/// made is written to and never changed. Returns the stage changes; log group writes go
+/// straight into the plan, ahead of the UpdateStage that needs the group.
+fn access_logging(
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    observed: &Observed,
+    plan: &mut Plan,
+) -> Vec<Change> {
+    let Some(logging) = &spec.access_logging else {
+        return Vec::new();
+    };
+    let kind = observed.api.kind;
+    let current = observed.stage.access_log.as_ref();
+    if !logging.enabled {
+        if current.is_some() {
+            plan.actions.push(Action::DisableAccessLogs {
+                kind,
+                api_id: observed.api.id.clone(),
+                stage: spec.stage.clone(),
+            });
+        }
+        return Vec::new();
+    }
+    // REST APIs write access logs through the account's CloudWatch Logs role, as execution
+    // logs; HTTP APIs through API Gateway's service-linked role.
+    if kind == ApiKind::Rest && observed.cloudwatch_role_arn.is_none() {
+        plan.blockers.push(Blocker {
+            control: Control::AccessLogging,
+            reason: "CloudWatchRoleMissing".to_owned(),
+            message: "the account has no CloudWatch Logs role ARN in this region, so API \
+                      Gateway refuses a REST API's access logs; set it with `aws apigateway \
+                      update-account --patch-operations \
+                      op=replace,path=/cloudwatchRoleArn,value=<role-arn>`"
+                .to_owned(),
+            retryable: false,
+        });
+        return Vec::new();
+    }
+    let group = match observed.log_group.as_ref() {
+        None => return Vec::new(),
+        Some(Err(err)) => {
+            plan.blockers.push(Blocker {
+                control: Control::AccessLogging,
+                reason: err.code.clone(),
+                message: format!("access log group: {err}"),
+                retryable: err.retryable,
+            });
+            return Vec::new();
+        }
+        Some(Ok(group)) => group,
+    };
+    let name = access_log_group(spec, &observed.api.id).unwrap_or_default();
+    match &group.found {
+        None => plan.actions.push(Action::CreateLogGroup {
+            name,
+            retention_days: logging.retention_days,
+            tags: guard.tags(),
+        }),
+        Some(found)
+            if guard.owns(&found.tags) && found.retention_days != Some(logging.retention_days) =>
+        {
+            plan.actions.push(Action::PutRetention {
+                name,
+                retention_days: logging.retention_days,
+                from: found.retention_days,
+            })
+        }
+        Some(_) => {}
+    }
+    let format = access_log_format(kind);
+    let same_group = current.is_some_and(|log| {
+        log.destination_arn.trim_end_matches(":*") == group.arn.trim_end_matches(":*")
+    });
+    if same_group && current.is_some_and(|log| log.format == format) {
+        return Vec::new();
+    }
+    // Both fields together: an HTTP API's UpdateStage replaces the access log settings whole.
+    vec![
+        change(
+            Control::AccessLogging,
+            "/accessLogSettings/destinationArn",
+            group.arn.clone(),
+            current.map(|log| log.destination_arn.clone()),
+        ),
+        change(
+            Control::AccessLogging,
+            "/accessLogSettings/format",
+            format,
+            current.map(|log| log.format.clone()),
+        ),
+    ]
 }
 
 fn usage_plan_action(
@@ -397,7 +620,7 @@ fn usage_plan_action(
     let serves = usage_plan
         .api_stages
         .iter()
-        .any(|(api, stage)| *api == observed.rest_api.id && *stage == spec.stage);
+        .any(|(api, stage)| *api == observed.api.id && *stage == spec.stage);
     if !serves {
         blockers.push(Blocker {
             control: Control::Throttle,
@@ -408,8 +631,8 @@ fn usage_plan_action(
                 describe_ref(&throttle.usage_plan),
                 usage_plan.id,
                 spec.stage,
-                observed.rest_api.name,
-                observed.rest_api.id
+                observed.api.name,
+                observed.api.id
             ),
             retryable: false,
         });
@@ -451,7 +674,7 @@ pub fn describe_ref(by: &crate::crd::ResourceRef) -> String {
 pub fn desired_alarm(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
-    api: &RestApi,
+    api: &GuardedApi,
     kind: AlarmKind,
 ) -> Option<AlarmConfig> {
     let alarms = spec.alarms.as_ref()?;
@@ -459,24 +682,19 @@ pub fn desired_alarm(
     if !alarm.enabled {
         return None;
     }
-    let mut dimensions = vec![
-        ("ApiName".to_owned(), api.name.clone()),
-        ("Stage".to_owned(), spec.stage.clone()),
-    ];
-    dimensions.sort();
+    let metric = kind.metric(api.kind);
     Some(AlarmConfig {
         name: guard.alarm_name(kind),
         description: format!(
-            "API Gateway {} of {}/{}, guarded by apigw-guard {}; see the API Gateway 5XX runbook",
-            kind.metric(),
+            "API Gateway {metric} of {}/{}, guarded by apigw-guard {}; see the API Gateway 5XX runbook",
             api.name,
             spec.stage,
             guard.owner()
         ),
         namespace: NAMESPACE.to_owned(),
-        metric_name: kind.metric().to_owned(),
+        metric_name: metric.to_owned(),
+        dimensions: api.dimensions(&spec.stage),
         statistic: alarm.statistic.clone(),
-        dimensions,
         period: alarm.period_seconds,
         evaluation_periods: alarm.evaluation_periods,
         threshold: alarm.threshold,
@@ -531,7 +749,7 @@ fn alarm_actions(
     let mut blocked = Vec::new();
     for kind in AlarmKind::ALL {
         let name = guard.alarm_name(kind);
-        let desired = desired_alarm(guard, spec, &observed.rest_api, kind);
+        let desired = desired_alarm(guard, spec, &observed.api, kind);
         let existing = observed.alarms.iter().find(|(alarm, _)| alarm.name == name);
         match (desired, existing) {
             (None, None) => {}
@@ -678,13 +896,7 @@ fn dashboard_action(
         return;
     }
     let account_id = found.account_id.as_deref().unwrap_or_default();
-    let want = dashboard::body(
-        guard,
-        spec,
-        &observed.rest_api,
-        &observed.region,
-        account_id,
-    );
+    let want = dashboard::body(guard, spec, &observed.api, &observed.region, account_id);
     let diff = match &found.body {
         None => Vec::new(),
         Some(body) => {

@@ -5,9 +5,9 @@ use crate::aws::{ApiGateway, CloudWatch};
 use crate::crd::{ApiGatewayGuardSpec, LogLevel, ResourceRef};
 use crate::dashboard;
 use crate::model::{
-    AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard, StageMetrics, Tag,
+    ApiKind, AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard, StageMetrics, Tag,
 };
-use crate::plan::{Action, Control, Plan, describe_ref, plan};
+use crate::plan::{Action, Control, Plan, access_log_group, describe_ref, plan};
 use crate::tenancy::Tenancy;
 use crate::validate::{validate, validate_alarm_names};
 
@@ -70,19 +70,28 @@ pub async fn observe(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
 ) -> Result<Observed, ObserveError> {
-    let rest_api = apigateway
-        .find_rest_api(&spec.rest_api)
+    let (kind, by) = spec.api().ok_or_else(|| ObserveError {
+        what: "the spec".to_owned(),
+        source: AwsError::check("InvalidSpec", "give exactly one of restApi or httpApi"),
+    })?;
+    let api = apigateway
+        .find_api(kind, by)
         .await
         .map_err(|source| ObserveError {
-            what: format!("REST API {}", describe_ref(&spec.rest_api)),
+            what: format!("{} {}", kind.noun(), describe_ref(by)),
             source,
         })?;
-    let needs_role = spec
-        .execution_logging
-        .as_ref()
-        .is_some_and(|l| l.level != LogLevel::Off || l.data_trace);
-    let (stage, usage_plan, role, alarms, dashboard) = tokio::join!(
-        apigateway.get_stage(&rest_api.id, &spec.stage),
+    let access_logs = spec.access_logging.as_ref().is_some_and(|l| l.enabled);
+    // A REST API writes execution and access logs through the account's CloudWatch role.
+    let needs_role = kind == ApiKind::Rest
+        && (access_logs
+            || spec
+                .execution_logging
+                .as_ref()
+                .is_some_and(|l| l.level != LogLevel::Off || l.data_trace));
+    let log_group = access_log_group(spec, &api.id).filter(|_| access_logs);
+    let (stage, usage_plan, role, alarms, dashboard, log_group) = tokio::join!(
+        apigateway.get_stage(kind, &api.id, &spec.stage),
         async {
             match &spec.throttle {
                 Some(throttle) => Some(apigateway.find_usage_plan(&throttle.usage_plan).await),
@@ -105,11 +114,20 @@ pub async fn observe(
                 None => None,
             }
         },
+        async {
+            match &log_group {
+                Some(name) => Some(cloudwatch.log_group(name).await),
+                None => None,
+            }
+        },
     );
     let stage = stage.map_err(|source| ObserveError {
         what: format!(
-            "stage {:?} of REST API {:?} ({})",
-            spec.stage, rest_api.name, rest_api.id
+            "stage {:?} of {} {:?} ({})",
+            spec.stage,
+            kind.noun(),
+            api.name,
+            api.id
         ),
         source,
     })?;
@@ -119,13 +137,14 @@ pub async fn observe(
     })?;
     let alarms = alarms.map_err(|source| alarms_error(guard, source))?;
     Ok(Observed {
-        rest_api,
+        api,
         stage,
         usage_plan,
         cloudwatch_role_arn,
         alarms,
         region: cloudwatch.region().to_owned(),
         dashboard,
+        log_group,
     })
 }
 
@@ -223,6 +242,32 @@ pub async fn owned_alarms(
         .collect())
 }
 
+/// The guard's access log group when it exists and this guard made it (its owner tag): what
+/// deleting the guard may remove. A group someone else made is never among them.
+pub async fn owned_log_group(
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    api_id: Option<&str>,
+) -> Result<Option<String>, AwsError> {
+    // The default name needs the API's id, known once the guard resolved it; a group the
+    // spec names does not.
+    let name = match (&spec.access_logging, api_id) {
+        (None, _) => return Ok(None),
+        (Some(logging), _) if logging.log_group_name.is_some() => logging.log_group_name.clone(),
+        (Some(_), Some(id)) => access_log_group(spec, id),
+        (Some(_), None) => None,
+    };
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let group = cloudwatch.log_group(&name).await?;
+    Ok(group
+        .found
+        .filter(|found| guard.owns(&found.tags))
+        .map(|found| found.name))
+}
+
 /// The guard's dashboards (under today's name and the first one) that exist and carry this
 /// guard's marker: what deleting the guard may remove.
 pub async fn owned_dashboards(
@@ -262,13 +307,49 @@ pub async fn apply(
         };
         let result = match action {
             Action::UpdateStage {
-                rest_api_id,
+                kind,
+                api_id,
                 stage,
                 changes,
             } => {
                 let ops: Vec<_> = changes.iter().map(|c| c.op.clone()).collect();
-                apigateway.update_stage(rest_api_id, stage, &ops).await
+                match failed(Control::AccessLogging)
+                    .filter(|_| changes.iter().any(|c| c.control == Control::AccessLogging))
+                {
+                    // The destination was not made: the other settings still go ahead.
+                    Some(_) => {
+                        let others: Vec<_> = changes
+                            .iter()
+                            .filter(|c| c.control != Control::AccessLogging)
+                            .map(|c| c.op.clone())
+                            .collect();
+                        match others.is_empty() {
+                            true => Ok(()),
+                            false => apigateway.update_stage(*kind, api_id, stage, &others).await,
+                        }
+                    }
+                    None => apigateway.update_stage(*kind, api_id, stage, &ops).await,
+                }
             }
+            Action::CreateLogGroup {
+                name,
+                retention_days,
+                tags,
+            } => {
+                cloudwatch
+                    .create_log_group(name, *retention_days, tags)
+                    .await
+            }
+            Action::PutRetention {
+                name,
+                retention_days,
+                ..
+            } => cloudwatch.put_retention(name, *retention_days).await,
+            Action::DisableAccessLogs {
+                kind,
+                api_id,
+                stage,
+            } => apigateway.disable_access_logs(*kind, api_id, stage).await,
             Action::UpdateUsagePlan {
                 usage_plan_id,
                 changes,
@@ -320,7 +401,7 @@ async fn check_tenancy(
     tenancy: &Tenancy,
     observed: &Observed,
 ) -> Result<(), AwsError> {
-    tenancy.check_api(&observed.rest_api)?;
+    tenancy.check_api(&observed.api)?;
     if let Some(Ok(plan)) = &observed.usage_plan {
         let mut apis = Vec::new();
         for (api_id, _) in &plan.api_stages {
@@ -328,7 +409,7 @@ async fn check_tenancy(
                 id: Some(api_id.clone()),
                 name: None,
             };
-            match apigateway.find_rest_api(&by).await {
+            match apigateway.find_api(ApiKind::Rest, &by).await {
                 Ok(api) => apis.push(api),
                 Err(err) if err.code == "NotFoundException" => {}
                 Err(err) => return Err(err),
@@ -378,7 +459,7 @@ pub async fn reconcile_claimed(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
     dry_run: bool,
-    older_guard: impl Fn(&crate::model::RestApi) -> Option<String>,
+    older_guard: impl Fn(&crate::model::GuardedApi) -> Option<String>,
     tenancy: Option<&Tenancy>,
 ) -> Report {
     // What the CRD cannot check (and what a file bypassing the cluster might hold) is refused
@@ -419,12 +500,15 @@ pub async fn reconcile_claimed(
         }
         (observed, _) => observed,
     };
-    let mut observed = observed.and_then(|observed| match older_guard(&observed.rest_api) {
+    let mut observed = observed.and_then(|observed| match older_guard(&observed.api) {
         None => Ok(observed),
         Some(why) => Err(ObserveError {
             what: format!(
-                "stage {:?} of REST API {:?} ({})",
-                spec.stage, observed.rest_api.name, observed.rest_api.id
+                "stage {:?} of {} {:?} ({})",
+                spec.stage,
+                observed.api.kind.noun(),
+                observed.api.name,
+                observed.api.id
             ),
             source: AwsError::check(CONFLICT, why),
         }),
@@ -466,7 +550,9 @@ pub async fn reconcile_claimed(
     // The API's tags may have changed since the listing: an account's rules are checked on a
     // fresh read before every write, so a tag removed in AWS revokes the guard at once.
     if let (true, Some(tenancy), Ok(observed)) = (writes, tenancy, &observed) {
-        let fresh = apigateway.get_rest_api(&observed.rest_api.id).await;
+        let fresh = apigateway
+            .get_api(observed.api.kind, &observed.api.id)
+            .await;
         if let Err(source) = fresh.and_then(|api| tenancy.check_api(&api)) {
             let mut report =
                 Report::refused(guard, format!("AwsAccount {}", tenancy.account), source);
@@ -483,7 +569,7 @@ pub async fn reconcile_claimed(
     let metrics = match (&observed, dry_run) {
         (Ok(observed), false) => Some(
             cloudwatch
-                .stage_metrics(&observed.rest_api.name, &spec.stage)
+                .stage_metrics(&observed.api.metric_stage(&spec.stage))
                 .await,
         ),
         _ => None,

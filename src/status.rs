@@ -54,20 +54,31 @@ pub fn build(
                 if status.account_id.is_none() {
                     status.account_id = previous.account_id.clone();
                 }
-                status.rest_api_id = previous.rest_api_id.clone();
-                status.rest_api_name = previous.rest_api_name.clone();
+                status.api_kind = previous.api_kind;
+                status.api_id = previous.api_id.clone();
+                status.api_name = previous.api_name.clone();
+                status.access_log_group = previous.access_log_group.clone();
                 status.usage_plan_id = previous.usage_plan_id.clone();
                 status.links = previous.links.clone();
             }
             // What `kubectl get` shows in its API column: the name the spec gives until AWS
             // resolved one (a guard refused before any read, or holding no stage).
-            if status.rest_api_name.is_none() {
-                status.rest_api_name = spec.rest_api.name.clone();
+            if let Some((kind, by)) = spec.api() {
+                status.api_kind.get_or_insert(kind);
+                // Not the id: a status id means AWS resolved it (tenancy reads it so).
+                if status.api_name.is_none() {
+                    status.api_name = by.name.clone();
+                }
             }
         }
         Ok(observed) => {
-            status.rest_api_id = Some(observed.rest_api.id.clone());
-            status.rest_api_name = Some(observed.rest_api.name.clone());
+            status.api_kind = Some(observed.api.kind);
+            status.api_id = Some(observed.api.id.clone());
+            status.api_name = Some(observed.api.name.clone());
+            status.access_log_group = observed
+                .log_group
+                .as_ref()
+                .and_then(|_| crate::plan::access_log_group(spec, &observed.api.id));
             status.usage_plan_id = observed
                 .usage_plan
                 .as_ref()
@@ -83,7 +94,8 @@ pub fn build(
             status.links = Some(dashboard::links(
                 &report.guard,
                 spec,
-                &observed.rest_api.id,
+                &observed.api,
+                status.access_log_group.as_deref(),
                 &observed.region,
             ));
             status.alarms = alarm_statuses(spec, report);
@@ -252,7 +264,7 @@ fn alarm_statuses(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<AlarmStatu
     AlarmKind::ALL
         .into_iter()
         .filter_map(|kind| {
-            let desired = desired_alarm(&report.guard, spec, &observed.rest_api, kind)?;
+            let desired = desired_alarm(&report.guard, spec, &observed.api, kind)?;
             let state = match observed
                 .alarms
                 .iter()
@@ -267,7 +279,7 @@ fn alarm_statuses(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<AlarmStatu
             };
             Some(AlarmStatus {
                 name: desired.name,
-                metric: kind.metric().to_owned(),
+                metric: kind.metric(observed.api.kind).to_owned(),
                 state,
             })
         })

@@ -1,4 +1,4 @@
-//! Tenancy: which guards may act through which identity, on which REST APIs. Pure: the
+//! Tenancy: which guards may act through which identity, on which REST and HTTP APIs. Pure: the
 //! controller and the CLI feed it what they read, and a refusal is an error that stops the
 //! guard before any write.
 
@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 use kube::core::{Expression, Selector, SelectorExt};
 
 use crate::crd::{ApiGatewayGuard, AwsAccount, NamespaceSelector};
-use crate::model::{AwsError, Identity, RestApi, UsagePlan};
+use crate::model::{AwsError, GuardedApi, Identity, UsagePlan};
 
 /// The condition reason of a guard that a tenancy rule refuses.
 pub const FORBIDDEN: &str = "Forbidden";
@@ -93,16 +93,17 @@ impl Tenancy {
         }
     }
 
-    /// The REST API must carry every required tag.
-    pub fn check_api(&self, api: &RestApi) -> Result<(), AwsError> {
+    /// The API (REST or HTTP alike) must carry every required tag.
+    pub fn check_api(&self, api: &GuardedApi) -> Result<(), AwsError> {
         match self.missing_tags(api) {
             None => Ok(()),
             Some(missing) => Err(refused(
                 FORBIDDEN,
                 format!(
-                    "AwsAccount {} allows REST APIs tagged {}; REST API {:?} ({}) {missing}",
+                    "AwsAccount {} allows APIs tagged {}; {} {:?} ({}) {missing}",
                     self.account,
                     describe_tags(&self.required_tags),
+                    api.kind.noun(),
                     api.name,
                     api.id
                 ),
@@ -112,7 +113,7 @@ impl Tenancy {
 
     /// A usage plan's throttle limits every API stage it serves, so every one of their APIs
     /// must be allowed. `apis` are the REST APIs of the account as listed.
-    pub fn check_plan(&self, plan: &UsagePlan, apis: &[RestApi]) -> Result<(), AwsError> {
+    pub fn check_plan(&self, plan: &UsagePlan, apis: &[GuardedApi]) -> Result<(), AwsError> {
         for (api_id, stage) in &plan.api_stages {
             let problem = match apis.iter().find(|api| &api.id == api_id) {
                 None => Some(format!("serves REST API {api_id}, which is not listed")),
@@ -127,7 +128,7 @@ impl Tenancy {
                 return Err(refused(
                     FORBIDDEN,
                     format!(
-                        "AwsAccount {} allows REST APIs tagged {}; usage plan {} {problem}",
+                        "AwsAccount {} allows APIs tagged {}; usage plan {} {problem}",
                         self.account,
                         describe_tags(&self.required_tags),
                         plan.id
@@ -139,7 +140,7 @@ impl Tenancy {
     }
 
     /// What the API lacks, as a phrase; `None` when it carries every required tag.
-    fn missing_tags(&self, api: &RestApi) -> Option<String> {
+    fn missing_tags(&self, api: &GuardedApi) -> Option<String> {
         let missing: Vec<String> = self
             .required_tags
             .iter()
@@ -174,14 +175,14 @@ fn describe_tags(tags: &BTreeMap<String, String>) -> String {
 }
 
 /// Whether what `guard` made is in the operator's own AWS account although its spec names an
-/// AwsAccount now: it acted through the operator's own identity (its status has the REST API
+/// AwsAccount now: it acted through the operator's own identity (its status has the API
 /// resolved and no account reached through a role), and `spec.account` was added since.
 pub fn acted_as_own(guard: &ApiGatewayGuard) -> bool {
     guard.spec.account.is_some()
         && guard
             .status
             .as_ref()
-            .is_some_and(|s| s.rest_api_id.is_some() && s.account_id.is_none())
+            .is_some_and(|s| s.api_id.is_some() && s.account_id.is_none())
 }
 
 /// The AwsAccount whose identity made what `guard` made: its `spec.account`, or none (the

@@ -12,7 +12,33 @@ const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maxim
 /// Every problem in `spec`, each as `field: what is wrong`. Empty when valid.
 pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
     let mut errors = Vec::new();
-    one_of(&mut errors, "spec.restApi", &spec.rest_api);
+    match (&spec.rest_api, &spec.http_api) {
+        (Some(by), None) => one_of(&mut errors, "spec.restApi", by),
+        (None, Some(by)) => one_of(&mut errors, "spec.httpApi", by),
+        _ => errors.push("spec: give exactly one of restApi or httpApi".to_owned()),
+    }
+    if spec.http_api.is_some() {
+        http_api_refusals(&mut errors, spec);
+    }
+    if spec.rest_api.is_some() {
+        if spec.detailed_metrics.is_some() {
+            errors.push(
+                "spec.detailedMetrics: on a REST API, set executionLogging.detailedMetrics"
+                    .to_owned(),
+            );
+        }
+        if spec
+            .stage_throttle
+            .as_ref()
+            .is_some_and(|t| t.routes.is_some())
+        {
+            errors.push(
+                "spec.stageThrottle.routes: per-route throttles are for HTTP APIs (route keys \
+                 such as 'GET /pets'); a REST API's stageThrottle covers all its methods"
+                    .to_owned(),
+            );
+        }
+    }
     if spec.stage.trim().is_empty() {
         errors.push("spec.stage: must not be empty".to_owned());
     } else if spec.stage.len() > MAX_STAGE_NAME {
@@ -37,6 +63,26 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
             stage.rate_limit,
             stage.burst_limit,
         );
+        for (key, route) in stage.routes.iter().flatten() {
+            let field = format!("spec.stageThrottle.routes[{key:?}]");
+            if !route_key(key) {
+                errors.push(format!(
+                    "{field}: not a route key; give a method and a path such as 'GET /pets' \
+                     or 'ANY /{{proxy+}}', or '$default'"
+                ));
+            }
+            limits(&mut errors, &field, route.rate_limit, route.burst_limit);
+        }
+    }
+    if let Some(logging) = &spec.access_logging
+        && !crate::crd::RETENTION_DAYS.contains(&logging.retention_days)
+    {
+        errors.push(format!(
+            "spec.accessLogging.retentionDays: {} is not a retention CloudWatch Logs accepts \
+             ({:?})",
+            logging.retention_days,
+            crate::crd::RETENTION_DAYS
+        ));
     }
     if let Some(alarms) = &spec.alarms {
         for (field, list) in [
@@ -68,6 +114,38 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
         }
     }
     errors
+}
+
+/// What HTTP APIs do not have, refused with what to use instead (the CRD's CEL says the same).
+fn http_api_refusals(errors: &mut Vec<String>, spec: &ApiGatewayGuardSpec) {
+    if spec.tracing.is_some() {
+        errors.push(
+            "spec.tracing: HTTP APIs have no X-Ray tracing (API Gateway traces REST APIs only); \
+             use accessLogging for an HTTP API's request record"
+                .to_owned(),
+        );
+    }
+    if spec.execution_logging.is_some() {
+        errors.push(
+            "spec.executionLogging: HTTP APIs have no execution logs; use accessLogging (an \
+             HTTP API's only logs) and detailedMetrics"
+                .to_owned(),
+        );
+    }
+    if spec.throttle.is_some() {
+        errors.push(
+            "spec.throttle: HTTP APIs have no usage plans; use stageThrottle (and \
+             stageThrottle.routes for single routes)"
+                .to_owned(),
+        );
+    }
+}
+
+/// `METHOD /path` or `$default`, as [`crate::crd::ROUTE_KEY_PATTERN`] says.
+fn route_key(key: &str) -> bool {
+    regex::Regex::new(crate::crd::ROUTE_KEY_PATTERN)
+        .expect("a valid pattern")
+        .is_match(key)
 }
 
 fn one_of(errors: &mut Vec<String>, field: &str, by: &ResourceRef) {

@@ -163,8 +163,7 @@ async fn each_guard_lands_in_its_accounts_account_and_refusals_write_nothing() {
     let (status, reason, message) = condition(&guards[2], "Stalled");
     assert_eq!((status.as_str(), reason.as_str()), ("True", "Forbidden"));
     assert!(
-        message
-            .contains("AwsAccount acct-a allows REST APIs tagged team=a; REST API \"other-api\""),
+        message.contains("AwsAccount acct-a allows APIs tagged team=a; REST API \"other-api\""),
         "{message}"
     );
     assert!(!support::tracing_enabled(&in_a, &other_a, "prod").await);

@@ -65,7 +65,7 @@ async fn plan_then_reconcile_the_example_guard() {
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "Guarded")
     );
-    assert_eq!(status.rest_api_id.as_deref(), Some(api_id.as_str()));
+    assert_eq!(status.api_id.as_deref(), Some(api_id.as_str()));
     assert_eq!(status.alarm_summary.as_deref(), Some("3 INSUFFICIENT_DATA"));
     let links = status.links.unwrap();
     assert!(

@@ -499,7 +499,10 @@ async fn a_suspended_guard_writes_nothing_to_aws() {
 async fn a_permanent_aws_error_stalls_with_the_aws_code() {
     let config = support::config(REGION).await;
     let mut guard = finalized(seeded_guard(&config, "broken", "").await);
-    guard.spec.rest_api.name = Some("broken-missing-api".to_owned());
+    guard.spec.rest_api = Some(apigw_guard::crd::ResourceRef {
+        name: Some("broken-missing-api".to_owned()),
+        id: None,
+    });
     let (ctx, mut server) = context(&config).await;
     let task = run(&ctx, &guard);
     let (events, status) = server.events_then_status(&guard).await;
@@ -564,10 +567,10 @@ async fn two_guards_on_one_stage_the_older_wins() {
     older.metadata.name = Some("claimed-first".to_owned());
     older.metadata.uid = Some("uid-claimed-first".to_owned());
     older.metadata.creation_timestamp = Some(when("2026-01-01T00:00:00Z"));
-    older.spec.rest_api = apigw_guard::crd::ResourceRef {
+    older.spec.rest_api = Some(apigw_guard::crd::ResourceRef {
         name: None,
         id: Some(api_id.clone()),
-    };
+    });
     let mut younger = younger;
     younger.metadata.creation_timestamp = Some(when("2026-06-01T00:00:00Z"));
     store.apply_watcher_event(&watcher::Event::Apply(older.clone()));
@@ -613,10 +616,10 @@ async fn an_older_guard_not_yet_reconciled_still_keeps_its_stage() {
     younger.metadata.name = Some("unresolved-second".to_owned());
     younger.metadata.uid = Some("uid-unresolved-second".to_owned());
     younger.metadata.creation_timestamp = Some(when("2026-06-01T00:00:00Z"));
-    younger.spec.rest_api = apigw_guard::crd::ResourceRef {
+    younger.spec.rest_api = Some(apigw_guard::crd::ResourceRef {
         name: None,
         id: Some(api_id),
-    };
+    });
     store.apply_watcher_event(&watcher::Event::Apply(older.clone()));
     store.apply_watcher_event(&watcher::Event::Apply(younger.clone()));
 

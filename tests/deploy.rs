@@ -14,45 +14,80 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every AWS operation the code makes: each SDK call goes through `meter.call("Op", ..)`.
-fn operations_in_code() -> BTreeSet<String> {
+/// Every AWS operation the code makes, with the service it goes to (known by the file that
+/// makes it: the v2 and Logs calls share some names with v1's and CloudWatch's): each SDK call
+/// goes through `meter.call("Op", ..)`.
+fn operations_in_code() -> BTreeSet<(&'static str, String)> {
     let mut operations = BTreeSet::new();
     for entry in std::fs::read_dir(root().join("src/aws")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let path = entry.unwrap().path();
+        let service = match path.file_stem().unwrap().to_str().unwrap() {
+            "apigatewayv2" => "apigatewayv2",
+            "logs" => "logs",
+            _ => "",
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
         for part in text.split(".call(\"").skip(1) {
-            operations.insert(part.split('"').next().unwrap().to_owned());
+            operations.insert((service, part.split('"').next().unwrap().to_owned()));
         }
     }
     operations
 }
 
+/// The IAM action one call needs: `iam_action` for the operation, which knows the Logs calls
+/// whose names are CloudWatch's too by their `logs:` errors.
+fn action_of(service: &str, operation: &str) -> String {
+    match service {
+        "logs" => format!("logs:{operation}"),
+        _ => iam_action(operation),
+    }
+}
+
 /// The resource one call of `operation` names (for a guard `ns/g` in us-east-1).
-fn iam_resource(operation: &str) -> &'static str {
+fn iam_resource(service: &str, operation: &str) -> &'static str {
     const ALARM: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:apigw-guard-ns-g-5xx";
-    match operation {
-        "GetRestApis" => "arn:aws:apigateway:us-east-1::/restapis",
-        "GetRestApi" => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3",
-        "GetStages" => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages",
-        "GetStage" | "UpdateStage" => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod",
-        "GetUsagePlans" => "arn:aws:apigateway:us-east-1::/usageplans",
-        "GetUsagePlan" | "UpdateUsagePlan" => "arn:aws:apigateway:us-east-1::/usageplans/up1",
-        "GetAccount" => "arn:aws:apigateway:us-east-1::/account",
-        "GetMetricData" => "*",
-        "GetResources" => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/resources",
-        "FilterLogEvents" => {
+    const LOG_GROUP: &str =
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/apigw-guard/h1/_default";
+    match (service, operation) {
+        ("apigatewayv2", "GetApis") => "arn:aws:apigateway:us-east-1::/apis",
+        ("apigatewayv2", "GetApi") => "arn:aws:apigateway:us-east-1::/apis/h1",
+        ("apigatewayv2", "GetStages") => "arn:aws:apigateway:us-east-1::/apis/h1/stages",
+        ("apigatewayv2", "GetStage" | "UpdateStage") => {
+            "arn:aws:apigateway:us-east-1::/apis/h1/stages/$default"
+        }
+        ("apigatewayv2", "DeleteAccessLogSettings") => {
+            "arn:aws:apigateway:us-east-1::/apis/h1/stages/$default/accesslogsettings"
+        }
+        ("logs", "DescribeLogGroups") => "arn:aws:logs:us-east-1:123456789012:log-group:*",
+        ("logs", "FilterLogEvents") => {
             "arn:aws:logs:us-east-1:123456789012:log-group:API-Gateway-Execution-Logs_a1b2c3/prod:*"
         }
-        "GetFunction" => "arn:aws:lambda:us-east-1:123456789012:function:orders",
-        "GetDashboard" | "PutDashboard" | "DeleteDashboards" => {
+        ("logs", _) => LOG_GROUP,
+        (_, "GetRestApis") => "arn:aws:apigateway:us-east-1::/restapis",
+        (_, "GetRestApi") => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3",
+        (_, "GetStages") => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages",
+        (_, "GetStage" | "UpdateStage") => {
+            "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod"
+        }
+        (_, "GetUsagePlans") => "arn:aws:apigateway:us-east-1::/usageplans",
+        (_, "GetUsagePlan" | "UpdateUsagePlan") => "arn:aws:apigateway:us-east-1::/usageplans/up1",
+        (_, "GetAccount") => "arn:aws:apigateway:us-east-1::/account",
+        (_, "GetMetricData") => "*",
+        (_, "GetResources") => "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/resources",
+        (_, "GetFunction") => "arn:aws:lambda:us-east-1:123456789012:function:orders",
+        (_, "GetDashboard" | "PutDashboard" | "DeleteDashboards") => {
             "arn:aws:cloudwatch::123456789012:dashboard/apigw-guard-ns-g"
         }
-        "DescribeAlarms"
-        | "PutMetricAlarm"
-        | "DeleteAlarms"
-        | "TagResource"
-        | "ListTagsForResource" => ALARM,
-        other => panic!(
-            "{other} is called by the code but has no IAM resource here: add it, and to deploy/iam-policy.json"
+        (
+            _,
+            "DescribeAlarms"
+            | "PutMetricAlarm"
+            | "DeleteAlarms"
+            | "TagResource"
+            | "ListTagsForResource",
+        ) => ALARM,
+        (service, other) => panic!(
+            "{other} ({service}) is called by the code but has no IAM resource here: add it, and to deploy/iam-policy.json"
         ),
     }
 }
@@ -103,31 +138,41 @@ fn read_policy(path: &str) -> Value {
 /// STS GetCallerIdentity needs no permission: AWS answers it for any credentials.
 const NEEDS_NO_GRANT: [&str; 1] = ["GetCallerIdentity"];
 /// What only `apigw-guard diagnose` calls; the operator's role does not get them.
-const DIAGNOSE_ONLY: [&str; 3] = ["GetResources", "FilterLogEvents", "GetFunction"];
+const DIAGNOSE_ONLY: [(&str, &str); 3] = [
+    ("", "GetResources"),
+    ("logs", "FilterLogEvents"),
+    ("", "GetFunction"),
+];
 /// What diagnose reads besides those.
-const DIAGNOSE_ALSO: [&str; 6] = [
-    "GetRestApis",
-    "GetRestApi",
-    "GetStage",
-    "GetUsagePlans",
-    "GetAccount",
-    "GetMetricData",
+const DIAGNOSE_ALSO: [(&str, &str); 9] = [
+    ("", "GetRestApis"),
+    ("", "GetRestApi"),
+    ("", "GetStage"),
+    ("", "GetUsagePlans"),
+    ("", "GetAccount"),
+    ("", "GetMetricData"),
+    ("apigatewayv2", "GetApis"),
+    ("apigatewayv2", "GetApi"),
+    ("apigatewayv2", "GetStage"),
 ];
 
 #[test]
 fn iam_policy_allows_every_aws_call_the_code_makes() {
     let operations = operations_in_code();
-    assert_eq!(operations.len(), 22, "{operations:?}");
+    assert_eq!(operations.len(), 34, "{operations:?}");
     let policy = policy();
-    for operation in operations
+    for (service, operation) in operations
         .iter()
-        .filter(|op| !DIAGNOSE_ONLY.contains(&op.as_str()))
-        .filter(|op| !NEEDS_NO_GRANT.contains(&op.as_str()))
+        .filter(|(service, op)| !DIAGNOSE_ONLY.contains(&(*service, op.as_str())))
+        .filter(|(_, op)| !NEEDS_NO_GRANT.contains(&op.as_str()))
     {
-        let (action, resource) = (iam_action(operation), iam_resource(operation));
+        let (action, resource) = (
+            action_of(service, operation),
+            iam_resource(service, operation),
+        );
         assert!(
             allowed(&policy, &action, resource),
-            "{operation}: {action} on {resource} is not allowed"
+            "{operation} ({service}): {action} on {resource} is not allowed"
         );
     }
 }
@@ -136,27 +181,39 @@ fn iam_policy_allows_every_aws_call_the_code_makes() {
 fn diagnose_policy_allows_its_reads_and_no_write() {
     let diagnose = read_policy("deploy/iam-policy-diagnose.json");
     let operator = policy();
-    for operation in DIAGNOSE_ONLY.iter().chain(&DIAGNOSE_ALSO) {
-        let (action, resource) = (iam_action(operation), iam_resource(operation));
+    for (service, operation) in DIAGNOSE_ONLY.iter().chain(&DIAGNOSE_ALSO) {
+        let (action, resource) = (
+            action_of(service, operation),
+            iam_resource(service, operation),
+        );
         assert!(
             allowed(&diagnose, &action, resource),
-            "{operation}: {action} on {resource}"
+            "{operation} ({service}): {action} on {resource}"
         );
     }
-    for operation in DIAGNOSE_ONLY {
-        let (action, resource) = (iam_action(operation), iam_resource(operation));
+    for (service, operation) in DIAGNOSE_ONLY {
+        let (action, resource) = (
+            action_of(service, operation),
+            iam_resource(service, operation),
+        );
         assert!(
             operation == "GetResources" || !allowed(&operator, &action, resource),
             "the operator does not need {action}"
         );
     }
-    for operation in [
-        "UpdateStage",
-        "UpdateUsagePlan",
-        "PutMetricAlarm",
-        "DeleteAlarms",
+    for (service, operation) in [
+        ("", "UpdateStage"),
+        ("apigatewayv2", "UpdateStage"),
+        ("", "UpdateUsagePlan"),
+        ("", "PutMetricAlarm"),
+        ("", "DeleteAlarms"),
+        ("logs", "CreateLogGroup"),
+        ("logs", "DeleteLogGroup"),
     ] {
-        let (action, resource) = (iam_action(operation), iam_resource(operation));
+        let (action, resource) = (
+            action_of(service, operation),
+            iam_resource(service, operation),
+        );
         assert!(
             !allowed(&diagnose, &action, resource),
             "diagnose never writes: {action}"
@@ -182,7 +239,24 @@ fn iam_policy_allows_nothing_more() {
         ),
         ("apigateway:PATCH", "arn:aws:apigateway:us-east-1::/account"),
         ("apigateway:POST", "arn:aws:apigateway:us-east-1::/restapis"),
+        (
+            "apigateway:DELETE",
+            "arn:aws:apigateway:us-east-1::/apis/h1/stages/$default",
+        ),
+        (
+            "apigateway:DELETE",
+            "arn:aws:apigateway:us-east-1::/apis/h1",
+        ),
         ("cloudwatch:PutMetricData", "*"),
+        // Log groups the operator did not name: never made, changed or deleted.
+        (
+            "logs:DeleteLogGroup",
+            "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/orders",
+        ),
+        (
+            "logs:PutRetentionPolicy",
+            "arn:aws:logs:us-east-1:123456789012:log-group:API-Gateway-Execution-Logs_a1b2c3/prod",
+        ),
     ];
     for (action, resource) in denied {
         assert!(

@@ -1177,7 +1177,10 @@ async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes
     let kept = policy_guards(&guards, "the guard of pfleet-a/prod", |g| g.len() == 1).await;
     let child = &kept[0];
     assert!(child.name_any().starts_with("fleet-pfleet-a-prod-"));
-    assert_eq!(child.spec.rest_api.id.as_deref(), Some(a.as_str()));
+    assert_eq!(
+        child.spec.rest_api.as_ref().and_then(|r| r.id.as_deref()),
+        Some(a.as_str())
+    );
     assert_eq!(child.labels().get("test").map(String::as_str), Some(test));
     let owner = &child.owner_references()[0];
     assert_eq!(
@@ -1212,9 +1215,10 @@ async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes
 
     // The template changes: so does the guard.
     let mut changed = policies.get("fleet").await.unwrap();
-    changed.spec.template.stage_throttle = Some(apigw_guard::crd::ThrottleLimits {
+    changed.spec.template.stage_throttle = Some(apigw_guard::crd::StageThrottleSpec {
         rate_limit: 50.0,
         burst_limit: 25,
+        routes: None,
     });
     policies
         .replace("fleet", &PostParams::default(), &changed)

@@ -402,7 +402,10 @@ async fn missing_logging_role_is_reported_and_the_other_controls_still_apply() {
 async fn a_missing_api_or_stage_fails_with_the_aws_code_and_writes_nothing() {
     let f = Fixture::new("missing", REGION).await;
     let mut spec = f.spec();
-    spec.rest_api.name = Some("no-such-api".to_owned());
+    spec.rest_api = Some(apigw_guard::crd::ResourceRef {
+        name: Some("no-such-api".to_owned()),
+        id: None,
+    });
     let (report, status, calls) = f.reconcile(&spec).await;
     let err = report.observed.as_ref().unwrap_err();
     assert_eq!(err.source.code, "NotFoundException");
@@ -420,10 +423,10 @@ async fn a_missing_api_or_stage_fails_with_the_aws_code_and_writes_nothing() {
     assert!(writes(&calls).is_empty());
 
     let mut spec = f.spec();
-    spec.rest_api = apigw_guard::crd::ResourceRef {
+    spec.rest_api = Some(apigw_guard::crd::ResourceRef {
         name: None,
         id: Some("nosuchid".to_owned()),
-    };
+    });
     let (report, _, _) = f.reconcile(&spec).await;
     let err = report.observed.as_ref().unwrap_err();
     assert_eq!(
@@ -556,7 +559,7 @@ async fn a_deleted_api_is_reported_not_found_and_recovers_when_it_returns() {
         .unwrap();
     let (_, status, calls) = f.reconcile(&spec).await;
     assert_eq!(condition(&status, "Ready").0, "True", "{status:#?}");
-    assert_eq!(status.rest_api_id.as_deref(), Some(new_id.as_str()));
+    assert_eq!(status.api_id.as_deref(), Some(new_id.as_str()));
     assert_eq!(
         writes(&calls),
         ["UpdateStage"],

@@ -65,6 +65,17 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             guard(&long(128), GUARD_SPEC),
             None,
         ),
+        (
+            "good-http-guard",
+            guard(
+                "good-http",
+                "  httpApi: {name: verdicts-http}\n  stage: $default\n  detailedMetrics: true\n  \
+                 accessLogging: {retentionDays: 90}\n  stageThrottle:\n    rateLimit: 10\n    \
+                 burstLimit: 5\n    routes: {'GET /pets': {rateLimit: 1, burstLimit: 1}, \
+                 'ANY /{proxy+}': {rateLimit: 2, burstLimit: 2}}\n  alarms: {}\n",
+            ),
+            None,
+        ),
         ("good-policy", policy("good-policy", policy_spec), None),
         (
             "good-policy-longest-name",
@@ -335,6 +346,76 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
                 "  selector: {stages: [prod]}\n  template: {suspend: null}\n",
             ),
             Some("spec.template.suspend"),
+        ),
+        // HTTP APIs: one API, and only the controls AWS has for its kind.
+        (
+            "rest-and-http-api",
+            guard(
+                "both-apis",
+                "  restApi: {name: a}\n  httpApi: {name: b}\n  stage: prod\n",
+            ),
+            Some("spec"),
+        ),
+        (
+            "http-api-tracing",
+            guard(
+                "http-tracing",
+                "  httpApi: {id: abc}\n  stage: prod\n  tracing: {}\n",
+            ),
+            Some("spec.tracing"),
+        ),
+        (
+            "http-api-execution-logging",
+            guard(
+                "http-logging",
+                "  httpApi: {id: abc}\n  stage: prod\n  executionLogging: {}\n",
+            ),
+            Some("spec.executionLogging"),
+        ),
+        (
+            "http-api-usage-plan",
+            guard(
+                "http-plan",
+                "  httpApi: {id: abc}\n  stage: prod\n  throttle: {usagePlan: {id: u}, \
+                 rateLimit: 1, burstLimit: 1}\n",
+            ),
+            Some("spec.throttle"),
+        ),
+        (
+            "rest-api-route-throttle",
+            guard(
+                "rest-routes",
+                &format!(
+                    "{GUARD_SPEC}  stageThrottle: {{rateLimit: 1, burstLimit: 1, routes: \
+                     {{'GET /a': {{rateLimit: 1, burstLimit: 1}}}}}}\n"
+                ),
+            ),
+            Some("spec.stageThrottle.routes"),
+        ),
+        (
+            "rest-api-detailed-metrics",
+            guard(
+                "rest-metrics",
+                &format!("{GUARD_SPEC}  detailedMetrics: true\n"),
+            ),
+            Some("spec.detailedMetrics"),
+        ),
+        (
+            "route-key-without-method",
+            guard(
+                "bad-route",
+                "  httpApi: {id: abc}\n  stage: prod\n  stageThrottle: {rateLimit: 1, \
+                 burstLimit: 1, routes: {'/pets': {rateLimit: 1, burstLimit: 1}}}\n",
+            ),
+            Some("spec.stageThrottle"),
+        ),
+        (
+            "retention-cloudwatch-refuses",
+            guard(
+                "bad-retention",
+                &format!("{GUARD_SPEC}  accessLogging: {{retentionDays: 31}}\n"),
+            ),
+            Some("spec.accessLogging"),
         ),
         // Not YAML at all.
         (

@@ -48,7 +48,7 @@ impl SdkDiagnostics {
     ) -> Result<LogMatches, AwsError> {
         let mut matches = LogMatches::default();
         let mut newest: Vec<(i64, String)> = Vec::new();
-        self.filter(group, phrase, since_ms, |at, message| {
+        self.filter(group, &format!("\"{phrase}\""), since_ms, |at, message| {
             matches.count += 1;
             newest.push((at, message.trim_end().to_owned()));
         })
@@ -70,8 +70,8 @@ impl SdkDiagnostics {
         since_ms: i64,
     ) -> Result<BTreeMap<u16, usize>, AwsError> {
         let mut statuses = BTreeMap::new();
-        let phrase = format!("{COMPLETED}5");
-        self.filter(group, &phrase, since_ms, |_, message| {
+        let pattern = format!("\"{COMPLETED}5\"");
+        self.filter(group, &pattern, since_ms, |_, message| {
             let status = message
                 .split_once(COMPLETED)
                 .and_then(|(_, rest)| rest.get(..3))
@@ -84,11 +84,13 @@ impl SdkDiagnostics {
         Ok(statuses)
     }
 
-    /// Every event of `group` since `since_ms` containing `phrase`, page by page.
-    async fn filter(
+    /// Every event of `group` since `since_ms` that `pattern` (a CloudWatch Logs filter
+    /// pattern: a quoted phrase, or a JSON condition such as `{ $.status = "5*" }`) matches,
+    /// page by page.
+    pub async fn filter(
         &self,
         group: &str,
-        phrase: &str,
+        pattern: &str,
         since_ms: i64,
         mut each: impl FnMut(i64, &str),
     ) -> Result<(), AwsError> {
@@ -99,7 +101,7 @@ impl SdkDiagnostics {
                 .client
                 .filter_log_events()
                 .log_group_name(group)
-                .filter_pattern(format!("\"{phrase}\""))
+                .filter_pattern(pattern)
                 .start_time(since_ms)
                 .set_next_token(next_token.take())
                 .send();

@@ -18,7 +18,7 @@ const LABEL_KEY_RULE: &str = "!format.qualifiedName().validate(self).hasValue()"
 const LABEL_KEY_MESSAGE: &str = "must be a label key: an optional DNS subdomain prefix and '/', then at most 63 characters of letters, digits, '-', '_' and '.', starting and ending with a letter or digit";
 
 /// An AWS account the operator acts in by assuming `roleArn` (STS AssumeRole), and who may use
-/// it: the guards of the namespaces `namespaceSelector` selects, on the REST APIs whose tags
+/// it: the guards of the namespaces `namespaceSelector` selects, on the APIs whose tags
 /// `restApis` requires. Guards name it in `spec.account`.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -48,7 +48,8 @@ pub struct AwsAccountSpec {
     /// selects every namespace. Applies in a cluster only: `apigw-guard plan -f` and
     /// `reconcile --once -f` have no namespaces to look at.
     pub namespace_selector: NamespaceSelector,
-    /// Which of the account's REST APIs those guards may touch. Omitted: every REST API.
+    /// Which of the account's APIs (REST and HTTP alike) those guards may touch. Omitted:
+    /// every API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rest_apis: Option<RestApiFilter>,
 }
@@ -117,12 +118,12 @@ pub enum SelectorOperator {
     DoesNotExist,
 }
 
-/// The REST APIs of the account that guards may touch.
+/// The APIs of the account (REST and HTTP alike) that guards may touch.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(validation = Rule::new("size(self.tags) > 0").message("name at least one tag"))]
 pub struct RestApiFilter {
-    /// Tags the REST API must carry with exactly these values, all of them. A usage plan
+    /// Tags the API must carry with exactly these values, all of them. A usage plan
     /// throttle is allowed only when every API the plan serves carries them too.
     pub tags: BTreeMap<String, String>,
 }

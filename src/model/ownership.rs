@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::Tag;
-use crate::crd::{AlarmSettings, AlarmsSpec};
+use crate::crd::{AlarmSettings, AlarmsSpec, ApiKind};
 
 /// Tag key naming the guard (`namespace/name`) that owns an alarm.
 pub const OWNER_TAG: &str = "apigw-guard.dev/owner";
@@ -135,12 +135,13 @@ impl AlarmKind {
         }
     }
 
-    /// The AWS/ApiGateway metric.
-    pub fn metric(self) -> &'static str {
-        match self {
-            AlarmKind::FiveXxError => "5XXError",
-            AlarmKind::Latency => "Latency",
-            AlarmKind::IntegrationLatency => "IntegrationLatency",
+    /// The AWS/ApiGateway metric on an API of this kind: HTTP APIs count errors as `5xx`.
+    pub fn metric(self, api: ApiKind) -> &'static str {
+        match (self, api) {
+            (AlarmKind::FiveXxError, ApiKind::Rest) => "5XXError",
+            (AlarmKind::FiveXxError, ApiKind::Http) => "5xx",
+            (AlarmKind::Latency, _) => "Latency",
+            (AlarmKind::IntegrationLatency, _) => "IntegrationLatency",
         }
     }
 

@@ -1,7 +1,7 @@
 use super::*;
 use crate::model::{
-    AwsError, MANAGED_BY_TAG, MethodSettings, ObservedAlarm, ObservedDashboard, StageSettings,
-    UsagePlan,
+    AccessLog, AwsError, LogGroup, MANAGED_BY_TAG, ObservedAlarm, ObservedDashboard,
+    ObservedLogGroup, StageSettings, UsagePlan,
 };
 
 fn guard() -> GuardId {
@@ -28,14 +28,15 @@ alarms: {actions: ['arn:aws:sns:us-east-1:123456789012:oncall']}
 /// A freshly deployed stage: nothing set, a usage plan serving it, the logging role present.
 fn fresh() -> Observed {
     Observed {
-        rest_api: RestApi {
+        api: GuardedApi {
+            kind: ApiKind::Rest,
             id: "a1b2c3".to_owned(),
             name: "orders-api".to_owned(),
             tags: Default::default(),
         },
         stage: StageSettings {
             tracing_enabled: Some(false),
-            all_methods: MethodSettings::default(),
+            ..Default::default()
         },
         usage_plan: Some(Ok(UsagePlan {
             id: "up1".to_owned(),
@@ -47,6 +48,7 @@ fn fresh() -> Observed {
         alarms: Vec::new(),
         region: "us-east-1".to_owned(),
         dashboard: None,
+        log_group: None,
     }
 }
 
@@ -54,21 +56,76 @@ fn fresh() -> Observed {
 fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
     for action in actions {
         match action {
-            Action::UpdateStage { changes, .. } => {
+            Action::UpdateStage { kind, changes, .. } => {
+                assert_eq!(*kind, observed.api.kind, "the API's own service");
                 for c in changes {
-                    let m = &mut observed.stage.all_methods;
+                    let stage = &mut observed.stage;
                     let v = c.op.value.clone();
-                    match c.op.path.as_str() {
-                        "/tracingEnabled" => observed.stage.tracing_enabled = Some(v == "true"),
-                        "/*/*/logging/loglevel" => m.logging_level = Some(v),
-                        "/*/*/logging/dataTrace" => m.data_trace = Some(v == "true"),
-                        "/*/*/metrics/enabled" => m.metrics = Some(v == "true"),
-                        "/*/*/throttling/rateLimit" => m.rate_limit = Some(v.parse().unwrap()),
-                        "/*/*/throttling/burstLimit" => m.burst_limit = Some(v.parse().unwrap()),
-                        other => panic!("unexpected stage path {other}"),
+                    let path = c.op.path.as_str();
+                    // An HTTP API's route settings: `/routeSettings/<route key>/<field>`.
+                    let (m, field) = match path.strip_prefix("/routeSettings/") {
+                        Some(rest) => {
+                            let (key, field) = rest.rsplit_once('/').unwrap();
+                            let m = stage.routes.entry(key.to_owned()).or_default();
+                            (m, format!("/defaultRouteSettings/{field}"))
+                        }
+                        None => (&mut stage.all_methods, path.to_owned()),
+                    };
+                    match (*kind, field.as_str()) {
+                        (ApiKind::Rest, "/tracingEnabled") => {
+                            stage.tracing_enabled = Some(v == "true")
+                        }
+                        (ApiKind::Rest, "/*/*/logging/loglevel") => m.logging_level = Some(v),
+                        (ApiKind::Rest, "/*/*/logging/dataTrace") => {
+                            m.data_trace = Some(v == "true")
+                        }
+                        (ApiKind::Rest, "/*/*/metrics/enabled")
+                        | (ApiKind::Http, "/defaultRouteSettings/detailedMetricsEnabled") => {
+                            m.metrics = Some(v == "true")
+                        }
+                        (ApiKind::Rest, "/*/*/throttling/rateLimit")
+                        | (ApiKind::Http, "/defaultRouteSettings/throttlingRateLimit") => {
+                            m.rate_limit = Some(v.parse().unwrap())
+                        }
+                        (ApiKind::Rest, "/*/*/throttling/burstLimit")
+                        | (ApiKind::Http, "/defaultRouteSettings/throttlingBurstLimit") => {
+                            m.burst_limit = Some(v.parse().unwrap())
+                        }
+                        (_, "/accessLogSettings/destinationArn") => {
+                            stage.access_log.get_or_insert_default().destination_arn = v
+                        }
+                        (_, "/accessLogSettings/format") => {
+                            stage.access_log.get_or_insert_default().format = v
+                        }
+                        (kind, other) => panic!("unexpected {kind:?} stage path {other}"),
                     }
                 }
             }
+            Action::CreateLogGroup {
+                name,
+                retention_days,
+                tags,
+            } => {
+                let Some(Ok(group)) = observed.log_group.as_mut() else {
+                    panic!("log group made without reading it")
+                };
+                assert!(group.found.is_none(), "CreateLogGroup of an existing group");
+                group.found = Some(LogGroup {
+                    name: name.clone(),
+                    retention_days: Some(*retention_days),
+                    tags: tags.clone(),
+                });
+            }
+            Action::PutRetention { retention_days, .. } => {
+                let Some(Ok(ObservedLogGroup {
+                    found: Some(group), ..
+                })) = observed.log_group.as_mut()
+                else {
+                    panic!("retention of a missing log group")
+                };
+                group.retention_days = Some(*retention_days);
+            }
+            Action::DisableAccessLogs { .. } => observed.stage.access_log = None,
             Action::UpdateUsagePlan { changes, .. } => {
                 let Some(Ok(plan)) = observed.usage_plan.as_mut() else {
                     panic!("usage plan update without a usage plan")
@@ -175,7 +232,7 @@ fn fresh_stage_gets_one_stage_update_one_plan_update_and_three_alarms() {
         ]
     );
     assert!(
-        matches!(&plan.actions[0], Action::UpdateStage { rest_api_id, stage, .. } if rest_api_id == "a1b2c3" && stage == "prod")
+        matches!(&plan.actions[0], Action::UpdateStage { api_id, stage, .. } if api_id == "a1b2c3" && stage == "prod")
     );
     // The usage plan last: one UpdateUsagePlan per 20 s per account must not hold up the rest.
     assert_eq!(
@@ -798,4 +855,251 @@ fn a_dashboard_under_its_first_name_is_written_anew_then_deleted() {
     );
     let renamed = applied(observed, &plan.actions);
     assert!(super::plan(&guard(), &spec, &renamed).is_in_sync());
+}
+
+/// A fresh HTTP API stage: nothing set, no usage plans (HTTP APIs have none), no logging role
+/// (an HTTP API needs none).
+fn fresh_http() -> Observed {
+    Observed {
+        api: GuardedApi {
+            kind: ApiKind::Http,
+            id: "h1".to_owned(),
+            name: "orders-http".to_owned(),
+            tags: Default::default(),
+        },
+        stage: StageSettings::default(),
+        usage_plan: None,
+        cloudwatch_role_arn: None,
+        ..fresh()
+    }
+}
+
+fn with_log_group(mut observed: Observed, found: Option<LogGroup>) -> Observed {
+    observed.log_group = Some(Ok(ObservedLogGroup {
+        arn:
+            "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/apigw-guard/h1/_default"
+                .to_owned(),
+        found,
+    }));
+    observed
+}
+
+const HTTP: &str = "
+httpApi: {name: orders-http}
+stage: $default
+detailedMetrics: true
+stageThrottle:
+  rateLimit: 100
+  burstLimit: 50
+  routes: {'GET /orders': {rateLimit: 10, burstLimit: 5}}
+alarms: {}
+";
+
+#[test]
+fn an_http_api_stage_gets_its_metrics_and_throttles_in_one_update_and_alarms_in_v2_names() {
+    let spec = spec(HTTP);
+    let plan = plan(&guard(), &spec, &fresh_http());
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    assert!(
+        matches!(&plan.actions[0], Action::UpdateStage { kind: ApiKind::Http, api_id, stage, .. } if api_id == "h1" && stage == "$default")
+    );
+    assert_eq!(
+        paths(&plan.actions[0]),
+        [
+            ("/defaultRouteSettings/detailedMetricsEnabled", "true"),
+            ("/defaultRouteSettings/throttlingRateLimit", "100"),
+            ("/defaultRouteSettings/throttlingBurstLimit", "50"),
+            ("/routeSettings/GET /orders/throttlingRateLimit", "10"),
+            ("/routeSettings/GET /orders/throttlingBurstLimit", "5"),
+        ]
+    );
+    let alarms: Vec<(&str, &[(String, String)])> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::PutAlarm { alarm, .. } => {
+                Some((alarm.metric_name.as_str(), alarm.dimensions.as_slice()))
+            }
+            _ => None,
+        })
+        .collect();
+    let dimensions = [
+        ("ApiId".to_owned(), "h1".to_owned()),
+        ("Stage".to_owned(), "$default".to_owned()),
+    ];
+    assert_eq!(
+        alarms,
+        [
+            ("5xx", &dimensions[..]),
+            ("Latency", &dimensions[..]),
+            ("IntegrationLatency", &dimensions[..]),
+        ]
+    );
+    assert_eq!(plan.actions.len(), 4, "{:#?}", plan.actions);
+    let synced = applied(fresh_http(), &plan.actions);
+    assert!(crate::plan::plan(&guard(), &spec, &synced).is_in_sync());
+}
+
+#[test]
+fn a_route_throttle_changed_by_hand_is_put_back_alone() {
+    let spec = spec(HTTP);
+    let mut observed = applied(fresh_http(), &plan(&guard(), &spec, &fresh_http()).actions);
+    observed
+        .stage
+        .routes
+        .get_mut("GET /orders")
+        .unwrap()
+        .rate_limit = Some(9999.0);
+    let plan = plan(&guard(), &spec, &observed);
+    assert_eq!(plan.actions.len(), 1, "{:#?}", plan.actions);
+    assert_eq!(
+        paths(&plan.actions[0]),
+        [("/routeSettings/GET /orders/throttlingRateLimit", "10")]
+    );
+    assert_eq!(
+        plan.actions[0].to_string(),
+        "update-stage h1/$default: /routeSettings/GET /orders/throttlingRateLimit 9999 -> 10"
+    );
+}
+
+#[test]
+fn access_logs_make_the_log_group_before_the_stage_points_at_it() {
+    let spec = spec("httpApi: {id: h1}\nstage: $default\naccessLogging: {}\n");
+    let observed = with_log_group(fresh_http(), None);
+    let plan = plan(&guard(), &spec, &observed);
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    assert_eq!(plan.actions.len(), 2, "{:#?}", plan.actions);
+    assert_eq!(
+        plan.actions[0],
+        Action::CreateLogGroup {
+            name: "/aws/apigateway/apigw-guard/h1/_default".to_owned(),
+            retention_days: 30,
+            tags: guard().tags(),
+        }
+    );
+    let stage = paths(&plan.actions[1]);
+    assert_eq!(
+        stage[0],
+        (
+            "/accessLogSettings/destinationArn",
+            "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/apigw-guard/h1/_default"
+        )
+    );
+    let format: serde_json::Value = serde_json::from_str(stage[1].1).expect("a JSON line");
+    for (field, variable) in [
+        ("requestId", "$context.requestId"),
+        ("status", "$context.status"),
+        (
+            "integrationErrorMessage",
+            "$context.integrationErrorMessage",
+        ),
+        ("integrationStatus", "$context.integration.status"),
+        ("integrationLatency", "$context.integration.latency"),
+        ("responseLatency", "$context.responseLatency"),
+    ] {
+        assert_eq!(format[field], variable, "{format}");
+    }
+    let synced = applied(observed, &plan.actions);
+    assert!(crate::plan::plan(&guard(), &spec, &synced).is_in_sync());
+    // A retention changed in the spec is one PutRetentionPolicy on the guard's own group.
+    let longer =
+        self::spec("httpApi: {id: h1}\nstage: $default\naccessLogging: {retentionDays: 90}\n");
+    let plan = crate::plan::plan(&guard(), &longer, &synced);
+    assert_eq!(
+        plan.actions,
+        [Action::PutRetention {
+            name: "/aws/apigateway/apigw-guard/h1/_default".to_owned(),
+            retention_days: 90,
+            from: Some(30),
+        }]
+    );
+}
+
+#[test]
+fn a_log_group_someone_else_made_is_written_to_and_never_changed() {
+    let spec = spec("httpApi: {id: h1}\nstage: $default\naccessLogging: {retentionDays: 90}\n");
+    let theirs = LogGroup {
+        name: "/aws/apigateway/apigw-guard/h1/_default".to_owned(),
+        retention_days: Some(7),
+        tags: vec![("team".to_owned(), "platform".to_owned())],
+    };
+    let plan = plan(&guard(), &spec, &with_log_group(fresh_http(), Some(theirs)));
+    assert_eq!(plan.actions.len(), 1, "{:#?}", plan.actions);
+    assert!(
+        matches!(&plan.actions[0], Action::UpdateStage { changes, .. } if changes.iter().all(|c| c.control == Control::AccessLogging))
+    );
+}
+
+#[test]
+fn a_rest_apis_access_logs_need_the_accounts_logging_role_and_block_only_themselves() {
+    let spec = spec(
+        "restApi: {name: orders-api}\nstage: prod\naccessLogging: {}\nstageThrottle: {rateLimit: 5, burstLimit: 5}\n",
+    );
+    let mut observed = with_log_group(fresh(), None);
+    observed.cloudwatch_role_arn = None;
+    let plan = plan(&guard(), &spec, &observed);
+    assert_eq!(plan.blockers.len(), 1, "{:?}", plan.blockers);
+    assert_eq!(plan.blockers[0].control, Control::AccessLogging);
+    assert_eq!(plan.blockers[0].reason, "CloudWatchRoleMissing");
+    assert_eq!(
+        paths(&plan.actions[0]),
+        [
+            ("/*/*/throttling/rateLimit", "5"),
+            ("/*/*/throttling/burstLimit", "5")
+        ]
+    );
+    // With the role: REST's own $context variables.
+    observed.cloudwatch_role_arn = Some("arn:aws:iam::123456789012:role/logs".to_owned());
+    let plan = crate::plan::plan(&guard(), &spec, &observed);
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    let format = paths(&plan.actions[1])
+        .into_iter()
+        .find(|(path, _)| *path == "/accessLogSettings/format")
+        .expect("the format is set")
+        .1
+        .to_owned();
+    assert!(
+        format.contains("\"integrationError\":\"$context.integration.error\""),
+        "{format}"
+    );
+    assert!(format.contains("$context.requestId"), "{format}");
+}
+
+#[test]
+fn access_logs_switched_off_are_removed_from_the_stage_only_when_on() {
+    let spec = spec("httpApi: {id: h1}\nstage: $default\naccessLogging: {enabled: false}\n");
+    let mut observed = fresh_http();
+    assert!(plan(&guard(), &spec, &observed).is_in_sync());
+    observed.stage.access_log = Some(AccessLog {
+        destination_arn: "arn:aws:logs:us-east-1:123456789012:log-group:x".to_owned(),
+        format: "$context.requestId".to_owned(),
+    });
+    assert_eq!(
+        plan(&guard(), &spec, &observed).actions,
+        [Action::DisableAccessLogs {
+            kind: ApiKind::Http,
+            api_id: "h1".to_owned(),
+            stage: "$default".to_owned(),
+        }]
+    );
+}
+
+#[test]
+fn a_failed_log_group_read_blocks_only_access_logging_with_the_aws_code() {
+    let spec =
+        spec("httpApi: {id: h1}\nstage: $default\naccessLogging: {}\ndetailedMetrics: true\n");
+    let mut observed = fresh_http();
+    observed.log_group = Some(Err(AwsError::permanent(
+        "DescribeLogGroups",
+        "AccessDeniedException",
+        "not allowed",
+    )));
+    let plan = plan(&guard(), &spec, &observed);
+    assert_eq!(plan.blockers.len(), 1);
+    assert_eq!(plan.blockers[0].control, Control::AccessLogging);
+    assert_eq!(plan.blockers[0].reason, "AccessDeniedException");
+    assert_eq!(
+        paths(&plan.actions[0]),
+        [("/defaultRouteSettings/detailedMetricsEnabled", "true")]
+    );
 }

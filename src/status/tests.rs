@@ -1,6 +1,6 @@
 use super::*;
 use crate::model::{
-    AwsError, GuardId, MethodSettings, Observed, ObservedAlarm, RestApi, StageSettings,
+    AwsError, GuardId, GuardedApi, MethodSettings, Observed, ObservedAlarm, StageSettings,
 };
 use crate::plan::{Blocker, Plan, plan};
 use crate::reconcile::{ObserveError, Outcome};
@@ -25,7 +25,8 @@ fn guard() -> GuardId {
 
 fn observed() -> Observed {
     Observed {
-        rest_api: RestApi {
+        api: GuardedApi {
+            kind: crate::model::ApiKind::Rest,
             id: "id1".to_owned(),
             name: "orders-api".to_owned(),
             tags: Default::default(),
@@ -33,12 +34,14 @@ fn observed() -> Observed {
         stage: StageSettings {
             tracing_enabled: Some(false),
             all_methods: MethodSettings::default(),
+            ..Default::default()
         },
         usage_plan: None,
         cloudwatch_role_arn: None,
         alarms: Vec::new(),
         region: "us-east-1".to_owned(),
         dashboard: None,
+        log_group: None,
     }
 }
 
@@ -103,7 +106,7 @@ fn applied_changes_make_the_guard_ready() {
     assert_eq!(status.observed_generation, Some(3));
     assert_eq!(status.alarms.len(), 3);
     assert_eq!(status.alarm_summary.as_deref(), Some("3 INSUFFICIENT_DATA"));
-    assert_eq!(status.rest_api_id.as_deref(), Some("id1"));
+    assert_eq!(status.api_id.as_deref(), Some("id1"));
 }
 
 #[test]
@@ -191,7 +194,7 @@ fn an_unreadable_stage_stalls_with_the_aws_code_and_keeps_known_ids() {
         account_id: None,
     };
     let previous = ApiGatewayGuardStatus {
-        rest_api_id: Some("id1".to_owned()),
+        api_id: Some("id1".to_owned()),
         ..Default::default()
     };
     let status = build(&spec(), Some(2), &report, Some(&previous), "t2");
@@ -209,7 +212,7 @@ fn an_unreadable_stage_stalls_with_the_aws_code_and_keeps_known_ids() {
             .message
             .contains("GetStage failed: NotFoundException")
     );
-    assert_eq!(status.rest_api_id.as_deref(), Some("id1"));
+    assert_eq!(status.api_id.as_deref(), Some("id1"));
 }
 
 #[test]
@@ -222,16 +225,16 @@ fn a_guard_refused_before_any_read_shows_the_api_its_spec_names() {
     let status = build(&spec(), Some(1), &refused, None, "t1");
     assert_eq!(conditions(&status)[2], ("Stalled", "True", "Forbidden"));
     // `kubectl get agg` reads the API column from here.
-    assert_eq!(status.rest_api_name.as_deref(), Some("orders-api"));
-    assert_eq!(status.rest_api_id, None, "nothing was resolved");
+    assert_eq!(status.api_name.as_deref(), Some("orders-api"));
+    assert_eq!(status.api_id, None, "nothing was resolved");
     // What AWS resolved before stays, whatever the spec says now.
     let previous = ApiGatewayGuardStatus {
-        rest_api_id: Some("id1".to_owned()),
-        rest_api_name: Some("orders-api-v1".to_owned()),
+        api_id: Some("id1".to_owned()),
+        api_name: Some("orders-api-v1".to_owned()),
         ..Default::default()
     };
     let status = build(&spec(), Some(2), &refused, Some(&previous), "t2");
-    assert_eq!(status.rest_api_name.as_deref(), Some("orders-api-v1"));
+    assert_eq!(status.api_name.as_deref(), Some("orders-api-v1"));
 }
 
 #[test]

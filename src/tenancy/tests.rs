@@ -24,8 +24,9 @@ fn account(selector: NamespaceSelector, required: &[(&str, &str)]) -> AwsAccount
     )
 }
 
-fn api(id: &str, pairs: &[(&str, &str)]) -> RestApi {
-    RestApi {
+fn api(id: &str, pairs: &[(&str, &str)]) -> GuardedApi {
+    GuardedApi {
+        kind: crate::model::ApiKind::Rest,
         id: id.to_owned(),
         name: format!("{id}-api"),
         tags: tags(pairs),
@@ -105,7 +106,7 @@ fn every_required_tag_must_be_on_the_api_with_its_value() {
     assert_eq!(err.code, FORBIDDEN);
     assert_eq!(
         err.message,
-        "AwsAccount payments-prod allows REST APIs tagged env=prod,team=payments; REST API \
+        "AwsAccount payments-prod allows APIs tagged env=prod,team=payments; REST API \
          \"a2-api\" (a2) lacks tag env=prod and has team=orders, not team=payments"
     );
     let open = Tenancy::of(&account(payments(), &[]));
@@ -216,7 +217,7 @@ fn an_account_added_to_a_guard_of_the_own_identity_must_reach_the_own_account() 
         .unwrap()
     };
     let status = |account_id: Option<&str>| crate::crd::ApiGatewayGuardStatus {
-        rest_api_id: Some("a1".to_owned()),
+        api_id: Some("a1".to_owned()),
         account_id: account_id.map(str::to_owned),
         ..Default::default()
     };
