@@ -263,13 +263,15 @@ async fn a_reconcile_killed_after_any_write_converges_on_restart() {
         name: name.to_owned(),
     };
     let (apigateway, cloudwatch) = clients(&config).await;
-    let report = reconcile(
+    // Boxed, as every reconcile here: a test thread's stack is small, and the reconcile
+    // future is not.
+    let report = Box::pin(reconcile(
         &apigateway,
         &cloudwatch,
         &guard(reference),
         &spec(reference),
         false,
-    )
+    ))
     .await;
     let writes = report.outcomes.len();
     assert_eq!(
@@ -292,13 +294,13 @@ async fn a_reconcile_killed_after_any_write_converges_on_restart() {
             inner: cloudwatch.clone(),
             writes_left: budget,
         };
-        let killed = reconcile(
+        let killed = Box::pin(reconcile(
             &dying_apigateway,
             &dying_cloudwatch,
             &guard(&name),
             &spec(&name),
             false,
-        )
+        ))
         .await;
         let done = killed.outcomes.iter().filter(|o| o.result.is_ok()).count();
         assert_eq!(
@@ -306,8 +308,9 @@ async fn a_reconcile_killed_after_any_write_converges_on_restart() {
             "the kill came after {killed_after} writes"
         );
 
-        let restarted =
-            reconcile(&apigateway, &cloudwatch, &guard(&name), &spec(&name), false).await;
+        let (id, wanted) = (guard(&name), spec(&name));
+        let again = || Box::pin(reconcile(&apigateway, &cloudwatch, &id, &wanted, false));
+        let restarted = again().await;
         assert!(
             restarted.plan.blockers.is_empty(),
             "{:?}",
@@ -325,7 +328,9 @@ async fn a_reconcile_killed_after_any_write_converges_on_restart() {
             "killed after {killed_after} writes"
         );
 
-        let again = reconcile(&apigateway, &cloudwatch, &guard(&name), &spec(&name), false).await;
-        assert!(again.outcomes.is_empty(), "in sync after the restart");
+        assert!(
+            again().await.outcomes.is_empty(),
+            "in sync after the restart"
+        );
     }
 }
