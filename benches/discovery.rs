@@ -1,6 +1,7 @@
 //! Discovery benchmark: one policy matching 1,000 stages among 1,200 REST APIs, against the
-//! local AWS. Reports the AWS calls of one discovery by operation, its time under AWS's
-//! API Gateway quota (10 requests/s, burst 40: the floor a real account sets) and without it.
+//! local AWS; it names no API kinds, so it lists HTTP APIs too, as such a policy does. Reports
+//! the AWS calls of one discovery by operation, its time under AWS's API Gateway quota (10
+//! requests/s, burst 40: the floor a real account sets) and without it.
 //!
 //! Run: `cargo bench --bench discovery` (after `scripts/local-aws install`);
 //! `cargo bench --bench discovery -- --matched 100 --others 20` for other sizes.
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use apigw_guard::aws::{CallLog, RateLimits, RegionalClients};
-use apigw_guard::crd::StageSelector;
+use apigw_guard::crd::{ApiKind, StageSelector};
 use apigw_guard::discovery::discover;
 use apigw_guard::model::Identity;
 use futures::{StreamExt, stream};
@@ -70,6 +71,7 @@ fn main() {
             seeded.elapsed().as_secs_f64()
         );
         let selector = StageSelector {
+            api_kinds: vec![ApiKind::Rest, ApiKind::Http],
             rest_api_tags: BTreeMap::new(),
             rest_api_names: vec!["fleet-*".to_owned()],
             stages: vec!["prod".to_owned()],

@@ -263,7 +263,7 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
             // most of a 1,000-guard policy's peak memory (heaptrack) and are never read.
             applied.managed_fields_mut().clear();
             if existing.is_none() {
-                let note = format!("guarding {} with guard {name}", stage.describe());
+                let note = covered_note(policy, stage, name);
                 publish(ctx, policy, "StageCovered", note).await;
             }
             owned.insert((*name).to_owned(), Arc::new(applied));
@@ -308,7 +308,7 @@ pub fn build_status(
     let mut status = match problem {
         // What the last discovery found stays shown while this one failed.
         Some(_) => previous.clone(),
-        None => policy::status(covered, owned),
+        None => policy::status(&policy.spec.template, covered, owned),
     };
     let mut conditions = match problem {
         Some(err) => {
@@ -352,6 +352,25 @@ pub fn build_status(
     status.conditions = conditions;
     status.observed_generation = policy.metadata.generation;
     status
+}
+
+/// What the `StageCovered` event says of a new guard: the stage, and the template's sections
+/// the stage's kind of API has no setting for, which the guard is made without.
+fn covered_note(policy: &ApiGatewayGuardPolicy, stage: &Matched, guard: &str) -> String {
+    let kind = stage.api.kind;
+    let note = format!(
+        "guarding {} {} with guard {guard}",
+        kind.noun(),
+        stage.describe()
+    );
+    match policy.spec.template.left_out(kind) {
+        Some(left) => format!(
+            "{note}, without the template's {} ({}s have no such setting)",
+            left.sections.join(", "),
+            kind.noun()
+        ),
+        None => note,
+    }
 }
 
 /// Deleting a policy deletes its guards; each removes its alarms per its deletionPolicy.
@@ -428,7 +447,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RestApi;
+    use crate::model::{ApiKind, GuardedApi};
 
     fn policy() -> ApiGatewayGuardPolicy {
         serde_yaml::from_str(
@@ -446,7 +465,8 @@ spec:
     fn covered(n: usize) -> Vec<(Matched, Coverage)> {
         let stages: Vec<Matched> = (0..n)
             .map(|i| Matched {
-                api: RestApi {
+                api: GuardedApi {
+                    kind: ApiKind::Rest,
                     id: format!("id{i}"),
                     name: format!("api-{i}"),
                     tags: Default::default(),
@@ -512,6 +532,27 @@ spec:
         );
         let stalled = status.conditions.iter().find(|c| c.type_ == "Stalled");
         assert_eq!(stalled.unwrap().status, "True");
+    }
+
+    #[test]
+    fn the_covered_event_says_what_an_http_apis_guard_is_made_without() {
+        let (rest, _) = &covered(1)[0];
+        let http = Matched {
+            api: GuardedApi {
+                kind: ApiKind::Http,
+                ..rest.api.clone()
+            },
+            stage: "$default".to_owned(),
+        };
+        assert_eq!(
+            covered_note(&policy(), &http, "g"),
+            "guarding HTTP API api-0/$default with guard g, without the template's tracing \
+             (HTTP APIs have no such setting)"
+        );
+        assert_eq!(
+            covered_note(&policy(), rest, "g"),
+            "guarding REST API api-0/prod with guard g"
+        );
     }
 
     #[test]

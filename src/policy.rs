@@ -1,15 +1,15 @@
-//! What a policy covers; pure. Which REST APIs and stages its selector matches, the name and
-//! spec of the guard each matched stage gets, whether an explicit guard or an older policy has
-//! the stage already, and the policy's status from its guards.
+//! What a policy covers; pure. Which APIs (REST and HTTP) and stages its selector matches, the
+//! name and spec of the guard each matched stage gets, whether an explicit guard or an older
+//! policy has the stage already, and the policy's status from its guards.
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::crd::{
     ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicyStatus, ApiGatewayGuardSpec,
-    StageProblem, StageSelector,
+    GuardTemplate, StageProblem, StageSelector,
 };
-use crate::model::{AwsError, RestApi};
+use crate::model::{ApiKind, AwsError, GuardedApi};
 
 pub use crate::crd::POLICY_LABEL;
 /// The annotation every guard of a policy carries: when its policy was made, so another policy
@@ -46,12 +46,14 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-/// Whether the selector takes this REST API: every tag, and one name glob if any are given.
-pub fn selects_api(selector: &StageSelector, api: &RestApi) -> bool {
-    selector
-        .rest_api_tags
-        .iter()
-        .all(|(k, v)| api.tags.get(k) == Some(v))
+/// Whether the selector takes this API: its kind, every tag, and one name glob if any are
+/// given.
+pub fn selects_api(selector: &StageSelector, api: &GuardedApi) -> bool {
+    selector.api_kinds.contains(&api.kind)
+        && selector
+            .rest_api_tags
+            .iter()
+            .all(|(k, v)| api.tags.get(k) == Some(v))
         && (selector.rest_api_names.is_empty()
             || selector.rest_api_names.iter().any(|g| glob(g, &api.name)))
 }
@@ -64,7 +66,7 @@ pub fn selects_stage(selector: &StageSelector, stage: &str) -> bool {
 /// One stage the selector matched.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matched {
-    pub api: RestApi,
+    pub api: GuardedApi,
     pub stage: String,
 }
 
@@ -76,9 +78,15 @@ impl Matched {
 }
 
 /// The name of the guard a policy keeps for a stage: readable, a valid object name, at most
-/// 63 characters, and distinct for two APIs of one name (a short hash of the API's id).
+/// 63 characters, and distinct for two APIs of one name, of one kind or not (a short hash of
+/// the API's id and stage, and of its kind for an HTTP API: a REST API's hash is as it was
+/// before policies matched HTTP APIs, so existing guards keep their names).
 pub fn child_name(policy: &str, matched: &Matched) -> String {
-    let hash = fnv(&format!("{}/{}", matched.api.id, matched.stage));
+    let (id, stage) = (&matched.api.id, &matched.stage);
+    let hash = fnv(&match matched.api.kind {
+        ApiKind::Rest => format!("{id}/{stage}"),
+        ApiKind::Http => format!("HTTP/{id}/{stage}"),
+    });
     let suffix = format!("-{:05x}", hash & 0xf_ffff);
     let raw = format!("{policy}-{}-{}", matched.api.name, matched.stage).to_ascii_lowercase();
     let mut name = String::with_capacity(raw.len());
@@ -202,7 +210,11 @@ pub fn created(policy: &ApiGatewayGuardPolicy) -> String {
 /// or not: by id, or by the name (a reference by name must be unique in its region).
 pub fn names_stage(guard: &ApiGatewayGuard, matched: &Matched) -> bool {
     guard.spec.stage == matched.stage
-        && guard.names_api(Some(&matched.api.id), Some(&matched.api.name))
+        && guard.names_api(
+            matched.api.kind,
+            Some(&matched.api.id),
+            Some(&matched.api.name),
+        )
 }
 
 /// What the policy does about each matched stage, given the guards that exist (in every
@@ -265,6 +277,7 @@ pub fn coverage<G: Borrow<ApiGatewayGuard>>(
                     name: child_name(&name, stage),
                     spec: Box::new(policy.spec.template.guard_spec(
                         &policy.spec,
+                        stage.api.kind,
                         &stage.api.id,
                         &stage.stage,
                     )),
@@ -275,9 +288,11 @@ pub fn coverage<G: Borrow<ApiGatewayGuard>>(
         .collect()
 }
 
-/// The policy's status: counts over the matched stages, and the first stages not guarded and
-/// Ready with why. `children` are the guards the policy owns, by name.
+/// The policy's status: counts over the matched stages, the first stages not guarded and
+/// Ready with why, and what `template` has that its guards of each kind are made without.
+/// `children` are the guards the policy owns, by name.
 pub fn status<G: Borrow<ApiGatewayGuard>>(
+    template: &GuardTemplate,
     covered: &[(Matched, Coverage)],
     children: &BTreeMap<String, G>,
 ) -> ApiGatewayGuardPolicyStatus {
@@ -286,9 +301,11 @@ pub fn status<G: Borrow<ApiGatewayGuard>>(
         ..Default::default()
     };
     let mut problems = Vec::new();
+    let mut kinds = BTreeSet::new();
     for (stage, coverage) in covered {
         let problem = |guard: Option<String>, reason: &str, message: String| StageProblem {
             stage: stage.describe(),
+            api_kind: stage.api.kind,
             guard,
             reason: reason.to_owned(),
             message,
@@ -312,6 +329,7 @@ pub fn status<G: Borrow<ApiGatewayGuard>>(
             }
             Coverage::Guard { name, .. } => {
                 status.guarded += 1;
+                kinds.insert(stage.api.kind);
                 let ready = children.get(name).and_then(|guard| {
                     guard
                         .borrow()
@@ -336,6 +354,10 @@ pub fn status<G: Borrow<ApiGatewayGuard>>(
     }
     problems.truncate(NOT_READY_SHOWN);
     status.not_ready = problems;
+    status.left_out = kinds
+        .into_iter()
+        .filter_map(|kind| template.left_out(kind))
+        .collect();
     status
 }
 

@@ -8,8 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AlarmsSpec, ApiGatewayGuardSpec, Condition, DashboardSpec, DeletionPolicy,
-    ExecutionLoggingSpec, ResourceRef, ThrottleLimits, TracingSpec, UsagePlanThrottleSpec,
+    AccessLoggingSpec, AlarmsSpec, ApiGatewayGuardSpec, ApiKind, Condition, DashboardSpec,
+    DeletionPolicy, ExecutionLoggingSpec, ResourceRef, StageThrottleSpec, TracingSpec,
+    UsagePlanThrottleSpec,
 };
 
 /// Guards every stage that matches `selector`: the operator keeps one ApiGatewayGuard per
@@ -34,7 +35,12 @@ use super::{
 )]
 #[x_kube(
     validation = Rule::new("has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)")
-        .message("spec.account cannot be added, changed or removed: the policy's guards act in the AWS account the policy was created with (the operator's own when it named none); delete the policy and create it anew")
+        .message("spec.account cannot be added, changed or removed: the policy's guards act in the AWS account the policy was created with (the operator's own when it named none); delete the policy and create it anew"),
+    // A section the selected kind has no setting for would be left out of every guard.
+    validation = Rule::new("!has(self.selector.apiKinds) || self.selector.apiKinds != ['HTTP'] || !(has(self.template.tracing) || has(self.template.executionLogging) || has(self.template.throttle))")
+        .message("spec.template: the selector takes HTTP APIs only (apiKinds), which have no X-Ray tracing, execution logs or usage plans: remove tracing, executionLogging and throttle (use accessLogging, detailedMetrics and stageThrottle)"),
+    validation = Rule::new("!has(self.selector.apiKinds) || self.selector.apiKinds != ['REST'] || !(has(self.template.detailedMetrics) || (has(self.template.stageThrottle) && has(self.template.stageThrottle.routes)))")
+        .message("spec.template: the selector takes REST APIs only (apiKinds): detailedMetrics and stageThrottle.routes are for HTTP APIs; on a REST API set executionLogging.detailedMetrics")
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiGatewayGuardPolicySpec {
@@ -50,44 +56,68 @@ pub struct ApiGatewayGuardPolicySpec {
     /// Which stages to guard.
     pub selector: StageSelector,
     /// The guard each matched stage gets: an ApiGatewayGuard spec without region, account,
-    /// restApi and stage, which come from the policy and the stage.
+    /// restApi or httpApi, and stage, which come from the policy and the stage. Sections one
+    /// kind of API has no setting for are left out of that kind's guards (status.leftOut).
     pub template: GuardTemplate,
 }
 
-/// Which stages a policy guards: every stage whose name matches `stages`, of every REST API
-/// matching both `restApiTags` and `restApiNames`.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+/// Which stages a policy guards: every stage whose name matches `stages`, of every API of
+/// the `apiKinds` matching both `restApiTags` and `restApiNames`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StageSelector {
-    /// REST API tags that must all be present with these values. Omitted: any tags.
+    /// Which kinds of API to match: REST (API Gateway v1), HTTP (API Gateway v2), or both.
+    /// Default both.
+    #[serde(default = "both_kinds")]
+    #[schemars(length(max = 2))]
+    #[x_kube(validation = Rule::new("size(self) > 0 && self.all(k, self.exists_one(x, x == k))")
+        .message("name REST, HTTP or both, each once; omit apiKinds for both"))]
+    pub api_kinds: Vec<ApiKind>,
+    /// API tags that must all be present with these values, on REST and HTTP APIs alike (the
+    /// name is from when policies matched REST APIs only). Omitted: any tags.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rest_api_tags: BTreeMap<String, String>,
-    /// REST API name globs (`*` any run of characters, `?` one); one must match. Omitted:
-    /// any name.
+    /// API name globs (`*` any run of characters, `?` one), for REST and HTTP APIs alike (the
+    /// name is from when policies matched REST APIs only); one must match. Omitted: any name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(length(min = 1, max = 1024)))]
     pub rest_api_names: Vec<String>,
-    /// Stage name globs, e.g. prod or live-*; one must match.
+    /// Stage name globs, e.g. prod, live-* or $default (an HTTP API's default stage); one
+    /// must match.
     #[schemars(length(min = 1), inner(length(min = 1, max = 128)))]
     pub stages: Vec<String>,
 }
 
-/// An ApiGatewayGuard spec without region, account, restApi and stage.
+fn both_kinds() -> Vec<ApiKind> {
+    vec![ApiKind::Rest, ApiKind::Http]
+}
+
+/// An ApiGatewayGuard spec without region, account, restApi or httpApi, and stage.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GuardTemplate {
-    /// As ApiGatewayGuard spec.tracing.
+    /// As ApiGatewayGuard spec.tracing. REST APIs only: left out of HTTP APIs' guards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracing: Option<TracingSpec>,
-    /// As ApiGatewayGuard spec.executionLogging.
+    /// As ApiGatewayGuard spec.executionLogging. REST APIs only: left out of HTTP APIs'
+    /// guards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_logging: Option<ExecutionLoggingSpec>,
-    /// As ApiGatewayGuard spec.throttle: every matched stage must be in this usage plan.
+    /// As ApiGatewayGuard spec.throttle: every matched REST API stage must be in this usage
+    /// plan. REST APIs only: left out of HTTP APIs' guards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle: Option<UsagePlanThrottleSpec>,
-    /// As ApiGatewayGuard spec.stageThrottle.
+    /// As ApiGatewayGuard spec.stageThrottle. Its routes are for HTTP APIs: REST APIs'
+    /// guards get the stage-wide limits alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage_throttle: Option<ThrottleLimits>,
+    pub stage_throttle: Option<StageThrottleSpec>,
+    /// As ApiGatewayGuard spec.detailedMetrics. HTTP APIs only: left out of REST APIs'
+    /// guards (set executionLogging.detailedMetrics for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detailed_metrics: Option<bool>,
+    /// As ApiGatewayGuard spec.accessLogging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logging: Option<AccessLoggingSpec>,
     /// As ApiGatewayGuard spec.alarms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<AlarmsSpec>,
@@ -104,25 +134,72 @@ pub struct GuardTemplate {
 }
 
 impl GuardTemplate {
-    /// The spec of the guard of one stage of the REST API with id `rest_api_id`.
+    /// The template's sections the guards of `kind` are made without, `None` when there are
+    /// none: that kind of API has no such setting, and the guard CRD refuses them there.
+    /// [`Self::guard_spec`] drops exactly these.
+    pub fn left_out(&self, kind: ApiKind) -> Option<LeftOut> {
+        let routes = self
+            .stage_throttle
+            .as_ref()
+            .is_some_and(|t| t.routes.is_some());
+        let sections = match kind {
+            ApiKind::Rest => vec![
+                (self.detailed_metrics.is_some(), "detailedMetrics"),
+                (routes, "stageThrottle.routes"),
+            ],
+            ApiKind::Http => vec![
+                (self.tracing.is_some(), "tracing"),
+                (self.execution_logging.is_some(), "executionLogging"),
+                (self.throttle.is_some(), "throttle"),
+            ],
+        };
+        let sections: Vec<String> = sections
+            .into_iter()
+            .filter(|(given, _)| *given)
+            .map(|(_, section)| section.to_owned())
+            .collect();
+        (!sections.is_empty()).then_some(LeftOut {
+            api_kind: kind,
+            sections,
+        })
+    }
+
+    /// The spec of the guard of one stage of the API of this kind and id, without the
+    /// sections [`Self::left_out`] names for the kind.
     pub fn guard_spec(
         &self,
         policy: &ApiGatewayGuardPolicySpec,
-        rest_api_id: &str,
+        kind: ApiKind,
+        api_id: &str,
         stage: &str,
     ) -> ApiGatewayGuardSpec {
+        let rest = kind == ApiKind::Rest;
+        let api = ResourceRef {
+            name: None,
+            id: Some(api_id.to_owned()),
+        };
+        let (rest_api, http_api) = match kind {
+            ApiKind::Rest => (Some(api), None),
+            ApiKind::Http => (None, Some(api)),
+        };
         ApiGatewayGuardSpec {
             region: policy.region.clone(),
             account: policy.account.clone(),
-            rest_api: ResourceRef {
-                name: None,
-                id: Some(rest_api_id.to_owned()),
-            },
+            rest_api,
+            http_api,
             stage: stage.to_owned(),
-            tracing: self.tracing.clone(),
-            execution_logging: self.execution_logging.clone(),
-            throttle: self.throttle.clone(),
-            stage_throttle: self.stage_throttle.clone(),
+            tracing: self.tracing.clone().filter(|_| rest),
+            execution_logging: self.execution_logging.clone().filter(|_| rest),
+            throttle: self.throttle.clone().filter(|_| rest),
+            stage_throttle: self
+                .stage_throttle
+                .clone()
+                .map(|throttle| StageThrottleSpec {
+                    routes: throttle.routes.filter(|_| !rest),
+                    ..throttle
+                }),
+            detailed_metrics: self.detailed_metrics.filter(|_| !rest),
+            access_logging: self.access_logging.clone(),
             alarms: self.alarms.clone(),
             dashboard: self.dashboard.clone(),
             deletion_policy: self.deletion_policy,
@@ -159,14 +236,31 @@ pub struct ApiGatewayGuardPolicyStatus {
     /// Up to 20 stages not guarded and Ready, with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_ready: Vec<StageProblem>,
+    /// Template sections left out of the policy's guards of one kind of API, which has no
+    /// such setting; those guards keep the rest of the template.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
+}
+
+/// The template sections the policy's guards of one kind of API are made without.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeftOut {
+    /// REST or HTTP.
+    pub api_kind: ApiKind,
+    /// The sections, e.g. tracing or stageThrottle.routes.
+    pub sections: Vec<String>,
 }
 
 /// A matched stage that is not guarded and Ready.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StageProblem {
-    /// REST API name and stage, e.g. orders-api/prod.
+    /// API name and stage, e.g. orders-api/prod.
     pub stage: String,
+    /// REST or HTTP: a REST and an HTTP API may share a name.
+    #[serde(default)]
+    pub api_kind: ApiKind,
     /// The guard of the stage, when the policy keeps one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<String>,

@@ -1,8 +1,13 @@
 use super::*;
-use crate::crd::{ApiGatewayGuardPolicySpec, GuardTemplate, TracingSpec};
+use crate::crd::{
+    AlarmsSpec, ApiGatewayGuardPolicySpec, ExecutionLoggingSpec, ResourceRef, StageThrottleSpec,
+    ThrottleLimits, TracingSpec, UsagePlanThrottleSpec,
+};
 
-fn api(id: &str, name: &str, tags: &[(&str, &str)]) -> RestApi {
-    RestApi {
+/// A REST API.
+fn api(id: &str, name: &str, tags: &[(&str, &str)]) -> GuardedApi {
+    GuardedApi {
+        kind: ApiKind::Rest,
         id: id.to_owned(),
         name: name.to_owned(),
         tags: tags
@@ -12,8 +17,18 @@ fn api(id: &str, name: &str, tags: &[(&str, &str)]) -> RestApi {
     }
 }
 
+/// An HTTP API.
+fn http(id: &str, name: &str, tags: &[(&str, &str)]) -> GuardedApi {
+    GuardedApi {
+        kind: ApiKind::Http,
+        ..api(id, name, tags)
+    }
+}
+
+/// A selector of both kinds, as one that names none.
 fn selector(tags: &[(&str, &str)], names: &[&str], stages: &[&str]) -> StageSelector {
     StageSelector {
+        api_kinds: vec![ApiKind::Rest, ApiKind::Http],
         rest_api_tags: tags
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -59,6 +74,53 @@ spec: {{restApi: {{id: {api}}}, stage: {stage}, region: us-east-1}}
     guard
 }
 
+/// [`guard`], naming an HTTP API.
+fn http_guard(name: &str, api: &str, stage: &str, owner: Option<(&str, &str)>) -> ApiGatewayGuard {
+    let mut guard = guard(name, api, stage, owner);
+    guard.spec.http_api = guard.spec.rest_api.take();
+    guard
+}
+
+fn stage(api: GuardedApi, stage: &str) -> Matched {
+    Matched {
+        api,
+        stage: stage.to_owned(),
+    }
+}
+
+/// A template with every section, those of one kind only too.
+fn full_template() -> GuardTemplate {
+    let limits = ThrottleLimits {
+        rate_limit: 10.0,
+        burst_limit: 5,
+    };
+    GuardTemplate {
+        tracing: Some(TracingSpec { enabled: true }),
+        execution_logging: Some(ExecutionLoggingSpec {
+            level: Default::default(),
+            data_trace: false,
+            detailed_metrics: true,
+        }),
+        throttle: Some(UsagePlanThrottleSpec {
+            usage_plan: ResourceRef {
+                name: Some("gold".to_owned()),
+                id: None,
+            },
+            rate_limit: 100.0,
+            burst_limit: 50,
+        }),
+        stage_throttle: Some(StageThrottleSpec {
+            rate_limit: 100.0,
+            burst_limit: 50,
+            routes: Some([("GET /pets".to_owned(), limits)].into()),
+        }),
+        detailed_metrics: Some(true),
+        access_logging: Some(serde_yaml::from_str("{}").unwrap()),
+        alarms: Some(serde_yaml::from_str("{}").unwrap()),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn globs_match_as_shells_do() {
     assert!(glob("prod", "prod"));
@@ -71,6 +133,9 @@ fn globs_match_as_shells_do() {
     assert!(glob("*a*b*", "xxaxxbxx"));
     assert!(!glob("*a*b", "xxaxxbxx"));
     assert!(glob("*", ""));
+    // `$` is no special character: an HTTP API's default stage is matched by name or glob.
+    assert!(glob("$default", "$default") && glob("$*", "$default") && glob("*", "$default"));
+    assert!(!glob("default", "$default"));
 }
 
 #[test]
@@ -97,6 +162,219 @@ fn the_selector_takes_every_tag_one_name_and_one_stage_glob() {
     ));
     assert!(selects_stage(&s, "prod") && selects_stage(&s, "live-eu"));
     assert!(!selects_stage(&s, "dev"));
+}
+
+#[test]
+fn one_selector_matches_rest_and_http_apis_by_the_same_tags_names_and_stages() {
+    let s = selector(&[("team", "pay")], &["orders-*"], &["prod", "$default"]);
+    let fleet = [
+        (api("r1", "orders-api", &[("team", "pay")]), true),
+        (http("h1", "orders-api", &[("team", "pay")]), true),
+        (
+            http("h2", "orders-events", &[("team", "pay"), ("x", "y")]),
+            true,
+        ),
+        (http("h3", "orders-api", &[("team", "ops")]), false),
+        (api("r2", "orders-api", &[("team", "ops")]), false),
+        (http("h4", "search", &[("team", "pay")]), false),
+        (http("h5", "orders-untagged", &[]), false),
+    ];
+    for (api, selected) in &fleet {
+        assert_eq!(selects_api(&s, api), *selected, "{api:?}");
+    }
+    assert!(selects_stage(&s, "$default") && selects_stage(&s, "prod"));
+    assert!(!selects_stage(&s, "dev"));
+    // A selector that names no kinds takes both.
+    let written: StageSelector = serde_yaml::from_str("{stages: [prod]}").unwrap();
+    assert_eq!(written.api_kinds, vec![ApiKind::Rest, ApiKind::Http]);
+}
+
+#[test]
+fn the_kind_selector_limits_matching_to_one_kind() {
+    let only = |kind: ApiKind| StageSelector {
+        api_kinds: vec![kind],
+        ..selector(&[("team", "pay")], &[], &["prod"])
+    };
+    let (rest, http) = (
+        api("r1", "orders", &[("team", "pay")]),
+        http("h1", "orders", &[("team", "pay")]),
+    );
+    assert!(selects_api(&only(ApiKind::Http), &http));
+    assert!(!selects_api(&only(ApiKind::Http), &rest));
+    assert!(selects_api(&only(ApiKind::Rest), &rest));
+    assert!(!selects_api(&only(ApiKind::Rest), &http));
+    let written: StageSelector =
+        serde_yaml::from_str("{apiKinds: [HTTP], stages: [$default]}").unwrap();
+    assert_eq!(written.api_kinds, vec![ApiKind::Http]);
+}
+
+#[test]
+fn each_kinds_guard_is_made_without_the_sections_that_kind_has_no_setting_for() {
+    let mut me = policy("mixed", "2026-02-01T00:00:00Z");
+    me.spec.template = full_template();
+    let template = &me.spec.template;
+    let rest = template.guard_spec(&me.spec, ApiKind::Rest, "r1", "prod");
+    let http = template.guard_spec(&me.spec, ApiKind::Http, "h1", "$default");
+    // Neither is a guard the API server (or `validate`) refuses.
+    assert_eq!(crate::validate::validate(&rest), Vec::<String>::new());
+    assert_eq!(crate::validate::validate(&http), Vec::<String>::new());
+
+    assert_eq!(
+        rest.api(),
+        Some((
+            ApiKind::Rest,
+            &ResourceRef {
+                name: None,
+                id: Some("r1".to_owned())
+            }
+        ))
+    );
+    assert!(rest.tracing.is_some() && rest.execution_logging.is_some() && rest.throttle.is_some());
+    assert_eq!(rest.detailed_metrics, None);
+    let throttle = rest.stage_throttle.as_ref().unwrap();
+    assert_eq!(
+        (throttle.rate_limit, throttle.routes.as_ref()),
+        (100.0, None)
+    );
+
+    assert_eq!(http.api().map(|(kind, _)| kind), Some(ApiKind::Http));
+    assert_eq!(http.stage, "$default");
+    assert!(http.tracing.is_none() && http.execution_logging.is_none() && http.throttle.is_none());
+    assert_eq!(http.detailed_metrics, Some(true));
+    assert_eq!(http.stage_throttle, template.stage_throttle);
+    // What both kinds have, both keep.
+    assert!(rest.alarms.is_some() && http.alarms == rest.alarms);
+    assert!(rest.access_logging.is_some() && http.access_logging == rest.access_logging);
+
+    let sections = |kind| template.left_out(kind).map(|left| left.sections);
+    assert_eq!(
+        sections(ApiKind::Rest),
+        Some(vec![
+            "detailedMetrics".to_owned(),
+            "stageThrottle.routes".to_owned()
+        ])
+    );
+    assert_eq!(
+        sections(ApiKind::Http),
+        Some(vec![
+            "tracing".to_owned(),
+            "executionLogging".to_owned(),
+            "throttle".to_owned()
+        ])
+    );
+}
+
+#[test]
+fn a_template_without_a_kinds_sections_still_guards_that_kind() {
+    let mut me = policy("alarms-only", "2026-02-01T00:00:00Z");
+    me.spec.template = GuardTemplate {
+        alarms: Some(AlarmsSpec {
+            actions: vec!["arn:aws:sns:us-east-1:123456789012:oncall".to_owned()],
+            ..serde_yaml::from_str("{}").unwrap()
+        }),
+        ..Default::default()
+    };
+    let stages = [
+        stage(api("r1", "orders", &[]), "prod"),
+        stage(http("h1", "orders", &[]), "prod"),
+    ];
+    let covered = coverage::<ApiGatewayGuard>(&me, &stages, &[], |_, _| true);
+    for (stage, coverage) in &covered {
+        let Coverage::Guard { spec, .. } = coverage else {
+            panic!("{stage:?} is guarded: {coverage:?}")
+        };
+        assert_eq!(spec.api_kind(), stage.api.kind);
+        assert_eq!(spec.alarms, me.spec.template.alarms);
+    }
+    let status = status(
+        &me.spec.template,
+        &covered,
+        &BTreeMap::<String, ApiGatewayGuard>::new(),
+    );
+    assert_eq!(status.guarded, 2);
+    assert!(status.left_out.is_empty(), "{:?}", status.left_out);
+}
+
+#[test]
+fn status_says_what_each_kinds_guards_are_made_without() {
+    let mut me = policy("mixed", "2026-02-01T00:00:00Z");
+    me.spec.template = full_template();
+    let stages = [
+        stage(api("r1", "orders", &[]), "prod"),
+        stage(http("h1", "orders", &[]), "prod"),
+        stage(http("h2", "events", &[]), "$default"),
+    ];
+    let covered = coverage::<ApiGatewayGuard>(&me, &stages, &[], |_, _| true);
+    let reported = status(
+        &me.spec.template,
+        &covered,
+        &BTreeMap::<String, ApiGatewayGuard>::new(),
+    );
+    let left: Vec<_> = reported
+        .left_out
+        .iter()
+        .map(|l| (l.api_kind, l.sections.len()))
+        .collect();
+    assert_eq!(left, [(ApiKind::Rest, 2), (ApiKind::Http, 3)]);
+    assert_eq!(
+        reported
+            .not_ready
+            .iter()
+            .map(|p| p.api_kind)
+            .collect::<Vec<_>>(),
+        [ApiKind::Rest, ApiKind::Http, ApiKind::Http]
+    );
+    // A kind the policy keeps no guard of is not reported.
+    let explicit = [guard("hand-made", "r1", "prod", None)];
+    let covered = coverage(&me, &stages, &explicit, |_, _| true);
+    let reported = status(
+        &me.spec.template,
+        &covered,
+        &BTreeMap::<String, ApiGatewayGuard>::new(),
+    );
+    assert_eq!(reported.left_out.len(), 1);
+    assert_eq!(reported.left_out[0].api_kind, ApiKind::Http);
+}
+
+#[test]
+fn a_rest_and_an_http_api_of_one_name_and_stage_get_distinct_guards() {
+    // Even with one id: AWS gives the two kinds distinct ids, a local emulator need not.
+    let (rest, http_stage) = (
+        stage(api("a1b2c3", "Orders_API", &[]), "prod"),
+        stage(http("a1b2c3", "Orders_API", &[]), "prod"),
+    );
+    // A REST API's guard keeps the name it had before policies matched HTTP APIs.
+    assert_eq!(
+        child_name("payments", &rest),
+        "payments-orders-api-prod-07d9b"
+    );
+    assert_eq!(
+        child_name("payments", &http_stage),
+        "payments-orders-api-prod-97f3a"
+    );
+    let default = child_name(
+        "payments",
+        &stage(http("a1b2c3", "Orders_API", &[]), "$default"),
+    );
+    assert!(
+        default.starts_with("payments-orders-api-default-"),
+        "{default}"
+    );
+
+    let me = policy("payments", "2026-02-01T00:00:00Z");
+    // A guard of the REST API's stage is no claim on the HTTP API's, and the other way round.
+    let guards = [guard("by-hand", "a1b2c3", "prod", None)];
+    let covered = coverage(&me, &[rest.clone(), http_stage.clone()], &guards, |_, _| {
+        true
+    });
+    assert!(matches!(covered[0].1, Coverage::Skipped { .. }));
+    assert!(
+        matches!(&covered[1].1, Coverage::Guard { name, spec } if *name == child_name("payments", &http_stage) && spec.http_api.is_some())
+    );
+    let guards = [http_guard("by-hand", "a1b2c3", "prod", None)];
+    let covered = coverage(&me, &[rest, http_stage], &guards, |_, _| true);
+    assert!(matches!(covered[0].1, Coverage::Guard { .. }));
+    assert!(matches!(covered[1].1, Coverage::Skipped { .. }));
 }
 
 #[test]
@@ -151,7 +429,7 @@ fn explicit_guards_beat_policies_and_older_policies_beat_younger() {
         }
     );
     assert!(
-        matches!(&covered[2].1, Coverage::Guard { spec, .. } if spec.rest_api.id.as_deref() == Some("c")),
+        matches!(&covered[2].1, Coverage::Guard { spec, .. } if spec.rest_api.as_ref().and_then(|a| a.id.as_deref()) == Some("c")),
         "a younger policy's guard does not keep the stage from an older one"
     );
     let Coverage::Guard { name, spec } = &covered[3].1 else {
@@ -229,7 +507,7 @@ fn status_counts_each_stage_once_and_lists_what_is_not_ready() {
         });
         children.insert(name.clone(), child);
     }
-    let status = status(&covered, &children);
+    let status = status(&me.spec.template, &covered, &children);
     assert_eq!(
         (
             status.matched,
