@@ -170,6 +170,7 @@ async fn one(mode: &str, n: usize) -> (String, f64, f64) {
         "cloudwatch-describe-alarms",
         "cloudwatch-tags",
         "cloudwatch-dashboards",
+        "logs-log-groups",
     ]
     .map(|quota| format!("--rate-limit={quota}=10000/10000"));
     let mut args = vec![

@@ -210,7 +210,8 @@ pub struct AwsArgs {
     /// Override a client-side rate limit, NAME=RATE[/BURST] in requests per second; repeatable.
     /// Defaults are AWS's quotas: apigateway=10/40, apigateway-update-usage-plan=0.05/1,
     /// cloudwatch-put-metric-alarm=3/3, cloudwatch-delete-alarms=3/3,
-    /// cloudwatch-describe-alarms=9/9, cloudwatch-tags=10/10, cloudwatch-dashboards=10/10.
+    /// cloudwatch-describe-alarms=9/9, cloudwatch-tags=10/10, cloudwatch-dashboards=10/10,
+    /// logs-log-groups=5/5.
     #[arg(long = "rate-limit", value_name = "NAME=RATE[/BURST]", value_parser = parse_rate_limit)]
     rate_limits: Vec<(Quota, Limit)>,
 }
@@ -582,7 +583,19 @@ async fn expand(
         lines.push(match coverage {
             Coverage::Guard { name, spec } => {
                 children.push(crate::policy::guard(policy, name, spec));
-                format!("  + {}: guard {name}", stage.describe())
+                // An HTTP API's stage says so, and what of the template it goes without.
+                let kind = match stage.api.kind {
+                    ApiKind::Rest => "",
+                    ApiKind::Http => " (HTTP API)",
+                };
+                let without = policy
+                    .spec
+                    .template
+                    .left_out(stage.api.kind)
+                    .map_or(String::new(), |l| {
+                        format!(", without the template's {}", l.sections.join(", "))
+                    });
+                format!("  + {}{kind}: guard {name}{without}", stage.describe())
             }
             Coverage::Skipped { by } => {
                 format!("  = {}: skipped, guard {by} guards it", stage.describe())

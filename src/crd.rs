@@ -16,7 +16,7 @@ pub use account::{
 };
 pub use policy::{
     ApiGatewayGuardPolicy, ApiGatewayGuardPolicySpec, ApiGatewayGuardPolicyStatus, GuardTemplate,
-    StageProblem, StageSelector,
+    LeftOut, StageProblem, StageSelector,
 };
 
 /// An AWS region name, e.g. us-east-1, us-gov-west-1 or cn-north-1.

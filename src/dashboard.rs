@@ -292,27 +292,17 @@ pub fn links(
 
 /// The console's address for `region`: China and GovCloud regions have their own.
 fn console(region: &str) -> String {
-    match partition(region) {
+    match crate::model::partition(region) {
         "aws-cn" => format!("https://{region}.console.amazonaws.cn"),
         "aws-us-gov" => "https://console.amazonaws-us-gov.com".to_owned(),
         _ => format!("https://{region}.console.aws.amazon.com"),
     }
 }
 
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
 fn alarm_arn(region: &str, account_id: &str, name: &str) -> String {
     format!(
         "arn:{}:cloudwatch:{region}:{account_id}:alarm:{name}",
-        partition(region)
+        crate::model::partition(region)
     )
 }
 

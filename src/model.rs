@@ -102,6 +102,17 @@ pub struct AccessLog {
     pub format: String,
 }
 
+/// The ARN partition of a region: China's and GovCloud's have their own.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// The log group a guard's access logs go to unless its spec names one:
 /// `/aws/apigateway/apigw-guard/<api-id>/<stage>`. Log group names take no `$`, so the
 /// HTTP API stage `$default` is `_default` here.

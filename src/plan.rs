@@ -85,6 +85,9 @@ pub enum Action {
         api_id: String,
         stage: String,
         changes: Vec<Change>,
+        /// Unchanged fields the call must still name (an HTTP API's route settings are
+        /// written whole); not changes, so not shown or reported as such.
+        carried: Vec<PatchOp>,
     },
     /// CreateLogGroup for the stage's access logs, tagged as this guard's, with its retention.
     CreateLogGroup {
@@ -176,8 +179,10 @@ impl Action {
                 api_id,
                 stage,
                 changes,
+                carried,
             } => Action::UpdateStage {
                 kind: *kind,
+                carried: carried.clone(),
                 api_id: api_id.clone(),
                 stage: stage.clone(),
                 changes: changes
@@ -313,6 +318,7 @@ pub fn plan(guard: &GuardId, spec: &ApiGatewayGuardSpec, observed: &Observed) ->
             kind: observed.api.kind,
             api_id: observed.api.id.clone(),
             stage: spec.stage.clone(),
+            carried: carried(observed.api.kind, observed, &stage_changes),
             changes: stage_changes,
         });
     }
@@ -415,49 +421,96 @@ fn stage_changes(
         }
     }
     let kind = observed.api.kind;
-    if let Some(enabled) = spec.detailed_metrics
-        && methods.metrics.unwrap_or(false) != enabled
-    {
-        changes.push(change(
-            Control::DetailedMetrics,
-            &stage_path(kind, None, Setting::Metrics),
-            enabled.to_string(),
-            methods.metrics.map(|b| b.to_string()),
-        ));
-    }
-    if let Some(throttle) = &spec.stage_throttle {
-        let no_routes = Default::default();
-        let routes = throttle.routes.as_ref().unwrap_or(&no_routes);
-        let wanted = std::iter::once((None, throttle.limits())).chain(
-            routes
-                .iter()
-                .map(|(key, limits)| (Some(key.as_str()), limits.clone())),
-        );
-        for (route, limits) in wanted {
-            let unset = MethodSettings::default();
-            let have = match route {
-                None => methods,
-                Some(key) => stage.routes.get(key).unwrap_or(&unset),
-            };
-            if have.rate_limit != Some(limits.rate_limit) {
-                changes.push(change(
-                    Control::StageThrottle,
-                    &stage_path(kind, route, Setting::RateLimit),
-                    number(limits.rate_limit),
-                    have.rate_limit.map(number),
-                ));
-            }
-            if have.burst_limit != Some(limits.burst_limit) {
-                changes.push(change(
-                    Control::StageThrottle,
-                    &stage_path(kind, route, Setting::BurstLimit),
-                    limits.burst_limit.to_string(),
-                    have.burst_limit.map(|b| b.to_string()),
-                ));
-            }
+    let no_routes = Default::default();
+    let routes = spec
+        .stage_throttle
+        .as_ref()
+        .and_then(|t| t.routes.as_ref())
+        .unwrap_or(&no_routes);
+    let unset = MethodSettings::default();
+    let settings_of = |route: Option<&str>| match route {
+        None => methods,
+        Some(key) => stage.routes.get(key).unwrap_or(&unset),
+    };
+    // The stage's default route settings and those of each route the spec throttles: a
+    // route's own settings stand in for the defaults, detailed metrics too.
+    let groups = std::iter::once(None).chain(routes.keys().map(|key| Some(key.as_str())));
+    for route in groups {
+        let have = settings_of(route);
+        if let Some(enabled) = spec.detailed_metrics
+            && have.metrics.unwrap_or(false) != enabled
+        {
+            changes.push(change(
+                Control::DetailedMetrics,
+                &stage_path(kind, route, Setting::Metrics),
+                enabled.to_string(),
+                have.metrics.map(|b| b.to_string()),
+            ));
+        }
+        let limits = match (&spec.stage_throttle, route) {
+            (None, _) => continue,
+            (Some(throttle), None) => throttle.limits(),
+            (Some(_), Some(key)) => routes[key].clone(),
+        };
+        if have.rate_limit != Some(limits.rate_limit) {
+            changes.push(change(
+                Control::StageThrottle,
+                &stage_path(kind, route, Setting::RateLimit),
+                number(limits.rate_limit),
+                have.rate_limit.map(number),
+            ));
+        }
+        if have.burst_limit != Some(limits.burst_limit) {
+            changes.push(change(
+                Control::StageThrottle,
+                &stage_path(kind, route, Setting::BurstLimit),
+                limits.burst_limit.to_string(),
+                have.burst_limit.map(|b| b.to_string()),
+            ));
         }
     }
     changes
+}
+
+/// The fields an HTTP API's UpdateStage must carry beside `changes` though they do not
+/// change: AWS takes a route-settings object given in an UpdateStage as the whole of it, so
+/// a field left out falls back to AWS's default (a throttle of 0, detailed metrics off). Each
+/// group that `changes` writes gets its other known fields as they are.
+fn carried(kind: ApiKind, observed: &Observed, changes: &[Change]) -> Vec<PatchOp> {
+    if kind != ApiKind::Http {
+        return Vec::new();
+    }
+    let stage = &observed.stage;
+    let groups = std::iter::once((None, &stage.all_methods)).chain(
+        stage
+            .routes
+            .iter()
+            .map(|(key, settings)| (Some(key.as_str()), settings)),
+    );
+    let mut carried = Vec::new();
+    for (route, have) in groups {
+        let paths = [Setting::Metrics, Setting::RateLimit, Setting::BurstLimit]
+            .map(|setting| (setting, stage_path(kind, route, setting)));
+        if !paths
+            .iter()
+            .any(|(_, path)| changes.iter().any(|c| &c.op.path == path))
+        {
+            continue;
+        }
+        for (setting, path) in paths {
+            let value = match setting {
+                Setting::Metrics => have.metrics.map(|b| b.to_string()),
+                Setting::RateLimit => have.rate_limit.map(number),
+                Setting::BurstLimit => have.burst_limit.map(|b| b.to_string()),
+            };
+            if let Some(value) = value
+                && !changes.iter().any(|c| c.op.path == path)
+            {
+                carried.push(PatchOp { path, value });
+            }
+        }
+    }
+    carried
 }
 
 /// A stage setting that differs only in where each kind of API keeps it.

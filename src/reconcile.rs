@@ -311,8 +311,13 @@ pub async fn apply(
                 api_id,
                 stage,
                 changes,
+                carried,
             } => {
-                let ops: Vec<_> = changes.iter().map(|c| c.op.clone()).collect();
+                let ops: Vec<_> = changes
+                    .iter()
+                    .map(|c| c.op.clone())
+                    .chain(carried.iter().cloned())
+                    .collect();
                 match failed(Control::AccessLogging)
                     .filter(|_| changes.iter().any(|c| c.control == Control::AccessLogging))
                 {
@@ -322,6 +327,7 @@ pub async fn apply(
                             .iter()
                             .filter(|c| c.control != Control::AccessLogging)
                             .map(|c| c.op.clone())
+                            .chain(carried.iter().cloned())
                             .collect();
                         match others.is_empty() {
                             true => Ok(()),

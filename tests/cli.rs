@@ -305,7 +305,8 @@ async fn diagnose_prints_a_json_report_and_refuses_an_unknown_api() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["restApiId"], api_id.as_str());
+    assert_eq!(report["apiId"], api_id.as_str());
+    assert_eq!(report["apiKind"], "REST");
     assert_eq!(report["windowSeconds"], 1800);
     assert_eq!(
         report["logGroup"],

@@ -95,7 +95,8 @@ fn crd_schema_is_structural_and_yaml11_safe() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(required, ["restApi", "stage"]);
+    // Exactly one of restApi and httpApi: a rule on the object, not the schema's `required`.
+    assert_eq!(required, ["stage"]);
     // kubectl reads YAML 1.1, where a bare OFF is the boolean false.
     let levels = &spec["properties"]["executionLogging"]["properties"]["level"]["enum"];
     assert_eq!(levels, &serde_json::json!(["OFF", "ERROR", "INFO"]));
@@ -107,6 +108,9 @@ fn crd_schema_is_structural_and_yaml11_safe() {
     assert_eq!(
         rules,
         [
+            // Only retentions CloudWatch Logs takes, and no null for the default.
+            ".spec.accessLogging: has(self.retentionDays)",
+            ".spec.accessLogging: self.retentionDays in [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]",
             ".spec.alarms.fiveXXError: !has(self.periodSeconds) || self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0",
             ".spec.alarms.fiveXXError: !has(self.threshold) || self.threshold >= 0.0",
             ".spec.alarms.fiveXXError: (has(self.periodSeconds) ? self.periodSeconds : 300) * (has(self.evaluationPeriods) ? self.evaluationPeriods : 1) <= 86400",
@@ -122,12 +126,21 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             ".spec.alarms: has(self.integrationLatency)",
             ".spec.alarms: has(self.latency)",
             ".spec.alarms: has(self.okActions)",
+            ".spec.httpApi: has(self.name) != has(self.id)",
             ".spec.restApi: has(self.name) != has(self.id)",
+            ".spec.stageThrottle: !has(self.routes) || self.routes.all(k, k.matches('^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\\\\$default)$'))",
             ".spec.stageThrottle: self.rateLimit > 0.0",
             ".spec.throttle.usagePlan: has(self.name) != has(self.id)",
             ".spec.throttle: self.rateLimit > 0.0",
             // An account may be added, and changes no more once the guard acted through it.
             ": !has(oldSelf.spec.account) || (has(self.spec.account) && self.spec.account == oldSelf.spec.account) || !has(self.status) || !has(self.status.accountId)",
+            // One API, of one kind, and only the controls AWS has for that kind.
+            ": !has(self.spec.httpApi) || !has(self.spec.executionLogging)",
+            ": !has(self.spec.httpApi) || !has(self.spec.throttle)",
+            ": !has(self.spec.httpApi) || !has(self.spec.tracing)",
+            ": !has(self.spec.restApi) || !has(self.spec.detailedMetrics)",
+            ": !has(self.spec.restApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes)",
+            ": has(self.spec.restApi) != has(self.spec.httpApi)",
             // Owned alarm names carry the guard's name and stay within CloudWatch's 255.
             ": size(self.metadata.name) <= 128",
         ]
@@ -144,7 +157,7 @@ fn crd_schema_is_structural_and_yaml11_safe() {
         .collect();
     assert_eq!(
         columns,
-        ["API", "Stage", "Ready", "Verified", "Alarms", "Age"]
+        ["API", "Kind", "Stage", "Ready", "Verified", "Alarms", "Age"]
     );
 }
 

@@ -685,6 +685,138 @@ async fn deletion_policies_delete_or_retain_the_guards_alarms() {
     operator.assert_never_forbidden();
 }
 
+/// Whether the local AWS has a log group of exactly this name.
+async fn log_group_exists(config: &aws_config::SdkConfig, name: &str) -> bool {
+    aws_sdk_cloudwatchlogs::Client::new(config)
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .unwrap()
+        .log_groups()
+        .iter()
+        .any(|group| group.log_group_name() == Some(name))
+}
+
+/// The default route's throttle of an HTTP API stage, as API Gateway has it.
+async fn http_rate_limit(config: &aws_config::SdkConfig, api_id: &str, stage: &str) -> Option<f64> {
+    aws_sdk_apigatewayv2::Client::new(config)
+        .get_stage()
+        .api_id(api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .unwrap()
+        .default_route_settings()
+        .and_then(|settings| settings.throttling_rate_limit())
+}
+
+#[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
+async fn an_http_api_guard_is_ready_puts_drift_back_and_deletes_only_the_log_group_it_made() {
+    let server = envtest::api_server().await;
+    let config = support::config(REGION).await;
+    let admin = server.admin().await;
+    let ns = "http-apis";
+    namespace(&admin, ns).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), ns);
+    let operator = Operator::start(server, "http", "op-http", "2s").await;
+    let own_api = support::seed_http_api(&config, "envhttp-own", "$default", &["GET /a"]).await;
+    let their_api = support::seed_http_api(&config, "envhttp-theirs", "prod", &[]).await;
+    // A log group the team made: written to, never deleted.
+    aws_sdk_cloudwatchlogs::Client::new(&config)
+        .create_log_group()
+        .log_group_name("/team/envhttp-theirs")
+        .send()
+        .await
+        .unwrap();
+    let common = "  stageThrottle: {rateLimit: 100, burstLimit: 50}\n  alarms: {}\n";
+    let specs = [
+        (
+            "own-logs",
+            format!(
+                "  httpApi: {{name: envhttp-own}}\n  stage: $default\n  detailedMetrics: true\n  \
+                 accessLogging: {{}}\n{common}"
+            ),
+        ),
+        (
+            "their-logs",
+            format!(
+                "  httpApi: {{id: {their_api}}}\n  stage: prod\n  \
+                 accessLogging: {{logGroupName: /team/envhttp-theirs}}\n{common}"
+            ),
+        ),
+    ];
+    for (name, spec) in &specs {
+        guards
+            .create(&PostParams::default(), &guard(ns, name, "http", spec))
+            .await
+            .unwrap();
+    }
+    let own_group = format!("/aws/apigateway/apigw-guard/{own_api}/_default");
+    for (name, _) in &specs {
+        let guard = ready(&guards, name, 1).await;
+        let status = guard.status.unwrap();
+        assert_eq!(status.api_kind, Some(apigw_guard::crd::ApiKind::Http));
+        assert_eq!(status.alarms.len(), 3);
+        assert_eq!(status.alarms[0].metric, "5xx");
+    }
+    assert!(log_group_exists(&config, &own_group).await);
+    assert_eq!(
+        support::alarm_names(&config, "apigw-guard-http-apis_own-logs_")
+            .await
+            .len(),
+        3
+    );
+
+    // A throttle changed by hand is put back at the next resync.
+    aws_sdk_apigatewayv2::Client::new(&config)
+        .update_stage()
+        .api_id(&own_api)
+        .stage_name("$default")
+        .default_route_settings(
+            aws_sdk_apigatewayv2::types::RouteSettings::builder()
+                .throttling_rate_limit(1.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    eventually(
+        "the stage throttle put back",
+        Duration::from_secs(30),
+        async || {
+            (http_rate_limit(&config, &own_api, "$default").await == Some(100.0)).then_some(())
+        },
+    )
+    .await;
+
+    // Deleting the guards removes their alarms and the log group the operator made, and
+    // leaves the team's.
+    for (name, _) in &specs {
+        guards.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    for (name, _) in &specs {
+        eventually(
+            &format!("{name} is gone"),
+            Duration::from_secs(30),
+            async || guards.get_opt(name).await.unwrap().is_none().then_some(()),
+        )
+        .await;
+    }
+    for name in ["own-logs", "their-logs"] {
+        assert!(
+            support::alarm_names(&config, &format!("apigw-guard-http-apis_{name}_"))
+                .await
+                .is_empty(),
+            "{name}"
+        );
+    }
+    assert!(!log_group_exists(&config, &own_group).await);
+    assert!(log_group_exists(&config, "/team/envhttp-theirs").await);
+    operator.assert_never_forbidden();
+}
+
 #[tokio::test]
 #[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn two_guards_on_one_stage_the_older_keeps_it_and_they_never_fight() {

@@ -73,7 +73,7 @@ async fn a_policy_guards_exactly_the_matching_stages() {
     // Discovery: one GetRestApis page for the 20 APIs, one GetStages per tagged one.
     assert_eq!(
         lines[0],
-        "policy ops/fleet: 10 stage(s) matched (AWS calls: reads: 11 (GetRestApis x1, GetStages x10), writes: 0)"
+        "policy ops/fleet: 10 stage(s) matched (AWS calls: reads: 12 (GetRestApis x1, GetStages x10, GetApis x1), writes: 0)"
     );
     let covered: Vec<&str> = lines[1..11].to_vec();
     for (i, line) in covered.iter().enumerate() {

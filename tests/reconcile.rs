@@ -911,3 +911,205 @@ async fn alarms_and_a_dashboard_under_their_first_names_are_renamed_in_one_recon
     let (_, _, calls) = fx.reconcile(&spec).await;
     assert!(writes(&calls).is_empty(), "{calls:?}");
 }
+
+/// The operator's own clients, their call log, and the guard `tests/{name}`.
+async fn http_guard(
+    config: &SdkConfig,
+    name: &str,
+) -> (CallLog, SdkApiGateway, SdkCloudWatch, GuardId) {
+    let calls = CallLog::default();
+    let (apigateway, cloudwatch) = support::unlimited_clients(config)
+        .per_guard_clients(&Identity::Own, None, &calls)
+        .await;
+    let guard = GuardId {
+        namespace: "tests".to_owned(),
+        name: name.to_owned(),
+    };
+    (calls, apigateway, cloudwatch, guard)
+}
+
+/// An HTTP API guard with every control HTTP APIs have, against the local AWS (whose v2
+/// UpdateStage and Logs checks are the project's own, see scripts/local_aws.py).
+#[tokio::test]
+async fn an_http_api_guard_sets_throttles_metrics_access_logs_and_v2_alarms_then_writes_nothing() {
+    let config = support::config(REGION).await;
+    let api_id =
+        support::seed_http_api(&config, "http-guarded", "$default", &["GET /orders"]).await;
+    let (calls, apigateway, cloudwatch, guard) = http_guard(&config, "http-guarded").await;
+    let spec: ApiGatewayGuardSpec = serde_yaml::from_str(
+        "
+httpApi: {name: http-guarded}
+stage: $default
+detailedMetrics: true
+accessLogging: {}
+stageThrottle:
+  rateLimit: 100
+  burstLimit: 50
+  routes: {'GET /orders': {rateLimit: 10, burstLimit: 5}}
+alarms: {}
+",
+    )
+    .unwrap();
+    let run = |spec: ApiGatewayGuardSpec| {
+        let (apigateway, cloudwatch, guard, calls) = (&apigateway, &cloudwatch, &guard, &calls);
+        async move {
+            let mark = calls.len();
+            let report = Box::pin(reconcile(apigateway, cloudwatch, guard, &spec, false)).await;
+            let status = status::build(&spec, Some(1), &report, None, "now");
+            (report, status, calls.since(mark))
+        }
+    };
+    let (report, status, made) = run(spec.clone()).await;
+    assert_eq!(
+        condition(&status, "Ready"),
+        ("True", "Guarded", "4/4 controls in sync"),
+        "{report:#?}"
+    );
+    assert_eq!(
+        writes(&made),
+        [
+            "CreateLogGroup",
+            "PutRetentionPolicy",
+            "UpdateStage",
+            "PutMetricAlarm",
+            "PutMetricAlarm",
+            "PutMetricAlarm"
+        ]
+    );
+    assert_eq!(status.api_kind, Some(apigw_guard::crd::ApiKind::Http));
+    assert_eq!(status.api_id.as_deref(), Some(api_id.as_str()));
+
+    // What AWS has now.
+    let v2 = aws_sdk_apigatewayv2::Client::new(&config);
+    let stage = v2
+        .get_stage()
+        .api_id(&api_id)
+        .stage_name("$default")
+        .send()
+        .await
+        .unwrap();
+    let default = stage.default_route_settings().unwrap();
+    assert_eq!(default.detailed_metrics_enabled(), Some(true));
+    assert_eq!(default.throttling_rate_limit(), Some(100.0));
+    assert_eq!(default.throttling_burst_limit(), Some(50));
+    let route = &stage.route_settings().unwrap()["GET /orders"];
+    assert_eq!(
+        (
+            route.throttling_rate_limit(),
+            route.throttling_burst_limit()
+        ),
+        (Some(10.0), Some(5))
+    );
+    let group = format!("/aws/apigateway/apigw-guard/{api_id}/_default");
+    let access = stage.access_log_settings().unwrap();
+    assert!(
+        access
+            .destination_arn()
+            .unwrap()
+            .ends_with(&format!(":log-group:{group}")),
+        "{access:?}"
+    );
+    assert!(
+        access
+            .format()
+            .unwrap()
+            .contains("$context.integrationErrorMessage")
+    );
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let described = logs
+        .describe_log_groups()
+        .log_group_name_prefix(&group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.log_groups()[0].retention_in_days(), Some(30));
+    let alarm = cloudwatch
+        .describe_alarms(&[guard.alarm_name(apigw_guard::model::AlarmKind::FiveXxError)])
+        .await
+        .unwrap()
+        .remove(0)
+        .config
+        .unwrap();
+    assert_eq!(alarm.metric_name, "5xx");
+    assert_eq!(
+        alarm.dimensions,
+        [
+            ("ApiId".to_owned(), api_id.clone()),
+            ("Stage".to_owned(), "$default".to_owned())
+        ]
+    );
+
+    // In sync: nothing written.
+    let (_, status, again) = run(spec.clone()).await;
+    assert_eq!(writes(&again), Vec::<&str>::new(), "{again:?}");
+    assert_eq!(condition(&status, "Ready").0, "True");
+
+    // A route throttle changed by hand is put back, alone.
+    v2.update_stage()
+        .api_id(&api_id)
+        .stage_name("$default")
+        .route_settings(
+            "GET /orders",
+            aws_sdk_apigatewayv2::types::RouteSettings::builder()
+                .throttling_rate_limit(9999.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (report, _, fixed) = run(spec.clone()).await;
+    assert_eq!(writes(&fixed), ["UpdateStage"]);
+    assert_eq!(
+        report.plan.actions[0].to_string(),
+        format!(
+            "update-stage {api_id}/$default: /routeSettings/GET /orders/throttlingRateLimit 9999 -> 10"
+        )
+    );
+
+    // The group is this guard's: deleting the guard may remove it; a guard of another name
+    // does not own it.
+    let owned = apigw_guard::reconcile::owned_log_group(&cloudwatch, &guard, &spec, Some(&api_id));
+    assert_eq!(owned.await.unwrap(), Some(group.clone()));
+    let other = GuardId {
+        namespace: "tests".to_owned(),
+        name: "someone-else".to_owned(),
+    };
+    let theirs = apigw_guard::reconcile::owned_log_group(&cloudwatch, &other, &spec, Some(&api_id));
+    assert_eq!(theirs.await.unwrap(), None);
+}
+
+/// A log group someone else made is written to and never changed, and never the guard's to
+/// delete.
+#[tokio::test]
+async fn an_access_log_group_the_guard_did_not_make_is_used_and_left_alone() {
+    let config = support::config(REGION).await;
+    let api_id = support::seed_http_api(&config, "http-theirs", "prod", &[]).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    logs.create_log_group()
+        .log_group_name("/team/http-theirs")
+        .send()
+        .await
+        .unwrap();
+    logs.put_retention_policy()
+        .log_group_name("/team/http-theirs")
+        .retention_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let (calls, apigateway, cloudwatch, guard) = http_guard(&config, "http-theirs").await;
+    let spec: ApiGatewayGuardSpec = serde_yaml::from_str(&format!(
+        "httpApi: {{id: {api_id}}}\nstage: prod\naccessLogging: {{logGroupName: /team/http-theirs, retentionDays: 90}}\n"
+    ))
+    .unwrap();
+    let report = Box::pin(reconcile(&apigateway, &cloudwatch, &guard, &spec, false)).await;
+    assert_eq!(writes(&calls.since(0)), ["UpdateStage"], "{report:#?}");
+    let described = logs
+        .describe_log_groups()
+        .log_group_name_prefix("/team/http-theirs")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.log_groups()[0].retention_in_days(), Some(7));
+    let owned = apigw_guard::reconcile::owned_log_group(&cloudwatch, &guard, &spec, Some(&api_id));
+    assert_eq!(owned.await.unwrap(), None);
+}

@@ -46,10 +46,15 @@ impl SdkLogs {
             .list_tags_for_resource()
             .resource_arn(&arn)
             .send();
+        // CloudWatch has a ListTagsForResource too: the error names this one's IAM action.
         let out = self
             .meter
             .call("ListTagsForResource", false, request)
-            .await?;
+            .await
+            .map_err(|err| AwsError {
+                operation: "logs:ListTagsForResource",
+                ..err
+            })?;
         let mut tags: Vec<Tag> = out
             .tags()
             .into_iter()
@@ -156,19 +161,8 @@ impl SdkLogs {
 pub(super) fn log_group_arn(region: &str, account_id: &str, name: &str) -> String {
     format!(
         "arn:{}:logs:{region}:{account_id}:log-group:{name}",
-        partition(region)
+        crate::model::partition(region)
     )
-}
-
-/// The ARN partition of a region: China's and GovCloud's have their own.
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
 }
 
 #[cfg(test)]

@@ -124,9 +124,13 @@ impl AwsError {
 /// by operation name.
 pub fn iam_action(operation: &str) -> String {
     match operation {
+        // Named with its service where another service has a call of the same name.
+        op if op.contains(':') => op.to_owned(),
         "GetMetricData" | "GetDashboard" => format!("cloudwatch:{operation}"),
         "GetCallerIdentity" => "sts:GetCallerIdentity".to_owned(),
-        "FilterLogEvents" => "logs:FilterLogEvents".to_owned(),
+        "FilterLogEvents" | "DescribeLogGroups" | "CreateLogGroup" | "PutRetentionPolicy"
+        | "DeleteLogGroup" => format!("logs:{operation}"),
+        "DeleteAccessLogSettings" => "apigateway:DELETE".to_owned(),
         "GetFunction" => "lambda:GetFunction".to_owned(),
         op if op.starts_with("Get") => "apigateway:GET".to_owned(),
         op if op.starts_with("Update") => "apigateway:PATCH".to_owned(),
@@ -148,6 +152,21 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_call_names_the_iam_action_of_its_own_service() {
+        for (operation, action) in [
+            ("UpdateStage", "apigateway:PATCH"),
+            ("GetApis", "apigateway:GET"),
+            ("DeleteAccessLogSettings", "apigateway:DELETE"),
+            ("CreateLogGroup", "logs:CreateLogGroup"),
+            ("DescribeLogGroups", "logs:DescribeLogGroups"),
+            ("ListTagsForResource", "cloudwatch:ListTagsForResource"),
+            ("logs:ListTagsForResource", "logs:ListTagsForResource"),
+        ] {
+            assert_eq!(iam_action(operation), action, "{operation}");
+        }
+    }
+
     use super::*;
 
     #[test]

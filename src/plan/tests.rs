@@ -909,6 +909,8 @@ fn an_http_api_stage_gets_its_metrics_and_throttles_in_one_update_and_alarms_in_
             ("/defaultRouteSettings/detailedMetricsEnabled", "true"),
             ("/defaultRouteSettings/throttlingRateLimit", "100"),
             ("/defaultRouteSettings/throttlingBurstLimit", "50"),
+            // A route's own settings stand in for the defaults: its metrics too.
+            ("/routeSettings/GET /orders/detailedMetricsEnabled", "true"),
             ("/routeSettings/GET /orders/throttlingRateLimit", "10"),
             ("/routeSettings/GET /orders/throttlingBurstLimit", "5"),
         ]
@@ -1102,4 +1104,43 @@ fn a_failed_log_group_read_blocks_only_access_logging_with_the_aws_code() {
         paths(&plan.actions[0]),
         [("/defaultRouteSettings/detailedMetricsEnabled", "true")]
     );
+}
+
+#[test]
+fn an_http_route_settings_write_carries_the_groups_unchanged_fields() {
+    let spec = spec(HTTP);
+    let mut observed = applied(fresh_http(), &plan(&guard(), &spec, &fresh_http()).actions);
+    observed.stage.all_methods.metrics = Some(false);
+    let plan = plan(&guard(), &spec, &observed);
+    let Action::UpdateStage {
+        changes, carried, ..
+    } = &plan.actions[0]
+    else {
+        panic!("{:#?}", plan.actions)
+    };
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(
+        carried,
+        &[
+            PatchOp {
+                path: "/defaultRouteSettings/throttlingRateLimit".to_owned(),
+                value: "100".to_owned()
+            },
+            PatchOp {
+                path: "/defaultRouteSettings/throttlingBurstLimit".to_owned(),
+                value: "50".to_owned()
+            },
+        ]
+    );
+    // Shown and reported as what changes, alone.
+    assert_eq!(
+        plan.actions[0].to_string(),
+        "update-stage h1/$default: /defaultRouteSettings/detailedMetricsEnabled false -> true"
+    );
+    // A REST stage's patch names only what changes.
+    let rest = self::spec(FULL);
+    let mut observed = in_sync(&rest);
+    observed.stage.all_methods.rate_limit = Some(1.0);
+    let plan = crate::plan::plan(&guard(), &rest, &observed);
+    assert!(matches!(&plan.actions[0], Action::UpdateStage { carried, .. } if carried.is_empty()));
 }

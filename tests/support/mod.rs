@@ -574,3 +574,31 @@ pub fn child_result(args: &[&str]) -> String {
         .find_map(|l| l.strip_prefix("RESULT ").map(str::to_owned))
         .unwrap_or_else(|| panic!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr)))
 }
+
+/// Makes an HTTP API (API Gateway v2) with `routes` (route keys) and `stage`; returns its id.
+pub async fn seed_http_api(config: &SdkConfig, name: &str, stage: &str, routes: &[&str]) -> String {
+    let v2 = aws_sdk_apigatewayv2::Client::new(config);
+    let api = v2
+        .create_api()
+        .name(name)
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+        .send()
+        .await
+        .unwrap();
+    let api_id = api.api_id().unwrap().to_owned();
+    for route in routes {
+        v2.create_route()
+            .api_id(&api_id)
+            .route_key(*route)
+            .send()
+            .await
+            .unwrap();
+    }
+    v2.create_stage()
+        .api_id(&api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .unwrap();
+    api_id
+}
