@@ -7,6 +7,9 @@
 //!
 //! Run: `cargo bench --bench scale` (after `scripts/local-aws install`);
 //! `cargo bench --bench scale -- --sizes 10,100` for other sizes;
+//! `cargo bench --bench scale -- --fleet mixed --sizes 1000` for a fleet of half REST and
+//! half HTTP API stages, each guard with alarms, a dashboard and access logs, with each
+//! round's reads per guard by operation;
 //! `cargo bench --bench scale -- --rename 100,1000` for what renaming guards' alarms and
 //! dashboards from their first names costs (an upgrade), once.
 
@@ -30,15 +33,72 @@ use serde_json::{Value, json};
 const CONCURRENCY: usize = 4;
 const REGION: &str = "us-east-1";
 
-fn spec(i: usize) -> ApiGatewayGuardSpec {
-    serde_yaml::from_str(&format!(
-        "restApi: {{name: bench-{i:04}}}\nstage: prod\ntracing: {{enabled: true}}\n\
-         executionLogging: {{level: ERROR, detailedMetrics: true}}\n\
-         throttle: {{usagePlan: {{name: bench-{i:04}-plan}}, rateLimit: 100, burstLimit: 200}}\n\
-         stageThrottle: {{rateLimit: 500, burstLimit: 250}}\n\
-         alarms: {{actions: ['arn:aws:sns:{REGION}:123456789012:oncall']}}"
-    ))
-    .expect("bench spec parses")
+/// Which stages the fleet has: REST API stages whose guards manage every REST control (the
+/// first rows), or half REST and half HTTP API stages, alternating as a team's fleet mixes
+/// them, every guard also keeping a dashboard and access logs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fleet {
+    Rest,
+    Mixed,
+}
+
+impl Fleet {
+    fn name(self) -> &'static str {
+        match self {
+            Fleet::Rest => "rest",
+            Fleet::Mixed => "mixed",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "rest" => Fleet::Rest,
+            "mixed" => Fleet::Mixed,
+            other => panic!("--fleet takes rest or mixed, not {other}"),
+        }
+    }
+
+    /// Stage `i`'s kind of API: every other stage of a mixed fleet is an HTTP API's.
+    fn kind(self, i: usize) -> ApiKind {
+        match (self, i % 2) {
+            (Fleet::Mixed, 1) => ApiKind::Http,
+            _ => ApiKind::Rest,
+        }
+    }
+
+    /// The stage of API `i`: HTTP APIs are mostly served from `$default`.
+    fn stage(self, i: usize) -> &'static str {
+        match self.kind(i) {
+            ApiKind::Rest => "prod",
+            ApiKind::Http => "$default",
+        }
+    }
+}
+
+fn spec(i: usize, fleet: Fleet) -> ApiGatewayGuardSpec {
+    let alarms = format!("alarms: {{actions: ['arn:aws:sns:{REGION}:123456789012:oncall']}}");
+    let yaml = match (fleet, fleet.kind(i)) {
+        (Fleet::Rest, _) => format!(
+            "restApi: {{name: bench-{i:04}}}\nstage: prod\ntracing: {{enabled: true}}\n\
+             executionLogging: {{level: ERROR, detailedMetrics: true}}\n\
+             throttle: {{usagePlan: {{name: bench-{i:04}-plan}}, rateLimit: 100, burstLimit: 200}}\n\
+             stageThrottle: {{rateLimit: 500, burstLimit: 250}}\n{alarms}"
+        ),
+        (Fleet::Mixed, ApiKind::Rest) => format!(
+            "restApi: {{name: bench-{i:04}}}\nstage: prod\ntracing: {{enabled: true}}\n\
+             executionLogging: {{level: ERROR, detailedMetrics: true}}\n\
+             throttle: {{usagePlan: {{name: bench-{i:04}-plan}}, rateLimit: 100, burstLimit: 200}}\n\
+             stageThrottle: {{rateLimit: 500, burstLimit: 250}}\n{alarms}\n\
+             dashboard: {{}}\naccessLogging: {{}}"
+        ),
+        (Fleet::Mixed, ApiKind::Http) => format!(
+            "httpApi: {{name: bench-{i:04}}}\nstage: $default\ndetailedMetrics: true\n\
+             stageThrottle: {{rateLimit: 500, burstLimit: 250, \
+             routes: {{'GET /orders': {{rateLimit: 50, burstLimit: 25}}}}}}\n{alarms}\n\
+             dashboard: {{}}\naccessLogging: {{}}"
+        ),
+    };
+    serde_yaml::from_str(&yaml).expect("bench spec parses")
 }
 
 /// One round over every guard: wall time, the calls made, the reports.
@@ -103,6 +163,16 @@ fn by_operation(calls: &[Call]) -> BTreeMap<String, usize> {
     counts
 }
 
+/// Reads per guard by operation: every read call of the round (each page of a listing, every
+/// service) divided by every guard of the fleet, whatever its kind.
+fn reads_by_operation(calls: &[Call], n: usize) -> BTreeMap<String, f64> {
+    let reads: Vec<Call> = calls.iter().filter(|c| !c.write).cloned().collect();
+    by_operation(&reads)
+        .into_iter()
+        .map(|(operation, count)| (operation, count as f64 / n as f64))
+        .collect()
+}
+
 /// Plans per second over the guards' observed states (pure CPU, no AWS).
 fn planner_throughput(guards: &[(GuardId, ApiGatewayGuardSpec)], reports: &[Report]) -> f64 {
     let inputs: Vec<_> = reports
@@ -133,19 +203,38 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// Seeds N REST APIs with a stage and a usage plan each, then measures one mode.
-async fn measure(n: usize, shared: bool) -> Value {
+/// Seeds the fleet's N APIs (REST APIs with a stage and a usage plan each; HTTP APIs with a
+/// route and a `$default` stage), then measures one mode.
+async fn measure(n: usize, shared: bool, fleet: Fleet) -> Value {
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
     let seeded = Instant::now();
-    stream::iter(0..n)
-        .for_each_concurrent(8, |i| {
+    // Each stage's metric dimension: a REST API's name, an HTTP API's id.
+    let metric_stages: Vec<StageKey> = stream::iter(0..n)
+        .map(|i| {
             let config = &config;
             async move {
-                let api = support::seed_api(config, &format!("bench-{i:04}"), "prod").await;
-                support::seed_usage_plan(config, &format!("bench-{i:04}-plan"), &api, "prod").await;
+                let name = format!("bench-{i:04}");
+                let api = match fleet.kind(i) {
+                    ApiKind::Rest => {
+                        let id = support::seed_api(config, &name, "prod").await;
+                        support::seed_usage_plan(config, &format!("{name}-plan"), &id, "prod")
+                            .await;
+                        name
+                    }
+                    ApiKind::Http => {
+                        support::seed_http_api(config, &name, "$default", &["GET /orders"]).await
+                    }
+                };
+                StageKey {
+                    kind: fleet.kind(i),
+                    api,
+                    stage: fleet.stage(i).to_owned(),
+                }
             }
         })
+        .buffered(8)
+        .collect()
         .await;
     let seed_secs = seeded.elapsed().as_secs_f64();
     // From here on the peak is the engine's: clear what seeding left (Linux clear_refs 5).
@@ -156,7 +245,7 @@ async fn measure(n: usize, shared: bool) -> Value {
                 namespace: "bench".to_owned(),
                 name: format!("g{i:04}"),
             };
-            (id, spec(i))
+            (id, spec(i, fleet))
         })
         .collect();
     // Listings expire only between rounds, as the resync interval outlasts the window.
@@ -172,20 +261,13 @@ async fn measure(n: usize, shared: bool) -> Value {
     let fresh_clients =
         support::unlimited_clients(&config).share_reads_for(Duration::from_secs(3600));
     fresh_clients
-        .expect_metrics(
-            &Identity::Own,
-            None,
-            (0..n).map(|i| StageKey {
-                kind: ApiKind::Rest,
-                api: format!("bench-{i:04}"),
-                stage: "prod".to_owned(),
-            }),
-        )
+        .expect_metrics(&Identity::Own, None, metric_stages)
         .await;
     let (_, fresh, _) = round(&fresh_clients, &guards, shared).await;
     json!({
         "n": n,
         "mode": if shared { "shared" } else { "per-guard" },
+        "fleet": fleet.name(),
         "seed_s": seed_secs,
         "cold_s": cold_time.as_secs_f64(),
         "cold_ok": ready,
@@ -200,6 +282,10 @@ async fn measure(n: usize, shared: bool) -> Value {
         "steady_writes": per_guard(&steady, true, n),
         "steady_floor_s": quota_floor(&steady, None),
         "steady_calls": by_operation(&steady),
+        "first_resync_reads_by_operation": reads_by_operation(&first, n),
+        "steady_reads_by_operation": reads_by_operation(&steady, n),
+        "fresh_reads_by_operation": reads_by_operation(&fresh, n),
+        "steady_in_sync": steady_reports.iter().filter(|r| r.plan.is_in_sync()).count(),
         "fresh_reads": per_guard(&fresh, false, n),
         "fresh_writes": per_guard(&fresh, true, n),
         "fresh_calls": by_operation(&fresh),
@@ -390,12 +476,18 @@ fn main() {
         return;
     }
     if let Some(one) = arg("--one") {
-        let (n, mode) = one.split_once(':').expect("--one N:MODE");
+        let mut parts = one.split(':');
+        let (Some(n), Some(mode)) = (parts.next(), parts.next()) else {
+            panic!("--one N:MODE[:FLEET]")
+        };
+        let fleet = Fleet::parse(parts.next().unwrap_or("rest"));
         let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-        let result = runtime.block_on(measure(n.parse().expect("N"), mode == "shared"));
+        let result = runtime.block_on(measure(n.parse().expect("N"), mode == "shared", fleet));
         println!("RESULT {result}");
         return;
     }
+    let fleet = Fleet::parse(&arg("--fleet").unwrap_or_else(|| "rest".to_owned()));
+    let modes = arg("--modes").unwrap_or_else(|| "per-guard,shared".to_owned());
     let sizes: Vec<usize> = arg("--sizes")
         .unwrap_or_else(|| "10,100,1000".to_owned())
         .split(',')
@@ -403,9 +495,9 @@ fn main() {
         .collect();
     let mut results = Vec::new();
     for n in &sizes {
-        for mode in ["per-guard", "shared"] {
-            eprintln!("measuring N={n} {mode} ...");
-            results.push(child("--one", &format!("{n}:{mode}")));
+        for mode in modes.split(',') {
+            eprintln!("measuring N={n} {mode} ({} fleet) ...", fleet.name());
+            results.push(child("--one", &format!("{n}:{mode}:{}", fleet.name())));
         }
     }
     println!(
@@ -458,5 +550,40 @@ fn main() {
             "steady resync, N={} {}: {}",
             r["n"], r["mode"], r["steady_calls"]
         );
+    }
+    println!();
+    println!(
+        "| N | fleet | AWS reads | round | reads/guard | by operation (reads/guard) | guards in sync |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in &results {
+        for (round, total, by) in [
+            (
+                "1st resync",
+                "first_resync_reads",
+                "first_resync_reads_by_operation",
+            ),
+            ("steady resync", "steady_reads", "steady_reads_by_operation"),
+            ("fresh process", "fresh_reads", "fresh_reads_by_operation"),
+        ] {
+            let ops: Vec<String> = r[by]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(op, per)| format!("{op} {:.3}", per.as_f64().unwrap_or_default()))
+                .collect();
+            println!(
+                "| {} | {} | {} | {round} | {:.3} | {} | {} |",
+                r["n"],
+                r["fleet"].as_str().unwrap_or_default(),
+                r["mode"].as_str().unwrap_or_default(),
+                r[total].as_f64().unwrap_or_default(),
+                ops.join(", "),
+                match round {
+                    "steady resync" => format!("{} of {}", r["steady_in_sync"], r["n"]),
+                    _ => String::new(),
+                },
+            );
+        }
     }
 }

@@ -179,7 +179,9 @@ pub struct LogGroup {
     pub name: String,
     /// `None`: events never expire.
     pub retention_days: Option<i32>,
-    pub tags: Vec<Tag>,
+    /// `None`: not read (a shared listing has no tags). Read afresh before any write that
+    /// needs the group's owner.
+    pub tags: Option<Vec<Tag>>,
 }
 
 /// The `*/*` (all methods) entry of a stage's `methodSettings`.

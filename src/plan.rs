@@ -559,8 +559,9 @@ pub fn access_log_group(spec: &ApiGatewayGuardSpec, api_id: &str) -> Option<Stri
 
 /// Keeps the stage's access logs: the log group made (and its retention kept) when this guard
 /// owns it or it is missing, then the stage's destination and format. A group someone else
-/// made is written to and never changed. Returns the stage changes; log group writes go
-/// straight into the plan, ahead of the UpdateStage that needs the group.
+/// made is written to and never changed (its tags are read before any write to it). Returns
+/// the stage changes; log group writes go straight into the plan, ahead of the UpdateStage
+/// that needs the group.
 fn access_logging(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
@@ -617,8 +618,12 @@ fn access_logging(
             retention_days: logging.retention_days,
             tags: guard.tags(),
         }),
+        // Unread tags count as the guard's here, as an alarm's do: the reconcile reads them
+        // afresh before any log group write and plans again, so a group someone else made is
+        // never changed.
         Some(found)
-            if guard.owns(&found.tags) && found.retention_days != Some(logging.retention_days) =>
+            if found.tags.as_ref().is_none_or(|tags| guard.owns(tags))
+                && found.retention_days != Some(logging.retention_days) =>
         {
             plan.actions.push(Action::PutRetention {
                 name,

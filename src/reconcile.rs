@@ -62,8 +62,10 @@ pub struct Outcome {
 }
 
 /// Reads what the guard needs from AWS: the REST API, the stage, and (only when the spec
-/// manages them) the usage plan and the account's logging role; the guard's alarms always,
-/// so owned alarms the spec dropped can be removed.
+/// manages them) the usage plan, the account's logging role, the dashboard and the access log
+/// group; the guard's alarms always, so owned alarms the spec dropped can be removed. Shared
+/// clients answer from listings up to one window old, without the tags of alarms and log
+/// groups unless kept: [`reconcile_claimed`] reads afresh whatever the plan would write.
 pub async fn observe(
     apigateway: &impl ApiGateway,
     cloudwatch: &impl CloudWatch,
@@ -116,7 +118,7 @@ pub async fn observe(
         },
         async {
             match &log_group {
-                Some(name) => Some(cloudwatch.log_group(name).await),
+                Some(name) => Some(cloudwatch.listed_log_group(name).await),
                 None => None,
             }
         },
@@ -194,6 +196,27 @@ fn alarms_error(guard: &GuardId, source: AwsError) -> ObserveError {
     }
 }
 
+/// The log group a planned write makes or changes.
+fn log_group_written(plan: &Plan) -> Option<&str> {
+    plan.actions.iter().find_map(|action| match action {
+        Action::CreateLogGroup { name, .. } | Action::PutRetention { name, .. } => {
+            Some(name.as_str())
+        }
+        _ => None,
+    })
+}
+
+fn touches_dashboard(plan: &Plan) -> bool {
+    plan.actions.iter().any(|action| {
+        matches!(
+            action,
+            Action::PutDashboard { .. }
+                | Action::DeleteDashboards { .. }
+                | Action::RetireDashboard { .. }
+        )
+    })
+}
+
 fn touches_alarms(plan: &Plan) -> bool {
     plan.actions.iter().any(|action| {
         matches!(
@@ -261,10 +284,11 @@ pub async fn owned_log_group(
     let Some(name) = name else {
         return Ok(None);
     };
+    // Always a fresh read, tags included: never a listing.
     let group = cloudwatch.log_group(&name).await?;
     Ok(group
         .found
-        .filter(|found| guard.owns(&found.tags))
+        .filter(|found| found.tags.as_ref().is_some_and(|tags| guard.owns(tags)))
         .map(|found| found.name))
 }
 
@@ -275,6 +299,8 @@ pub async fn owned_dashboards(
     guard: &GuardId,
 ) -> Result<Vec<String>, AwsError> {
     let name = guard.dashboard_name();
+    // Read afresh: a listing up to a window old does not decide what is deleted.
+    cloudwatch.forget_dashboards(&[name.clone(), guard.legacy_dashboard_name()]);
     let body = cloudwatch.get_dashboard(&name).await?;
     let current = body
         .filter(|body| dashboard::owner(body).as_deref() == Some(&guard.owner()))
@@ -532,22 +558,67 @@ pub async fn reconcile_claimed(
                 .alarms
                 .iter()
                 .any(|(alarm, tags)| tags.is_none() && legacy.contains(&alarm.name));
-            let refresh = !spec.suspend
+            let refresh_alarms = !spec.suspend
                 && ((touches_alarms(&first)
                     && (cloudwatch.forget(&guard.known_alarm_names()) || tags_unread))
                     || legacy_unread);
-            match refresh {
+            // So are the log group (listed without tags; a group someone else made is never
+            // changed) and the dashboard (its marker says whose it is) before a write to them.
+            let log_group_tags_unread = matches!(
+                &observed.log_group,
+                Some(Ok(group)) if group.found.as_ref().is_some_and(|found| found.tags.is_none())
+            );
+            let refresh_log_group = log_group_written(&first).filter(|name| {
+                !spec.suspend && (cloudwatch.forget_log_group(name) || log_group_tags_unread)
+            });
+            let refresh_dashboard = spec.dashboard.as_ref().filter(|_| {
+                !spec.suspend
+                    && touches_dashboard(&first)
+                    && cloudwatch
+                        .forget_dashboards(&[guard.dashboard_name(), guard.legacy_dashboard_name()])
+            });
+            // Boxed: they keep the whole reconcile future small enough for a test thread.
+            let (alarms, log_group, dashboard) = tokio::join!(
+                Box::pin(async {
+                    match refresh_alarms {
+                        true => Some(observe_alarms(cloudwatch, guard, true).await),
+                        false => None,
+                    }
+                }),
+                Box::pin(async {
+                    match refresh_log_group {
+                        Some(name) => Some(cloudwatch.log_group(name).await),
+                        None => None,
+                    }
+                }),
+                Box::pin(async {
+                    match refresh_dashboard {
+                        Some(wanted) => {
+                            Some(observe_dashboard(cloudwatch, guard, wanted.enabled).await)
+                        }
+                        None => None,
+                    }
+                }),
+            );
+            let refreshed = alarms.is_some() || log_group.is_some() || dashboard.is_some();
+            match alarms {
+                Some(Ok(alarms)) => observed.alarms = alarms,
+                Some(Err(source)) => {
+                    let ObserveError { what, source } = alarms_error(guard, source);
+                    return Report::refused(guard, what, source);
+                }
+                None => {}
+            }
+            // A failed read stays in what was observed, blocking only its own control.
+            if let Some(group) = log_group {
+                observed.log_group = Some(group);
+            }
+            if let Some(dashboard) = dashboard {
+                observed.dashboard = Some(dashboard);
+            }
+            match refreshed {
                 false => first,
-                true => match observe_alarms(cloudwatch, guard, true).await {
-                    Ok(alarms) => {
-                        observed.alarms = alarms;
-                        plan(guard, spec, observed)
-                    }
-                    Err(source) => {
-                        let ObserveError { what, source } = alarms_error(guard, source);
-                        return Report::refused(guard, what, source);
-                    }
-                },
+                true => plan(guard, spec, observed),
             }
         }
         Err(_) => Plan::default(),
@@ -593,6 +664,242 @@ pub async fn reconcile_claimed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use crate::model::{
+        AccessLog, AlarmConfig, GuardedApi, LogGroup, ObservedLogGroup, PatchOp, StageKey,
+        StageSettings, UsagePlan, access_log_format, access_log_group_name,
+    };
+
+    const ARN: &str = "arn:aws:logs:us-east-1:123456789012:log-group:";
+
+    /// One HTTP API stage whose access logs already go to the guard's group, and what AWS has
+    /// of that group and of the guard's dashboard. Reads are recorded; a write is a bug here
+    /// (the tests plan only).
+    struct Aws {
+        /// The group's retention and tags, when it exists.
+        group: Option<(Option<i32>, Vec<Tag>)>,
+        /// What successive reads of the guard's dashboard answer (the last one stays).
+        dashboards: Mutex<VecDeque<Option<String>>>,
+        reads: Mutex<Vec<&'static str>>,
+    }
+
+    impl Aws {
+        fn new(group: Option<(Option<i32>, Vec<Tag>)>, dashboards: &[Option<&str>]) -> Self {
+            Self {
+                group,
+                dashboards: Mutex::new(dashboards.iter().map(|d| d.map(str::to_owned)).collect()),
+                reads: Mutex::default(),
+            }
+        }
+
+        fn read(&self, what: &'static str) {
+            self.reads.lock().unwrap().push(what);
+        }
+
+        fn reads(&self) -> Vec<&'static str> {
+            self.reads.lock().unwrap().clone()
+        }
+
+        fn group(&self, name: &str, tags: bool) -> ObservedLogGroup {
+            ObservedLogGroup {
+                arn: format!("{ARN}{name}"),
+                found: self.group.clone().map(|(retention_days, t)| LogGroup {
+                    name: name.to_owned(),
+                    retention_days,
+                    tags: tags.then_some(t),
+                }),
+            }
+        }
+    }
+
+    fn api() -> GuardedApi {
+        GuardedApi {
+            kind: ApiKind::Http,
+            id: "h1".to_owned(),
+            name: "orders".to_owned(),
+            tags: Default::default(),
+        }
+    }
+
+    impl ApiGateway for Aws {
+        async fn find_api(&self, _: ApiKind, _: &ResourceRef) -> Result<GuardedApi, AwsError> {
+            Ok(api())
+        }
+        async fn list_apis(&self, _: ApiKind) -> Result<Vec<GuardedApi>, AwsError> {
+            unreachable!()
+        }
+        async fn stage_names(&self, _: ApiKind, _: &str) -> Result<Vec<String>, AwsError> {
+            unreachable!()
+        }
+        async fn get_api(&self, _: ApiKind, _: &str) -> Result<GuardedApi, AwsError> {
+            unreachable!()
+        }
+        async fn get_stage(&self, _: ApiKind, _: &str, _: &str) -> Result<StageSettings, AwsError> {
+            Ok(StageSettings {
+                access_log: Some(AccessLog {
+                    destination_arn: format!("{ARN}{}", access_log_group_name("h1", "$default")),
+                    format: access_log_format(ApiKind::Http),
+                }),
+                ..StageSettings::default()
+            })
+        }
+        async fn update_stage(
+            &self,
+            _: ApiKind,
+            _: &str,
+            _: &str,
+            _: &[PatchOp],
+        ) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn disable_access_logs(&self, _: ApiKind, _: &str, _: &str) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn find_usage_plan(&self, _: &ResourceRef) -> Result<UsagePlan, AwsError> {
+            unreachable!()
+        }
+        async fn update_usage_plan(&self, _: &str, _: &[PatchOp]) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn cloudwatch_role_arn(&self) -> Result<Option<String>, AwsError> {
+            unreachable!()
+        }
+    }
+
+    impl CloudWatch for Aws {
+        async fn describe_alarms(&self, _: &[String]) -> Result<Vec<ObservedAlarm>, AwsError> {
+            Ok(Vec::new())
+        }
+        async fn list_tags(&self, _: &str) -> Result<Vec<Tag>, AwsError> {
+            unreachable!()
+        }
+        async fn put_alarm(&self, _: &AlarmConfig, _: &[Tag]) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn tag_alarm(&self, _: &str, _: &[Tag]) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn delete_alarms(&self, _: &[String]) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn stage_metrics(&self, _: &StageKey) -> Result<StageMetrics, AwsError> {
+            unreachable!()
+        }
+        fn region(&self) -> &str {
+            "us-east-1"
+        }
+        async fn account_id(&self) -> Result<String, AwsError> {
+            Ok("123456789012".to_owned())
+        }
+        async fn get_dashboard(&self, name: &str) -> Result<Option<String>, AwsError> {
+            if name.ends_with("-orders") {
+                // The first name: none.
+                return Ok(None);
+            }
+            self.read("GetDashboard");
+            let mut answers = self.dashboards.lock().unwrap();
+            Ok(match answers.len() {
+                0 | 1 => answers.front().cloned().flatten(),
+                _ => answers.pop_front().flatten(),
+            })
+        }
+        async fn put_dashboard(&self, _: &str, _: &str) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn delete_dashboards(&self, _: &[String]) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        fn forget_dashboards(&self, _: &[String]) -> bool {
+            true
+        }
+        async fn log_group(&self, name: &str) -> Result<ObservedLogGroup, AwsError> {
+            self.read("log group with tags");
+            Ok(self.group(name, true))
+        }
+        async fn listed_log_group(&self, name: &str) -> Result<ObservedLogGroup, AwsError> {
+            self.read("listed log group");
+            Ok(self.group(name, false))
+        }
+        fn forget_log_group(&self, _: &str) -> bool {
+            true
+        }
+        async fn create_log_group(&self, _: &str, _: i32, _: &[Tag]) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn put_retention(&self, _: &str, _: i32) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn delete_log_group(&self, _: &str) -> Result<(), AwsError> {
+            unreachable!()
+        }
+    }
+
+    fn guard() -> GuardId {
+        GuardId {
+            namespace: "team".to_owned(),
+            name: "orders".to_owned(),
+        }
+    }
+
+    async fn planned(aws: &Aws, yaml: &str) -> Plan {
+        let spec: ApiGatewayGuardSpec =
+            serde_yaml::from_str(&format!("httpApi: {{id: h1}}\nstage: $default\n{yaml}")).unwrap();
+        let report = Box::pin(reconcile(aws, aws, &guard(), &spec, true)).await;
+        assert!(report.observed.is_ok(), "{report:#?}");
+        report.plan
+    }
+
+    #[tokio::test]
+    async fn a_listed_log_group_is_read_with_its_tags_before_its_retention_is_changed() {
+        let logging = "accessLogging: {retentionDays: 90}";
+        let ours = Aws::new(Some((Some(30), guard().tags())), &[]);
+        let plan = planned(&ours, logging).await;
+        assert_eq!(
+            plan.actions,
+            [Action::PutRetention {
+                name: access_log_group_name("h1", "$default"),
+                retention_days: 90,
+                from: Some(30),
+            }]
+        );
+        assert_eq!(ours.reads(), ["listed log group", "log group with tags"]);
+
+        // Someone else's group under the guard's name: the fresh read says so, and nothing
+        // is written to it.
+        let theirs = vec![("team".to_owned(), "platform".to_owned())];
+        let theirs = Aws::new(Some((Some(7), theirs)), &[]);
+        assert!(planned(&theirs, logging).await.is_in_sync());
+        assert_eq!(theirs.reads(), ["listed log group", "log group with tags"]);
+
+        // A group as wanted costs the listing only, and a missing one is read again before
+        // it is made.
+        let in_sync = Aws::new(Some((Some(90), guard().tags())), &[]);
+        assert!(planned(&in_sync, logging).await.is_in_sync());
+        assert_eq!(in_sync.reads(), ["listed log group"]);
+        let missing = Aws::new(None, &[]);
+        let plan = planned(&missing, logging).await;
+        assert!(matches!(plan.actions[0], Action::CreateLogGroup { .. }));
+        assert_eq!(missing.reads(), ["listed log group", "log group with tags"]);
+    }
+
+    #[tokio::test]
+    async fn a_dashboard_is_read_afresh_before_it_is_written() {
+        // The listing says there is none; by the time of the fresh read someone else made
+        // one of the name: it is left alone.
+        let foreign = r#"{"widgets":[]}"#;
+        let aws = Aws::new(None, &[None, Some(foreign)]);
+        let plan = planned(&aws, "dashboard: {}").await;
+        assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+        assert_eq!(plan.blockers[0].reason, "Conflict");
+        assert_eq!(aws.reads(), ["GetDashboard", "GetDashboard"]);
+        // Still none: it is made.
+        let aws = Aws::new(None, &[None]);
+        let plan = planned(&aws, "dashboard: {}").await;
+        assert!(matches!(plan.actions[..], [Action::PutDashboard { .. }]));
+    }
 
     #[test]
     fn only_two_guards_written_by_hand_need_someone_to_delete_one() {

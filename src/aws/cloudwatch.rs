@@ -240,6 +240,37 @@ impl SdkCloudWatch {
         Ok(metrics)
     }
 
+    /// When each dashboard whose name starts with `prefix` was last modified, by name
+    /// (ListDashboards, paged).
+    pub async fn dashboards_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<HashMap<String, Option<DateTime>>, AwsError> {
+        let mut dashboards = HashMap::new();
+        let mut next_token = None;
+        loop {
+            let request = self
+                .client
+                .list_dashboards()
+                .dashboard_name_prefix(prefix)
+                .set_next_token(next_token.take())
+                .send();
+            let page = self.meter.call("ListDashboards", false, request).await?;
+            for entry in page.dashboard_entries() {
+                let Some(name) = entry.dashboard_name() else {
+                    continue;
+                };
+                dashboards.insert(name.to_owned(), entry.last_modified().copied());
+            }
+            match page.next_token() {
+                Some(token) if !page.dashboard_entries().is_empty() => {
+                    next_token = Some(token.to_owned())
+                }
+                _ => return Ok(dashboards),
+            }
+        }
+    }
+
     /// Every metric alarm whose name starts with `prefix` (DescribeAlarms, 100 a page).
     pub async fn alarms_with_prefix(&self, prefix: &str) -> Result<Vec<ObservedAlarm>, AwsError> {
         let mut alarms = Vec::new();
@@ -480,7 +511,7 @@ impl CloudWatch for SdkCloudWatch {
     }
 
     async fn log_group(&self, name: &str) -> Result<ObservedLogGroup, AwsError> {
-        self.logs.log_group(name, || self.account_id()).await
+        self.logs.log_group(name, true, || self.account_id()).await
     }
 
     async fn create_log_group(

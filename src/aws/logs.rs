@@ -21,30 +21,34 @@ impl SdkLogs {
         Self { client, meter }
     }
 
-    /// The group named exactly `name` (DescribeLogGroups by prefix, paged, then
-    /// ListTagsForResource when it exists), with its ARN without DescribeLogGroups' `:*`;
-    /// `account_id` gives the ARN of a group AWS has no ARN for (none yet).
+    /// The group named exactly `name` (DescribeLogGroups by prefix, paged), with its tags
+    /// when `with_tags` (ListTagsForResource, when it exists), and its ARN without
+    /// DescribeLogGroups' `:*`; `account_id` gives the ARN of a group AWS has no ARN for (none
+    /// yet).
     pub(super) async fn log_group<F, Fut>(
         &self,
         name: &str,
+        with_tags: bool,
         account_id: F,
     ) -> Result<ObservedLogGroup, AwsError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<String, AwsError>>,
     {
-        let described = self.describe(name).await?;
-        let arn = match described.as_ref().and_then(|(arn, _)| arn.clone()) {
-            Some(arn) => arn,
-            None => log_group_arn(self.meter.region(), &account_id().await?, name),
-        };
-        let Some((_, retention_days)) = described else {
-            return Ok(ObservedLogGroup { arn, found: None });
-        };
+        let listed = self.describe(name).await?;
+        let mut observed = observed(self.meter.region(), name, listed, None, account_id).await?;
+        if let (true, Some(found)) = (with_tags, observed.found.as_mut()) {
+            found.tags = Some(self.tags(&observed.arn).await?);
+        }
+        Ok(observed)
+    }
+
+    /// The group's tags, sorted (ListTagsForResource).
+    async fn tags(&self, arn: &str) -> Result<Vec<Tag>, AwsError> {
         let request = self
             .client
             .list_tags_for_resource()
-            .resource_arn(&arn)
+            .resource_arn(arn)
             .send();
         // CloudWatch has a ListTagsForResource too: the error names this one's IAM action.
         let out = self
@@ -62,23 +66,11 @@ impl SdkLogs {
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
         tags.sort();
-        let found = LogGroup {
-            name: name.to_owned(),
-            retention_days,
-            tags,
-        };
-        Ok(ObservedLogGroup {
-            arn,
-            found: Some(found),
-        })
+        Ok(tags)
     }
 
-    /// The ARN AWS gives the group named exactly `name` (if any) and its retention, when it
-    /// exists.
-    async fn describe(
-        &self,
-        name: &str,
-    ) -> Result<Option<(Option<String>, Option<i32>)>, AwsError> {
+    /// What DescribeLogGroups lists of the group named exactly `name`, when it exists.
+    async fn describe(&self, name: &str) -> Result<Option<ListedLogGroup>, AwsError> {
         let mut next_token = None;
         loop {
             let request = self
@@ -93,14 +85,40 @@ impl SdkLogs {
                 .iter()
                 .find(|group| group.log_group_name() == Some(name));
             if let Some(group) = group {
-                let arn = group
-                    .log_group_arn()
-                    .or_else(|| group.arn().map(|arn| arn.trim_end_matches(":*")));
-                return Ok(Some((arn.map(str::to_owned), group.retention_in_days())));
+                return Ok(Some(listed(group)));
             }
             match page.next_token() {
                 Some(token) if !page.log_groups().is_empty() => next_token = Some(token.to_owned()),
                 _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Every group whose name starts with `prefix`, by name (DescribeLogGroups, 50 a page,
+    /// AWS's largest).
+    pub(super) async fn groups_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<HashMap<String, ListedLogGroup>, AwsError> {
+        let mut groups = HashMap::new();
+        let mut next_token = None;
+        loop {
+            let request = self
+                .client
+                .describe_log_groups()
+                .log_group_name_prefix(prefix)
+                .limit(LOG_GROUPS_PAGE)
+                .set_next_token(next_token.take())
+                .send();
+            let page = self.meter.call("DescribeLogGroups", false, request).await?;
+            groups.extend(
+                page.log_groups()
+                    .iter()
+                    .filter_map(|group| Some((group.log_group_name()?.to_owned(), listed(group)))),
+            );
+            match page.next_token() {
+                Some(token) if !page.log_groups().is_empty() => next_token = Some(token.to_owned()),
+                _ => return Ok(groups),
             }
         }
     }
@@ -154,6 +172,54 @@ impl SdkLogs {
             _ => Ok(()),
         }
     }
+}
+
+/// DescribeLogGroups' largest page.
+const LOG_GROUPS_PAGE: i32 = 50;
+
+/// A log group as DescribeLogGroups lists it: no tags.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct ListedLogGroup {
+    /// Its ARN without `:*`, when AWS gave one.
+    pub arn: Option<String>,
+    pub retention_days: Option<i32>,
+}
+
+fn listed(group: &aws_sdk_cloudwatchlogs::types::LogGroup) -> ListedLogGroup {
+    let arn = group
+        .log_group_arn()
+        .or_else(|| group.arn().map(|arn| arn.trim_end_matches(":*")));
+    ListedLogGroup {
+        arn: arn.map(str::to_owned),
+        retention_days: group.retention_in_days(),
+    }
+}
+
+/// The group named `name` as `listed` shows it (`None`: missing), with `tags` when known;
+/// `account_id` is asked only for the ARN of a group AWS gave none for.
+pub(super) async fn observed<F, Fut>(
+    region: &str,
+    name: &str,
+    listed: Option<ListedLogGroup>,
+    tags: Option<Vec<Tag>>,
+    account_id: F,
+) -> Result<ObservedLogGroup, AwsError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<String, AwsError>>,
+{
+    let arn = match listed.as_ref().and_then(|group| group.arn.clone()) {
+        Some(arn) => arn,
+        None => log_group_arn(region, &account_id().await?, name),
+    };
+    Ok(ObservedLogGroup {
+        arn,
+        found: listed.map(|group| LogGroup {
+            name: name.to_owned(),
+            retention_days: group.retention_days,
+            tags,
+        }),
+    })
 }
 
 /// The ARN a log group of this name has in the account and region: what an access log

@@ -140,7 +140,9 @@ pub trait CloudWatch: Send + Sync {
     fn region(&self) -> &str;
     /// The account the calls act in (STS GetCallerIdentity), for alarm ARNs.
     fn account_id(&self) -> impl Future<Output = Result<String, AwsError>> + Send;
-    /// GetDashboard's body; `None` when no dashboard has the name.
+    /// GetDashboard's body; `None` when no dashboard has the name. Shared clients answer the
+    /// operator's dashboards from a listing (ListDashboards) and the bodies read when each was
+    /// last modified, up to one window old.
     fn get_dashboard(
         &self,
         name: &str,
@@ -156,12 +158,32 @@ pub trait CloudWatch: Send + Sync {
         &self,
         names: &[String],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// The log group of this name (DescribeLogGroups by prefix, then ListTagsForResource
-    /// when it exists), with the ARN it has or would have in this account and region.
+    /// Drops what is kept about these dashboards, so their next read asks AWS (GetDashboard);
+    /// true when anything could have been kept.
+    fn forget_dashboards(&self, _names: &[String]) -> bool {
+        false
+    }
+    /// The log group of this name as AWS has it now, tags included (DescribeLogGroups by
+    /// prefix, then ListTagsForResource when it exists), with the ARN it has or would have in
+    /// this account and region: what decides whether the guard owns it.
     fn log_group(
         &self,
         name: &str,
     ) -> impl Future<Output = Result<ObservedLogGroup, AwsError>> + Send;
+    /// The log group of this name for a reconcile to compare: shared clients answer from a
+    /// listing up to one window old, with tags only when kept (`LogGroup::tags` `None`
+    /// otherwise). Read [`Self::log_group`] before writing to it.
+    fn listed_log_group(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<ObservedLogGroup, AwsError>> + Send {
+        self.log_group(name)
+    }
+    /// Drops what is kept about this log group, so its next read asks AWS; true when anything
+    /// could have been kept.
+    fn forget_log_group(&self, _name: &str) -> bool {
+        false
+    }
     /// CreateLogGroup with the tags, then PutRetentionPolicy.
     fn create_log_group(
         &self,

@@ -1,12 +1,15 @@
 //! Reads shared by every guard of a region, so AWS cost grows with the number of APIs, not
-//! guards times calls: REST APIs, HTTP APIs, usage plans, the account and the operator's
-//! alarms are listed in pages once per window; stages are read per API (GetStages); alarm
-//! tags are kept until the operator itself writes the alarm.
+//! guards times calls: REST APIs, HTTP APIs, usage plans, the account, the operator's alarms,
+//! its dashboards (with when each was last modified) and its access log groups are listed in
+//! pages once per window; stages are read per API (GetStages); a dashboard's body is read
+//! (GetDashboard) only when the listing shows it new or modified since; alarm and log group
+//! tags are kept until the operator itself writes the alarm or group.
 //!
 //! A write marks what it changed, and a listing fetched before that write is not used for it
-//! again: the next read of the object asks AWS directly. Before any write to an alarm the
-//! reconcile asks for a fresh read of it ([`CloudWatch::forget`]), so a listing up to one
-//! window old never decides who owns an alarm.
+//! again: the next read of the object asks AWS directly. Before any write to an alarm, a
+//! dashboard or a log group the reconcile asks for a fresh read of it ([`CloudWatch::forget`],
+//! [`CloudWatch::forget_dashboards`], [`CloudWatch::log_group`]), so a listing up to one window
+//! old never decides who owns what the operator writes.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -15,7 +18,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use aws_sdk_cloudwatch::primitives::DateTime;
+
 use super::apigateway::{ApiListing, find_listed, unique};
+use super::logs::{ListedLogGroup, observed};
 use super::{ApiGateway, CloudWatch, SdkApiGateway, SdkCloudWatch};
 
 use crate::crd::ResourceRef;
@@ -140,9 +146,21 @@ pub struct SharedReads {
     metric_stages: Mutex<HashMap<StageKey, Instant>>,
     /// Stages read on their own since the last shared read began, with when.
     metrics_alone: Mutex<HashMap<StageKey, (Instant, StageMetrics)>>,
+    /// The operator's dashboards (ListDashboards by [`dashboard_listing_prefix`]): when each
+    /// was last modified, by name.
+    dashboards: Slot<HashMap<String, Option<DateTime>>>,
+    /// Dashboard bodies by name, each with the LastModified the listing showed before it was
+    /// read.
+    dashboard_bodies: Mutex<HashMap<String, (DateTime, String)>>,
+    /// The access log groups under [`LOG_GROUP_PREFIX`] (DescribeLogGroups), by name.
+    log_groups: Slot<HashMap<String, ListedLogGroup>>,
+    /// Log group tags by name, as last read.
+    log_group_tags: Mutex<HashMap<String, Vec<Tag>>>,
     stage_writes: Writes,
     plan_writes: Writes,
     alarm_writes: Writes,
+    dashboard_writes: Writes,
+    log_group_writes: Writes,
 }
 
 impl std::fmt::Debug for SharedReads {
@@ -168,9 +186,15 @@ impl SharedReads {
             metrics: Slot::default(),
             metric_stages: Mutex::default(),
             metrics_alone: Mutex::default(),
+            dashboards: Slot::default(),
+            dashboard_bodies: Mutex::default(),
+            log_groups: Slot::default(),
+            log_group_tags: Mutex::default(),
             stage_writes: Writes::default(),
             plan_writes: Writes::default(),
             alarm_writes: Writes::default(),
+            dashboard_writes: Writes::default(),
+            log_group_writes: Writes::default(),
         }
     }
 
@@ -208,7 +232,8 @@ impl SharedReads {
             .contains_key(stage)
     }
 
-    /// Ends the window now: the next read of every listing asks AWS. Kept tags stay.
+    /// Ends the window now: the next read of every listing asks AWS. Kept tags and dashboard
+    /// bodies stay (a body is used only while the listing shows it unmodified).
     pub fn expire(&self) {
         *self.expired.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
@@ -240,6 +265,16 @@ impl SharedReads {
 fn alarm_listing_prefix() -> String {
     format!("{ALARM_PREFIX}-")
 }
+
+/// The dashboard-name prefix the shared listing covers: every dashboard the operator names,
+/// under today's names and the first ones.
+fn dashboard_listing_prefix() -> String {
+    format!("{ALARM_PREFIX}-")
+}
+
+/// The prefix of the access log groups the operator names (`model::access_log_group_name`):
+/// the shared listing covers them; a group a spec names is read on its own.
+const LOG_GROUP_PREFIX: &str = "/aws/apigateway/apigw-guard/";
 
 /// [`ApiGateway`] reading through the region's [`SharedReads`].
 #[derive(Clone)]
@@ -439,6 +474,24 @@ impl SharedCloudWatch {
             account_id,
         }
     }
+
+    /// `group` with the tags kept from its last read with tags, if any; a group gone loses
+    /// them.
+    fn with_kept_tags(&self, name: &str, mut group: ObservedLogGroup) -> ObservedLogGroup {
+        let mut kept = lock(&self.shared.log_group_tags);
+        match group.found.as_mut() {
+            Some(found) => found.tags = kept.get(name).cloned(),
+            None => {
+                kept.remove(name);
+            }
+        }
+        group
+    }
+}
+
+/// A std mutex's value; a panic elsewhere while holding it leaves nothing half-written here.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl CloudWatch for SharedCloudWatch {
@@ -581,23 +634,144 @@ impl CloudWatch for SharedCloudWatch {
         Ok(id)
     }
 
-    /// Not shared: a dashboard is one guard's, and its body is what drift is judged on.
+    /// The operator's dashboards from the shared listing; a body is read (GetDashboard) only
+    /// when the listing shows the dashboard new or modified since it was last read, or written
+    /// by this process since the listing. Another name is read on its own.
     async fn get_dashboard(&self, name: &str) -> Result<Option<String>, AwsError> {
-        self.sdk.get_dashboard(name).await
+        let prefix = dashboard_listing_prefix();
+        if !name.starts_with(&prefix) {
+            return self.sdk.get_dashboard(name).await;
+        }
+        let listing = self
+            .shared
+            .dashboards
+            .get(
+                self.shared.window,
+                self.shared.stale_before(None),
+                || async {
+                    let listed = self.sdk.dashboards_with_prefix(&prefix).await?;
+                    // A body the listing no longer shows is of a dashboard gone.
+                    lock(&self.shared.dashboard_bodies).retain(|name, _| listed.contains_key(name));
+                    Ok(listed)
+                },
+            )
+            .await?;
+        if self.shared.dashboard_writes.after(name, listing.at) {
+            return self.sdk.get_dashboard(name).await;
+        }
+        let Some(modified) = listing.value.get(name) else {
+            lock(&self.shared.dashboard_bodies).remove(name);
+            return Ok(None);
+        };
+        let kept = lock(&self.shared.dashboard_bodies)
+            .get(name)
+            .filter(|(at, _)| Some(at) == modified.as_ref())
+            .map(|(_, body)| body.clone());
+        if kept.is_some() {
+            return Ok(kept);
+        }
+        let read_at = Instant::now();
+        let body = self.sdk.get_dashboard(name).await?;
+        let mut bodies = lock(&self.shared.dashboard_bodies);
+        match (&body, modified) {
+            // Kept with the LastModified listed before the read: a change made since shows as
+            // another LastModified in the next listing, and the body is read again.
+            (Some(body), Some(modified)) if !self.shared.dashboard_writes.after(name, read_at) => {
+                bodies.insert(name.to_owned(), (*modified, body.clone()));
+            }
+            _ => {
+                bodies.remove(name);
+            }
+        }
+        Ok(body)
     }
 
     async fn put_dashboard(&self, name: &str, body: &str) -> Result<(), AwsError> {
-        self.sdk.put_dashboard(name, body).await
+        let result = self.sdk.put_dashboard(name, body).await;
+        self.forget_dashboards(&[name.to_owned()]);
+        result
     }
 
     async fn delete_dashboards(&self, names: &[String]) -> Result<(), AwsError> {
-        self.sdk.delete_dashboards(names).await
+        let result = self.sdk.delete_dashboards(names).await;
+        self.forget_dashboards(names);
+        result
     }
 
-    /// Not shared: its tags decide whether the guard owns the group. The ARN of a missing
-    /// group takes the account kept for this identity.
+    fn forget_dashboards(&self, names: &[String]) -> bool {
+        let mut bodies = lock(&self.shared.dashboard_bodies);
+        for name in names {
+            self.shared
+                .dashboard_writes
+                .record(name, self.shared.window);
+            bodies.remove(name);
+        }
+        true
+    }
+
+    /// Always asks AWS, tags included: its tags decide whether the guard owns the group. The
+    /// ARN of a missing group takes the account kept for this identity.
     async fn log_group(&self, name: &str) -> Result<ObservedLogGroup, AwsError> {
-        self.sdk.logs().log_group(name, || self.account_id()).await
+        let read_at = Instant::now();
+        let group = self
+            .sdk
+            .logs()
+            .log_group(name, true, || self.account_id())
+            .await?;
+        if !self.shared.log_group_writes.after(name, read_at) {
+            let mut kept = lock(&self.shared.log_group_tags);
+            match group.found.as_ref().and_then(|found| found.tags.clone()) {
+                Some(tags) => kept.insert(name.to_owned(), tags),
+                None => kept.remove(name),
+            };
+        }
+        Ok(group)
+    }
+
+    /// A group under the operator's prefix from the shared listing (a group this process
+    /// wrote since the listing began is read on its own); another group on its own
+    /// (DescribeLogGroups by its name). Tags only as kept from the last read with tags.
+    async fn listed_log_group(&self, name: &str) -> Result<ObservedLogGroup, AwsError> {
+        let logs = self.sdk.logs();
+        let alone = || logs.log_group(name, false, || self.account_id());
+        let group = match name.starts_with(LOG_GROUP_PREFIX) {
+            false => alone().await?,
+            true => {
+                let listing = self
+                    .shared
+                    .log_groups
+                    .get(
+                        self.shared.window,
+                        self.shared.stale_before(None),
+                        || async {
+                            let listed = logs.groups_with_prefix(LOG_GROUP_PREFIX).await?;
+                            // Tags of a group the listing no longer shows are of a group gone.
+                            lock(&self.shared.log_group_tags).retain(|name, _| {
+                                !name.starts_with(LOG_GROUP_PREFIX) || listed.contains_key(name)
+                            });
+                            Ok(listed)
+                        },
+                    )
+                    .await?;
+                match self.shared.log_group_writes.after(name, listing.at) {
+                    true => alone().await?,
+                    false => {
+                        let listed = listing.value.get(name).cloned();
+                        observed(self.sdk.region(), name, listed, None, || self.account_id())
+                            .await?
+                    }
+                }
+            }
+        };
+        Ok(self.with_kept_tags(name, group))
+    }
+
+    fn forget_log_group(&self, name: &str) -> bool {
+        self.shared
+            .log_group_writes
+            .record(name, self.shared.window);
+        lock(&self.shared.log_group_tags).remove(name);
+        true
     }
 
     async fn create_log_group(
@@ -606,15 +780,21 @@ impl CloudWatch for SharedCloudWatch {
         retention_days: i32,
         tags: &[Tag],
     ) -> Result<(), AwsError> {
-        self.sdk.create_log_group(name, retention_days, tags).await
+        let result = self.sdk.create_log_group(name, retention_days, tags).await;
+        self.forget_log_group(name);
+        result
     }
 
     async fn put_retention(&self, name: &str, retention_days: i32) -> Result<(), AwsError> {
-        self.sdk.put_retention(name, retention_days).await
+        let result = self.sdk.put_retention(name, retention_days).await;
+        self.forget_log_group(name);
+        result
     }
 
     async fn delete_log_group(&self, name: &str) -> Result<(), AwsError> {
-        self.sdk.delete_log_group(name).await
+        let result = self.sdk.delete_log_group(name).await;
+        self.forget_log_group(name);
+        result
     }
 
     fn forget(&self, names: &[String]) -> bool {
@@ -630,5 +810,26 @@ impl CloudWatch for SharedCloudWatch {
                     .is_some_and(|(_, name)| names.iter().any(|n| n == name))
             });
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GuardId, access_log_group_name};
+
+    #[test]
+    fn the_listings_cover_every_name_the_operator_gives() {
+        let guard = GuardId {
+            namespace: "team".to_owned(),
+            name: "orders.v2".to_owned(),
+        };
+        for name in [guard.dashboard_name(), guard.legacy_dashboard_name()] {
+            assert!(name.starts_with(&dashboard_listing_prefix()), "{name}");
+        }
+        for (api, stage) in [("a1b2c3", "prod"), ("h1", "$default")] {
+            let name = access_log_group_name(api, stage);
+            assert!(name.starts_with(LOG_GROUP_PREFIX), "{name}");
+        }
     }
 }

@@ -113,7 +113,7 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
                 group.found = Some(LogGroup {
                     name: name.clone(),
                     retention_days: Some(*retention_days),
-                    tags: tags.clone(),
+                    tags: Some(tags.clone()),
                 });
             }
             Action::PutRetention { retention_days, .. } => {
@@ -1023,7 +1023,7 @@ fn a_log_group_someone_else_made_is_written_to_and_never_changed() {
     let theirs = LogGroup {
         name: "/aws/apigateway/apigw-guard/h1/_default".to_owned(),
         retention_days: Some(7),
-        tags: vec![("team".to_owned(), "platform".to_owned())],
+        tags: Some(vec![("team".to_owned(), "platform".to_owned())]),
     };
     let plan = plan(&guard(), &spec, &with_log_group(fresh_http(), Some(theirs)));
     assert_eq!(plan.actions.len(), 1, "{:#?}", plan.actions);
