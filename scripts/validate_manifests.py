@@ -210,7 +210,8 @@ def check_examples(examples):
             seen.setdefault(key, (origin, obj))
             if obj["kind"] == "ApiGatewayGuard":
                 spec = obj["spec"]
-                stage = (spec.get("account"), spec.get("region"), json.dumps(spec["restApi"], sort_keys=True), spec["stage"])
+                api = {kind: spec[kind] for kind in ("restApi", "httpApi") if kind in spec}
+                stage = (spec.get("account"), spec.get("region"), json.dumps(api, sort_keys=True), spec["stage"])
                 if stage in stages:
                     raise SystemExit(f"{origin} and {stages[stage]} guard one stage {stage}: beside each other one is Conflict")
                 stages[stage] = origin

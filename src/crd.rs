@@ -649,8 +649,9 @@ pub struct ApiGatewayGuardStatus {
     /// The metadata.generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Reconciling and Stalled (kstatus), then one per control: Tracing,
-    /// ExecutionLogging, Throttle, StageThrottle, Alarms, Dashboard.
+    /// Ready, Reconciling and Stalled (kstatus), then one per control the spec manages:
+    /// Tracing, ExecutionLogging, Throttle, StageThrottle, Alarms, Dashboard, AccessLogging,
+    /// DetailedMetrics.
     #[serde(default)]
     pub conditions: Vec<Condition>,
     /// The AWS account the guard acts in, as STS reported it; shown for guards that name

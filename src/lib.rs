@@ -1,5 +1,5 @@
-//! apigw-guard: keeps AWS API Gateway REST API stages guarded against 5XX incidents, as the
-//! API Gateway 5XX runbook's Prevention section prescribes.
+//! apigw-guard: keeps AWS API Gateway stages (REST and HTTP APIs) guarded against 5XX
+//! incidents, as the API Gateway 5XX runbook's Prevention section prescribes.
 //!
 //! The modules are listed bottom-up, each under a line saying what it holds and which modules
 //! it uses. A module uses only modules listed above it, so the imports form no cycle;
@@ -11,7 +11,7 @@ pub mod crd;
 pub mod model;
 // Checks of a spec that the CRD schema cannot express. Uses: crd, model.
 pub mod validate;
-// Which guards may act through which AWS identity, on which REST APIs; pure. Uses: crd, model.
+// Which guards may act through which AWS identity, on which APIs; pure. Uses: crd, model.
 pub mod tenancy;
 // What a policy covers: matching, its guards' names and specs, its status; pure. Uses: crd, model.
 pub mod policy;

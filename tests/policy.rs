@@ -132,3 +132,129 @@ async fn a_policy_guards_exactly_the_matching_stages() {
     // No policy alarm on any dev stage, nor on an untagged API.
     assert!(alarms.iter().all(|a| !a.contains("-dev-")), "{alarms:?}");
 }
+
+const MIXED: &str = "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuardPolicy
+metadata: {name: mixed, namespace: ops}
+spec:
+  region: us-east-1
+  selector:
+    restApiTags: {team: mixed}
+    restApiNames: ['mixed-*']
+    stages: [prod]
+  template:
+    tracing: {enabled: true}
+    detailedMetrics: true
+    stageThrottle: {rateLimit: 10, burstLimit: 5}
+    alarms: {}
+";
+
+/// One policy over a fleet of both kinds: each stage gets a guard of its kind, without the
+/// template's sections its kind does not have, and the plan says which.
+#[tokio::test]
+async fn a_policy_guards_a_mixed_fleet_each_stage_with_the_controls_of_its_kind() {
+    let config = support::config(REGION).await;
+    let v2 = aws_sdk_apigatewayv2::Client::new(&config);
+    let mut rest = Vec::new();
+    let mut http = Vec::new();
+    for i in 0..2 {
+        let id = support::seed_api(&config, &format!("mixed-rest-{i}"), "prod").await;
+        support::tag_api(&config, &id, &[("team", "mixed")]).await;
+        rest.push(id);
+        let id = support::seed_http_api(&config, &format!("mixed-http-{i}"), "prod", &[]).await;
+        v2.tag_resource()
+            .resource_arn(format!("arn:aws:apigateway:{REGION}::/apis/{id}"))
+            .tags("team", "mixed")
+            .send()
+            .await
+            .unwrap();
+        http.push(id);
+    }
+    // Of the fleet's name but not its team: not matched.
+    support::seed_http_api(&config, "mixed-http-untagged", "prod", &[]).await;
+    let dir = std::env::temp_dir().join(format!("apigw-guard-mixed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mixed.yaml");
+    std::fs::write(&path, MIXED).unwrap();
+    let file = path.to_str().unwrap();
+
+    let plan = support::apigw_guard(&["plan", "-f", file]);
+    let stdout = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(plan.status.success(), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("policy ops/mixed: 4 stage(s) matched"),
+        "{stdout}"
+    );
+    for i in 0..2 {
+        let http_line = lines[1..5]
+            .iter()
+            .find(|l| l.starts_with(&format!("  + mixed-http-{i}/prod (HTTP API): guard ")))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(
+            http_line.ends_with(", without the template's tracing"),
+            "{http_line}"
+        );
+        let rest_line = lines[1..5]
+            .iter()
+            .find(|l| l.starts_with(&format!("  + mixed-rest-{i}/prod: guard ")))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(
+            rest_line.ends_with(", without the template's detailedMetrics"),
+            "{rest_line}"
+        );
+    }
+
+    let out = support::apigw_guard(&["reconcile", "--once", "-f", file]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for id in &rest {
+        assert!(support::tracing_enabled(&config, id, "prod").await);
+        assert_eq!(support::stage_rate_limit(&config, id, "prod").await, 10.0);
+    }
+    for id in &http {
+        let stage = v2
+            .get_stage()
+            .api_id(id)
+            .stage_name("prod")
+            .send()
+            .await
+            .unwrap();
+        let defaults = stage.default_route_settings().unwrap();
+        assert_eq!(defaults.detailed_metrics_enabled(), Some(true));
+        assert_eq!(defaults.throttling_rate_limit(), Some(10.0));
+    }
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    let alarms = cw
+        .describe_alarms()
+        .alarm_name_prefix("apigw-guard-ops_mixed-")
+        .send()
+        .await
+        .unwrap();
+    let metrics: Vec<(&str, &str)> = alarms
+        .metric_alarms()
+        .iter()
+        .filter(|a| a.alarm_name().is_some_and(|n| n.ends_with("_5xx")))
+        .map(|a| {
+            let api = a.dimensions()[0].name().unwrap_or_default();
+            (a.metric_name().unwrap_or_default(), api)
+        })
+        .collect();
+    assert_eq!(metrics.len(), 4, "{metrics:?}");
+    assert_eq!(
+        metrics.iter().filter(|m| **m == ("5xx", "ApiId")).count(),
+        2,
+        "{metrics:?}"
+    );
+    assert_eq!(
+        metrics
+            .iter()
+            .filter(|m| **m == ("5XXError", "ApiName"))
+            .count(),
+        2,
+        "{metrics:?}"
+    );
+}
