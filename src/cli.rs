@@ -696,7 +696,7 @@ async fn earlier_rivals(
     let calls = calls.snapshot();
     if !calls.is_empty() {
         eprintln!(
-            "resolving the REST APIs of the file's guards: AWS calls: {}",
+            "resolving the APIs of the file's guards: AWS calls: {}",
             CallLog::summary(&calls)
         );
     }
