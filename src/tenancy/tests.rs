@@ -109,6 +109,24 @@ fn every_required_tag_must_be_on_the_api_with_its_value() {
         "AwsAccount payments-prod allows APIs tagged env=prod,team=payments; REST API \
          \"a2-api\" (a2) lacks tag env=prod and has team=orders, not team=payments"
     );
+    // An HTTP API is held to the same tags.
+    let http = |pairs| GuardedApi {
+        kind: crate::model::ApiKind::Http,
+        ..api("h1", pairs)
+    };
+    let err = tenancy.check_api(&http(&[("team", "orders")])).unwrap_err();
+    assert_eq!(err.code, FORBIDDEN);
+    assert!(
+        err.message
+            .contains("; HTTP API \"h1-api\" (h1) lacks tag env=prod"),
+        "{}",
+        err.message
+    );
+    assert!(
+        tenancy
+            .check_api(&http(&[("team", "payments"), ("env", "prod")]))
+            .is_ok()
+    );
     let open = Tenancy::of(&account(payments(), &[]));
     assert!(
         open.check_api(&api("a3", &[])).is_ok(),
