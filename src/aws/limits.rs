@@ -24,7 +24,7 @@ pub enum Quota {
     DescribeAlarms,
     /// CloudWatch TagResource and ListTagsForResource: 10/s.
     CloudWatchTags,
-    /// CloudWatch GetDashboard, PutDashboard and DeleteDashboards: 10/s.
+    /// CloudWatch GetDashboard, PutDashboard, DeleteDashboards and ListDashboards: 10/s.
     Dashboards,
     /// CloudWatch Logs CreateLogGroup, DeleteLogGroup and PutRetentionPolicy (5/s each) and
     /// DescribeLogGroups (10/s): one bucket at the lowest, 5/s, so none of them can trip.
@@ -101,7 +101,9 @@ impl Quota {
             "CreateLogGroup" | "DeleteLogGroup" | "PutRetentionPolicy" | "DescribeLogGroups" => {
                 &[Quota::LogGroups]
             }
-            "GetDashboard" | "PutDashboard" | "DeleteDashboards" => &[Quota::Dashboards],
+            "GetDashboard" | "PutDashboard" | "DeleteDashboards" | "ListDashboards" => {
+                &[Quota::Dashboards]
+            }
             // Quotas far above what is asked of them: one batched read a window, or a
             // handful by diagnose.
             "GetMetricData" | "FilterLogEvents" | "GetFunction" => &[],
