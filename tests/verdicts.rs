@@ -417,6 +417,31 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             ),
             Some("spec.accessLogging"),
         ),
+        (
+            "http-only-policy-with-tracing",
+            policy(
+                "http-tracing",
+                "  selector: {apiKinds: [HTTP], stages: [prod]}\n  template: {tracing: {}}\n",
+            ),
+            Some("spec.template"),
+        ),
+        (
+            "policy-api-kind-twice",
+            policy(
+                "kind-twice",
+                "  selector: {apiKinds: [REST, REST], stages: [prod]}\n  template: {}\n",
+            ),
+            Some("spec.selector.apiKinds"),
+        ),
+        (
+            "good-mixed-policy",
+            policy(
+                "good-mixed",
+                "  selector: {stages: [prod, $default]}\n  template: {tracing: {}, \
+                 detailedMetrics: true, accessLogging: {}}\n",
+            ),
+            None,
+        ),
         // Not YAML at all.
         (
             "yaml-syntax-error",
