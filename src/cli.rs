@@ -524,14 +524,32 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
         .await;
     wait_for_turns(&guards, &mut runs, run).await;
     let mut out = std::io::stdout().lock();
+    let mut costs = crate::cost::MonthlyCost::default();
     for (guard, (report, calls)) in guards.iter().zip(&runs) {
         let ok = if dry_run {
-            print_plan(&mut out, report)
+            let ok = print_plan(&mut out, report);
+            if let Ok(observed) = &report.observed {
+                let cost = crate::cost::monthly(&report.guard, &guard.spec, &observed.api);
+                let _ = writeln!(out, "  costs {cost}");
+                costs += &cost;
+            }
+            ok
         } else {
             print_status(&mut out, guard, report)?
         };
         all_ok &= ok;
         eprintln!("{}: AWS calls: {}", report.guard, CallLog::summary(calls));
+    }
+    // What guarding the file's stages costs, a policy's among them, before it is applied.
+    if dry_run {
+        let _ = writeln!(
+            out,
+            "{} guard(s) cost {} at CloudWatch's list prices (us-east-1, read {}; access log \
+             ingestion and detailed metrics, priced by volume, not counted)",
+            runs.iter().filter(|(r, _)| r.observed.is_ok()).count(),
+            costs,
+            crate::cost::PRICES.read
+        );
     }
     Ok(all_ok)
 }

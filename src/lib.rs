@@ -25,6 +25,8 @@ pub mod runbook;
 pub mod dashboard;
 // Pure planning: spec + observed -> ordered actions. Uses: crd, model, dashboard.
 pub mod plan;
+// What a guard's alarms and dashboard cost a month at list prices; pure. Uses: crd, model, plan.
+pub mod cost;
 // SDK adapters behind small traits, shared reads, client-side quotas. Uses: crd, model.
 pub mod aws;
 // The stages a policy's selector matches, from shared listings. Uses: crd, model, policy, aws.
@@ -43,7 +45,7 @@ pub mod recorder;
 pub mod telemetry;
 // The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, reconcile, status, events, recorder, telemetry.
 pub mod controller;
-// Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, policy, manifest, aws, discovery, reconcile, status, diagnose, telemetry.
+// Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, policy, manifest, cost, aws, discovery, reconcile, status, diagnose, telemetry.
 pub mod cli;
 // The AwsAccount controller: assumes each role, reports the account reached. Uses: crd, model, aws, tenancy, status, recorder, telemetry, controller.
 pub mod accounts;

@@ -45,7 +45,18 @@ async fn plan_then_reconcile_the_example_guard() {
         "  put-dashboard apigw-guard-payments_orders-prod (create)"
     );
     assert!(lines[6].starts_with("  update-usage-plan "));
-    assert_eq!(lines.len(), 7, "{stdout}");
+    // What the guard costs a month, and the file's total: three standard alarms, a dashboard.
+    assert_eq!(
+        lines[7],
+        "  costs $3.30 a month (3 alarm(s) $0.30, 1 dashboard(s) $3.00)"
+    );
+    assert!(
+        lines[8].starts_with(
+            "1 guard(s) cost $3.30 a month (3 alarm(s) $0.30, 1 dashboard(s) $3.00) at CloudWatch's list prices"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(lines.len(), 9, "{stdout}");
     assert!(
         text(&plan.stderr).lines().any(|l| l.ends_with("writes: 0")),
         "plan never writes"
@@ -93,10 +104,17 @@ async fn plan_then_reconcile_the_example_guard() {
         text(&again.stderr)
     );
     let plan = support::apigw_guard(&["plan", "-f", "examples/guard.yaml"]);
+    let stdout = text(&plan.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
-        text(&plan.stdout),
-        format!("guard payments/orders-prod (REST API orders-api {api_id}): in sync\n")
+        lines[..2],
+        [
+            format!("guard payments/orders-prod (REST API orders-api {api_id}): in sync").as_str(),
+            "  costs $3.30 a month (3 alarm(s) $0.30, 1 dashboard(s) $3.00)"
+        ],
+        "{stdout}"
     );
+    assert_eq!(lines.len(), 3, "{stdout}");
 }
 
 #[test]

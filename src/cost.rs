@@ -1,0 +1,125 @@
+//! What a guard's CloudWatch alarms and dashboard cost a month at AWS's list prices, so a
+//! platform team sees what guarding a fleet costs before it applies it. Pure.
+
+use std::fmt;
+
+use crate::crd::ApiGatewayGuardSpec;
+use crate::model::{AlarmKind, GuardId, GuardedApi};
+use crate::plan::desired_alarm;
+
+/// CloudWatch's list prices in US dollars a month (us-east-1; most regions charge the same,
+/// some more), and when they were read.
+pub struct Prices {
+    pub read: &'static str,
+    /// A standard-resolution metric alarm (a period of 60 s or more), per metric.
+    pub standard_alarm: f64,
+    /// A high-resolution metric alarm (a period of 10 or 30 s), per metric.
+    pub high_resolution_alarm: f64,
+    /// A dashboard, beyond the account's three free ones.
+    pub dashboard: f64,
+}
+
+/// The one price table.
+pub const PRICES: Prices = Prices {
+    read: "2026-11",
+    standard_alarm: 0.10,
+    high_resolution_alarm: 0.30,
+    dashboard: 3.00,
+};
+
+/// A guard's monthly cost in US dollars, by what it keeps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MonthlyCost {
+    pub alarms: usize,
+    pub alarms_usd: f64,
+    pub dashboards: usize,
+    pub dashboards_usd: f64,
+}
+
+impl MonthlyCost {
+    pub fn total(&self) -> f64 {
+        self.alarms_usd + self.dashboards_usd
+    }
+}
+
+impl std::ops::AddAssign<&MonthlyCost> for MonthlyCost {
+    fn add_assign(&mut self, other: &MonthlyCost) {
+        self.alarms += other.alarms;
+        self.alarms_usd += other.alarms_usd;
+        self.dashboards += other.dashboards;
+        self.dashboards_usd += other.dashboards_usd;
+    }
+}
+
+impl fmt::Display for MonthlyCost {
+    /// `$3.30 a month (3 alarms $0.30, 1 dashboard $3.00)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "${:.2} a month ({} alarm(s) ${:.2}, {} dashboard(s) ${:.2})",
+            self.total(),
+            self.alarms,
+            self.alarms_usd,
+            self.dashboards,
+            self.dashboards_usd
+        )
+    }
+}
+
+/// What the alarms and dashboard the spec wants cost a month. Usage-priced extras are not
+/// counted: access log ingestion and storage, detailed metrics' per-route metrics, and the
+/// operator's own GetMetricData reads, which depend on traffic and fleet size.
+pub fn monthly(guard: &GuardId, spec: &ApiGatewayGuardSpec, api: &GuardedApi) -> MonthlyCost {
+    let mut cost = MonthlyCost::default();
+    for kind in AlarmKind::ALL {
+        if let Some(alarm) = desired_alarm(guard, spec, api, kind) {
+            cost.alarms += 1;
+            cost.alarms_usd += match alarm.period < 60 {
+                true => PRICES.high_resolution_alarm,
+                false => PRICES.standard_alarm,
+            };
+        }
+    }
+    if spec.dashboard.as_ref().is_some_and(|d| d.enabled) {
+        cost.dashboards = 1;
+        cost.dashboards_usd = PRICES.dashboard;
+    }
+    cost
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cost(yaml: &str) -> MonthlyCost {
+        let spec: ApiGatewayGuardSpec = serde_yaml::from_str(yaml).unwrap();
+        let guard = GuardId {
+            namespace: "ns".to_owned(),
+            name: "g".to_owned(),
+        };
+        monthly(&guard, &spec, &GuardedApi::default())
+    }
+
+    #[test]
+    fn each_alarm_costs_by_its_resolution_and_a_dashboard_its_flat_price() {
+        let full = cost("restApi: {id: a}\nstage: prod\nalarms: {}\ndashboard: {}\n");
+        assert_eq!((full.alarms, full.dashboards), (3, 1));
+        assert!((full.total() - 3.30).abs() < 1e-9, "{full}");
+        assert_eq!(
+            full.to_string(),
+            "$3.30 a month (3 alarm(s) $0.30, 1 dashboard(s) $3.00)"
+        );
+        // A 10 s period is a high-resolution alarm; a disabled alarm and dashboard cost nothing.
+        let tuned = cost(
+            "httpApi: {id: a}\nstage: $default\nalarms: {fiveXXError: {periodSeconds: 10}, \
+             latency: {enabled: false}}\ndashboard: {enabled: false}\n",
+        );
+        assert_eq!((tuned.alarms, tuned.dashboards), (2, 0));
+        assert!((tuned.alarms_usd - 0.40).abs() < 1e-9, "{tuned}");
+        // Nothing managed, nothing paid.
+        assert_eq!(
+            cost("restApi: {id: a}\nstage: prod\n"),
+            MonthlyCost::default()
+        );
+    }
+}
