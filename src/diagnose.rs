@@ -173,11 +173,18 @@ fn finding(step: u8, kind: Kind, text: impl Into<String>) -> Finding {
     }
 }
 
-/// The function a Lambda integration URI invokes (its ARN), if it is one.
+/// The function a Lambda integration invokes (its ARN), if it is one: REST APIs' invoke URI
+/// (`arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/ARN/invocations`), or the
+/// function ARN itself (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`), as HTTP
+/// APIs' Lambda integrations name it.
 fn lambda_arn(uri: &str) -> Option<&str> {
-    let (_, rest) = uri.split_once(":lambda:path/")?;
-    let (_, rest) = rest.split_once("/functions/")?;
-    rest.strip_suffix("/invocations")
+    if let Some((_, rest)) = uri.split_once(":lambda:path/") {
+        let (_, rest) = rest.split_once("/functions/")?;
+        return rest.strip_suffix("/invocations");
+    }
+    let (partition, rest) = uri.strip_prefix("arn:")?.split_once(':')?;
+    let name = rest.strip_prefix("lambda:")?.split_once(":function:")?.1;
+    (!partition.is_empty() && !name.is_empty() && !uri.contains('/')).then_some(uri)
 }
 
 /// The function's name from its ARN (`...:function:NAME[:QUALIFIER]`).
@@ -238,24 +245,17 @@ pub async fn diagnose(
     };
 
     // Steps 3 and 4: integrations and the backends behind them.
-    let integrations = match kind {
-        ApiKind::Rest => match aws.apigateway.integrations(&api.id).await {
-            Ok(integrations) => integrations,
-            Err(err) => {
-                findings.push(finding(
-                    4,
-                    Kind::Unavailable,
-                    format!("integrations: {err}"),
-                ));
-                Vec::new()
-            }
-        },
-        ApiKind::Http => {
+    let read = match kind {
+        ApiKind::Rest => aws.apigateway.integrations(&api.id).await,
+        ApiKind::Http => aws.http_integrations(&api.id).await,
+    };
+    let integrations = match read {
+        Ok(integrations) => integrations,
+        Err(err) => {
             findings.push(finding(
                 4,
                 Kind::Unavailable,
-                "integrations: an HTTP API's integrations are not read (GetIntegrations), so no \
-                 backend is checked or probed",
+                format!("integrations: {err}"),
             ));
             Vec::new()
         }
@@ -1197,6 +1197,27 @@ pub fn render_text(d: &Diagnosis) -> String {
 mod tests {
     use super::*;
     use crate::model::access_log_format;
+
+    #[test]
+    fn a_lambda_is_named_by_its_invoke_uri_or_its_own_arn() {
+        let arn = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
+        let invoke = format!(
+            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/{arn}/invocations"
+        );
+        assert_eq!(lambda_arn(&invoke), Some(arn));
+        assert_eq!(lambda_arn(arn), Some(arn));
+        let qualified = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live";
+        assert_eq!(lambda_arn(qualified), Some(qualified));
+        assert_eq!(function_name(qualified), "orders");
+        for other in [
+            "https://example.com/orders",
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/x/1/2",
+            "arn:aws:lambda:eu-west-1:123456789012:layer:deps:1",
+            "arn:aws:apigateway:eu-west-1:sqs:path/123456789012/queue",
+        ] {
+            assert_eq!(lambda_arn(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn the_guards_format_and_others_are_read_by_their_keys() {

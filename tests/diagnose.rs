@@ -932,3 +932,156 @@ async fn an_http_api_is_read_in_its_own_format_or_told_to_log() {
     );
     assert!(render_text(&quiet).contains("Step 2: access logs (none)"));
 }
+
+#[tokio::test]
+async fn an_http_apis_routes_are_read_with_their_integrations_and_backends() {
+    use aws_sdk_apigatewayv2::types::{ConnectionType, IntegrationType};
+    let config = support::config("eu-central-1").await;
+    let function = seed_function(&config, "pets-fn", 40).await;
+    let (url, requests) = backend(Some(200)).await;
+    let (api_id, _) = seed_http_api_logging(
+        &config,
+        "routed-http-api",
+        Some(&access_log_format(ApiKind::Http)),
+    )
+    .await;
+    let v2 = aws_sdk_apigatewayv2::Client::new(&config);
+    let integration = |kind: IntegrationType, uri: &str, timeout: Option<i32>| {
+        v2.create_integration()
+            .api_id(&api_id)
+            .integration_type(kind)
+            .integration_uri(uri)
+            .set_timeout_in_millis(timeout)
+            .send()
+    };
+    let lambda = integration(IntegrationType::AwsProxy, &function, None)
+        .await
+        .unwrap();
+    let web = integration(
+        IntegrationType::HttpProxy,
+        &format!("{url}/pets"),
+        Some(5_000),
+    )
+    .await
+    .unwrap();
+    let private = v2
+        .create_integration()
+        .api_id(&api_id)
+        .integration_type(IntegrationType::HttpProxy)
+        .integration_uri(
+            "arn:aws:elasticloadbalancing:eu-central-1:123456789012:listener/app/x/1/2",
+        )
+        .connection_type(ConnectionType::VpcLink)
+        .connection_id("vl-1")
+        .send()
+        .await
+        .unwrap();
+    for (key, target) in [
+        ("GET /pets", Some(lambda.integration_id().unwrap())),
+        ("$default", Some(web.integration_id().unwrap())),
+        ("POST /orders", Some(private.integration_id().unwrap())),
+        ("DELETE /pets", None),
+    ] {
+        v2.create_route()
+            .api_id(&api_id)
+            .route_key(key)
+            .set_target(target.map(|id| format!("integrations/{id}")))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let d = run_kind(&config, ApiKind::Http, "routed-http-api", WINDOW, false).await;
+    let read: Vec<_> = d
+        .integrations
+        .iter()
+        .map(|i| {
+            (
+                i.method.as_str(),
+                i.path.as_str(),
+                i.kind.as_str(),
+                i.uri.as_deref().unwrap_or_default(),
+                i.timeout_ms,
+                i.vpc_link.as_deref(),
+            )
+        })
+        .collect();
+    let web_uri = format!("{url}/pets");
+    assert_eq!(
+        read,
+        [
+            (
+                "ANY",
+                "$default",
+                "HTTP_PROXY",
+                web_uri.as_str(),
+                Some(5_000),
+                None
+            ),
+            (
+                "POST",
+                "/orders",
+                "HTTP_PROXY",
+                "arn:aws:elasticloadbalancing:eu-central-1:123456789012:listener/app/x/1/2",
+                Some(30_000),
+                Some("vl-1"),
+            ),
+            (
+                "GET",
+                "/pets",
+                "AWS_PROXY",
+                function.as_str(),
+                Some(30_000),
+                None
+            ),
+        ],
+        "{d:#?}"
+    );
+    // The Lambda behind the proxy route is read from its plain function ARN.
+    assert_eq!(d.lambda_functions.len(), 1, "{d:#?}");
+    assert_eq!(d.lambda_functions[0].name, function);
+    assert_eq!(d.lambda_functions[0].timeout_seconds, Some(40));
+    assert_eq!(d.lambda_functions[0].state.as_deref(), Some("Active"));
+    assert!(
+        texts(&d, Kind::Unavailable)
+            .iter()
+            .all(|t| !t.contains("integrations")),
+        "{:#?}",
+        d.findings
+    );
+    let problems = texts(&d, Kind::Problem);
+    assert!(
+        problems
+            .iter()
+            .any(|t| t.starts_with("step 3: Lambda function")
+                && t.contains("may run 40 s, past API Gateway's 30 s integration timeout")),
+        "{problems:#?}"
+    );
+    let info = texts(&d, Kind::Info);
+    for says in [
+        format!("step 3: ANY $default calls {web_uri}: not probed (--probe sends it a HEAD request)"),
+        "step 3: POST /orders calls arn:aws:elasticloadbalancing:eu-central-1:123456789012:listener/app/x/1/2 through VPC link vl-1: not probed".to_owned(),
+    ] {
+        assert!(info.iter().any(|t| t.starts_with(&says)), "{says}: {info:#?}");
+    }
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        0,
+        "nothing sent without --probe"
+    );
+    let text = render_text(&d);
+    for says in [
+        "Lambda pets-fn: state Active, timeout 40 s".to_owned(),
+        format!("ANY $default: HTTP_PROXY {web_uri} (timeout 5000 ms)"),
+        format!("GET /pets: AWS_PROXY {function} (timeout 30000 ms)"),
+    ] {
+        assert!(text.contains(&says), "{says}:\n{text}");
+    }
+
+    // With --probe, the HTTP backend gets its HEAD, waited on for the route's 5 s.
+    let probed = run_kind(&config, ApiKind::Http, "routed-http-api", WINDOW, true).await;
+    assert_eq!(probed.probes.len(), 1, "{probed:#?}");
+    assert_eq!(probed.probes[0].status, Some(200));
+    assert_eq!(probed.probes[0].timeout_ms, 5_000);
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+}

@@ -50,6 +50,11 @@ impl SdkApiGateway {
         }
     }
 
+    /// The HTTP API (v2) calls, for what only diagnose reads of HTTP APIs.
+    pub(super) fn http(&self) -> &HttpApis {
+        &self.http
+    }
+
     /// Every API of the kind in the region (GetRestApis or GetApis, paged).
     pub(super) async fn listing(&self, kind: ApiKind) -> Result<ApiListing, AwsError> {
         match kind {

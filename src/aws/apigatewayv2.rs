@@ -4,12 +4,15 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_apigatewayv2::Client;
-use aws_sdk_apigatewayv2::types::{AccessLogSettings, ProtocolType, RouteSettings};
+use aws_sdk_apigatewayv2::types::{
+    AccessLogSettings, ConnectionType, Integration, ProtocolType, Route, RouteSettings,
+};
 
 use super::apigateway::{ApiListing, tags};
 use super::meter::Meter;
 use crate::model::{
-    AccessLog, ApiKind, AwsError, GuardedApi, MethodSettings, PatchOp, StageSettings,
+    AccessLog, ApiKind, AwsError, GuardedApi, MethodIntegration, MethodSettings, PatchOp,
+    StageSettings,
 };
 
 /// GetApis and GetStages page size. The v2 API documents no maximum (its default is 25);
@@ -128,6 +131,52 @@ impl HttpApis {
         ))
     }
 
+    /// Every route's integration (GetRoutes and GetIntegrations, paged): one per route whose
+    /// target is `integrations/<id>`, in route key order. Diagnose's read only.
+    pub(super) async fn integrations(
+        &self,
+        api_id: &str,
+    ) -> Result<Vec<MethodIntegration>, AwsError> {
+        let mut routes: Vec<Route> = Vec::new();
+        let mut next_token = None;
+        loop {
+            let request = self
+                .client
+                .get_routes()
+                .api_id(api_id)
+                .max_results(PAGE)
+                .set_next_token(next_token.take())
+                .send();
+            let page = self.meter.call("GetRoutes", false, request).await?;
+            routes.extend(page.items().iter().cloned());
+            match page.next_token() {
+                Some(next) if !page.items().is_empty() => next_token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        let mut by_id: HashMap<String, Integration> = HashMap::new();
+        loop {
+            let request = self
+                .client
+                .get_integrations()
+                .api_id(api_id)
+                .max_results(PAGE)
+                .set_next_token(next_token.take())
+                .send();
+            let page = self.meter.call("GetIntegrations", false, request).await?;
+            for integration in page.items() {
+                if let Some(id) = integration.integration_id() {
+                    by_id.insert(id.to_owned(), integration.clone());
+                }
+            }
+            match page.next_token() {
+                Some(next) if !page.items().is_empty() => next_token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(route_integrations(&routes, &by_id))
+    }
+
     /// One UpdateStage with every op; nothing is sent when an op cannot be expressed.
     pub(super) async fn update_stage(
         &self,
@@ -178,6 +227,45 @@ pub(super) fn websocket_api(id: &str, name: &str) -> AwsError {
              HTTP APIs (httpApi) only"
         ),
     )
+}
+
+/// The integration each route targets (`integrations/<id>`), sorted by path then method; a
+/// route without one (no target yet, or an integration GetIntegrations did not list) is left out.
+fn route_integrations(
+    routes: &[Route],
+    integrations: &HashMap<String, Integration>,
+) -> Vec<MethodIntegration> {
+    let mut out: Vec<MethodIntegration> = routes
+        .iter()
+        .filter_map(|route| {
+            let id = route.target()?.strip_prefix("integrations/")?;
+            let integration = integrations.get(id)?;
+            let (method, path) = route_method_path(route.route_key().unwrap_or_default());
+            Some(MethodIntegration {
+                path,
+                method,
+                kind: integration
+                    .integration_type()
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                uri: integration.integration_uri().map(str::to_owned),
+                timeout_ms: integration.timeout_in_millis(),
+                vpc_link: (integration.connection_type() == Some(&ConnectionType::VpcLink))
+                    .then(|| integration.connection_id().unwrap_or_default().to_owned()),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+    out
+}
+
+/// A route key's method and path: `GET /pets`, `ANY /{proxy+}`; `$default` is any method on
+/// any path not routed otherwise.
+fn route_method_path(key: &str) -> (String, String) {
+    match key.split_once(' ') {
+        Some((method, path)) => (method.to_owned(), path.to_owned()),
+        None => ("ANY".to_owned(), key.to_owned()),
+    }
 }
 
 /// The managed settings of an HTTP API stage. The v2 SDK keeps absent fields `None`, so a
@@ -404,6 +492,72 @@ mod tests {
         assert_eq!(
             (settings.tracing_enabled, settings.access_log),
             (None, None)
+        );
+    }
+
+    #[test]
+    fn routes_are_read_with_the_integrations_they_target() {
+        use aws_sdk_apigatewayv2::types::IntegrationType;
+        let route = |key: &str, target: Option<&str>| {
+            Route::builder()
+                .route_key(key)
+                .set_target(target.map(str::to_owned))
+                .build()
+        };
+        let routes = [
+            route("GET /pets", Some("integrations/lam")),
+            route("$default", Some("integrations/web")),
+            route("POST /orders", Some("integrations/vpc")),
+            route("DELETE /pets", None),
+            route("PUT /gone", Some("integrations/missing")),
+        ];
+        let integrations: HashMap<String, Integration> = [
+            Integration::builder()
+                .integration_id("lam")
+                .integration_type(IntegrationType::AwsProxy)
+                .integration_uri("arn:aws:lambda:us-east-1:123456789012:function:pets")
+                .build(),
+            Integration::builder()
+                .integration_id("web")
+                .integration_type(IntegrationType::HttpProxy)
+                .integration_uri("https://example.com")
+                .timeout_in_millis(5_000)
+                .build(),
+            Integration::builder()
+                .integration_id("vpc")
+                .integration_type(IntegrationType::HttpProxy)
+                .integration_uri("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/x")
+                .connection_type(ConnectionType::VpcLink)
+                .connection_id("vl1")
+                .build(),
+        ]
+        .into_iter()
+        .map(|i| (i.integration_id().unwrap().to_owned(), i))
+        .collect();
+        let read = route_integrations(&routes, &integrations);
+        let summary: Vec<_> = read
+            .iter()
+            .map(|i| {
+                (
+                    i.method.as_str(),
+                    i.path.as_str(),
+                    i.kind.as_str(),
+                    i.timeout_ms,
+                    i.vpc_link.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("ANY", "$default", "HTTP_PROXY", Some(5_000), None),
+                ("POST", "/orders", "HTTP_PROXY", None, Some("vl1")),
+                ("GET", "/pets", "AWS_PROXY", None, None),
+            ]
+        );
+        assert_eq!(
+            read[2].uri.as_deref(),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:pets")
         );
     }
 }

@@ -1,5 +1,5 @@
 //! The read-only calls `apigw-guard diagnose` makes beyond the operator's own: execution logs
-//! (CloudWatch Logs) and Lambda functions. It never writes.
+//! (CloudWatch Logs), Lambda functions and HTTP APIs' integrations. It never writes.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +8,7 @@ use aws_sdk_lambda::Client as LambdaClient;
 use super::logs::SdkLogs;
 use super::meter::Meter;
 use super::{SdkApiGateway, SdkCloudWatch};
-use crate::model::{AwsError, COMPLETED, LambdaFunction, LogMatches};
+use crate::model::{AwsError, COMPLETED, LambdaFunction, LogMatches, MethodIntegration};
 
 /// How many of the newest matching messages a report shows.
 const SAMPLES: usize = 3;
@@ -121,6 +121,14 @@ impl SdkDiagnostics {
                 _ => return Ok(()),
             }
         }
+    }
+
+    /// Every route's integration of an HTTP API (GetRoutes and GetIntegrations, paged).
+    pub async fn http_integrations(
+        &self,
+        api_id: &str,
+    ) -> Result<Vec<MethodIntegration>, AwsError> {
+        self.apigateway.http().integrations(api_id).await
     }
 
     /// A Lambda function's state and timeout (GetFunction).
