@@ -31,6 +31,10 @@ log group's tags; `add_log_group_checks` makes them AWS's (see there).
 moto's CloudWatch has no PutCompositeAlarm, returns composite alarms from DescribeAlarms whatever
 AlarmTypes says and deletes any alarm; `add_composite_alarms` adds the call, AlarmTypes,
 ParentsOfAlarmName/ChildrenOfAlarmName, and DeleteAlarms' refusals (see there).
+
+moto's PutMetricAlarm stores and describes a metric-math alarm's Metrics, and SetAlarmState,
+TagResource and ListTagsForResource work on metric-math and composite alarms alike, but it takes
+any Metrics list; `add_metric_math_checks` adds AWS's refusals (see there).
 """
 
 import argparse
@@ -785,6 +789,60 @@ def add_composite_alarms():
     CloudWatchResponse._apigw_guard_composite_alarms = True
 
 
+# AWS's limit on a metric-math alarm's Metrics (CloudWatch quotas: 10 metrics per alarm).
+MAX_ALARM_METRICS = 10
+
+# PutMetricAlarm parameters AWS refuses together with Metrics (API reference, Metrics).
+SINGLE_METRIC_PARAMETERS = (
+    "Namespace", "MetricName", "Dimensions", "Period", "Unit", "Statistic", "ExtendedStatistic",
+)
+
+
+def returns_data(query):
+    """MetricDataQuery.ReturnData: "If you omit this, the default of true is used"."""
+    value = query.get("ReturnData")
+    return value is None or value is True or str(value).lower() == "true"
+
+
+def add_metric_math_checks():
+    """moto's PutMetricAlarm stores whatever Metrics it is given; AWS refuses (ValidationError,
+    and nothing is stored):
+
+    - more than 10 queries in Metrics (CloudWatch's quota for a metric-math alarm);
+    - Metrics together with Namespace, MetricName, Dimensions, Period, Unit, Statistic or
+      ExtendedStatistic ("If you use the Metrics parameter, you cannot include ... in the same
+      operation");
+    - a Metrics list where not exactly one query has ReturnData true, omitted counting as true
+      (AWS: "Exactly one element of the metrics list should return data."). An anomaly-detection
+      alarm (ThresholdMetricId) returns two and is not checked here.
+
+    The messages other than ReturnData's are ours, not AWS's exact text.
+    """
+    if getattr(CloudWatchResponse, "_apigw_guard_metric_math", False):
+        return
+    put = CloudWatchResponse.put_metric_alarm
+
+    def put_metric_alarm(self):
+        metrics = self._get_param("Metrics") or []
+        if metrics:
+            if len(metrics) > MAX_ALARM_METRICS:
+                raise CloudWatchValidationError(
+                    f"The collection Metrics must not have a size greater than {MAX_ALARM_METRICS}."
+                )
+            given = [p for p in SINGLE_METRIC_PARAMETERS if self._get_param(p) not in (None, [], "")]
+            if given:
+                raise CloudWatchValidationError(
+                    f"Metrics cannot be combined with {', '.join(given)}; "
+                    "give each metric in the Metrics list instead"
+                )
+            if self._get_param("ThresholdMetricId") is None and sum(map(returns_data, metrics)) != 1:
+                raise CloudWatchValidationError("Exactly one element of the metrics list should return data.")
+        return put(self)
+
+    CloudWatchResponse.put_metric_alarm = put_metric_alarm
+    CloudWatchResponse._apigw_guard_metric_math = True
+
+
 class CborBridge:
     """WSGI middleware: RPC v2 CBOR in, JSON 1.0 to the wrapped app, CBOR back out."""
 
@@ -795,6 +853,7 @@ class CborBridge:
         add_http_api_reads()
         add_log_group_checks()
         add_composite_alarms()
+        add_metric_math_checks()
         self.app = app
         self.models = models or ServiceModels()
 

@@ -793,6 +793,132 @@ def api_arn(api_id, region="us-east-1"):
     return f"arn:aws:apigateway:{region}::/apis/{api_id}"
 
 
+class MetricMathAlarmTest(LocalAwsServer):
+    """Metric-math alarms (PutMetricAlarm with Metrics) and composite alarms over them, through
+    boto3 (RPC v2 CBOR), as issue 26's SLO burn-rate tiers will make them."""
+
+    DIMS = [{"Name": "ApiName", "Value": "orders"}, {"Name": "Stage", "Value": "prod"}]
+    TOPIC = "arn:aws:sns:us-east-1:123456789012:pager"
+
+    def setUp(self):
+        self.cw = self.client("cloudwatch")
+
+    def stat(self, query_id, metric_name):
+        return {
+            "Id": query_id,
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/ApiGateway", "MetricName": metric_name, "Dimensions": self.DIMS},
+                "Period": 300,
+                "Stat": "Sum",
+            },
+            "ReturnData": False,
+        }
+
+    def metrics(self):
+        return [
+            self.stat("m1", "5XXError"),
+            self.stat("m2", "Count"),
+            {"Id": "e1", "Expression": "IF(m2 >= 20, m1 / m2, 0)", "Label": "error rate", "ReturnData": True},
+        ]
+
+    def math_alarm(self, name, metrics=None, **fields):
+        return self.cw.put_metric_alarm(
+            AlarmName=name,
+            Metrics=self.metrics() if metrics is None else metrics,
+            EvaluationPeriods=1,
+            Threshold=0.0144,
+            ComparisonOperator="GreaterThanThreshold",
+            **fields,
+        )
+
+    def described(self, name, kind="MetricAlarm"):
+        body = self.cw.describe_alarms(AlarmNames=[name], AlarmTypes=[kind])
+        return body["MetricAlarms" if kind == "MetricAlarm" else "CompositeAlarms"]
+
+    def test_a_metric_math_alarm_is_described_with_its_metrics_as_given(self):
+        name = unique("slo-long")
+        self.math_alarm(name, AlarmActions=[self.TOPIC])
+        [alarm] = self.described(name)
+        self.assertEqual(alarm["Metrics"], self.metrics())
+        for absent in ("MetricName", "Namespace", "Statistic", "Period"):
+            self.assertNotIn(absent, alarm)
+        self.assertEqual((alarm["Threshold"], alarm["AlarmActions"]), (0.0144, [self.TOPIC]))
+
+    def test_metrics_are_refused_as_aws_refuses_them(self):
+        name = unique("slo-bad")
+        many = [self.stat(f"m{i}", "Count") for i in range(10)] + [self.metrics()[2]]
+        omitted = [{k: v for k, v in m.items() if k != "ReturnData"} for m in self.metrics()]
+        two = self.metrics()
+        two[0]["ReturnData"] = True
+        none = self.metrics()
+        none[2]["ReturnData"] = False
+        for label, metrics, fields, message in (
+            ("eleven metrics", many, {}, "greater than 10"),
+            ("with MetricName", None, {"MetricName": "5XXError"}, "cannot be combined with MetricName"),
+            ("with Namespace", None, {"Namespace": "AWS/ApiGateway"}, "cannot be combined with Namespace"),
+            ("with Statistic", None, {"Statistic": "Sum"}, "cannot be combined with Statistic"),
+            ("no ReturnData true", none, {}, "Exactly one element of the metrics list should return data."),
+            ("two ReturnData true", two, {}, "Exactly one element"),
+            ("ReturnData omitted (true)", omitted, {}, "Exactly one element"),
+        ):
+            with self.subTest(label):
+                response = self.assertClientError("ValidationError", self.math_alarm, name, metrics, **fields)
+                self.assertIn(message, response["Error"]["Message"])
+        self.assertEqual(self.described(name), [])  # nothing stored
+        self.math_alarm(name, metrics=[self.stat("m1", "Count") | {"ReturnData": True}])  # one metric, no math
+        self.assertEqual(len(self.described(name)), 1)
+
+    def test_a_burn_rate_tier_composite_alarm_with_a_suppressor_state_and_tags(self):
+        prefix = unique("slo")
+        long, short, page = f"{prefix}-long", f"{prefix}-short", f"{prefix}-page"
+        for name in (long, short, page):
+            self.math_alarm(name)
+        tier = f"{prefix}-ticket"
+        self.cw.put_composite_alarm(
+            AlarmName=tier,
+            AlarmRule=f'ALARM("{long}") AND ALARM("{short}")',
+            AlarmActions=[self.TOPIC],
+            ActionsSuppressor=page,
+            ActionsSuppressorWaitPeriod=120,
+            ActionsSuppressorExtensionPeriod=300,
+            Tags=[{"Key": "apigw-guard.dev/owner", "Value": "ns/g"}],
+        )
+        [alarm] = self.described(tier, "CompositeAlarm")
+        self.assertEqual(
+            (alarm["ActionsSuppressor"], alarm["ActionsSuppressorWaitPeriod"], alarm["ActionsSuppressorExtensionPeriod"]),
+            (page, 120, 300),
+        )
+        self.assertEqual(alarm["StateValue"], "INSUFFICIENT_DATA")
+
+        # AWS requires both periods with a suppressor.
+        for missing in ("ActionsSuppressorWaitPeriod", "ActionsSuppressorExtensionPeriod"):
+            with self.subTest(missing=missing):
+                fields = {"ActionsSuppressorWaitPeriod": 120, "ActionsSuppressorExtensionPeriod": 300}
+                del fields[missing]
+                response = self.assertClientError(
+                    "ValidationError", self.cw.put_composite_alarm,
+                    AlarmName=f"{prefix}-other", AlarmRule=f"ALARM({long})", ActionsSuppressor=page, **fields,
+                )
+                self.assertIn(missing, response["Error"]["Message"])
+
+        # SetAlarmState by hand on a metric-math alarm and on the composite alarm.
+        for name, kind in ((long, "MetricAlarm"), (tier, "CompositeAlarm")):
+            with self.subTest(name=name):
+                self.cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="set by hand")
+                [alarm] = self.described(name, kind)
+                self.assertEqual((alarm["StateValue"], alarm["StateReason"]), ("ALARM", "set by hand"))
+        self.cw.set_alarm_state(AlarmName=tier, StateValue="OK", StateReason="back")
+        self.assertEqual(self.described(tier, "CompositeAlarm")[0]["StateValue"], "OK")
+        self.assertEqual(self.described(long)[0]["StateValue"], "ALARM")  # the child is left as it was
+
+        # Tags on the composite alarm's ARN.
+        arn = alarm["AlarmArn"]
+        self.assertTrue(arn.endswith(f":alarm:{tier}"))
+        self.cw.tag_resource(ResourceARN=arn, Tags=[{"Key": "tier", "Value": "ticket"}])
+        self.cw.untag_resource(ResourceARN=arn, TagKeys=["apigw-guard.dev/owner"])
+        self.assertEqual(self.cw.list_tags_for_resource(ResourceARN=arn)["Tags"], [{"Key": "tier", "Value": "ticket"}])
+
+
 class HttpApiTest(LocalAwsServer):
     """API Gateway v2 (HTTP and WebSocket APIs) through boto3, as the operator calls it."""
 
