@@ -22,6 +22,16 @@ pub use policy::{
 /// An AWS region name, e.g. us-east-1, us-gov-west-1 or cn-north-1.
 pub const REGION_PATTERN: &str = r"^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$";
 
+/// What the API server (CEL) and `validate` say when a guard names no API or both, or asks
+/// for what its kind of API does not have: one text for both.
+pub const ONE_API: &str = "spec: give exactly one of restApi or httpApi";
+pub const HTTP_NO_TRACING: &str = "spec.tracing: HTTP APIs have no X-Ray tracing (API Gateway traces REST APIs only); use accessLogging for an HTTP API's request record";
+pub const HTTP_NO_EXECUTION_LOGS: &str = "spec.executionLogging: HTTP APIs have no execution logs; use accessLogging (an HTTP API's only logs) and detailedMetrics";
+pub const HTTP_NO_USAGE_PLANS: &str = "spec.throttle: HTTP APIs have no usage plans; use stageThrottle (and stageThrottle.routes for single routes)";
+pub const REST_DETAILED_METRICS: &str =
+    "spec.detailedMetrics: on a REST API, set executionLogging.detailedMetrics";
+pub const REST_NO_ROUTE_THROTTLES: &str = "spec.stageThrottle.routes: per-route throttles are for HTTP APIs (route keys such as 'GET /pets'); a REST API's stageThrottle covers all its methods";
+
 /// Every CRD as the API server gets it, with the file stem it is kept under in `crds/`.
 pub fn definitions() -> [(&'static str, CustomResourceDefinition); 3] {
     [
@@ -136,24 +146,12 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     printcolumn = r#"{"name":"Verified","type":"string","jsonPath":".status.conditions[?(@.type==\"Verified\")].status"}"#,
     printcolumn = r#"{"name":"Alarms","type":"string","jsonPath":".status.alarmSummary"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    validation = Rule::new("has(self.spec.restApi) != has(self.spec.httpApi)").message(
-        "spec: give exactly one of restApi or httpApi"
-    ),
-    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.tracing)").message(
-        "spec.tracing: HTTP APIs have no X-Ray tracing (API Gateway traces REST APIs only); use accessLogging for an HTTP API's request record"
-    ),
-    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.executionLogging)").message(
-        "spec.executionLogging: HTTP APIs have no execution logs; use accessLogging (an HTTP API's only logs) and detailedMetrics"
-    ),
-    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.throttle)").message(
-        "spec.throttle: HTTP APIs have no usage plans; use stageThrottle (and stageThrottle.routes for single routes)"
-    ),
-    validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.detailedMetrics)").message(
-        "spec.detailedMetrics: on a REST API, set executionLogging.detailedMetrics"
-    ),
-    validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes)").message(
-        "spec.stageThrottle.routes: per-route throttles are for HTTP APIs (route keys such as 'GET /pets'); a REST API's stageThrottle covers all its methods"
-    ),
+    validation = Rule::new("has(self.spec.restApi) != has(self.spec.httpApi)").message(ONE_API),
+    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.tracing)").message(HTTP_NO_TRACING),
+    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.executionLogging)").message(HTTP_NO_EXECUTION_LOGS),
+    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.throttle)").message(HTTP_NO_USAGE_PLANS),
+    validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.detailedMetrics)").message(REST_DETAILED_METRICS),
+    validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes)").message(REST_NO_ROUTE_THROTTLES),
     validation = Rule::new("size(self.metadata.name) <= 128").message(
         "metadata.name: at most 128 characters: the guard's alarm and dashboard names carry it and must stay within CloudWatch's limits"
     ),

@@ -206,27 +206,11 @@ fn log_group_written(plan: &Plan) -> Option<&str> {
     })
 }
 
-fn touches_dashboard(plan: &Plan) -> bool {
-    plan.actions.iter().any(|action| {
-        matches!(
-            action,
-            Action::PutDashboard { .. }
-                | Action::DeleteDashboards { .. }
-                | Action::RetireDashboard { .. }
-        )
-    })
-}
-
-fn touches_alarms(plan: &Plan) -> bool {
-    plan.actions.iter().any(|action| {
-        matches!(
-            action,
-            Action::PutAlarm { .. }
-                | Action::TagAlarm { .. }
-                | Action::DeleteAlarms { .. }
-                | Action::RetireAlarms { .. }
-        )
-    })
+/// Whether the plan writes anything of `control`'s.
+fn touches(plan: &Plan, control: Control) -> bool {
+    plan.actions
+        .iter()
+        .any(|action| action.controls().contains(&control))
 }
 
 /// The guard's alarms; their tags read from AWS when `with_tags`, else only when kept.
@@ -275,11 +259,12 @@ pub async fn owned_log_group(
 ) -> Result<Option<String>, AwsError> {
     // The default name needs the API's id, known once the guard resolved it; a group the
     // spec names does not.
-    let name = match (&spec.access_logging, api_id) {
-        (None, _) => return Ok(None),
-        (Some(logging), _) if logging.log_group_name.is_some() => logging.log_group_name.clone(),
-        (Some(_), Some(id)) => access_log_group(spec, id),
-        (Some(_), None) => None,
+    let name = match api_id {
+        Some(id) => access_log_group(spec, id),
+        None => spec
+            .access_logging
+            .as_ref()
+            .and_then(|logging| logging.log_group_name.clone()),
     };
     let Some(name) = name else {
         return Ok(None);
@@ -339,28 +324,18 @@ pub async fn apply(
                 changes,
                 carried,
             } => {
+                // A destination that was not made is not pointed at; the other settings still
+                // go ahead.
+                let no_destination = failed(Control::AccessLogging).is_some();
                 let ops: Vec<_> = changes
                     .iter()
+                    .filter(|c| !(no_destination && c.control == Control::AccessLogging))
                     .map(|c| c.op.clone())
                     .chain(carried.iter().cloned())
                     .collect();
-                match failed(Control::AccessLogging)
-                    .filter(|_| changes.iter().any(|c| c.control == Control::AccessLogging))
-                {
-                    // The destination was not made: the other settings still go ahead.
-                    Some(_) => {
-                        let others: Vec<_> = changes
-                            .iter()
-                            .filter(|c| c.control != Control::AccessLogging)
-                            .map(|c| c.op.clone())
-                            .chain(carried.iter().cloned())
-                            .collect();
-                        match others.is_empty() {
-                            true => Ok(()),
-                            false => apigateway.update_stage(*kind, api_id, stage, &others).await,
-                        }
-                    }
-                    None => apigateway.update_stage(*kind, api_id, stage, &ops).await,
+                match ops.is_empty() {
+                    true => Ok(()),
+                    false => apigateway.update_stage(*kind, api_id, stage, &ops).await,
                 }
             }
             Action::CreateLogGroup {
@@ -559,7 +534,7 @@ pub async fn reconcile_claimed(
                 .iter()
                 .any(|(alarm, tags)| tags.is_none() && legacy.contains(&alarm.name));
             let refresh_alarms = !spec.suspend
-                && ((touches_alarms(&first)
+                && ((touches(&first, Control::Alarms)
                     && (cloudwatch.forget(&guard.known_alarm_names()) || tags_unread))
                     || legacy_unread);
             // So are the log group (listed without tags; a group someone else made is never
@@ -573,7 +548,7 @@ pub async fn reconcile_claimed(
             });
             let refresh_dashboard = spec.dashboard.as_ref().filter(|_| {
                 !spec.suspend
-                    && touches_dashboard(&first)
+                    && touches(&first, Control::Dashboard)
                     && cloudwatch
                         .forget_dashboards(&[guard.dashboard_name(), guard.legacy_dashboard_name()])
             });

@@ -1,7 +1,7 @@
 //! Checks the schema cannot express, run before any AWS call so a bad guard fails with the
 //! field at fault instead of an AWS validation error halfway through.
 
-use crate::crd::{AlarmSettings, ApiGatewayGuardSpec, ResourceRef};
+use crate::crd::{self, AlarmSettings, ApiGatewayGuardSpec, ResourceRef};
 
 /// API Gateway stage names are at most 128 characters.
 const MAX_STAGE_NAME: usize = 128;
@@ -15,28 +15,30 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
     match (&spec.rest_api, &spec.http_api) {
         (Some(by), None) => one_of(&mut errors, "spec.restApi", by),
         (None, Some(by)) => one_of(&mut errors, "spec.httpApi", by),
-        _ => errors.push("spec: give exactly one of restApi or httpApi".to_owned()),
+        _ => errors.push(crd::ONE_API.to_owned()),
     }
-    if spec.http_api.is_some() {
-        http_api_refusals(&mut errors, spec);
-    }
-    if spec.rest_api.is_some() {
-        if spec.detailed_metrics.is_some() {
-            errors.push(
-                "spec.detailedMetrics: on a REST API, set executionLogging.detailedMetrics"
-                    .to_owned(),
-            );
-        }
-        if spec
-            .stage_throttle
-            .as_ref()
-            .is_some_and(|t| t.routes.is_some())
-        {
-            errors.push(
-                "spec.stageThrottle.routes: per-route throttles are for HTTP APIs (route keys \
-                 such as 'GET /pets'); a REST API's stageThrottle covers all its methods"
-                    .to_owned(),
-            );
+    // What one kind of API does not have (the CRD's CEL says the same).
+    let http = spec.http_api.is_some();
+    let rest = spec.rest_api.is_some();
+    let routes = spec
+        .stage_throttle
+        .as_ref()
+        .is_some_and(|t| t.routes.is_some());
+    for (refused, message) in [
+        (http && spec.tracing.is_some(), crd::HTTP_NO_TRACING),
+        (
+            http && spec.execution_logging.is_some(),
+            crd::HTTP_NO_EXECUTION_LOGS,
+        ),
+        (http && spec.throttle.is_some(), crd::HTTP_NO_USAGE_PLANS),
+        (
+            rest && spec.detailed_metrics.is_some(),
+            crd::REST_DETAILED_METRICS,
+        ),
+        (rest && routes, crd::REST_NO_ROUTE_THROTTLES),
+    ] {
+        if refused {
+            errors.push(message.to_owned());
         }
     }
     if spec.stage.trim().is_empty() {
@@ -114,31 +116,6 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
         }
     }
     errors
-}
-
-/// What HTTP APIs do not have, refused with what to use instead (the CRD's CEL says the same).
-fn http_api_refusals(errors: &mut Vec<String>, spec: &ApiGatewayGuardSpec) {
-    if spec.tracing.is_some() {
-        errors.push(
-            "spec.tracing: HTTP APIs have no X-Ray tracing (API Gateway traces REST APIs only); \
-             use accessLogging for an HTTP API's request record"
-                .to_owned(),
-        );
-    }
-    if spec.execution_logging.is_some() {
-        errors.push(
-            "spec.executionLogging: HTTP APIs have no execution logs; use accessLogging (an \
-             HTTP API's only logs) and detailedMetrics"
-                .to_owned(),
-        );
-    }
-    if spec.throttle.is_some() {
-        errors.push(
-            "spec.throttle: HTTP APIs have no usage plans; use stageThrottle (and \
-             stageThrottle.routes for single routes)"
-                .to_owned(),
-        );
-    }
 }
 
 /// `METHOD /path` or `$default`, as [`crate::crd::ROUTE_KEY_PATTERN`] says.

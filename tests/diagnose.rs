@@ -751,42 +751,6 @@ async fn seed_http_api_logging(
     (api_id, group)
 }
 
-/// Puts an HTTP API's metrics for `api_id`/prod as API Gateway would: by ApiId, its errors as
-/// `5xx` and `4xx`; one data point per value, a minute ago.
-async fn put_http_metrics(config: &SdkConfig, api_id: &str, figures: &[(&str, &[f64])]) {
-    use aws_sdk_cloudwatch::primitives::DateTime;
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-    let at = DateTime::from_secs(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-            - 60,
-    );
-    let client = aws_sdk_cloudwatch::Client::new(config);
-    for (metric, values) in figures {
-        let data: Vec<MetricDatum> = values
-            .iter()
-            .map(|value| {
-                MetricDatum::builder()
-                    .metric_name(*metric)
-                    .dimensions(Dimension::builder().name("ApiId").value(api_id).build())
-                    .dimensions(Dimension::builder().name("Stage").value("prod").build())
-                    .value(*value)
-                    .timestamp(at)
-                    .build()
-            })
-            .collect();
-        client
-            .put_metric_data()
-            .namespace("AWS/ApiGateway")
-            .set_metric_data(Some(data))
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 /// One access-log line in the guard's format.
 fn access_line(status: &str, integration_status: &str, latency: &str, error: &str) -> String {
     serde_json::json!({
@@ -812,9 +776,9 @@ async fn an_http_api_timeout_is_read_from_its_access_log() {
     ];
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     put_log_events(&config, &group, &lines).await;
-    put_http_metrics(
+    support::put_api_metrics(
         &config,
-        &api_id,
+        ("ApiId", &api_id),
         &[
             ("Count", &[1.0; 40]),
             ("5xx", &[4.0]),
@@ -900,7 +864,12 @@ async fn an_http_api_is_read_in_its_own_format_or_told_to_log() {
                   permissions to call the integration. Check the permissions and try again.";
     let line = serde_json::json!({"id": "r", "code": 500, "why": denied}).to_string();
     put_log_events(&config, &group, &[&line, &line]).await;
-    put_http_metrics(&config, &api_id, &[("Count", &[1.0; 10]), ("5xx", &[2.0])]).await;
+    support::put_api_metrics(
+        &config,
+        ("ApiId", &api_id),
+        &[("Count", &[1.0; 10]), ("5xx", &[2.0])],
+    )
+    .await;
     let d = run_kind(&config, ApiKind::Http, "own-format-api", WINDOW, false).await;
     assert_eq!(
         d.likely.as_deref(),

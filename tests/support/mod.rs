@@ -372,9 +372,19 @@ pub async fn disable_tracing_by_hand(config: &SdkConfig, api_id: &str) {
         .unwrap();
 }
 
-/// Puts API Gateway metrics for `api_name`/prod as API Gateway would: one data point per
-/// value, a minute ago. `figures` are (metric, values).
+/// Puts a REST API's metrics for `api_name`/prod as API Gateway would (by ApiName).
 pub async fn put_stage_metrics(config: &SdkConfig, api_name: &str, figures: &[(&str, &[f64])]) {
+    put_api_metrics(config, ("ApiName", api_name), figures).await
+}
+
+/// Puts API Gateway metrics for a stage prod of the API that `api` names (`ApiName` of a REST
+/// API, `ApiId` of an HTTP API) as API Gateway would: one data point per value, a minute ago.
+/// `figures` are (metric, values).
+pub async fn put_api_metrics(
+    config: &SdkConfig,
+    (dimension, api): (&str, &str),
+    figures: &[(&str, &[f64])],
+) {
     use aws_sdk_cloudwatch::primitives::DateTime;
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
     let at = DateTime::from_secs(
@@ -391,7 +401,7 @@ pub async fn put_stage_metrics(config: &SdkConfig, api_name: &str, figures: &[(&
             .map(|value| {
                 MetricDatum::builder()
                     .metric_name(*metric)
-                    .dimensions(Dimension::builder().name("ApiName").value(api_name).build())
+                    .dimensions(Dimension::builder().name(dimension).value(api).build())
                     .dimensions(Dimension::builder().name("Stage").value("prod").build())
                     .value(*value)
                     .timestamp(at)
