@@ -185,7 +185,7 @@ fn touches(name: &str, params: &Value, detail: &Value) -> Option<Touches> {
             id: text(params, &["usagePlanId"])?.to_owned(),
         }),
         "UpdateAccount" => Some(Touches::Account),
-        "PutMetricAlarm" => Some(Touches::Alarms {
+        "PutMetricAlarm" | "PutCompositeAlarm" => Some(Touches::Alarms {
             names: vec![text(params, &["alarmName"])?.to_owned()],
         }),
         "DeleteAlarms" | "DisableAlarmActions" | "EnableAlarmActions" => Some(Touches::Alarms {

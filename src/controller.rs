@@ -28,7 +28,7 @@ use crate::crd::{ApiGatewayGuard, AwsAccount, DeletionPolicy};
 use crate::events;
 use crate::model::{AwsError, GuardId, GuardedApi, Identity};
 use crate::reconcile::{
-    Report, conflict, owned_alarms, owned_dashboards, owned_log_group, reconcile_claimed,
+    Report, conflict, delete_owned_alarms, owned_dashboards, owned_log_group, reconcile_claimed,
 };
 use crate::recorder::Recorder;
 use crate::status::{self, now};
@@ -813,10 +813,7 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
     let region = guard.spec.region.as_deref();
     let (_, cloudwatch) = ctx.aws.clients(&identity, region, &calls).await;
     let result = async {
-        let names = owned_alarms(&cloudwatch, &id).await?;
-        if !names.is_empty() {
-            cloudwatch.delete_alarms(&names).await?;
-        }
+        let names = delete_owned_alarms(&cloudwatch, &id).await?;
         // Only a guard that manages a dashboard looks for one: without the section the
         // dashboard is not the guard's business.
         let dashboards = match guard.spec.dashboard {
@@ -1083,7 +1080,10 @@ mod tests {
         let outcomes = errors
             .into_iter()
             .map(|err| Outcome {
-                action: crate::plan::Action::DeleteAlarms { names: Vec::new() },
+                action: crate::plan::Action::DeleteAlarms {
+                    control: crate::plan::Control::Alarms,
+                    names: Vec::new(),
+                },
                 result: Err(err),
             })
             .collect();

@@ -4,17 +4,21 @@
 use std::fmt;
 
 use crate::crd::ApiGatewayGuardSpec;
-use crate::model::{AlarmKind, GuardId, GuardedApi};
-use crate::plan::desired_alarm;
+use crate::model::{AlarmConfig, AlarmRule};
+use crate::model::{GuardId, GuardedApi};
+use crate::plan::alarm_slots;
 
 /// CloudWatch's list prices in US dollars a month (us-east-1; most regions charge the same,
 /// some more), and when they were read.
 pub struct Prices {
     pub read: &'static str,
-    /// A standard-resolution metric alarm (a period of 60 s or more), per metric.
+    /// A standard-resolution metric alarm (a period of 60 s or more), per metric: a metric-math
+    /// alarm costs this for each metric it reads.
     pub standard_alarm: f64,
     /// A high-resolution metric alarm (a period of 10 or 30 s), per metric.
     pub high_resolution_alarm: f64,
+    /// A composite alarm.
+    pub composite_alarm: f64,
     /// A dashboard, beyond the account's three free ones.
     pub dashboard: f64,
 }
@@ -24,6 +28,7 @@ pub const PRICES: Prices = Prices {
     read: "2026-11",
     standard_alarm: 0.10,
     high_resolution_alarm: 0.30,
+    composite_alarm: 0.50,
     dashboard: 3.00,
 };
 
@@ -71,13 +76,10 @@ impl fmt::Display for MonthlyCost {
 /// operator's own GetMetricData reads, which depend on traffic and fleet size.
 pub fn monthly(guard: &GuardId, spec: &ApiGatewayGuardSpec, api: &GuardedApi) -> MonthlyCost {
     let mut cost = MonthlyCost::default();
-    for kind in AlarmKind::ALL {
-        if let Some(alarm) = desired_alarm(guard, spec, api, kind) {
+    for (_, _, alarm) in alarm_slots(guard, spec, api) {
+        if let Some(alarm) = alarm {
             cost.alarms += 1;
-            cost.alarms_usd += match alarm.period < 60 {
-                true => PRICES.high_resolution_alarm,
-                false => PRICES.standard_alarm,
-            };
+            cost.alarms_usd += price(&alarm);
         }
     }
     if spec.dashboard.as_ref().is_some_and(|d| d.enabled) {
@@ -85,6 +87,21 @@ pub fn monthly(guard: &GuardId, spec: &ApiGatewayGuardSpec, api: &GuardedApi) ->
         cost.dashboards_usd = PRICES.dashboard;
     }
     cost
+}
+
+/// One alarm's monthly price: a composite's flat price, or a metric alarm's per metric it
+/// reads at its resolution.
+fn price(alarm: &AlarmConfig) -> f64 {
+    match &alarm.rule {
+        AlarmRule::Composite { .. } => PRICES.composite_alarm,
+        AlarmRule::Threshold(threshold) => {
+            let each = match threshold.metric.period() < 60 {
+                true => PRICES.high_resolution_alarm,
+                false => PRICES.standard_alarm,
+            };
+            each * threshold.metric.metric_count() as f64
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,11 +8,17 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod account;
+mod objective;
 mod policy;
 
 pub use account::{
     AwsAccount, AwsAccountSpec, AwsAccountStatus, NamespaceSelector, ROLE_ARN_PATTERN,
     RestApiFilter, SelectorOperator, SelectorRequirement,
+};
+pub use objective::{
+    BurnRateTier, DEFAULT_TIERS, LatencyObjective, MAX_TIERS, ObjectiveSpec, ObjectiveStatus,
+    SLO_AVAILABILITY, SLO_COUNT_ALARM, SLO_LATENCY_OBJECTIVE, SLO_LONG_WINDOWS, SLO_UNREACHABLE,
+    SLO_WINDOWS, TierStatus,
 };
 pub use policy::{
     ApiGatewayGuardPolicy, ApiGatewayGuardPolicySpec, ApiGatewayGuardPolicyStatus, GuardTemplate,
@@ -31,6 +37,18 @@ pub const HTTP_NO_USAGE_PLANS: &str = "spec.throttle: HTTP APIs have no usage pl
 pub const REST_DETAILED_METRICS: &str =
     "spec.detailedMetrics: on a REST API, set executionLogging.detailedMetrics";
 pub const REST_NO_ROUTE_THROTTLES: &str = "spec.stageThrottle.routes: per-route throttles are for HTTP APIs (route keys such as 'GET /pets'); a REST API's stageThrottle covers all its methods";
+
+/// CEL over a spec (`self.spec`) or a policy's template (`self.template`): an objective
+/// replaces the 5XX count alarm, so fiveXXError's settings beside one are refused unless
+/// slo.countAlarm keeps both.
+pub fn count_alarm_rule(spec: &str) -> String {
+    let five = format!("{spec}.alarms.fiveXXError");
+    format!(
+        "!has({spec}.slo) || {spec}.slo.countAlarm || !has({spec}.alarms) || !has({five}) || \
+         !(has({five}.threshold) || has({five}.statistic) || has({five}.periodSeconds) || \
+         has({five}.evaluationPeriods) || (has({five}.enabled) && {five}.enabled))"
+    )
+}
 
 /// Every CRD as the API server gets it, with the file stem it is kept under in `crds/`.
 pub fn definitions() -> [(&'static str, CustomResourceDefinition); 3] {
@@ -152,6 +170,7 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.throttle)").message(HTTP_NO_USAGE_PLANS),
     validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.detailedMetrics)").message(REST_DETAILED_METRICS),
     validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes)").message(REST_NO_ROUTE_THROTTLES),
+    validation = Rule::new(count_alarm_rule("self.spec")).message(SLO_COUNT_ALARM),
     validation = Rule::new("size(self.metadata.name) <= 128").message(
         "metadata.name: at most 128 characters: the guard's alarm and dashboard names carry it and must stay within CloudWatch's limits"
     ),
@@ -217,6 +236,11 @@ pub struct ApiGatewayGuardSpec {
     /// CloudWatch alarms on the stage's AWS/ApiGateway metrics (dimensions ApiName and Stage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<AlarmsSpec>,
+    /// An availability objective (and optionally a latency one): burn-rate alarms on the
+    /// error budget, one composite alarm per tier carrying the actions, and the budget left in
+    /// status. With it, the 5XX count alarm is not made unless slo.countAlarm is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<ObjectiveSpec>,
     /// A CloudWatch dashboard of the stage's runbook metrics beside the alarms, named
     /// `apigw-guard-<namespace>-<name>` (dots in names become underscores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -681,6 +705,12 @@ pub struct ApiGatewayGuardStatus {
     /// (the Verified condition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The objective (spec.slo): each tier's state and the error budget left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<ObjectiveStatus>,
+    /// What the guard's alarms and dashboard cost a month at CloudWatch's list prices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_cost: Option<String>,
     /// AWS console links for an incident: the dashboard, the stage, its execution logs and
     /// each alarm, in the guard's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -21,9 +21,11 @@ pub mod cloudtrail;
 pub mod manifest;
 // The runbook's targets, error classes and resolutions; pure. Uses: model.
 pub mod runbook;
-// The guard's CloudWatch dashboard body and console links; pure. Uses: crd, model, runbook.
+// An objective's burn-rate alarms and error budget; pure. Uses: crd, model.
+pub mod objective;
+// The guard's CloudWatch dashboard body and console links; pure. Uses: crd, model, runbook, objective.
 pub mod dashboard;
-// Pure planning: spec + observed -> ordered actions. Uses: crd, model, dashboard.
+// Pure planning: spec + observed -> ordered actions. Uses: crd, model, objective, dashboard.
 pub mod plan;
 // What a guard's alarms and dashboard cost a month at list prices; pure. Uses: crd, model, plan.
 pub mod cost;

@@ -11,7 +11,7 @@ mod ownership;
 pub use crate::crd::ApiKind;
 
 pub use error::{AwsError, QUOTA_QUEUED, error_chain, iam_action};
-pub use ownership::{ALARM_PREFIX, AlarmKind, GuardId, MANAGED_BY_TAG, OWNER_TAG};
+pub use ownership::{ALARM_PREFIX, AlarmKind, GuardId, MANAGED_BY_TAG, OWNER_TAG, ObjectivePart};
 
 /// Whose credentials AWS calls go with.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -204,25 +204,141 @@ pub struct UsagePlan {
     pub api_stages: Vec<(String, String)>,
 }
 
-/// The part of a CloudWatch metric alarm the guard manages.
+/// The part of a CloudWatch alarm the guard manages: a metric alarm (on one metric or on
+/// metric math) or a composite alarm over other alarms.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlarmConfig {
     pub name: String,
     pub description: String,
-    pub namespace: String,
-    pub metric_name: String,
-    /// `Sum`, `Average`, ... or a percentile such as `p99` (an ExtendedStatistic).
-    pub statistic: String,
-    /// Sorted by name.
-    pub dimensions: Vec<(String, String)>,
-    pub period: i32,
-    pub evaluation_periods: i32,
-    pub threshold: f64,
-    pub comparison: String,
     pub actions_enabled: bool,
     pub actions: Vec<String>,
     pub ok_actions: Vec<String>,
+    pub rule: AlarmRule,
+}
+
+/// When an alarm fires.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlarmRule {
+    /// A metric alarm (PutMetricAlarm).
+    Threshold(Threshold),
+    /// A composite alarm (PutCompositeAlarm): `rule` over other alarms' states, its actions
+    /// held back while `suppressor` is in ALARM.
+    Composite {
+        rule: String,
+        suppressor: Option<Suppressor>,
+    },
+}
+
+/// A metric alarm's metric and threshold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threshold {
+    pub metric: AlarmMetric,
+    pub evaluation_periods: i32,
+    /// Breaching periods of `evaluation_periods` that fire it ("M of N"); `None`: all.
+    pub datapoints_to_alarm: Option<i32>,
+    pub threshold: f64,
+    pub comparison: String,
     pub treat_missing_data: String,
+}
+
+/// What a metric alarm watches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlarmMetric {
+    Stat(MetricStat),
+    /// Metric math: the one query with `return_data` is the alarm's.
+    Math(Vec<MathQuery>),
+}
+
+/// One metric's statistic per period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricStat {
+    pub namespace: String,
+    pub metric_name: String,
+    /// Sorted by name.
+    pub dimensions: Vec<(String, String)>,
+    /// `Sum`, `Average`, ... or a percentile such as `p99` (an ExtendedStatistic).
+    pub statistic: String,
+    pub period: i32,
+}
+
+/// One query of a metric-math alarm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MathQuery {
+    /// Starts with a lower-case letter.
+    pub id: String,
+    pub query: Query,
+    pub return_data: bool,
+}
+
+/// A metric-math query's body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Query {
+    Stat(MetricStat),
+    Expression(String),
+}
+
+/// A composite alarm's actions suppressor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suppressor {
+    pub alarm: String,
+    /// Seconds the suppressor may take to enter ALARM after this alarm does.
+    pub wait_period: i32,
+    /// Seconds the suppression lasts after the suppressor leaves ALARM.
+    pub extension_period: i32,
+}
+
+impl AlarmConfig {
+    /// The metric a plain metric alarm watches; `None` for metric math and composites.
+    pub fn stat(&self) -> Option<&MetricStat> {
+        match &self.rule {
+            AlarmRule::Threshold(Threshold {
+                metric: AlarmMetric::Stat(stat),
+                ..
+            }) => Some(stat),
+            _ => None,
+        }
+    }
+
+    /// A metric alarm's metric and threshold; `None` for a composite.
+    pub fn threshold(&self) -> Option<&Threshold> {
+        match &self.rule {
+            AlarmRule::Threshold(threshold) => Some(threshold),
+            AlarmRule::Composite { .. } => None,
+        }
+    }
+
+    /// Whether it is a composite alarm.
+    pub fn is_composite(&self) -> bool {
+        matches!(self.rule, AlarmRule::Composite { .. })
+    }
+}
+
+impl AlarmMetric {
+    /// The metrics it reads: what CloudWatch prices a metric alarm by.
+    pub fn metric_count(&self) -> usize {
+        match self {
+            AlarmMetric::Stat(_) => 1,
+            AlarmMetric::Math(queries) => queries
+                .iter()
+                .filter(|q| matches!(q.query, Query::Stat(_)))
+                .count(),
+        }
+    }
+
+    /// The shortest period it reads, in seconds: under 60 makes a high-resolution alarm.
+    pub fn period(&self) -> i32 {
+        match self {
+            AlarmMetric::Stat(stat) => stat.period,
+            AlarmMetric::Math(queries) => queries
+                .iter()
+                .filter_map(|q| match &q.query {
+                    Query::Stat(stat) => Some(stat.period),
+                    Query::Expression(_) => None,
+                })
+                .min()
+                .unwrap_or(60),
+        }
+    }
 }
 
 /// An alarm as DescribeAlarms returned it.
@@ -262,6 +378,18 @@ pub struct StageMetrics {
     pub latency_p99: Option<f64>,
     /// p99 IntegrationLatency, milliseconds.
     pub integration_latency_p99: Option<f64>,
+}
+
+/// A stage's errors and requests over an objective's window, and over its latest hour: what
+/// the error budget left and the burn rate are worked out from. `None` where CloudWatch has
+/// no data points.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectiveMetrics {
+    pub window_days: i32,
+    pub errors: Option<f64>,
+    pub requests: Option<f64>,
+    pub hour_errors: Option<f64>,
+    pub hour_requests: Option<f64>,
 }
 
 /// What API Gateway's execution log writes last for each request, the status following it.

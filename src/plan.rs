@@ -6,9 +6,11 @@ use std::fmt;
 use crate::crd::{ApiGatewayGuardSpec, LogLevel};
 use crate::dashboard;
 use crate::model::{
-    AlarmConfig, AlarmKind, ApiKind, GuardId, GuardedApi, MethodSettings, OWNER_TAG, Observed,
-    PatchOp, Tag, access_log_format, access_log_group_name,
+    AlarmConfig, AlarmKind, AlarmMetric, AlarmRule, ApiKind, GuardId, GuardedApi, MethodSettings,
+    MetricStat, OWNER_TAG, Observed, PatchOp, Query, Tag, Threshold, access_log_format,
+    access_log_group_name,
 };
+use crate::objective;
 
 const NAMESPACE: &str = "AWS/ApiGateway";
 const COMPARISON: &str = "GreaterThanThreshold";
@@ -24,10 +26,11 @@ pub enum Control {
     Dashboard,
     AccessLogging,
     DetailedMetrics,
+    Objective,
 }
 
 impl Control {
-    pub const ALL: [Control; 8] = [
+    pub const ALL: [Control; 9] = [
         Control::Tracing,
         Control::ExecutionLogging,
         Control::Throttle,
@@ -36,6 +39,7 @@ impl Control {
         Control::Dashboard,
         Control::AccessLogging,
         Control::DetailedMetrics,
+        Control::Objective,
     ];
 
     /// The status condition type.
@@ -49,6 +53,7 @@ impl Control {
             Control::Dashboard => "Dashboard",
             Control::AccessLogging => "AccessLogging",
             Control::DetailedMetrics => "DetailedMetrics",
+            Control::Objective => "Objective",
         }
     }
 
@@ -63,6 +68,7 @@ impl Control {
             Control::Dashboard => spec.dashboard.is_some(),
             Control::AccessLogging => spec.access_logging.is_some(),
             Control::DetailedMetrics => spec.detailed_metrics.is_some(),
+            Control::Objective => spec.slo.is_some(),
         }
     }
 }
@@ -112,9 +118,11 @@ pub enum Action {
         usage_plan_id: String,
         changes: Vec<Change>,
     },
-    /// PutMetricAlarm; `tags` are set when it creates the alarm, so an alarm never exists
-    /// without its owner.
+    /// PutMetricAlarm or PutCompositeAlarm; `tags` are set when it creates the alarm, so an
+    /// alarm never exists without its owner.
     PutAlarm {
+        /// Alarms (the runbook's) or Objective (burn-rate tiers).
+        control: Control,
         alarm: Box<AlarmConfig>,
         tags: Vec<Tag>,
         /// The managed fields that differ; empty when the alarm is new.
@@ -122,12 +130,17 @@ pub enum Action {
     },
     /// TagResource: an owned alarm is missing some of the guard's tags.
     TagAlarm {
+        control: Control,
         name: String,
         arn: String,
         tags: Vec<Tag>,
     },
-    /// DeleteAlarms of owned alarms the spec no longer wants.
-    DeleteAlarms { names: Vec<String> },
+    /// DeleteAlarms of owned alarms the spec no longer wants; a composite alarm alone, as
+    /// AWS deletes at most one a call, and before the alarms it names.
+    DeleteAlarms {
+        control: Control,
+        names: Vec<String>,
+    },
     /// PutDashboard with the whole body.
     PutDashboard {
         name: String,
@@ -156,10 +169,10 @@ impl Action {
                 controls.dedup();
                 controls
             }
-            Action::PutAlarm { .. }
-            | Action::TagAlarm { .. }
-            | Action::DeleteAlarms { .. }
-            | Action::RetireAlarms { .. } => vec![Control::Alarms],
+            Action::PutAlarm { control, .. }
+            | Action::TagAlarm { control, .. }
+            | Action::DeleteAlarms { control, .. } => vec![*control],
+            Action::RetireAlarms { .. } => vec![Control::Alarms],
             Action::PutDashboard { .. }
             | Action::DeleteDashboards { .. }
             | Action::RetireDashboard { .. } => vec![Control::Dashboard],
@@ -240,29 +253,21 @@ impl fmt::Display for Action {
                 usage_plan_id,
                 changes: list,
             } => write!(f, "update-usage-plan {usage_plan_id}: {}", changes(list)),
-            Action::PutAlarm { alarm, diff, .. } if diff.is_empty() => write!(
-                f,
-                "put-metric-alarm {} (create: {} {} > {} over {}s x{})",
-                alarm.name,
-                alarm.metric_name,
-                alarm.statistic,
-                alarm.threshold,
-                alarm.period,
-                alarm.evaluation_periods
-            ),
             Action::PutAlarm { alarm, diff, .. } => {
-                write!(
-                    f,
-                    "put-metric-alarm {} (update: {})",
-                    alarm.name,
-                    diff.join(", ")
-                )
+                let call = match alarm.is_composite() {
+                    true => "put-composite-alarm",
+                    false => "put-metric-alarm",
+                };
+                match diff.is_empty() {
+                    true => write!(f, "{call} {} (create: {})", alarm.name, rule(alarm)),
+                    false => write!(f, "{call} {} (update: {})", alarm.name, diff.join(", ")),
+                }
             }
             Action::TagAlarm { name, tags, .. } => {
                 let keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
                 write!(f, "tag-resource {name}: {}", keys.join(", "))
             }
-            Action::DeleteAlarms { names } => write!(f, "delete-alarms {}", names.join(" ")),
+            Action::DeleteAlarms { names, .. } => write!(f, "delete-alarms {}", names.join(" ")),
             Action::PutDashboard { name, diff, .. } if diff.is_empty() => {
                 write!(f, "put-dashboard {name} (create)")
             }
@@ -278,6 +283,38 @@ impl fmt::Display for Action {
             Action::RetireDashboard { name } => write!(f, "delete-dashboards {name} (renamed)"),
         }
     }
+}
+
+/// When an alarm fires, in a line: `5XXError Sum > 10 over 300s x1`, `IF(...) > 0.0144 over
+/// 3600s x1`, or a composite's rule.
+fn rule(alarm: &AlarmConfig) -> String {
+    let threshold = match &alarm.rule {
+        AlarmRule::Composite { rule, .. } => return rule.clone(),
+        AlarmRule::Threshold(threshold) => threshold,
+    };
+    let (what, period) = match &threshold.metric {
+        AlarmMetric::Stat(stat) => (
+            format!("{} {}", stat.metric_name, stat.statistic),
+            stat.period,
+        ),
+        AlarmMetric::Math(queries) => (
+            queries
+                .iter()
+                .filter(|q| q.return_data)
+                .map(|q| match &q.query {
+                    Query::Expression(expression) => expression.clone(),
+                    Query::Stat(stat) => format!("{} {}", stat.metric_name, stat.statistic),
+                })
+                .next()
+                .unwrap_or_default(),
+            threshold.metric.period(),
+        ),
+    };
+    let of = threshold
+        .datapoints_to_alarm
+        .map(|m| format!(" ({m} of {})", threshold.evaluation_periods))
+        .unwrap_or_else(|| format!(" x{}", threshold.evaluation_periods));
+    format!("{what} > {} over {period}s{of}", threshold.threshold)
 }
 
 /// Why a control cannot reach its desired state by any write this plan could make.
@@ -728,7 +765,8 @@ pub fn describe_ref(by: &crate::crd::ResourceRef) -> String {
     }
 }
 
-/// The alarm the spec wants of one kind, or `None` when it wants none.
+/// The alarm the spec wants of one kind, or `None` when it wants none. An objective
+/// replaces the 5XX count alarm unless `slo.countAlarm` keeps it.
 pub fn desired_alarm(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
@@ -737,7 +775,9 @@ pub fn desired_alarm(
 ) -> Option<AlarmConfig> {
     let alarms = spec.alarms.as_ref()?;
     let alarm = kind.settings(alarms);
-    if !alarm.enabled {
+    let replaced =
+        kind == AlarmKind::FiveXxError && spec.slo.as_ref().is_some_and(|s| !s.count_alarm);
+    if !alarm.enabled || replaced {
         return None;
     }
     let metric = kind.metric(api.kind);
@@ -749,38 +789,120 @@ pub fn desired_alarm(
             spec.stage,
             guard.owner()
         ),
-        namespace: NAMESPACE.to_owned(),
-        metric_name: metric.to_owned(),
-        dimensions: api.dimensions(&spec.stage),
-        statistic: alarm.statistic.clone(),
-        period: alarm.period_seconds,
-        evaluation_periods: alarm.evaluation_periods,
-        threshold: alarm.threshold,
-        comparison: COMPARISON.to_owned(),
         actions_enabled: true,
         actions: alarms.actions.clone(),
         ok_actions: alarms.ok_actions.clone(),
-        treat_missing_data: alarms.treat_missing_data.as_aws().to_owned(),
+        rule: AlarmRule::Threshold(Threshold {
+            metric: AlarmMetric::Stat(MetricStat {
+                namespace: NAMESPACE.to_owned(),
+                metric_name: metric.to_owned(),
+                dimensions: api.dimensions(&spec.stage),
+                statistic: alarm.statistic.clone(),
+                period: alarm.period_seconds,
+            }),
+            evaluation_periods: alarm.evaluation_periods,
+            datapoints_to_alarm: None,
+            threshold: alarm.threshold,
+            comparison: COMPARISON.to_owned(),
+            treat_missing_data: alarms.treat_missing_data.as_aws().to_owned(),
+        }),
     })
 }
 
+/// Every alarm the guard may have under today's names, with the control it serves and what
+/// the spec wants of it (`None`: nothing, so an owned one is deleted), in write order: the
+/// runbook's alarms, then the objective's (composites after what they name).
+pub fn alarm_slots(
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    api: &GuardedApi,
+) -> Vec<(Control, String, Option<AlarmConfig>)> {
+    let mut slots: Vec<(Control, String, Option<AlarmConfig>)> = AlarmKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let desired = desired_alarm(guard, spec, api, kind);
+            (Control::Alarms, guard.alarm_name(kind), desired)
+        })
+        .collect();
+    let mut wanted = objective::alarms(guard, spec, api);
+    slots.extend(guard.objective_alarm_names().into_iter().map(|name| {
+        let desired = wanted
+            .iter()
+            .position(|alarm| alarm.name == name)
+            .map(|i| wanted.remove(i));
+        (Control::Objective, name, desired)
+    }));
+    slots
+}
+
 /// Each managed field of an alarm, by the name diffs show, as text.
-fn managed_fields(alarm: &AlarmConfig) -> [(&'static str, String); 13] {
-    [
+fn managed_fields(alarm: &AlarmConfig) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
         ("description", alarm.description.clone()),
-        ("namespace", alarm.namespace.clone()),
-        ("metric", alarm.metric_name.clone()),
-        ("statistic", alarm.statistic.clone()),
-        ("dimensions", format!("{:?}", alarm.dimensions)),
-        ("period", alarm.period.to_string()),
-        ("evaluationPeriods", alarm.evaluation_periods.to_string()),
-        ("threshold", alarm.threshold.to_string()),
-        ("comparison", alarm.comparison.clone()),
         ("actionsEnabled", alarm.actions_enabled.to_string()),
         ("actions", format!("{:?}", alarm.actions)),
         ("okActions", format!("{:?}", alarm.ok_actions)),
-        ("treatMissingData", alarm.treat_missing_data.clone()),
-    ]
+    ];
+    match &alarm.rule {
+        AlarmRule::Composite { rule, suppressor } => {
+            fields.push(("type", "composite".to_owned()));
+            fields.push(("rule", rule.clone()));
+            fields.push((
+                "actionsSuppressor",
+                suppressor.as_ref().map_or("none".to_owned(), |s| {
+                    format!(
+                        "{} (wait {}s, extension {}s)",
+                        s.alarm, s.wait_period, s.extension_period
+                    )
+                }),
+            ));
+        }
+        AlarmRule::Threshold(threshold) => {
+            match &threshold.metric {
+                AlarmMetric::Stat(stat) => {
+                    fields.push(("type", "metric".to_owned()));
+                    fields.push(("namespace", stat.namespace.clone()));
+                    fields.push(("metric", stat.metric_name.clone()));
+                    fields.push(("statistic", stat.statistic.clone()));
+                    fields.push(("dimensions", format!("{:?}", stat.dimensions)));
+                    fields.push(("period", stat.period.to_string()));
+                }
+                AlarmMetric::Math(queries) => {
+                    fields.push(("type", "metric math".to_owned()));
+                    for query in queries {
+                        let text = match &query.query {
+                            Query::Expression(expression) => expression.clone(),
+                            Query::Stat(stat) => format!(
+                                "{}/{} {} {:?} {}s",
+                                stat.namespace,
+                                stat.metric_name,
+                                stat.statistic,
+                                stat.dimensions,
+                                stat.period
+                            ),
+                        };
+                        let returned = if query.return_data { " (returned)" } else { "" };
+                        fields.push(("metrics", format!("{}: {text}{returned}", query.id)));
+                    }
+                }
+            }
+            fields.push((
+                "evaluationPeriods",
+                threshold.evaluation_periods.to_string(),
+            ));
+            fields.push((
+                "datapointsToAlarm",
+                threshold
+                    .datapoints_to_alarm
+                    .unwrap_or(threshold.evaluation_periods)
+                    .to_string(),
+            ));
+            fields.push(("threshold", threshold.threshold.to_string()));
+            fields.push(("comparison", threshold.comparison.clone()));
+            fields.push(("treatMissingData", threshold.treat_missing_data.clone()));
+        }
+    }
+    fields
 }
 
 /// The managed fields in which `observed` differs from `desired`, as `field: old -> new`.
@@ -788,9 +910,20 @@ fn alarm_diff(desired: &AlarmConfig, observed: Option<&AlarmConfig>) -> Vec<Stri
     let Some(observed) = observed else {
         return vec!["fields missing in AWS".to_owned()];
     };
-    managed_fields(observed)
-        .into_iter()
-        .zip(managed_fields(desired))
+    let (old, new) = (managed_fields(observed), managed_fields(desired));
+    if old.len() != new.len() {
+        let shape = |fields: &[(&str, String)]| {
+            let kind = fields.iter().find(|(name, _)| *name == "type");
+            format!(
+                "{} field(s) of a {} alarm",
+                fields.len(),
+                kind.map_or("", |(_, v)| v.as_str())
+            )
+        };
+        return vec![format!("shape: {} -> {}", shape(&old), shape(&new))];
+    }
+    old.into_iter()
+        .zip(new)
         .filter(|((_, old), (_, new))| old != new)
         .map(|((name, old), (_, new))| format!("{name}: {old} -> {new}"))
         .collect()
@@ -803,15 +936,14 @@ fn alarm_actions(
     plan: &mut Plan,
 ) {
     let wanted_tags = guard.tags();
-    let mut deletes = Vec::new();
+    let mut deletes: Vec<(Control, String, bool)> = Vec::new();
     let mut blocked = Vec::new();
-    for kind in AlarmKind::ALL {
-        let name = guard.alarm_name(kind);
-        let desired = desired_alarm(guard, spec, &observed.api, kind);
+    for (control, name, desired) in alarm_slots(guard, spec, &observed.api) {
         let existing = observed.alarms.iter().find(|(alarm, _)| alarm.name == name);
         match (desired, existing) {
             (None, None) => {}
             (Some(alarm), None) => plan.actions.push(Action::PutAlarm {
+                control,
                 alarm: Box::new(alarm),
                 tags: wanted_tags.clone(),
                 diff: Vec::new(),
@@ -826,9 +958,9 @@ fn alarm_actions(
                         .map(|(_, v)| v.as_str());
                     // Someone else's alarm: never touched, whatever the spec wants.
                     if desired.is_some() {
-                        blocked.push(kind);
+                        blocked.push(name.clone());
                         plan.blockers.push(Blocker {
-                            control: Control::Alarms,
+                            control,
                             reason: "Conflict".to_owned(),
                             message: format!(
                                 "alarm {name} exists and is owned by {}, not by this guard; \
@@ -844,12 +976,14 @@ fn alarm_actions(
                     continue;
                 }
                 let Some(desired) = desired else {
-                    deletes.push(name);
+                    let composite = alarm.config.as_ref().is_some_and(AlarmConfig::is_composite);
+                    deletes.push((control, name, composite));
                     continue;
                 };
                 let diff = alarm_diff(&desired, alarm.config.as_ref());
                 if !diff.is_empty() {
                     plan.actions.push(Action::PutAlarm {
+                        control,
                         alarm: Box::new(desired),
                         tags: wanted_tags.clone(),
                         diff,
@@ -862,6 +996,7 @@ fn alarm_actions(
                     .collect();
                 if !missing.is_empty() {
                     plan.actions.push(Action::TagAlarm {
+                        control,
                         name,
                         arn: alarm.arn.clone(),
                         tags: missing,
@@ -870,8 +1005,23 @@ fn alarm_actions(
             }
         }
     }
-    if !deletes.is_empty() {
-        plan.actions.push(Action::DeleteAlarms { names: deletes });
+    // Composites first, slowest tier first, one a call: AWS refuses to delete an alarm a
+    // composite still names, and deletes one composite a call. Then the rest, by control.
+    for (control, name, _) in deletes.iter().filter(|(_, _, composite)| *composite).rev() {
+        plan.actions.push(Action::DeleteAlarms {
+            control: *control,
+            names: vec![name.clone()],
+        });
+    }
+    for control in [Control::Alarms, Control::Objective] {
+        let names: Vec<String> = deletes
+            .iter()
+            .filter(|(c, _, composite)| *c == control && !composite)
+            .map(|(_, name, _)| name.clone())
+            .collect();
+        if !names.is_empty() {
+            plan.actions.push(Action::DeleteAlarms { control, names });
+        }
     }
     // Alarms under the first naming that this guard owns (by tag; another guard's of the same
     // name is not looked at): replaced by the ones above, then deleted. One whose successor
@@ -879,7 +1029,7 @@ fn alarm_actions(
     let retired: Vec<String> = AlarmKind::ALL
         .into_iter()
         .zip(guard.legacy_alarm_names())
-        .filter(|(kind, _)| !blocked.contains(kind))
+        .filter(|(kind, _)| !blocked.contains(&guard.alarm_name(*kind)))
         .filter(|(_, name)| {
             observed.alarms.iter().any(|(alarm, tags)| {
                 &alarm.name == name && tags.as_ref().is_some_and(|tags| guard.owns(tags))

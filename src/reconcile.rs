@@ -5,7 +5,8 @@ use crate::aws::{ApiGateway, CloudWatch};
 use crate::crd::{ApiGatewayGuardSpec, LogLevel, ResourceRef};
 use crate::dashboard;
 use crate::model::{
-    ApiKind, AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard, StageMetrics, Tag,
+    AlarmConfig, ApiKind, AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard,
+    StageMetrics, Tag,
 };
 use crate::plan::{Action, Control, Plan, access_log_group, describe_ref, plan};
 use crate::tenancy::Tenancy;
@@ -233,20 +234,35 @@ async fn observe_alarms(
     Ok(alarms)
 }
 
-/// The names of the guard's alarms (under today's names and the first ones) that exist and
-/// carry its owner tag: what deleting the guard may remove. An alarm of the same name that
-/// someone else owns is not among them.
-pub async fn owned_alarms(
+/// Deletes the guard's alarms (under today's names, the first ones and its objective's) that
+/// exist and carry its owner tag, and returns their names. An alarm of the same name that
+/// someone else owns is left. Composite alarms go first, one a call and the slowest tier
+/// first, as AWS deletes nothing a composite still names.
+pub async fn delete_owned_alarms(
     cloudwatch: &impl CloudWatch,
     guard: &GuardId,
 ) -> Result<Vec<String>, AwsError> {
     cloudwatch.forget(&guard.known_alarm_names());
-    Ok(observe_alarms(cloudwatch, guard, true)
-        .await?
-        .into_iter()
-        .filter(|(_, tags)| tags.as_ref().is_some_and(|tags| guard.owns(tags)))
-        .map(|(alarm, _)| alarm.name)
-        .collect())
+    let (composites, others): (Vec<ObservedAlarm>, Vec<ObservedAlarm>) =
+        observe_alarms(cloudwatch, guard, true)
+            .await?
+            .into_iter()
+            .filter(|(_, tags)| tags.as_ref().is_some_and(|tags| guard.owns(tags)))
+            .map(|(alarm, _)| alarm)
+            .partition(|alarm| alarm.config.as_ref().is_some_and(AlarmConfig::is_composite));
+    let mut deleted = Vec::new();
+    for composite in composites.iter().rev() {
+        cloudwatch
+            .delete_alarms(std::slice::from_ref(&composite.name))
+            .await?;
+        deleted.push(composite.name.clone());
+    }
+    let others: Vec<String> = others.into_iter().map(|alarm| alarm.name).collect();
+    if !others.is_empty() {
+        cloudwatch.delete_alarms(&others).await?;
+    }
+    deleted.extend(others);
+    Ok(deleted)
 }
 
 /// The guard's access log group when it exists and this guard made it (its owner tag): what
@@ -366,7 +382,7 @@ pub async fn apply(
             }
             Action::PutAlarm { alarm, tags, .. } => cloudwatch.put_alarm(alarm, tags).await,
             Action::TagAlarm { arn, tags, .. } => cloudwatch.tag_alarm(arn, tags).await,
-            Action::DeleteAlarms { names } => cloudwatch.delete_alarms(names).await,
+            Action::DeleteAlarms { names, .. } => cloudwatch.delete_alarms(names).await,
             Action::PutDashboard { name, body, .. } => cloudwatch.put_dashboard(name, body).await,
             Action::DeleteDashboards { names } => cloudwatch.delete_dashboards(names).await,
             Action::RetireAlarms { names } => match failed(Control::Alarms) {

@@ -86,6 +86,9 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
             crate::crd::RETENTION_DAYS
         ));
     }
+    if let Some(slo) = &spec.slo {
+        objective(&mut errors, spec, slo);
+    }
     if let Some(alarms) = &spec.alarms {
         for (field, list) in [
             ("actions", &alarms.actions),
@@ -116,6 +119,96 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
         }
     }
     errors
+}
+
+/// `spec.slo`, as the CRD's schema and CEL rules check it.
+fn objective(errors: &mut Vec<String>, spec: &ApiGatewayGuardSpec, slo: &crd::ObjectiveSpec) {
+    let percent = |value: f64| value > 0.0 && value < 100.0;
+    if !percent(slo.availability) {
+        errors.push(crd::SLO_AVAILABILITY.to_owned());
+    }
+    if !(1..=90).contains(&slo.window_days) {
+        errors.push(format!(
+            "spec.slo.windowDays: 1 to 90 days, got {}",
+            slo.window_days
+        ));
+    }
+    if slo.min_requests < 1 {
+        errors.push(format!(
+            "spec.slo.minRequests: 1 or more, got {}",
+            slo.min_requests
+        ));
+    }
+    if let Some(latency) = &slo.latency {
+        if latency.threshold_ms.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            errors.push("spec.slo.latency.thresholdMs must be greater than 0".to_owned());
+        }
+        if !percent(latency.objective) {
+            errors.push(crd::SLO_LATENCY_OBJECTIVE.to_owned());
+        }
+    }
+    let lists = [
+        ("spec.slo.actions".to_owned(), slo.actions.as_ref()),
+        ("spec.slo.okActions".to_owned(), slo.ok_actions.as_ref()),
+    ];
+    let tiers = slo.tiers.as_deref().unwrap_or_default();
+    let tier_lists = tiers.iter().enumerate().map(|(i, tier)| {
+        (
+            format!("spec.slo.tiers[{i}].actions"),
+            tier.actions.as_ref(),
+        )
+    });
+    for (field, list) in lists.into_iter().chain(tier_lists) {
+        let list = list.map(Vec::as_slice).unwrap_or_default();
+        if list.len() > MAX_ACTIONS {
+            errors.push(format!(
+                "{field}: at most {MAX_ACTIONS} ARNs (a CloudWatch limit), got {}",
+                list.len()
+            ));
+        }
+        for (i, arn) in list.iter().enumerate() {
+            arn_check(errors, &format!("{field}[{i}]"), arn);
+        }
+    }
+    if slo.tiers.is_some() && !(1..=crd::MAX_TIERS).contains(&tiers.len()) {
+        errors.push(format!(
+            "spec.slo.tiers: 1 to {} tiers, got {}",
+            crd::MAX_TIERS,
+            tiers.len()
+        ));
+    }
+    for (i, tier) in tiers.iter().enumerate() {
+        let field = format!("spec.slo.tiers[{i}]");
+        if tier.burn_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            errors.push("spec.slo.tiers: burnRate must be greater than 0".to_owned());
+        } else if tier.burn_rate * (100.0 - slo.availability) >= 100.0 {
+            errors.push(crd::SLO_UNREACHABLE.to_owned());
+        }
+        let (long, short) = (tier.long_window_minutes, tier.short_window_minutes);
+        if !(2..=10080).contains(&long) || !(1..=10079).contains(&short) {
+            errors.push(format!(
+                "{field}: longWindowMinutes is 2 to 10080 (7 days, CloudWatch's longest alarm \
+                 window) and shortWindowMinutes 1 to 10079, got {long} and {short}"
+            ));
+        }
+        if short >= long {
+            errors.push(crd::SLO_WINDOWS.to_owned());
+        }
+        if [long, short].iter().any(|m| *m > 1440 && m % 60 != 0) {
+            errors.push(crd::SLO_LONG_WINDOWS.to_owned());
+        }
+    }
+    let five = spec.alarms.as_ref().map(|a| &a.five_xx_error);
+    let hand_set = five.is_some_and(|f| {
+        f.threshold.is_some()
+            || f.statistic.is_some()
+            || f.period_seconds.is_some()
+            || f.evaluation_periods.is_some()
+            || f.enabled == Some(true)
+    });
+    if hand_set && !slo.count_alarm {
+        errors.push(crd::SLO_COUNT_ALARM.to_owned());
+    }
 }
 
 /// `METHOD /path` or `$default`, as [`crate::crd::ROUTE_KEY_PATTERN`] says.

@@ -128,6 +128,13 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             ".spec.alarms: has(self.okActions)",
             ".spec.httpApi: has(self.name) != has(self.id)",
             ".spec.restApi: has(self.name) != has(self.id)",
+            // An objective's percentages and tiers that can fire; defaults not null.
+            ".spec.slo.latency: self.objective > 0.0 && self.objective < 100.0",
+            ".spec.slo.latency: self.thresholdMs > 0.0",
+            ".spec.slo: !has(self.tiers) || self.tiers.all(t, t.burnRate * (100.0 - self.availability) < 100.0)",
+            ".spec.slo: has(self.minRequests)",
+            ".spec.slo: has(self.windowDays)",
+            ".spec.slo: self.availability > 0.0 && self.availability < 100.0",
             ".spec.stageThrottle: !has(self.routes) || self.routes.all(k, k.matches('^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\\\\$default)$'))",
             ".spec.stageThrottle: self.rateLimit > 0.0",
             ".spec.throttle.usagePlan: has(self.name) != has(self.id)",
@@ -140,6 +147,8 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             ": !has(self.spec.httpApi) || !has(self.spec.tracing)",
             ": !has(self.spec.restApi) || !has(self.spec.detailedMetrics)",
             ": !has(self.spec.restApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes)",
+            // An objective replaces the 5XX count alarm unless asked to keep both.
+            ": !has(self.spec.slo) || self.spec.slo.countAlarm || !has(self.spec.alarms) || !has(self.spec.alarms.fiveXXError) || !(has(self.spec.alarms.fiveXXError.threshold) || has(self.spec.alarms.fiveXXError.statistic) || has(self.spec.alarms.fiveXXError.periodSeconds) || has(self.spec.alarms.fiveXXError.evaluationPeriods) || (has(self.spec.alarms.fiveXXError.enabled) && self.spec.alarms.fiveXXError.enabled))",
             ": has(self.spec.restApi) != has(self.spec.httpApi)",
             // Owned alarm names carry the guard's name and stay within CloudWatch's 255.
             ": size(self.metadata.name) <= 128",

@@ -86,6 +86,7 @@ fn iam_resource(service: &str, operation: &str) -> &'static str {
             _,
             "DescribeAlarms"
             | "PutMetricAlarm"
+            | "PutCompositeAlarm"
             | "DeleteAlarms"
             | "TagResource"
             | "ListTagsForResource",
@@ -168,7 +169,7 @@ const DIAGNOSE_ALSO: [(&str, &str); 9] = [
 #[test]
 fn iam_policy_allows_every_aws_call_the_code_makes() {
     let operations = operations_in_code();
-    assert_eq!(operations.len(), 36, "{operations:?}");
+    assert_eq!(operations.len(), 37, "{operations:?}");
     let policy = policy();
     for (service, operation) in operations
         .iter()
@@ -216,6 +217,7 @@ fn diagnose_policy_allows_its_reads_and_no_write() {
         ("apigatewayv2", "UpdateStage"),
         ("", "UpdateUsagePlan"),
         ("", "PutMetricAlarm"),
+        ("", "PutCompositeAlarm"),
         ("", "DeleteAlarms"),
         ("logs", "CreateLogGroup"),
         ("logs", "DeleteLogGroup"),
@@ -237,6 +239,10 @@ fn iam_policy_allows_nothing_more() {
     let denied = [
         (
             "cloudwatch:PutMetricAlarm",
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:someone-elses",
+        ),
+        (
+            "cloudwatch:PutCompositeAlarm",
             "arn:aws:cloudwatch:us-east-1:123456789012:alarm:someone-elses",
         ),
         (

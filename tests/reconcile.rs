@@ -1030,9 +1030,9 @@ alarms: {}
         .remove(0)
         .config
         .unwrap();
-    assert_eq!(alarm.metric_name, "5xx");
+    assert_eq!(alarm.stat().unwrap().metric_name, "5xx");
     assert_eq!(
-        alarm.dimensions,
+        alarm.stat().unwrap().dimensions,
         [
             ("ApiId".to_owned(), api_id.clone()),
             ("Stage".to_owned(), "$default".to_owned())

@@ -7,16 +7,16 @@ use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::operation::describe_alarms::builders::DescribeAlarmsFluentBuilder;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    AlarmType, ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat,
-    ScanBy, Statistic, Tag as SdkTag,
+    AlarmType, ComparisonOperator, CompositeAlarm, Dimension, Metric, MetricAlarm, MetricDataQuery,
+    MetricStat as SdkMetricStat, ScanBy, StateValue, Statistic, Tag as SdkTag,
 };
 
 use super::CloudWatch;
 use super::logs::SdkLogs;
 use super::meter::Meter;
 use crate::model::{
-    AlarmConfig, ApiKind, AwsError, MinutePeaks, ObservedAlarm, ObservedLogGroup, StageKey,
-    StageMetrics, Tag,
+    AlarmConfig, AlarmMetric, AlarmRule, ApiKind, AwsError, MathQuery, MetricStat, MinutePeaks,
+    ObservedAlarm, ObservedLogGroup, Query, StageKey, StageMetrics, Suppressor, Tag, Threshold,
 };
 
 /// DescribeAlarms and DeleteAlarms take at most 100 names a call.
@@ -76,7 +76,7 @@ fn stage_query(
     MetricDataQuery::builder()
         .id(id)
         .metric_stat(
-            MetricStat::builder()
+            SdkMetricStat::builder()
                 .metric(metric)
                 .period(period)
                 .stat(stat)
@@ -271,7 +271,8 @@ impl SdkCloudWatch {
         }
     }
 
-    /// Every metric alarm whose name starts with `prefix` (DescribeAlarms, 100 a page).
+    /// Every alarm, metric or composite, whose name starts with `prefix` (DescribeAlarms, 100
+    /// a page).
     pub async fn alarms_with_prefix(&self, prefix: &str) -> Result<Vec<ObservedAlarm>, AwsError> {
         let mut alarms = Vec::new();
         let request = self
@@ -279,13 +280,14 @@ impl SdkCloudWatch {
             .describe_alarms()
             .alarm_name_prefix(prefix)
             .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
             .max_records(PAGE);
         self.describe_pages(request, &mut alarms).await?;
         Ok(alarms)
     }
 
     /// Sends `request` and every next page it points to (DescribeAlarms), adding the metric
-    /// alarms to `alarms`.
+    /// and composite alarms to `alarms`.
     async fn describe_pages(
         &self,
         request: DescribeAlarmsFluentBuilder,
@@ -299,6 +301,11 @@ impl SdkCloudWatch {
                 .call("DescribeAlarms", false, page_request)
                 .await?;
             alarms.extend(page.metric_alarms().iter().filter_map(observed));
+            alarms.extend(
+                page.composite_alarms()
+                    .iter()
+                    .filter_map(observed_composite),
+            );
             match page.next_token() {
                 Some(token) => next_token = Some(token.to_owned()),
                 None => return Ok(()),
@@ -312,21 +319,52 @@ fn observed(alarm: &MetricAlarm) -> Option<ObservedAlarm> {
         name: alarm.alarm_name()?.to_owned(),
         arn: alarm.alarm_arn()?.to_owned(),
         config: config_of(alarm),
-        state: alarm
-            .state_value()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_else(|| "INSUFFICIENT_DATA".to_owned()),
+        state: state(alarm.state_value()),
     })
 }
 
-/// The managed part of an alarm, or `None` when AWS left out a field the guard sets.
-fn config_of(alarm: &MetricAlarm) -> Option<AlarmConfig> {
-    let statistic = match (alarm.statistic(), alarm.extended_statistic()) {
-        (Some(statistic), _) => statistic.as_str().to_owned(),
-        (None, Some(extended)) => extended.to_owned(),
-        (None, None) => return None,
-    };
-    let mut dimensions: Vec<(String, String)> = alarm
+fn observed_composite(alarm: &CompositeAlarm) -> Option<ObservedAlarm> {
+    let name = alarm.alarm_name()?.to_owned();
+    let suppressor = alarm.actions_suppressor().map(|suppressor| Suppressor {
+        alarm: suppressor.to_owned(),
+        wait_period: alarm.actions_suppressor_wait_period().unwrap_or_default(),
+        extension_period: alarm
+            .actions_suppressor_extension_period()
+            .unwrap_or_default(),
+    });
+    let config = alarm.alarm_rule().map(|rule| AlarmConfig {
+        name: name.clone(),
+        description: alarm.alarm_description().unwrap_or_default().to_owned(),
+        actions_enabled: alarm.actions_enabled().unwrap_or(true),
+        actions: alarm.alarm_actions().to_vec(),
+        ok_actions: alarm.ok_actions().to_vec(),
+        rule: AlarmRule::Composite {
+            rule: rule.to_owned(),
+            suppressor,
+        },
+    });
+    Some(ObservedAlarm {
+        name,
+        arn: alarm.alarm_arn()?.to_owned(),
+        config,
+        state: state(alarm.state_value()),
+    })
+}
+
+fn state(value: Option<&StateValue>) -> String {
+    value
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|| "INSUFFICIENT_DATA".to_owned())
+}
+
+/// A metric and its statistic as the SDK has them; `None` when AWS left out a field.
+fn stat_of(
+    metric: Option<&Metric>,
+    statistic: Option<String>,
+    period: Option<i32>,
+) -> Option<MetricStat> {
+    let metric = metric?;
+    let mut dimensions: Vec<(String, String)> = metric
         .dimensions()
         .iter()
         .map(|d| {
@@ -337,23 +375,99 @@ fn config_of(alarm: &MetricAlarm) -> Option<AlarmConfig> {
         })
         .collect();
     dimensions.sort();
+    Some(MetricStat {
+        namespace: metric.namespace()?.to_owned(),
+        metric_name: metric.metric_name()?.to_owned(),
+        dimensions,
+        statistic: statistic?,
+        period: period?,
+    })
+}
+
+/// The managed part of a metric alarm, or `None` when AWS left out a field the guard sets.
+fn config_of(alarm: &MetricAlarm) -> Option<AlarmConfig> {
+    let metric = match alarm.metrics() {
+        [] => {
+            let statistic = match (alarm.statistic(), alarm.extended_statistic()) {
+                (Some(statistic), _) => Some(statistic.as_str().to_owned()),
+                (None, extended) => extended.map(str::to_owned),
+            };
+            let metric = Metric::builder()
+                .set_namespace(alarm.namespace().map(str::to_owned))
+                .set_metric_name(alarm.metric_name().map(str::to_owned))
+                .set_dimensions(Some(alarm.dimensions().to_vec()))
+                .build();
+            AlarmMetric::Stat(stat_of(Some(&metric), statistic, alarm.period())?)
+        }
+        queries => AlarmMetric::Math(
+            queries
+                .iter()
+                .map(|q| {
+                    let query = match (q.expression(), q.metric_stat()) {
+                        (Some(expression), _) => Query::Expression(expression.to_owned()),
+                        (None, Some(stat)) => Query::Stat(stat_of(
+                            stat.metric(),
+                            stat.stat().map(str::to_owned),
+                            stat.period(),
+                        )?),
+                        (None, None) => return None,
+                    };
+                    Some(MathQuery {
+                        id: q.id()?.to_owned(),
+                        query,
+                        // AWS's default when the field is absent.
+                        return_data: q.return_data().unwrap_or(true),
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
+        ),
+    };
     Some(AlarmConfig {
         name: alarm.alarm_name()?.to_owned(),
         description: alarm.alarm_description().unwrap_or_default().to_owned(),
-        namespace: alarm.namespace()?.to_owned(),
-        metric_name: alarm.metric_name()?.to_owned(),
-        statistic,
-        dimensions,
-        period: alarm.period()?,
-        evaluation_periods: alarm.evaluation_periods()?,
-        threshold: alarm.threshold()?,
-        comparison: alarm.comparison_operator()?.as_str().to_owned(),
         // AWS's default when the field is absent.
         actions_enabled: alarm.actions_enabled().unwrap_or(true),
         actions: alarm.alarm_actions().to_vec(),
         ok_actions: alarm.ok_actions().to_vec(),
-        treat_missing_data: alarm.treat_missing_data().unwrap_or("missing").to_owned(),
+        rule: AlarmRule::Threshold(Threshold {
+            metric,
+            evaluation_periods: alarm.evaluation_periods()?,
+            datapoints_to_alarm: alarm.datapoints_to_alarm(),
+            threshold: alarm.threshold()?,
+            comparison: alarm.comparison_operator()?.as_str().to_owned(),
+            treat_missing_data: alarm.treat_missing_data().unwrap_or("missing").to_owned(),
+        }),
     })
+}
+
+fn sdk_metric(stat: &MetricStat) -> Metric {
+    Metric::builder()
+        .namespace(&stat.namespace)
+        .metric_name(&stat.metric_name)
+        .set_dimensions(Some(
+            stat.dimensions
+                .iter()
+                .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+                .collect(),
+        ))
+        .build()
+}
+
+fn sdk_query(query: &MathQuery) -> MetricDataQuery {
+    let built = MetricDataQuery::builder()
+        .id(&query.id)
+        .return_data(query.return_data);
+    match &query.query {
+        Query::Expression(expression) => built.expression(expression),
+        Query::Stat(stat) => built.metric_stat(
+            SdkMetricStat::builder()
+                .metric(sdk_metric(stat))
+                .period(stat.period)
+                .stat(&stat.statistic)
+                .build(),
+        ),
+    }
+    .build()
 }
 
 fn sdk_tags(tags: &[Tag]) -> Vec<SdkTag> {
@@ -369,6 +483,8 @@ impl CloudWatch for SdkCloudWatch {
             let request = self
                 .client
                 .describe_alarms()
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
                 .set_alarm_names(Some(chunk.to_vec()));
             self.describe_pages(request, &mut alarms).await?;
         }
@@ -393,32 +509,60 @@ impl CloudWatch for SdkCloudWatch {
     }
 
     async fn put_alarm(&self, alarm: &AlarmConfig, tags: &[Tag]) -> Result<(), AwsError> {
+        let threshold = match &alarm.rule {
+            AlarmRule::Threshold(threshold) => threshold,
+            AlarmRule::Composite { rule, suppressor } => {
+                let request = self
+                    .client
+                    .put_composite_alarm()
+                    .alarm_name(&alarm.name)
+                    .alarm_description(&alarm.description)
+                    .alarm_rule(rule)
+                    .actions_enabled(alarm.actions_enabled)
+                    .set_alarm_actions(Some(alarm.actions.clone()))
+                    .set_ok_actions(Some(alarm.ok_actions.clone()))
+                    .set_actions_suppressor(suppressor.as_ref().map(|s| s.alarm.clone()))
+                    .set_actions_suppressor_wait_period(suppressor.as_ref().map(|s| s.wait_period))
+                    .set_actions_suppressor_extension_period(
+                        suppressor.as_ref().map(|s| s.extension_period),
+                    )
+                    .set_tags(Some(sdk_tags(tags)));
+                return self
+                    .meter
+                    .call("PutCompositeAlarm", true, request.send())
+                    .await
+                    .map(|_| ());
+            }
+        };
         let request = self
             .client
             .put_metric_alarm()
             .alarm_name(&alarm.name)
             .alarm_description(&alarm.description)
-            .namespace(&alarm.namespace)
-            .metric_name(&alarm.metric_name)
-            .set_dimensions(Some(
-                alarm
-                    .dimensions
-                    .iter()
-                    .map(|(name, value)| Dimension::builder().name(name).value(value).build())
-                    .collect(),
-            ))
-            .period(alarm.period)
-            .evaluation_periods(alarm.evaluation_periods)
-            .threshold(alarm.threshold)
-            .comparison_operator(ComparisonOperator::from(alarm.comparison.as_str()))
+            .evaluation_periods(threshold.evaluation_periods)
+            .set_datapoints_to_alarm(threshold.datapoints_to_alarm)
+            .threshold(threshold.threshold)
+            .comparison_operator(ComparisonOperator::from(threshold.comparison.as_str()))
             .actions_enabled(alarm.actions_enabled)
             .set_alarm_actions(Some(alarm.actions.clone()))
             .set_ok_actions(Some(alarm.ok_actions.clone()))
-            .treat_missing_data(&alarm.treat_missing_data)
+            .treat_missing_data(&threshold.treat_missing_data)
             .set_tags(Some(sdk_tags(tags)));
-        let request = match Statistic::values().contains(&alarm.statistic.as_str()) {
-            true => request.statistic(Statistic::from(alarm.statistic.as_str())),
-            false => request.extended_statistic(&alarm.statistic),
+        let request = match &threshold.metric {
+            AlarmMetric::Math(queries) => {
+                request.set_metrics(Some(queries.iter().map(sdk_query).collect()))
+            }
+            AlarmMetric::Stat(stat) => {
+                let request = request
+                    .namespace(&stat.namespace)
+                    .metric_name(&stat.metric_name)
+                    .set_dimensions(Some(sdk_metric(stat).dimensions().to_vec()))
+                    .period(stat.period);
+                match Statistic::values().contains(&stat.statistic.as_str()) {
+                    true => request.statistic(Statistic::from(stat.statistic.as_str())),
+                    false => request.extended_statistic(&stat.statistic),
+                }
+            }
         };
         self.meter
             .call("PutMetricAlarm", true, request.send())

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AccessLoggingSpec, AlarmsSpec, ApiGatewayGuardSpec, ApiKind, Condition, DashboardSpec,
-    DeletionPolicy, ExecutionLoggingSpec, ResourceRef, StageThrottleSpec, TracingSpec,
-    UsagePlanThrottleSpec,
+    DeletionPolicy, ExecutionLoggingSpec, ObjectiveSpec, ResourceRef, StageThrottleSpec,
+    TracingSpec, UsagePlanThrottleSpec,
 };
 
 /// Guards every stage that matches `selector`: the operator keeps one ApiGatewayGuard per
@@ -93,8 +93,9 @@ fn both_kinds() -> Vec<ApiKind> {
 }
 
 /// An ApiGatewayGuard spec without region, account, restApi or httpApi, and stage.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = Rule::new(super::count_alarm_rule("self")).message(super::SLO_COUNT_ALARM))]
 pub struct GuardTemplate {
     /// As ApiGatewayGuard spec.tracing. REST APIs only: left out of HTTP APIs' guards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +122,9 @@ pub struct GuardTemplate {
     /// As ApiGatewayGuard spec.alarms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<AlarmsSpec>,
+    /// As ApiGatewayGuard spec.slo: every guard gets the objective and its burn-rate alarms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<ObjectiveSpec>,
     /// As ApiGatewayGuard spec.dashboard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<DashboardSpec>,
@@ -201,6 +205,7 @@ impl GuardTemplate {
             detailed_metrics: self.detailed_metrics.filter(|_| !rest),
             access_logging: self.access_logging.clone(),
             alarms: self.alarms.clone(),
+            slo: self.slo.clone(),
             dashboard: self.dashboard.clone(),
             deletion_policy: self.deletion_policy,
             suspend: self.suspend,

@@ -77,10 +77,12 @@ impl GuardId {
             .collect()
     }
 
-    /// Every alarm name this guard may have in AWS: today's and the first naming's.
+    /// Every alarm name this guard may have in AWS: today's, the first naming's and its
+    /// objective's.
     pub fn known_alarm_names(&self) -> Vec<String> {
         let mut names = self.alarm_names();
         names.extend(self.legacy_alarm_names());
+        names.extend(self.objective_alarm_names());
         names
     }
 
@@ -99,6 +101,27 @@ impl GuardId {
         format!("{OWNER_TAG}={}", self.owner())
     }
 
+    /// The name of one of the alarms of an objective's tier (1 for the fastest burn):
+    /// `<base>_slo<tier>` for its composite alarm, `<base>_slo<tier>-<part>` for the others.
+    pub fn objective_alarm_name(&self, tier: usize, part: ObjectivePart) -> String {
+        match part.suffix() {
+            None => format!("{}_slo{tier}", self.base_name()),
+            Some(suffix) => format!("{}_slo{tier}-{suffix}", self.base_name()),
+        }
+    }
+
+    /// Every name an objective's alarms may have, wanted or not: the metric alarms of each
+    /// tier, then the composites, fastest tier first.
+    pub fn objective_alarm_names(&self) -> Vec<String> {
+        let tiers = 1..=crate::crd::MAX_TIERS;
+        let children = tiers.clone().flat_map(|tier| {
+            ObjectivePart::CHILDREN.map(|part| self.objective_alarm_name(tier, part))
+        });
+        let composites =
+            tiers.map(|tier| self.objective_alarm_name(tier, ObjectivePart::Composite));
+        children.chain(composites).collect()
+    }
+
     /// The name of this guard's alarm of one kind: `<base>_<suffix>`; no suffix holds `_`.
     pub fn alarm_name(&self, kind: AlarmKind) -> String {
         format!("{}_{}", self.base_name(), kind.suffix())
@@ -108,6 +131,41 @@ impl GuardId {
 impl fmt::Display for GuardId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The alarms of one burn-rate tier of an objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectivePart {
+    /// The error rate over the tier's long window.
+    ErrorsLong,
+    /// The error rate over its short window.
+    ErrorsShort,
+    /// Slow minutes over the long window (a latency objective).
+    LatencyLong,
+    /// Slow minutes over the short window.
+    LatencyShort,
+    /// The composite alarm over the others: what pages.
+    Composite,
+}
+
+impl ObjectivePart {
+    /// The metric alarms a composite names.
+    pub const CHILDREN: [ObjectivePart; 4] = [
+        ObjectivePart::ErrorsLong,
+        ObjectivePart::ErrorsShort,
+        ObjectivePart::LatencyLong,
+        ObjectivePart::LatencyShort,
+    ];
+
+    fn suffix(self) -> Option<&'static str> {
+        match self {
+            ObjectivePart::ErrorsLong => Some("errors-long"),
+            ObjectivePart::ErrorsShort => Some("errors-short"),
+            ObjectivePart::LatencyLong => Some("latency-long"),
+            ObjectivePart::LatencyShort => Some("latency-short"),
+            ObjectivePart::Composite => None,
+        }
     }
 }
 
@@ -214,6 +272,12 @@ mod tests {
                 }
             }
             prop_assert!(a.alarm_names().iter().all(|n| !a.legacy_alarm_names().contains(n)));
+            // Today's names and the objective's (the first naming's may be shared).
+            let named = |g: &GuardId| [g.alarm_names(), g.objective_alarm_names()].concat();
+            let (known_a, known_b) = (named(&a), named(&b));
+            let distinct: std::collections::HashSet<&String> = known_a.iter().collect();
+            prop_assert_eq!(distinct.len(), known_a.len());
+            prop_assert_eq!(known_a.iter().any(|n| known_b.contains(n)), same);
         }
     }
 }

@@ -174,7 +174,7 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
                     .get_or_insert_default()
                     .extend(tags.iter().cloned());
             }
-            Action::DeleteAlarms { names } | Action::RetireAlarms { names } => {
+            Action::DeleteAlarms { names, .. } | Action::RetireAlarms { names } => {
                 observed.alarms.retain(|(a, _)| !names.contains(&a.name))
             }
             Action::PutDashboard { body, .. } => {
@@ -249,7 +249,9 @@ fn fresh_stage_gets_one_stage_update_one_plan_update_and_three_alarms() {
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::PutAlarm { alarm, tags, diff } => {
+            Action::PutAlarm {
+                alarm, tags, diff, ..
+            } => {
                 assert!(diff.is_empty(), "a new alarm has no diff");
                 assert_eq!(tags, &guard().tags());
                 Some(&**alarm)
@@ -262,9 +264,9 @@ fn fresh_stage_gets_one_stage_update_one_plan_update_and_three_alarms() {
         .map(|a| {
             (
                 a.name.as_str(),
-                a.metric_name.as_str(),
-                a.statistic.as_str(),
-                a.threshold,
+                a.stat().unwrap().metric_name.as_str(),
+                a.stat().unwrap().statistic.as_str(),
+                a.threshold().unwrap().threshold,
             )
         })
         .collect();
@@ -294,17 +296,29 @@ fn fresh_stage_gets_one_stage_update_one_plan_update_and_three_alarms() {
     for alarm in alarms {
         // The runbook's command has no dimensions and would never evaluate: these do.
         assert_eq!(
-            alarm.dimensions,
+            alarm.stat().unwrap().dimensions,
             [
                 ("ApiName".to_owned(), "orders-api".to_owned()),
                 ("Stage".to_owned(), "prod".to_owned())
             ]
         );
-        assert_eq!(alarm.namespace, "AWS/ApiGateway");
-        assert_eq!(alarm.comparison, "GreaterThanThreshold");
-        assert_eq!((alarm.period, alarm.evaluation_periods), (300, 1));
+        assert_eq!(alarm.stat().unwrap().namespace, "AWS/ApiGateway");
+        assert_eq!(
+            alarm.threshold().unwrap().comparison,
+            "GreaterThanThreshold"
+        );
+        assert_eq!(
+            (
+                alarm.stat().unwrap().period,
+                alarm.threshold().unwrap().evaluation_periods
+            ),
+            (300, 1)
+        );
         assert_eq!(alarm.actions, ["arn:aws:sns:us-east-1:123456789012:oncall"]);
-        assert_eq!(alarm.treat_missing_data, "notBreaching");
+        assert_eq!(
+            alarm.threshold().unwrap().treat_missing_data,
+            "notBreaching"
+        );
     }
 }
 
@@ -455,7 +469,10 @@ fn an_alarm_owned_by_someone_else_is_never_touched() {
     let spec = spec(FULL);
     let mut observed = in_sync(&spec);
     observed.alarms[0].1 = Some(vec![(OWNER_TAG.to_owned(), "other/guard".to_owned())]);
-    observed.alarms[0].0.config.as_mut().unwrap().threshold = 99.0;
+    match &mut observed.alarms[0].0.config.as_mut().unwrap().rule {
+        AlarmRule::Threshold(threshold) => threshold.threshold = 99.0,
+        AlarmRule::Composite { .. } => unreachable!("the runbook's alarms are metric alarms"),
+    }
     observed.alarms[2].1 = Some(Vec::new());
     let plan = plan(&guard(), &spec, &observed);
     assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
@@ -481,6 +498,7 @@ fn disabled_or_dropped_alarms_are_deleted_when_owned() {
     assert_eq!(
         plan.actions,
         [Action::DeleteAlarms {
+            control: Control::Alarms,
             names: vec!["apigw-guard-payments_orders-prod_latency".to_owned()]
         }]
     );
@@ -490,6 +508,7 @@ fn disabled_or_dropped_alarms_are_deleted_when_owned() {
     assert_eq!(
         plan.actions,
         [Action::DeleteAlarms {
+            control: Control::Alarms,
             names: guard().alarm_names()
         }]
     );
@@ -508,6 +527,7 @@ fn an_owned_alarm_missing_a_tag_is_tagged_not_rewritten() {
     assert_eq!(
         plan.actions,
         [Action::TagAlarm {
+            control: Control::Alarms,
             name: "apigw-guard-payments_orders-prod_5xx".to_owned(),
             arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:apigw-guard-payments_orders-prod_5xx".to_owned(),
             tags: vec![(MANAGED_BY_TAG.to_owned(), "apigw-guard".to_owned())],
@@ -522,7 +542,7 @@ fn an_alarm_with_fields_missing_in_aws_is_rewritten() {
     observed.alarms[2].0.config = None;
     let plan = plan(&guard(), &spec, &observed);
     assert!(
-        matches!(&plan.actions[..], [Action::PutAlarm { alarm, .. }] if alarm.metric_name == "IntegrationLatency"),
+        matches!(&plan.actions[..], [Action::PutAlarm { alarm, .. }] if alarm.stat().unwrap().metric_name == "IntegrationLatency"),
         "{:#?}",
         plan.actions
     );
@@ -732,11 +752,11 @@ fn an_alarm_override_changes_only_what_it_names() {
         .iter()
         .map(|a| {
             (
-                a.metric_name.as_str(),
-                a.statistic.as_str(),
-                a.threshold,
-                a.period,
-                a.evaluation_periods,
+                a.stat().unwrap().metric_name.as_str(),
+                a.stat().unwrap().statistic.as_str(),
+                a.threshold().unwrap().threshold,
+                a.stat().unwrap().period,
+                a.threshold().unwrap().evaluation_periods,
             )
         })
         .collect();
@@ -919,9 +939,10 @@ fn an_http_api_stage_gets_its_metrics_and_throttles_in_one_update_and_alarms_in_
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::PutAlarm { alarm, .. } => {
-                Some((alarm.metric_name.as_str(), alarm.dimensions.as_slice()))
-            }
+            Action::PutAlarm { alarm, .. } => Some((
+                alarm.stat().unwrap().metric_name.as_str(),
+                alarm.stat().unwrap().dimensions.as_slice(),
+            )),
             _ => None,
         })
         .collect();
