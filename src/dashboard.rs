@@ -4,8 +4,11 @@
 
 use serde_json::{Value, json};
 
-use crate::crd::{AlarmLink, ApiGatewayGuardSpec, Links};
-use crate::model::{AlarmKind, ApiKind, GuardId, GuardedApi, OWNER_TAG, access_log_group_name};
+use crate::crd::{AlarmLink, ApiGatewayGuardSpec, Links, ObjectiveSpec};
+use crate::model::{
+    AlarmKind, ApiKind, GuardId, GuardedApi, OWNER_TAG, ObjectivePart, access_log_group_name,
+};
+use crate::objective::rule_text;
 use crate::runbook::{
     INTEGRATION_LATENCY_TARGET_MS, LATENCY_TARGET_MS, integration_timeout_ms, timeout_status,
 };
@@ -14,23 +17,32 @@ const NAMESPACE: &str = "AWS/ApiGateway";
 /// The graphs' resolution: one point a minute shows a short episode inside a long window.
 const PERIOD: i32 = 60;
 
-/// The names of the alarms the spec keeps, in [`AlarmKind::ALL`] order.
+/// The names of the alarms the guard keeps and an incident looks at: the runbook's enabled
+/// alarms in [`AlarmKind::ALL`] order (without the 5XX count alarm when `spec.slo` replaces
+/// it, as it does unless `slo.countAlarm`), then the objective's composite alarms, one per
+/// tier, fastest first: they are what pages, their metric alarms are only their parts.
 pub fn wanted_alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec) -> Vec<String> {
-    let Some(alarms) = &spec.alarms else {
-        return Vec::new();
+    let replaced = |kind: AlarmKind| {
+        kind == AlarmKind::FiveXxError && spec.slo.as_ref().is_some_and(|slo| !slo.count_alarm)
     };
-    AlarmKind::ALL
-        .into_iter()
-        .filter(|kind| kind.settings(alarms).enabled)
-        .map(|kind| guard.alarm_name(kind))
-        .collect()
+    let runbook = spec.alarms.iter().flat_map(|alarms| {
+        AlarmKind::ALL
+            .into_iter()
+            .filter(|kind| kind.settings(alarms).enabled && !replaced(*kind))
+            .map(|kind| guard.alarm_name(kind))
+    });
+    let tiers = spec.slo.as_ref().map_or(0, |slo| slo.tiers().len());
+    let composites =
+        (1..=tiers).map(|tier| guard.objective_alarm_name(tier, ObjectivePart::Composite));
+    runbook.chain(composites).collect()
 }
 
 /// The dashboard the guard keeps: a text widget naming the guard (the ownership marker),
 /// requests and errors with the 5XX share, Latency p50/p90/p99 against the 1 s target,
-/// IntegrationLatency p99 against 500 ms and the integration timeout, and the guard's alarms.
-/// The metrics are the API kind's: a REST API's `5XXError` by ApiName, an HTTP API's `5xx` by
-/// ApiId.
+/// IntegrationLatency p99 against 500 ms and the integration timeout, and the guard's alarms;
+/// with `spec.slo`, a row more: the error budget's burn rate against each tier's, and the
+/// budget left over the objective's window. The metrics are the API kind's: a REST API's
+/// `5XXError` by ApiName, an HTTP API's `5xx` by ApiId.
 pub fn body(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
@@ -147,7 +159,86 @@ pub fn body(
             "properties": {"title": "Alarms of this guard", "alarms": alarms},
         }));
     }
+    if let Some(slo) = &spec.slo {
+        // A row below the last one (IntegrationLatency and the alarms: y 9, height 6).
+        widgets.extend(objective_widgets(slo, region, 15, metric, five_xx));
+    }
     json!({"widgets": widgets})
+}
+
+/// The objective's row at `y`: the burn rate (the 5XX share over the budget's, 1 spending the
+/// budget exactly over the window) every 5 minutes against each tier's rate, and the budget
+/// left over the window as one number. `metric` makes one of the stage's metrics, `five_xx`
+/// names its 5XX metric.
+fn objective_widgets(
+    slo: &ObjectiveSpec,
+    region: &str,
+    y: i32,
+    metric: impl Fn(&str, Value) -> Value,
+    five_xx: &str,
+) -> [Value; 2] {
+    let budget = budget_text(slo);
+    // The sums the expression divides, hidden: only the expression is drawn.
+    let sums = |expression: Value| {
+        let sum =
+            |name: &str, id: &str| metric(name, json!({"id": id, "stat": "Sum", "visible": false}));
+        vec![
+            sum(five_xx, "errors"),
+            sum("Count", "requests"),
+            json!([expression]),
+        ]
+    };
+    let tiers: Vec<Value> = slo
+        .tiers()
+        .iter()
+        .enumerate()
+        .map(|(i, tier)| {
+            json!({"label": format!("Tier {}: {}", i + 1, rule_text(tier)), "value": tier.burn_rate})
+        })
+        .collect();
+    let burn = json!({
+        "type": "metric", "x": 0, "y": y, "width": 12, "height": 6,
+        "properties": {
+            "title": "Error budget burn rate",
+            "region": region,
+            "view": "timeSeries",
+            "period": 300,
+            "metrics": sums(json!({
+                "expression": format!("(errors / requests) / {budget}"),
+                "id": "burn",
+                "label": "Burn rate (1 = budget spent exactly over the window)",
+            })),
+            "yAxis": {"left": {"label": "x budget", "min": 0}},
+            "annotations": {"horizontal": tiers},
+        },
+    });
+    let days = slo.window_days;
+    // One value over the whole window: the widget's own time range is the window, and its
+    // period covers it.
+    let left = json!({
+        "type": "metric", "x": 12, "y": y, "width": 12, "height": 6,
+        "properties": {
+            "title": format!("Error budget left ({days} d)"),
+            "region": region,
+            "view": "singleValue",
+            "start": format!("-P{days}D"),
+            "period": days * 86_400,
+            "setPeriodToTimeRange": true,
+            "metrics": sums(json!({
+                "expression": format!("100 * (1 - (errors / requests) / {budget})"),
+                "id": "left",
+                "label": "Budget left (%)",
+            })),
+        },
+    });
+    [burn, left]
+}
+
+/// The budget's share as an expression states it: `0.001` for 99.9 %, not the float's
+/// `0.0010000000000000568`.
+fn budget_text(slo: &ObjectiveSpec) -> String {
+    let rounded = (slo.budget() * 1e12).round() / 1e12;
+    rounded.to_string()
 }
 
 fn markdown(guard: &GuardId, api: &GuardedApi, stage: &str) -> String {

@@ -309,3 +309,221 @@ fn an_http_api_stage_links_to_the_new_console_and_its_access_logs() {
             .starts_with("https://cn-north-1.console.amazonaws.cn/apigateway/main/api-detail?")
     );
 }
+
+#[test]
+fn an_objective_adds_its_burn_rate_and_budget_row_and_its_composites_page() {
+    let spec = spec("alarms: {}\ndashboard: {}\nslo: {availability: 99.9}");
+    let body = body(&guard(), &spec, &api(), "eu-west-1", "111122223333");
+    let widgets = body["widgets"].as_array().unwrap();
+    assert_eq!(widgets.len(), 7);
+
+    let burn = widget(&body, "Error budget burn rate");
+    assert_eq!(
+        (burn["x"].as_i64(), burn["y"].as_i64()),
+        (Some(0), Some(15))
+    );
+    assert_eq!(burn["width"], 12);
+    let properties = &burn["properties"];
+    assert_eq!(properties["view"], "timeSeries");
+    assert_eq!(properties["period"], 300);
+    assert_eq!(
+        properties["metrics"],
+        json!([
+            ["AWS/ApiGateway", "5XXError", "ApiName", "orders-api", "Stage", "prod",
+             {"id": "errors", "stat": "Sum", "visible": false}],
+            ["AWS/ApiGateway", "Count", "ApiName", "orders-api", "Stage", "prod",
+             {"id": "requests", "stat": "Sum", "visible": false}],
+            [{"expression": "(errors / requests) / 0.001", "id": "burn",
+              "label": "Burn rate (1 = budget spent exactly over the window)"}],
+        ])
+    );
+    assert_eq!(
+        properties["annotations"]["horizontal"],
+        json!([
+            {"label": "Tier 1: 14.4x over 1h, confirmed over 5m", "value": 14.4},
+            {"label": "Tier 2: 6x over 6h, confirmed over 30m", "value": 6.0},
+            {"label": "Tier 3: 1x over 3d, confirmed over 6h", "value": 1.0},
+        ])
+    );
+
+    let left = widget(&body, "Error budget left (30 d)");
+    assert_eq!(
+        (left["x"].as_i64(), left["y"].as_i64()),
+        (Some(12), Some(15))
+    );
+    assert_eq!(left["width"], 12);
+    let properties = &left["properties"];
+    assert_eq!(properties["view"], "singleValue");
+    assert_eq!(properties["setPeriodToTimeRange"], true);
+    assert_eq!(properties["period"], 30 * 86_400);
+    assert_eq!(properties["start"], "-P30D");
+    assert_eq!(properties.get("end"), None, "a relative range ends now");
+    let metrics = properties["metrics"].as_array().unwrap();
+    assert_eq!(
+        metrics[2],
+        json!([{"expression": "100 * (1 - (errors / requests) / 0.001)", "id": "left",
+                "label": "Budget left (%)"}])
+    );
+    // Metric ids: unique within each widget and valid (a lowercase letter first).
+    for title in ["Error budget burn rate", "Error budget left (30 d)"] {
+        let ids: Vec<&str> = widget(&body, title)["properties"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                m.as_array().unwrap().last().unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+            })
+            .collect();
+        let distinct: std::collections::HashSet<&&str> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "{title}: {ids:?}");
+        assert!(
+            ids.iter()
+                .all(|id| id.starts_with(|c: char| c.is_ascii_lowercase())),
+            "{ids:?}"
+        );
+    }
+
+    // The 5XX count alarm is replaced: the tiers' composites page instead.
+    let arn = |name: &str| format!("arn:aws:cloudwatch:eu-west-1:111122223333:alarm:{name}");
+    assert_eq!(
+        widget(&body, "Alarms of this guard")["properties"]["alarms"],
+        json!([
+            arn("apigw-guard-payments_orders_prod_latency"),
+            arn("apigw-guard-payments_orders_prod_integration-latency"),
+            arn("apigw-guard-payments_orders_prod_slo1"),
+            arn("apigw-guard-payments_orders_prod_slo2"),
+            arn("apigw-guard-payments_orders_prod_slo3"),
+        ])
+    );
+    let links = links(&guard(), &spec, &api(), None, "eu-west-1");
+    let names: Vec<&str> = links.alarms.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "apigw-guard-payments_orders_prod_latency",
+            "apigw-guard-payments_orders_prod_integration-latency",
+            "apigw-guard-payments_orders_prod_slo1",
+            "apigw-guard-payments_orders_prod_slo2",
+            "apigw-guard-payments_orders_prod_slo3",
+        ]
+    );
+    assert!(
+        links.alarms[2]
+            .url
+            .ends_with("#alarmsV2:alarm/apigw-guard-payments_orders_prod_slo1")
+    );
+    assert!(same_meaning(&body, &body.clone()));
+}
+
+#[test]
+fn an_objective_keeps_the_count_alarm_when_asked_and_states_its_own_budget_and_window() {
+    let spec = spec(
+        "alarms: {}\ndashboard: {}\nslo: {availability: 99.5, windowDays: 7, countAlarm: true, \
+         tiers: [{burnRate: 10, longWindowMinutes: 120, shortWindowMinutes: 10}]}",
+    );
+    let body = body(&guard(), &spec, &api(), "eu-west-1", "1");
+    let alarms: Vec<&str> = widget(&body, "Alarms of this guard")["properties"]["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().rsplit(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        alarms,
+        [
+            "apigw-guard-payments_orders_prod_5xx",
+            "apigw-guard-payments_orders_prod_latency",
+            "apigw-guard-payments_orders_prod_integration-latency",
+            "apigw-guard-payments_orders_prod_slo1",
+        ]
+    );
+    let burn = &widget(&body, "Error budget burn rate")["properties"];
+    assert_eq!(
+        burn["metrics"][2][0]["expression"],
+        "(errors / requests) / 0.005"
+    );
+    assert_eq!(
+        burn["annotations"]["horizontal"],
+        json!([{"label": "Tier 1: 10x over 2h, confirmed over 10m", "value": 10.0}])
+    );
+    let left = &widget(&body, "Error budget left (7 d)")["properties"];
+    assert_eq!(left["start"], "-P7D");
+    assert_eq!(left["period"], 7 * 86_400);
+    assert_eq!(
+        left["metrics"][2][0]["expression"],
+        "100 * (1 - (errors / requests) / 0.005)"
+    );
+
+    // Without an alarms section the composites still page, and are still shown.
+    let only_slo = self::spec("dashboard: {}\nslo: {availability: 99.9}");
+    assert_eq!(
+        wanted_alarms(&guard(), &only_slo),
+        [
+            "apigw-guard-payments_orders_prod_slo1",
+            "apigw-guard-payments_orders_prod_slo2",
+            "apigw-guard-payments_orders_prod_slo3",
+        ]
+    );
+}
+
+#[test]
+fn an_http_api_objective_divides_its_5xx_metric() {
+    let spec = http_spec("dashboard: {}\nslo: {availability: 99.99}");
+    let body = body(&guard(), &spec, &http_api(), "eu-west-1", "1");
+    let metrics = widget(&body, "Error budget left (30 d)")["properties"]["metrics"].clone();
+    assert_eq!(
+        metrics[0],
+        json!(["AWS/ApiGateway", "5xx", "ApiId", "h7t9p2", "Stage", "$default",
+               {"id": "errors", "stat": "Sum", "visible": false}])
+    );
+    assert_eq!(
+        metrics[2][0]["expression"],
+        "100 * (1 - (errors / requests) / 0.0001)"
+    );
+}
+
+#[test]
+fn without_an_objective_the_body_and_alarms_are_as_before() {
+    let spec = spec("alarms: {}\ndashboard: {}");
+    let body = body(&guard(), &spec, &api(), "eu-west-1", "1");
+    let titles: Vec<&str> = body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.pointer("/properties/title").and_then(Value::as_str))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Requests and errors",
+            "Latency (p50, p90, p99)",
+            "IntegrationLatency (p99)",
+            "Alarms of this guard",
+        ]
+    );
+    assert_eq!(
+        wanted_alarms(&guard(), &spec),
+        [
+            "apigw-guard-payments_orders_prod_5xx",
+            "apigw-guard-payments_orders_prod_latency",
+            "apigw-guard-payments_orders_prod_integration-latency",
+        ]
+    );
+    // The objective's row comes after the widgets a guard without one has, unchanged.
+    let with = self::spec("alarms: {fiveXXError: {enabled: false}}\ndashboard: {}");
+    let objective = self::spec(
+        "alarms: {fiveXXError: {enabled: false}}\ndashboard: {}\nslo: {availability: 99.9}",
+    );
+    let before = super::body(&guard(), &with, &api(), "eu-west-1", "1");
+    let after = super::body(&guard(), &objective, &api(), "eu-west-1", "1");
+    assert_eq!(
+        differing_widgets(&after, &before),
+        [
+            "Alarms of this guard",
+            "Error budget burn rate",
+            "Error budget left (30 d)"
+        ]
+    );
+}
