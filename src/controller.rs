@@ -1111,6 +1111,7 @@ mod tests {
             },
             outcomes,
             metrics: None,
+            objective: None,
             account_id: None,
         }
     }

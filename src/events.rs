@@ -77,7 +77,39 @@ pub fn for_reconcile(
         .and_then(|links| links.dashboard.as_ref())
         .map(|url| format!("dashboard: {url}; "))
         .unwrap_or_default();
-    for alarm in current.alarms.iter().filter(|a| a.state == "ALARM") {
+    let tiers = current.objective.iter().flat_map(|o| &o.tiers);
+    for tier in tiers.clone().filter(|t| t.state == "ALARM") {
+        let was_burning = previous
+            .and_then(|p| p.objective.as_ref())
+            .is_some_and(|o| {
+                o.tiers
+                    .iter()
+                    .any(|old| old.alarm == tier.alarm && old.state == "ALARM")
+            });
+        if !was_burning {
+            let left = current
+                .objective
+                .as_ref()
+                .and_then(|o| o.budget_remaining_percent)
+                .map_or("the budget left is not known yet".to_owned(), |left| {
+                    format!("{left} % of the error budget left")
+                });
+            events.push(warning(
+                "ObjectiveBurning",
+                format!(
+                    "tier {} of the objective ({}) is in ALARM (alarm {}); {left}; \
+                     {dashboard}{cause}",
+                    tier.tier, tier.rule, tier.alarm
+                ),
+            ));
+        }
+    }
+    // A tier's composite is told of above.
+    let runbook_alarms = current
+        .alarms
+        .iter()
+        .filter(|a| !tiers.clone().any(|t| t.alarm == a.name));
+    for alarm in runbook_alarms.filter(|a| a.state == "ALARM") {
         let was_firing = previous.is_some_and(|p| {
             p.alarms
                 .iter()
@@ -307,6 +339,7 @@ mod tests {
             plan,
             outcomes,
             metrics: None,
+            objective: None,
             account_id: None,
         }
     }
@@ -426,6 +459,7 @@ mod tests {
         let no_writes = Report {
             outcomes: Vec::new(),
             metrics: None,
+            objective: None,
             ..report
         };
         let events = for_reconcile(Some(1), &no_writes, Some(&previous), &current);
@@ -491,5 +525,50 @@ mod tests {
         let cut = truncate("é".repeat(600), 1000);
         assert!(cut.len() <= 1000);
         assert!(cut.ends_with("..."));
+    }
+
+    #[test]
+    fn a_tier_entering_alarm_is_told_once_with_the_budget_left() {
+        use crate::crd::{ObjectiveStatus, TierStatus};
+        let status = |state: &str| ApiGatewayGuardStatus {
+            objective: Some(ObjectiveStatus {
+                objective: "99.9 % of requests without a 5XX over 30 days".to_owned(),
+                budget_remaining_percent: Some(50.0),
+                tiers: vec![TierStatus {
+                    tier: 1,
+                    rule: "14.4x over 1h, confirmed over 5m".to_owned(),
+                    alarm: "apigw-guard-ns_g_slo1".to_owned(),
+                    state: state.to_owned(),
+                }],
+                ..Default::default()
+            }),
+            alarms: vec![AlarmStatus {
+                name: "apigw-guard-ns_g_slo1".to_owned(),
+                metric: "error budget, tier 1".to_owned(),
+                state: state.to_owned(),
+            }],
+            ..Default::default()
+        };
+        let report = report(true, Ok(()));
+        let (calm, burning) = (status("OK"), status("ALARM"));
+        let told = for_reconcile(Some(1), &report, Some(&calm), &burning);
+        let burns: Vec<&str> = told
+            .iter()
+            .filter(|e| e.reason == "ObjectiveBurning")
+            .filter_map(|e| e.note.as_deref())
+            .collect();
+        assert_eq!(burns.len(), 1);
+        assert!(
+            burns[0].starts_with(
+                "tier 1 of the objective (14.4x over 1h, confirmed over 5m) is in ALARM (alarm \
+                 apigw-guard-ns_g_slo1); 50 % of the error budget left"
+            ),
+            "{}",
+            burns[0]
+        );
+        // Not as AlarmFiring too, and not again while it stays in ALARM.
+        assert!(!told.iter().any(|e| e.reason == "AlarmFiring"));
+        let again = for_reconcile(Some(1), &report, Some(&burning), &burning);
+        assert!(!again.iter().any(|e| e.reason == "ObjectiveBurning"));
     }
 }

@@ -35,7 +35,7 @@ pub mod aws;
 pub mod discovery;
 // Observe, plan, apply for one guard. Uses: crd, model, validate, tenancy, dashboard, plan, aws.
 pub mod reconcile;
-// kstatus conditions from a reconcile report. Uses: crd, model, runbook, dashboard, plan, reconcile.
+// kstatus conditions from a reconcile report. Uses: crd, model, runbook, objective, dashboard, plan, cost, reconcile.
 pub mod status;
 // What a reconcile tells humans (Kubernetes events). Uses: crd, model, plan, runbook, reconcile.
 pub mod events;

@@ -165,7 +165,8 @@ impl TierAlarms<'_> {
             ObjectivePart::ErrorsLong => self.slo.min_requests,
             _ => 1,
         };
-        let threshold = self.tier.burn_rate * self.slo.budget();
+        // To 12 decimals: 14.4 x (100 - 99.9) / 100 is 0.0144, not 0.014399999999999183.
+        let threshold = (self.tier.burn_rate * self.slo.budget() * 1e12).round() / 1e12;
         let queries = vec![
             MathQuery {
                 id: "errors".to_owned(),

@@ -5,8 +5,8 @@ use crate::aws::{ApiGateway, CloudWatch};
 use crate::crd::{ApiGatewayGuardSpec, LogLevel, ResourceRef};
 use crate::dashboard;
 use crate::model::{
-    AlarmConfig, ApiKind, AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard,
-    StageMetrics, Tag,
+    AlarmConfig, ApiKind, AwsError, GuardId, ObjectiveMetrics, Observed, ObservedAlarm,
+    ObservedDashboard, StageMetrics, Tag,
 };
 use crate::plan::{Action, Control, Plan, access_log_group, describe_ref, plan};
 use crate::tenancy::Tenancy;
@@ -36,6 +36,9 @@ pub struct Report {
     /// The stage's metrics over the last window; `None` when not read (a dry run, or AWS
     /// could not be read).
     pub metrics: Option<Result<StageMetrics, AwsError>>,
+    /// The stage's errors and requests over its objective's window; `None` when not read (no
+    /// objective, a dry run, or AWS could not be read).
+    pub objective: Option<Result<ObjectiveMetrics, AwsError>>,
     /// The account an AwsAccount's role reached (STS); `None` for the operator's own
     /// identity, or when it could not be read.
     pub account_id: Option<String>,
@@ -50,6 +53,7 @@ impl Report {
             plan: Plan::default(),
             outcomes: Vec::new(),
             metrics: None,
+            objective: None,
             account_id: None,
         }
     }
@@ -642,12 +646,21 @@ pub async fn reconcile_claimed(
         ),
         _ => None,
     };
+    let objective = match (&observed, &spec.slo, dry_run) {
+        (Ok(observed), Some(slo), false) => Some(
+            cloudwatch
+                .objective_metrics(&observed.api.metric_stage(&spec.stage), slo.window_days)
+                .await,
+        ),
+        _ => None,
+    };
     Report {
         guard: guard.clone(),
         observed,
         plan,
         outcomes,
         metrics,
+        objective,
         account_id,
     }
 }
@@ -777,6 +790,13 @@ mod tests {
             unreachable!()
         }
         async fn stage_metrics(&self, _: &StageKey) -> Result<StageMetrics, AwsError> {
+            unreachable!()
+        }
+        async fn objective_metrics(
+            &self,
+            _: &StageKey,
+            _: i32,
+        ) -> Result<ObjectiveMetrics, AwsError> {
             unreachable!()
         }
         fn region(&self) -> &str {

@@ -53,6 +53,12 @@ pub struct Verdict {
 
 /// Whether the runbook's verification targets hold over the window.
 pub fn verify(metrics: &StageMetrics, limits: &Limits) -> Verdict {
+    verify_within(metrics, limits, 0.0)
+}
+
+/// [`verify`] with an objective's share of requests allowed to fail (0.001 for 99.9 %) in
+/// place of the runbook's zero 5XX.
+pub fn verify_within(metrics: &StageMetrics, limits: &Limits, allowed: f64) -> Verdict {
     let window = metrics.period;
     let requests = metrics.count.unwrap_or(0.0);
     if requests <= 0.0 {
@@ -66,15 +72,23 @@ pub fn verify(metrics: &StageMetrics, limits: &Limits) -> Verdict {
     }
     let mut failed: Vec<(&'static str, String)> = Vec::new();
     let five_xx = metrics.five_xx.unwrap_or(0.0);
-    if five_xx > 0.0 {
+    let target = match allowed {
+        0.0 => "target 0".to_owned(),
+        share => format!("the objective allows {} %", 100.0 * share),
+    };
+    if five_xx > allowed * requests {
         failed.push((
             "FiveXXErrors",
             format!(
-                "5XXError {five_xx} of {requests} requests ({:.1} %, target 0)",
+                "5XXError {five_xx} of {requests} requests ({:.1} %, {target})",
                 100.0 * five_xx / requests
             ),
         ));
     }
+    let errors = match five_xx {
+        0.0 => "no 5XX".to_owned(),
+        n => format!("{n} 5XX ({:.2} %, {target})", 100.0 * n / requests),
+    };
     if let Some(p99) = metrics.latency_p99.filter(|p| *p >= LATENCY_TARGET_MS) {
         failed.push((
             "SlowResponses",
@@ -97,7 +111,7 @@ pub fn verify(metrics: &StageMetrics, limits: &Limits) -> Verdict {
             status: "True",
             reason: "TargetsMet",
             message: format!(
-                "in the last {window} s: {requests} requests, no 5XX, p99 Latency {} ms, p99 \
+                "in the last {window} s: {requests} requests, {errors}, p99 Latency {} ms, p99 \
                  IntegrationLatency {} ms",
                 shown(metrics.latency_p99),
                 shown(metrics.integration_latency_p99)

@@ -2,13 +2,14 @@
 //! condition per control, and the alarms' live states.
 
 use crate::crd::{
-    AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition, Verification,
+    AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition, ObjectiveStatus,
+    TierStatus, Verification,
 };
-use crate::dashboard;
-use crate::model::{AlarmKind, AwsError, Observed, StageMetrics};
-use crate::plan::{Action, Control, desired_alarm};
+use crate::model::{AlarmRule, AwsError, ObjectiveMetrics, ObjectivePart, Observed, StageMetrics};
+use crate::plan::{Action, Control, alarm_slots};
 use crate::reconcile::Report;
 use crate::runbook::{self, Limits};
+use crate::{cost, dashboard, objective};
 
 /// The wall-clock time as Kubernetes writes it.
 pub fn now() -> String {
@@ -100,8 +101,17 @@ pub fn build(
             ));
             status.alarms = alarm_statuses(spec, report);
             status.alarm_summary = summary(&status.alarms);
+            status.objective = objective_status(spec, report, &status.alarms);
+            status.monthly_cost =
+                Some(cost::monthly(&report.guard, spec, &observed.api).to_string());
             if let Some(metrics) = &report.metrics {
-                let (condition, verification) = verified(metrics, observed);
+                let objective = spec.slo.as_ref().zip(
+                    report
+                        .objective
+                        .as_ref()
+                        .and_then(|figures| figures.as_ref().ok()),
+                );
+                let (condition, verification) = verified(metrics, observed, objective);
                 conditions.push(condition);
                 status.verification = verification;
             }
@@ -251,7 +261,8 @@ fn kstatus(spec: &ApiGatewayGuardSpec, report: &Report, states: &[ControlState])
 }
 
 /// The guard's alarms as they stand after the reconcile: live state for those that existed,
-/// INSUFFICIENT_DATA (CloudWatch's starting state) for those just created.
+/// INSUFFICIENT_DATA (CloudWatch's starting state) for those just created. The runbook's
+/// alarms and the objective's composites (what pages); not the metric alarms they name.
 fn alarm_statuses(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<AlarmStatus> {
     let Ok(observed) = &report.observed else {
         return Vec::new();
@@ -261,10 +272,19 @@ fn alarm_statuses(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<AlarmStatu
             o.result.is_ok() && matches!(&o.action, Action::PutAlarm { alarm, diff, .. } if alarm.name == name && diff.is_empty())
         })
     };
-    AlarmKind::ALL
+    let mut tier = 0;
+    alarm_slots(&report.guard, spec, &observed.api)
         .into_iter()
-        .filter_map(|kind| {
-            let desired = desired_alarm(&report.guard, spec, &observed.api, kind)?;
+        .filter_map(|(control, _, desired)| {
+            let desired = desired?;
+            let metric = match (control, &desired.rule, desired.stat()) {
+                (Control::Objective, AlarmRule::Composite { .. }, _) => {
+                    tier += 1;
+                    format!("error budget, tier {tier}")
+                }
+                (Control::Alarms, _, Some(stat)) => stat.metric_name.clone(),
+                _ => return None,
+            };
             let state = match observed
                 .alarms
                 .iter()
@@ -279,17 +299,66 @@ fn alarm_statuses(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<AlarmStatu
             };
             Some(AlarmStatus {
                 name: desired.name,
-                metric: kind.metric(observed.api.kind).to_owned(),
+                metric,
                 state,
             })
         })
         .collect()
 }
 
+/// The objective, each tier's state (its composite alarm's, as `alarms` has it) and the
+/// error budget left; `None` without `spec.slo`.
+fn objective_status(
+    spec: &ApiGatewayGuardSpec,
+    report: &Report,
+    alarms: &[AlarmStatus],
+) -> Option<ObjectiveStatus> {
+    let slo = spec.slo.as_ref()?;
+    let figures = report
+        .objective
+        .as_ref()
+        .and_then(|figures| figures.as_ref().ok());
+    let budget = figures.map(|figures| objective::budget(slo, figures));
+    let tiers = slo
+        .tiers()
+        .iter()
+        .enumerate()
+        .map(|(i, tier)| {
+            let alarm = report
+                .guard
+                .objective_alarm_name(i + 1, ObjectivePart::Composite);
+            let state = alarms
+                .iter()
+                .find(|a| a.name == alarm)
+                .map_or("NOT_CREATED".to_owned(), |a| a.state.clone());
+            TierStatus {
+                tier: i as i32 + 1,
+                rule: objective::rule_text(tier),
+                alarm,
+                state,
+            }
+        })
+        .collect();
+    Some(ObjectiveStatus {
+        objective: objective::describe(slo),
+        budget_remaining_percent: budget
+            .as_ref()
+            .and_then(|b| b.remaining_percent)
+            .map(|p| (p * 100.0).round() / 100.0),
+        requests: figures.and_then(|f| f.requests).map(significant),
+        errors: figures.and_then(|f| f.errors).map(significant),
+        burn_rate_last_hour: budget.and_then(|b| b.burn_last_hour).map(significant),
+        tiers,
+    })
+}
+
 /// The Verified condition and the figures behind it; a failed read is Unknown with its code.
+/// With an objective, the budget decides errors: a latest full hour that burned it faster
+/// than 1x is not verified, and the window's errors count against the objective's share.
 fn verified(
     metrics: &Result<StageMetrics, AwsError>,
     observed: &Observed,
+    objective: Option<(&crate::crd::ObjectiveSpec, &ObjectiveMetrics)>,
 ) -> (Condition, Option<Verification>) {
     let metrics = match metrics {
         Ok(metrics) => metrics,
@@ -307,9 +376,30 @@ fn verified(
         integration_latency_p99: metrics.integration_latency_p99.map(significant),
         ..metrics.clone()
     };
-    let verdict = runbook::verify(metrics, &Limits::of(observed));
-    let mut condition = cond("Verified", false, verdict.reason, &verdict.message);
-    condition.status = verdict.status.to_owned();
+    let allowed = objective.map_or(0.0, |(slo, _)| slo.budget());
+    let verdict = runbook::verify_within(metrics, &Limits::of(observed), allowed);
+    let burning = objective.and_then(|(slo, figures)| {
+        let burn = objective::budget(slo, figures).burn_last_hour?;
+        (burn > 1.0).then(|| {
+            format!(
+                "the error budget burned at {:.1}x over the latest full hour ({} 5XX of {} \
+                 requests; {} allows {:.3} %)",
+                significant(burn),
+                figures.hour_errors.unwrap_or(0.0),
+                figures.hour_requests.unwrap_or(0.0),
+                objective::describe(slo),
+                100.0 * slo.budget()
+            )
+        })
+    });
+    let condition = match burning {
+        Some(message) => cond("Verified", false, "BudgetBurning", &message),
+        None => {
+            let mut condition = cond("Verified", false, verdict.reason, &verdict.message);
+            condition.status = verdict.status.to_owned();
+            condition
+        }
+    };
     let verification = Verification {
         window_seconds: metrics.period,
         requests: metrics.count,

@@ -1113,3 +1113,182 @@ async fn an_access_log_group_the_guard_did_not_make_is_used_and_left_alone() {
     let owned = apigw_guard::reconcile::owned_log_group(&cloudwatch, &guard, &spec, Some(&api_id));
     assert_eq!(owned.await.unwrap(), None);
 }
+
+/// A guard's objective against the local AWS (moto plus the project's composite alarms).
+fn slo_spec(f: &Fixture, slo: &str) -> ApiGatewayGuardSpec {
+    serde_yaml::from_str(&format!(
+        "restApi: {{name: {}}}\nstage: prod\nalarms:\n  actions: ['arn:aws:sns:{REGION}:123456789012:oncall']\nslo: {slo}\n",
+        f.api_name
+    ))
+    .unwrap()
+}
+
+/// The objective's metric and composite alarms in CloudWatch.
+async fn objective_alarms(
+    f: &Fixture,
+) -> aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput {
+    f.cw()
+        .describe_alarms()
+        .alarm_name_prefix(format!("apigw-guard-tests_{}_slo", f.guard.name))
+        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_objective_becomes_burn_rate_alarms_and_composites_then_writes_nothing_and_leaves_in_order()
+ {
+    let f = Fixture::new("slo", REGION).await;
+    let spec = slo_spec(
+        &f,
+        "{availability: 99.9, latency: {thresholdMs: 800, objective: 99}}",
+    );
+    let (report, status, calls) = f.reconcile(&spec).await;
+    assert!(
+        report.plan.blockers.is_empty(),
+        "{:?}",
+        report.plan.blockers
+    );
+    // The runbook's latency alarms, 12 metric alarms of the tiers, then 3 composites.
+    let written = writes(&calls);
+    assert_eq!(
+        written.iter().filter(|w| **w == "PutMetricAlarm").count(),
+        14,
+        "{written:?}"
+    );
+    assert_eq!(&written[14..], ["PutCompositeAlarm"; 3]);
+    assert_eq!(
+        condition(&status, "Objective"),
+        ("True", "Updated", condition(&status, "Objective").2)
+    );
+    let objective = status.objective.as_ref().unwrap();
+    let states: Vec<&str> = objective.tiers.iter().map(|t| t.state.as_str()).collect();
+    assert_eq!(states, ["INSUFFICIENT_DATA"; 3]);
+    assert!(
+        status
+            .monthly_cost
+            .as_deref()
+            .unwrap()
+            .starts_with("$3.50 a month (17 alarm(s) $3.50"),
+        "2 latency alarms $0.20, 6 math alarms of 2 metrics $1.20, 6 latency $0.60, 3 composites $1.50: {:?}",
+        status.monthly_cost
+    );
+    // What AWS has: the composites' rules and suppressors, the math and the M of N.
+    let out = objective_alarms(&f).await;
+    assert_eq!(out.metric_alarms().len(), 12);
+    let composites = out.composite_alarms();
+    assert_eq!(composites.len(), 3);
+    let tier2 = composites
+        .iter()
+        .find(|c| c.alarm_name() == Some(&f.alarm_name("slo2")))
+        .unwrap();
+    assert_eq!(
+        tier2.actions_suppressor(),
+        Some(f.alarm_name("slo1").as_str())
+    );
+    assert_eq!(
+        tier2.alarm_actions(),
+        [format!("arn:aws:sns:{REGION}:123456789012:oncall")]
+    );
+    assert!(tier2.alarm_rule().unwrap().contains(&format!(
+        "ALARM(\"{}\")",
+        f.alarm_name("slo2-latency-short")
+    )));
+    let long = out
+        .metric_alarms()
+        .iter()
+        .find(|a| a.alarm_name() == Some(&f.alarm_name("slo1-errors-long")))
+        .unwrap();
+    assert_eq!(long.threshold(), Some(0.0144));
+    assert_eq!(
+        long.metrics()[2].expression(),
+        Some("IF(requests >= 100, errors / requests, 0)")
+    );
+    // No count alarm: the objective replaces it.
+    assert!(!f.alarms().await.contains_key(&f.alarm_name("5xx")));
+
+    // In sync: nothing written.
+    let (report, status, calls) = f.reconcile(&spec).await;
+    assert_eq!(
+        writes(&calls),
+        Vec::<&str>::new(),
+        "{:#?}",
+        report.plan.actions
+    );
+    assert_eq!(condition(&status, "Objective").1, "InSync");
+
+    // A tier in ALARM shows in status.
+    f.cw()
+        .set_alarm_state()
+        .alarm_name(f.alarm_name("slo1"))
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+    let (_, status, _) = f.reconcile(&spec).await;
+    let tiers = &status.objective.as_ref().unwrap().tiers;
+    assert_eq!(tiers[0].state, "ALARM");
+    assert!(
+        status
+            .alarms
+            .iter()
+            .any(|a| a.name == f.alarm_name("slo1") && a.state == "ALARM"),
+        "{:?}",
+        status.alarms
+    );
+
+    // Dropping the latency objective: composites rewritten first, then their latency alarms
+    // deleted; dropping the objective: composites one a call, slowest first, then the rest.
+    let spec = slo_spec(&f, "{availability: 99.9}");
+    let (report, _, calls) = f.reconcile(&spec).await;
+    assert_eq!(
+        writes(&calls),
+        [
+            "PutCompositeAlarm",
+            "PutCompositeAlarm",
+            "PutCompositeAlarm",
+            "DeleteAlarms"
+        ],
+        "{:#?}",
+        report.plan.actions
+    );
+    let mut spec = slo_spec(&f, "{availability: 99.9}");
+    spec.slo = None;
+    let (report, _, calls) = f.reconcile(&spec).await;
+    let deletes: Vec<&apigw_guard::plan::Action> = report
+        .plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, apigw_guard::plan::Action::DeleteAlarms { .. }))
+        .collect();
+    let names: Vec<String> = deletes.iter().map(|a| a.to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("delete-alarms {}", f.alarm_name("slo3")),
+            format!("delete-alarms {}", f.alarm_name("slo2")),
+            format!("delete-alarms {}", f.alarm_name("slo1")),
+            format!(
+                "delete-alarms {}",
+                ["1", "2", "3"]
+                    .iter()
+                    .flat_map(|t| ["errors-long", "errors-short"]
+                        .map(|part| f.alarm_name(&format!("slo{t}-{part}"))))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ]
+    );
+    assert!(
+        report.outcomes.iter().all(|o| o.result.is_ok()),
+        "{:#?}",
+        report.outcomes
+    );
+    // The count alarm comes back without the objective.
+    assert!(writes(&calls).contains(&"PutMetricAlarm"));
+    let left = objective_alarms(&f).await;
+    assert!(left.metric_alarms().is_empty() && left.composite_alarms().is_empty());
+}

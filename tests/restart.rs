@@ -10,8 +10,8 @@ use apigw_guard::aws::{ApiGateway, CallLog, CloudWatch, SdkApiGateway, SdkCloudW
 use apigw_guard::crd::{ApiGatewayGuardSpec, ResourceRef};
 use apigw_guard::model::Identity;
 use apigw_guard::model::{
-    AlarmConfig, ApiKind, AwsError, GuardId, GuardedApi, ObservedAlarm, ObservedLogGroup, PatchOp,
-    StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
+    AlarmConfig, ApiKind, AwsError, GuardId, GuardedApi, ObjectiveMetrics, ObservedAlarm,
+    ObservedLogGroup, PatchOp, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
 };
 use apigw_guard::reconcile::reconcile;
 use aws_config::SdkConfig;
@@ -124,6 +124,14 @@ impl<C: CloudWatch> CloudWatch for DiesAfter<C> {
     async fn stage_metrics(&self, stage: &StageKey) -> Result<StageMetrics, AwsError> {
         self.alive(false)?;
         self.inner.stage_metrics(stage).await
+    }
+    async fn objective_metrics(
+        &self,
+        stage: &StageKey,
+        window_days: i32,
+    ) -> Result<ObjectiveMetrics, AwsError> {
+        self.alive(false)?;
+        self.inner.objective_metrics(stage, window_days).await
     }
     fn region(&self) -> &str {
         self.inner.region()

@@ -16,7 +16,8 @@ use super::logs::SdkLogs;
 use super::meter::Meter;
 use crate::model::{
     AlarmConfig, AlarmMetric, AlarmRule, ApiKind, AwsError, MathQuery, MetricStat, MinutePeaks,
-    ObservedAlarm, ObservedLogGroup, Query, StageKey, StageMetrics, Suppressor, Tag, Threshold,
+    ObjectiveMetrics, ObservedAlarm, ObservedLogGroup, Query, StageKey, StageMetrics, Suppressor,
+    Tag, Threshold,
 };
 
 /// DescribeAlarms and DeleteAlarms take at most 100 names a call.
@@ -152,7 +153,22 @@ impl SdkCloudWatch {
         start: i64,
         end: i64,
     ) -> Result<HashMap<String, Vec<f64>>, AwsError> {
-        let mut values: HashMap<String, Vec<f64>> = HashMap::new();
+        let points = self.metric_points(queries, start, end).await?;
+        Ok(points
+            .into_iter()
+            .map(|(id, points)| (id, points.into_iter().map(|(_, v)| v).collect()))
+            .collect())
+    }
+
+    /// GetMetricData over [start, end] (epoch seconds), paged: every query's points, newest
+    /// first, as (timestamp, value) by id.
+    async fn metric_points(
+        &self,
+        queries: Vec<MetricDataQuery>,
+        start: i64,
+        end: i64,
+    ) -> Result<HashMap<String, Vec<(i64, f64)>>, AwsError> {
+        let mut values: HashMap<String, Vec<(i64, f64)>> = HashMap::new();
         let mut next_token = None;
         loop {
             let request = self
@@ -166,10 +182,11 @@ impl SdkCloudWatch {
                 .send();
             let page = self.meter.call("GetMetricData", false, request).await?;
             for result in page.metric_data_results() {
+                let times = result.timestamps().iter().map(DateTime::secs);
                 values
                     .entry(result.id().unwrap_or_default().to_owned())
                     .or_default()
-                    .extend(result.values());
+                    .extend(times.zip(result.values().iter().copied()));
             }
             match page.next_token() {
                 Some(token) => next_token = Some(token.to_owned()),
@@ -181,9 +198,7 @@ impl SdkCloudWatch {
     /// The busiest and the slowest minute of one stage over the last `window` seconds: a
     /// short episode that the window's totals would dilute.
     pub async fn minute_peaks(&self, key: &StageKey, window: i32) -> Result<MinutePeaks, AwsError> {
-        let end = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let end = now_secs();
         let queries = vec![
             stage_query("n".to_owned(), key, "Count", "Sum", 60),
             stage_query("i".to_owned(), key, "IntegrationLatency", "p99", 60),
@@ -204,9 +219,7 @@ impl SdkCloudWatch {
         stages: &[StageKey],
         period: i32,
     ) -> Result<HashMap<StageKey, StageMetrics>, AwsError> {
-        let end = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let end = now_secs();
         let mut metrics = HashMap::new();
         for chunk in stages.chunks(STAGES_PER_CALL) {
             let queries = metric_queries(chunk, period);
@@ -238,6 +251,57 @@ impl SdkCloudWatch {
             }
         }
         Ok(metrics)
+    }
+
+    /// The errors and requests of many stages over their objectives' windows (days), and
+    /// over the latest full hour, 100 stages a GetMetricData call: hourly sums up to the last
+    /// whole hour, added up for the window.
+    pub async fn objectives_of(
+        &self,
+        keys: &[(StageKey, i32)],
+    ) -> Result<HashMap<(StageKey, i32), ObjectiveMetrics>, AwsError> {
+        let end = now_secs() - now_secs().rem_euclid(3600);
+        let mut figures = HashMap::new();
+        let mut days: Vec<i32> = keys.iter().map(|(_, days)| *days).collect();
+        days.sort_unstable();
+        days.dedup();
+        for window_days in days {
+            let stages: Vec<&StageKey> = keys
+                .iter()
+                .filter(|(_, days)| *days == window_days)
+                .map(|(stage, _)| stage)
+                .collect();
+            for chunk in stages.chunks(STAGES_PER_CALL) {
+                let queries = chunk
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, key)| {
+                        let errors = metric_of(key.kind, ["5XXError", "5xx"]);
+                        [
+                            stage_query(format!("e{i}"), key, errors, "Sum", 3600),
+                            stage_query(format!("n{i}"), key, "Count", "Sum", 3600),
+                        ]
+                    })
+                    .collect();
+                let start = end - i64::from(window_days) * 86_400;
+                let points = self.metric_points(queries, start, end).await?;
+                for (i, key) in chunk.iter().enumerate() {
+                    let of = |id: &str| points.get(&format!("{id}{i}")).map(Vec::as_slice);
+                    let (errors, requests) = (of("e"), of("n"));
+                    figures.insert(
+                        ((*key).clone(), window_days),
+                        ObjectiveMetrics {
+                            window_days,
+                            errors: total(errors),
+                            requests: total(requests),
+                            hour_errors: last_hour(errors, end),
+                            hour_requests: last_hour(requests, end),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(figures)
     }
 
     /// When each dashboard whose name starts with `prefix` was last modified, by name
@@ -312,6 +376,28 @@ impl SdkCloudWatch {
             }
         }
     }
+}
+
+/// Seconds since the epoch, now.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The sum of the points; `None` without any.
+fn total(points: Option<&[(i64, f64)]>) -> Option<f64> {
+    points
+        .filter(|points| !points.is_empty())
+        .map(|points| points.iter().map(|(_, v)| v).sum())
+}
+
+/// The hour that ends at `end`'s point; `None` when that hour had none (no traffic).
+fn last_hour(points: Option<&[(i64, f64)]>, end: i64) -> Option<f64> {
+    points?
+        .iter()
+        .find(|(at, _)| *at == end - 3600)
+        .map(|(_, v)| *v)
 }
 
 fn observed(alarm: &MetricAlarm) -> Option<ObservedAlarm> {
@@ -586,6 +672,16 @@ impl CloudWatch for SdkCloudWatch {
     async fn stage_metrics(&self, stage: &StageKey) -> Result<StageMetrics, AwsError> {
         let mut metrics = self.metrics_of(std::slice::from_ref(stage)).await?;
         Ok(metrics.remove(stage).unwrap_or_default())
+    }
+
+    async fn objective_metrics(
+        &self,
+        stage: &StageKey,
+        window_days: i32,
+    ) -> Result<ObjectiveMetrics, AwsError> {
+        let key = (stage.clone(), window_days);
+        let mut figures = self.objectives_of(std::slice::from_ref(&key)).await?;
+        Ok(figures.remove(&key).unwrap_or_default())
     }
 
     async fn delete_alarms(&self, names: &[String]) -> Result<(), AwsError> {

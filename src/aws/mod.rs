@@ -30,8 +30,8 @@ pub use shared::{SharedApiGateway, SharedCloudWatch, SharedReads};
 
 use crate::crd::ResourceRef;
 use crate::model::{
-    AlarmConfig, ApiKind, AwsError, GuardedApi, ObservedAlarm, ObservedLogGroup, PatchOp, StageKey,
-    StageMetrics, StageSettings, Tag, UsagePlan,
+    AlarmConfig, ApiKind, AwsError, GuardedApi, ObjectiveMetrics, ObservedAlarm, ObservedLogGroup,
+    PatchOp, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
 };
 
 /// The API Gateway calls the operator makes, for REST APIs (v1) and HTTP APIs (v2) alike:
@@ -136,6 +136,13 @@ pub trait CloudWatch: Send + Sync {
         &self,
         stage: &StageKey,
     ) -> impl Future<Output = Result<StageMetrics, AwsError>> + Send;
+    /// A stage's errors and requests over an objective's window of `window_days`, and over
+    /// the latest full hour (GetMetricData of hourly sums).
+    fn objective_metrics(
+        &self,
+        stage: &StageKey,
+        window_days: i32,
+    ) -> impl Future<Output = Result<ObjectiveMetrics, AwsError>> + Send;
     /// The region the calls go to (for ARNs and console links).
     fn region(&self) -> &str;
     /// The account the calls act in (STS GetCallerIdentity), for alarm ARNs.

@@ -21,13 +21,14 @@ use tokio::time::Instant;
 use aws_sdk_cloudwatch::primitives::DateTime;
 
 use super::apigateway::{ApiListing, find_listed, unique};
+use super::cloudwatch::now_secs;
 use super::logs::{ListedLogGroup, observed};
 use super::{ApiGateway, CloudWatch, SdkApiGateway, SdkCloudWatch};
 
 use crate::crd::ResourceRef;
 use crate::model::{
-    ALARM_PREFIX, AlarmConfig, ApiKind, AwsError, GuardedApi, ObservedAlarm, ObservedLogGroup,
-    PatchOp, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
+    ALARM_PREFIX, AlarmConfig, ApiKind, AwsError, GuardedApi, ObjectiveMetrics, ObservedAlarm,
+    ObservedLogGroup, PatchOp, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
 };
 
 /// A stage no guard asked about for this long is no longer read (its guard went away).
@@ -87,6 +88,73 @@ impl<V> Slot<V> {
     }
 }
 
+/// Figures of many keys (stages) read together: every key asked about in the last hour is
+/// read in the same calls once a window; a key new since the last read is read on its own.
+struct Batch<K, V> {
+    snapshot: Slot<HashMap<K, V>>,
+    /// The keys asked about, and when they last were.
+    asked: Mutex<HashMap<K, Instant>>,
+    /// Keys read on their own since the last shared read began, with when.
+    alone: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K, V> Default for Batch<K, V> {
+    fn default() -> Self {
+        Self {
+            snapshot: Slot::default(),
+            asked: Mutex::default(),
+            alone: Mutex::default(),
+        }
+    }
+}
+
+impl<K: Clone + Eq + std::hash::Hash, V: Clone> Batch<K, V> {
+    /// `key`'s figures: from the shared read (`all` of every key asked about) when it is
+    /// younger than `window` and read after `stale_before`, else `one` read on its own.
+    async fn get<All, AllFut, One, OneFut>(
+        &self,
+        key: &K,
+        window: Duration,
+        stale_before: Option<Instant>,
+        all: All,
+        one: One,
+    ) -> Result<V, AwsError>
+    where
+        All: FnOnce(Vec<K>) -> AllFut,
+        AllFut: Future<Output = Result<HashMap<K, V>, AwsError>>,
+        One: FnOnce() -> OneFut,
+        OneFut: Future<Output = Result<V, AwsError>>,
+    {
+        let keys: Vec<K> = {
+            let mut asked = lock(&self.asked);
+            asked.retain(|_, at| at.elapsed() < FORGET_STAGES_AFTER);
+            asked.insert(key.clone(), Instant::now());
+            asked.keys().cloned().collect()
+        };
+        let snapshot = self
+            .snapshot
+            .get(window, stale_before, || all(keys))
+            .await?;
+        if let Some(value) = snapshot.value.get(key) {
+            return Ok(value.clone());
+        }
+        let fresh_after = stale_before.max(Some(snapshot.at));
+        let kept = lock(&self.alone)
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < window && Some(*at) > fresh_after)
+            .map(|(_, value)| value.clone());
+        if let Some(value) = kept {
+            return Ok(value);
+        }
+        let at = Instant::now();
+        let value = one().await?;
+        let mut alone = lock(&self.alone);
+        alone.retain(|_, (at, _)| at.elapsed() < window);
+        alone.insert(key.clone(), (at, value.clone()));
+        Ok(value)
+    }
+}
+
 /// When the operator last wrote each object (a stage's API, a usage plan, an alarm).
 #[derive(Default)]
 struct Writes(Mutex<HashMap<String, Instant>>);
@@ -140,12 +208,11 @@ pub struct SharedReads {
     alarms: Slot<HashMap<String, ObservedAlarm>>,
     /// Tags by alarm ARN.
     tags: Mutex<HashMap<String, Vec<Tag>>>,
-    /// Every guarded stage's metrics, read together.
-    metrics: Slot<HashMap<StageKey, StageMetrics>>,
-    /// The stages whose metrics guards asked for, and when they last did.
-    metric_stages: Mutex<HashMap<StageKey, Instant>>,
-    /// Stages read on their own since the last shared read began, with when.
-    metrics_alone: Mutex<HashMap<StageKey, (Instant, StageMetrics)>>,
+    /// Every guarded stage's metrics over the last window, read together.
+    metrics: Batch<StageKey, StageMetrics>,
+    /// The errors and requests of every stage with an objective over its window (days),
+    /// read together once an hour.
+    objectives: Batch<(StageKey, i32), ObjectiveMetrics>,
     /// The operator's dashboards (ListDashboards by [`dashboard_listing_prefix`]): when each
     /// was last modified, by name.
     dashboards: Slot<HashMap<String, Option<DateTime>>>,
@@ -183,9 +250,8 @@ impl SharedReads {
             account: Slot::default(),
             alarms: Slot::default(),
             tags: Mutex::default(),
-            metrics: Slot::default(),
-            metric_stages: Mutex::default(),
-            metrics_alone: Mutex::default(),
+            metrics: Batch::default(),
+            objectives: Batch::default(),
             dashboards: Slot::default(),
             dashboard_bodies: Mutex::default(),
             log_groups: Slot::default(),
@@ -203,20 +269,13 @@ impl SharedReads {
     /// 100 stages from the first read on.
     pub fn expect_metrics(&self, stages: impl IntoIterator<Item = StageKey>) {
         let now = Instant::now();
-        self.metric_stages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(stages.into_iter().map(|stage| (stage, now)));
+        lock(&self.metrics.asked).extend(stages.into_iter().map(|stage| (stage, now)));
     }
 
     /// Counts the stages `other` counted too (see [`Self::expect_metrics`]).
     pub fn expect_metrics_of(&self, other: &SharedReads) {
-        let theirs = other
-            .metric_stages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let mut ours = self.metric_stages.lock().unwrap_or_else(|p| p.into_inner());
+        let theirs = lock(&other.metrics.asked).clone();
+        let mut ours = lock(&self.metrics.asked);
         for (stage, at) in theirs {
             let kept = ours.entry(stage).or_insert(at);
             *kept = (*kept).max(at);
@@ -226,10 +285,7 @@ impl SharedReads {
     /// Whether `stage` is among those whose metrics are read together.
     #[cfg(test)]
     pub fn expects(&self, stage: &StageKey) -> bool {
-        self.metric_stages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(stage)
+        lock(&self.metrics.asked).contains_key(stage)
     }
 
     /// Ends the window now: the next read of every listing asks AWS. Kept tags and dashboard
@@ -551,48 +607,38 @@ impl CloudWatch for SharedCloudWatch {
     /// Every stage guards asked about in the last hour is read in the same GetMetricData
     /// calls (100 stages a call) once a window; a stage new since then is read on its own.
     async fn stage_metrics(&self, key: &StageKey) -> Result<StageMetrics, AwsError> {
-        let stages: Vec<StageKey> = {
-            let mut asked = self
-                .shared
-                .metric_stages
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            asked.retain(|_, at| at.elapsed() < FORGET_STAGES_AFTER);
-            asked.insert(key.clone(), Instant::now());
-            asked.keys().cloned().collect()
-        };
-        let snapshot = self
-            .shared
+        let shared = &self.shared;
+        shared
             .metrics
-            .get(self.shared.window, self.shared.stale_before(None), || {
-                self.sdk.metrics_of(&stages)
-            })
-            .await?;
-        if let Some(metrics) = snapshot.value.get(key) {
-            return Ok(metrics.clone());
-        }
-        let fresh_after = self.shared.stale_before(None).max(Some(snapshot.at));
-        let kept = self
-            .shared
-            .metrics_alone
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < self.shared.window && Some(*at) > fresh_after)
-            .map(|(_, metrics)| metrics.clone());
-        if let Some(metrics) = kept {
-            return Ok(metrics);
-        }
-        let at = Instant::now();
-        let metrics = self.sdk.stage_metrics(key).await?;
-        let mut alone = self
-            .shared
-            .metrics_alone
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        alone.retain(|_, (at, _)| at.elapsed() < self.shared.window);
-        alone.insert(key.clone(), (at, metrics.clone()));
-        Ok(metrics)
+            .get(
+                key,
+                shared.window,
+                shared.stale_before(None),
+                |stages| async move { self.sdk.metrics_of(&stages).await },
+                || self.sdk.stage_metrics(key),
+            )
+            .await
+    }
+
+    /// Read together for every stage with an objective, once an hour: the figures cover
+    /// whole hours, so a read within the hour would bring nothing new.
+    async fn objective_metrics(
+        &self,
+        stage: &StageKey,
+        window_days: i32,
+    ) -> Result<ObjectiveMetrics, AwsError> {
+        let since_the_hour = Duration::from_secs(now_secs().rem_euclid(3600) as u64);
+        let key = (stage.clone(), window_days);
+        self.shared
+            .objectives
+            .get(
+                &key,
+                since_the_hour,
+                None,
+                |keys| async move { self.sdk.objectives_of(&keys).await },
+                || self.sdk.objective_metrics(stage, window_days),
+            )
+            .await
     }
 
     async fn put_alarm(&self, alarm: &AlarmConfig, tags: &[Tag]) -> Result<(), AwsError> {

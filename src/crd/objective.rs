@@ -29,7 +29,7 @@ pub const MAX_TIERS: usize = 4;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(
     validation = Rule::new("self.availability > 0.0 && self.availability < 100.0").message(SLO_AVAILABILITY),
-    validation = Rule::new("!has(self.tiers) || self.tiers.all(t, t.burnRate * (100.0 - self.availability) < 100.0)").message(SLO_UNREACHABLE)
+    validation = Rule::new("!has(self.tiers) || self.tiers.all(t, double(t.burnRate) * (100.0 - double(self.availability)) < 100.0)").message(SLO_UNREACHABLE)
 )]
 pub struct ObjectiveSpec {
     /// Percent of requests answered without a 5XX over windowDays, e.g. 99.9. The error
@@ -144,9 +144,10 @@ impl ObjectiveSpec {
         })
     }
 
-    /// The share of requests the budget allows to fail, e.g. 0.001 for 99.9 %.
+    /// The share of requests the budget allows to fail, e.g. 0.001 for 99.9 % (to 12
+    /// decimals: 100 - 99.9 is 0.09999999999999432 in floating point).
     pub fn budget(&self) -> f64 {
-        (100.0 - self.availability) / 100.0
+        ((100.0 - self.availability) * 1e10).round() / 1e12
     }
 }
 

@@ -62,6 +62,7 @@ fn report(observed: Observed, result: Result<(), AwsError>) -> Report {
         plan,
         outcomes,
         metrics: None,
+        objective: None,
         account_id: None,
     }
 }
@@ -191,6 +192,7 @@ fn an_unreadable_stage_stalls_with_the_aws_code_and_keeps_known_ids() {
         plan: Plan::default(),
         outcomes: Vec::new(),
         metrics: None,
+        objective: None,
         account_id: None,
     };
     let previous = ApiGatewayGuardStatus {
@@ -343,4 +345,124 @@ fn live_figures_are_kept_to_three_significant_digits() {
         "a few requests more or less is no status write"
     );
     assert_eq!(second.verification.unwrap().requests, Some(12_300.0));
+}
+
+/// A guard with an objective whose alarms are all in AWS as wanted, tier 1 in `tier1`.
+fn objective_report(tier1: &str, hour_errors: f64) -> (ApiGatewayGuardSpec, Report) {
+    let spec: ApiGatewayGuardSpec = serde_yaml::from_str(
+        "restApi: {name: orders-api}\nstage: prod\nalarms: {}\nslo: {availability: 99.9}\n",
+    )
+    .unwrap();
+    let mut observed = observed();
+    observed.alarms = crate::plan::alarm_slots(&guard(), &spec, &observed.api)
+        .into_iter()
+        .filter_map(|(_, name, desired)| {
+            let state = match name.ends_with("_slo1") {
+                true => tier1,
+                false => "OK",
+            };
+            let alarm = ObservedAlarm {
+                arn: format!("arn:aws:cloudwatch:us-east-1:1:alarm:{name}"),
+                name,
+                config: Some(desired?),
+                state: state.to_owned(),
+            };
+            Some((alarm, None))
+        })
+        .collect();
+    let report = Report {
+        guard: guard(),
+        plan: plan(&guard(), &spec, &observed),
+        observed: Ok(observed),
+        outcomes: Vec::new(),
+        metrics: Some(Ok(StageMetrics {
+            period: 300,
+            count: Some(1000.0),
+            five_xx: Some(1.0),
+            ..Default::default()
+        })),
+        objective: Some(Ok(crate::model::ObjectiveMetrics {
+            window_days: 30,
+            errors: Some(500.0),
+            requests: Some(1e6),
+            hour_errors: Some(hour_errors),
+            hour_requests: Some(1e4),
+        })),
+        account_id: None,
+    };
+    (spec, report)
+}
+
+fn verified_of(status: &ApiGatewayGuardStatus) -> &Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Verified")
+        .unwrap()
+}
+
+#[test]
+fn an_objective_shows_its_tiers_budget_and_cost_and_decides_verified() {
+    let (spec, report) = objective_report("ALARM", 30.0);
+    assert!(report.plan.is_in_sync(), "{:?}", report.plan);
+    let status = build(&spec, Some(1), &report, None, "now");
+    let objective = status.objective.as_ref().unwrap();
+    assert_eq!(
+        objective.objective,
+        "99.9 % of requests without a 5XX over 30 days"
+    );
+    assert_eq!(objective.budget_remaining_percent, Some(50.0));
+    assert_eq!(objective.burn_rate_last_hour, Some(3.0));
+    let tiers: Vec<(i32, &str, &str)> = objective
+        .tiers
+        .iter()
+        .map(|t| (t.tier, t.rule.as_str(), t.state.as_str()))
+        .collect();
+    assert_eq!(
+        tiers,
+        [
+            (1, "14.4x over 1h, confirmed over 5m", "ALARM"),
+            (2, "6x over 6h, confirmed over 30m", "OK"),
+            (3, "1x over 3d, confirmed over 6h", "OK"),
+        ]
+    );
+    // The runbook's latency alarms and the tiers' composites; not the 5XX count alarm, nor
+    // the metric alarms the composites name.
+    let alarms: Vec<&str> = status.alarms.iter().map(|a| a.metric.as_str()).collect();
+    assert_eq!(
+        alarms,
+        [
+            "Latency",
+            "IntegrationLatency",
+            "error budget, tier 1",
+            "error budget, tier 2",
+            "error budget, tier 3"
+        ]
+    );
+    assert_eq!(status.alarm_summary.as_deref(), Some("1 ALARM, 4 OK"));
+    assert_eq!(
+        status.monthly_cost.as_deref(),
+        Some("$2.90 a month (11 alarm(s) $2.90, 0 dashboard(s) $0.00)")
+    );
+    let verified = verified_of(&status);
+    assert_eq!(
+        (verified.status.as_str(), verified.reason.as_str()),
+        ("False", "BudgetBurning")
+    );
+    assert!(verified.message.contains("3.0x"), "{}", verified.message);
+    // Within the budget: 1 error in 1,000 requests is the objective's 0.1 %, not a failure.
+    let (spec, report) = objective_report("OK", 5.0);
+    let status = build(&spec, Some(1), &report, None, "now");
+    let verified = verified_of(&status);
+    assert_eq!(
+        (verified.status.as_str(), verified.reason.as_str()),
+        ("True", "TargetsMet")
+    );
+    assert!(
+        verified
+            .message
+            .contains("1 5XX (0.10 %, the objective allows 0.1"),
+        "{}",
+        verified.message
+    );
 }
