@@ -409,6 +409,82 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             ),
             Some("spec.stageThrottle"),
         ),
+        // Objectives: reachable tiers and windows CloudWatch alarms can express.
+        (
+            "good-objective-with-tiers-latency-and-the-count-alarm",
+            guard(
+                "good-slo",
+                &format!(
+                    "{GUARD_SPEC}  alarms: {{fiveXXError: {{threshold: 5}}}}\n  slo: \
+                     {{availability: 99.5, countAlarm: true, latency: {{thresholdMs: 800, \
+                     objective: 99}}, tiers: [{{burnRate: 6, longWindowMinutes: 60, \
+                     shortWindowMinutes: 5}}, {{burnRate: 2.5, longWindowMinutes: 2880, \
+                     shortWindowMinutes: 120}}]}}\n"
+                ),
+            ),
+            None,
+        ),
+        (
+            "objective-of-100-percent",
+            guard(
+                "slo-100",
+                &format!("{GUARD_SPEC}  slo: {{availability: 100}}\n"),
+            ),
+            Some("spec.slo"),
+        ),
+        (
+            "objective-tier-that-can-never-fire",
+            guard(
+                "slo-unreachable",
+                &format!(
+                    "{GUARD_SPEC}  slo: {{availability: 99.9, tiers: [{{burnRate: 2000, \
+                     longWindowMinutes: 60, shortWindowMinutes: 5}}]}}\n"
+                ),
+            ),
+            Some("spec.slo"),
+        ),
+        (
+            "objective-short-window-not-shorter",
+            guard(
+                "slo-windows",
+                &format!(
+                    "{GUARD_SPEC}  slo: {{availability: 99.9, tiers: [{{burnRate: 2, \
+                     longWindowMinutes: 60, shortWindowMinutes: 60}}]}}\n"
+                ),
+            ),
+            Some("spec.slo.tiers[0]"),
+        ),
+        (
+            "objective-day-long-window-not-whole-hours",
+            guard(
+                "slo-hours",
+                &format!(
+                    "{GUARD_SPEC}  slo: {{availability: 99.9, tiers: [{{burnRate: 2, \
+                     longWindowMinutes: 1510, shortWindowMinutes: 60}}]}}\n"
+                ),
+            ),
+            Some("spec.slo.tiers[0]"),
+        ),
+        (
+            "objective-beside-a-hand-set-count-alarm",
+            guard(
+                "slo-count",
+                &format!(
+                    "{GUARD_SPEC}  alarms: {{fiveXXError: {{threshold: 5}}}}\n  slo: \
+                     {{availability: 99.9}}\n"
+                ),
+            ),
+            Some("spec.alarms.fiveXXError"),
+        ),
+        (
+            "template-objective-beside-a-hand-set-count-alarm",
+            policy(
+                "slo-count",
+                "  selector: {stages: [prod]}\n  template: {alarms: {fiveXXError: {enabled: \
+                 true}}, slo: {availability: 99.9}}\n",
+            ),
+            Some("spec.template"),
+        ),
         (
             "retention-cloudwatch-refuses",
             guard(
