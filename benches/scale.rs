@@ -9,7 +9,8 @@
 //! `cargo bench --bench scale -- --sizes 10,100` for other sizes;
 //! `cargo bench --bench scale -- --fleet mixed --sizes 1000` for a fleet of half REST and
 //! half HTTP API stages, each guard with alarms, a dashboard and access logs, with each
-//! round's reads per guard by operation;
+//! round's reads per guard by operation; `--fleet slo` for the same fleet with an
+//! availability objective on every guard (burn-rate and composite alarms, the budget read);
 //! `cargo bench --bench scale -- --rename 100,1000` for what renaming guards' alarms and
 //! dashboards from their first names costs (an upgrade), once.
 
@@ -40,6 +41,8 @@ const REGION: &str = "us-east-1";
 enum Fleet {
     Rest,
     Mixed,
+    /// The mixed fleet, every guard with an availability objective (burn-rate tiers).
+    Objective,
 }
 
 impl Fleet {
@@ -47,6 +50,7 @@ impl Fleet {
         match self {
             Fleet::Rest => "rest",
             Fleet::Mixed => "mixed",
+            Fleet::Objective => "slo",
         }
     }
 
@@ -54,14 +58,15 @@ impl Fleet {
         match text {
             "rest" => Fleet::Rest,
             "mixed" => Fleet::Mixed,
-            other => panic!("--fleet takes rest or mixed, not {other}"),
+            "slo" => Fleet::Objective,
+            other => panic!("--fleet takes rest, mixed or slo, not {other}"),
         }
     }
 
     /// Stage `i`'s kind of API: every other stage of a mixed fleet is an HTTP API's.
     fn kind(self, i: usize) -> ApiKind {
         match (self, i % 2) {
-            (Fleet::Mixed, 1) => ApiKind::Http,
+            (Fleet::Mixed | Fleet::Objective, 1) => ApiKind::Http,
             _ => ApiKind::Rest,
         }
     }
@@ -76,6 +81,11 @@ impl Fleet {
 }
 
 fn spec(i: usize, fleet: Fleet) -> ApiGatewayGuardSpec {
+    if fleet == Fleet::Objective {
+        let mut spec = spec(i, Fleet::Mixed);
+        spec.slo = serde_yaml::from_str("{availability: 99.9}").expect("an objective");
+        return spec;
+    }
     let alarms = format!("alarms: {{actions: ['arn:aws:sns:{REGION}:123456789012:oncall']}}");
     let yaml = match (fleet, fleet.kind(i)) {
         (Fleet::Rest, _) => format!(
@@ -84,6 +94,7 @@ fn spec(i: usize, fleet: Fleet) -> ApiGatewayGuardSpec {
              throttle: {{usagePlan: {{name: bench-{i:04}-plan}}, rateLimit: 100, burstLimit: 200}}\n\
              stageThrottle: {{rateLimit: 500, burstLimit: 250}}\n{alarms}"
         ),
+        (Fleet::Objective, _) => unreachable!("the mixed fleet's spec, with an objective"),
         (Fleet::Mixed, ApiKind::Rest) => format!(
             "restApi: {{name: bench-{i:04}}}\nstage: prod\ntracing: {{enabled: true}}\n\
              executionLogging: {{level: ERROR, detailedMetrics: true}}\n\
