@@ -37,7 +37,7 @@ pub struct Report {
     /// could not be read).
     pub metrics: Option<Result<StageMetrics, AwsError>>,
     /// The stage's errors and requests over its objective's window; `None` when not read (no
-    /// objective, a dry run, or AWS could not be read).
+    /// objective, a dry run, or not yet: a stage new to a shared read joins the next one).
     pub objective: Option<Result<ObjectiveMetrics, AwsError>>,
     /// The account an AwsAccount's role reached (STS); `None` for the operator's own
     /// identity, or when it could not be read.
@@ -647,11 +647,10 @@ pub async fn reconcile_claimed(
         _ => None,
     };
     let objective = match (&observed, &spec.slo, dry_run) {
-        (Ok(observed), Some(slo), false) => Some(
-            cloudwatch
-                .objective_metrics(&observed.api.metric_stage(&spec.stage), slo.window_days)
-                .await,
-        ),
+        (Ok(observed), Some(slo), false) => cloudwatch
+            .objective_metrics(&observed.api.metric_stage(&spec.stage), slo.window_days)
+            .await
+            .transpose(),
         _ => None,
     };
     Report {

@@ -129,7 +129,7 @@ impl<C: CloudWatch> CloudWatch for DiesAfter<C> {
         &self,
         stage: &StageKey,
         window_days: i32,
-    ) -> Result<ObjectiveMetrics, AwsError> {
+    ) -> Result<Option<ObjectiveMetrics>, AwsError> {
         self.alive(false)?;
         self.inner.objective_metrics(stage, window_days).await
     }

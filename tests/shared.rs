@@ -327,3 +327,46 @@ async fn a_usage_plan_change_queued_behind_the_quota_holds_back_no_other_control
     assert_eq!(condition(1, "Reconciling").0, "True");
     assert_eq!(condition(1, "Stalled").0, "False");
 }
+
+#[tokio::test]
+async fn an_objective_budget_is_read_together_and_a_stage_new_since_waits_for_the_next_read() {
+    use apigw_guard::aws::CloudWatch;
+    use apigw_guard::model::{ApiKind, StageKey};
+    // Not in the first or last seconds of an hour: the figures are read once an hour.
+    let into_hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 3600;
+    if !(10..3590).contains(&into_hour) {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+    }
+    let config = support::config("eu-north-1").await;
+    let window = Duration::from_secs(2);
+    let clients = support::unlimited_clients(&config).share_reads_for(window);
+    let calls = CallLog::default();
+    let (_, cloudwatch) = clients.clients(&Identity::Own, None, &calls).await;
+    let stage = |api: &str| StageKey {
+        kind: ApiKind::Rest,
+        api: api.to_owned(),
+        stage: "prod".to_owned(),
+    };
+    let read = |api: &'static str| {
+        let cloudwatch = &cloudwatch;
+        async move { cloudwatch.objective_metrics(&stage(api), 30).await.unwrap() }
+    };
+    let reads = || counts(&calls.snapshot(), false);
+    // The first stage is read at once; two more asked within the window wait for the next
+    // shared read rather than each costing a call.
+    assert!(read("a").await.is_some());
+    assert_eq!(reads(), BTreeMap::from([("GetMetricData", 1)]));
+    assert_eq!((read("b").await, read("c").await), (None, None));
+    assert_eq!(reads(), BTreeMap::from([("GetMetricData", 1)]));
+    // A window on, the next ask reads every stage asked about in one call; the hour's
+    // figures then stand for all of them.
+    tokio::time::sleep(window).await;
+    let b = read("b").await.expect("read with the others");
+    assert_eq!(b.window_days, 30);
+    assert!(read("c").await.is_some() && read("a").await.is_some());
+    assert_eq!(reads(), BTreeMap::from([("GetMetricData", 2)]));
+}

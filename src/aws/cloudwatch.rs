@@ -678,10 +678,10 @@ impl CloudWatch for SdkCloudWatch {
         &self,
         stage: &StageKey,
         window_days: i32,
-    ) -> Result<ObjectiveMetrics, AwsError> {
+    ) -> Result<Option<ObjectiveMetrics>, AwsError> {
         let key = (stage.clone(), window_days);
         let mut figures = self.objectives_of(std::slice::from_ref(&key)).await?;
-        Ok(figures.remove(&key).unwrap_or_default())
+        Ok(figures.remove(&key))
     }
 
     async fn delete_alarms(&self, names: &[String]) -> Result<(), AwsError> {

@@ -137,12 +137,13 @@ pub trait CloudWatch: Send + Sync {
         stage: &StageKey,
     ) -> impl Future<Output = Result<StageMetrics, AwsError>> + Send;
     /// A stage's errors and requests over an objective's window of `window_days`, and over
-    /// the latest full hour (GetMetricData of hourly sums).
+    /// the latest full hour (GetMetricData of hourly sums). `None`: not read yet; shared
+    /// clients read a stage new since their last read with the next one.
     fn objective_metrics(
         &self,
         stage: &StageKey,
         window_days: i32,
-    ) -> impl Future<Output = Result<ObjectiveMetrics, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Option<ObjectiveMetrics>, AwsError>> + Send;
     /// The region the calls go to (for ARNs and console links).
     fn region(&self) -> &str;
     /// The account the calls act in (STS GetCallerIdentity), for alarm ARNs.

@@ -109,6 +109,14 @@ impl<K, V> Default for Batch<K, V> {
 }
 
 impl<K: Clone + Eq + std::hash::Hash, V: Clone> Batch<K, V> {
+    /// Counts `key` among those read together; every key asked about in the last hour.
+    fn ask(&self, key: &K) -> Vec<K> {
+        let mut asked = lock(&self.asked);
+        asked.retain(|_, at| at.elapsed() < FORGET_STAGES_AFTER);
+        asked.insert(key.clone(), Instant::now());
+        asked.keys().cloned().collect()
+    }
+
     /// `key`'s figures: from the shared read (`all` of every key asked about) when it is
     /// younger than `window` and read after `stale_before`, else `one` read on its own.
     async fn get<All, AllFut, One, OneFut>(
@@ -125,12 +133,7 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone> Batch<K, V> {
         One: FnOnce() -> OneFut,
         OneFut: Future<Output = Result<V, AwsError>>,
     {
-        let keys: Vec<K> = {
-            let mut asked = lock(&self.asked);
-            asked.retain(|_, at| at.elapsed() < FORGET_STAGES_AFTER);
-            asked.insert(key.clone(), Instant::now());
-            asked.keys().cloned().collect()
-        };
+        let keys = self.ask(key);
         let snapshot = self
             .snapshot
             .get(window, stale_before, || all(keys))
@@ -621,24 +624,31 @@ impl CloudWatch for SharedCloudWatch {
     }
 
     /// Read together for every stage with an objective, once an hour: the figures cover
-    /// whole hours, so a read within the hour would bring nothing new.
+    /// whole hours, so a read within the hour would bring nothing new. A stage the hour's read
+    /// did not cover (a new guard, a fresh process) is read with every other such stage once
+    /// that read is a window old: until then it is not read (`None`), never on its own.
     async fn objective_metrics(
         &self,
         stage: &StageKey,
         window_days: i32,
-    ) -> Result<ObjectiveMetrics, AwsError> {
-        let since_the_hour = Duration::from_secs(now_secs().rem_euclid(3600) as u64);
+    ) -> Result<Option<ObjectiveMetrics>, AwsError> {
+        let batch = &self.shared.objectives;
         let key = (stage.clone(), window_days);
-        self.shared
-            .objectives
-            .get(
-                &key,
-                since_the_hour,
-                None,
-                |keys| async move { self.sdk.objectives_of(&keys).await },
-                || self.sdk.objective_metrics(stage, window_days),
-            )
-            .await
+        let keys = batch.ask(&key);
+        let since_the_hour = Duration::from_secs(now_secs().rem_euclid(3600) as u64);
+        let read = |keys: Vec<(StageKey, i32)>| async move { self.sdk.objectives_of(&keys).await };
+        let snapshot = batch
+            .snapshot
+            .get(since_the_hour, None, || read(keys.clone()))
+            .await?;
+        if let Some(figures) = snapshot.value.get(&key) {
+            return Ok(Some(figures.clone()));
+        }
+        let snapshot = batch
+            .snapshot
+            .get(self.shared.window, None, || read(keys))
+            .await?;
+        Ok(snapshot.value.get(&key).cloned())
     }
 
     async fn put_alarm(&self, alarm: &AlarmConfig, tags: &[Tag]) -> Result<(), AwsError> {
