@@ -795,7 +795,7 @@ mod tests {
             &self,
             _: &StageKey,
             _: i32,
-        ) -> Result<ObjectiveMetrics, AwsError> {
+        ) -> Result<Option<ObjectiveMetrics>, AwsError> {
             unreachable!()
         }
         fn region(&self) -> &str {
