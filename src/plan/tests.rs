@@ -1165,3 +1165,98 @@ fn an_http_route_settings_write_carries_the_groups_unchanged_fields() {
     let plan = crate::plan::plan(&guard(), &rest, &observed);
     assert!(matches!(&plan.actions[0], Action::UpdateStage { carried, .. } if carried.is_empty()));
 }
+
+#[test]
+fn an_objective_replaces_the_owned_count_alarm_and_writes_composites_after_what_they_name() {
+    let full = spec(FULL);
+    let observed = in_sync(&full);
+    let with_slo = spec(&format!("{FULL}slo: {{availability: 99.9}}\n"));
+    let plan = plan(&guard(), &with_slo, &observed);
+    let shown: Vec<String> = plan
+        .actions
+        .iter()
+        .map(|a| {
+            let text = a.to_string();
+            text.split(" (").next().unwrap().to_owned()
+        })
+        .collect();
+    let base = "apigw-guard-payments_orders-prod";
+    let mut expected: Vec<String> = (1..=3)
+        .flat_map(|t| {
+            ["errors-long", "errors-short"]
+                .map(|part| format!("put-metric-alarm {base}_slo{t}-{part}"))
+        })
+        .collect();
+    expected.extend((1..=3).map(|t| format!("put-composite-alarm {base}_slo{t}")));
+    expected.push(format!("delete-alarms {base}_5xx"));
+    assert_eq!(shown, expected);
+    assert!(
+        plan.actions[..9]
+            .iter()
+            .all(|a| a.controls() == [Control::Objective])
+    );
+    assert_eq!(plan.actions[9].controls(), [Control::Alarms]);
+    // Applied, the next plan is empty; countAlarm brings the count alarm back alone.
+    let after = applied(observed, &plan.actions);
+    assert!(super::plan(&guard(), &with_slo, &after).is_in_sync());
+    let keep = spec(&format!(
+        "{FULL}slo: {{availability: 99.9, countAlarm: true}}\n"
+    ));
+    let plan = super::plan(&guard(), &keep, &after);
+    assert!(
+        matches!(&plan.actions[..], [Action::PutAlarm { alarm, control: Control::Alarms, .. }] if alarm.name == format!("{base}_5xx")),
+        "{:#?}",
+        plan.actions
+    );
+}
+
+#[test]
+fn a_tier_composite_owned_by_someone_else_blocks_the_objective_alone() {
+    let with_slo = spec(&format!("{FULL}slo: {{availability: 99.9}}\n"));
+    let mut observed = in_sync(&with_slo);
+    let name = guard().objective_alarm_name(2, crate::model::ObjectivePart::Composite);
+    let taken = observed
+        .alarms
+        .iter_mut()
+        .find(|(a, _)| a.name == name)
+        .unwrap();
+    taken.1 = Some(vec![(OWNER_TAG.to_owned(), "other/guard".to_owned())]);
+    taken.0.config.as_mut().unwrap().description = "theirs".to_owned();
+    let plan = plan(&guard(), &with_slo, &observed);
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+    assert_eq!(
+        plan.blockers
+            .iter()
+            .map(|b| (b.control, b.reason.as_str()))
+            .collect::<Vec<_>>(),
+        [(Control::Objective, "Conflict")]
+    );
+    // Dropping the objective deletes only what the guard owns: not the taken composite.
+    let mut dropped = with_slo.clone();
+    dropped.slo = None;
+    let plan = super::plan(&guard(), &dropped, &observed);
+    let deletes: Vec<String> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::DeleteAlarms { .. }))
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(
+        deletes[..2],
+        [
+            format!(
+                "delete-alarms {}",
+                guard().objective_alarm_name(3, crate::model::ObjectivePart::Composite)
+            ),
+            format!(
+                "delete-alarms {}",
+                guard().objective_alarm_name(1, crate::model::ObjectivePart::Composite)
+            ),
+        ]
+    );
+    assert!(
+        !deletes
+            .iter()
+            .any(|d| d.contains(&format!("{name} ")) || d.ends_with(&name))
+    );
+}
