@@ -20,6 +20,12 @@ REST API's ARN (`arn:aws:apigateway:REGION::/restapis/ID`) 404; `add_rest_api_ta
 tag the REST API itself, as AWS does (its tags then show in GetRestApi and GetRestApis);
 tests/accounts.rs tags and untags APIs through it.
 
+moto's API Gateway (REST API) CreateDeployment on an existing stage replaces the stage with a
+bare one (its settings lost), ignores canarySettings, and GetDeployment of a missing id fails
+(500); GetDeployments does not page, GetStage has no createdDate, lastUpdatedDate or
+canarySettings, and UpdateStage takes any deploymentId and no canarySettings patch;
+`add_rest_api_deployments` makes these AWS's, with the canary rules (see there).
+
 moto's API Gateway v2 creates and reads stages but has no UpdateStage, DeleteRouteSettings or
 DeleteAccessLogSettings; `add_http_api_stage_updates` adds them, with AWS's refusals (see there).
 Its listings do not page, and its creations and tag calls differ from AWS in status codes,
@@ -47,12 +53,17 @@ import os
 import re
 import sys
 import threading
+import time
 
 import cbor2
 import botocore.session
 from urllib.parse import unquote
 
 from moto.apigateway import urls as apigateway_urls
+from moto.apigateway.exceptions import BadRequestException as RestBadRequestException
+from moto.apigateway.exceptions import NotFoundException as RestNotFoundException
+from moto.apigateway.models import APIGatewayBackend, RestAPI
+from moto.apigateway.models import Stage as RestStage
 from moto.apigateway.responses import APIGatewayResponse
 from moto.apigatewayv2 import models as apigatewayv2_models
 from moto.apigatewayv2 import urls as apigatewayv2_urls
@@ -262,6 +273,201 @@ def add_rest_api_tags():
     wrap("untag_resource", untag)
     wrap("get_tags", lambda self, api: json.dumps({"tags": api.tags or {}}))
     APIGatewayResponse._apigw_guard_rest_api_tags = True
+
+
+class RestDeploymentNotFound(RestNotFoundException):
+    code = 404
+
+    def __init__(self):
+        super().__init__("Invalid Deployment identifier specified")
+
+
+# AWS's words (developer guide, canary release): "After the canary release is enabled, the
+# deployment stage cannot be associated with another non-canary release deployment until the
+# canary release is disabled and the canary settings removed from the stage." The message is ours.
+CANARY_ACTIVE = (
+    "Stage {stage} has a canary release: it can only take the canary's deployment {canary} "
+    "until the canary settings are removed"
+)
+CANARY_PATH = "/canarySettings/"
+
+
+def stamp(stage):
+    """Sets the stage's lastUpdatedDate to now (epoch seconds, ms), always later than before."""
+    previous = getattr(stage, "last_updated_date", 0)
+    stage.last_updated_date = max(round(time.time(), 3), round(previous + 0.001, 3))
+
+
+def deployment_of(api, deployment_id):
+    """The id, if it is a deployment of this API. AWS's API reference does not say how UpdateStage
+    refuses another id; CreateStage is seen answering BadRequestException "Deployment id does not
+    exist", so that is used here too (an assumption)."""
+    if deployment_id not in api.deployments:
+        raise RestBadRequestException("Deployment id does not exist")
+    return deployment_id
+
+
+def percent_traffic(value):
+    """Canary percentTraffic: a number from 0.0 to 100.0 (the message is ours)."""
+    try:
+        percent = float(value)
+    except (TypeError, ValueError):
+        percent = -1.0
+    if not 0.0 <= percent <= 100.0:
+        raise RestBadRequestException(f"Invalid percentTraffic {value}: it must be between 0.0 and 100.0")
+    return percent
+
+
+def plan_stage_patch(api, stage, operations):
+    """Checks UpdateStage's deploymentId and canarySettings operations, in order, before anything
+    changes; answers the stage's deploymentId and canarySettings after them, and the operations
+    moto applies itself."""
+    deployment = stage.deployment_id
+    canary = dict(stage.canary_settings) if stage.canary_settings is not None else None
+    rest = []
+    for op in operations:
+        path, kind, value = op.get("path", ""), op.get("op"), op.get("value")
+        if path == "/canarySettings" and kind == "remove":
+            canary = None
+        elif path.startswith(CANARY_PATH):
+            # A canary added by UpdateStage starts on the stage's own deployment.
+            canary = canary or {"percentTraffic": 0.0, "deploymentId": deployment, "useStageCache": False}
+            key = path[len(CANARY_PATH):]
+            if key == "percentTraffic":
+                canary["percentTraffic"] = percent_traffic(value)
+            elif key == "deploymentId":
+                canary["deploymentId"] = deployment_of(api, value)
+            elif key == "useStageCache":
+                canary["useStageCache"] = str(value).lower() == "true"
+            elif key.startswith("stageVariableOverrides/"):
+                overrides = dict(canary.get("stageVariableOverrides") or {})
+                name = key.split("/", 1)[1]
+                if kind == "remove":
+                    overrides.pop(name, None)
+                else:
+                    overrides[name] = value
+                canary["stageVariableOverrides"] = overrides
+            else:
+                raise RestBadRequestException(f"Invalid patch path {path}")
+        elif path == "/deploymentId":
+            deployment = deployment_of(api, value)
+            if canary is not None and deployment != canary["deploymentId"]:
+                raise RestBadRequestException(CANARY_ACTIVE.format(stage=stage.name, canary=canary["deploymentId"]))
+        else:
+            rest.append(op)
+    return deployment, canary, rest
+
+
+def add_rest_api_deployments():
+    """Makes moto's API Gateway (REST API) deployments and stages behave as AWS documents:
+
+    - Stage carries createdDate and lastUpdatedDate (epoch seconds); every UpdateStage and every
+      CreateDeployment naming the stage moves lastUpdatedDate on. canarySettings shows when set.
+    - CreateDeployment with the stageName of an existing stage points that stage at the new
+      deployment and keeps its settings (moto made a new bare stage); its variables are merged
+      into the stage's. With canarySettings the new deployment becomes the canary's
+      (canarySettings.deploymentId) and the stage's deploymentId stays; AWS: "you cannot specify
+      any non-existing stage name when creating a canary release deployment" (BadRequestException,
+      nothing created; the message is ours).
+    - GetDeployment of an id the API does not have answers NotFoundException (moto: 500).
+    - GetDeployments pages: `limit` (default 25, at most 500, as the API reference says) and
+      `position` (here an offset); a bad limit or position is BadRequestException (ours).
+    - UpdateStage `replace /deploymentId` and `/canarySettings/deploymentId` take only a
+      deployment of the same API (see `deployment_of`); `/canarySettings/percentTraffic` (0.0 to
+      100.0), `/useStageCache` and `/stageVariableOverrides/NAME` change the canary; `remove
+      /canarySettings` turns it off ("Update a canary release", "Turn off a canary release").
+    - While a canary is set, the stage takes no deployment other than the canary's: UpdateStage
+      `/deploymentId` (promoting to the canary's deployment is allowed) and CreateDeployment to
+      the stage without canarySettings are refused with BadRequestException (see CANARY_ACTIVE).
+    """
+    if getattr(APIGatewayResponse, "_apigw_guard_rest_deployments", False):
+        return
+    stage_init, stage_json = RestStage.__init__, RestStage.to_json
+    backend_update_stage = APIGatewayBackend.update_stage
+    get_deployment = RestAPI.get_deployment
+    create_deployment = APIGatewayResponse.create_deployment
+    get_deployments = APIGatewayResponse.get_deployments
+
+    def init(self, *args, **kwargs):
+        stage_init(self, *args, **kwargs)
+        self.created_date = self.last_updated_date = round(time.time(), 3)
+        self.canary_settings = None
+
+    def to_json(self):
+        out = stage_json(self)
+        out["createdDate"], out["lastUpdatedDate"] = self.created_date, self.last_updated_date
+        if self.canary_settings is not None:
+            out["canarySettings"] = self.canary_settings
+        return out
+
+    def update_stage(self, function_id, stage_name, patch_operations):
+        api = self.get_rest_api(function_id)
+        stage = self.get_stage(function_id, stage_name)
+        deployment, canary, rest = plan_stage_patch(api, stage, patch_operations or [])
+        backend_update_stage(self, function_id, stage_name, rest)
+        stage.deployment_id, stage.canary_settings = deployment, canary
+        stamp(stage)
+        return stage
+
+    def find_deployment(self, deployment_id):
+        if deployment_id not in self.deployments:
+            raise RestDeploymentNotFound()
+        return get_deployment(self, deployment_id)
+
+    def deploy(self):
+        function_id = self.path.replace("/restapis/", "", 1).split("/")[0]
+        api = self.backend.get_rest_api(function_id)
+        name = self._get_param("stageName")
+        canary = self._get_param("canarySettings")
+        stage = api.stages.get(name) if name else None
+        if canary is not None:
+            if stage is None:
+                raise RestBadRequestException(
+                    "A canary release deployment needs the stageName of an existing stage"
+                )
+            percent = percent_traffic(canary.get("percentTraffic", 0.0))
+        elif stage is not None and stage.canary_settings is not None:
+            raise RestBadRequestException(
+                CANARY_ACTIVE.format(stage=name, canary=stage.canary_settings["deploymentId"])
+            )
+        if stage is None:
+            return create_deployment(self)  # moto makes the new stage, or none without stageName
+        deployment = self.backend.create_deployment(function_id, None, self._get_param("description"))
+        deployment.stage_name = name  # moto refuses to delete a deployment its stage uses
+        if canary is None:
+            stage.deployment_id = deployment.id
+            stage.variables.update(self._get_param("variables") or {})
+        else:
+            stage.canary_settings = {
+                "percentTraffic": percent,
+                "deploymentId": deployment.id,
+                "useStageCache": bool(canary.get("useStageCache", False)),
+                **({"stageVariableOverrides": canary["stageVariableOverrides"]} if canary.get("stageVariableOverrides") else {}),
+            }
+        stamp(stage)
+        return 201, {"status": 201}, json.dumps(deployment.to_json())
+
+    def paged_deployments(self):
+        status, headers, body = 200, {}, get_deployments(self)
+        items = json.loads(body)["item"]
+        limit = (self.querystring.get("limit") or ["25"])[0]
+        position = (self.querystring.get("position") or ["0"])[0]
+        if not (str(limit).isdigit() and 1 <= int(limit) <= 500):
+            raise RestBadRequestException(f"Invalid limit {limit}: it must be from 1 to 500")
+        if not (str(position).isdigit() and int(position) <= len(items)):
+            raise RestBadRequestException(f"Invalid position {position}")
+        start, end = int(position), int(position) + int(limit)
+        out = {"item": items[start:end]}
+        if end < len(items):
+            out["position"] = str(end)
+        return status, headers, json.dumps(out)
+
+    RestStage.__init__, RestStage.to_json = init, to_json
+    APIGatewayBackend.update_stage = update_stage
+    RestAPI.get_deployment = find_deployment
+    APIGatewayResponse.create_deployment = deploy
+    APIGatewayResponse.get_deployments = paged_deployments
+    APIGatewayResponse._apigw_guard_rest_deployments = True
 
 
 class NotFoundException(APIGatewayV2Error):
@@ -849,6 +1055,7 @@ class CborBridge:
     def __init__(self, app, models=None):
         add_percentiles()
         add_rest_api_tags()
+        add_rest_api_deployments()
         add_http_api_stage_updates()
         add_http_api_reads()
         add_log_group_checks()

@@ -1091,6 +1091,208 @@ class HttpApiTest(LocalAwsServer):
         self.assertClientError("NotFoundException", self.v2.get_tags, ResourceArn=f"{api_arn(api)}/stages/nope")
 
 
+class RestApiDeploymentTest(LocalAwsServer):
+    """API Gateway v1 (REST API) deployments and stages through boto3, as issue 27's deployment
+    verification and rollback use them: CreateDeployment, GetDeployment(s), GetStage and
+    UpdateStage's deploymentId and canarySettings."""
+
+    def setUp(self):
+        self.apigw = self.client("apigateway")
+
+    def rest_api(self, region_client=None):
+        apigw = region_client or self.apigw
+        api = apigw.create_rest_api(name=unique("orders-rest"))["id"]
+        root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+        apigw.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+        apigw.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
+        return api
+
+    def stage(self, api, name="prod"):
+        return self.apigw.get_stage(restApiId=api, stageName=name)
+
+    def replace(self, api, path, value, name="prod"):
+        return self.apigw.update_stage(
+            restApiId=api, stageName=name, patchOperations=[{"op": "replace", "path": path, "value": value}]
+        )
+
+    def test_create_deployment_with_and_without_a_stage_then_get_it(self):
+        api = self.rest_api()
+        before = datetime.datetime.now(UTC) - datetime.timedelta(seconds=5)
+        first = self.apigw.create_deployment(restApiId=api, stageName="prod", description="v1")
+        self.assertEqual(first["ResponseMetadata"]["HTTPStatusCode"], 201)
+        self.assertTrue(first["id"])
+        self.assertGreaterEqual(first["createdDate"], before)
+        stage = self.stage(api)
+        self.assertEqual(stage["deploymentId"], first["id"])
+        self.assertGreaterEqual(stage["createdDate"], before)
+        self.assertGreaterEqual(stage["lastUpdatedDate"], stage["createdDate"])
+        self.assertNotIn("canarySettings", stage)
+
+        # Without stageName: a deployment no stage points at, and no stage made.
+        second = self.apigw.create_deployment(restApiId=api, description="v2")
+        self.assertNotEqual(second["id"], first["id"])
+        self.assertEqual([s["stageName"] for s in self.apigw.get_stages(restApiId=api)["item"]], ["prod"])
+        self.assertEqual(self.stage(api)["deploymentId"], first["id"])
+        got = self.apigw.get_deployment(restApiId=api, deploymentId=second["id"])
+        self.assertEqual((got["id"], got["description"]), (second["id"], "v2"))
+        self.assertEqual(got["createdDate"], second["createdDate"])
+        self.assertClientError("NotFoundException", self.apigw.get_deployment, restApiId=api, deploymentId="nope12")
+        self.assertClientError("NotFoundException", self.apigw.get_deployments, restApiId="nope123456")
+
+    def test_create_deployment_on_an_existing_stage_repoints_it_and_keeps_its_settings(self):
+        api = self.rest_api()
+        first = self.apigw.create_deployment(restApiId=api, stageName="prod", variables={"color": "blue"})["id"]
+        self.replace(api, "/tracingEnabled", "true")
+        self.replace(api, "/*/*/metrics/enabled", "true")
+        before = self.stage(api)
+        second = self.apigw.create_deployment(restApiId=api, stageName="prod")["id"]
+        after = self.stage(api)
+        self.assertEqual((before["deploymentId"], after["deploymentId"]), (first, second))
+        self.assertGreater(after["lastUpdatedDate"], before["lastUpdatedDate"])
+        self.assertEqual(after["createdDate"], before["createdDate"])
+        # The stage is the same stage, pointed elsewhere: its settings stay.
+        self.assertIs(after["tracingEnabled"], True)
+        self.assertIs(after["methodSettings"]["*/*"]["metricsEnabled"], True)
+        self.assertEqual(after["variables"], {"color": "blue"})
+
+    def test_get_deployments_pages_with_position_and_limit(self):
+        apigw = self.client("apigateway", "eu-south-2")
+        api = self.rest_api(apigw)
+        made = [apigw.create_deployment(restApiId=api, description=f"d{i}")["id"] for i in range(5)]
+        pages, seen, position = 0, [], None
+        while True:
+            answer = apigw.get_deployments(restApiId=api, limit=2, **({"position": position} if position else {}))
+            pages += 1
+            self.assertLessEqual(len(answer["items"]), 2)
+            seen += [d["id"] for d in answer["items"]]
+            position = answer.get("position")
+            if not position:
+                break
+        self.assertEqual((pages, sorted(seen)), (3, sorted(made)))
+        self.assertEqual(len(set(seen)), 5)
+        everything = apigw.get_deployments(restApiId=api)  # the default page (25) holds all five
+        self.assertEqual(sorted(d["id"] for d in everything["items"]), sorted(made))
+        self.assertNotIn("position", everything)
+        pages = apigw.get_paginator("get_deployments").paginate(restApiId=api, PaginationConfig={"PageSize": 3})
+        self.assertEqual([len(p["items"]) for p in pages], [3, 2])
+        for bad in ({"limit": 0}, {"limit": 501}, {"position": "not-a-position"}):
+            with self.subTest(request=bad):
+                self.assertClientError("BadRequestException", apigw.get_deployments, restApiId=api, **bad)
+
+    def test_update_stage_points_the_stage_at_a_deployment_of_its_api(self):
+        api, other = self.rest_api(), self.rest_api()
+        first = self.apigw.create_deployment(restApiId=api, stageName="prod")["id"]
+        second = self.apigw.create_deployment(restApiId=api)["id"]
+        foreign = self.apigw.create_deployment(restApiId=other)["id"]
+        before = self.stage(api)
+        answer = self.replace(api, "/deploymentId", second)
+        self.assertEqual(answer["deploymentId"], second)
+        after = self.stage(api)
+        self.assertEqual(after["deploymentId"], second)
+        self.assertGreater(after["lastUpdatedDate"], before["lastUpdatedDate"])
+        self.assertEqual(answer["lastUpdatedDate"], after["lastUpdatedDate"])
+        # Rolling back is the same call with the earlier deployment.
+        self.assertEqual(self.replace(api, "/deploymentId", first)["deploymentId"], first)
+        for bad in ("nope12", foreign):
+            with self.subTest(deployment=bad):
+                self.assertClientError("BadRequestException", self.replace, api, "/deploymentId", bad)
+        self.assertEqual(self.stage(api)["deploymentId"], first)
+        self.assertClientError("NotFoundException", self.replace, api, "/deploymentId", first, name="nostage")
+
+    def test_canary_by_update_stage_then_promote_and_remove(self):
+        api = self.rest_api()
+        base = self.apigw.create_deployment(restApiId=api, stageName="prod")["id"]
+        candidate = self.apigw.create_deployment(restApiId=api)["id"]
+        self.apigw.update_stage(
+            restApiId=api,
+            stageName="prod",
+            patchOperations=[
+                {"op": "replace", "path": "/canarySettings/percentTraffic", "value": "10.5"},
+                {"op": "replace", "path": "/canarySettings/deploymentId", "value": candidate},
+                {"op": "replace", "path": "/canarySettings/useStageCache", "value": "false"},
+                {"op": "replace", "path": "/canarySettings/stageVariableOverrides/color", "value": "green"},
+            ],
+        )
+        stage = self.stage(api)
+        self.assertEqual(stage["deploymentId"], base)
+        self.assertEqual(
+            stage["canarySettings"],
+            {"percentTraffic": 10.5, "deploymentId": candidate, "useStageCache": False,
+             "stageVariableOverrides": {"color": "green"}},
+        )
+        updated = self.replace(api, "/canarySettings/percentTraffic", "25.0")
+        self.assertEqual(updated["canarySettings"]["percentTraffic"], 25.0)
+        self.assertGreater(updated["lastUpdatedDate"], stage["lastUpdatedDate"])
+        for value in ("100.1", "-1", "many"):
+            with self.subTest(percent=value):
+                self.assertClientError("BadRequestException", self.replace, api, "/canarySettings/percentTraffic", value)
+        self.assertClientError("BadRequestException", self.replace, api, "/canarySettings/deploymentId", "nope12")
+
+        # While the canary is on, the stage takes no other non-canary deployment.
+        other = self.apigw.create_deployment(restApiId=api)["id"]
+        self.assertClientError("BadRequestException", self.replace, api, "/deploymentId", other)
+        self.assertClientError("BadRequestException", self.replace, api, "/deploymentId", base)
+        self.assertClientError("BadRequestException", self.apigw.create_deployment, restApiId=api, stageName="prod")
+        self.assertEqual(self.stage(api)["deploymentId"], base)
+        self.assertEqual(len(self.apigw.get_deployments(restApiId=api)["items"]), 3)  # none made
+
+        # Promote (AWS's steps): the stage takes the canary's deployment, the canary's traffic 0.
+        self.apigw.update_stage(
+            restApiId=api,
+            stageName="prod",
+            patchOperations=[
+                {"op": "replace", "path": "/deploymentId", "value": candidate},
+                {"op": "replace", "path": "/canarySettings/percentTraffic", "value": "0.0"},
+            ],
+        )
+        stage = self.stage(api)
+        self.assertEqual((stage["deploymentId"], stage["canarySettings"]["percentTraffic"]), (candidate, 0.0))
+        # Removed, the canary is gone and any deployment of the API may be the stage's again.
+        self.apigw.update_stage(
+            restApiId=api, stageName="prod", patchOperations=[{"op": "remove", "path": "/canarySettings"}]
+        )
+        self.assertNotIn("canarySettings", self.stage(api))
+        self.assertEqual(self.replace(api, "/deploymentId", base)["deploymentId"], base)
+
+    def test_canary_by_update_stage_starts_on_the_stage_deployment(self):
+        api = self.rest_api()
+        base = self.apigw.create_deployment(restApiId=api, stageName="prod")["id"]
+        stage = self.replace(api, "/canarySettings/percentTraffic", "5")
+        self.assertEqual(stage["canarySettings"], {"percentTraffic": 5.0, "deploymentId": base, "useStageCache": False})
+
+    def test_create_deployment_with_canary_settings_makes_the_new_deployment_the_canary(self):
+        api = self.rest_api()
+        base = self.apigw.create_deployment(restApiId=api, stageName="prod")["id"]
+        before = self.stage(api)
+        canary = self.apigw.create_deployment(
+            restApiId=api, stageName="prod", canarySettings={"percentTraffic": 10.0, "useStageCache": False}
+        )
+        self.assertEqual(canary["ResponseMetadata"]["HTTPStatusCode"], 201)
+        stage = self.stage(api)
+        self.assertEqual(stage["deploymentId"], base)
+        self.assertEqual(stage["canarySettings"]["deploymentId"], canary["id"])
+        self.assertEqual(stage["canarySettings"]["percentTraffic"], 10.0)
+        self.assertIs(stage["canarySettings"]["useStageCache"], False)
+        self.assertGreater(stage["lastUpdatedDate"], before["lastUpdatedDate"])
+        self.assertEqual(self.apigw.get_deployment(restApiId=api, deploymentId=canary["id"])["id"], canary["id"])
+        # A later canary deployment replaces the canary's deployment, the stage's stays.
+        again = self.apigw.create_deployment(restApiId=api, stageName="prod", canarySettings={"percentTraffic": 20.0})
+        stage = self.stage(api)
+        self.assertEqual((stage["deploymentId"], stage["canarySettings"]["deploymentId"]), (base, again["id"]))
+        self.assertEqual(stage["canarySettings"]["percentTraffic"], 20.0)
+        # A canary deployment needs a stage that exists (AWS creates none for it) and needs stageName.
+        count = len(self.apigw.get_deployments(restApiId=api)["items"])
+        self.assertClientError(
+            "BadRequestException", self.apigw.create_deployment,
+            restApiId=api, stageName="nostage", canarySettings={"percentTraffic": 10.0},
+        )
+        self.assertClientError(
+            "BadRequestException", self.apigw.create_deployment, restApiId=api, canarySettings={"percentTraffic": 10.0}
+        )
+        self.assertEqual(len(self.apigw.get_deployments(restApiId=api)["items"]), count)
+        self.assertEqual([s["stageName"] for s in self.apigw.get_stages(restApiId=api)["item"]], ["prod"])
+
+
 class LogGroupTest(LocalAwsServer):
     """CloudWatch Logs log groups through boto3 (JSON 1.1, as the Rust SDK sends it)."""
 
