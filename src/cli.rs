@@ -22,7 +22,7 @@ use crate::discovery::discover;
 use crate::manifest;
 use crate::model::{ApiKind, AwsError, GuardId, Identity};
 use crate::policy::Coverage;
-use crate::reconcile::{Outcome, Report, reconcile_claimed};
+use crate::reconcile::{Outcome, Report, reconcile_claimed, verify_deployment};
 use crate::status::{self, now};
 use crate::telemetry::{LogFormat, init_logging};
 use crate::tenancy::{self, OwnIdentity, Tenancy};
@@ -504,7 +504,7 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
             let (apigateway, cloudwatch) = regional
                 .clients(&identity, spec.region.as_deref(), &calls)
                 .await;
-            let report = reconcile_claimed(
+            let mut report = reconcile_claimed(
                 &apigateway,
                 &cloudwatch,
                 &id,
@@ -514,6 +514,9 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
                 tenancy.as_ref(),
             )
             .await;
+            // A file holds no status: the deployment serving now is the baseline.
+            report.deployment =
+                verify_deployment(&apigateway, &cloudwatch, &spec, &report, None, dry_run).await;
             (report, calls.snapshot())
         }
     };

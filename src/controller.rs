@@ -29,6 +29,7 @@ use crate::events;
 use crate::model::{AwsError, GuardId, GuardedApi, Identity};
 use crate::reconcile::{
     Report, conflict, delete_owned_alarms, owned_dashboards, owned_log_group, reconcile_claimed,
+    verify_deployment,
 };
 use crate::recorder::Recorder;
 use crate::status::{self, now};
@@ -681,7 +682,7 @@ async fn apply(
                 false => ctx.tenants.own_account(&ctx.aws).await,
             };
             // Boxed: the whole observe-plan-apply future is large, and the controller nests it.
-            Box::pin(reconcile_claimed(
+            let mut report = Box::pin(reconcile_claimed(
                 &apigateway,
                 &cloudwatch,
                 &id,
@@ -690,7 +691,18 @@ async fn apply(
                 |api| ctx.older_rival(guard, &peers, api, &own),
                 tenancy.as_ref(),
             ))
-            .await
+            .await;
+            let verified = guard.status.as_ref().and_then(|s| s.deployment.as_ref());
+            report.deployment = verify_deployment(
+                &apigateway,
+                &cloudwatch,
+                &guard.spec,
+                &report,
+                verified,
+                false,
+            )
+            .await;
+            report
         }
     };
     ctx.metrics.aws_calls(&calls.snapshot());
@@ -1112,6 +1124,7 @@ mod tests {
             outcomes,
             metrics: None,
             objective: None,
+            deployment: None,
             account_id: None,
         }
     }

@@ -8,12 +8,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod account;
+mod deployments;
 mod objective;
 mod policy;
 
 pub use account::{
     AwsAccount, AwsAccountSpec, AwsAccountStatus, NamespaceSelector, ROLE_ARN_PATTERN,
     RestApiFilter, SelectorOperator, SelectorRequirement,
+};
+pub use deployments::{
+    CanaryStatus, DeploymentStatus, DeploymentsSpec, REST_ONLY_DEPLOYMENTS, Rollback,
 };
 pub use objective::{
     BurnRateTier, DEFAULT_TIERS, LatencyObjective, MAX_TIERS, ObjectiveSpec, ObjectiveStatus,
@@ -171,6 +175,7 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.detailedMetrics)").message(REST_DETAILED_METRICS),
     validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes)").message(REST_NO_ROUTE_THROTTLES),
     validation = Rule::new(count_alarm_rule("self.spec")).message(SLO_COUNT_ALARM),
+    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.deployments)").message(REST_ONLY_DEPLOYMENTS),
     validation = Rule::new("size(self.metadata.name) <= 128").message(
         "metadata.name: at most 128 characters: the guard's alarm and dashboard names carry it and must stay within CloudWatch's limits"
     ),
@@ -241,6 +246,11 @@ pub struct ApiGatewayGuardSpec {
     /// status. With it, the 5XX count alarm is not made unless slo.countAlarm is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<ObjectiveSpec>,
+    /// Verify every new deployment of the stage for a while (the runbook's 30 minutes), and
+    /// roll the stage back to its previous deployment when it regresses (rollback: Auto).
+    /// REST APIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<DeploymentsSpec>,
     /// A CloudWatch dashboard of the stage's runbook metrics beside the alarms, named
     /// `apigw-guard-<namespace>-<name>` (dots in names become underscores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -705,6 +715,9 @@ pub struct ApiGatewayGuardStatus {
     /// (the Verified condition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The deployment the stage serves and its verification (spec.deployments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentStatus>,
     /// The objective (spec.slo): each tier's state and the error budget left.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objective: Option<ObjectiveStatus>,

@@ -104,6 +104,12 @@ pub fn for_reconcile(
             ));
         }
     }
+    if let Some(deployment) = &current.deployment {
+        events.extend(deployment_event(
+            previous.and_then(|p| p.deployment.as_ref()),
+            deployment,
+        ));
+    }
     // A tier's composite is told of above.
     let runbook_alarms = current
         .alarms
@@ -126,6 +132,27 @@ pub fn for_reconcile(
         }
     }
     merge_by_reason(events)
+}
+
+/// The event of a deployment's verdict when it changed: a new window, verified, regressed,
+/// rolled back. The deployment first found (the baseline) is not told of.
+fn deployment_event(
+    previous: Option<&crate::crd::DeploymentStatus>,
+    current: &crate::crd::DeploymentStatus,
+) -> Option<Event> {
+    use crate::deploys::{REGRESSED, ROLLED_BACK, VERIFIED, VERIFYING};
+    let same = previous.is_some_and(|p| p.id == current.id && p.verdict == current.verdict);
+    if same || previous.is_none() {
+        return None;
+    }
+    let note = current.message.clone();
+    match current.verdict.as_str() {
+        VERIFYING => Some(normal("DeploymentVerifying", note)),
+        VERIFIED => Some(normal("DeploymentVerified", note)),
+        REGRESSED => Some(warning("DeploymentRegressed", note)),
+        ROLLED_BACK => Some(warning("RolledBack", note)),
+        _ => None,
+    }
 }
 
 /// One event per type and reason of one reconcile, notes joined: what one pass did reads as
@@ -340,6 +367,7 @@ mod tests {
             outcomes,
             metrics: None,
             objective: None,
+            deployment: None,
             account_id: None,
         }
     }
@@ -460,6 +488,7 @@ mod tests {
             outcomes: Vec::new(),
             metrics: None,
             objective: None,
+            deployment: None,
             ..report
         };
         let events = for_reconcile(Some(1), &no_writes, Some(&previous), &current);

@@ -23,6 +23,8 @@ pub mod manifest;
 pub mod runbook;
 // An objective's burn-rate alarms and error budget; pure. Uses: crd, model.
 pub mod objective;
+// A stage's deployments: a new one's window, its verdict, its rollback; pure. Uses: crd, model, runbook.
+pub mod deploys;
 // The guard's CloudWatch dashboard body and console links; pure. Uses: crd, model, runbook, objective.
 pub mod dashboard;
 // Pure planning: spec + observed -> ordered actions. Uses: crd, model, objective, dashboard.
@@ -33,11 +35,11 @@ pub mod cost;
 pub mod aws;
 // The stages a policy's selector matches, from shared listings. Uses: crd, model, policy, aws.
 pub mod discovery;
-// Observe, plan, apply for one guard. Uses: crd, model, validate, tenancy, dashboard, plan, aws.
+// Observe, plan, apply for one guard. Uses: crd, model, validate, tenancy, deploys, dashboard, plan, aws.
 pub mod reconcile;
-// kstatus conditions from a reconcile report. Uses: crd, model, runbook, objective, dashboard, plan, cost, reconcile.
+// kstatus conditions from a reconcile report. Uses: crd, model, runbook, objective, deploys, dashboard, plan, cost, reconcile.
 pub mod status;
-// What a reconcile tells humans (Kubernetes events). Uses: crd, model, plan, runbook, reconcile.
+// What a reconcile tells humans (Kubernetes events). Uses: crd, model, plan, runbook, deploys, reconcile.
 pub mod events;
 // The runbook's read-only diagnosis of one stage. Uses: crd, model, runbook, aws.
 pub mod diagnose;

@@ -92,6 +92,26 @@ pub struct StageSettings {
     pub routes: std::collections::BTreeMap<String, MethodSettings>,
     /// Where the stage's access logs go, when it writes any.
     pub access_log: Option<AccessLog>,
+    /// The deployment the stage serves (REST APIs).
+    pub deployment: Option<StageDeployment>,
+}
+
+/// The deployment a REST API stage serves, and its canary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageDeployment {
+    pub id: String,
+    /// When the stage last changed (its lastUpdatedDate), epoch seconds: a new deployment
+    /// took effect no later than this.
+    pub updated_at: Option<i64>,
+    /// The canary release on the stage, when one is active.
+    pub canary: Option<Canary>,
+}
+
+/// A stage's canary release: the deployment it serves and its share of the traffic.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Canary {
+    pub deployment_id: Option<String>,
+    pub percent_traffic: f64,
 }
 
 /// A stage's access log settings.

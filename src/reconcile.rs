@@ -2,8 +2,11 @@
 //! The CLI and the controller both run exactly this.
 
 use crate::aws::{ApiGateway, CloudWatch};
+use crate::crd::DeploymentStatus;
 use crate::crd::{ApiGatewayGuardSpec, LogLevel, ResourceRef};
 use crate::dashboard;
+use crate::deploys;
+use crate::model::PatchOp;
 use crate::model::{
     AlarmConfig, ApiKind, AwsError, GuardId, ObjectiveMetrics, Observed, ObservedAlarm,
     ObservedDashboard, StageMetrics, Tag,
@@ -39,6 +42,9 @@ pub struct Report {
     /// The stage's errors and requests over its objective's window; `None` when not read (no
     /// objective, a dry run, or not yet: a stage new to a shared read joins the next one).
     pub objective: Option<Result<ObjectiveMetrics, AwsError>>,
+    /// The stage's deployment and its verification; `None` when the spec verifies none or
+    /// the stage could not be read.
+    pub deployment: Option<DeploymentReport>,
     /// The account an AwsAccount's role reached (STS); `None` for the operator's own
     /// identity, or when it could not be read.
     pub account_id: Option<String>,
@@ -54,9 +60,101 @@ impl Report {
             outcomes: Vec::new(),
             metrics: None,
             objective: None,
+            deployment: None,
             account_id: None,
         }
     }
+}
+
+/// A deployment's verification in one reconcile: its status after it, and the rollback's
+/// result when one was written.
+#[derive(Debug, Clone)]
+pub struct DeploymentReport {
+    pub status: DeploymentStatus,
+    /// The UpdateStage that pointed the stage back: to which deployment, and how it went.
+    pub rollback: Option<(String, Result<(), AwsError>)>,
+}
+
+/// Verifies the deployment the stage serves (`spec.deployments`), after the reconcile that
+/// observed it: tracks a new one against `previous` (the guard's status), judges an open
+/// window from one GetMetricData of the window and the same minutes before it, and rolls a
+/// regression back (rollback: Auto) with one UpdateStage, unless this is a dry run or the
+/// guard is suspended. Its writes go through the clients and the tenancy the reconcile was
+/// allowed.
+pub async fn verify_deployment(
+    apigateway: &impl ApiGateway,
+    cloudwatch: &impl CloudWatch,
+    spec: &ApiGatewayGuardSpec,
+    report: &Report,
+    previous: Option<&DeploymentStatus>,
+    dry_run: bool,
+) -> Option<DeploymentReport> {
+    let deployments = spec.deployments.as_ref()?;
+    let observed = report.observed.as_ref().ok()?;
+    let serving = observed.stage.deployment.as_ref()?;
+    let now = crate::aws::now_secs();
+    let status = deploys::track(previous, serving, now);
+    let done = |status| {
+        Some(DeploymentReport {
+            status,
+            rollback: None,
+        })
+    };
+    if status.verdict != deploys::VERIFYING {
+        return done(status);
+    }
+    let since = deploys::epoch(&status.since).unwrap_or(now);
+    let (start, length) = deploys::windows(since, now);
+    let key = observed.api.metric_stage(&spec.stage);
+    let (baseline, window) = match cloudwatch.deployment_metrics(&key, start, length).await {
+        Ok(figures) => figures,
+        Err(err) => {
+            let message = format!(
+                "{}; the window's metrics could not be read: {err}",
+                status.message
+            );
+            return done(DeploymentStatus { message, ..status });
+        }
+    };
+    let allowed = spec.slo.as_ref().map(|slo| slo.budget());
+    let verify_for = deployments.verify_for_seconds().unwrap_or(1800);
+    let judgement = deploys::judge(&status, verify_for, now, &window, &baseline, allowed);
+    if !matches!(judgement, deploys::Judgement::Regressed(_)) {
+        return done(deploys::settle(status, &judgement, None, now));
+    }
+    let target = match deploys::rollback_target(deployments, &status) {
+        Ok(_) if dry_run || spec.suspend => {
+            Err("a dry run or a suspended guard writes nothing".to_owned())
+        }
+        other => other,
+    };
+    let to = match target {
+        Ok(to) => to,
+        Err(why) => {
+            let mut settled = deploys::settle(status, &judgement, None, now);
+            settled.message = format!("{}; not rolled back: {why}", settled.message);
+            return done(settled);
+        }
+    };
+    let op = PatchOp {
+        path: "/deploymentId".to_owned(),
+        value: to.clone(),
+    };
+    let result = apigateway
+        .update_stage(ApiKind::Rest, &observed.api.id, &spec.stage, &[op])
+        .await;
+    let settled = match &result {
+        Ok(()) => deploys::settle(status, &judgement, Some(&to), now),
+        Err(err) => {
+            let mut settled = deploys::settle(status, &judgement, None, now);
+            settled.message = format!("{}; the rollback to {to} failed: {err}", settled.message);
+            settled
+        }
+    };
+    Some(DeploymentReport {
+        status: settled,
+        rollback: Some((to, result)),
+    })
 }
 
 /// The result of one applied action.
@@ -660,6 +758,7 @@ pub async fn reconcile_claimed(
         outcomes,
         metrics,
         objective,
+        deployment: None,
         account_id,
     }
 }
@@ -796,6 +895,14 @@ mod tests {
             _: &StageKey,
             _: i32,
         ) -> Result<Option<ObjectiveMetrics>, AwsError> {
+            unreachable!()
+        }
+        async fn deployment_metrics(
+            &self,
+            _: &StageKey,
+            _: i64,
+            _: i64,
+        ) -> Result<(StageMetrics, StageMetrics), AwsError> {
             unreachable!()
         }
         fn region(&self) -> &str {

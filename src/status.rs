@@ -59,6 +59,7 @@ pub fn build(
                 status.api_id = previous.api_id.clone();
                 status.api_name = previous.api_name.clone();
                 status.access_log_group = previous.access_log_group.clone();
+                status.deployment = previous.deployment.clone();
                 status.usage_plan_id = previous.usage_plan_id.clone();
                 status.links = previous.links.clone();
             }
@@ -102,6 +103,18 @@ pub fn build(
             status.alarms = alarm_statuses(spec, report);
             status.alarm_summary = summary(&status.alarms);
             status.objective = objective_status(spec, report, &status.alarms);
+            status.deployment = match (&report.deployment, spec.deployments.as_ref()) {
+                (Some(deployment), _) => Some(deployment.status.clone()),
+                // Kept while the stage's deployment could not be read.
+                (None, Some(_)) => previous.and_then(|p| p.deployment.clone()),
+                (None, None) => None,
+            };
+            if let Some(deployment) = &status.deployment {
+                let (state, reason) = crate::deploys::condition(deployment);
+                let mut condition = cond("DeploymentVerified", false, reason, &deployment.message);
+                condition.status = state.to_owned();
+                conditions.push(condition);
+            }
             status.monthly_cost =
                 Some(cost::monthly(&report.guard, spec, &observed.api).to_string());
             if let Some(metrics) = &report.metrics {

@@ -32,6 +32,10 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
         ),
         (http && spec.throttle.is_some(), crd::HTTP_NO_USAGE_PLANS),
         (
+            http && spec.deployments.is_some(),
+            crd::REST_ONLY_DEPLOYMENTS,
+        ),
+        (
             rest && spec.detailed_metrics.is_some(),
             crd::REST_DETAILED_METRICS,
         ),
@@ -88,6 +92,16 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
     }
     if let Some(slo) = &spec.slo {
         objective(&mut errors, spec, slo);
+    }
+    if let Some(deployments) = &spec.deployments
+        && !deployments
+            .verify_for_seconds()
+            .is_some_and(|s| (60..=86_400).contains(&s))
+    {
+        errors.push(format!(
+            "spec.deployments.verifyFor: from 1m to 24h, e.g. 30m, got {:?}",
+            deployments.verify_for
+        ));
     }
     if let Some(alarms) = &spec.alarms {
         for (field, list) in [

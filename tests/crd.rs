@@ -126,6 +126,9 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             ".spec.alarms: has(self.integrationLatency)",
             ".spec.alarms: has(self.latency)",
             ".spec.alarms: has(self.okActions)",
+            // A verification window CloudWatch's minutes can judge, and no null for its default.
+            ".spec.deployments: duration(self.verifyFor) >= duration('1m') && duration(self.verifyFor) <= duration('24h')",
+            ".spec.deployments: has(self.verifyFor)",
             ".spec.httpApi: has(self.name) != has(self.id)",
             ".spec.restApi: has(self.name) != has(self.id)",
             // An objective's percentages and tiers that can fire; defaults not null.
@@ -142,6 +145,7 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             // An account may be added, and changes no more once the guard acted through it.
             ": !has(oldSelf.spec.account) || (has(self.spec.account) && self.spec.account == oldSelf.spec.account) || !has(self.status) || !has(self.status.accountId)",
             // One API, of one kind, and only the controls AWS has for that kind.
+            ": !has(self.spec.httpApi) || !has(self.spec.deployments)",
             ": !has(self.spec.httpApi) || !has(self.spec.executionLogging)",
             ": !has(self.spec.httpApi) || !has(self.spec.throttle)",
             ": !has(self.spec.httpApi) || !has(self.spec.tracing)",

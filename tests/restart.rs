@@ -125,6 +125,15 @@ impl<C: CloudWatch> CloudWatch for DiesAfter<C> {
         self.alive(false)?;
         self.inner.stage_metrics(stage).await
     }
+    async fn deployment_metrics(
+        &self,
+        stage: &StageKey,
+        start: i64,
+        length: i64,
+    ) -> Result<(StageMetrics, StageMetrics), AwsError> {
+        self.alive(false)?;
+        self.inner.deployment_metrics(stage, start, length).await
+    }
     async fn objective_metrics(
         &self,
         stage: &StageKey,

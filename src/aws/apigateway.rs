@@ -13,8 +13,8 @@ use super::apigatewayv2::{HttpApis, websocket_api};
 use super::meter::Meter;
 use crate::crd::ResourceRef;
 use crate::model::{
-    AccessLog, Account, ApiKind, AwsError, GuardedApi, MethodIntegration, MethodSettings, PatchOp,
-    StageSettings, UsagePlan,
+    AccessLog, Account, ApiKind, AwsError, Canary, GuardedApi, MethodIntegration, MethodSettings,
+    PatchOp, StageDeployment, StageSettings, UsagePlan,
 };
 
 /// The method-settings key that covers every resource and method of a stage.
@@ -117,6 +117,11 @@ impl SdkApiGateway {
                         stage.tracing_enabled(),
                         stage.method_settings(),
                         stage.access_log_settings(),
+                        deployment_of(
+                            stage.deployment_id(),
+                            stage.last_updated_date(),
+                            stage.canary_settings(),
+                        ),
                     ),
                 )
             })
@@ -240,6 +245,7 @@ fn stage_settings(
     tracing_enabled: bool,
     method_settings: Option<&HashMap<String, aws_sdk_apigateway::types::MethodSetting>>,
     access_log: Option<&AccessLogSettings>,
+    deployment: Option<StageDeployment>,
 ) -> StageSettings {
     let all_methods = method_settings
         .and_then(|settings| settings.get(ALL_METHODS))
@@ -261,7 +267,24 @@ fn stage_settings(
                 format: log.format().unwrap_or_default().to_owned(),
             })
         }),
+        deployment,
     }
+}
+
+/// The deployment a stage serves, from its GetStage or GetStages fields.
+fn deployment_of(
+    id: Option<&str>,
+    updated: Option<&aws_sdk_apigateway::primitives::DateTime>,
+    canary: Option<&aws_sdk_apigateway::types::CanarySettings>,
+) -> Option<StageDeployment> {
+    Some(StageDeployment {
+        id: id?.to_owned(),
+        updated_at: updated.map(|at| at.secs()),
+        canary: canary.map(|canary| Canary {
+            deployment_id: canary.deployment_id().map(str::to_owned),
+            percent_traffic: canary.percent_traffic(),
+        }),
+    })
 }
 
 fn patch(ops: &[PatchOp]) -> Vec<PatchOperation> {
@@ -427,6 +450,11 @@ impl ApiGateway for SdkApiGateway {
             out.tracing_enabled(),
             out.method_settings(),
             out.access_log_settings(),
+            deployment_of(
+                out.deployment_id(),
+                out.last_updated_date(),
+                out.canary_settings(),
+            ),
         ))
     }
 

@@ -296,6 +296,8 @@ fn stage_settings(
                 format: log.format().unwrap_or_default().to_owned(),
             })
         }),
+        // Deployments are verified on REST API stages only.
+        deployment: None,
     }
 }
 

@@ -674,6 +674,37 @@ impl CloudWatch for SdkCloudWatch {
         Ok(metrics.remove(stage).unwrap_or_default())
     }
 
+    async fn deployment_metrics(
+        &self,
+        stage: &StageKey,
+        start: i64,
+        length: i64,
+    ) -> Result<(StageMetrics, StageMetrics), AwsError> {
+        let period = i32::try_from(length).unwrap_or(i32::MAX);
+        let queries = metric_queries(std::slice::from_ref(stage), period);
+        let points = self
+            .metric_points(queries, start, start + 2 * length)
+            .await?;
+        let span = |at: i64| {
+            let figure = |id: &str| {
+                points
+                    .get(&format!("{id}0"))?
+                    .iter()
+                    .find(|(t, _)| *t == at)
+                    .map(|(_, v)| *v)
+            };
+            StageMetrics {
+                period,
+                five_xx: figure("e"),
+                four_xx: figure("c"),
+                count: figure("n"),
+                latency_p99: figure("l"),
+                integration_latency_p99: figure("i"),
+            }
+        };
+        Ok((span(start), span(start + length)))
+    }
+
     async fn objective_metrics(
         &self,
         stage: &StageKey,

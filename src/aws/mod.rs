@@ -20,7 +20,7 @@ use std::future::Future;
 
 pub use apigateway::SdkApiGateway;
 pub use calls::{Call, CallLog};
-pub use cloudwatch::SdkCloudWatch;
+pub use cloudwatch::{SdkCloudWatch, now_secs};
 pub use config::{
     OWN_ACCOUNT_UNKNOWN, RegionalClients, SESSION_NAME, SHARED_READ_WINDOW, load as load_config,
 };
@@ -144,6 +144,14 @@ pub trait CloudWatch: Send + Sync {
         stage: &StageKey,
         window_days: i32,
     ) -> impl Future<Output = Result<Option<ObjectiveMetrics>, AwsError>> + Send;
+    /// A stage's metrics over two back-to-back spans of `length` seconds from `start`: the
+    /// minutes before a deployment and those since (one GetMetricData). (before, since)
+    fn deployment_metrics(
+        &self,
+        stage: &StageKey,
+        start: i64,
+        length: i64,
+    ) -> impl Future<Output = Result<(StageMetrics, StageMetrics), AwsError>> + Send;
     /// The region the calls go to (for ARNs and console links).
     fn region(&self) -> &str;
     /// The account the calls act in (STS GetCallerIdentity), for alarm ARNs.

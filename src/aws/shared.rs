@@ -623,6 +623,16 @@ impl CloudWatch for SharedCloudWatch {
             .await
     }
 
+    /// Read on its own: only stages verifying a deployment ask, each for its own minutes.
+    async fn deployment_metrics(
+        &self,
+        stage: &StageKey,
+        start: i64,
+        length: i64,
+    ) -> Result<(StageMetrics, StageMetrics), AwsError> {
+        self.sdk.deployment_metrics(stage, start, length).await
+    }
+
     /// Read together for every stage with an objective, once an hour: the figures cover
     /// whole hours, so a read within the hour would bring nothing new. A stage the hour's read
     /// did not cover (a new guard, a fresh process) is read with every other such stage once

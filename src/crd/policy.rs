@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AccessLoggingSpec, AlarmsSpec, ApiGatewayGuardSpec, ApiKind, Condition, DashboardSpec,
-    DeletionPolicy, ExecutionLoggingSpec, ObjectiveSpec, ResourceRef, StageThrottleSpec,
-    TracingSpec, UsagePlanThrottleSpec,
+    DeletionPolicy, DeploymentsSpec, ExecutionLoggingSpec, ObjectiveSpec, ResourceRef,
+    StageThrottleSpec, TracingSpec, UsagePlanThrottleSpec,
 };
 
 /// Guards every stage that matches `selector`: the operator keeps one ApiGatewayGuard per
@@ -37,8 +37,8 @@ use super::{
     validation = Rule::new("has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)")
         .message("spec.account cannot be added, changed or removed: the policy's guards act in the AWS account the policy was created with (the operator's own when it named none); delete the policy and create it anew"),
     // A section the selected kind has no setting for would be left out of every guard.
-    validation = Rule::new("!has(self.selector.apiKinds) || self.selector.apiKinds != ['HTTP'] || !(has(self.template.tracing) || has(self.template.executionLogging) || has(self.template.throttle))")
-        .message("spec.template: the selector takes HTTP APIs only (apiKinds), which have no X-Ray tracing, execution logs or usage plans: remove tracing, executionLogging and throttle (use accessLogging, detailedMetrics and stageThrottle)"),
+    validation = Rule::new("!has(self.selector.apiKinds) || self.selector.apiKinds != ['HTTP'] || !(has(self.template.tracing) || has(self.template.executionLogging) || has(self.template.throttle) || has(self.template.deployments))")
+        .message("spec.template: the selector takes HTTP APIs only (apiKinds), which have no X-Ray tracing, execution logs or usage plans, and whose deployments are not verified: remove tracing, executionLogging, throttle and deployments (use accessLogging, detailedMetrics and stageThrottle)"),
     validation = Rule::new("!has(self.selector.apiKinds) || self.selector.apiKinds != ['REST'] || !(has(self.template.detailedMetrics) || (has(self.template.stageThrottle) && has(self.template.stageThrottle.routes)))")
         .message("spec.template: the selector takes REST APIs only (apiKinds): detailedMetrics and stageThrottle.routes are for HTTP APIs; on a REST API set executionLogging.detailedMetrics")
 )]
@@ -125,6 +125,9 @@ pub struct GuardTemplate {
     /// As ApiGatewayGuard spec.slo: every guard gets the objective and its burn-rate alarms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<ObjectiveSpec>,
+    /// As ApiGatewayGuard spec.deployments. REST APIs only: left out of HTTP APIs' guards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<DeploymentsSpec>,
     /// As ApiGatewayGuard spec.dashboard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<DashboardSpec>,
@@ -155,6 +158,7 @@ impl GuardTemplate {
                 (self.tracing.is_some(), "tracing"),
                 (self.execution_logging.is_some(), "executionLogging"),
                 (self.throttle.is_some(), "throttle"),
+                (self.deployments.is_some(), "deployments"),
             ],
         };
         let sections: Vec<String> = sections
@@ -206,6 +210,7 @@ impl GuardTemplate {
             access_logging: self.access_logging.clone(),
             alarms: self.alarms.clone(),
             slo: self.slo.clone(),
+            deployments: self.deployments.clone().filter(|_| rest),
             dashboard: self.dashboard.clone(),
             deletion_policy: self.deletion_policy,
             suspend: self.suspend,

@@ -63,6 +63,7 @@ fn report(observed: Observed, result: Result<(), AwsError>) -> Report {
         outcomes,
         metrics: None,
         objective: None,
+        deployment: None,
         account_id: None,
     }
 }
@@ -193,6 +194,7 @@ fn an_unreadable_stage_stalls_with_the_aws_code_and_keeps_known_ids() {
         outcomes: Vec::new(),
         metrics: None,
         objective: None,
+        deployment: None,
         account_id: None,
     };
     let previous = ApiGatewayGuardStatus {
@@ -388,6 +390,7 @@ fn objective_report(tier1: &str, hour_errors: f64) -> (ApiGatewayGuardSpec, Repo
             hour_errors: Some(hour_errors),
             hour_requests: Some(1e4),
         })),
+        deployment: None,
         account_id: None,
     };
     (spec, report)
