@@ -1292,3 +1292,175 @@ async fn an_objective_becomes_burn_rate_alarms_and_composites_then_writes_nothin
     let left = objective_alarms(&f).await;
     assert!(left.metric_alarms().is_empty() && left.composite_alarms().is_empty());
 }
+
+/// Points the stage at a new deployment of its API (CreateDeployment), as a pipeline does;
+/// returns the deployment's id.
+async fn deploy(f: &Fixture) -> String {
+    f.apigw()
+        .create_deployment()
+        .rest_api_id(&f.api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_owned()
+}
+
+/// Puts the stage's requests and 5XX errors as API Gateway would, timestamped now: inside a
+/// window that began at the deployment just made.
+async fn put_traffic_now(f: &Fixture, requests: f64, errors: f64) {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let now = DateTime::from_secs(apigw_guard::aws::now_secs());
+    for (metric, value) in [("Count", requests), ("5XXError", errors)] {
+        let datum = MetricDatum::builder()
+            .metric_name(metric)
+            .dimensions(
+                Dimension::builder()
+                    .name("ApiName")
+                    .value(&f.api_name)
+                    .build(),
+            )
+            .dimensions(Dimension::builder().name("Stage").value("prod").build())
+            .timestamp(now)
+            .value(value)
+            .build();
+        f.cw()
+            .put_metric_data()
+            .namespace("AWS/ApiGateway")
+            .metric_data(datum)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing() {
+    use apigw_guard::deploys::{BASELINE, REGRESSED, ROLLED_BACK, VERIFYING};
+    use apigw_guard::reconcile::verify_deployment;
+    let f = Fixture::new("deploys", REGION).await;
+    let first = f.stage().await.deployment_id().unwrap().to_owned();
+    let yaml = |rollback: &str| -> ApiGatewayGuardSpec {
+        serde_yaml::from_str(&format!(
+            "restApi: {{name: {}}}\nstage: prod\ndeployments: {{verifyFor: 30m, rollback: {rollback}}}\n",
+            f.api_name
+        ))
+        .unwrap()
+    };
+    let spec = yaml("Auto");
+    let verify = |report: Report, previous: Option<apigw_guard::crd::DeploymentStatus>| {
+        let spec = spec.clone();
+        let f = &f;
+        async move {
+            let mark = f.calls.len();
+            let verified = verify_deployment(
+                &f.apigateway,
+                &f.cloudwatch,
+                &spec,
+                &report,
+                previous.as_ref(),
+                false,
+            )
+            .await
+            .unwrap();
+            (verified, f.calls.since(mark))
+        }
+    };
+    // The deployment found first is the baseline; nothing is read or written for it.
+    let (report, _, _) = f.reconcile(&spec).await;
+    let (found, calls) = verify(report, None).await;
+    assert_eq!(
+        (found.status.id.as_str(), found.status.verdict.as_str()),
+        (first.as_str(), BASELINE)
+    );
+    assert!(calls.is_empty(), "{calls:?}");
+
+    // A pipeline deploys; the next look opens a window.
+    let second = deploy(&f).await;
+    let (report, _, _) = f.reconcile(&spec).await;
+    let (opened, _) = verify(report, Some(found.status.clone())).await;
+    assert_eq!(opened.status.verdict, VERIFYING, "{:?}", opened.status);
+    assert_eq!(opened.status.previous_id.as_deref(), Some(first.as_str()));
+    assert!(opened.rollback.is_none());
+
+    // Half the requests fail since the deployment, none before: rolled back to the first.
+    put_traffic_now(&f, 100.0, 50.0).await;
+    let (report, _, _) = f.reconcile(&spec).await;
+    let (rolled, calls) = verify(report, Some(opened.status.clone())).await;
+    assert_eq!(writes(&calls), ["UpdateStage"], "{:?}", rolled.status);
+    assert_eq!(rolled.status.verdict, ROLLED_BACK);
+    assert_eq!(rolled.status.regressed, [second.clone()]);
+    assert!(
+        rolled.status.message.starts_with(&format!(
+            "rolled back from {second} to {first}: 5XX share 50.00 %"
+        )),
+        "{}",
+        rolled.status.message
+    );
+    assert_eq!(f.stage().await.deployment_id(), Some(first.as_str()));
+    // The stage serves the first again: not a new deployment, nothing more written.
+    let (report, _, _) = f.reconcile(&spec).await;
+    let (after, calls) = verify(report, Some(rolled.status.clone())).await;
+    assert_eq!(after.status.verdict, ROLLED_BACK);
+    assert_eq!(writes(&calls), Vec::<&str>::new());
+
+    // With rollback Off the same regression is reported and the stage left on it.
+    let third = deploy(&f).await;
+    let off = yaml("Off");
+    let (report, _, _) = f.reconcile(&off).await;
+    let opened = verify_deployment(
+        &f.apigateway,
+        &f.cloudwatch,
+        &off,
+        &report,
+        Some(&after.status),
+        false,
+    )
+    .await
+    .unwrap();
+    put_traffic_now(&f, 100.0, 60.0).await;
+    let (report, _, _) = f.reconcile(&off).await;
+    let mark = f.calls.len();
+    let reported = verify_deployment(
+        &f.apigateway,
+        &f.cloudwatch,
+        &off,
+        &report,
+        Some(&opened.status),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(writes(&f.calls.since(mark)), Vec::<&str>::new());
+    assert_eq!(
+        (
+            reported.status.id.as_str(),
+            reported.status.verdict.as_str()
+        ),
+        (third.as_str(), REGRESSED)
+    );
+    assert!(
+        reported
+            .status
+            .message
+            .contains("not rolled back: rollback is Off"),
+        "{}",
+        reported.status.message
+    );
+    assert_eq!(f.stage().await.deployment_id(), Some(third.as_str()));
+    let status = status::build(
+        &off,
+        Some(1),
+        &Report {
+            deployment: Some(reported),
+            ..report
+        },
+        None,
+        "now",
+    );
+    assert_eq!(condition(&status, "DeploymentVerified").0, "False");
+    assert_eq!(condition(&status, "DeploymentVerified").1, "Regressed");
+}
