@@ -1392,7 +1392,7 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
     let (rolled, calls) = verify(report, Some(opened.status.clone())).await;
     assert_eq!(writes(&calls), ["UpdateStage"], "{:?}", rolled.status);
     assert_eq!(rolled.status.verdict, ROLLED_BACK);
-    assert_eq!(rolled.status.regressed, [second.clone()]);
+    assert_eq!(rolled.status.regressed, std::slice::from_ref(&second));
     assert!(
         rolled.status.message.starts_with(&format!(
             "rolled back from {second} to {first}: 5XX share 50.00 %"
