@@ -485,6 +485,47 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             ),
             Some("spec.template"),
         ),
+        // Deployments: a window CloudWatch's minutes can judge, on REST API stages.
+        (
+            "good-deployments",
+            guard(
+                "good-deploys",
+                &format!("{GUARD_SPEC}  deployments: {{verifyFor: 90m, rollback: Auto}}\n"),
+            ),
+            None,
+        ),
+        (
+            "deployments-verified-for-two-days",
+            guard(
+                "deploys-long",
+                &format!("{GUARD_SPEC}  deployments: {{verifyFor: 48h}}\n"),
+            ),
+            Some("spec.deployments"),
+        ),
+        (
+            "deployments-verified-in-seconds",
+            guard(
+                "deploys-seconds",
+                &format!("{GUARD_SPEC}  deployments: {{verifyFor: 30s}}\n"),
+            ),
+            Some("spec.deployments.verifyFor"),
+        ),
+        (
+            "deployments-rollback-unknown",
+            guard(
+                "deploys-rollback",
+                &format!("{GUARD_SPEC}  deployments: {{rollback: Always}}\n"),
+            ),
+            Some("spec.deployments.rollback"),
+        ),
+        (
+            "http-api-deployments",
+            guard(
+                "http-deploys",
+                "  httpApi: {id: abc}\n  stage: prod\n  deployments: {}\n",
+            ),
+            Some("spec.deployments"),
+        ),
         (
             "retention-cloudwatch-refuses",
             guard(
