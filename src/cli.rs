@@ -27,6 +27,8 @@ use crate::status::{self, now};
 use crate::telemetry::{LogFormat, init_logging};
 use crate::tenancy::{self, OwnIdentity, Tenancy};
 
+mod verify;
+
 /// Keeps AWS API Gateway REST API stages guarded against 5XX incidents: CloudWatch alarms,
 /// X-Ray tracing, execution logging and throttling, declared as ApiGatewayGuard resources.
 #[derive(Debug, Parser)]
@@ -76,6 +78,11 @@ pub enum Tool {
         #[arg(long, required = true)]
         once: bool,
     },
+    /// Verify the deployment each guard's stage (spec.deployments) serves now, over its window
+    /// from when the stage took it, against the same minutes before: exits 0 when verified,
+    /// 1 when it regressed (or, without --wait, is still being verified), 2 on bad input.
+    /// Read-only: rolling back is the operator's.
+    Verify(verify::VerifyArgs),
 }
 
 /// `plan` and `reconcile --once`: a manifest file and how to reach AWS.
@@ -318,6 +325,7 @@ pub async fn run(tool: Tool) -> ExitCode {
         Tool::Plan(args) => run_guards(&args, true).await,
         Tool::Diagnose(args) => diagnose(&args).await,
         Tool::Reconcile { args, .. } => run_guards(&args, false).await,
+        Tool::Verify(args) => verify::verify(&args).await,
     })
 }
 

@@ -49,7 +49,7 @@ pub mod recorder;
 pub mod telemetry;
 // The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, reconcile, status, events, recorder, telemetry.
 pub mod controller;
-// Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, policy, manifest, cost, aws, discovery, reconcile, status, diagnose, telemetry.
+// Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, policy, manifest, deploys, cost, aws, discovery, reconcile, status, diagnose, telemetry.
 pub mod cli;
 // The AwsAccount controller: assumes each role, reports the account reached. Uses: crd, model, aws, tenancy, status, recorder, telemetry, controller.
 pub mod accounts;

@@ -485,3 +485,86 @@ spec:
     .collect();
     assert_eq!(calls_by_operation(&stderr), expected, "{stderr}");
 }
+
+#[tokio::test]
+async fn verify_reports_a_regressed_deployment_and_refuses_a_file_without_deployments() {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let config = support::config(REGION).await;
+    let api = "verify-cli-api";
+    let api_id = support::seed_api(&config, api, "prod").await;
+    let file = write_temp(
+        "verify.yaml",
+        &format!(
+            "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\nmetadata: {{name: verify-cli, \
+             namespace: ci}}\nspec:\n  region: {REGION}\n  restApi: {{name: {api}}}\n  stage: prod\n  \
+             deployments: {{verifyFor: 30m}}\n"
+        ),
+    );
+    let verify = |args: &[&str]| {
+        let mut all = vec!["verify", "-f", file.to_str().unwrap()];
+        all.extend(args);
+        support::apigw_guard(&all)
+    };
+    // Just deployed, calm so far: still verifying, which without --wait is not a pass.
+    let deployed = aws_sdk_apigateway::Client::new(&config)
+        .create_deployment()
+        .rest_api_id(&api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    let id = deployed.id().unwrap();
+    let out = verify(&[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with(&format!(
+            "ci/verify-cli: deployment {id}: Verifying: verifying {id} for 30 more minute(s)"
+        )),
+        "{stdout}"
+    );
+    // Half the requests fail since: regressed, exit 1 at once even with --wait; nothing is
+    // rolled back by the command.
+    let now = DateTime::from_secs(apigw_guard::aws::now_secs());
+    for (metric, value) in [("Count", 100.0), ("5XXError", 50.0)] {
+        let datum = MetricDatum::builder()
+            .metric_name(metric)
+            .dimensions(Dimension::builder().name("ApiName").value(api).build())
+            .dimensions(Dimension::builder().name("Stage").value("prod").build())
+            .timestamp(now)
+            .value(value)
+            .build();
+        aws_sdk_cloudwatch::Client::new(&config)
+            .put_metric_data()
+            .namespace("AWS/ApiGateway")
+            .metric_data(datum)
+            .send()
+            .await
+            .unwrap();
+    }
+    let out = verify(&["--wait", "--interval", "1s"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("deployment {id}: Regressed: 5XX share 50.00 %")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("not rolled back"), "{stdout}");
+    let stage = aws_sdk_apigateway::Client::new(&config)
+        .get_stage()
+        .rest_api_id(&api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stage.deployment_id(), Some(id));
+    // A file without spec.deployments is bad input.
+    let out = support::apigw_guard(&["verify", "-f", "examples/guard.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("examples/guard.yaml: no ApiGatewayGuard with spec.deployments"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,148 @@
+//! `apigw-guard verify`: the verdict on the deployment each guard's stage serves now, for a
+//! pipeline that has just deployed. Read-only: a rollback is the operator's.
+
+use std::time::Duration;
+
+use clap::Args;
+use kube::ResourceExt;
+
+use super::{FileArgs, guard_id, parse_duration};
+use crate::aws::CallLog;
+use crate::crd::DeploymentStatus;
+use crate::deploys::{BASELINE, REGRESSED, VERIFIED, VERIFYING, rfc3339};
+use crate::manifest;
+use crate::reconcile::{reconcile_claimed, verify_deployment};
+use crate::tenancy;
+
+/// `verify`: the guards' file, and whether to wait for the verdicts.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    file: FileArgs,
+    /// Wait until every guard's deployment is verified or has regressed, printing progress;
+    /// without it, one look (exit 0 only when every deployment is verified).
+    #[arg(long)]
+    wait: bool,
+    /// How often to look while waiting (e.g. 30s, 1m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    interval: Duration,
+}
+
+/// Verifies, for each guard in the file with `spec.deployments`, the deployment its stage
+/// serves, over the window from when the stage took it (its lastUpdatedDate). `Ok(true)`
+/// when every one is verified, `Ok(false)` when one regressed (or, without `--wait`, is
+/// still being verified).
+pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
+    let manifest = manifest::load(&args.file.file).map_err(|e| e.to_string())?;
+    let guards: Vec<_> = manifest
+        .guards
+        .into_iter()
+        .filter(|g| g.spec.deployments.is_some())
+        .collect();
+    if guards.is_empty() {
+        return Err(format!(
+            "{}: no ApiGatewayGuard with spec.deployments",
+            args.file.file.display()
+        ));
+    }
+    let regional = args.file.aws.clients().await;
+    if let Some(guard) = guards
+        .iter()
+        .find(|g| !regional.has_region(g.spec.region.as_deref()))
+    {
+        return Err(format!(
+            "guard {}: no AWS region; set spec.region, --region or AWS_REGION",
+            guard.name_any()
+        ));
+    }
+    // Every deployment is judged from when the stage took it: nothing before is known.
+    let from_the_start = DeploymentStatus {
+        since: rfc3339(0),
+        verdict: BASELINE.to_owned(),
+        ..Default::default()
+    };
+    loop {
+        let (mut waiting, mut all_ok) = (false, true);
+        for guard in &guards {
+            let id = guard_id(guard);
+            let account = guard.spec.account.as_deref();
+            let access = match account {
+                None => Ok(tenancy::access(None)),
+                Some(name) => manifest
+                    .accounts
+                    .iter()
+                    .find(|a| a.name_any() == name)
+                    .map(|a| tenancy::access(Some(a)))
+                    .ok_or_else(|| tenancy::account_not_found(name)),
+            };
+            let (identity, tenancy) = match access {
+                Ok(access) => access,
+                Err(err) => {
+                    println!("{id}: {err}");
+                    all_ok = false;
+                    continue;
+                }
+            };
+            let calls = CallLog::default();
+            let region = guard.spec.region.as_deref();
+            let (apigateway, cloudwatch) = regional.clients(&identity, region, &calls).await;
+            let spec = &guard.spec;
+            let report = reconcile_claimed(
+                &apigateway,
+                &cloudwatch,
+                &id,
+                spec,
+                true,
+                |_| None,
+                tenancy.as_ref(),
+            )
+            .await;
+            if let Err(err) = &report.observed {
+                println!("{id}: {err}");
+                all_ok = false;
+                continue;
+            }
+            let verified = verify_deployment(
+                &apigateway,
+                &cloudwatch,
+                spec,
+                &report,
+                Some(&from_the_start),
+                true,
+            )
+            .await;
+            let Some(verified) = verified else {
+                println!("{id}: the stage serves no deployment");
+                all_ok = false;
+                continue;
+            };
+            let status = verified.status;
+            // The operator rolls back; this command only reports.
+            let message = status
+                .message
+                .split("; not rolled back")
+                .next()
+                .unwrap_or_default();
+            println!(
+                "{id}: deployment {}: {}: {message}",
+                status.id, status.verdict
+            );
+            match status.verdict.as_str() {
+                VERIFIED => {}
+                VERIFYING => waiting = true,
+                REGRESSED => all_ok = false,
+                _ => all_ok = false,
+            }
+        }
+        if !all_ok {
+            return Ok(false);
+        }
+        if !waiting {
+            return Ok(true);
+        }
+        if !args.wait {
+            return Ok(false);
+        }
+        tokio::time::sleep(args.interval).await;
+    }
+}
