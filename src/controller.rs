@@ -52,6 +52,8 @@ const DEFAULT_CONCURRENCY: usize = 4;
 /// First retry delay after a retryable failure; doubles per attempt up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How often a deployment under verification is judged: CloudWatch's metrics are per minute.
+const VERIFY_EVERY: Duration = Duration::from_secs(60);
 
 /// What every reconcile shares: clients, the event recorder, metrics and per-guard backoff.
 pub struct Context {
@@ -749,7 +751,15 @@ async fn apply(
         Some(asked) => Action::requeue(ctx.backoff(&id.to_string()).max(asked)),
         None => {
             ctx.succeeded(&id.to_string());
-            Action::requeue(ctx.resync_interval())
+            // A deployment under verification is judged every minute until its window ends.
+            let verifying = status
+                .deployment
+                .as_ref()
+                .is_some_and(|d| d.verdict == crate::deploys::VERIFYING);
+            match verifying {
+                true => Action::requeue(ctx.resync_interval().min(VERIFY_EVERY)),
+                false => Action::requeue(ctx.resync_interval()),
+            }
         }
     })
 }

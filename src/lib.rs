@@ -47,7 +47,7 @@ pub mod diagnose;
 pub mod recorder;
 // Logs, Prometheus metrics, health endpoints. Uses: aws.
 pub mod telemetry;
-// The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, reconcile, status, events, recorder, telemetry.
+// The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, deploys, reconcile, status, events, recorder, telemetry.
 pub mod controller;
 // Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, policy, manifest, deploys, cost, aws, discovery, reconcile, status, diagnose, telemetry.
 pub mod cli;
