@@ -12,12 +12,20 @@ if obj.metadata.generation ~= nil and obj.status.observedGeneration ~= nil
   hs.message = "Waiting for apigw-guard to see the latest spec"
   return hs
 end
-local ready, stalled
+local ready, stalled, deployment
 for _, condition in ipairs(obj.status.conditions) do
   if condition.type == "Ready" then ready = condition end
   if condition.type == "Stalled" then stalled = condition end
+  if condition.type == "DeploymentVerified" then deployment = condition end
 end
-if ready ~= nil and ready.status == "True" then
+-- A guard with spec.deployments: its stage's newest deployment under verification is
+-- Progressing (a sync waits for it), and one that regressed (rolled back or not) is Degraded.
+if ready ~= nil and ready.status == "True" and deployment ~= nil and deployment.status == "False" then
+  hs.status = "Degraded"
+  hs.message = "DeploymentVerified: " .. (deployment.reason or "") .. ": " .. (deployment.message or "")
+elseif ready ~= nil and ready.status == "True" and deployment ~= nil and deployment.status == "Unknown" then
+  hs.message = "DeploymentVerified: " .. (deployment.reason or "") .. ": " .. (deployment.message or "")
+elseif ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = ready.message or ""
 elseif stalled ~= nil and stalled.status == "True" then

@@ -45,6 +45,18 @@ local cases = {
                              cond("Reconciling", "True", "TooManyRequestsException", "throttled"),
                              cond("Stalled", "False", "Retrying", "")}), "Progressing"},
   {"old generation", guard(3, 2, {cond("Ready", "True", "Guarded", "")}), "Progressing"},
+  -- spec.deployments: a deployment under verification holds a sync; a regression degrades.
+  {"deployment verifying", guard(1, 1, {cond("Ready", "True", "Guarded", "5/5 controls in sync"),
+                                        cond("DeploymentVerified", "Unknown", "Verifying",
+                                             "verifying d2 for 25 more minute(s)")}),
+   "Progressing", "DeploymentVerified: Verifying: verifying d2 for 25 more minute(s)"},
+  {"deployment rolled back", guard(1, 1, {cond("Ready", "True", "Guarded", ""),
+                                          cond("DeploymentVerified", "False", "RolledBack",
+                                               "rolled back from d2 to d1")}),
+   "Degraded", "DeploymentVerified: RolledBack: rolled back from d2 to d1"},
+  {"deployment verified", guard(1, 1, {cond("Ready", "True", "Guarded", "5/5 controls in sync"),
+                                       cond("DeploymentVerified", "True", "Verified", "d2 held")}),
+   "Healthy", "5/5 controls in sync"},
   {"suspended", guard(1, 1, {cond("Ready", "False", "Suspended", "suspend is true"),
                               cond("Stalled", "False", "Suspended", "")}), "Suspended"},
   -- The same script checks AwsAccounts (resource.customizations.health.apigw-guard.dev_AwsAccount).
