@@ -80,8 +80,9 @@ pub enum Tool {
     },
     /// Verify the deployment each guard's stage (spec.deployments) serves now, over its window
     /// from when the stage took it, against the same minutes before: exits 0 when verified,
-    /// 1 when it regressed (or, without --wait, is still being verified), 2 on bad input.
-    /// Read-only: rolling back is the operator's.
+    /// 1 when it regressed, left the stage (rolled back, or deployed again) or, without
+    /// --wait, is still being verified; 2 on bad input. Read-only: rolling back is the
+    /// operator's.
     Verify(verify::VerifyArgs),
 }
 

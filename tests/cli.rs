@@ -559,6 +559,16 @@ async fn verify_reports_a_regressed_deployment_and_refuses_a_file_without_deploy
         .await
         .unwrap();
     assert_eq!(stage.deployment_id(), Some(id));
+    // A pipeline that names its deployment fails once the stage serves another.
+    let out = verify(&["--deployment", "an-older-one"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "the stage serves deployment {id}, not an-older-one"
+        )),
+        "{stdout}"
+    );
     // A file without spec.deployments is bad input.
     let out = support::apigw_guard(&["verify", "-f", "examples/guard.yaml"]);
     assert_eq!(out.status.code(), Some(2));

@@ -26,6 +26,11 @@ pub struct VerifyArgs {
     /// How often to look while waiting (e.g. 30s, 1m).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     interval: Duration,
+    /// The deployment the pipeline made (CreateDeployment's id): a stage that serves another
+    /// (rolled back, or deployed again) fails. Without it, the deployment served at the first
+    /// look is the one judged, and a stage that leaves it while waiting fails.
+    #[arg(long)]
+    deployment: Option<String>,
 }
 
 /// Verifies, for each guard in the file with `spec.deployments`, the deployment its stage
@@ -61,9 +66,11 @@ pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
         verdict: BASELINE.to_owned(),
         ..Default::default()
     };
+    // The deployment each guard's verdict is about: the one given, or the first one seen.
+    let mut judged: Vec<Option<String>> = vec![args.deployment.clone(); guards.len()];
     loop {
         let (mut waiting, mut all_ok) = (false, true);
-        for guard in &guards {
+        for (guard, judged) in guards.iter().zip(judged.iter_mut()) {
             let id = guard_id(guard);
             let account = guard.spec.account.as_deref();
             let access = match account {
@@ -117,6 +124,16 @@ pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
                 continue;
             };
             let status = verified.status;
+            let expected = judged.get_or_insert_with(|| status.id.clone());
+            if *expected != status.id {
+                println!(
+                    "{id}: the stage serves deployment {}, not {expected}: it was rolled back \
+                     (see the guard's status.deployment) or deployed again",
+                    status.id
+                );
+                all_ok = false;
+                continue;
+            }
             // The operator rolls back; this command only reports.
             let message = status
                 .message
