@@ -6,7 +6,6 @@ use crate::crd::DeploymentStatus;
 use crate::crd::{ApiGatewayGuardSpec, LogLevel, ResourceRef};
 use crate::dashboard;
 use crate::deploys;
-use crate::model::PatchOp;
 use crate::model::{
     AlarmConfig, ApiKind, AwsError, GuardId, ObjectiveMetrics, Observed, ObservedAlarm,
     ObservedDashboard, StageMetrics, Tag,
@@ -136,12 +135,8 @@ pub async fn verify_deployment(
             return done(settled);
         }
     };
-    let op = PatchOp {
-        path: "/deploymentId".to_owned(),
-        value: to.clone(),
-    };
     let result = apigateway
-        .update_stage(ApiKind::Rest, &observed.api.id, &spec.stage, &[op])
+        .roll_back_stage(&observed.api.id, &spec.stage, &to)
         .await;
     let settled = match &result {
         Ok(()) => deploys::settle(status, &judgement, Some(&to), now),
@@ -855,6 +850,9 @@ mod tests {
             _: &str,
             _: &[PatchOp],
         ) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn roll_back_stage(&self, _: &str, _: &str, _: &str) -> Result<(), AwsError> {
             unreachable!()
         }
         async fn disable_access_logs(&self, _: ApiKind, _: &str, _: &str) -> Result<(), AwsError> {

@@ -77,6 +77,17 @@ impl<A: ApiGateway> ApiGateway for DiesAfter<A> {
         self.alive(true)?;
         self.inner.update_stage(kind, api_id, stage, ops).await
     }
+    async fn roll_back_stage(
+        &self,
+        api_id: &str,
+        stage: &str,
+        deployment_id: &str,
+    ) -> Result<(), AwsError> {
+        self.alive(true)?;
+        self.inner
+            .roll_back_stage(api_id, stage, deployment_id)
+            .await
+    }
     async fn disable_access_logs(
         &self,
         kind: ApiKind,

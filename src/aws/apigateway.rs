@@ -224,6 +224,17 @@ impl SdkApiGateway {
         stage: &str,
         operations: Vec<PatchOperation>,
     ) -> Result<(), AwsError> {
+        self.patch_stage_metered(&self.meter, api_id, stage, operations)
+            .await
+    }
+
+    async fn patch_stage_metered(
+        &self,
+        meter: &Meter,
+        api_id: &str,
+        stage: &str,
+        operations: Vec<PatchOperation>,
+    ) -> Result<(), AwsError> {
         let request = self
             .client
             .update_stage()
@@ -231,10 +242,7 @@ impl SdkApiGateway {
             .stage_name(stage)
             .set_patch_operations(Some(operations))
             .send();
-        self.meter
-            .call("UpdateStage", true, request)
-            .await
-            .map(|_| ())
+        meter.call("UpdateStage", true, request).await.map(|_| ())
     }
 }
 
@@ -469,6 +477,21 @@ impl ApiGateway for SdkApiGateway {
             ApiKind::Rest => self.patch_stage(api_id, stage, patch(ops)).await,
             ApiKind::Http => self.http.update_stage(api_id, stage, ops).await,
         }
+    }
+
+    async fn roll_back_stage(
+        &self,
+        api_id: &str,
+        stage: &str,
+        deployment_id: &str,
+    ) -> Result<(), AwsError> {
+        let op = PatchOp {
+            path: "/deploymentId".to_owned(),
+            value: deployment_id.to_owned(),
+        };
+        let first = self.meter.first_in_line();
+        self.patch_stage_metered(&first, api_id, stage, patch(&[op]))
+            .await
     }
 
     async fn disable_access_logs(

@@ -286,6 +286,21 @@ impl RateLimits {
         Ok(at.saturating_duration_since(now))
     }
 
+    /// Takes `operation`'s tokens without waiting: it goes ahead of every call waiting in
+    /// `scope`, which each wait one token longer. For the one call that must not queue (a
+    /// rollback); AWS's own burst absorbs it, and the SDK retries if AWS throttles.
+    pub fn acquire_first(&self, scope: &str, operation: &str) {
+        let wait = self.take(scope, operation, Instant::now());
+        if !wait.is_zero() {
+            tracing::info!(
+                scope,
+                operation,
+                ahead_ms = wait.as_millis() as u64,
+                "sent ahead of the calls waiting for the AWS quota"
+            );
+        }
+    }
+
     /// Waits until `operation` may be sent in `scope` under every quota it draws on.
     /// Returns how long it waited.
     pub async fn acquire(&self, scope: &str, operation: &str) -> Duration {
@@ -309,6 +324,22 @@ pub type SharedRateLimits = Arc<RateLimits>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rollback_goes_ahead_of_the_calls_waiting_for_the_quota() {
+        let limits = RateLimits::new([]);
+        let scope = "own/us-east-1";
+        for _ in 0..40 {
+            limits.acquire(scope, "GetStage").await;
+        }
+        // The burst is spent: a read now waits a tenth of a second, a rollback not at all.
+        let start = Instant::now();
+        limits.acquire_first(scope, "UpdateStage");
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // The call after it waits one token longer: the rollback took its place.
+        let waited = limits.acquire(scope, "GetStage").await;
+        assert_eq!(waited.as_millis(), 200);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn api_gateway_bursts_forty_then_ten_per_second() {

@@ -21,6 +21,8 @@ pub struct Meter {
     calls: CallLog,
     /// Set by [`Meter::in_turn`].
     turn: Option<String>,
+    /// Set by [`Meter::first_in_line`].
+    first: bool,
 }
 
 /// How long a call waits for its turn in a slow quota before it hands the turn back to its
@@ -43,6 +45,7 @@ impl Meter {
             limits,
             calls,
             turn: None,
+            first: false,
         }
     }
 
@@ -61,6 +64,15 @@ impl Meter {
         }
     }
 
+    /// This meter for a call that goes ahead of every call waiting for its quota (see
+    /// [`super::limits::RateLimits::acquire_first`]).
+    pub fn first_in_line(&self) -> Meter {
+        Meter {
+            first: true,
+            ..self.clone()
+        }
+    }
+
     /// Sends `request` (a not yet polled SDK call) once its quota allows, and records it.
     pub async fn call<T, E>(
         &self,
@@ -72,6 +84,10 @@ impl Meter {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let waited = match &self.turn {
+            None if self.first => {
+                self.limits.acquire_first(&self.scope, operation);
+                Duration::ZERO
+            }
             None => self.limits.acquire(&self.scope, operation).await,
             Some(key) => self
                 .limits

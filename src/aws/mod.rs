@@ -80,6 +80,15 @@ pub trait ApiGateway: Send + Sync {
         stage: &str,
         ops: &[PatchOp],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Points a REST API stage back at an earlier deployment (UpdateStage `/deploymentId`),
+    /// ahead of every call waiting for the account's API Gateway quota: a rollback does not
+    /// queue behind reads.
+    fn roll_back_stage(
+        &self,
+        api_id: &str,
+        stage: &str,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Turns the stage's access logs off (REST: patch `remove /accessLogSettings`; HTTP:
     /// DeleteAccessLogSettings).
     fn disable_access_logs(

@@ -467,6 +467,19 @@ impl ApiGateway for SharedApiGateway {
         result
     }
 
+    async fn roll_back_stage(
+        &self,
+        api_id: &str,
+        stage: &str,
+        deployment_id: &str,
+    ) -> Result<(), AwsError> {
+        let result = self.sdk.roll_back_stage(api_id, stage, deployment_id).await;
+        self.shared
+            .stage_writes
+            .record(&api_key(ApiKind::Rest, api_id), self.shared.window);
+        result
+    }
+
     async fn disable_access_logs(
         &self,
         kind: ApiKind,
