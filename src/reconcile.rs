@@ -140,6 +140,17 @@ pub async fn verify_deployment(
         .await;
     let settled = match &result {
         Ok(()) => deploys::settle(status, &judgement, Some(&to), now),
+        // Throttled or the like: still verifying, so the next reconcile judges and tries again.
+        Err(err) if err.retryable => DeploymentStatus {
+            message: format!(
+                "{}; rolling back to {to} failed and is tried again: {err}",
+                match &judgement {
+                    deploys::Judgement::Regressed(evidence) => evidence.as_str(),
+                    _ => "",
+                }
+            ),
+            ..status
+        },
         Err(err) => {
             let mut settled = deploys::settle(status, &judgement, None, now);
             settled.message = format!("{}; the rollback to {to} failed: {err}", settled.message);

@@ -226,3 +226,97 @@ async fn a_throttled_write_is_reported_as_retryable_with_the_wait_aws_asked_for(
         .unwrap();
     assert_eq!(stalled.status, "False");
 }
+
+#[tokio::test]
+async fn a_throttled_rollback_is_tried_again_and_a_refused_one_is_reported() {
+    use apigw_guard::deploys::{REGRESSED, ROLLED_BACK, VERIFYING};
+    use apigw_guard::reconcile::verify_deployment;
+    let direct = support::config(REGION).await;
+    let proxy = FaultProxy::start(support::endpoint()).await;
+    let config = support::config_at(REGION, &proxy.endpoint, RetryConfig::disabled()).await;
+    let (apigateway, cloudwatch) = support::unlimited_clients(&config)
+        .per_guard_clients(&Identity::Own, None, &CallLog::default())
+        .await;
+    let apigw = aws_sdk_apigateway::Client::new(&direct);
+    // Each case on a stage of its own: a deployment to it, then half its requests failing.
+    let case = |name: &'static str| {
+        let (direct, apigw, apigateway, cloudwatch) = (&direct, &apigw, &apigateway, &cloudwatch);
+        async move {
+            let api_name = format!("{name}-api");
+            let api = support::seed_api(direct, &api_name, "prod").await;
+            let spec: ApiGatewayGuardSpec = serde_yaml::from_str(&format!(
+                "restApi: {{name: {api_name}}}\nstage: prod\ndeployments: {{rollback: Auto}}\n"
+            ))
+            .unwrap();
+            let look = move |previous: Option<apigw_guard::crd::DeploymentStatus>| {
+                let spec = spec.clone();
+                async move {
+                    let id = guard(name);
+                    // Boxed: a test thread's stack is small, and the reconcile future is not.
+                    let report =
+                        Box::pin(reconcile(apigateway, cloudwatch, &id, &spec, false)).await;
+                    Box::pin(verify_deployment(
+                        apigateway,
+                        cloudwatch,
+                        &spec,
+                        &report,
+                        previous.as_ref(),
+                        false,
+                    ))
+                    .await
+                    .unwrap()
+                    .status
+                }
+            };
+            let first = look(None).await;
+            apigw
+                .create_deployment()
+                .rest_api_id(&api)
+                .stage_name("prod")
+                .send()
+                .await
+                .unwrap();
+            let opened = look(Some(first.clone())).await;
+            assert_eq!(opened.verdict, VERIFYING, "{opened:?}");
+            support::put_metrics_now(
+                direct,
+                ("ApiName", &api_name),
+                &[("Count", 100.0), ("5XXError", 50.0)],
+            )
+            .await;
+            (api, first, opened, look)
+        }
+    };
+    // Throttled: still verifying, so the next look judges again and rolls back.
+    let (api, first, opened, look) = case("throttled-rollback").await;
+    proxy.inject("UpdateStage", &api, Fault::Throttle, 1);
+    let throttled = look(Some(opened)).await;
+    assert_eq!(throttled.verdict, VERIFYING, "{throttled:?}");
+    assert!(
+        throttled.message.contains(&format!(
+            "rolling back to {} failed and is tried again: ",
+            first.id
+        )) && throttled.message.contains("TooManyRequestsException"),
+        "{}",
+        throttled.message
+    );
+    assert!(throttled.regressed.is_empty());
+    let rolled = look(Some(throttled)).await;
+    assert_eq!(
+        (rolled.verdict.as_str(), rolled.id.as_str()),
+        (ROLLED_BACK, first.id.as_str())
+    );
+    // Refused (AccessDenied): reported as a regression, not tried again.
+    let (api, _, opened, look) = case("refused-rollback").await;
+    proxy.inject("UpdateStage", &api, Fault::Deny, usize::MAX);
+    let refused = look(Some(opened.clone())).await;
+    assert_eq!(refused.verdict, REGRESSED, "{refused:?}");
+    assert!(
+        refused.message.contains("the rollback to") && refused.message.contains("AccessDenied"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(refused.regressed, std::slice::from_ref(&opened.id));
+    let again = look(Some(refused.clone())).await;
+    assert_eq!(again, refused, "a regression's verdict is final");
+}

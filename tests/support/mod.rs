@@ -377,6 +377,35 @@ pub async fn put_stage_metrics(config: &SdkConfig, api_name: &str, figures: &[(&
     put_api_metrics(config, ("ApiName", api_name), figures).await
 }
 
+/// Puts API Gateway metrics for a stage prod of the API that `api` names, timestamped now: in
+/// a deployment's window that began a moment ago. `figures` are (metric, value).
+pub async fn put_metrics_now(
+    config: &SdkConfig,
+    (dimension, api): (&str, &str),
+    figures: &[(&str, f64)],
+) {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let now = DateTime::from_secs(apigw_guard::aws::now_secs());
+    let client = aws_sdk_cloudwatch::Client::new(config);
+    for (metric, value) in figures {
+        let datum = MetricDatum::builder()
+            .metric_name(*metric)
+            .dimensions(Dimension::builder().name(dimension).value(api).build())
+            .dimensions(Dimension::builder().name("Stage").value("prod").build())
+            .timestamp(now)
+            .value(*value)
+            .build();
+        client
+            .put_metric_data()
+            .namespace("AWS/ApiGateway")
+            .metric_data(datum)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 /// Puts API Gateway metrics for a stage prod of the API that `api` names (`ApiName` of a REST
 /// API, `ApiId` of an HTTP API) as API Gateway would: one data point per value, a minute ago.
 /// `figures` are (metric, values).
