@@ -511,6 +511,22 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             Some("spec.deployments.verifyFor"),
         ),
         (
+            "deployments-rollback-quoted-off",
+            guard(
+                "deploys-off",
+                &format!("{GUARD_SPEC}  deployments: {{rollback: \"Off\"}}\n"),
+            ),
+            None,
+        ),
+        (
+            "deployments-rollback-bare-off-is-false-in-yaml-1-1",
+            guard(
+                "deploys-bare-off",
+                &format!("{GUARD_SPEC}  deployments: {{rollback: Off}}\n"),
+            ),
+            Some("spec.deployments.rollback"),
+        ),
+        (
             "deployments-rollback-unknown",
             guard(
                 "deploys-rollback",

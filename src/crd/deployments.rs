@@ -21,7 +21,8 @@ pub struct DeploymentsSpec {
     pub verify_for: String,
     /// Off (the default): a regression is reported and nothing is written. Auto: the stage is
     /// pointed back at the deployment it served before (one UpdateStage), once per
-    /// deployment, never to a deployment that itself regressed.
+    /// deployment, never to a deployment that itself regressed. Quote "Off" in YAML: YAML 1.1
+    /// readers such as kubectl take a bare Off for false.
     #[serde(default)]
     pub rollback: Rollback,
 }
