@@ -13,7 +13,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use apigw_guard::aws::{CallLog, RegionalClients, now_secs};
+use apigw_guard::aws::{CallLog, RegionalClients};
 use apigw_guard::crd::{ApiGatewayGuardSpec, DeploymentStatus};
 use apigw_guard::model::{GuardId, Identity};
 use apigw_guard::reconcile::{reconcile, verify_deployment};
@@ -143,19 +143,9 @@ fn main() {
         let (statuses, calls, seconds) = round(&clients, &guards, &statuses).await;
         row("a look a minute on, windows open", n, &calls, seconds, &statuses);
         // Half the stages fail since their deployment: each of those is rolled back once.
-        let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
-        let now = aws_sdk_cloudwatch::primitives::DateTime::from_secs(now_secs());
         for name in names.iter().step_by(2) {
-            for (metric, value) in [("Count", 100.0), ("5XXError", 50.0)] {
-                let datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
-                    .metric_name(metric)
-                    .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("ApiName").value(name).build())
-                    .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Stage").value("prod").build())
-                    .timestamp(now)
-                    .value(value)
-                    .build();
-                cloudwatch.put_metric_data().namespace("AWS/ApiGateway").metric_data(datum).send().await.expect("metrics");
-            }
+            let figures = [("Count", 100.0), ("5XXError", 50.0)];
+            support::put_metrics_now(&config, ("ApiName", name), &figures).await;
         }
         let (statuses, calls, seconds) = round(&clients, &guards, &statuses).await;
         row("half the stages regress: rolled back", n, &calls, seconds, &statuses);

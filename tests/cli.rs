@@ -488,8 +488,6 @@ spec:
 
 #[tokio::test]
 async fn verify_reports_a_regressed_deployment_and_refuses_a_file_without_deployments() {
-    use aws_sdk_cloudwatch::primitives::DateTime;
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
     let config = support::config(REGION).await;
     let api = "verify-cli-api";
     let api_id = support::seed_api(&config, api, "prod").await;
@@ -526,23 +524,8 @@ async fn verify_reports_a_regressed_deployment_and_refuses_a_file_without_deploy
     );
     // Half the requests fail since: regressed, exit 1 at once even with --wait; nothing is
     // rolled back by the command.
-    let now = DateTime::from_secs(apigw_guard::aws::now_secs());
-    for (metric, value) in [("Count", 100.0), ("5XXError", 50.0)] {
-        let datum = MetricDatum::builder()
-            .metric_name(metric)
-            .dimensions(Dimension::builder().name("ApiName").value(api).build())
-            .dimensions(Dimension::builder().name("Stage").value("prod").build())
-            .timestamp(now)
-            .value(value)
-            .build();
-        aws_sdk_cloudwatch::Client::new(&config)
-            .put_metric_data()
-            .namespace("AWS/ApiGateway")
-            .metric_data(datum)
-            .send()
-            .await
-            .unwrap();
-    }
+    let figures = [("Count", 100.0), ("5XXError", 50.0)];
+    support::put_metrics_now(&config, ("ApiName", api), &figures).await;
     let out = verify(&["--wait", "--interval", "1s"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));

@@ -2487,35 +2487,6 @@ async fn events_of(
         .collect()
 }
 
-/// Puts stage prod's requests and 5XX errors of REST API `api_name` as API Gateway would,
-/// timestamped now: inside the window that began when the stage took its new deployment.
-async fn put_traffic_now(
-    config: &aws_config::SdkConfig,
-    api_name: &str,
-    requests: f64,
-    errors: f64,
-) {
-    use aws_sdk_cloudwatch::primitives::DateTime;
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-    let now = DateTime::from_secs(apigw_guard::aws::now_secs());
-    for (metric, value) in [("Count", requests), ("5XXError", errors)] {
-        let datum = MetricDatum::builder()
-            .metric_name(metric)
-            .dimensions(Dimension::builder().name("ApiName").value(api_name).build())
-            .dimensions(Dimension::builder().name("Stage").value("prod").build())
-            .timestamp(now)
-            .value(value)
-            .build();
-        aws_sdk_cloudwatch::Client::new(config)
-            .put_metric_data()
-            .namespace("AWS/ApiGateway")
-            .metric_data(datum)
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 /// A guard `<test>/checkout` verifying the deployments of stage prod of a new REST API, after
 /// a pipeline deployed to it and half its requests since failed.
 struct Regressing {
@@ -2620,7 +2591,12 @@ async fn deployed_and_failing(server: &ApiServer, test: &str, rollback: &str) ->
     );
 
     // Half the requests since the deployment fail; none did before it.
-    put_traffic_now(&config, &api_name, 100.0, 50.0).await;
+    support::put_metrics_now(
+        &config,
+        ("ApiName", &api_name),
+        &[("Count", 100.0), ("5XXError", 50.0)],
+    )
+    .await;
     Regressing {
         operator,
         config,

@@ -1308,33 +1308,11 @@ async fn deploy(f: &Fixture) -> String {
         .to_owned()
 }
 
-/// Puts the stage's requests and 5XX errors as API Gateway would, timestamped now: inside a
-/// window that began at the deployment just made.
+/// Puts the stage's requests and 5XX errors, timestamped now: inside the window of the
+/// deployment just made.
 async fn put_traffic_now(f: &Fixture, requests: f64, errors: f64) {
-    use aws_sdk_cloudwatch::primitives::DateTime;
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-    let now = DateTime::from_secs(apigw_guard::aws::now_secs());
-    for (metric, value) in [("Count", requests), ("5XXError", errors)] {
-        let datum = MetricDatum::builder()
-            .metric_name(metric)
-            .dimensions(
-                Dimension::builder()
-                    .name("ApiName")
-                    .value(&f.api_name)
-                    .build(),
-            )
-            .dimensions(Dimension::builder().name("Stage").value("prod").build())
-            .timestamp(now)
-            .value(value)
-            .build();
-        f.cw()
-            .put_metric_data()
-            .namespace("AWS/ApiGateway")
-            .metric_data(datum)
-            .send()
-            .await
-            .unwrap();
-    }
+    let figures = [("Count", requests), ("5XXError", errors)];
+    support::put_metrics_now(&f.config, ("ApiName", &f.api_name), &figures).await;
 }
 
 #[tokio::test]
