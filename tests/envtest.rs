@@ -215,6 +215,15 @@ impl Operator {
 }
 
 /// Polls `check` until it returns `Some`, for at most `limit`.
+/// Deletes guard `name` and waits until it is gone: its finalizer's cleanup has run.
+async fn delete_and_wait(guards: &Api<ApiGatewayGuard>, name: &str) {
+    guards.delete(name, &DeleteParams::default()).await.unwrap();
+    eventually("the guard is gone", Duration::from_secs(30), async || {
+        guards.get_opt(name).await.unwrap().is_none().then_some(())
+    })
+    .await;
+}
+
 async fn eventually<T>(what: &str, limit: Duration, check: impl AsyncFn() -> Option<T>) -> T {
     let started = Instant::now();
     loop {
@@ -606,19 +615,7 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
         .unwrap();
     ready(&guards, "orders", 4).await;
     assert!(tracing_enabled(&config, &api_id).await);
-    guards
-        .delete("orders", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("the guard is gone", Duration::from_secs(30), async || {
-        guards
-            .get_opt("orders")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    delete_and_wait(&guards, "orders").await;
     assert_eq!(
         support::alarm_names(&config, "apigw-guard-life_orders_").await,
         Vec::<String>::new()
@@ -2417,19 +2414,7 @@ async fn an_objective_pages_through_tiered_composites_tells_of_a_burning_tier_on
     );
 
     // 4. Deleted (deletionPolicy Delete): all nine go, each composite before what it names.
-    guards
-        .delete("checkout", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("the guard is gone", Duration::from_secs(30), async || {
-        guards
-            .get_opt("checkout")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    delete_and_wait(&guards, "checkout").await;
     let (metrics, composites) = metric_and_composite_alarms(&config, prefix).await;
     let left: Vec<&str> = metrics
         .iter()
