@@ -167,6 +167,8 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Verified","type":"string","jsonPath":".status.conditions[?(@.type==\"Verified\")].status"}"#,
     printcolumn = r#"{"name":"Alarms","type":"string","jsonPath":".status.alarmSummary"}"#,
+    printcolumn = r#"{"name":"Budget","type":"number","jsonPath":".status.objective.budgetRemainingPercent","priority":1}"#,
+    printcolumn = r#"{"name":"Deployment","type":"string","jsonPath":".status.deployment.verdict","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("has(self.spec.restApi) != has(self.spec.httpApi)").message(ONE_API),
     validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.tracing)").message(HTTP_NO_TRACING),

@@ -170,7 +170,19 @@ fn crd_schema_is_structural_and_yaml11_safe() {
         .collect();
     assert_eq!(
         columns,
-        ["API", "Kind", "Stage", "Ready", "Verified", "Alarms", "Age"]
+        // Budget (% of the objective's error budget left) and Deployment (the newest
+        // deployment's verdict) show with -o wide.
+        [
+            "API",
+            "Kind",
+            "Stage",
+            "Ready",
+            "Verified",
+            "Alarms",
+            "Budget",
+            "Deployment",
+            "Age"
+        ]
     );
 }
 
