@@ -2213,29 +2213,6 @@ async fn metric_and_composite_alarms(
     )
 }
 
-/// The ObjectiveBurning events about guard `name`: each one's note and count (1, or its
-/// series' count once it repeated).
-async fn objective_burning(client: &Client, namespace: &str, name: &str) -> Vec<(String, i32)> {
-    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
-    events
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| {
-            e.reason.as_deref() == Some("ObjectiveBurning")
-                && e.regarding
-                    .as_ref()
-                    .is_some_and(|r| r.name.as_deref() == Some(name))
-        })
-        .map(|e| {
-            let count = e.series.map_or(1, |s| s.count);
-            (e.note.unwrap_or_default(), count)
-        })
-        .collect()
-}
-
 /// spec.slo (issue 26) end to end: three burn-rate tiers become six metric-math alarms and
 /// three composites that page, each suppressed by the tier above, in place of the 5XX count
 /// alarm; a tier's composite in ALARM is its tier's state in the status and one
@@ -2382,7 +2359,7 @@ async fn an_objective_pages_through_tiered_composites_tells_of_a_burning_tier_on
             if tier.state != "ALARM" {
                 return None;
             }
-            let burning = objective_burning(&admin, ns, "checkout").await;
+            let burning = events_of(&admin, ns, "checkout", "ObjectiveBurning").await;
             (!burning.is_empty()).then_some(burning)
         },
     )
@@ -2394,11 +2371,7 @@ async fn an_objective_pages_through_tiered_composites_tells_of_a_burning_tier_on
         "the event names tier 1 and its alarm: {note}"
     );
     assert_eq!(*count, 1);
-    let reconciles = operator.counter("apigw_guard_reconciles_total");
-    eventually("two more resyncs", Duration::from_secs(30), async || {
-        (operator.counter("apigw_guard_reconciles_total") >= reconciles + 2.0).then_some(())
-    })
-    .await;
+    two_more_reconciles(&operator).await;
     let guard = guards.get("checkout").await.unwrap();
     let tier1 = guard.status.unwrap().objective.unwrap().tiers[0]
         .state
@@ -2408,7 +2381,7 @@ async fn an_objective_pages_through_tiered_composites_tells_of_a_burning_tier_on
         "the composite stays in ALARM across resyncs"
     );
     assert_eq!(
-        objective_burning(&admin, ns, "checkout").await,
+        events_of(&admin, ns, "checkout", "ObjectiveBurning").await,
         burning,
         "a tier still burning is not told of again"
     );
