@@ -22,15 +22,10 @@ const PERIOD: i32 = 60;
 /// it, as it does unless `slo.countAlarm`), then the objective's composite alarms, one per
 /// tier, fastest first: they are what pages, their metric alarms are only their parts.
 pub fn wanted_alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec) -> Vec<String> {
-    let replaced = |kind: AlarmKind| {
-        kind == AlarmKind::FiveXxError && spec.slo.as_ref().is_some_and(|slo| !slo.count_alarm)
-    };
-    let runbook = spec.alarms.iter().flat_map(|alarms| {
-        AlarmKind::ALL
-            .into_iter()
-            .filter(|kind| kind.settings(alarms).enabled && !replaced(*kind))
-            .map(|kind| guard.alarm_name(kind))
-    });
+    let runbook = AlarmKind::ALL
+        .into_iter()
+        .filter(|kind| kind.is_kept(spec))
+        .map(|kind| guard.alarm_name(kind));
     let tiers = spec.slo.as_ref().map_or(0, |slo| slo.tiers().len());
     let composites =
         (1..=tiers).map(|tier| guard.objective_alarm_name(tier, ObjectivePart::Composite));

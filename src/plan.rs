@@ -773,13 +773,8 @@ pub fn desired_alarm(
     api: &GuardedApi,
     kind: AlarmKind,
 ) -> Option<AlarmConfig> {
-    let alarms = spec.alarms.as_ref()?;
+    let alarms = spec.alarms.as_ref().filter(|_| kind.is_kept(spec))?;
     let alarm = kind.settings(alarms);
-    let replaced =
-        kind == AlarmKind::FiveXxError && spec.slo.as_ref().is_some_and(|s| !s.count_alarm);
-    if !alarm.enabled || replaced {
-        return None;
-    }
     let metric = kind.metric(api.kind);
     Some(AlarmConfig {
         name: guard.alarm_name(kind),

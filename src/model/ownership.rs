@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::Tag;
-use crate::crd::{AlarmSettings, AlarmsSpec, ApiKind};
+use crate::crd::{AlarmSettings, AlarmsSpec, ApiGatewayGuardSpec, ApiKind};
 
 /// Tag key naming the guard (`namespace/name`) that owns an alarm.
 pub const OWNER_TAG: &str = "apigw-guard.dev/owner";
@@ -183,6 +183,17 @@ impl AlarmKind {
         AlarmKind::Latency,
         AlarmKind::IntegrationLatency,
     ];
+
+    /// Whether the guard keeps this alarm: `spec.alarms` names it enabled, and (for the 5XX
+    /// count alarm) no objective replaces it, as `spec.slo` does unless `slo.countAlarm`.
+    pub fn is_kept(self, spec: &ApiGatewayGuardSpec) -> bool {
+        let replaced =
+            self == AlarmKind::FiveXxError && spec.slo.as_ref().is_some_and(|s| !s.count_alarm);
+        spec.alarms
+            .as_ref()
+            .is_some_and(|alarms| self.settings(alarms).enabled)
+            && !replaced
+    }
 
     /// This alarm's settings in `alarms`, defaults filled in.
     pub fn settings(self, alarms: &AlarmsSpec) -> AlarmSettings {
