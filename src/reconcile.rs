@@ -118,9 +118,9 @@ pub async fn verify_deployment(
     let allowed = spec.slo.as_ref().map(|slo| slo.budget());
     let verify_for = deployments.verify_for_seconds().unwrap_or(1800);
     let judgement = deploys::judge(&status, verify_for, now, &window, &baseline, allowed);
-    if !matches!(judgement, deploys::Judgement::Regressed(_)) {
+    let deploys::Judgement::Regressed(evidence) = &judgement else {
         return done(deploys::settle(status, &judgement, None, now));
-    }
+    };
     let target = match deploys::rollback_target(deployments, &status) {
         Ok(_) if dry_run || spec.suspend => {
             Err("a dry run or a suspended guard writes nothing".to_owned())
@@ -142,13 +142,7 @@ pub async fn verify_deployment(
         Ok(()) => deploys::settle(status, &judgement, Some(&to), now),
         // Throttled or the like: still verifying, so the next reconcile judges and tries again.
         Err(err) if err.retryable => DeploymentStatus {
-            message: format!(
-                "{}; rolling back to {to} failed and is tried again: {err}",
-                match &judgement {
-                    deploys::Judgement::Regressed(evidence) => evidence.as_str(),
-                    _ => "",
-                }
-            ),
+            message: format!("{evidence}; rolling back to {to} failed and is tried again: {err}"),
             ..status
         },
         Err(err) => {
