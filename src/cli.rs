@@ -17,7 +17,7 @@ use crate::aws::{
     ApiGateway, Call, CallLog, CloudWatch, Limit, Quota, RateLimits, RegionalClients, load_config,
     parse_rate_limit,
 };
-use crate::crd::{self, ApiGatewayGuard, ApiGatewayGuardPolicy};
+use crate::crd::{self, ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount};
 use crate::discovery::discover;
 use crate::manifest;
 use crate::model::{ApiKind, AwsError, GuardId, Identity};
@@ -465,14 +465,7 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
             ));
         }
     }
-    let account_access = |account: Option<&str>| match account {
-        None => Ok(tenancy::access(None)),
-        Some(name) => accounts
-            .iter()
-            .find(|a| a.name_any() == name)
-            .map(|account| tenancy::access(Some(account)))
-            .ok_or_else(|| tenancy::account_not_found(name)),
-    };
+    let account_access = |account: Option<&str>| file_access(&accounts, account);
     let mut all_ok = true;
     // Policies in a file have no creation time: the first in the file is the older, as the
     // first guard on a stage is.
@@ -646,6 +639,22 @@ async fn expand(
         }
     }
     Ok(children)
+}
+
+/// Whose identity, and which tenancy rules, a guard of a file acts with: the file's AwsAccount
+/// that `account` names, or the operator's own identity when it names none.
+fn file_access(
+    accounts: &[AwsAccount],
+    account: Option<&str>,
+) -> Result<(Identity, Option<Tenancy>), AwsError> {
+    match account {
+        None => Ok(tenancy::access(None)),
+        Some(name) => accounts
+            .iter()
+            .find(|a| a.name_any() == name)
+            .map(|account| tenancy::access(Some(account)))
+            .ok_or_else(|| tenancy::account_not_found(name)),
+    }
 }
 
 fn guard_id(guard: &ApiGatewayGuard) -> GuardId {

@@ -6,13 +6,12 @@ use std::time::Duration;
 use clap::Args;
 use kube::ResourceExt;
 
-use super::{FileArgs, guard_id, parse_duration};
+use super::{FileArgs, file_access, guard_id, parse_duration};
 use crate::aws::CallLog;
 use crate::crd::DeploymentStatus;
 use crate::deploys::{BASELINE, REGRESSED, VERIFIED, VERIFYING, rfc3339};
 use crate::manifest;
 use crate::reconcile::{reconcile_claimed, verify_deployment};
-use crate::tenancy;
 
 /// `verify`: the guards' file, and whether to wait for the verdicts.
 #[derive(Debug, Args)]
@@ -72,16 +71,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
         let (mut waiting, mut all_ok) = (false, true);
         for (guard, judged) in guards.iter().zip(judged.iter_mut()) {
             let id = guard_id(guard);
-            let account = guard.spec.account.as_deref();
-            let access = match account {
-                None => Ok(tenancy::access(None)),
-                Some(name) => manifest
-                    .accounts
-                    .iter()
-                    .find(|a| a.name_any() == name)
-                    .map(|a| tenancy::access(Some(a)))
-                    .ok_or_else(|| tenancy::account_not_found(name)),
-            };
+            let access = file_access(&manifest.accounts, guard.spec.account.as_deref());
             let (identity, tenancy) = match access {
                 Ok(access) => access,
                 Err(err) => {
