@@ -38,6 +38,20 @@ const FIGURES: [(&str, &str, [&str; 2]); 5] = [
     ("i", "p99", ["IntegrationLatency", "IntegrationLatency"]),
 ];
 
+/// A stage's figures over `period`, each [`FIGURES`] entry from `figure` (its query id prefix
+/// and statistic).
+fn figures(period: i32, figure: impl Fn(&str, &str) -> Option<f64>) -> StageMetrics {
+    let [e, c, n, l, i] = FIGURES.map(|(id, stat, _)| figure(id, stat));
+    StageMetrics {
+        period,
+        five_xx: e,
+        four_xx: c,
+        count: n,
+        latency_p99: l,
+        integration_latency_p99: i,
+    }
+}
+
 /// A figure's metric on the stage's kind of API.
 fn metric_of(kind: ApiKind, names: [&'static str; 2]) -> &'static str {
     match kind {
@@ -236,18 +250,7 @@ impl SdkCloudWatch {
                     }
                     .filter(|_| !points.is_empty())
                 };
-                let [e, c, n, l, i_] = FIGURES.map(|(id, stat, _)| figure(id, stat));
-                metrics.insert(
-                    key.clone(),
-                    StageMetrics {
-                        period,
-                        five_xx: e,
-                        four_xx: c,
-                        count: n,
-                        latency_p99: l,
-                        integration_latency_p99: i_,
-                    },
-                );
+                metrics.insert(key.clone(), figures(period, figure));
             }
         }
         Ok(metrics)
@@ -685,22 +688,15 @@ impl CloudWatch for SdkCloudWatch {
         let points = self
             .metric_points(queries, start, start + 2 * length)
             .await?;
+        // Each span is one data point of its own, whatever the statistic.
         let span = |at: i64| {
-            let figure = |id: &str| {
+            figures(period, |id, _| {
                 points
                     .get(&format!("{id}0"))?
                     .iter()
                     .find(|(t, _)| *t == at)
                     .map(|(_, v)| *v)
-            };
-            StageMetrics {
-                period,
-                five_xx: figure("e"),
-                four_xx: figure("c"),
-                count: figure("n"),
-                latency_p99: figure("l"),
-                integration_latency_p99: figure("i"),
-            }
+            })
         };
         Ok((span(start), span(start + length)))
     }
