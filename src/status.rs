@@ -13,9 +13,7 @@ use crate::{cost, dashboard, objective};
 
 /// The wall-clock time as Kubernetes writes it.
 pub fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    crate::deploys::rfc3339(k8s_openapi::jiff::Timestamp::now().as_second())
 }
 
 /// A control's state after the reconcile.
