@@ -22,14 +22,6 @@ use futures::{StreamExt, stream};
 const REGION: &str = "eu-west-3";
 const CONCURRENCY: usize = 4;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number"))
-}
-
 /// One round: reconcile and verify every guard from its last deployment status; the new
 /// statuses, the calls of the round and its wall time.
 async fn round(
@@ -100,7 +92,7 @@ fn row(
 }
 
 fn main() {
-    let n = arg("--guards", 200);
+    let n = support::number_arg("--guards", 200);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
         let config = support::config(REGION).await;

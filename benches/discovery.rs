@@ -20,14 +20,6 @@ use futures::{StreamExt, stream};
 
 const REGION: &str = "us-east-1";
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number"))
-}
-
 async fn run(
     clients: &RegionalClients,
     selector: &StageSelector,
@@ -47,8 +39,8 @@ async fn run(
 }
 
 fn main() {
-    let matched = arg("--matched", 1000);
-    let others = arg("--others", 200);
+    let matched = support::number_arg("--matched", 1000);
+    let others = support::number_arg("--others", 200);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
         let config = support::config(REGION).await;

@@ -30,14 +30,6 @@ const NS: &str = "events";
 /// The safety-net resync while measuring reads: short, so rounds can be counted.
 const ROUND: Duration = Duration::from_secs(30);
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number"))
-}
-
 /// The sum of the `/metrics` samples whose line starts with `prefix`.
 fn counter(port: u16, prefix: &str) -> f64 {
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
@@ -89,8 +81,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let n = arg("--guards", 20);
-    let changes = arg("--changes", 50);
+    let n = support::number_arg("--guards", 20);
+    let changes = support::number_arg("--changes", 50);
     let server = envtest::api_server().await;
     let admin = server.admin().await;
     let config = support::config(REGION).await;

@@ -40,13 +40,6 @@ fn memory_mib(pid: u32, field: &str) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
 /// Seeds `n` REST APIs `{prefix}-NNNN` with a prod stage, tagged `bench={prefix}`.
 async fn seed(config: &aws_config::SdkConfig, prefix: &str, n: usize) {
     stream::iter(0..n)
@@ -257,8 +250,8 @@ async fn one(mode: &str, n: usize) -> (String, f64, f64) {
 }
 
 fn main() {
-    let n: usize = arg("--guards").map_or(1000, |n| n.parse().expect("--guards N"));
-    if let Some(mode) = arg("--mode") {
+    let n: usize = support::arg("--guards").map_or(1000, |n| n.parse().expect("--guards N"));
+    if let Some(mode) = support::arg("--mode") {
         let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
         let (row, peak, now) = runtime.block_on(one(&mode, n));
         println!("RESULT {row} {peak:.1} MiB | {now:.1} MiB |");

@@ -460,13 +460,6 @@ fn rename_table(sizes: &str) {
     }
 }
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
 fn hours(seconds: f64) -> String {
     match seconds {
         s if s >= 3600.0 => format!("{:.1} h", s / 3600.0),
@@ -476,17 +469,17 @@ fn hours(seconds: f64) -> String {
 }
 
 fn main() {
-    if let Some(n) = arg("--rename-one") {
+    if let Some(n) = support::arg("--rename-one") {
         let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
         let result = runtime.block_on(measure_rename(n.parse().expect("N")));
         println!("RESULT {result}");
         return;
     }
-    if let Some(sizes) = arg("--rename") {
+    if let Some(sizes) = support::arg("--rename") {
         rename_table(&sizes);
         return;
     }
-    if let Some(one) = arg("--one") {
+    if let Some(one) = support::arg("--one") {
         let mut parts = one.split(':');
         let (Some(n), Some(mode)) = (parts.next(), parts.next()) else {
             panic!("--one N:MODE[:FLEET]")
@@ -497,9 +490,9 @@ fn main() {
         println!("RESULT {result}");
         return;
     }
-    let fleet = Fleet::parse(&arg("--fleet").unwrap_or_else(|| "rest".to_owned()));
-    let modes = arg("--modes").unwrap_or_else(|| "per-guard,shared".to_owned());
-    let sizes: Vec<usize> = arg("--sizes")
+    let fleet = Fleet::parse(&support::arg("--fleet").unwrap_or_else(|| "rest".to_owned()));
+    let modes = support::arg("--modes").unwrap_or_else(|| "per-guard,shared".to_owned());
+    let sizes: Vec<usize> = support::arg("--sizes")
         .unwrap_or_else(|| "10,100,1000".to_owned())
         .split(',')
         .map(|s| s.parse().expect("--sizes takes numbers like 10,100,1000"))

@@ -641,3 +641,16 @@ pub async fn seed_http_api(config: &SdkConfig, name: &str, stage: &str, routes: 
         .unwrap();
     api_id
 }
+
+/// The value after `--name` on a bench's command line, if given.
+pub fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// The number after `--name` on a bench's command line, or `default`.
+pub fn number_arg(name: &str, default: usize) -> usize {
+    arg(name).map_or(default, |v| v.parse().expect("a number"))
+}
