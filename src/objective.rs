@@ -166,7 +166,7 @@ impl TierAlarms<'_> {
             _ => 1,
         };
         // To 12 decimals: 14.4 x (100 - 99.9) / 100 is 0.0144, not 0.014399999999999183.
-        let threshold = (self.tier.burn_rate * self.slo.budget() * 1e12).round() / 1e12;
+        let threshold = self.slo.threshold(self.tier.burn_rate);
         let queries = vec![
             MathQuery {
                 id: "errors".to_owned(),

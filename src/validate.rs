@@ -195,7 +195,9 @@ fn objective(errors: &mut Vec<String>, spec: &ApiGatewayGuardSpec, slo: &crd::Ob
         let field = format!("spec.slo.tiers[{i}]");
         if tier.burn_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             errors.push("spec.slo.tiers: burnRate must be greater than 0".to_owned());
-        } else if tier.burn_rate * (100.0 - slo.availability) >= 100.0 {
+        } else if tier.burn_rate * (100.0 - slo.availability) >= 100.0
+            || slo.threshold(tier.burn_rate) >= 1.0
+        {
             errors.push(crd::SLO_UNREACHABLE.to_owned());
         }
         let (long, short) = (tier.long_window_minutes, tier.short_window_minutes);

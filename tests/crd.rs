@@ -134,7 +134,7 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             // An objective's percentages and tiers that can fire; defaults not null.
             ".spec.slo.latency: self.objective > 0.0 && self.objective < 100.0",
             ".spec.slo.latency: self.thresholdMs > 0.0",
-            ".spec.slo: !has(self.tiers) || self.tiers.all(t, double(t.burnRate) * (100.0 - double(self.availability)) < 100.0)",
+            ".spec.slo: !has(self.tiers) || self.tiers.all(t, double(t.burnRate) * (100.0 - double(self.availability)) < 100.0 && int(double(t.burnRate) * double(int((100.0 - double(self.availability)) * 1e10 + 0.5)) + 0.5) < 1000000000000)",
             ".spec.slo: has(self.minRequests)",
             ".spec.slo: has(self.windowDays)",
             ".spec.slo: self.availability > 0.0 && self.availability < 100.0",

@@ -444,6 +444,92 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             Some("spec.slo"),
         ),
         (
+            "objective-whole-share-1000x-on-99-9",
+            guard(
+                "slo-whole-share",
+                &format!(
+                    "{GUARD_SPEC}  slo: {{availability: 99.9, tiers: [{{burnRate: 1000, longWindowMinutes: 60, shortWindowMinutes: 5}}]}}\n"
+                ),
+            ),
+            Some("spec.slo"),
+        ),
+        (
+            "good-objective-tier-just-under-the-whole-share",
+            guard(
+                "slo-just-under",
+                &format!(
+                    "{GUARD_SPEC}  slo: {{availability: 99.9, tiers: [{{burnRate: 999.9, longWindowMinutes: 60, shortWindowMinutes: 5}}]}}\n"
+                ),
+            ),
+            None,
+        ),
+        (
+            "objective-of-0-percent",
+            guard(
+                "slo-0",
+                &format!("{GUARD_SPEC}  slo: {{availability: 0}}\n"),
+            ),
+            Some("spec.slo"),
+        ),
+        (
+            "objective-burn-rate-0",
+            guard(
+                "slo-burn-0",
+                &format!(
+                    "{GUARD_SPEC}  slo: {{availability: 99.9, tiers: [{{burnRate: 0, longWindowMinutes: 60, shortWindowMinutes: 5}}]}}\n"
+                ),
+            ),
+            Some("spec.slo.tiers[0]"),
+        ),
+        (
+            "objective-latency-objective-100",
+            guard(
+                "slo-latency-100",
+                &format!(
+                    "{GUARD_SPEC}  slo: {{availability: 99.9, latency: {{thresholdMs: 1000, objective: 100}}}}\n"
+                ),
+            ),
+            Some("spec.slo.latency"),
+        ),
+        (
+            "objective-latency-threshold-0",
+            guard(
+                "slo-latency-0",
+                &format!(
+                    "{GUARD_SPEC}  slo: {{availability: 99.9, latency: {{thresholdMs: 0, objective: 99}}}}\n"
+                ),
+            ),
+            Some("spec.slo.latency"),
+        ),
+        (
+            "objective-window-over-7-days",
+            guard(
+                "slo-8-days",
+                &format!(
+                    "{GUARD_SPEC}  slo: {{availability: 99.9, tiers: [{{burnRate: 1, longWindowMinutes: 11520, shortWindowMinutes: 60}}]}}\n"
+                ),
+            ),
+            Some("spec.slo.tiers[0].longWindowMinutes"),
+        ),
+        (
+            "objective-no-tier",
+            guard(
+                "slo-no-tier",
+                &format!("{GUARD_SPEC}  slo: {{availability: 99.9, tiers: []}}\n"),
+            ),
+            Some("spec.slo.tiers"),
+        ),
+        (
+            "objective-five-tiers",
+            guard(
+                "slo-five-tiers",
+                &format!(
+                    "{GUARD_SPEC}  slo: {{availability: 99.9, tiers: [{{burnRate: 1, longWindowMinutes: 60, shortWindowMinutes: 5}}, {{burnRate: 1, longWindowMinutes: 60, shortWindowMinutes: 5}}, {{burnRate: 1, longWindowMinutes: 60, shortWindowMinutes: 5}}, {{burnRate: 1, longWindowMinutes: 60, shortWindowMinutes: 5}}, {{burnRate: 1, longWindowMinutes: 60, shortWindowMinutes: 5}}]}}\n"
+                ),
+            ),
+            Some("spec.slo.tiers"),
+        ),
+        (
             "objective-short-window-not-shorter",
             guard(
                 "slo-windows",

@@ -10,7 +10,7 @@ pub const SLO_AVAILABILITY: &str =
     "spec.slo.availability: a percent of requests strictly between 0 and 100, e.g. 99.9";
 pub const SLO_LATENCY_OBJECTIVE: &str =
     "spec.slo.latency.objective: a percent of minutes strictly between 0 and 100, e.g. 99";
-pub const SLO_UNREACHABLE: &str = "spec.slo.tiers: burnRate x (100 - availability) must stay under 100: a tier that needs more than every request to fail can never fire";
+pub const SLO_UNREACHABLE: &str = "spec.slo.tiers: burnRate x (100 - availability) must stay under 100, to the 12 decimals of the alarm threshold: a tier that needs every request (or more) to fail can never fire";
 pub const SLO_WINDOWS: &str =
     "spec.slo.tiers: shortWindowMinutes must be shorter than longWindowMinutes";
 pub const SLO_LONG_WINDOWS: &str = "spec.slo.tiers: a window over one day (1440 minutes) must be whole hours: CloudWatch evaluates so long a latency window by the hour";
@@ -29,7 +29,7 @@ pub const MAX_TIERS: usize = 4;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(
     validation = Rule::new("self.availability > 0.0 && self.availability < 100.0").message(SLO_AVAILABILITY),
-    validation = Rule::new("!has(self.tiers) || self.tiers.all(t, double(t.burnRate) * (100.0 - double(self.availability)) < 100.0)").message(SLO_UNREACHABLE)
+    validation = Rule::new("!has(self.tiers) || self.tiers.all(t, double(t.burnRate) * (100.0 - double(self.availability)) < 100.0 && int(double(t.burnRate) * double(int((100.0 - double(self.availability)) * 1e10 + 0.5)) + 0.5) < 1000000000000)").message(SLO_UNREACHABLE)
 )]
 pub struct ObjectiveSpec {
     /// Percent of requests answered without a 5XX over windowDays, e.g. 99.9. The error
@@ -147,8 +147,25 @@ impl ObjectiveSpec {
     /// The share of requests the budget allows to fail, e.g. 0.001 for 99.9 % (to 12
     /// decimals: 100 - 99.9 is 0.09999999999999432 in floating point).
     pub fn budget(&self) -> f64 {
-        ((100.0 - self.availability) * 1e10).round() / 1e12
+        self.budget_e12() / 1e12
     }
+
+    /// A tier's alarm threshold on the share of requests that fail, to 12 decimals: what the
+    /// planner writes and what the CEL rule (`SLO_UNREACHABLE`) refuses at 1, computed the
+    /// same way in both (a whole share, 1000x on 99.9 %, is 1 however the floats fall).
+    pub fn threshold(&self, burn_rate: f64) -> f64 {
+        half_up(burn_rate * self.budget_e12()) / 1e12
+    }
+
+    /// The budget in 1e-12ths of the requests, rounded as CEL can: `int(x + 0.5)`.
+    fn budget_e12(&self) -> f64 {
+        half_up((100.0 - self.availability) * 1e10)
+    }
+}
+
+/// `x` rounded half up, as CEL's `int(x + 0.5)` does it (int() truncates).
+fn half_up(x: f64) -> f64 {
+    (x + 0.5).trunc()
 }
 
 /// The objective as the guard's status reports it.
