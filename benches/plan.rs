@@ -45,6 +45,7 @@ fn fresh(i: usize) -> Observed {
         region: "us-east-1".to_owned(),
         dashboard: None,
         log_group: None,
+        route_keys: None,
     }
 }
 

@@ -36,6 +36,9 @@ use crate::status::{self, now};
 use crate::telemetry::Metrics;
 use crate::tenancy::{self, OwnIdentity, Tenancy};
 
+mod written;
+use written::Written;
+
 /// Held on every guard until its cleanup has run.
 pub const FINALIZER: &str = "apigw-guard.dev/cleanup";
 /// The server-side apply field manager of the status.
@@ -79,6 +82,8 @@ pub struct Context {
     first: AtomicUsize,
     /// Told when no such reconcile waits any more.
     no_first: Notify,
+    /// The status last written for each guard: a cached one behind it is read afresh.
+    written: Written,
 }
 
 /// What tenancy is decided on: the AwsAccounts, the namespaces' labels, and who may use the
@@ -278,6 +283,7 @@ impl Context {
             slots: Arc::new(Semaphore::new(DEFAULT_CONCURRENCY)),
             first: AtomicUsize::new(0),
             no_first: Notify::new(),
+            written: Written::default(),
         }
     }
 
@@ -644,6 +650,18 @@ async fn apply(
     api: &Api<ApiGatewayGuard>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
+    // Decided only on the status last written: a cache behind it is read past.
+    let uid = guard.uid().unwrap_or_default();
+    let fresh;
+    let guard = match ctx.written.is_current(&uid, guard.status.as_ref()) {
+        true => guard,
+        false => {
+            tracing::debug!("the cached status is not the one last written: reading the guard");
+            // Boxed: the reconcile future stays small enough for a test thread.
+            fresh = Box::pin(api.get(&guard.name_any())).await.map(Box::new)?;
+            &*fresh
+        }
+    };
     ctx.expect_known_stages().await;
     let id = guard_id(guard);
     let calls = CallLog::default();
@@ -695,14 +713,14 @@ async fn apply(
             ))
             .await;
             let verified = guard.status.as_ref().and_then(|s| s.deployment.as_ref());
-            report.deployment = verify_deployment(
+            report.deployment = Box::pin(verify_deployment(
                 &apigateway,
                 &cloudwatch,
                 &guard.spec,
                 &report,
                 verified,
                 false,
-            )
+            ))
             .await;
             report
         }
@@ -722,6 +740,7 @@ async fn apply(
     // Unchanged facts are not written: every write wakes every watcher of guards.
     if previous != Some(&status) {
         apply_status(api, &id.name, FIELD_MANAGER, &status).await?;
+        ctx.written.remember(&uid, &status);
     }
     let ready = status
         .conditions
@@ -804,6 +823,7 @@ fn retryable_failure(report: &Report) -> Option<Duration> {
 /// names); stage and usage-plan settings stay as they are either way.
 async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error> {
     let id = guard_id(guard);
+    ctx.written.forget(&guard.uid().unwrap_or_default());
     ctx.metrics.guard_ready(&id.to_string(), None);
     ctx.metrics.usage_plan_turn(&id.to_string(), false);
     ctx.succeeded(&id.to_string());
@@ -1123,6 +1143,7 @@ mod tests {
             region: "us-east-1".to_owned(),
             dashboard: None,
             log_group: None,
+            route_keys: None,
         };
         Report {
             guard,

@@ -36,45 +36,39 @@ pub fn epoch(text: &str) -> Option<i64> {
         .map(|t| t.as_second())
 }
 
+/// When deployments were made (GetDeployment's createdDate, epoch seconds), as far as AWS
+/// said: the one the stage serves now and the one the status holds. A stage's lastUpdatedDate
+/// is not it: any later stage change (a variable, a throttle, the operator's own writes)
+/// moves that on, and a window started there takes the deploy's first errors for its
+/// baseline.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Made {
+    pub serving: Option<i64>,
+    pub held: Option<i64>,
+}
+
 /// The deployment status after seeing the stage serve `observed` at `now`: the one the
 /// guard first finds is the baseline (not verified); a different one than the status holds
-/// starts a verification window, from when the stage changed (its lastUpdatedDate) or, when
-/// AWS does not say, from now. The same one keeps its status, the canary read afresh.
+/// starts a verification window from when it was made (not before the one it replaced took
+/// the stage, never after now). A stage gone back to an earlier deployment (the one before
+/// the status's, or one made before it) is a rollback, the operator's or someone's: not a
+/// new deployment, never verified again. The same one keeps its status, the canary read
+/// afresh; `regressed` only ever grows.
 pub fn track(
     previous: Option<&DeploymentStatus>,
     observed: &StageDeployment,
+    made: Made,
     now: i64,
 ) -> DeploymentStatus {
     let canary = observed.canary.as_ref().map(|canary| CanaryStatus {
         deployment_id: canary.deployment_id.clone(),
         percent_traffic: canary.percent_traffic,
     });
-    match previous {
-        Some(previous) if previous.id == observed.id => DeploymentStatus {
-            canary,
-            ..previous.clone()
-        },
-        Some(previous) => {
-            let earliest = previous.since.as_str();
-            let since = observed
-                .updated_at
-                .filter(|at| epoch(earliest).is_none_or(|earliest| *at >= earliest))
-                .filter(|at| *at <= now)
-                .unwrap_or(now);
-            DeploymentStatus {
-                id: observed.id.clone(),
-                previous_id: Some(previous.id.clone()),
-                since: rfc3339(since),
-                verdict: VERIFYING.to_owned(),
-                message: format!("new deployment {} (was {})", observed.id, previous.id),
-                regressed: previous.regressed.clone(),
-                canary,
-            }
-        }
-        None => DeploymentStatus {
+    let Some(previous) = previous else {
+        return DeploymentStatus {
             id: observed.id.clone(),
             previous_id: None,
-            since: rfc3339(observed.updated_at.unwrap_or(now).min(now)),
+            since: rfc3339(made.serving.or(observed.updated_at).unwrap_or(now).min(now)),
             verdict: BASELINE.to_owned(),
             message: format!(
                 "deployment {} was serving when the guard first looked; every deployment \
@@ -83,7 +77,53 @@ pub fn track(
             ),
             regressed: Vec::new(),
             canary,
-        },
+        };
+    };
+    if previous.id == observed.id {
+        return DeploymentStatus {
+            canary,
+            ..previous.clone()
+        };
+    }
+    let back_to_previous = previous.previous_id.as_deref() == Some(observed.id.as_str());
+    let made_before =
+        matches!((made.serving, made.held), (Some(serving), Some(held)) if serving < held);
+    if back_to_previous || made_before {
+        let ours = back_to_previous && previous.regressed.contains(&previous.id);
+        let (verdict, message) = match ours {
+            true => (
+                ROLLED_BACK,
+                format!("rolled back from {} to {}", previous.id, observed.id),
+            ),
+            false => (
+                BASELINE,
+                format!(
+                    "the stage went back from {} to {}, an earlier deployment: not verified \
+                     again; every deployment after it is",
+                    previous.id, observed.id
+                ),
+            ),
+        };
+        return DeploymentStatus {
+            id: observed.id.clone(),
+            previous_id: None,
+            since: rfc3339(now),
+            verdict: verdict.to_owned(),
+            message,
+            regressed: previous.regressed.clone(),
+            canary,
+        };
+    }
+    let earliest = epoch(&previous.since).unwrap_or(i64::MIN);
+    let since = made.serving.unwrap_or(now).max(earliest).min(now);
+    DeploymentStatus {
+        id: observed.id.clone(),
+        previous_id: Some(previous.id.clone()),
+        since: rfc3339(since),
+        verdict: VERIFYING.to_owned(),
+        message: format!("new deployment {} (was {})", observed.id, previous.id),
+        regressed: previous.regressed.clone(),
+        canary,
     }
 }
 

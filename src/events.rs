@@ -64,6 +64,13 @@ pub fn for_reconcile(
         ));
     }
     let cause = match (&report.metrics, &report.observed) {
+        // No requests to read a cause from: naming an error class would be a guess.
+        (Some(Ok(metrics)), Ok(_)) if metrics.count.unwrap_or(0.0) <= 0.0 => format!(
+            "the stage served no requests in the last {} s, so no cause can be read from its \
+             figures: the burst may have ended, or traffic stopped (`apigw-guard diagnose \
+             --since 1h` reads further back)",
+            metrics.period
+        ),
         (Some(Ok(metrics)), Ok(observed)) => {
             let limits = Limits::of(observed);
             runbook::classify(&runbook::Evidence::window(metrics), &limits).explain()
@@ -315,7 +322,9 @@ fn truncate(mut text: String, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::crd::{AlarmStatus, ApiGatewayGuardSpec};
-    use crate::model::{AwsError, GuardId, GuardedApi, MethodSettings, Observed, StageSettings};
+    use crate::model::{
+        AwsError, GuardId, GuardedApi, MethodSettings, Observed, StageMetrics, StageSettings,
+    };
     use crate::plan::plan;
     use crate::reconcile::Outcome;
     use crate::status;
@@ -350,6 +359,7 @@ mod tests {
             region: "us-east-1".to_owned(),
             dashboard: None,
             log_group: None,
+            route_keys: None,
         };
         let plan = plan(&guard, &spec(), &observed);
         let outcomes = plan
@@ -599,5 +609,39 @@ mod tests {
         assert!(!told.iter().any(|e| e.reason == "AlarmFiring"));
         let again = for_reconcile(Some(1), &report, Some(&burning), &burning);
         assert!(!again.iter().any(|e| e.reason == "ObjectiveBurning"));
+    }
+
+    #[test]
+    fn a_tier_in_alarm_with_no_traffic_names_no_error_class() {
+        use crate::crd::{ObjectiveStatus, TierStatus};
+        let burning = ApiGatewayGuardStatus {
+            objective: Some(ObjectiveStatus {
+                tiers: vec![TierStatus {
+                    tier: 1,
+                    rule: "14.4x over 1h, confirmed over 5m".to_owned(),
+                    alarm: "apigw-guard-ns_g_slo1".to_owned(),
+                    state: "ALARM".to_owned(),
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut quiet = report(true, Ok(()));
+        quiet.metrics = Some(Ok(StageMetrics {
+            period: 300,
+            count: Some(0.0),
+            ..Default::default()
+        }));
+        let told = for_reconcile(Some(1), &quiet, None, &burning);
+        let note = told
+            .iter()
+            .find(|e| e.reason == "ObjectiveBurning")
+            .and_then(|e| e.note.clone())
+            .unwrap();
+        assert!(
+            note.contains("served no requests in the last 300 s"),
+            "{note}"
+        );
+        assert!(!note.contains("likely"), "{note}");
     }
 }

@@ -508,4 +508,7 @@ pub struct Observed {
     /// The access log group, read only when the spec keeps access logs. A failed read stays
     /// here so the other controls still go ahead.
     pub log_group: Option<Result<ObservedLogGroup, AwsError>>,
+    /// An HTTP API's route keys, read only when the spec throttles routes: a route the API
+    /// does not have costs only its own throttle, not the stage's whole UpdateStage.
+    pub route_keys: Option<Result<Vec<String>, AwsError>>,
 }

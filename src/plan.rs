@@ -1,9 +1,10 @@
 //! Pure planning: a guard's spec and what AWS has, in; the ordered AWS writes that close the
 //! gap, out. No I/O here, so every decision is testable as `plan(spec, observed) == actions`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::crd::{ApiGatewayGuardSpec, LogLevel};
+use crate::crd::{ApiGatewayGuardSpec, LogLevel, ThrottleLimits};
 use crate::dashboard;
 use crate::model::{
     AlarmConfig, AlarmKind, AlarmMetric, AlarmRule, ApiKind, GuardId, GuardedApi, MethodSettings,
@@ -458,12 +459,7 @@ fn stage_changes(
         }
     }
     let kind = observed.api.kind;
-    let no_routes = Default::default();
-    let routes = spec
-        .stage_throttle
-        .as_ref()
-        .and_then(|t| t.routes.as_ref())
-        .unwrap_or(&no_routes);
+    let routes = known_routes(spec, observed, blockers);
     let unset = MethodSettings::default();
     let settings_of = |route: Option<&str>| match route {
         None => methods,
@@ -507,6 +503,61 @@ fn stage_changes(
         }
     }
     changes
+}
+
+/// The route throttles of the spec whose route the API has. The others are reported as one
+/// StageThrottle blocker, with the routes that exist, and left out of the UpdateStage: a
+/// route key AWS does not know fails the whole call, and with it every other stage setting.
+/// Not knowing the routes (the listing failed) leaves every route out until they are read.
+fn known_routes(
+    spec: &ApiGatewayGuardSpec,
+    observed: &Observed,
+    blockers: &mut Vec<Blocker>,
+) -> BTreeMap<String, ThrottleLimits> {
+    let wanted = spec
+        .stage_throttle
+        .as_ref()
+        .and_then(|t| t.routes.clone())
+        .unwrap_or_default();
+    let keys = match &observed.route_keys {
+        None => return wanted,
+        Some(Ok(keys)) => keys,
+        Some(Err(err)) => {
+            blockers.push(Blocker {
+                control: Control::StageThrottle,
+                reason: err.code.clone(),
+                message: format!(
+                    "the API's routes could not be read (GetRoutes), so no route throttle was \
+                     written; the stage's other settings were: {err}"
+                ),
+                retryable: err.retryable,
+            });
+            return BTreeMap::new();
+        }
+    };
+    let (known, unknown): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        wanted.into_iter().partition(|(key, _)| keys.contains(key));
+    if !unknown.is_empty() {
+        let mut existing: Vec<&str> = keys.iter().map(String::as_str).collect();
+        existing.sort_unstable();
+        let names: Vec<&str> = unknown.keys().map(String::as_str).collect();
+        blockers.push(Blocker {
+            control: Control::StageThrottle,
+            reason: "UnknownRoute".to_owned(),
+            message: format!(
+                "stageThrottle.routes names route(s) {} that API {} does not have (its routes: \
+                 {}): their throttle is not written; the stage's other settings are",
+                names.join(", "),
+                observed.api.id,
+                match existing.is_empty() {
+                    true => "none".to_owned(),
+                    false => existing.join(", "),
+                }
+            ),
+            retryable: false,
+        });
+    }
+    known
 }
 
 /// The fields an HTTP API's UpdateStage must carry beside `changes` though they do not

@@ -92,18 +92,45 @@ pub async fn verify_deployment(
     let observed = report.observed.as_ref().ok()?;
     let serving = observed.stage.deployment.as_ref()?;
     let now = crate::aws::now_secs();
-    let status = deploys::track(previous, serving, now);
     let done = |status| {
         Some(DeploymentReport {
             status,
             rollback: None,
         })
     };
+    // Boxed: the whole verification future stays small enough for a test thread.
+    let made = Box::pin(deployments_made(
+        apigateway,
+        &observed.api.id,
+        serving,
+        previous,
+    ));
+    let made = match made.await {
+        Ok(made) => made,
+        Err(err) => {
+            // Only a new deployment is read (previous is Some): the status is kept until its
+            // window can start where it should.
+            let previous = previous.cloned().unwrap_or_default();
+            let message = format!(
+                "{}; the stage now serves {}, whose making could not be read (tried again at \
+                 the next reconcile): {err}",
+                previous.message, serving.id
+            );
+            return done(DeploymentStatus {
+                message,
+                ..previous
+            });
+        }
+    };
+    let status = deploys::track(previous, serving, made, now);
     if status.verdict != deploys::VERIFYING {
         return done(status);
     }
+    let verify_for = deployments.verify_for_seconds().unwrap_or(1800);
     let since = deploys::epoch(&status.since).unwrap_or(now);
-    let (start, length) = deploys::windows(since, now);
+    // A window is verifyFor long however late it is judged (a guard noticed late, or an
+    // operator that was down).
+    let (start, length) = deploys::windows(since, now.min(since + verify_for));
     let key = observed.api.metric_stage(&spec.stage);
     let (baseline, window) = match cloudwatch.deployment_metrics(&key, start, length).await {
         Ok(figures) => figures,
@@ -116,7 +143,6 @@ pub async fn verify_deployment(
         }
     };
     let allowed = spec.slo.as_ref().map(|slo| slo.budget());
-    let verify_for = deployments.verify_for_seconds().unwrap_or(1800);
     let judgement = deploys::judge(&status, verify_for, now, &window, &baseline, allowed);
     let deploys::Judgement::Regressed(evidence) = &judgement else {
         return done(deploys::settle(status, &judgement, None, now));
@@ -154,6 +180,39 @@ pub async fn verify_deployment(
     Some(DeploymentReport {
         status: settled,
         rollback: Some((to, result)),
+    })
+}
+
+/// When the deployment the stage serves was made, and the one the status holds, read only when
+/// the stage serves another than `previous` says (GetDeployment, twice at most per new
+/// deployment). A deployment AWS no longer has is one whose making is unknown.
+async fn deployments_made(
+    apigateway: &impl ApiGateway,
+    api_id: &str,
+    serving: &crate::model::StageDeployment,
+    previous: Option<&DeploymentStatus>,
+) -> Result<deploys::Made, AwsError> {
+    let made = |id: String| async move {
+        match apigateway.deployment_made(api_id, &id).await {
+            Err(err) if err.code == "NotFoundException" => Ok(None),
+            other => other,
+        }
+    };
+    let held = match previous {
+        // The first look (a baseline, never judged) and the same deployment read nothing.
+        None => return Ok(deploys::Made::default()),
+        Some(previous) if previous.id == serving.id => return Ok(deploys::Made::default()),
+        Some(previous) => Some(previous.id.clone()).filter(|id| !id.is_empty()),
+    };
+    let (serving_made, held_made) = tokio::join!(made(serving.id.clone()), async {
+        match held {
+            Some(id) => made(id).await,
+            None => Ok(None),
+        }
+    });
+    Ok(deploys::Made {
+        serving: serving_made?,
+        held: held_made?,
     })
 }
 
@@ -195,7 +254,13 @@ pub async fn observe(
                 .as_ref()
                 .is_some_and(|l| l.level != LogLevel::Off || l.data_trace));
     let log_group = access_log_group(spec, &api.id).filter(|_| access_logs);
-    let (stage, usage_plan, role, alarms, dashboard, log_group) = tokio::join!(
+    let throttles_routes = kind == ApiKind::Http
+        && spec
+            .stage_throttle
+            .as_ref()
+            .and_then(|t| t.routes.as_ref())
+            .is_some_and(|routes| !routes.is_empty());
+    let (stage, usage_plan, role, alarms, dashboard, log_group, route_keys) = tokio::join!(
         apigateway.get_stage(kind, &api.id, &spec.stage),
         async {
             match &spec.throttle {
@@ -225,6 +290,13 @@ pub async fn observe(
                 None => None,
             }
         },
+        async {
+            match throttles_routes {
+                // Boxed, as the dashboard's read: the reconcile future stays small.
+                true => Some(Box::pin(apigateway.route_keys(&api.id)).await),
+                false => None,
+            }
+        },
     );
     let stage = stage.map_err(|source| ObserveError {
         what: format!(
@@ -250,6 +322,7 @@ pub async fn observe(
         region: cloudwatch.region().to_owned(),
         dashboard,
         log_group,
+        route_keys,
     })
 }
 
@@ -858,6 +931,12 @@ mod tests {
             unreachable!()
         }
         async fn roll_back_stage(&self, _: &str, _: &str, _: &str) -> Result<(), AwsError> {
+            unreachable!()
+        }
+        async fn deployment_made(&self, _: &str, _: &str) -> Result<Option<i64>, AwsError> {
+            unreachable!()
+        }
+        async fn route_keys(&self, _: &str) -> Result<Vec<String>, AwsError> {
             unreachable!()
         }
         async fn disable_access_logs(&self, _: ApiKind, _: &str, _: &str) -> Result<(), AwsError> {

@@ -631,3 +631,117 @@ async fn an_older_guard_not_yet_reconciled_still_keeps_its_stage() {
     assert!(message.contains("tests/unresolved is older"), "{message}");
     assert!(!tracing_enabled(&config, "unresolved-api").await);
 }
+
+/// The watch cache lags behind the status the operator writes, and other triggers (namespace
+/// relabels, AwsAccount changes, a restart's relist) reconcile the guard from it. Served a
+/// guard one status behind after each rollback, the operator reads the guard afresh and
+/// decides nothing from the older status: six bad deployments in a row are each rolled back
+/// to the same good one, once each, and the good one is never verified or rolled "back" to
+/// the bad one.
+#[tokio::test]
+async fn a_cached_guard_one_status_behind_never_undoes_a_rollback() {
+    use apigw_guard::deploys::{BASELINE, ROLLED_BACK, VERIFYING};
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let guard = finalized(
+        seeded_guard(
+            &config,
+            "behind",
+            "  deployments: {verifyFor: 30m, rollback: Auto}\n",
+        )
+        .await,
+    );
+    let api = api_id(&config, "behind-api").await;
+    let (good, _) = support::stage_serving(&config, &api).await;
+    let (ctx, mut server) = context(&config).await;
+    let with = |status: &ApiGatewayGuardStatus| {
+        let mut guard = guard.clone();
+        guard.status = Some(status.clone());
+        guard
+    };
+    let task = run(&ctx, &guard);
+    let (_, mut latest) = server.events_then_status(&guard).await;
+    task.await.unwrap().unwrap();
+    let deployment = latest.deployment.clone().unwrap();
+    assert_eq!(
+        (deployment.id.as_str(), deployment.verdict.as_str()),
+        (good.as_str(), BASELINE)
+    );
+
+    let mut bad = Vec::new();
+    for n in 1..=6 {
+        // A second on: the last deployment's figures (timestamped in whole seconds) are in
+        // this one's baseline, not its window.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let deployed = support::deploy(&config, &api, "prod").await;
+        bad.push(deployed.clone());
+        // The next look opens the deployment's window.
+        let task = run(&ctx, &with(&latest));
+        let (_, verifying) = server.events_then_status(&with(&latest)).await;
+        task.await.unwrap().unwrap();
+        let opened = verifying.deployment.clone().unwrap();
+        assert_eq!(
+            (opened.id.as_str(), opened.verdict.as_str()),
+            (deployed.as_str(), VERIFYING),
+            "bad deployment {n}"
+        );
+        // Each bad deployment twice as slow as the one before it, which is in its baseline.
+        let latency = 1000.0 * f64::from(1 << n);
+        let figures = [("Count", 100.0), ("Latency", latency)];
+        support::put_metrics_now(&config, ("ApiName", "behind-api"), &figures).await;
+        let task = run(&ctx, &with(&verifying));
+        let (events, rolled) = server.events_then_status(&with(&verifying)).await;
+        task.await.unwrap().unwrap();
+        let status = rolled.deployment.clone().unwrap();
+        assert_eq!(
+            (status.id.as_str(), status.verdict.as_str()),
+            (good.as_str(), ROLLED_BACK),
+            "{events:?}"
+        );
+        assert_eq!(status.regressed, bad, "regressed never loses an entry");
+        assert_eq!(support::stage_serving(&config, &api).await.0, good);
+
+        // Reconciled again from the cache, one status behind the rollback: the guard is read
+        // afresh, and nothing is decided from the older status: no AWS write.
+        let behind = with(&verifying);
+        let task = run(&ctx, &behind);
+        let seen = server
+            .next(|_| serde_json::to_value(with(&rolled)).unwrap())
+            .await;
+        assert_eq!(
+            (seen.method.as_str(), seen.path.as_str()),
+            ("GET", format!("{GUARDS}/behind").as_str())
+        );
+        // The stage's figures of the last minutes may move on (the runbook's verification: an
+        // event and a status of their own), but nothing is said or written of the deployment.
+        let mut task = task;
+        let mut latest_written = rolled.clone();
+        loop {
+            tokio::select! {
+                done = &mut task => {
+                    done.unwrap().unwrap();
+                    break;
+                }
+                more = server.next(|seen| match seen.method {
+                    Method::POST => seen.body.clone(),
+                    _ => serde_json::to_value(with(&rolled)).unwrap(),
+                }) => {
+                    if more.path == format!("{GUARDS}/behind/status") {
+                        latest_written =
+                            serde_json::from_value(more.body["status"].clone()).unwrap();
+                        assert_eq!(latest_written.deployment, rolled.deployment);
+                    } else {
+                        let (_, reason, note) = event_of(&more.body);
+                        assert!(!reason.starts_with("Deployment"), "{reason}: {note}");
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            support::stage_serving(&config, &api).await.0,
+            good,
+            "after {n} bad deployments"
+        );
+        latest = latest_written;
+    }
+}

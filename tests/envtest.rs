@@ -2398,25 +2398,6 @@ async fn an_objective_pages_through_tiered_composites_tells_of_a_burning_tier_on
     operator.assert_never_forbidden();
 }
 
-/// The deployment stage prod of `api_id` serves, and when the stage last changed
-/// (GetStage's lastUpdatedDate): a rollback is an UpdateStage, which moves it.
-async fn stage_serving(
-    config: &aws_config::SdkConfig,
-    api_id: &str,
-) -> (String, Option<aws_sdk_apigateway::primitives::DateTime>) {
-    let stage = aws_sdk_apigateway::Client::new(config)
-        .get_stage()
-        .rest_api_id(api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap();
-    (
-        stage.deployment_id().unwrap_or_default().to_owned(),
-        stage.last_updated_date().copied(),
-    )
-}
-
 /// The events of `reason` about guard `name`: each one's note and count (1, or its series'
 /// count once it repeated).
 async fn events_of(
@@ -2476,7 +2457,7 @@ async fn deployed_and_failing(server: &ApiServer, test: &str, rollback: &str) ->
     let operator = Operator::start(server, test, &format!("op-{test}"), "2s").await;
     let api_name = format!("env{test}-api");
     let api_id = support::seed_api(&config, &api_name, "prod").await;
-    let (first, _) = stage_serving(&config, &api_id).await;
+    let (first, _) = support::stage_serving(&config, &api_id).await;
     let spec = format!(
         "  restApi: {{name: {api_name}}}\n  stage: prod\n  \
          deployments: {{verifyFor: 30m, rollback: {rollback}}}\n"
@@ -2505,18 +2486,9 @@ async fn deployed_and_failing(server: &ApiServer, test: &str, rollback: &str) ->
     assert_eq!((state.as_str(), reason.as_str()), ("True", "Baseline"));
 
     // A pipeline deploys: the next resync opens a verification window.
-    let second = aws_sdk_apigateway::Client::new(&config)
-        .create_deployment()
-        .rest_api_id(&api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap()
-        .id()
-        .unwrap()
-        .to_owned();
+    let second = support::deploy(&config, &api_id, "prod").await;
     assert_ne!(second, first);
-    let (serving, deployed_at) = stage_serving(&config, &api_id).await;
+    let (serving, deployed_at) = support::stage_serving(&config, &api_id).await;
     assert_eq!(serving, second, "CreateDeployment points the stage at it");
     assert!(deployed_at.is_some(), "the stage says when it changed");
     let (live, verifying) = eventually(
@@ -2597,7 +2569,7 @@ async fn a_deployment_that_regresses_is_rolled_back_to_the_one_before_it_once() 
             if deployment.verdict != ROLLED_BACK {
                 return None;
             }
-            let (serving, _) = stage_serving(&f.config, &f.api_id).await;
+            let (serving, _) = support::stage_serving(&f.config, &f.api_id).await;
             (serving == first).then_some((guard, deployment))
         },
     )
@@ -2613,7 +2585,7 @@ async fn a_deployment_that_regresses_is_rolled_back_to_the_one_before_it_once() 
     );
     let (state, reason, _) = condition(&live, "DeploymentVerified").expect("DeploymentVerified");
     assert_eq!((state.as_str(), reason.as_str()), ("False", "RolledBack"));
-    let (_, rolled_at) = stage_serving(&f.config, &f.api_id).await;
+    let (_, rolled_at) = support::stage_serving(&f.config, &f.api_id).await;
     assert_ne!(rolled_at, f.deployed_at, "the rollback is an UpdateStage");
     let told = eventually("a RolledBack event", Duration::from_secs(10), async || {
         let told = events_of(&f.admin, ns, "checkout", "RolledBack").await;
@@ -2651,7 +2623,7 @@ async fn a_deployment_that_regresses_is_rolled_back_to_the_one_before_it_once() 
         "the deployment rolled back to is not verified again"
     );
     assert_eq!(
-        stage_serving(&f.config, &f.api_id).await,
+        support::stage_serving(&f.config, &f.api_id).await,
         (first.to_owned(), rolled_at),
         "no UpdateStage after the rollback"
     );
@@ -2722,7 +2694,7 @@ async fn with_rollback_off_a_regressed_deployment_is_reported_and_left_serving()
         (second, REGRESSED)
     );
     assert_eq!(
-        stage_serving(&f.config, &f.api_id).await,
+        support::stage_serving(&f.config, &f.api_id).await,
         (second.to_owned(), f.deployed_at),
         "rollback Off writes nothing to the stage"
     );

@@ -1078,6 +1078,90 @@ alarms: {}
     assert_eq!(theirs.await.unwrap(), None);
 }
 
+/// A route key the API does not have (a typo, or a route its team removed) costs only that
+/// route's throttle: the rest goes in the one UpdateStage, and the unknown key is reported in
+/// StageThrottle with the routes that exist, with no failed call then or later.
+#[tokio::test]
+async fn a_route_the_api_does_not_have_costs_only_its_own_throttle() {
+    let config = support::config(REGION).await;
+    let routes = ["GET /orders", "POST /orders"];
+    let api_id = support::seed_http_api(&config, "http-typo", "$default", &routes).await;
+    let (calls, apigateway, cloudwatch, guard) = http_guard(&config, "http-typo").await;
+    let spec: ApiGatewayGuardSpec = serde_yaml::from_str(
+        "
+httpApi: {name: http-typo}
+stage: $default
+detailedMetrics: true
+stageThrottle:
+  rateLimit: 100
+  burstLimit: 50
+  routes: {'GET /orders': {rateLimit: 10, burstLimit: 5}, 'GET /oders': {rateLimit: 1, burstLimit: 1}}
+",
+    )
+    .unwrap();
+    let run = || async {
+        let mark = calls.len();
+        let report = Box::pin(reconcile(&apigateway, &cloudwatch, &guard, &spec, false)).await;
+        let status = status::build(&spec, Some(1), &report, None, "now");
+        (report, status, calls.since(mark))
+    };
+    let (report, status, made) = run().await;
+    assert_eq!(writes(&made), ["UpdateStage"]);
+    assert!(
+        report.outcomes.iter().all(|o| o.result.is_ok()),
+        "{:?}",
+        report.outcomes
+    );
+    let (state, reason, message) = condition(&status, "StageThrottle");
+    assert_eq!((state, reason), ("False", "UnknownRoute"));
+    assert!(
+        message.contains(&format!(
+            "route(s) GET /oders that API {api_id} does not have (its routes: GET /orders, POST /orders)"
+        )),
+        "{message}"
+    );
+    assert_eq!(condition(&status, "DetailedMetrics").0, "True");
+    let v2 = aws_sdk_apigatewayv2::Client::new(&config);
+    let stage = || v2.get_stage().api_id(&api_id).stage_name("$default").send();
+    let read = stage().await.unwrap();
+    let default = read.default_route_settings().unwrap();
+    assert_eq!(
+        (
+            default.throttling_rate_limit(),
+            default.detailed_metrics_enabled()
+        ),
+        (Some(100.0), Some(true))
+    );
+    assert_eq!(
+        read.route_settings().unwrap()["GET /orders"].throttling_rate_limit(),
+        Some(10.0)
+    );
+
+    // The API's team removes GET /orders: reported the same way, and nothing is written.
+    let listed = v2.get_routes().api_id(&api_id).send().await.unwrap();
+    let get = listed
+        .items()
+        .iter()
+        .find(|r| r.route_key() == Some("GET /orders"))
+        .unwrap();
+    v2.delete_route()
+        .api_id(&api_id)
+        .route_id(get.route_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (report, status, made) = run().await;
+    assert_eq!(writes(&made), Vec::<&str>::new(), "{made:?}");
+    assert!(report.outcomes.is_empty(), "{:?}", report.outcomes);
+    let (_, reason, message) = condition(&status, "StageThrottle");
+    assert_eq!(reason, "UnknownRoute");
+    assert!(
+        message.contains("route(s) GET /oders, GET /orders that API"),
+        "{message}"
+    );
+    assert!(message.contains("(its routes: POST /orders)"), "{message}");
+}
+
 /// A log group someone else made is written to and never changed, and never the guard's to
 /// delete.
 #[tokio::test]
@@ -1296,16 +1380,7 @@ async fn an_objective_becomes_burn_rate_alarms_and_composites_then_writes_nothin
 /// Points the stage at a new deployment of its API (CreateDeployment), as a pipeline does;
 /// returns the deployment's id.
 async fn deploy(f: &Fixture) -> String {
-    f.apigw()
-        .create_deployment()
-        .rest_api_id(&f.api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap()
-        .id()
-        .unwrap()
-        .to_owned()
+    support::deploy(&f.config, &f.api_id, "prod").await
 }
 
 /// Puts the stage's requests and 5XX errors, timestamped now: inside the window of the
@@ -1441,4 +1516,76 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
     );
     assert_eq!(condition(&status, "DeploymentVerified").0, "False");
     assert_eq!(condition(&status, "DeploymentVerified").1, "Regressed");
+}
+
+/// The window starts when the deployment was made, not when the stage last changed: a
+/// pipeline that sets a stage variable after the deploy (before the operator first looks)
+/// does not make the deploy's first errors its baseline.
+#[tokio::test]
+async fn a_window_starts_at_the_deployment_however_the_stage_changed_after_it() {
+    use apigw_guard::deploys::{REGRESSED, VERIFYING, epoch};
+    use apigw_guard::reconcile::verify_deployment;
+    let f = Fixture::new("deploy-then-vars", REGION).await;
+    let spec: ApiGatewayGuardSpec = serde_yaml::from_str(&format!(
+        "restApi: {{name: {}}}\nstage: prod\ndeployments: {{rollback: \"Off\"}}\n",
+        f.api_name
+    ))
+    .unwrap();
+    let (report, _, _) = f.reconcile(&spec).await;
+    let verify = |report, previous: Option<apigw_guard::crd::DeploymentStatus>| {
+        let (f, spec) = (&f, &spec);
+        async move {
+            let verified = verify_deployment(
+                &f.apigateway,
+                &f.cloudwatch,
+                spec,
+                &report,
+                previous.as_ref(),
+                false,
+            );
+            Box::pin(verified).await.unwrap().status
+        }
+    };
+    let baseline = verify(report, None).await;
+    let deployed = deploy(&f).await;
+    let made = f
+        .apigw()
+        .get_deployment()
+        .rest_api_id(&f.api_id)
+        .deployment_id(&deployed)
+        .send()
+        .await
+        .unwrap()
+        .created_date()
+        .unwrap()
+        .secs();
+    // Half the requests fail from the deploy on; then, seconds later, a stage variable.
+    put_traffic_now(&f, 100.0, 50.0).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let vars = aws_sdk_apigateway::types::PatchOperation::builder()
+        .op(aws_sdk_apigateway::types::Op::Replace)
+        .path("/variables/feature")
+        .value("on")
+        .build();
+    let updated = f
+        .apigw()
+        .update_stage()
+        .rest_api_id(&f.api_id)
+        .stage_name("prod")
+        .patch_operations(vars)
+        .send()
+        .await
+        .unwrap();
+    assert!(updated.last_updated_date().unwrap().secs() > made);
+    let (report, _, _) = f.reconcile(&spec).await;
+    let judged = verify(report, Some(baseline)).await;
+    assert_eq!(judged.id, deployed);
+    assert_eq!(epoch(&judged.since), Some(made), "{judged:?}");
+    assert_ne!(judged.verdict, VERIFYING, "{judged:?}");
+    assert_eq!(judged.verdict, REGRESSED, "{}", judged.message);
+    assert!(
+        judged.message.contains("5XX share 50.00 %"),
+        "{}",
+        judged.message
+    );
 }

@@ -88,6 +88,18 @@ impl<A: ApiGateway> ApiGateway for DiesAfter<A> {
             .roll_back_stage(api_id, stage, deployment_id)
             .await
     }
+    async fn route_keys(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
+        self.alive(false)?;
+        self.inner.route_keys(api_id).await
+    }
+    async fn deployment_made(
+        &self,
+        api_id: &str,
+        deployment_id: &str,
+    ) -> Result<Option<i64>, AwsError> {
+        self.alive(false)?;
+        self.inner.deployment_made(api_id, deployment_id).await
+    }
     async fn disable_access_logs(
         &self,
         kind: ApiKind,

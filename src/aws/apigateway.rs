@@ -494,6 +494,25 @@ impl ApiGateway for SdkApiGateway {
             .await
     }
 
+    async fn route_keys(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
+        self.http.route_keys(api_id).await
+    }
+
+    async fn deployment_made(
+        &self,
+        api_id: &str,
+        deployment_id: &str,
+    ) -> Result<Option<i64>, AwsError> {
+        let request = self
+            .client
+            .get_deployment()
+            .rest_api_id(api_id)
+            .deployment_id(deployment_id)
+            .send();
+        let out = self.meter.call("GetDeployment", false, request).await?;
+        Ok(out.created_date().map(|at| at.secs()))
+    }
+
     async fn disable_access_logs(
         &self,
         kind: ApiKind,

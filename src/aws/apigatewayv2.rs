@@ -131,12 +131,17 @@ impl HttpApis {
         ))
     }
 
-    /// Every route's integration (GetRoutes and GetIntegrations, paged): one per route whose
-    /// target is `integrations/<id>`, in route key order. Diagnose's read only.
-    pub(super) async fn integrations(
-        &self,
-        api_id: &str,
-    ) -> Result<Vec<MethodIntegration>, AwsError> {
+    /// The API's route keys (GetRoutes, paged), e.g. `GET /pets`, `$default`.
+    pub(super) async fn route_keys(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
+        let routes = self.routes(api_id).await?;
+        Ok(routes
+            .iter()
+            .filter_map(|route| route.route_key().map(str::to_owned))
+            .collect())
+    }
+
+    /// Every route of the API (GetRoutes, paged).
+    async fn routes(&self, api_id: &str) -> Result<Vec<Route>, AwsError> {
         let mut routes: Vec<Route> = Vec::new();
         let mut next_token = None;
         loop {
@@ -151,9 +156,19 @@ impl HttpApis {
             routes.extend(page.items().iter().cloned());
             match page.next_token() {
                 Some(next) if !page.items().is_empty() => next_token = Some(next.to_owned()),
-                _ => break,
+                _ => return Ok(routes),
             }
         }
+    }
+
+    /// Every route's integration (GetRoutes and GetIntegrations, paged): one per route whose
+    /// target is `integrations/<id>`, in route key order. Diagnose's read only.
+    pub(super) async fn integrations(
+        &self,
+        api_id: &str,
+    ) -> Result<Vec<MethodIntegration>, AwsError> {
+        let routes = self.routes(api_id).await?;
+        let mut next_token = None;
         let mut by_id: HashMap<String, Integration> = HashMap::new();
         loop {
             let request = self

@@ -89,6 +89,17 @@ pub trait ApiGateway: Send + Sync {
         stage: &str,
         deployment_id: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// An HTTP API's route keys (GetRoutes, paged): what a route throttle may name.
+    fn route_keys(
+        &self,
+        api_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    /// When a REST API deployment was made (GetDeployment's createdDate, epoch seconds).
+    fn deployment_made(
+        &self,
+        api_id: &str,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<Option<i64>, AwsError>> + Send;
     /// Turns the stage's access logs off (REST: patch `remove /accessLogSettings`; HTTP:
     /// DeleteAccessLogSettings).
     fn disable_access_logs(

@@ -206,6 +206,8 @@ pub struct SharedReads {
     http_apis: Slot<ApiListing>,
     /// Stages by [`api_key`].
     stages: Mutex<HashMap<String, Arc<StagesSlot>>>,
+    /// HTTP APIs' route keys by API id.
+    routes: Mutex<HashMap<String, Arc<Slot<Vec<String>>>>>,
     usage_plans: Slot<Vec<(String, UsagePlan)>>,
     account: Slot<Option<String>>,
     alarms: Slot<HashMap<String, ObservedAlarm>>,
@@ -249,6 +251,7 @@ impl SharedReads {
             rest_apis: Slot::default(),
             http_apis: Slot::default(),
             stages: Mutex::default(),
+            routes: Mutex::default(),
             usage_plans: Slot::default(),
             account: Slot::default(),
             alarms: Slot::default(),
@@ -308,6 +311,15 @@ impl SharedReads {
             ApiKind::Rest => &self.rest_apis,
             ApiKind::Http => &self.http_apis,
         }
+    }
+
+    fn route_slot(&self, api_id: &str) -> Arc<Slot<Vec<String>>> {
+        self.routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(api_id.to_owned())
+            .or_default()
+            .clone()
     }
 
     fn stage_slot(&self, key: &str) -> Arc<StagesSlot> {
@@ -478,6 +490,27 @@ impl ApiGateway for SharedApiGateway {
             .stage_writes
             .record(&api_key(ApiKind::Rest, api_id), self.shared.window);
         result
+    }
+
+    /// One listing per API a window, for every guard of its stages.
+    async fn route_keys(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
+        let slot = self.shared.route_slot(api_id);
+        let stale_before = self.shared.stale_before(None);
+        let keys = slot
+            .get(self.shared.window, stale_before, || {
+                self.sdk.route_keys(api_id)
+            })
+            .await?;
+        Ok(keys.value.to_vec())
+    }
+
+    /// Not shared: read once per new deployment a guard sees.
+    async fn deployment_made(
+        &self,
+        api_id: &str,
+        deployment_id: &str,
+    ) -> Result<Option<i64>, AwsError> {
+        self.sdk.deployment_made(api_id, deployment_id).await
     }
 
     async fn disable_access_logs(

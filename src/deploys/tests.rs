@@ -26,42 +26,150 @@ fn spec(yaml: &str) -> DeploymentsSpec {
     serde_yaml::from_str(yaml).unwrap()
 }
 
+/// Deployments made at these times (the one serving, the one the status holds).
+fn made(serving: i64, held: Option<i64>) -> Made {
+    Made {
+        serving: Some(serving),
+        held,
+    }
+}
+
 fn verifying(now: i64) -> DeploymentStatus {
-    let baseline = track(None, &observed("d1", Some(T0 - 3600)), T0);
-    track(Some(&baseline), &observed("d2", Some(now)), now)
+    let baseline = track(
+        None,
+        &observed("d1", Some(T0 - 3600)),
+        made(T0 - 7200, None),
+        T0,
+    );
+    track(
+        Some(&baseline),
+        &observed("d2", Some(now)),
+        made(now, Some(T0 - 7200)),
+        now,
+    )
 }
 
 #[test]
-fn the_first_deployment_is_the_baseline_and_a_new_one_starts_a_window_when_the_stage_changed() {
-    let first = track(None, &observed("d1", Some(T0 - 3600)), T0);
+fn the_first_deployment_is_the_baseline_and_a_new_one_starts_a_window_when_it_was_made() {
+    let first = track(
+        None,
+        &observed("d1", Some(T0 - 3600)),
+        made(T0 - 7200, None),
+        T0,
+    );
     assert_eq!(
         (first.verdict.as_str(), first.since.as_str()),
-        (BASELINE, rfc3339(T0 - 3600).as_str())
+        (BASELINE, rfc3339(T0 - 7200).as_str())
     );
     assert_eq!(condition(&first), ("True", "Baseline"));
+    // Not known when it was made: when the stage last changed.
+    let unknown = track(None, &observed("d1", Some(T0 - 3600)), Made::default(), T0);
+    assert_eq!(unknown.since, rfc3339(T0 - 3600));
     // The same deployment keeps its status; the canary is read afresh.
     let mut with_canary = observed("d1", Some(T0));
     with_canary.canary = Some(Canary {
         deployment_id: Some("d9".to_owned()),
         percent_traffic: 10.0,
     });
-    let same = track(Some(&first), &with_canary, T0 + 60);
+    let same = track(Some(&first), &with_canary, Made::default(), T0 + 60);
     assert_eq!(
         (same.since.as_str(), same.verdict.as_str()),
         (first.since.as_str(), BASELINE)
     );
     assert_eq!(same.canary.unwrap().deployment_id.as_deref(), Some("d9"));
-    // A new one: the window starts when the stage changed, the old one is what a rollback
-    // goes back to.
-    let new = track(Some(&first), &observed("d2", Some(T0 + 100)), T0 + 160);
+    // A new one: the window starts when it was made, however much later the stage changed
+    // (a stage variable set 29 s after the deploy); the old one is what a rollback goes
+    // back to.
+    let new = track(
+        Some(&first),
+        &observed("d2", Some(T0 + 129)),
+        made(T0 + 100, Some(T0 - 7200)),
+        T0 + 160,
+    );
     assert_eq!(new.previous_id.as_deref(), Some("d1"));
     assert_eq!(new.since, rfc3339(T0 + 100));
     assert_eq!(condition(&new), ("Unknown", "Verifying"));
-    // A lastUpdatedDate before the last known change, or in the future, is not believed.
-    let odd = track(Some(&new), &observed("d3", Some(T0)), T0 + 200);
-    assert_eq!(odd.since, rfc3339(T0 + 200));
-    let ahead = track(Some(&new), &observed("d3", Some(T0 + 9999)), T0 + 200);
+    // Made before the one it replaced took the stage (promoted from another stage): from
+    // then. Made in the future, or not known: from now.
+    let promoted = track(
+        Some(&new),
+        &observed("d3", Some(T0 + 300)),
+        made(T0 + 50, Some(T0 + 40)),
+        T0 + 300,
+    );
+    assert_eq!(promoted.since, rfc3339(T0 + 100));
+    let ahead = track(
+        Some(&new),
+        &observed("d3", Some(T0 + 9999)),
+        made(T0 + 9999, Some(T0 + 100)),
+        T0 + 200,
+    );
     assert_eq!(ahead.since, rfc3339(T0 + 200));
+    let unknown = track(Some(&new), &observed("d3", None), Made::default(), T0 + 200);
+    assert_eq!(unknown.since, rfc3339(T0 + 200));
+}
+
+#[test]
+fn a_stage_gone_back_to_an_earlier_deployment_is_never_verified_as_a_new_one() {
+    // A status one behind the rollback (the cache lagged, or the operator was restarted
+    // between the rollback and its status): verifying d2, whose window saw d2's errors.
+    let status = verifying(T0);
+    let bad = Judgement::Regressed("5XX share 50.00 %".to_owned());
+    let written = settle(status.clone(), &bad, Some("d1"), T0 + 300);
+    // The stage serves d1, the deployment before d2: a rollback, not a deployment to verify
+    // (nor one to roll back "to" d2).
+    let behind = track(
+        Some(&status),
+        &observed("d1", Some(T0 + 300)),
+        made(T0 - 7200, Some(T0)),
+        T0 + 301,
+    );
+    assert_eq!(behind.id, "d1");
+    assert_ne!(behind.verdict, VERIFYING);
+    assert_eq!(behind.previous_id, None);
+    assert!(
+        behind.message.contains("went back from d2 to d1"),
+        "{}",
+        behind.message
+    );
+    // Whatever is known of when it was made, the one before is an earlier one.
+    let unknown = track(
+        Some(&status),
+        &observed("d1", None),
+        Made::default(),
+        T0 + 301,
+    );
+    assert_ne!(unknown.verdict, VERIFYING);
+    // A regression the status remembers: the rollback is named as such.
+    let mut remembered = status.clone();
+    remembered.regressed.push("d2".to_owned());
+    let ours = track(
+        Some(&remembered),
+        &observed("d1", None),
+        Made::default(),
+        T0 + 301,
+    );
+    assert_eq!(
+        (ours.verdict.as_str(), ours.regressed.as_slice()),
+        (ROLLED_BACK, &["d2".to_owned()][..])
+    );
+    // Someone points the stage at a deployment made before d2 (not d1): not verified either.
+    let older = track(
+        Some(&status),
+        &observed("d0", None),
+        made(T0 - 9000, Some(T0)),
+        T0 + 301,
+    );
+    assert_eq!(older.verdict, BASELINE);
+    // The status written after the rollback holds: the same deployment, nothing to judge.
+    let next = track(
+        Some(&written),
+        &observed("d1", Some(T0 + 300)),
+        Made::default(),
+        T0 + 360,
+    );
+    assert_eq!(next, written);
+    assert_eq!(rollback_target(&spec("{rollback: Auto}"), &next).ok(), None);
 }
 
 /// (case, seconds since the deployment, window, baseline, objective share, expected verdict,
@@ -197,15 +305,26 @@ fn a_regression_rolls_back_once_to_a_deployment_that_did_not_regress() {
     );
     assert_eq!(condition(&rolled), ("False", "RolledBack"));
     // The stage now serves d1: the same deployment, not verified again.
-    let next = track(Some(&rolled), &observed("d1", Some(T0 + 300)), T0 + 360);
+    let next = track(
+        Some(&rolled),
+        &observed("d1", Some(T0 + 300)),
+        Made::default(),
+        T0 + 360,
+    );
     assert_eq!(next.verdict, ROLLED_BACK);
     // d2 deployed again regresses again: its previous (d1) is fine, so back to it; but a
     // deployment after d2 whose previous is d2 is never rolled back to d2.
-    let again = track(Some(&rolled), &observed("d2", Some(T0 + 400)), T0 + 400);
+    let again = track(
+        Some(&rolled),
+        &observed("d2", Some(T0 + 400)),
+        made(T0, Some(T0 - 7200)),
+        T0 + 400,
+    );
     assert_eq!(rollback_target(&auto, &again), Ok("d1".to_owned()));
     let after_bad = track(
         Some(&settle(again, &bad, None, T0 + 500)),
         &observed("d3", Some(T0 + 600)),
+        made(T0 + 600, Some(T0)),
         T0 + 600,
     );
     assert_eq!(after_bad.previous_id.as_deref(), Some("d2"));
@@ -219,7 +338,7 @@ fn a_regression_rolls_back_once_to_a_deployment_that_did_not_regress() {
             .unwrap_err()
             .contains("rollback is Off")
     );
-    let first = track(None, &observed("d1", None), T0);
+    let first = track(None, &observed("d1", None), Made::default(), T0);
     assert!(
         rollback_target(&auto, &first)
             .unwrap_err()

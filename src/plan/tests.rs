@@ -49,6 +49,7 @@ fn fresh() -> Observed {
         region: "us-east-1".to_owned(),
         dashboard: None,
         log_group: None,
+        route_keys: None,
     }
 }
 
@@ -983,6 +984,82 @@ fn a_route_throttle_changed_by_hand_is_put_back_alone() {
         plan.actions[0].to_string(),
         "update-stage h1/$default: /routeSettings/GET /orders/throttlingRateLimit 9999 -> 10"
     );
+}
+
+#[test]
+fn a_route_the_api_does_not_have_costs_only_its_own_throttle() {
+    let spec = spec(
+        "httpApi: {name: orders-http}\nstage: $default\ndetailedMetrics: true\nstageThrottle:\n  \
+         rateLimit: 100\n  burstLimit: 50\n  routes: {'GET /orders': {rateLimit: 10, burstLimit: \
+         5}, 'GET /oders': {rateLimit: 1, burstLimit: 1}}\nalarms: {}\n",
+    );
+    let mut observed = fresh_http();
+    observed.route_keys = Some(Ok(vec!["GET /orders".to_owned(), "$default".to_owned()]));
+    let plan = plan(&guard(), &spec, &observed);
+    // Everything else in the one UpdateStage; the typo's throttle left out and reported.
+    let written: Vec<&str> = paths(&plan.actions[0])
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        written.contains(&"/defaultRouteSettings/throttlingRateLimit"),
+        "{written:?}"
+    );
+    assert!(
+        written.contains(&"/defaultRouteSettings/detailedMetricsEnabled"),
+        "{written:?}"
+    );
+    assert!(
+        written.contains(&"/routeSettings/GET /orders/throttlingRateLimit"),
+        "{written:?}"
+    );
+    assert!(
+        !written.iter().any(|p| p.contains("GET /oders")),
+        "{written:?}"
+    );
+    assert_eq!(plan.blockers.len(), 1, "{:?}", plan.blockers);
+    let blocker = &plan.blockers[0];
+    assert_eq!(
+        (blocker.control, blocker.reason.as_str()),
+        (Control::StageThrottle, "UnknownRoute")
+    );
+    assert!(
+        blocker.message.starts_with(
+            "stageThrottle.routes names route(s) GET /oders that API h1 does not have (its routes: \
+             $default, GET /orders)"
+        ),
+        "{}",
+        blocker.message
+    );
+    // Applied, the rest is in sync; only the unknown route is left, written nowhere.
+    let mut synced = applied(observed.clone(), &plan.actions);
+    synced.route_keys = observed.route_keys.clone();
+    let again = crate::plan::plan(&guard(), &spec, &synced);
+    assert!(again.actions.is_empty(), "{:#?}", again.actions);
+    assert_eq!(again.blockers, plan.blockers);
+    // Routes that could not be read: no route throttle is written, the rest still is.
+    let throttled = AwsError::service(
+        "GetRoutes",
+        429,
+        "TooManyRequestsException".to_owned(),
+        "slow down".to_owned(),
+        None,
+    );
+    observed.route_keys = Some(Err(throttled));
+    let unread = crate::plan::plan(&guard(), &spec, &observed);
+    let written: Vec<&str> = paths(&unread.actions[0])
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        !written.iter().any(|p| p.starts_with("/routeSettings")),
+        "{written:?}"
+    );
+    assert!(
+        written.contains(&"/defaultRouteSettings/throttlingRateLimit"),
+        "{written:?}"
+    );
+    assert!(unread.blockers[0].retryable);
 }
 
 #[test]

@@ -42,6 +42,7 @@ fn observed() -> Observed {
         region: "us-east-1".to_owned(),
         dashboard: None,
         log_group: None,
+        route_keys: None,
     }
 }
 

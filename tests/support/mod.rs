@@ -192,15 +192,36 @@ pub async fn seed_api_calling(
     api_id
 }
 
-/// Deploys the REST API to `stage` (CreateDeployment), creating the stage.
-pub async fn deploy(config: &SdkConfig, api_id: &str, stage: &str) {
-    aws_sdk_apigateway::Client::new(config)
+/// Deploys the REST API to `stage` (CreateDeployment), creating the stage or pointing it at
+/// the new deployment; the deployment's id.
+pub async fn deploy(config: &SdkConfig, api_id: &str, stage: &str) -> String {
+    let deployment = aws_sdk_apigateway::Client::new(config)
         .create_deployment()
         .rest_api_id(api_id)
         .stage_name(stage)
         .send()
         .await
         .unwrap();
+    deployment.id().unwrap().to_owned()
+}
+
+/// The deployment stage prod of `api_id` serves, and when the stage last changed
+/// (GetStage's lastUpdatedDate): a rollback is an UpdateStage, which moves it.
+pub async fn stage_serving(
+    config: &SdkConfig,
+    api_id: &str,
+) -> (String, Option<aws_sdk_apigateway::primitives::DateTime>) {
+    let stage = aws_sdk_apigateway::Client::new(config)
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    (
+        stage.deployment_id().unwrap_or_default().to_owned(),
+        stage.last_updated_date().copied(),
+    )
 }
 
 /// The stage throttle's rate limit (the `*/*` method settings), as AWS has it.
