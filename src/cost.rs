@@ -12,11 +12,10 @@ use crate::plan::alarm_slots;
 /// some more), and when they were read.
 pub struct Prices {
     pub read: &'static str,
-    /// A standard-resolution metric alarm (a period of 60 s or more), per metric: a metric-math
-    /// alarm costs this for each metric it reads.
+    /// A standard-resolution metric alarm (a period of 60 s or more: API Gateway's metrics are
+    /// per minute, so the operator makes no other), per metric: a metric-math alarm costs this
+    /// for each metric it reads.
     pub standard_alarm: f64,
-    /// A high-resolution metric alarm (a period of 10 or 30 s), per metric.
-    pub high_resolution_alarm: f64,
     /// A composite alarm.
     pub composite_alarm: f64,
     /// A dashboard, beyond the account's three free ones.
@@ -27,7 +26,6 @@ pub struct Prices {
 pub const PRICES: Prices = Prices {
     read: "2026-11",
     standard_alarm: 0.10,
-    high_resolution_alarm: 0.30,
     composite_alarm: 0.50,
     dashboard: 3.00,
 };
@@ -90,16 +88,12 @@ pub fn monthly(guard: &GuardId, spec: &ApiGatewayGuardSpec, api: &GuardedApi) ->
 }
 
 /// One alarm's monthly price: a composite's flat price, or a metric alarm's per metric it
-/// reads at its resolution.
+/// reads.
 fn price(alarm: &AlarmConfig) -> f64 {
     match &alarm.rule {
         AlarmRule::Composite { .. } => PRICES.composite_alarm,
         AlarmRule::Threshold(threshold) => {
-            let each = match threshold.metric.period() < 60 {
-                true => PRICES.high_resolution_alarm,
-                false => PRICES.standard_alarm,
-            };
-            each * threshold.metric.metric_count() as f64
+            PRICES.standard_alarm * threshold.metric.metric_count() as f64
         }
     }
 }
@@ -118,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn each_alarm_costs_by_its_resolution_and_a_dashboard_its_flat_price() {
+    fn each_alarm_costs_by_the_metrics_it_reads_and_a_dashboard_its_flat_price() {
         let full = cost("restApi: {id: a}\nstage: prod\nalarms: {}\ndashboard: {}\n");
         assert_eq!((full.alarms, full.dashboards), (3, 1));
         assert!((full.total() - 3.30).abs() < 1e-9, "{full}");
@@ -126,13 +120,13 @@ mod tests {
             full.to_string(),
             "$3.30 a month (3 alarm(s) $0.30, 1 dashboard(s) $3.00)"
         );
-        // A 10 s period is a high-resolution alarm; a disabled alarm and dashboard cost nothing.
+        // A disabled alarm and dashboard cost nothing.
         let tuned = cost(
-            "httpApi: {id: a}\nstage: $default\nalarms: {fiveXXError: {periodSeconds: 10}, \
+            "httpApi: {id: a}\nstage: $default\nalarms: {fiveXXError: {periodSeconds: 60}, \
              latency: {enabled: false}}\ndashboard: {enabled: false}\n",
         );
         assert_eq!((tuned.alarms, tuned.dashboards), (2, 0));
-        assert!((tuned.alarms_usd - 0.40).abs() < 1e-9, "{tuned}");
+        assert!((tuned.alarms_usd - 0.20).abs() < 1e-9, "{tuned}");
         // Nothing managed, nothing paid.
         assert_eq!(
             cost("restApi: {id: a}\nstage: prod\n"),

@@ -479,6 +479,10 @@ impl StageThrottleSpec {
 pub const ROUTE_KEY_PATTERN: &str =
     r"^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\$default)$";
 
+/// What the API server (CEL) and `validate` say of an alarm's period: one text for both.
+pub const ALARM_PERIOD: &str = "periodSeconds must be a multiple of 60: API Gateway publishes its metrics once a minute, so a shorter period (10, 20 or 30 s) would evaluate on gaps";
+pub const ALARM_SPAN: &str = "periodSeconds x evaluationPeriods must be at most 86400 (one day), or 604800 (7 days) for periods of an hour or more: what CloudWatch evaluates";
+
 /// Retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days.
 pub const RETENTION_DAYS: [i32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -570,10 +574,10 @@ impl AlarmsSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(
     validation = Rule::new("!has(self.threshold) || self.threshold >= 0.0").message("threshold must be 0 or more"),
-    validation = Rule::new("!has(self.periodSeconds) || self.periodSeconds == 10 || self.periodSeconds == 30 || self.periodSeconds % 60 == 0")
-        .message("periodSeconds must be 10, 30 or a multiple of 60"),
-    validation = Rule::new("(has(self.periodSeconds) ? self.periodSeconds : 300) * (has(self.evaluationPeriods) ? self.evaluationPeriods : 1) <= 86400")
-        .message("periodSeconds x evaluationPeriods must be at most 86400 (one day)")
+    validation = Rule::new("!has(self.periodSeconds) || self.periodSeconds % 60 == 0")
+        .message(ALARM_PERIOD),
+    validation = Rule::new("(has(self.periodSeconds) ? self.periodSeconds : 300) * (has(self.evaluationPeriods) ? self.evaluationPeriods : 1) <= ((has(self.periodSeconds) ? self.periodSeconds : 300) >= 3600 ? 604800 : 86400)")
+        .message(ALARM_SPAN)
 )]
 pub struct AlarmSpec {
     /// Whether the alarm exists. Default true; false deletes the alarm if this guard owns it.
@@ -590,9 +594,10 @@ pub struct AlarmSpec {
         pattern = r"^(SampleCount|Average|Sum|Minimum|Maximum|p(100|[0-9]{1,2}(\.[0-9]{1,2})?))$"
     ))]
     pub statistic: Option<String>,
-    /// Length of one period in seconds: 10, 30 or a multiple of 60. Default 300.
+    /// Length of one period in seconds, a multiple of 60: API Gateway publishes its metrics
+    /// once a minute, so a 10, 20 or 30 s period would evaluate on gaps. Default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 10, max = 86400))]
+    #[schemars(range(min = 60, max = 86400))]
     pub period_seconds: Option<i32>,
     /// Consecutive periods over the threshold before the alarm fires. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]

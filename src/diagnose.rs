@@ -18,7 +18,7 @@ use crate::aws::{ApiGateway, SdkDiagnostics};
 use crate::crd::ResourceRef;
 use crate::model::{
     Account, AlarmKind, ApiKind, AwsError, GuardedApi, LambdaFunction, LogMatches,
-    MethodIntegration, MinutePeaks, StageMetrics, StageSettings,
+    MethodIntegration, MinutePeaks, StageMetrics, StageSettings, served_period,
 };
 use crate::runbook::{self, ErrorClass, Evidence, Limits, integration_timeout_ms};
 pub use probe::Probe;
@@ -207,7 +207,11 @@ pub async fn diagnose(
     let api = aws.apigateway.find_api(kind, by).await?;
     let settings = aws.apigateway.get_stage(kind, &api.id, stage).await?;
     let mut findings = Vec::new();
-    let window_seconds = i32::try_from((since.as_secs() / 60).max(1) * 60).unwrap_or(i32::MAX);
+    // Whole periods of what CloudWatch serves for data that old: minutes for 15 days, then
+    // 5 minutes to 63 days, then hours.
+    let resolution = served_period(i64::try_from(since.as_secs()).unwrap_or(i64::MAX)) as u64;
+    let periods = since.as_secs().div_ceil(resolution).max(1);
+    let window_seconds = i32::try_from(periods * resolution).unwrap_or(i32::MAX);
 
     // Step 1: the metrics.
     let key = api.metric_stage(stage);
@@ -1033,10 +1037,18 @@ pub fn render_text(d: &Diagnosis) -> String {
     if let Some(peaks) = &d.peaks {
         let _ = writeln!(
             out,
-            "  worst minute: {} requests/s, p99 IntegrationLatency {} ms",
+            "  worst {}: {} requests/s, p99 IntegrationLatency {} ms",
+            peaks.unit(),
             shown(peaks.rate.map(|r| format!("{r:.1}"))),
             shown(peaks.integration_latency_p99)
         );
+        if peaks.period > 60 {
+            let _ = writeln!(
+                out,
+                "  (per {}: CloudWatch keeps minutes for 15 days, 5 minutes for 63, hours beyond)",
+                peaks.unit()
+            );
+        }
     }
     let group = d.log_group.as_deref().unwrap_or("none");
     match d.api_kind {

@@ -36,12 +36,13 @@ impl Identity {
     }
 }
 
-/// One JSON-patch `replace` operation of UpdateStage or UpdateUsagePlan; AWS takes every
-/// value as a string.
-#[derive(Clone, Debug, PartialEq)]
+/// One JSON-patch operation of UpdateStage or UpdateUsagePlan: a `replace` (AWS takes every
+/// value as a string), or a `remove` of `path` (its value empty).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PatchOp {
     pub path: String,
     pub value: String,
+    pub remove: bool,
 }
 
 /// An API's identity: its kind, the id for API calls (and an HTTP API's `ApiId` alarm
@@ -60,7 +61,7 @@ impl GuardedApi {
     /// metrics are named by the API's name, an HTTP API's by its id.
     pub fn dimensions(&self, stage: &str) -> Vec<(String, String)> {
         let api = match self.kind {
-            ApiKind::Rest => ("ApiName".to_owned(), self.name.clone()),
+            ApiKind::Rest => ("ApiName".to_owned(), self.published_name()),
             ApiKind::Http => ("ApiId".to_owned(), self.id.clone()),
         };
         let mut dimensions = vec![api, ("Stage".to_owned(), stage.to_owned())];
@@ -68,12 +69,40 @@ impl GuardedApi {
         dimensions
     }
 
+    /// A REST API's `ApiName` dimension as API Gateway publishes it: the name without its
+    /// non-ASCII characters, or the API's id when none are left (API Gateway's metrics
+    /// documentation). An alarm or a query on the name as written would watch a metric no one
+    /// publishes: `zahlungs-api-grün` is published as `zahlungs-api-grn`.
+    pub fn published_name(&self) -> String {
+        let ascii: String = self.name.chars().filter(char::is_ascii).collect();
+        match ascii.is_empty() {
+            true => self.id.clone(),
+            false => ascii,
+        }
+    }
+
+    /// The API's name as an alarm's description shows it: a long one (names may be 1,024
+    /// characters) shortened in the middle, so the description keeps what fired and where to
+    /// look within AWS's limit.
+    pub fn shown_name(&self) -> String {
+        const KEEP: usize = 200;
+        let chars: Vec<char> = self.name.chars().collect();
+        match chars.len() > KEEP {
+            false => self.name.clone(),
+            true => {
+                let head: String = chars[..150].iter().collect();
+                let tail: String = chars[chars.len() - 49..].iter().collect();
+                format!("{head}…{tail}")
+            }
+        }
+    }
+
     /// The stage as CloudWatch's metrics name it.
     pub fn metric_stage(&self, stage: &str) -> StageKey {
         StageKey {
             kind: self.kind,
             api: match self.kind {
-                ApiKind::Rest => self.name.clone(),
+                ApiKind::Rest => self.published_name(),
                 ApiKind::Http => self.id.clone(),
             },
             stage: stage.to_owned(),
@@ -269,6 +298,22 @@ pub enum AlarmMetric {
     Math(Vec<MathQuery>),
 }
 
+/// PutMetricAlarm's and PutCompositeAlarm's limit on AlarmDescription, in characters.
+pub const ALARM_DESCRIPTION_MAX: usize = 1024;
+
+/// `text` as an AlarmDescription AWS takes: cut to [`ALARM_DESCRIPTION_MAX`] characters, the
+/// last one an ellipsis, when longer. Descriptions lead with what fired and where.
+pub fn alarm_description(text: String) -> String {
+    match text.chars().count() > ALARM_DESCRIPTION_MAX {
+        false => text,
+        true => text
+            .chars()
+            .take(ALARM_DESCRIPTION_MAX - 1)
+            .chain(std::iter::once('…'))
+            .collect(),
+    }
+}
+
 /// One metric's statistic per period.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricStat {
@@ -416,13 +461,40 @@ pub struct ObjectiveMetrics {
 pub const COMPLETED: &str = "Method completed with status: ";
 
 /// The worst minute of a window, per figure: short episodes that a window's totals dilute.
+/// Per minute while CloudWatch keeps minutes; coarser for a window older than that.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MinutePeaks {
-    /// The busiest minute's requests per second.
+    /// The length of the periods compared, seconds: see [`served_period`].
+    pub period: i32,
+    /// The busiest period's requests per second.
     pub rate: Option<f64>,
-    /// The slowest minute's p99 IntegrationLatency, milliseconds.
+    /// The slowest period's p99 IntegrationLatency, milliseconds.
     pub integration_latency_p99: Option<f64>,
+}
+
+impl MinutePeaks {
+    /// The periods compared, as a reader says them: "minute", "5 minutes", "hour".
+    pub fn unit(&self) -> String {
+        match self.period {
+            60 => "minute".to_owned(),
+            3600 => "hour".to_owned(),
+            secs if secs % 60 == 0 => format!("{} minutes", secs / 60),
+            secs => format!("{secs} s"),
+        }
+    }
+}
+
+/// The finest period GetMetricData serves for data `age` seconds old: CloudWatch keeps 60 s
+/// points for 15 days, 300 s points for 63 days and 3,600 s points beyond; a finer period
+/// there reads nothing.
+pub fn served_period(age: i64) -> i32 {
+    const DAY: i64 = 86_400;
+    match age {
+        age if age <= 15 * DAY => 60,
+        age if age <= 63 * DAY => 300,
+        _ => 3600,
+    }
 }
 
 /// The account's API Gateway settings.

@@ -5,7 +5,7 @@
 use crate::crd::{ApiGatewayGuardSpec, BurnRateTier, ObjectiveSpec};
 use crate::model::{
     AlarmConfig, AlarmKind, AlarmMetric, AlarmRule, GuardId, GuardedApi, MathQuery, MetricStat,
-    ObjectiveMetrics, ObjectivePart, Query, Suppressor, Threshold,
+    ObjectiveMetrics, ObjectivePart, Query, Suppressor, Threshold, alarm_description,
 };
 
 const NAMESPACE: &str = "AWS/ApiGateway";
@@ -104,10 +104,10 @@ pub fn alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec, api: &GuardedApi) -> 
         });
         composites.push(AlarmConfig {
             name: name(ObjectivePart::Composite),
-            description: format!(
+            description: alarm_description(format!(
                 "Tier {number} of the objective of {}/{} ({}): the error budget burns at {}{}. \
                  Guarded by apigw-guard {}; see the API Gateway 5XX runbook",
-                api.name,
+                api.shown_name(),
                 spec.stage,
                 describe(slo),
                 rule_text(tier),
@@ -116,7 +116,7 @@ pub fn alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec, api: &GuardedApi) -> 
                     n => format!("; quiet while tier {} is in ALARM", n - 1),
                 },
                 guard.owner()
-            ),
+            )),
             actions_enabled: true,
             actions,
             ok_actions,
@@ -191,7 +191,7 @@ impl TierAlarms<'_> {
         let what = format!(
             "Error rate of {}/{} over {} above {}x the error budget ({:.4} %); counts only \
              once the window holds {floor} request(s)",
-            self.api.name,
+            self.api.shown_name(),
             self.spec.stage,
             window(minutes),
             self.tier.burn_rate,
@@ -212,12 +212,12 @@ impl TierAlarms<'_> {
     ) -> AlarmConfig {
         AlarmConfig {
             name: self.guard.objective_alarm_name(self.number, part),
-            description: format!(
+            description: alarm_description(format!(
                 "{what}. Part of tier {} of guard {} (apigw-guard); the tier's composite alarm \
                  pages",
                 self.number,
                 self.guard.owner()
-            ),
+            )),
             actions_enabled: true,
             actions: Vec::new(),
             ok_actions: Vec::new(),
@@ -246,7 +246,10 @@ impl TierAlarms<'_> {
         let what = format!(
             "p99 Latency of {}/{} over {} ms in {breaching} of the last {periods} {unit}s ({}x \
              the slow {unit}s the objective allows)",
-            self.api.name, self.spec.stage, latency.threshold_ms, self.tier.burn_rate,
+            self.api.shown_name(),
+            self.spec.stage,
+            latency.threshold_ms,
+            self.tier.burn_rate,
         );
         let metric = AlarmMetric::Stat(self.stat("Latency", "p99", period));
         self.child(

@@ -9,7 +9,7 @@ use crate::dashboard;
 use crate::model::{
     AlarmConfig, AlarmKind, AlarmMetric, AlarmRule, ApiKind, GuardId, GuardedApi, MethodSettings,
     MetricStat, OWNER_TAG, Observed, PatchOp, Query, Tag, Threshold, access_log_format,
-    access_log_group_name,
+    access_log_group_name, alarm_description,
 };
 use crate::objective;
 
@@ -108,12 +108,9 @@ pub enum Action {
         retention_days: i32,
         from: Option<i32>,
     },
-    /// Turns the stage's access logs off.
-    DisableAccessLogs {
-        kind: ApiKind,
-        api_id: String,
-        stage: String,
-    },
+    /// Turns an HTTP API stage's access logs off (a call of its own in AWS; a REST stage's
+    /// are removed in its UpdateStage).
+    DisableAccessLogs { api_id: String, stage: String },
     /// UpdateUsagePlan with the throttle changes in one call.
     UpdateUsagePlan {
         usage_plan_id: String,
@@ -218,7 +215,10 @@ impl fmt::Display for Action {
                 .iter()
                 .map(|c| {
                     let from = c.from.as_deref().unwrap_or("(unset)");
-                    format!("{} {from} -> {}", c.op.path, c.op.value)
+                    match c.op.remove {
+                        true => format!("{} {from} -> (removed)", c.op.path),
+                        false => format!("{} {from} -> {}", c.op.path, c.op.value),
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -384,6 +384,7 @@ fn change(control: Control, path: &str, value: String, from: Option<String>) -> 
         op: PatchOp {
             path: path.to_owned(),
             value,
+            remove: false,
         },
         from,
     }
@@ -594,7 +595,11 @@ fn carried(kind: ApiKind, observed: &Observed, changes: &[Change]) -> Vec<PatchO
             if let Some(value) = value
                 && !changes.iter().any(|c| c.op.path == path)
             {
-                carried.push(PatchOp { path, value });
+                carried.push(PatchOp {
+                    path,
+                    value,
+                    remove: false,
+                });
             }
         }
     }
@@ -662,14 +667,26 @@ fn access_logging(
     let kind = observed.api.kind;
     let current = observed.stage.access_log.as_ref();
     if !logging.enabled {
-        if current.is_some() {
-            plan.actions.push(Action::DisableAccessLogs {
-                kind,
-                api_id: observed.api.id.clone(),
-                stage: spec.stage.clone(),
-            });
-        }
-        return Vec::new();
+        return match (current, kind) {
+            (None, _) => Vec::new(),
+            // In the stage's one UpdateStage, with whatever else changes.
+            (Some(current), ApiKind::Rest) => vec![Change {
+                control: Control::AccessLogging,
+                op: PatchOp {
+                    path: "/accessLogSettings".to_owned(),
+                    remove: true,
+                    ..Default::default()
+                },
+                from: Some(current.destination_arn.clone()),
+            }],
+            (Some(_), ApiKind::Http) => {
+                plan.actions.push(Action::DisableAccessLogs {
+                    api_id: observed.api.id.clone(),
+                    stage: spec.stage.clone(),
+                });
+                Vec::new()
+            }
+        };
     }
     // REST APIs write access logs through the account's CloudWatch Logs role, as execution
     // logs; HTTP APIs through API Gateway's service-linked role.
@@ -829,12 +846,12 @@ pub fn desired_alarm(
     let metric = kind.metric(api.kind);
     Some(AlarmConfig {
         name: guard.alarm_name(kind),
-        description: format!(
+        description: alarm_description(format!(
             "API Gateway {metric} of {}/{}, guarded by apigw-guard {}; see the API Gateway 5XX runbook",
-            api.name,
+            api.shown_name(),
             spec.stage,
             guard.owner()
-        ),
+        )),
         actions_enabled: true,
         actions: alarms.actions.clone(),
         ok_actions: alarms.ok_actions.clone(),

@@ -543,11 +543,9 @@ pub async fn apply(
                 retention_days,
                 ..
             } => cloudwatch.put_retention(name, *retention_days).await,
-            Action::DisableAccessLogs {
-                kind,
-                api_id,
-                stage,
-            } => apigateway.disable_access_logs(*kind, api_id, stage).await,
+            Action::DisableAccessLogs { api_id, stage } => {
+                apigateway.disable_access_logs(api_id, stage).await
+            }
             Action::UpdateUsagePlan {
                 usage_plan_id,
                 changes,
@@ -939,7 +937,7 @@ mod tests {
         async fn route_keys(&self, _: &str) -> Result<Vec<String>, AwsError> {
             unreachable!()
         }
-        async fn disable_access_logs(&self, _: ApiKind, _: &str, _: &str) -> Result<(), AwsError> {
+        async fn disable_access_logs(&self, _: &str, _: &str) -> Result<(), AwsError> {
             unreachable!()
         }
         async fn find_usage_plan(&self, _: &ResourceRef) -> Result<UsagePlan, AwsError> {

@@ -351,8 +351,9 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
             return decided(
                 ErrorClass::GatewayTimeout,
                 format!(
-                    "the slowest minute: p99 IntegrationLatency {p99:.0} ms nears the {timeout_s:.0} \
-                     s integration timeout"
+                    "the slowest {}: p99 IntegrationLatency {p99:.0} ms nears the {timeout_s:.0} \
+                     s integration timeout",
+                    peaks.unit()
                 ),
             );
         }
@@ -362,8 +363,9 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
             return decided(
                 ErrorClass::Throttled,
                 format!(
-                    "the busiest minute: {rate:.1} requests/s against a limit of {} requests/s \
+                    "the busiest {}: {rate:.1} requests/s against a limit of {} requests/s \
                      (stage {}, usage plan {})",
+                    peaks.unit(),
                     shown(tightest),
                     shown(limits.stage),
                     shown(limits.usage_plan)
@@ -583,6 +585,7 @@ mod tests {
         let messages = |pairs: &[(ErrorClass, usize)]| pairs.iter().copied().collect();
         let peak = |rate: f64, integration: f64| {
             Some(MinutePeaks {
+                period: 60,
                 rate: Some(rate),
                 integration_latency_p99: Some(integration),
             })

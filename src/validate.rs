@@ -295,21 +295,21 @@ fn alarm(errors: &mut Vec<String>, field: &str, alarm: &AlarmSettings) {
         ));
     }
     let period = alarm.period_seconds;
-    if !(period == 10 || period == 30 || (period > 0 && period % 60 == 0)) {
-        errors.push(format!(
-            "{field}.periodSeconds: must be 10, 30 or a multiple of 60, got {period}"
-        ));
+    if !(period > 0 && period % 60 == 0) {
+        errors.push(format!("{field}: {}, got {period}", crd::ALARM_PERIOD));
     }
+    let span = i64::from(period) * i64::from(alarm.evaluation_periods);
+    let longest = match period >= 3600 {
+        true => 604_800,
+        false => 86_400,
+    };
     if alarm.evaluation_periods < 1 {
         errors.push(format!(
             "{field}.evaluationPeriods: must be 1 or more, got {}",
             alarm.evaluation_periods
         ));
-    } else if i64::from(period) * i64::from(alarm.evaluation_periods) > 86_400 {
-        errors.push(format!(
-            "{field}: periodSeconds x evaluationPeriods must be at most 86400 (one day), got {}",
-            i64::from(period) * i64::from(alarm.evaluation_periods)
-        ));
+    } else if span > longest {
+        errors.push(format!("{field}: {}, got {span}", crd::ALARM_SPAN));
     }
     if !STATISTICS.contains(&alarm.statistic.as_str()) && !is_percentile(&alarm.statistic) {
         errors.push(format!(
@@ -377,7 +377,7 @@ mod tests {
     fn a_full_valid_spec_has_no_errors() {
         let errors = validate(&spec(
             "restApi: {name: orders}\nstage: prod\nthrottle: {usagePlan: {id: x}, rateLimit: 10.5, burstLimit: 0}\n\
-             alarms: {actions: ['arn:aws:sns:us-east-1:123456789012:oncall'], latency: {threshold: 900, statistic: p99.5, periodSeconds: 60, evaluationPeriods: 1440}}",
+             alarms: {actions: ['arn:aws:sns:us-east-1:123456789012:oncall'], latency: {threshold: 900, statistic: p99.5, periodSeconds: 60, evaluationPeriods: 1440}, integrationLatency: {periodSeconds: 3600, evaluationPeriods: 168}}",
         ));
         assert_eq!(errors, Vec::<String>::new());
     }
@@ -408,11 +408,19 @@ mod tests {
             ),
             (
                 "restApi: {name: a}\nstage: s\nalarms: {fiveXXError: {threshold: 1, statistic: Sum, periodSeconds: 45}}",
-                "spec.alarms.fiveXXError.periodSeconds: must be 10, 30 or a multiple of 60",
+                "spec.alarms.fiveXXError: periodSeconds must be a multiple of 60",
             ),
             (
-                "restApi: {name: a}\nstage: s\nalarms: {latency: {threshold: 1, statistic: p99, periodSeconds: 3600, evaluationPeriods: 25}}",
-                "spec.alarms.latency: periodSeconds x evaluationPeriods must be at most 86400",
+                "restApi: {name: a}\nstage: s\nalarms: {fiveXXError: {threshold: 1, statistic: Sum, periodSeconds: 20}}",
+                "spec.alarms.fiveXXError: periodSeconds must be a multiple of 60: API Gateway publishes its metrics once a minute",
+            ),
+            (
+                "restApi: {name: a}\nstage: s\nalarms: {latency: {threshold: 1, statistic: p99, periodSeconds: 1800, evaluationPeriods: 49}}",
+                "spec.alarms.latency: periodSeconds x evaluationPeriods must be at most 86400 (one day)",
+            ),
+            (
+                "restApi: {name: a}\nstage: s\nalarms: {latency: {threshold: 1, statistic: p99, periodSeconds: 3600, evaluationPeriods: 169}}",
+                "spec.alarms.latency: periodSeconds x evaluationPeriods must be at most 86400 (one day), or 604800 (7 days)",
             ),
             (
                 "restApi: {name: a}\nstage: s\nalarms: {latency: {threshold: -1, statistic: p99}}",

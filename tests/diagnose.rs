@@ -1054,3 +1054,56 @@ async fn an_http_apis_routes_are_read_with_their_integrations_and_backends() {
     assert_eq!(probed.probes[0].timeout_ms, 5_000);
     assert_eq!(requests.load(Ordering::SeqCst), 1);
 }
+
+/// A window reaching back past what CloudWatch keeps per minute is read at what it keeps for
+/// that age (5 minutes to 63 days, hours beyond), and the report says which: per-minute reads
+/// there would come back empty.
+#[tokio::test]
+async fn a_window_older_than_cloudwatchs_minutes_is_read_at_the_period_it_keeps() {
+    let config = support::config("us-east-2").await;
+    support::seed_api(&config, "long-ago-api", "prod").await;
+    support::put_stage_metrics(
+        &config,
+        "long-ago-api",
+        &[("Count", &[1.0; 30]), ("IntegrationLatency", &[80.0; 30])],
+    )
+    .await;
+    for (hours, period, unit) in [
+        (1, 60, "minute"),
+        (480, 300, "5 minutes"),
+        (2000, 3600, "hour"),
+    ] {
+        let d = run_with(
+            &config,
+            "long-ago-api",
+            Duration::from_secs(hours * 3600),
+            false,
+        )
+        .await;
+        let peaks = d.peaks.clone().unwrap();
+        assert_eq!(
+            (peaks.period, peaks.unit().as_str()),
+            (period, unit),
+            "{hours} h"
+        );
+        assert_eq!(
+            d.window_seconds % period,
+            0,
+            "{hours} h: {}",
+            d.window_seconds
+        );
+        assert!(i64::from(d.window_seconds) >= hours as i64 * 3600);
+        assert_eq!(
+            d.metrics.as_ref().unwrap().requests,
+            Some(30.0),
+            "{hours} h"
+        );
+        let text = render_text(&d);
+        assert!(text.contains(&format!("worst {unit}:")), "{text}");
+        assert_eq!(
+            text.contains("CloudWatch keeps minutes for 15 days"),
+            period > 60,
+            "{text}"
+        );
+    }
+}

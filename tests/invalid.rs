@@ -91,14 +91,26 @@ const CASES: &[(&str, &str, &str, bool)] = &[
     ),
     (
         "period-not-allowed",
-        "  restApi: {name: a}\n  stage: prod\n  alarms: {fiveXXError: {threshold: 1, statistic: Sum, periodSeconds: 45}}\n",
-        "spec.alarms.fiveXXError: periodSeconds must be 10, 30 or a multiple of 60",
+        "  restApi: {name: a}\n  stage: prod\n  alarms: {fiveXXError: {threshold: 1, statistic: Sum, periodSeconds: 90}}\n",
+        "spec.alarms.fiveXXError: periodSeconds must be a multiple of 60",
+        true,
+    ),
+    (
+        "period-under-the-metrics-minute",
+        "  restApi: {name: a}\n  stage: prod\n  alarms: {fiveXXError: {threshold: 1, statistic: Sum, periodSeconds: 30}}\n",
+        "spec.alarms.fiveXXError.periodSeconds: must be at least 60",
         true,
     ),
     (
         "window-over-a-day",
-        "  restApi: {name: a}\n  stage: prod\n  alarms: {latency: {threshold: 1, statistic: p99, periodSeconds: 3600, evaluationPeriods: 48}}\n",
+        "  restApi: {name: a}\n  stage: prod\n  alarms: {latency: {threshold: 1, statistic: p99, periodSeconds: 1800, evaluationPeriods: 49}}\n",
         "spec.alarms.latency: periodSeconds x evaluationPeriods must be at most 86400",
+        true,
+    ),
+    (
+        "window-over-a-week",
+        "  restApi: {name: a}\n  stage: prod\n  alarms: {latency: {threshold: 1, statistic: p99, periodSeconds: 3600, evaluationPeriods: 169}}\n",
+        "spec.alarms.latency: periodSeconds x evaluationPeriods must be at most 86400 (one day), or 604800 (7 days)",
         true,
     ),
     (

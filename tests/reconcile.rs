@@ -1589,3 +1589,48 @@ async fn a_window_starts_at_the_deployment_however_the_stage_changed_after_it() 
         judged.message
     );
 }
+
+/// A REST stage's access logs turned off go in its one UpdateStage with whatever else changes
+/// (`remove /accessLogSettings` beside the other operations): each UpdateStage counts
+/// against the account's 10 requests a second.
+#[tokio::test]
+async fn a_rest_stages_access_logs_go_off_in_its_one_update_stage() {
+    let f = Fixture::new("rest-logs-off", REGION).await;
+    support::set_log_role(&f.config).await;
+    let spec = |rest: &str| -> ApiGatewayGuardSpec {
+        serde_yaml::from_str(&format!(
+            "restApi: {{name: {}}}\nstage: prod\n{rest}",
+            f.api_name
+        ))
+        .unwrap()
+    };
+    let (_, status, _) = f.reconcile(&spec("accessLogging: {}\n")).await;
+    assert_eq!(condition(&status, "AccessLogging").0, "True", "{status:?}");
+    assert!(f.stage().await.access_log_settings().is_some());
+
+    let off = spec("accessLogging: {enabled: false}\ntracing: {enabled: true}\n");
+    let (report, status, calls) = f.reconcile(&off).await;
+    assert_eq!(
+        writes(&calls),
+        ["UpdateStage"],
+        "{:#?}",
+        report.plan.actions
+    );
+    assert!(
+        report.outcomes.iter().all(|o| o.result.is_ok()),
+        "{:?}",
+        report.outcomes
+    );
+    assert_eq!(condition(&status, "Ready").0, "True", "{status:?}");
+    let stage = f.stage().await;
+    assert!(stage.tracing_enabled());
+    assert!(
+        stage
+            .access_log_settings()
+            .is_none_or(|s| s.destination_arn().is_none()),
+        "{:?}",
+        stage.access_log_settings()
+    );
+    let (_, _, again) = f.reconcile(&off).await;
+    assert_eq!(writes(&again), Vec::<&str>::new());
+}

@@ -100,14 +100,9 @@ impl<A: ApiGateway> ApiGateway for DiesAfter<A> {
         self.alive(false)?;
         self.inner.deployment_made(api_id, deployment_id).await
     }
-    async fn disable_access_logs(
-        &self,
-        kind: ApiKind,
-        api_id: &str,
-        stage: &str,
-    ) -> Result<(), AwsError> {
+    async fn disable_access_logs(&self, api_id: &str, stage: &str) -> Result<(), AwsError> {
         self.alive(true)?;
-        self.inner.disable_access_logs(kind, api_id, stage).await
+        self.inner.disable_access_logs(api_id, stage).await
     }
     async fn find_usage_plan(&self, by: &ResourceRef) -> Result<UsagePlan, AwsError> {
         self.alive(false)?;

@@ -530,6 +530,52 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             Some("spec.slo.tiers"),
         ),
         (
+            "alarm-period-20s-on-per-minute-metrics",
+            guard(
+                "period-20",
+                &format!("{GUARD_SPEC}  alarms: {{fiveXXError: {{periodSeconds: 20}}}}\n"),
+            ),
+            Some("spec.alarms.fiveXXError.periodSeconds"),
+        ),
+        (
+            "alarm-period-90s",
+            guard(
+                "period-90",
+                &format!("{GUARD_SPEC}  alarms: {{latency: {{periodSeconds: 90}}}}\n"),
+            ),
+            Some("spec.alarms.latency"),
+        ),
+        (
+            "alarm-half-hours-over-a-day",
+            guard(
+                "period-long",
+                &format!(
+                    "{GUARD_SPEC}  alarms: {{latency: {{periodSeconds: 1800, evaluationPeriods: 49}}}}\n"
+                ),
+            ),
+            Some("spec.alarms.latency"),
+        ),
+        (
+            "good-alarm-hours-over-seven-days",
+            guard(
+                "period-week",
+                &format!(
+                    "{GUARD_SPEC}  alarms: {{latency: {{periodSeconds: 3600, evaluationPeriods: 168}}}}\n"
+                ),
+            ),
+            None,
+        ),
+        (
+            "alarm-hours-over-seven-days",
+            guard(
+                "period-over-week",
+                &format!(
+                    "{GUARD_SPEC}  alarms: {{latency: {{periodSeconds: 3600, evaluationPeriods: 169}}}}\n"
+                ),
+            ),
+            Some("spec.alarms.latency"),
+        ),
+        (
             "objective-short-window-not-shorter",
             guard(
                 "slo-windows",

@@ -297,12 +297,16 @@ fn deployment_of(
 
 fn patch(ops: &[PatchOp]) -> Vec<PatchOperation> {
     ops.iter()
-        .map(|op| {
-            PatchOperation::builder()
+        .map(|op| match op.remove {
+            true => PatchOperation::builder()
+                .op(Op::Remove)
+                .path(&op.path)
+                .build(),
+            false => PatchOperation::builder()
                 .op(Op::Replace)
                 .path(&op.path)
                 .value(&op.value)
-                .build()
+                .build(),
         })
         .collect()
 }
@@ -488,6 +492,7 @@ impl ApiGateway for SdkApiGateway {
         let op = PatchOp {
             path: "/deploymentId".to_owned(),
             value: deployment_id.to_owned(),
+            remove: false,
         };
         let first = self.meter.first_in_line();
         self.patch_stage_metered(&first, api_id, stage, patch(&[op]))
@@ -513,22 +518,8 @@ impl ApiGateway for SdkApiGateway {
         Ok(out.created_date().map(|at| at.secs()))
     }
 
-    async fn disable_access_logs(
-        &self,
-        kind: ApiKind,
-        api_id: &str,
-        stage: &str,
-    ) -> Result<(), AwsError> {
-        match kind {
-            ApiKind::Rest => {
-                let remove = PatchOperation::builder()
-                    .op(Op::Remove)
-                    .path("/accessLogSettings")
-                    .build();
-                self.patch_stage(api_id, stage, vec![remove]).await
-            }
-            ApiKind::Http => self.http.delete_access_log_settings(api_id, stage).await,
-        }
+    async fn disable_access_logs(&self, api_id: &str, stage: &str) -> Result<(), AwsError> {
+        self.http.delete_access_log_settings(api_id, stage).await
     }
 
     async fn find_usage_plan(&self, by: &ResourceRef) -> Result<UsagePlan, AwsError> {

@@ -413,6 +413,7 @@ mod tests {
         PatchOp {
             path: path.to_owned(),
             value: value.to_owned(),
+            remove: false,
         }
     }
 

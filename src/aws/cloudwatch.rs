@@ -17,7 +17,7 @@ use super::meter::Meter;
 use crate::model::{
     AlarmConfig, AlarmMetric, AlarmRule, ApiKind, AwsError, MathQuery, MetricStat, MinutePeaks,
     ObjectiveMetrics, ObservedAlarm, ObservedLogGroup, Query, StageKey, StageMetrics, Suppressor,
-    Tag, Threshold,
+    Tag, Threshold, served_period,
 };
 
 /// DescribeAlarms and DeleteAlarms take at most 100 names a call.
@@ -210,19 +210,22 @@ impl SdkCloudWatch {
     }
 
     /// The busiest and the slowest minute of one stage over the last `window` seconds: a
-    /// short episode that the window's totals would dilute.
+    /// short episode that the window's totals would dilute. Per minute while CloudWatch keeps
+    /// the window's minutes ([`served_period`]), else per 5 minutes or per hour.
     pub async fn minute_peaks(&self, key: &StageKey, window: i32) -> Result<MinutePeaks, AwsError> {
         let end = now_secs();
+        let period = served_period(i64::from(window));
         let queries = vec![
-            stage_query("n".to_owned(), key, "Count", "Sum", 60),
-            stage_query("i".to_owned(), key, "IntegrationLatency", "p99", 60),
+            stage_query("n".to_owned(), key, "Count", "Sum", period),
+            stage_query("i".to_owned(), key, "IntegrationLatency", "p99", period),
         ];
         let values = self
             .metric_values(queries, end - i64::from(window), end)
             .await?;
         let peak = |id: &str| values.get(id)?.iter().copied().reduce(f64::max);
         Ok(MinutePeaks {
-            rate: peak("n").map(|requests| requests / 60.0),
+            period,
+            rate: peak("n").map(|requests| requests / f64::from(period)),
             integration_latency_p99: peak("i"),
         })
     }

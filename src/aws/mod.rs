@@ -100,11 +100,10 @@ pub trait ApiGateway: Send + Sync {
         api_id: &str,
         deployment_id: &str,
     ) -> impl Future<Output = Result<Option<i64>, AwsError>> + Send;
-    /// Turns the stage's access logs off (REST: patch `remove /accessLogSettings`; HTTP:
-    /// DeleteAccessLogSettings).
+    /// Turns an HTTP API stage's access logs off (DeleteAccessLogSettings: no UpdateStage can).
+    /// A REST stage's go in its one UpdateStage (`remove /accessLogSettings`).
     fn disable_access_logs(
         &self,
-        kind: ApiKind,
         api_id: &str,
         stage: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;

@@ -513,16 +513,11 @@ impl ApiGateway for SharedApiGateway {
         self.sdk.deployment_made(api_id, deployment_id).await
     }
 
-    async fn disable_access_logs(
-        &self,
-        kind: ApiKind,
-        api_id: &str,
-        stage: &str,
-    ) -> Result<(), AwsError> {
-        let result = self.sdk.disable_access_logs(kind, api_id, stage).await;
+    async fn disable_access_logs(&self, api_id: &str, stage: &str) -> Result<(), AwsError> {
+        let result = self.sdk.disable_access_logs(api_id, stage).await;
         self.shared
             .stage_writes
-            .record(&api_key(kind, api_id), self.shared.window);
+            .record(&api_key(ApiKind::Http, api_id), self.shared.window);
         result
     }
 

@@ -98,6 +98,7 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
                         (_, "/accessLogSettings/format") => {
                             stage.access_log.get_or_insert_default().format = v
                         }
+                        (ApiKind::Rest, "/accessLogSettings") => stage.access_log = None,
                         (kind, other) => panic!("unexpected {kind:?} stage path {other}"),
                     }
                 }
@@ -215,6 +216,110 @@ fn paths(action: &Action) -> Vec<(&str, &str)> {
             .collect(),
         other => panic!("not a patch action: {other}"),
     }
+}
+
+/// Every ApiName dimension the plan writes, in runbook alarms, objective queries and dashboard
+/// widgets, for a REST API named `name` (id a1b2c3).
+fn api_names_watched(name: &str) -> Vec<String> {
+    let spec = spec(
+        "restApi: {name: x}\nstage: prod\nalarms: {}\ndashboard: {}\nslo: {availability: 99.9}\n",
+    );
+    let mut observed = fresh();
+    observed.api.name = name.to_owned();
+    let plan = plan(&guard(), &spec, &observed);
+    let mut names = Vec::new();
+    let watch = |names: &mut Vec<String>, stat: &crate::model::MetricStat| {
+        names.extend(
+            stat.dimensions
+                .iter()
+                .filter(|(dimension, _)| dimension == "ApiName")
+                .map(|(_, value)| value.clone()),
+        )
+    };
+    for action in &plan.actions {
+        match action {
+            Action::PutAlarm { alarm, .. } => {
+                if let crate::model::AlarmRule::Threshold(threshold) = &alarm.rule {
+                    match &threshold.metric {
+                        crate::model::AlarmMetric::Stat(stat) => watch(&mut names, stat),
+                        crate::model::AlarmMetric::Math(queries) => {
+                            for query in queries {
+                                if let crate::model::Query::Stat(stat) = &query.query {
+                                    watch(&mut names, stat)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Action::PutDashboard { body, .. } => {
+                // A widget's metric: [namespace, metric, "ApiName", value, "Stage", stage, ...].
+                let body: serde_json::Value = serde_json::from_str(body).unwrap();
+                let text = body.to_string();
+                for part in text.split("\"ApiName\",\"").skip(1) {
+                    names.push(part.split('"').next().unwrap().to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(names.len() > 10, "{names:?}");
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn alarm_descriptions_stay_within_cloudwatchs_limit_whatever_the_api_name() {
+    // A 1,000-character name (a guard's restApi.name may be 1,024), four tiers and a latency
+    // objective: the longest descriptions the operator composes.
+    let spec = spec(
+        "restApi: {name: x}\nstage: prod\nalarms: {}\nslo:\n  availability: 99.9\n  latency: \
+         {thresholdMs: 1000, objective: 99}\n  countAlarm: true\n  tiers:\n  - {burnRate: 14.4, \
+         longWindowMinutes: 60, shortWindowMinutes: 5}\n  - {burnRate: 6, longWindowMinutes: 360, \
+         shortWindowMinutes: 30}\n  - {burnRate: 3, longWindowMinutes: 1440, shortWindowMinutes: \
+         120}\n  - {burnRate: 1, longWindowMinutes: 4320, shortWindowMinutes: 360}\n",
+    );
+    let mut observed = fresh();
+    observed.api.name = "n".repeat(1000);
+    let plan = plan(&guard(), &spec, &observed);
+    let descriptions: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::PutAlarm { alarm, .. } => Some(alarm.description.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(descriptions.len() > 20, "{}", descriptions.len());
+    for description in descriptions {
+        let length = description.chars().count();
+        assert!(length <= 1024, "{length}: {description}");
+        // What a person paging needs is still there: the stage and the guard.
+        assert!(description.contains("/prod"), "{description}");
+        assert!(
+            description.contains("payments/orders-prod"),
+            "{description}"
+        );
+    }
+    assert_eq!(
+        crate::model::alarm_description("é".repeat(2000))
+            .chars()
+            .count(),
+        1024
+    );
+}
+
+#[test]
+fn alarms_queries_and_widgets_watch_the_api_name_api_gateway_publishes() {
+    // ASCII: as written. Non-ASCII characters: removed, as API Gateway publishes the
+    // dimension. Nothing left: the API's id.
+    assert_eq!(api_names_watched("orders-api"), ["orders-api"]);
+    assert_eq!(api_names_watched("zahlungs-api-grün"), ["zahlungs-api-grn"]);
+    assert_eq!(api_names_watched("支付接口"), ["a1b2c3"]);
+    let mut api = fresh().api;
+    api.name = "支付接口".to_owned();
+    assert_eq!(api.metric_stage("prod").api, "a1b2c3");
 }
 
 #[test]
@@ -1177,11 +1282,36 @@ fn access_logs_switched_off_are_removed_from_the_stage_only_when_on() {
     assert_eq!(
         plan(&guard(), &spec, &observed).actions,
         [Action::DisableAccessLogs {
-            kind: ApiKind::Http,
             api_id: "h1".to_owned(),
             stage: "$default".to_owned(),
         }]
     );
+}
+
+#[test]
+fn a_rest_stages_access_logs_go_off_in_its_one_update_stage() {
+    let spec = spec(
+        "restApi: {name: orders-api}\nstage: prod\ntracing: {enabled: true}\naccessLogging: \
+         {enabled: false}\n",
+    );
+    let mut observed = fresh();
+    observed.stage.access_log = Some(AccessLog {
+        destination_arn: "arn:aws:logs:us-east-1:123456789012:log-group:x".to_owned(),
+        format: "$context.requestId".to_owned(),
+    });
+    let plan = plan(&guard(), &spec, &observed);
+    assert_eq!(plan.actions.len(), 1, "{:#?}", plan.actions);
+    assert_eq!(
+        plan.actions[0].to_string(),
+        "update-stage a1b2c3/prod: /tracingEnabled false -> true, /accessLogSettings \
+         arn:aws:logs:us-east-1:123456789012:log-group:x -> (removed)"
+    );
+    let Action::UpdateStage { changes, .. } = &plan.actions[0] else {
+        panic!("{:?}", plan.actions[0])
+    };
+    assert!(changes[1].op.remove);
+    let synced = applied(observed, &plan.actions);
+    assert!(crate::plan::plan(&guard(), &spec, &synced).is_in_sync());
 }
 
 #[test]
@@ -1222,11 +1352,13 @@ fn an_http_route_settings_write_carries_the_groups_unchanged_fields() {
         &[
             PatchOp {
                 path: "/defaultRouteSettings/throttlingRateLimit".to_owned(),
-                value: "100".to_owned()
+                value: "100".to_owned(),
+                remove: false,
             },
             PatchOp {
                 path: "/defaultRouteSettings/throttlingBurstLimit".to_owned(),
-                value: "50".to_owned()
+                value: "50".to_owned(),
+                remove: false,
             },
         ]
     );
