@@ -274,7 +274,7 @@ pub async fn observe(
                 false => Ok(None),
             }
         },
-        observe_alarms(cloudwatch, guard, false),
+        observe_alarms(cloudwatch, guard, &[]),
         async {
             match &spec.dashboard {
                 // Boxed: it keeps the whole reconcile future small enough for a test thread.
@@ -389,24 +389,44 @@ fn touches(plan: &Plan, control: Control) -> bool {
         .any(|action| action.controls().contains(&control))
 }
 
-/// The guard's alarms; their tags read from AWS when `with_tags`, else only when kept.
+/// The guard's alarms; the tags of those named in `with_tags` read from AWS, the others'
+/// only when kept.
 async fn observe_alarms(
     cloudwatch: &impl CloudWatch,
     guard: &GuardId,
-    with_tags: bool,
+    with_tags: &[String],
 ) -> Result<Vec<(ObservedAlarm, Option<Vec<Tag>>)>, AwsError> {
     let mut alarms = Vec::new();
     for alarm in cloudwatch
         .describe_alarms(&guard.known_alarm_names())
         .await?
     {
-        let tags = match with_tags {
+        let tags = match with_tags.contains(&alarm.name) {
             true => Some(cloudwatch.list_tags(&alarm.arn).await?),
             false => cloudwatch.kept_tags(&alarm.arn),
         };
         alarms.push((alarm, tags));
     }
     Ok(alarms)
+}
+
+/// The alarms a plan writes (puts, tags or deletes) whose owner is not known yet: whose tags
+/// must be read before it does.
+fn owners_unread(plan: &Plan, observed: &Observed) -> Vec<String> {
+    let written = plan.actions.iter().flat_map(|action| match action {
+        Action::PutAlarm { alarm, .. } => vec![alarm.name.clone()],
+        Action::TagAlarm { name, .. } => vec![name.clone()],
+        Action::DeleteAlarms { names, .. } | Action::RetireAlarms { names } => names.clone(),
+        _ => Vec::new(),
+    });
+    written
+        .filter(|name| {
+            observed
+                .alarms
+                .iter()
+                .any(|(alarm, tags)| alarm.name == *name && tags.is_none())
+        })
+        .collect()
 }
 
 /// Deletes the guard's alarms (under today's names, the first ones and its objective's) that
@@ -419,7 +439,7 @@ pub async fn delete_owned_alarms(
 ) -> Result<Vec<String>, AwsError> {
     cloudwatch.forget(&guard.known_alarm_names());
     let (composites, others): (Vec<ObservedAlarm>, Vec<ObservedAlarm>) =
-        observe_alarms(cloudwatch, guard, true)
+        observe_alarms(cloudwatch, guard, &guard.known_alarm_names())
             .await?
             .into_iter()
             .filter(|(_, tags)| tags.as_ref().is_some_and(|tags| guard.owns(tags)))
@@ -714,18 +734,21 @@ pub async fn reconcile_claimed(
             let first = plan(guard, spec, observed);
             // Alarms may have been read from a shared listing up to a window old, and their
             // tags not at all; who owns an alarm is decided on a fresh read, tags included,
-            // before anything writes to it.
-            let tags_unread = observed.alarms.iter().any(|(_, tags)| tags.is_none());
-            // An alarm under a first name is the guard's to rename only if its tags say so.
+            // before anything writes to it: the tags of the alarms the plan writes, and of
+            // those under a first name (the guard's to rename only if its tags say so).
             let legacy = guard.legacy_alarm_names();
-            let legacy_unread = observed
-                .alarms
-                .iter()
-                .any(|(alarm, tags)| tags.is_none() && legacy.contains(&alarm.name));
+            let mut with_tags = owners_unread(&first, observed);
+            with_tags.extend(
+                observed
+                    .alarms
+                    .iter()
+                    .filter(|(alarm, tags)| tags.is_none() && legacy.contains(&alarm.name))
+                    .map(|(alarm, _)| alarm.name.clone()),
+            );
             let refresh_alarms = !spec.suspend
                 && ((touches(&first, Control::Alarms)
-                    && (cloudwatch.forget(&guard.known_alarm_names()) || tags_unread))
-                    || legacy_unread);
+                    && cloudwatch.forget(&guard.known_alarm_names()))
+                    || !with_tags.is_empty());
             // So are the log group (listed without tags; a group someone else made is never
             // changed) and the dashboard (its marker says whose it is) before a write to them.
             let log_group_tags_unread = matches!(
@@ -745,7 +768,7 @@ pub async fn reconcile_claimed(
             let (alarms, log_group, dashboard) = tokio::join!(
                 Box::pin(async {
                     match refresh_alarms {
-                        true => Some(observe_alarms(cloudwatch, guard, true).await),
+                        true => Some(observe_alarms(cloudwatch, guard, &with_tags).await),
                         false => None,
                     }
                 }),
@@ -780,9 +803,25 @@ pub async fn reconcile_claimed(
             if let Some(dashboard) = dashboard {
                 observed.dashboard = Some(dashboard);
             }
-            match refreshed {
+            let replanned = match refreshed {
                 false => first,
                 true => plan(guard, spec, observed),
+            };
+            // The fresh read may have shown alarms to write that the first plan did not.
+            let unread = owners_unread(&replanned, observed);
+            match unread.is_empty() || spec.suspend {
+                true => replanned,
+                // Boxed: the reconcile future stays small enough for a test thread.
+                false => match Box::pin(observe_alarms(cloudwatch, guard, &unread)).await {
+                    Ok(alarms) => {
+                        observed.alarms = alarms;
+                        plan(guard, spec, observed)
+                    }
+                    Err(source) => {
+                        let ObserveError { what, source } = alarms_error(guard, source);
+                        return Report::refused(guard, what, source);
+                    }
+                },
             }
         }
         Err(_) => Plan::default(),

@@ -561,3 +561,71 @@ async fn verify_reports_a_regressed_deployment_and_refuses_a_file_without_deploy
         text(&out.stderr)
     );
 }
+
+/// No identical read twice in one run (issue 32): the account is asked of STS once for every
+/// guard and region of an identity, an API that does not exist is listed for once, a dry
+/// run reads the tags of only the alarms it would write, and a dashboard to delete is read
+/// once before DeleteDashboards.
+#[tokio::test]
+async fn one_run_makes_no_identical_read_twice() {
+    let region = "ap-south-1";
+    let config = support::config(region).await;
+    support::seed_api(&config, "cli-once-api", "prod").await;
+    support::seed_api(&config, "cli-once-other-api", "prod").await;
+    let guard = |name: &str, api: &str, extra: &str| {
+        format!(
+            "---
+apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuard
+metadata: {{name: {name}, namespace: cli}}
+spec:
+  restApi: {{name: {api}}}
+  stage: prod
+  alarms: {{{extra}}}
+  dashboard: {{}}
+"
+        )
+    };
+    // Two guards with dashboards (whose widgets name the account), one naming the region and
+    // one taking it from the environment, and one on an API that does not exist.
+    let file = [
+        guard("once", "cli-once-api", ""),
+        guard("once-other", "cli-once-other-api", "").replace(
+            "  stage: prod\n",
+            &format!("  stage: prod\n  region: {region}\n"),
+        ),
+        guard("once-missing", "cli-no-such-api", ""),
+    ]
+    .concat();
+    let path = write_temp("once.yaml", &file);
+    let path = path.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_apigw-guard"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", support::endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", region)
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        calls_by_operation(&text(&out.stderr))
+    };
+    let applied = run(&["reconcile", "--once", "-f", path]);
+    assert_eq!(applied.get("GetCallerIdentity"), Some(&1), "{applied:?}");
+    assert_eq!(applied.get("GetRestApis"), Some(&1), "{applied:?}");
+
+    // One alarm's threshold changed: the dry run reads that alarm's tags only.
+    let changed = file.replacen("alarms: {}", "alarms: {latency: {threshold: 900}}", 1);
+    let changed_path = write_temp("once-changed.yaml", &changed);
+    let planned = run(&["plan", "-f", changed_path.to_str().unwrap()]);
+    assert_eq!(planned.get("ListTagsForResource"), Some(&1), "{planned:?}");
+    assert_eq!(planned.get("GetRestApis"), Some(&1), "{planned:?}");
+
+    // The dashboards dropped: each is read once, then deleted.
+    let dropped = file.replace("  dashboard: {}\n", "  dashboard: {enabled: false}\n");
+    let dropped_path = write_temp("once-dropped.yaml", &dropped);
+    let deleted = run(&["reconcile", "--once", "-f", dropped_path.to_str().unwrap()]);
+    assert_eq!(deleted.get("DeleteDashboards"), Some(&2), "{deleted:?}");
+    assert_eq!(deleted.get("GetDashboard"), Some(&2), "{deleted:?}");
+}

@@ -75,6 +75,8 @@ pub struct RegionalClients {
     shared: Mutex<HashMap<(String, String), Arc<SharedReads>>>,
     /// The account of the operator's own identity, once STS said which.
     own_account: std::sync::OnceLock<String>,
+    /// The account each identity acts in, once STS said, for its clients in every region.
+    accounts: Mutex<HashMap<Identity, KeptAccountId>>,
 }
 
 /// One identity's clients in one region, and the account they act in once known.
@@ -109,6 +111,7 @@ impl RegionalClients {
             cache: Mutex::default(),
             shared: Mutex::default(),
             own_account: std::sync::OnceLock::new(),
+            accounts: Mutex::default(),
         }
     }
 
@@ -369,7 +372,13 @@ impl RegionalClients {
                             .region(region)
                             .build(),
                     ),
-                    account_id: KeptAccountId::default(),
+                    account_id: self
+                        .accounts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(identity.clone())
+                        .or_default()
+                        .clone(),
                 };
                 // Two guards may have built at once: the first kept is the one all share.
                 self.lock().entry(key).or_insert(built).clone()

@@ -184,6 +184,9 @@ impl Writes {
     }
 }
 
+/// A listing this young is not read again for a name it lacks.
+const FRESH_ENOUGH: Duration = Duration::from_secs(10);
+
 /// One API's stages by name, as GetStages returns them.
 type StagesSlot = Slot<Vec<(String, StageSettings)>>;
 
@@ -195,7 +198,8 @@ fn api_key(kind: ApiKind, api_id: &str) -> String {
 
 /// The account one identity's credentials act in, once STS said: kept per identity, never
 /// shared, since it is what tells a role that reached another account than it names.
-pub type KeptAccountId = Arc<Mutex<Option<String>>>;
+/// Held across the one STS call, so callers at once wait for it rather than each asking.
+pub type KeptAccountId = Arc<tokio::sync::Mutex<Option<String>>>;
 
 /// What the guards of one AWS account and region share, whichever identity reaches it.
 pub struct SharedReads {
@@ -208,6 +212,9 @@ pub struct SharedReads {
     stages: Mutex<HashMap<String, Arc<StagesSlot>>>,
     /// HTTP APIs' route keys by API id.
     routes: Mutex<HashMap<String, Arc<Slot<Vec<String>>>>>,
+    /// Names a lookup missed, with when the listing that lacked them was read: the same name
+    /// missed again is not re-read from a listing no newer.
+    missed: Mutex<HashMap<String, Instant>>,
     usage_plans: Slot<Vec<(String, UsagePlan)>>,
     account: Slot<Option<String>>,
     alarms: Slot<HashMap<String, ObservedAlarm>>,
@@ -252,6 +259,7 @@ impl SharedReads {
             http_apis: Slot::default(),
             stages: Mutex::default(),
             routes: Mutex::default(),
+            missed: Mutex::default(),
             usage_plans: Slot::default(),
             account: Slot::default(),
             alarms: Slot::default(),
@@ -311,6 +319,20 @@ impl SharedReads {
             ApiKind::Rest => &self.rest_apis,
             ApiKind::Http => &self.http_apis,
         }
+    }
+
+    /// Whether a lookup of `what` that missed in the listing read at `listed` should read the
+    /// listing again (it may predate what was looked for): not when that listing is seconds
+    /// old (one run's guards, or a burst of reconciles, share it), nor when one no older
+    /// already lacked it.
+    fn look_again(&self, what: &str, listed: Instant) -> bool {
+        let missed = lock(&self.missed).get(what).copied();
+        listed.elapsed() >= FRESH_ENOUGH && missed.is_none_or(|at| at < listed)
+    }
+
+    /// `what` is not in the listing read at `listed`.
+    fn missed(&self, what: String, listed: Instant) {
+        lock(&self.missed).insert(what, listed);
     }
 
     fn route_slot(&self, api_id: &str) -> Arc<Slot<Vec<String>>> {
@@ -428,12 +450,20 @@ fn not_listed(result: &Result<impl Sized, AwsError>) -> bool {
 }
 
 impl ApiGateway for SharedApiGateway {
+    /// From the shared listing; a name it lacks is looked for once more in a new listing,
+    /// unless the listing was read for this lookup or already lacked it.
     async fn find_api(&self, kind: ApiKind, by: &ResourceRef) -> Result<GuardedApi, AwsError> {
-        let found = find_listed(kind, &self.listing(kind, false).await?.value, by);
-        if !not_listed(&found) {
-            return found;
+        let what = format!("{kind:?} {by:?}");
+        let mut listing = self.listing(kind, false).await?;
+        let mut found = find_listed(kind, &listing.value, by);
+        if not_listed(&found) && self.shared.look_again(&what, listing.at) {
+            listing = self.listing(kind, true).await?;
+            found = find_listed(kind, &listing.value, by);
         }
-        find_listed(kind, &self.listing(kind, true).await?.value, by)
+        if not_listed(&found) {
+            self.shared.missed(what, listing.at);
+        }
+        found
     }
 
     async fn get_api(&self, kind: ApiKind, id: &str) -> Result<GuardedApi, AwsError> {
@@ -522,10 +552,15 @@ impl ApiGateway for SharedApiGateway {
     }
 
     async fn find_usage_plan(&self, by: &ResourceRef) -> Result<UsagePlan, AwsError> {
-        let plans = self.usage_plans(false).await?;
+        let what = format!("usage plan {by:?}");
+        let mut plans = self.usage_plans(false).await?;
         let mut found = find_plan(&plans.value, by);
+        if not_listed(&found) && self.shared.look_again(&what, plans.at) {
+            plans = self.usage_plans(true).await?;
+            found = find_plan(&plans.value, by);
+        }
         if not_listed(&found) {
-            found = find_plan(&self.usage_plans(true).await?.value, by);
+            self.shared.missed(what, plans.at);
         }
         match found {
             Ok(plan) if self.shared.plan_writes.after(&plan.id, plans.at) => {
@@ -564,6 +599,10 @@ pub struct SharedCloudWatch {
     sdk: SdkCloudWatch,
     shared: Arc<SharedReads>,
     account_id: KeptAccountId,
+    /// The dashboards this client answered for (one reconcile's), each with whether the answer
+    /// came from AWS now (true) or from what was kept (false): only a kept one is read again
+    /// before a write.
+    dashboard_answers: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 impl SharedCloudWatch {
@@ -572,6 +611,25 @@ impl SharedCloudWatch {
             sdk,
             shared,
             account_id,
+            dashboard_answers: Arc::default(),
+        }
+    }
+
+    /// The dashboard `name` was answered for, from AWS now or from what was kept.
+    fn answered(&self, name: &str, afresh: bool) {
+        lock(&self.dashboard_answers).insert(name.to_owned(), afresh);
+    }
+
+    /// The dashboards were written: what is kept of them is stale for every client.
+    fn dashboards_written(&self, names: &[String]) {
+        let mut bodies = lock(&self.shared.dashboard_bodies);
+        let mut answers = lock(&self.dashboard_answers);
+        for name in names {
+            self.shared
+                .dashboard_writes
+                .record(name, self.shared.window);
+            bodies.remove(name);
+            answers.remove(name);
         }
     }
 
@@ -726,18 +784,14 @@ impl CloudWatch for SharedCloudWatch {
         self.sdk.region()
     }
 
-    /// Read once per identity and region: credentials do not change account.
+    /// Read once per identity, whatever the region: credentials do not change account.
     async fn account_id(&self) -> Result<String, AwsError> {
-        let kept = self
-            .account_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(id) = kept {
-            return Ok(id);
+        let mut kept = self.account_id.lock().await;
+        if let Some(id) = kept.as_ref() {
+            return Ok(id.clone());
         }
         let id = self.sdk.account_id().await?;
-        *self.account_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.clone());
+        *kept = Some(id.clone());
         Ok(id)
     }
 
@@ -745,8 +799,10 @@ impl CloudWatch for SharedCloudWatch {
     /// when the listing shows the dashboard new or modified since it was last read, or written
     /// by this process since the listing. Another name is read on its own.
     async fn get_dashboard(&self, name: &str) -> Result<Option<String>, AwsError> {
+        let began = Instant::now();
         let prefix = dashboard_listing_prefix();
         if !name.starts_with(&prefix) {
+            self.answered(name, true);
             return self.sdk.get_dashboard(name).await;
         }
         let listing = self
@@ -764,10 +820,13 @@ impl CloudWatch for SharedCloudWatch {
             )
             .await?;
         if self.shared.dashboard_writes.after(name, listing.at) {
+            self.answered(name, true);
             return self.sdk.get_dashboard(name).await;
         }
         let Some(modified) = listing.value.get(name) else {
             lock(&self.shared.dashboard_bodies).remove(name);
+            // Missing from a listing read for this answer, or from one kept.
+            self.answered(name, listing.at >= began);
             return Ok(None);
         };
         let kept = lock(&self.shared.dashboard_bodies)
@@ -775,8 +834,10 @@ impl CloudWatch for SharedCloudWatch {
             .filter(|(at, _)| Some(at) == modified.as_ref())
             .map(|(_, body)| body.clone());
         if kept.is_some() {
+            self.answered(name, false);
             return Ok(kept);
         }
+        self.answered(name, true);
         let read_at = Instant::now();
         let body = self.sdk.get_dashboard(name).await?;
         let mut bodies = lock(&self.shared.dashboard_bodies);
@@ -795,24 +856,28 @@ impl CloudWatch for SharedCloudWatch {
 
     async fn put_dashboard(&self, name: &str, body: &str) -> Result<(), AwsError> {
         let result = self.sdk.put_dashboard(name, body).await;
-        self.forget_dashboards(&[name.to_owned()]);
+        self.dashboards_written(&[name.to_owned()]);
         result
     }
 
     async fn delete_dashboards(&self, names: &[String]) -> Result<(), AwsError> {
         let result = self.sdk.delete_dashboards(names).await;
-        self.forget_dashboards(names);
+        self.dashboards_written(names);
         result
     }
 
+    /// Nothing is forgotten (false) when this client answered for these dashboards, and
+    /// only from AWS now: reading them again would read the same.
     fn forget_dashboards(&self, names: &[String]) -> bool {
-        let mut bodies = lock(&self.shared.dashboard_bodies);
-        for name in names {
-            self.shared
-                .dashboard_writes
-                .record(name, self.shared.window);
-            bodies.remove(name);
+        let afresh = {
+            let answers = lock(&self.dashboard_answers);
+            names.iter().any(|name| answers.contains_key(name))
+                && names.iter().all(|name| answers.get(name) != Some(&false))
+        };
+        if afresh {
+            return false;
         }
+        self.dashboards_written(names);
         true
     }
 
