@@ -41,6 +41,13 @@ ParentsOfAlarmName/ChildrenOfAlarmName, and DeleteAlarms' refusals (see there).
 moto's PutMetricAlarm stores and describes a metric-math alarm's Metrics, and SetAlarmState,
 TagResource and ListTagsForResource work on metric-math and composite alarms alike, but it takes
 any Metrics list; `add_metric_math_checks` adds AWS's refusals (see there).
+
+moto takes what AWS refuses: every request is checked against the service's published model and
+the limits AWS documents that matter here (`conformance.RequestChecker`, in front of moto, so a
+CBOR request is checked once the bridge made it JSON 1.0), and GetMetricData answers no data
+points for a period CloudWatch does not keep for the start time (`conformance.unserved_queries`).
+moto's UpdateUsagePlan takes `/throttle/rateLimit` with int(), so a rate of 123.5 (a double
+in AWS) fails with 500; `add_usage_plan_rate_as_double` keeps it a double.
 """
 
 import argparse
@@ -62,7 +69,7 @@ from urllib.parse import unquote
 from moto.apigateway import urls as apigateway_urls
 from moto.apigateway.exceptions import BadRequestException as RestBadRequestException
 from moto.apigateway.exceptions import NotFoundException as RestNotFoundException
-from moto.apigateway.models import APIGatewayBackend, RestAPI
+from moto.apigateway.models import APIGatewayBackend, RestAPI, UsagePlan
 from moto.apigateway.models import Stage as RestStage
 from moto.apigateway.responses import APIGatewayResponse
 from moto.apigatewayv2 import models as apigatewayv2_models
@@ -85,6 +92,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import make_server
+
+from conformance import RequestChecker
 
 # Operation -> (listed members, page-size parameter, AWS's largest page). DescribeAlarms pages
 # its two lists together (MaxRecords counts alarms of both kinds), here in one name order.
@@ -1049,8 +1058,32 @@ def add_metric_math_checks():
     CloudWatchResponse._apigw_guard_metric_math = True
 
 
+def add_usage_plan_rate_as_double():
+    """UpdateUsagePlan `replace /throttle/rateLimit` keeps the value a double, as AWS's model
+    types it (moto converts it with int(): 123.5 fails with 500)."""
+    if getattr(UsagePlan, "_apigw_guard_rate_as_double", False):
+        return
+    apply = UsagePlan.apply_patch_operations
+
+    def apply_patch_operations(self, patch_operations):
+        rest = []
+        for op in patch_operations:
+            if op.get("op") in ("add", "replace") and op.get("path") == "/throttle/rateLimit":
+                try:
+                    self.throttle["rateLimit"] = float(op["value"])
+                except (TypeError, ValueError):
+                    raise RestBadRequestException(f"Invalid rateLimit {op.get('value')!r}")
+            else:
+                rest.append(op)
+        apply(self, rest)
+
+    UsagePlan.apply_patch_operations = apply_patch_operations
+    UsagePlan._apigw_guard_rate_as_double = True
+
+
 class CborBridge:
-    """WSGI middleware: RPC v2 CBOR in, JSON 1.0 to the wrapped app, CBOR back out."""
+    """WSGI middleware: RPC v2 CBOR in, JSON 1.0 to the wrapped app, CBOR back out. The
+    wrapped app checks each request as AWS checks it first (`conformance`)."""
 
     def __init__(self, app, models=None):
         add_percentiles()
@@ -1061,7 +1094,8 @@ class CborBridge:
         add_log_group_checks()
         add_composite_alarms()
         add_metric_math_checks()
-        self.app = app
+        add_usage_plan_rate_as_double()
+        self.app = RequestChecker(app)
         self.models = models or ServiceModels()
 
     def __call__(self, environ, start_response):
@@ -1109,6 +1143,7 @@ class CborBridge:
         status = captured["status"]
         if status.startswith("2") and match["operation"] in PAGED:
             payload = page(match["operation"], request, payload)
+
         if status.startswith("2"):
             out = to_cbor(operation.output_shape, payload) if operation.output_shape else {}
         else:

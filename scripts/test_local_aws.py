@@ -16,6 +16,7 @@ import uuid
 from urllib.parse import quote
 
 import boto3
+import botocore.config
 import botocore.session
 import cbor2
 from botocore.exceptions import ClientError
@@ -184,11 +185,13 @@ class BridgeTest(unittest.TestCase):
                 break
         self.assertEqual((pages, seen), (3, names))
         # Without MaxRecords AWS pages at 100 (its largest page), never all at once.
-        body = self.assertCborResponse(
-            cbor_call(self.client, "DescribeAlarms", {"AlarmNamePrefix": prefix, "MaxRecords": 500})
-        )
+        body = self.assertCborResponse(cbor_call(self.client, "DescribeAlarms", {"AlarmNamePrefix": prefix}))
         self.assertEqual(len(body["MetricAlarms"]), 7)
         self.assertNotIn("NextToken", body)
+        # More than 100 a page is refused, as the model's range says.
+        response = cbor_call(self.client, "DescribeAlarms", {"AlarmNamePrefix": prefix, "MaxRecords": 500})
+        body = self.assertCborError(response, 400, "ValidationError")
+        self.assertIn("at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100", body["message"])
 
     def test_metric_data_answers_percentiles(self):
         now = datetime.datetime.now(UTC).replace(microsecond=0)
@@ -791,6 +794,174 @@ def raw_bodies(client):
 
 def api_arn(api_id, region="us-east-1"):
     return f"arn:aws:apigateway:{region}::/apis/{api_id}"
+
+
+class ConformanceTest(LocalAwsServer):
+    """The local AWS refuses what AWS refuses (scripts/conformance.py): each rule once, with
+    boto3's own checks off so the request reaches the server as a careless client sends it."""
+
+    def strict(self, service):
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=botocore.config.Config(parameter_validation=False, retries={"max_attempts": 1}),
+        )
+
+    def alarm(self, **overrides):
+        fields = {
+            "AlarmName": unique("conformance"),
+            "Namespace": "AWS/ApiGateway",
+            "MetricName": "5XXError",
+            "Statistic": "Sum",
+            "Dimensions": [{"Name": "ApiName", "Value": "orders-api"}, {"Name": "Stage", "Value": "prod"}],
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": 10.0,
+            "ComparisonOperator": "GreaterThanThreshold",
+        }
+        fields.update(overrides)
+        return fields
+
+    def refused(self, code, call, **fields):
+        response = self.assertClientError(code, call, **fields)
+        self.assertEqual(response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        return response["Error"]["Message"]
+
+    def test_a_description_over_1024_characters_is_refused(self):
+        cw = self.strict("cloudwatch")
+        message = self.refused("ValidationError", cw.put_metric_alarm, **self.alarm(AlarmDescription="d" * 1025))
+        self.assertIn(
+            "at 'alarmDescription' failed to satisfy constraint: Member must have length less than or equal to 1024",
+            message,
+        )
+        cw.put_metric_alarm(**self.alarm(AlarmDescription="d" * 1024))
+
+    def test_dimension_values_are_ascii_with_a_non_blank_character(self):
+        cw = self.strict("cloudwatch")
+        for value in ("zahlungs-api-grün", "支付接口", "   "):
+            with self.subTest(value=value):
+                dimensions = [{"Name": "ApiName", "Value": value}, {"Name": "Stage", "Value": "prod"}]
+                message = self.refused("ValidationError", cw.put_metric_alarm, **self.alarm(Dimensions=dimensions))
+                self.assertIn("dimensions.1.member.value", message)
+                self.assertIn("only ASCII characters", message)
+        now = datetime.datetime.now(UTC)
+        query = {
+            "Id": "m",
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/ApiGateway", "MetricName": "Count", "Dimensions": [{"Name": "ApiName", "Value": "grün"}]},
+                "Period": 60,
+                "Stat": "Sum",
+            },
+        }
+        self.refused(
+            "ValidationError",
+            cw.get_metric_data,
+            MetricDataQueries=[query],
+            StartTime=now - datetime.timedelta(hours=1),
+            EndTime=now,
+        )
+
+    def test_periods_and_evaluation_windows_are_what_cloudwatch_takes(self):
+        cw = self.strict("cloudwatch")
+        for period, evaluations, taken in (
+            (20, 1, True),
+            (45, 1, False),
+            (60, 1440, True),
+            (60, 1441, False),
+            (1800, 49, False),
+            (3600, 168, True),
+            (3600, 169, False),
+        ):
+            with self.subTest(period=period, evaluations=evaluations):
+                fields = self.alarm(Period=period, EvaluationPeriods=evaluations)
+                if taken:
+                    cw.put_metric_alarm(**fields)
+                else:
+                    self.refused("ValidationError", cw.put_metric_alarm, **fields)
+        message = self.refused(
+            "ValidationError", cw.put_metric_alarm, **self.alarm(EvaluationPeriods=2, DatapointsToAlarm=3)
+        )
+        self.assertIn("DatapointsToAlarm (3) must be at most EvaluationPeriods (2)", message)
+
+    def test_a_composite_rule_over_10240_characters_and_a_missing_member_are_refused(self):
+        cw = self.strict("cloudwatch")
+        rule = " OR ".join(f'ALARM("{unique("child")}")' for _ in range(400))
+        self.assertGreater(len(rule), 10240)
+        message = self.refused("ValidationError", cw.put_composite_alarm, AlarmName=unique("composite"), AlarmRule=rule)
+        self.assertIn("at 'alarmRule'", message)
+        message = self.refused("ValidationError", cw.put_composite_alarm, AlarmName=unique("composite"))
+        self.assertIn("Value null at 'alarmRule' failed to satisfy constraint: Member must not be null", message)
+
+    def test_dashboard_names_are_alphanumerics_dashes_and_underscores(self):
+        cw = self.strict("cloudwatch")
+        body = json.dumps({"widgets": []})
+        message = self.refused("ValidationError", cw.put_dashboard, DashboardName="orders prod", DashboardBody=body)
+        self.assertIn("at 'dashboardName'", message)
+        cw.put_dashboard(DashboardName=unique("apigw-guard-ns_name"), DashboardBody=body)
+
+    def test_get_metric_data_answers_nothing_for_a_period_too_fine_for_the_start_time(self):
+        cw = self.client("cloudwatch")
+        api = unique("old-api")
+        dimensions = [{"Name": "ApiName", "Value": api}, {"Name": "Stage", "Value": "prod"}]
+        now = datetime.datetime.now(UTC)
+        then = now - datetime.timedelta(days=20)
+        cw.put_metric_data(
+            Namespace="AWS/ApiGateway",
+            MetricData=[{"MetricName": "Count", "Dimensions": dimensions, "Timestamp": then, "Value": 7.0}],
+        )
+
+        def values(period):
+            query = {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/ApiGateway", "MetricName": "Count", "Dimensions": dimensions},
+                    "Period": period,
+                    "Stat": "Sum",
+                },
+            }
+            out = cw.get_metric_data(
+                MetricDataQueries=[query], StartTime=then - datetime.timedelta(hours=1), EndTime=now
+            )
+            return out["MetricDataResults"][0]["Values"]
+
+        # 20 days back: per minute is not kept, per 5 minutes is.
+        self.assertEqual(values(60), [])
+        self.assertEqual(sum(values(300)), 7.0)
+
+    def test_log_group_names_follow_the_model(self):
+        logs = self.strict("logs")
+        message = self.refused("ValidationException", logs.create_log_group, logGroupName="orders prod")
+        self.assertIn("at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern", message)
+        message = self.refused("ValidationException", logs.create_log_group, logGroupName="x" * 513)
+        self.assertIn("Member must have length less than or equal to 512", message)
+
+    def test_api_gateway_requests_follow_the_model(self):
+        v2 = self.strict("apigatewayv2")
+        message = self.refused("BadRequestException", v2.create_api, Name=unique("api"), ProtocolType="GRPC")
+        self.assertIn("at 'protocolType' failed to satisfy constraint: Member must satisfy enum value set", message)
+        rest = self.strict("apigateway")
+        api = rest.create_rest_api(name=unique("conformance-api"))["id"]
+        message = self.refused(
+            "BadRequestException",
+            rest.update_rest_api,
+            restApiId=api,
+            patchOperations=[{"op": "frobnicate", "path": "/description", "value": "x"}],
+        )
+        self.assertIn("at 'patchOperations.1.member.op'", message)
+
+    def test_a_usage_plan_rate_is_a_double(self):
+        rest = self.client("apigateway")
+        plan = rest.create_usage_plan(name=unique("conformance-plan"))["id"]
+        ops = [
+            {"op": "replace", "path": "/throttle/rateLimit", "value": "123.5"},
+            {"op": "replace", "path": "/throttle/burstLimit", "value": "200"},
+        ]
+        updated = rest.update_usage_plan(usagePlanId=plan, patchOperations=ops)
+        self.assertEqual(updated["throttle"], {"rateLimit": 123.5, "burstLimit": 200})
+        self.assertEqual(rest.get_usage_plan(usagePlanId=plan)["throttle"]["rateLimit"], 123.5)
 
 
 class MetricMathAlarmTest(LocalAwsServer):

@@ -387,7 +387,21 @@ async fn the_crd_schema_and_its_cel_rules_accept_and_refuse_as_intended() {
                 "restApi: {{name: a}}\n  alarms: {{latency: {}}}",
                 alarm.replace("300", "90")
             ),
-            Some("periodSeconds must be 10, 30 or a multiple of 60"),
+            Some("periodSeconds must be a multiple of 60: API Gateway publishes its metrics once a minute"),
+        ),
+        (
+            format!(
+                "restApi: {{name: a}}\n  alarms: {{latency: {}}}",
+                alarm.replace("300", "20")
+            ),
+            Some("should be greater than or equal to 60"),
+        ),
+        (
+            format!(
+                "restApi: {{name: a}}\n  alarms: {{latency: {}}}",
+                alarm.replace("periodSeconds: 300, evaluationPeriods: 1", "periodSeconds: 3600, evaluationPeriods: 168")
+            ),
+            None,
         ),
         (
             format!(

@@ -1634,3 +1634,55 @@ async fn a_rest_stages_access_logs_go_off_in_its_one_update_stage() {
     let (_, _, again) = f.reconcile(&off).await;
     assert_eq!(writes(&again), Vec::<&str>::new());
 }
+
+/// Against a local AWS that refuses what AWS refuses (scripts/conformance.py): a REST API
+/// whose name has non-ASCII characters, or none left, and one with a 1,000-character name
+/// are guarded with every alarm, the objective and the dashboard, each alarm on the ApiName
+/// API Gateway publishes (issue 32: before, the dimensions and descriptions were refused).
+#[tokio::test]
+async fn apis_of_any_name_are_guarded_on_the_name_api_gateway_publishes() {
+    let config = support::config(REGION).await;
+    let long = format!("long-{}", "n".repeat(995));
+    for (name, published) in [
+        ("zahlungs-api-grün", "zahlungs-api-grn".to_owned()),
+        ("支付接口", String::new()),
+        (long.as_str(), long.clone()),
+    ] {
+        let api_id = support::seed_api(&config, name, "prod").await;
+        let published = match published.is_empty() {
+            true => api_id.clone(),
+            false => published,
+        };
+        let (_, apigateway, cloudwatch, guard) =
+            http_guard(&config, &format!("named-{}", api_id.to_lowercase())).await;
+        let spec: ApiGatewayGuardSpec = serde_yaml::from_str(&format!(
+            "restApi: {{id: {api_id}}}\nstage: prod\nalarms: {{}}\ndashboard: {{}}\nslo: {{availability: 99.9, countAlarm: true, latency: {{thresholdMs: 1000, objective: 99}}}}\n"
+        ))
+        .unwrap();
+        let report = Box::pin(reconcile(&apigateway, &cloudwatch, &guard, &spec, false)).await;
+        let status = status::build(&spec, Some(1), &report, None, "now");
+        assert_eq!(
+            condition(&status, "Ready").0,
+            "True",
+            "{name:.40}: {:?}",
+            report
+                .outcomes
+                .iter()
+                .filter_map(|o| o.result.as_ref().err().map(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        );
+        let alarm = cloudwatch
+            .describe_alarms(&[guard.alarm_name(apigw_guard::model::AlarmKind::Latency)])
+            .await
+            .unwrap()
+            .remove(0)
+            .config
+            .unwrap();
+        let dimensions = &alarm.stat().unwrap().dimensions;
+        assert!(
+            dimensions.contains(&("ApiName".to_owned(), published.clone())),
+            "{name:.40}: {dimensions:?}"
+        );
+        assert!(alarm.description.chars().count() <= 1024);
+    }
+}
