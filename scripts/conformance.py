@@ -369,25 +369,15 @@ class RequestChecker:
 
     def _served(self, environ, start_response, unserved):
         """GetMetricData as CloudWatch answers it: no data points for the `unserved` queries."""
-        captured = {}
-
-        def capture(status, headers, exc_info=None):
-            captured["status"], captured["headers"] = status, headers
-            return lambda _data: None
-
-        chunks = self.app(environ, capture)
-        try:
-            answer = b"".join(chunks)
-        finally:
-            getattr(chunks, "close", lambda: None)()
-        if unserved and captured["status"].startswith("2"):
+        status, headers, answer = call_app(self.app, environ)
+        if unserved and status.startswith("2"):
             payload = json.loads(answer)
             for result in payload.get("MetricDataResults", []):
                 if result.get("Id") in unserved:
                     result["Timestamps"], result["Values"] = [], []
             answer = json.dumps(payload).encode()
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        start_response(captured["status"], headers + [("Content-Length", str(len(answer)))])
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, headers + [("Content-Length", str(len(answer)))])
         return [answer]
 
     def _checked(self, environ):
@@ -421,6 +411,22 @@ class RequestChecker:
         params = rest_json_params(found, labels, query, body)
         code = self.REST_JSON[service]
         return service, found.name, code, self.check(service, found.name, params), params
+
+
+def call_app(app, environ):
+    """The WSGI `app`'s whole answer to `environ`: (status, headers, body)."""
+    captured = {}
+
+    def capture(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda _data: None
+
+    chunks = app(environ, capture)
+    try:
+        body = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return captured["status"], captured["headers"], body
 
 
 def _record(service, operation, violations):

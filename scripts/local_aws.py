@@ -93,7 +93,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from conformance import RequestChecker
+from conformance import RequestChecker, call_app
 
 # Operation -> (listed members, page-size parameter, AWS's largest page). DescribeAlarms pages
 # its two lists together (MaxRecords counts alarms of both kinds), here in one name order.
@@ -1128,19 +1128,8 @@ class CborBridge:
                 "wsgi.input": _Body(body),
             }
         )
-        captured = {}
-
-        def capture(status, headers, exc_info=None):
-            captured["status"], captured["headers"] = status, headers
-            return lambda _data: None
-
-        chunks = self.app(inner, capture)
-        try:
-            answer = b"".join(chunks)
-        finally:
-            getattr(chunks, "close", lambda: None)()
+        status, headers, answer = call_app(self.app, inner)
         payload = json.loads(answer) if answer.strip() else {}
-        status = captured["status"]
         if status.startswith("2") and match["operation"] in PAGED:
             payload = page(match["operation"], request, payload)
 
@@ -1150,7 +1139,7 @@ class CborBridge:
             out = error_body(payload)
         kept = [
             (name, value)
-            for name, value in captured["headers"]
+            for name, value in headers
             if name.lower() not in ("content-type", "content-length", "x-amz-crc32")
         ]
         return self._reply(start_response, status, kept, out)
