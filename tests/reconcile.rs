@@ -1460,7 +1460,9 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
     assert_eq!(after.status.verdict, ROLLED_BACK);
     assert_eq!(writes(&calls), Vec::<&str>::new());
 
-    // With rollback Off the same regression is reported and the stage left on it.
+    // With rollback Off a regression is reported and the stage left on it. A second on, so
+    // the figures above (in whole seconds) are this deployment's baseline, never its window.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let third = deploy(&f).await;
     let off = yaml("Off");
     let (report, _, _) = f.reconcile(&off).await;
@@ -1474,7 +1476,9 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
     )
     .await
     .unwrap();
-    put_traffic_now(&f, 100.0, 60.0).await;
+    // Slower than anything before it (the baseline's 50 % 5XX share is no contrast for 5XX).
+    let slow = [("Count", 100.0), ("Latency", 5000.0)];
+    support::put_metrics_now(&f.config, ("ApiName", &f.api_name), &slow).await;
     let (report, _, _) = f.reconcile(&off).await;
     let mark = f.calls.len();
     let reported = verify_deployment(
