@@ -165,6 +165,7 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     printcolumn = r#"{"name":"Kind","type":"string","jsonPath":".status.apiKind"}"#,
     printcolumn = r#"{"name":"Stage","type":"string","jsonPath":".spec.stage"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Verified","type":"string","jsonPath":".status.conditions[?(@.type==\"Verified\")].status"}"#,
     printcolumn = r#"{"name":"Alarms","type":"string","jsonPath":".status.alarmSummary"}"#,
     printcolumn = r#"{"name":"Budget","type":"number","jsonPath":".status.objective.budgetRemainingPercent","priority":1}"#,
@@ -811,8 +812,13 @@ pub struct Links {
     pub dashboard: Option<String>,
     /// The stage in the API Gateway console.
     pub stage: String,
-    /// The stage's execution log group in CloudWatch Logs.
-    pub execution_logs: String,
+    /// A REST API stage's execution log group in CloudWatch Logs (HTTP APIs have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_logs: Option<String>,
+    /// The log group the stage's access logs go to: an HTTP API's, or the guard's default
+    /// group while it writes none; a REST API's while it writes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logs: Option<String>,
     /// Each alarm the guard keeps.
     #[serde(default)]
     pub alarms: Vec<AlarmLink>,

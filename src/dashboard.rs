@@ -319,9 +319,10 @@ pub fn differing_widgets(want: &Value, have: &Value) -> Vec<String> {
     differ
 }
 
-/// The console links of a guard in `region`. A REST API stage's logs are its execution logs;
-/// an HTTP API has none, so its link goes to the access log group: `access_log_group` (where
-/// the stage's access logs go), or the guard's default group while the stage writes none.
+/// The console links of a guard in `region`. A REST API stage's logs are its execution logs,
+/// and its access logs while it writes them (`access_log_group`); an HTTP API has no
+/// execution logs, so its link goes to the access log group: where the stage's access logs
+/// go, or the guard's default group while the stage writes none.
 pub fn links(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
@@ -331,14 +332,25 @@ pub fn links(
 ) -> Links {
     let console = console(region);
     let cloudwatch = format!("{console}/cloudwatch/home?region={region}");
-    let (stage, log_group) = match api.kind {
+    // The logs console wants the group name encoded twice, with `$` for `%`.
+    let group = |name: &str| {
+        format!(
+            "{cloudwatch}#logsV2:log-groups/log-group/{}",
+            encode(&encode(name)).replace('%', "$")
+        )
+    };
+    let (stage, execution_logs, access_logs) = match api.kind {
         ApiKind::Rest => (
             format!(
                 "{console}/apigateway/home?region={region}#/apis/{}/stages/{}",
                 api.id,
                 encode(&spec.stage)
             ),
-            format!("API-Gateway-Execution-Logs_{}/{}", api.id, spec.stage),
+            Some(group(&format!(
+                "API-Gateway-Execution-Logs_{}/{}",
+                api.id, spec.stage
+            ))),
+            access_log_group.map(group),
         ),
         // HTTP APIs live in the console's newer pages, which take the stage as a parameter.
         ApiKind::Http => (
@@ -347,10 +359,11 @@ pub fn links(
                 api.id,
                 encode(&spec.stage)
             ),
-            access_log_group.map_or_else(
+            None,
+            Some(group(&access_log_group.map_or_else(
                 || access_log_group_name(&api.id, &spec.stage),
                 str::to_owned,
-            ),
+            ))),
         ),
     };
     Links {
@@ -361,11 +374,8 @@ pub fn links(
             )
         }),
         stage,
-        // The logs console wants the group name encoded twice, with `$` for `%`.
-        execution_logs: format!(
-            "{cloudwatch}#logsV2:log-groups/log-group/{}",
-            encode(&encode(&log_group)).replace('%', "$")
-        ),
+        execution_logs,
+        access_logs,
         alarms: wanted_alarms(guard, spec)
             .into_iter()
             .map(|name| AlarmLink {

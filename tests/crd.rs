@@ -177,6 +177,8 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             "Kind",
             "Stage",
             "Ready",
+            // Why not, without `describe`: NotFoundException, CloudWatchRoleMissing, Conflict.
+            "Reason",
             "Verified",
             "Alarms",
             "Budget",
@@ -392,4 +394,66 @@ fn policy_crd_is_namespaced_structural_and_counts_its_stages() {
             ("Age", 0)
         ]
     );
+}
+
+/// Every `format` a node under `node` names, with where.
+fn formats(node: &Value, path: &str, out: &mut Vec<(String, String)>) {
+    match node {
+        Value::Object(object) => {
+            for (key, value) in object {
+                match (key.as_str(), value) {
+                    ("format", Value::String(format)) => {
+                        out.push((path.to_owned(), format.clone()))
+                    }
+                    _ => formats(value, &format!("{path}.{key}"), out),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, item)| formats(item, &format!("{path}[{i}]"), out)),
+        _ => {}
+    }
+}
+
+/// The CRDs name only formats the API server knows: any other (schemars writes `uint32` for a
+/// u32) makes every `kubectl apply` warn `unrecognized format`.
+#[test]
+fn the_crds_name_only_formats_the_api_server_knows() {
+    // apiextensions-apiserver's supported formats (k8s.io/kube-openapi's strfmt registry).
+    const KNOWN: &[&str] = &[
+        "int32",
+        "int64",
+        "float",
+        "double",
+        "byte",
+        "binary",
+        "date",
+        "date-time",
+        "datetime",
+        "duration",
+        "password",
+        "uri",
+        "email",
+        "hostname",
+        "ipv4",
+        "ipv6",
+        "cidr",
+        "mac",
+        "uuid",
+        "uuid3",
+        "uuid4",
+        "uuid5",
+    ];
+    for (stem, yaml) in apigw_guard::cli::crd_yamls().unwrap() {
+        let crd: Value = serde_yaml::from_str(&yaml).unwrap();
+        let mut found = Vec::new();
+        formats(&crd, stem, &mut found);
+        let unknown: Vec<_> = found
+            .iter()
+            .filter(|(_, format)| !KNOWN.contains(&format.as_str()))
+            .collect();
+        assert!(unknown.is_empty(), "{stem}: {unknown:?}");
+    }
 }

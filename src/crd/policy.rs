@@ -230,18 +230,23 @@ pub struct ApiGatewayGuardPolicyStatus {
     pub conditions: Vec<Condition>,
     /// Stages that match the selector.
     #[serde(default)]
+    #[schemars(extend("format" = "int32"))]
     pub matched: u32,
     /// Matched stages the policy keeps a guard for.
     #[serde(default)]
+    #[schemars(extend("format" = "int32"))]
     pub guarded: u32,
     /// Of those, the guards that are Ready.
     #[serde(default)]
+    #[schemars(extend("format" = "int32"))]
     pub ready: u32,
     /// Matched stages already guarded by a guard no policy owns (explicit beats policy).
     #[serde(default)]
+    #[schemars(extend("format" = "int32"))]
     pub skipped: u32,
     /// Matched stages an older policy guards.
     #[serde(default)]
+    #[schemars(extend("format" = "int32"))]
     pub conflicting: u32,
     /// Up to 20 stages not guarded and Ready, with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -157,10 +157,14 @@ fn links_are_region_correct_and_encoded() {
          #/apis/a1b2c3/stages/prod"
     );
     assert_eq!(
-        links.execution_logs,
-        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1\
-         #logsV2:log-groups/log-group/API-Gateway-Execution-Logs_a1b2c3$252Fprod"
+        links.execution_logs.as_deref(),
+        Some(
+            "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1\
+             #logsV2:log-groups/log-group/API-Gateway-Execution-Logs_a1b2c3$252Fprod"
+        )
     );
+    // No access logs written: no link to them.
+    assert_eq!(links.access_logs, None);
     assert_eq!(links.alarms.len(), 3);
     assert_eq!(links.alarms[0].name, "apigw-guard-payments_orders_prod_5xx");
     assert!(
@@ -292,17 +296,26 @@ fn an_http_api_stage_links_to_the_new_console_and_its_access_logs() {
         "https://eu-west-1.console.aws.amazon.com/apigateway/main/api-detail?api=h7t9p2\
          &region=eu-west-1&stage=%24default"
     );
+    // An HTTP API has no execution logs: its link is to the access logs.
+    assert_eq!(kept.execution_logs, None);
     assert_eq!(
-        kept.execution_logs,
-        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1\
-         #logsV2:log-groups/log-group/$252Faws$252Fapigateway$252Fapigw-guard$252Fh7t9p2\
-         $252F_default"
+        kept.access_logs.as_deref(),
+        Some(
+            "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1\
+             #logsV2:log-groups/log-group/$252Faws$252Fapigateway$252Fapigw-guard$252Fh7t9p2\
+             $252F_default"
+        )
     );
     // The stage's own destination wins; without one, the guard's default group.
     let elsewhere = links(&guard(), &spec, &http_api(), Some("team-logs"), "eu-west-1");
-    assert!(elsewhere.execution_logs.ends_with("/log-group/team-logs"));
+    assert!(
+        elsewhere
+            .access_logs
+            .unwrap()
+            .ends_with("/log-group/team-logs")
+    );
     let none = links(&guard(), &spec, &http_api(), None, "eu-west-1");
-    assert_eq!(none.execution_logs, kept.execution_logs);
+    assert_eq!(none.access_logs, kept.access_logs);
     assert!(
         links(&guard(), &spec, &http_api(), None, "cn-north-1")
             .stage
