@@ -611,16 +611,22 @@ spec:
             .unwrap();
         calls_by_operation(&text(&out.stderr))
     };
+    // One listing, and one more for the API it lacked (it may be newer than the listing),
+    // never a third for the same name.
     let applied = run(&["reconcile", "--once", "-f", path]);
     assert_eq!(applied.get("GetCallerIdentity"), Some(&1), "{applied:?}");
-    assert_eq!(applied.get("GetRestApis"), Some(&1), "{applied:?}");
+    assert_eq!(applied.get("GetRestApis"), Some(&2), "{applied:?}");
+    let missing = guard("once-missing", "cli-no-such-api", "");
+    let alone = write_temp("once-missing.yaml", &missing);
+    let looked = run(&["plan", "-f", alone.to_str().unwrap()]);
+    assert_eq!(looked.get("GetRestApis"), Some(&1), "{looked:?}");
 
     // One alarm's threshold changed: the dry run reads that alarm's tags only.
     let changed = file.replacen("alarms: {}", "alarms: {latency: {threshold: 900}}", 1);
     let changed_path = write_temp("once-changed.yaml", &changed);
     let planned = run(&["plan", "-f", changed_path.to_str().unwrap()]);
     assert_eq!(planned.get("ListTagsForResource"), Some(&1), "{planned:?}");
-    assert_eq!(planned.get("GetRestApis"), Some(&1), "{planned:?}");
+    assert_eq!(planned.get("GetRestApis"), Some(&2), "{planned:?}");
 
     // The dashboards dropped: each is read once, then deleted.
     let dropped = file.replace("  dashboard: {}\n", "  dashboard: {enabled: false}\n");

@@ -184,10 +184,6 @@ impl Writes {
     }
 }
 
-/// A listing this young is not read again for a name it lacks: one run's guards, or a burst
-/// of reconciles, share it.
-const FRESH_ENOUGH: Duration = Duration::from_secs(10);
-
 /// One API's stages by name, as GetStages returns them.
 type StagesSlot = Slot<Vec<(String, StageSettings)>>;
 
@@ -213,6 +209,9 @@ pub struct SharedReads {
     stages: Mutex<HashMap<String, Arc<StagesSlot>>>,
     /// HTTP APIs' route keys by API id.
     routes: Mutex<HashMap<String, Arc<Slot<Vec<String>>>>>,
+    /// Names a lookup missed, with when the listing that lacked them was read: the same name
+    /// is not looked for again in a listing no newer.
+    missed: Mutex<HashMap<String, Instant>>,
     usage_plans: Slot<Vec<(String, UsagePlan)>>,
     account: Slot<Option<String>>,
     alarms: Slot<HashMap<String, ObservedAlarm>>,
@@ -257,6 +256,7 @@ impl SharedReads {
             http_apis: Slot::default(),
             stages: Mutex::default(),
             routes: Mutex::default(),
+            missed: Mutex::default(),
             usage_plans: Slot::default(),
             account: Slot::default(),
             alarms: Slot::default(),
@@ -316,6 +316,19 @@ impl SharedReads {
             ApiKind::Rest => &self.rest_apis,
             ApiKind::Http => &self.http_apis,
         }
+    }
+
+    /// Whether a lookup of `what` that began at `began` and missed in the listing read at
+    /// `listed` should read the listing again (what it looks for may be newer): not when that
+    /// listing was read for this very lookup, nor when one no older already lacked it.
+    fn look_again(&self, what: &str, began: Instant, listed: Instant) -> bool {
+        let missed = lock(&self.missed).get(what).copied();
+        listed < began && missed.is_none_or(|at| at < listed)
+    }
+
+    /// `what` is not in the listing read at `listed`.
+    fn missed(&self, what: String, listed: Instant) {
+        lock(&self.missed).insert(what, listed);
     }
 
     fn route_slot(&self, api_id: &str) -> Arc<Slot<Vec<String>>> {
@@ -434,14 +447,21 @@ fn not_listed(result: &Result<impl Sized, AwsError>) -> bool {
 
 impl ApiGateway for SharedApiGateway {
     /// From the shared listing; an API it lacks is looked for once more in a new listing
-    /// (it may be newer than the listing), unless the listing is seconds old.
+    /// (it may be newer than the listing), unless the listing was read for this lookup or one
+    /// as new already lacked it.
     async fn find_api(&self, kind: ApiKind, by: &ResourceRef) -> Result<GuardedApi, AwsError> {
-        let listing = self.listing(kind, false).await?;
-        let found = find_listed(kind, &listing.value, by);
-        if !not_listed(&found) || listing.at.elapsed() < FRESH_ENOUGH {
-            return found;
+        let began = Instant::now();
+        let what = format!("{kind:?} {by:?}");
+        let mut listing = self.listing(kind, false).await?;
+        let mut found = find_listed(kind, &listing.value, by);
+        if not_listed(&found) && self.shared.look_again(&what, began, listing.at) {
+            listing = self.listing(kind, true).await?;
+            found = find_listed(kind, &listing.value, by);
         }
-        find_listed(kind, &self.listing(kind, true).await?.value, by)
+        if not_listed(&found) {
+            self.shared.missed(what, listing.at);
+        }
+        found
     }
 
     async fn get_api(&self, kind: ApiKind, id: &str) -> Result<GuardedApi, AwsError> {
@@ -530,11 +550,16 @@ impl ApiGateway for SharedApiGateway {
     }
 
     async fn find_usage_plan(&self, by: &ResourceRef) -> Result<UsagePlan, AwsError> {
+        let began = Instant::now();
+        let what = format!("usage plan {by:?}");
         let mut plans = self.usage_plans(false).await?;
         let mut found = find_plan(&plans.value, by);
-        if not_listed(&found) && plans.at.elapsed() >= FRESH_ENOUGH {
+        if not_listed(&found) && self.shared.look_again(&what, began, plans.at) {
             plans = self.usage_plans(true).await?;
             found = find_plan(&plans.value, by);
+        }
+        if not_listed(&found) {
+            self.shared.missed(what, plans.at);
         }
         match found {
             Ok(plan) if self.shared.plan_writes.after(&plan.id, plans.at) => {

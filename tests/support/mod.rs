@@ -582,7 +582,8 @@ pub async fn put_cloudtrail_event(config: &aws_config::SdkConfig, name: &str, ap
 }
 
 /// The reconciles an operator's text log (`--log-format=text`) tells of, in order: the
-/// timestamp, namespace and name of each `reconciled` line, terminal colours aside.
+/// timestamp, namespace and name (its span's `guard=namespace/name`) of each `reconciled`
+/// line, terminal colours aside.
 pub fn reconciles(log: &str) -> Vec<(String, String, String)> {
     let mut plain = String::with_capacity(log.len());
     let mut chars = log.chars();
@@ -608,7 +609,9 @@ pub fn reconciles(log: &str) -> Vec<(String, String, String)> {
         .filter(|line| line.contains(" reconciled "))
         .filter_map(|line| {
             let at = line.split_whitespace().next()?.to_owned();
-            Some((at, field(line, "namespace")?, field(line, "name")?))
+            let guard = field(line, "guard")?;
+            let (namespace, name) = guard.split_once('/')?;
+            Some((at, namespace.to_owned(), name.to_owned()))
         })
         .collect()
 }
