@@ -144,7 +144,8 @@ def _dimensions(params):
     found = [("dimensions", params.get("Dimensions") or [])]
     for i, query in enumerate(params.get("Metrics") or params.get("MetricDataQueries") or []):
         metric = ((query or {}).get("MetricStat") or {}).get("Metric") or {}
-        found.append((f"metrics.{i + 1}.member.metricStat.metric.dimensions", metric.get("Dimensions") or []))
+        where = "metrics" if params.get("Metrics") else "metricDataQueries"
+        found.append((f"{where}.{i + 1}.member.metricStat.metric.dimensions", metric.get("Dimensions") or []))
     for i, datum in enumerate(params.get("MetricData") or []):
         found.append((f"metricData.{i + 1}.member.dimensions", (datum or {}).get("Dimensions") or []))
     return found

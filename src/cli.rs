@@ -22,7 +22,7 @@ use crate::discovery::discover;
 use crate::manifest;
 use crate::model::{ApiKind, AwsError, GuardId, Identity};
 use crate::policy::Coverage;
-use crate::reconcile::{Outcome, Report, reconcile_claimed, verify_deployment};
+use crate::reconcile::{Outcome, Report, other_kind_hint, reconcile_claimed, verify_deployment};
 use crate::status::{self, now};
 use crate::telemetry::{LogFormat, init_logging};
 use crate::tenancy::{self, OwnIdentity, Tenancy};
@@ -374,7 +374,15 @@ async fn diagnose(args: &DiagnoseArgs) -> Result<bool, String> {
                 None => aws.cloudwatch.account_id().await.ok(),
             };
             let looked = args.looked_in(&region, account.as_deref());
-            return Err(format!("{err} (looked in {looked})"));
+            let kind = |kind| match kind {
+                ApiKind::Rest => "--kind rest",
+                ApiKind::Http => "--kind http",
+            };
+            let hint = match err.code == "NotFoundException" {
+                true => other_kind_hint(&aws.apigateway, args.kind.into(), &api, kind).await,
+                false => String::new(),
+            };
+            return Err(format!("{err}{hint} (looked in {looked})"));
         }
     };
     match args.output {
@@ -546,13 +554,14 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
         eprintln!("{}: AWS calls: {}", report.guard, CallLog::summary(calls));
     }
     // What guarding the file's stages costs, a policy's among them, before it is applied.
-    if dry_run {
+    // Not for a plan that read no guard's API: a total of none says nothing.
+    let costed = runs.iter().filter(|(r, _)| r.observed.is_ok()).count();
+    if dry_run && costed > 0 {
         let _ = writeln!(
             out,
-            "{} guard(s) cost {} at CloudWatch's list prices (us-east-1, read {}; access log \
-             ingestion and detailed metrics, priced by volume, not counted)",
-            runs.iter().filter(|(r, _)| r.observed.is_ok()).count(),
-            costs,
+            "{costed} guard(s) cost {costs} at CloudWatch's list prices (those of us-east-1, \
+             whatever the guards' regions; read {}; access log ingestion and detailed metrics, \
+             priced by volume, not counted)",
             crate::cost::PRICES.read
         );
     }

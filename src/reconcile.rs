@@ -238,13 +238,29 @@ pub async fn observe(
         what: "the spec".to_owned(),
         source: AwsError::check("InvalidSpec", "give exactly one of restApi or httpApi"),
     })?;
-    let api = apigateway
-        .find_api(kind, by)
-        .await
-        .map_err(|source| ObserveError {
-            what: format!("{} {}", kind.noun(), describe_ref(by)),
-            source,
-        })?;
+    let api = match apigateway.find_api(kind, by).await {
+        Ok(api) => api,
+        Err(mut source) => {
+            if source.code == "NotFoundException" {
+                let field = |kind| match kind {
+                    ApiKind::Rest => "spec.restApi",
+                    ApiKind::Http => "spec.httpApi",
+                };
+                let hint = Box::pin(other_kind_hint(apigateway, kind, by, field)).await;
+                source.message.push_str(&hint);
+            }
+            return Err(ObserveError {
+                // Where it was looked for: a guard in the wrong region finds nothing.
+                what: format!(
+                    "{} {} in {}",
+                    kind.noun(),
+                    describe_ref(by),
+                    cloudwatch.region()
+                ),
+                source,
+            });
+        }
+    };
     let access_logs = spec.access_logging.as_ref().is_some_and(|l| l.enabled);
     // A REST API writes execution and access logs through the account's CloudWatch role.
     let needs_role = kind == ApiKind::Rest
@@ -298,16 +314,31 @@ pub async fn observe(
             }
         },
     );
-    let stage = stage.map_err(|source| ObserveError {
-        what: format!(
-            "stage {:?} of {} {:?} ({})",
-            spec.stage,
-            kind.noun(),
-            api.name,
-            api.id
-        ),
-        source,
-    })?;
+    let stage = match stage {
+        Ok(stage) => stage,
+        Err(mut source) => {
+            // A stage name mistyped: say which the API has.
+            if source.code == "NotFoundException"
+                && let Ok(names) = Box::pin(apigateway.stage_names(kind, &api.id)).await
+            {
+                let names = match names.is_empty() {
+                    true => "none".to_owned(),
+                    false => names.join(", "),
+                };
+                source.message = format!("{}; the API's stages: {names}", source.message);
+            }
+            return Err(ObserveError {
+                what: format!(
+                    "stage {:?} of {} {:?} ({})",
+                    spec.stage,
+                    kind.noun(),
+                    api.name,
+                    api.id
+                ),
+                source,
+            });
+        }
+    };
     let cloudwatch_role_arn = role.map_err(|source| ObserveError {
         what: "the API Gateway account settings".to_owned(),
         source,
@@ -324,6 +355,33 @@ pub async fn observe(
         log_group,
         route_keys,
     })
+}
+
+/// For an API not found by name: whether an API of the other kind has the name (an HTTP API
+/// named under `restApi`, or the reverse), and where to name it then (`fields`: the spec's
+/// field and the CLI's `--kind` of each kind); empty otherwise.
+pub async fn other_kind_hint(
+    apigateway: &impl ApiGateway,
+    kind: ApiKind,
+    by: &ResourceRef,
+    fields: impl Fn(ApiKind) -> &'static str,
+) -> String {
+    let (other, article) = match kind {
+        ApiKind::Rest => (ApiKind::Http, "an"),
+        ApiKind::Http => (ApiKind::Rest, "a"),
+    };
+    if by.name.is_none() {
+        return String::new();
+    }
+    match apigateway.find_api(other, by).await {
+        Ok(api) => format!(
+            "; {article} {} of that name exists ({}): name it with {}",
+            other.noun(),
+            api.id,
+            fields(other)
+        ),
+        Err(_) => String::new(),
+    }
 }
 
 /// The guard's dashboard, and (when one is wanted) the account its alarm widgets name.
@@ -703,7 +761,8 @@ pub async fn reconcile_claimed(
             Some(id)
         }
     };
-    let observed = observe(apigateway, cloudwatch, guard, spec).await;
+    // Boxed: the whole reconcile future stays small enough for a test thread.
+    let observed = Box::pin(observe(apigateway, cloudwatch, guard, spec)).await;
     let observed = match (observed, tenancy) {
         (Ok(observed), Some(tenancy)) => {
             match check_tenancy(apigateway, tenancy, &observed).await {

@@ -635,3 +635,56 @@ spec:
     assert_eq!(deleted.get("DeleteDashboards"), Some(&2), "{deleted:?}");
     assert_eq!(deleted.get("GetDashboard"), Some(&2), "{deleted:?}");
 }
+
+/// Errors that point to the fix (issue 33): where a missing API was looked for, the stages
+/// the API has when the stage named is not one, and the other kind's API of that name.
+#[tokio::test]
+async fn errors_say_where_they_looked_and_what_exists() {
+    let config = support::config(REGION).await;
+    support::seed_api(&config, "cli-hint-api", "prod").await;
+    support::seed_http_api(&config, "cli-hint-http", "$default", &[]).await;
+    let guard = |api: &str, stage: &str| {
+        format!(
+            "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\nmetadata: {{name: hint, \
+             namespace: cli}}\nspec:\n  {api}\n  stage: '{stage}'\n"
+        )
+    };
+    let plan = |name: &str, document: String| {
+        let path = write_temp(name, &document);
+        let out = support::apigw_guard(&["plan", "-f", path.to_str().unwrap()]);
+        text(&out.stdout) + &text(&out.stderr)
+    };
+    let said = plan(
+        "hint-kind.yaml",
+        guard("restApi: {name: cli-hint-http}", "$default"),
+    );
+    assert!(
+        said.contains(&format!(
+            "REST API named \"cli-hint-http\" in {REGION}: GetRestApis failed: NotFoundException"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains("an HTTP API of that name exists (")
+            && said.contains("): name it with spec.httpApi"),
+        "{said}"
+    );
+    let said = plan(
+        "hint-stage.yaml",
+        guard("restApi: {name: cli-hint-api}", "prd"),
+    );
+    assert!(said.contains("the API's stages: prod"), "{said}");
+    let said = plan(
+        "hint-none.yaml",
+        guard("restApi: {name: cli-no-such-api}", "prod"),
+    );
+    assert!(said.contains(&format!("in {REGION}:")), "{said}");
+    assert!(!said.contains("of that name exists"), "{said}");
+    assert!(
+        !said.contains("guard(s) cost"),
+        "a plan that read no API costs nothing: {said}"
+    );
+    let out = support::apigw_guard(&["diagnose", "--api", "cli-hint-http", "--stage", "$default"]);
+    let said = text(&out.stderr);
+    assert!(said.contains("name it with --kind http"), "{said}");
+}
