@@ -264,10 +264,17 @@ fn explained(document: &yaml::Document, pointer: &str, message: String) -> Strin
     }
 }
 
-/// Reads and parses a manifest file.
+/// Reads and parses a manifest file; `-` is standard input, as kubectl's `-f -` (so
+/// `kubectl kustomize DIR | apigw-guard plan -f -` works), named `<stdin>` in errors.
 pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+    let (file, read) = match path.to_str() {
+        Some("-") => (
+            "<stdin>".to_owned(),
+            std::io::read_to_string(std::io::stdin()),
+        ),
+        _ => (path.display().to_string(), std::fs::read_to_string(path)),
+    };
+    let text = read.map_err(|source| ManifestError::Read {
         file: file.clone(),
         source,
     })?;

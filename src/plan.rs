@@ -417,16 +417,17 @@ fn stage_changes(
                 control: Control::ExecutionLogging,
                 reason: "CloudWatchRoleMissing".to_owned(),
                 message: format!(
-                    "the account has no CloudWatch Logs role ARN in this region, so API Gateway \
+                    "the account has no CloudWatch Logs role ARN in {region}, so API Gateway \
                      refuses execution logging; set it with `aws apigateway update-account \
-                     --patch-operations op=replace,path=/cloudwatchRoleArn,value=<role-arn>` \
-                     (a role trusting apigateway.amazonaws.com with \
-                     AmazonAPIGatewayPushToCloudWatchLogs){}",
+                     --region {region} --patch-operations \
+                     op=replace,path=/cloudwatchRoleArn,value=<role-arn>` (a role trusting \
+                     apigateway.amazonaws.com with AmazonAPIGatewayPushToCloudWatchLogs){}",
                     if logging.detailed_metrics {
                         "; detailed metrics are still applied"
                     } else {
                         ""
-                    }
+                    },
+                    region = observed.region
                 ),
                 retryable: false,
             });
@@ -694,11 +695,12 @@ fn access_logging(
         plan.blockers.push(Blocker {
             control: Control::AccessLogging,
             reason: "CloudWatchRoleMissing".to_owned(),
-            message: "the account has no CloudWatch Logs role ARN in this region, so API \
-                      Gateway refuses a REST API's access logs; set it with `aws apigateway \
-                      update-account --patch-operations \
-                      op=replace,path=/cloudwatchRoleArn,value=<role-arn>`"
-                .to_owned(),
+            message: format!(
+                "the account has no CloudWatch Logs role ARN in {region}, so API Gateway refuses \
+                 a REST API's access logs; set it with `aws apigateway update-account --region \
+                 {region} --patch-operations op=replace,path=/cloudwatchRoleArn,value=<role-arn>`",
+                region = observed.region
+            ),
             retryable: false,
         });
         return Vec::new();

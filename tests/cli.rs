@@ -688,3 +688,49 @@ async fn errors_say_where_they_looked_and_what_exists() {
     let said = text(&out.stderr);
     assert!(said.contains("name it with --kind http"), "{said}");
 }
+
+/// `-f -` reads the documents from standard input, as kubectl's does: `kubectl kustomize DIR |
+/// apigw-guard plan -f -` works, and errors name `<stdin>` and the line.
+#[tokio::test]
+async fn plan_reads_standard_input_for_dash() {
+    use std::io::Write;
+    let config = support::config(REGION).await;
+    support::seed_api(&config, "cli-stdin-api", "prod").await;
+    let plan = |document: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_apigw-guard"))
+            .args(["plan", "-f", "-"])
+            .env("AWS_ENDPOINT_URL", support::endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env_remove("AWS_PROFILE")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(document.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let good = "apiVersion: apigw-guard.dev/v1alpha1\nkind: ApiGatewayGuard\nmetadata: {name: stdin, \
+                namespace: cli}\nspec:\n  restApi: {name: cli-stdin-api}\n  stage: prod\n  tracing: \
+                {enabled: true}\n";
+    let out = plan(good);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("guard cli/stdin (REST API cli-stdin-api "),
+        "{stdout}{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("/tracingEnabled false -> true"), "{stdout}");
+    let out = plan(&good.replace("stage: prod", "stage: prod\n  tracng: {}"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("<stdin>:"), "{stderr}");
+    assert!(stderr.contains("spec.tracng"), "{stderr}");
+}
