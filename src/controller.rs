@@ -636,10 +636,10 @@ pub fn reconcile_span(id: &GuardId) -> tracing::Span {
     info_span!("reconcile", guard = %id)
 }
 
-/// On a failed reconcile: retry with backoff.
+/// On a failed reconcile: retry with backoff, and say in words what failed and when it is
+/// tried again.
 pub fn error_policy(guard: Arc<ApiGatewayGuard>, error: &Error, ctx: Arc<Context>) -> Action {
     let id = guard_id(&guard);
-    warn!(guard = %id, error = %error, kind = error.metric_label(), "reconcile failed");
     let asked = match error {
         Error::Finalizer(inner) => match inner.as_ref() {
             finalizer::Error::CleanupFailed(Error::Cleanup(err)) => err.retry_after,
@@ -647,7 +647,47 @@ pub fn error_policy(guard: Arc<ApiGatewayGuard>, error: &Error, ctx: Arc<Context
         },
         _ => None,
     };
-    Action::requeue(ctx.backoff(&id.to_string()).max(asked.unwrap_or_default()))
+    let wait = ctx.backoff(&id.to_string()).max(asked.unwrap_or_default());
+    warn!(
+        guard = %id,
+        error = %error,
+        kind = error.metric_label(),
+        "{}; tried again in {} s",
+        in_words(error),
+        wait.as_secs()
+    );
+    Action::requeue(wait)
+}
+
+/// What failed, as on-call reads it: the step, and the API server's own reason where it gave
+/// one (a 422 on the finalizer patch is the guard failing the CRD's rules, say).
+fn in_words(error: &Error) -> String {
+    let api = |err: &kube::Error| match err {
+        kube::Error::Api(status) => format!(
+            "the Kubernetes API server answered {} {}: {}",
+            status.code, status.reason, status.message
+        ),
+        other => format!("the Kubernetes API server could not be reached or read: {other}"),
+    };
+    match error {
+        Error::Kube(err) => format!("reading or writing the guard failed: {}", api(err)),
+        Error::Finalizer(inner) => match inner.as_ref() {
+            finalizer::Error::AddFinalizer(err) => {
+                format!("could not add the finalizer to the guard: {}", api(err))
+            }
+            finalizer::Error::RemoveFinalizer(err) => format!(
+                "could not remove the finalizer (the guard stays until it is): {}",
+                api(err)
+            ),
+            finalizer::Error::ApplyFailed(err) => format!("reconciling the guard failed: {err}"),
+            finalizer::Error::CleanupFailed(err) => {
+                format!("cleaning up after the deleted guard failed (it stays until done): {err}")
+            }
+            finalizer::Error::UnnamedObject => "the guard has no name".to_owned(),
+            finalizer::Error::InvalidFinalizer => "the finalizer name is invalid".to_owned(),
+        },
+        Error::Cleanup(err) => format!("cleaning up after the deleted guard failed: {err}"),
+    }
 }
 
 async fn apply(
@@ -1148,6 +1188,25 @@ mod tests {
         assert_eq!(line["span"]["name"], "reconcile", "{text}");
         // serde_json keeps the last of a key given twice: count them in the text itself.
         assert_eq!(text.matches("\"name\"").count(), 1, "{text}");
+    }
+
+    /// A failure at start-up reads as what failed and why, not as the error's debug form.
+    #[test]
+    fn a_failed_finalizer_patch_is_said_in_words() {
+        let status = kube::core::Status {
+            code: 422,
+            reason: "Invalid".to_owned(),
+            message: "ApiGatewayGuard \"g\" is invalid: spec.region: Invalid value".to_owned(),
+            ..Default::default()
+        };
+        let error = Error::Finalizer(Box::new(finalizer::Error::AddFinalizer(kube::Error::Api(
+            Box::new(status),
+        ))));
+        assert_eq!(
+            in_words(&error),
+            "could not add the finalizer to the guard: the Kubernetes API server answered 422 \
+             Invalid: ApiGatewayGuard \"g\" is invalid: spec.region: Invalid value"
+        );
     }
 
     /// The test's log writer: appends to a shared buffer.
