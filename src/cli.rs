@@ -29,8 +29,8 @@ use crate::tenancy::{self, OwnIdentity, Tenancy};
 
 mod verify;
 
-/// Keeps AWS API Gateway REST API stages guarded against 5XX incidents: CloudWatch alarms,
-/// X-Ray tracing, execution logging and throttling, declared as ApiGatewayGuard resources.
+/// Keeps AWS API Gateway stages (REST and HTTP APIs) guarded against 5XX incidents:
+/// CloudWatch alarms, tracing, logging and throttling, declared as ApiGatewayGuard resources.
 #[derive(Debug, Parser)]
 #[command(name = "apigw-guard", version)]
 pub struct Cli {
@@ -92,8 +92,9 @@ pub struct FileArgs {
     /// A YAML file of one or more ApiGatewayGuard and ApiGatewayGuardPolicy documents, and
     /// the AwsAccount documents their spec.account names. A policy is expanded against AWS in
     /// memory into the guard it would keep for each stage it matches. An account's role,
-    /// external id and REST API tag rules apply as in a cluster; its namespaceSelector does
-    /// not, since a file has no namespaces (Namespace documents are passed over).
+    /// external id and API tag rules apply as in a cluster; its namespaceSelector does
+    /// not, since a file has no namespaces (Namespace documents are passed over). `-` reads
+    /// standard input.
     #[arg(short = 'f', long = "filename")]
     file: PathBuf,
     /// How many guards are read and reconciled at once. Guards of a region share their AWS

@@ -241,7 +241,8 @@ pub struct ApiGatewayGuardSpec {
     /// owns it), and sets a JSON format with what the runbook's diagnosis reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_logging: Option<AccessLoggingSpec>,
-    /// CloudWatch alarms on the stage's AWS/ApiGateway metrics (dimensions ApiName and Stage).
+    /// CloudWatch alarms on the stage's AWS/ApiGateway metrics (dimensions ApiName and Stage
+    /// for a REST API, ApiId and Stage for an HTTP API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<AlarmsSpec>,
     /// An availability objective (and optionally a latency one): burn-rate alarms on the
@@ -255,7 +256,7 @@ pub struct ApiGatewayGuardSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployments: Option<DeploymentsSpec>,
     /// A CloudWatch dashboard of the stage's runbook metrics beside the alarms, named
-    /// `apigw-guard-<namespace>-<name>` (dots in names become underscores).
+    /// `apigw-guard-<namespace>_<name>` (dots in the name become underscores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<DashboardSpec>,
     /// What deleting the guard does: Delete removes the alarms, dashboard and access log group

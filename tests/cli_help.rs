@@ -90,3 +90,9 @@ fn the_file_of_reconcile_and_plan_is_described_for_either() {
         assert!(file.contains("ApiGatewayGuardPolicy"), "{command}: {file}");
     }
 }
+
+#[test]
+fn the_top_level_help_says_both_kinds_of_api() {
+    let top = help(&["--help"]);
+    assert!(top.contains("REST and HTTP APIs"), "{top}");
+}
