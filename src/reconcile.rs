@@ -270,12 +270,12 @@ pub async fn observe(
                 .as_ref()
                 .is_some_and(|l| l.level != LogLevel::Off || l.data_trace));
     let log_group = access_log_group(spec, &api.id).filter(|_| access_logs);
-    let throttles_routes = kind == ApiKind::Http
-        && spec
-            .stage_throttle
-            .as_ref()
-            .and_then(|t| t.routes.as_ref())
-            .is_some_and(|routes| !routes.is_empty());
+    // Only a kind with routes may throttle them: `validate` refused the spec otherwise.
+    let throttles_routes = spec
+        .stage_throttle
+        .as_ref()
+        .and_then(|t| t.routes.as_ref())
+        .is_some_and(|routes| !routes.is_empty());
     let (stage, usage_plan, role, alarms, dashboard, log_group, route_keys) = tokio::join!(
         apigateway.get_stage(kind, &api.id, &spec.stage),
         async {
