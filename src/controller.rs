@@ -1160,29 +1160,17 @@ mod tests {
     use crate::plan::{Blocker, Control, Plan};
     use crate::reconcile::{ObserveError, Outcome};
 
-    /// A JSON log line of a reconcile, as `run --log-format=json` writes it (telemetry.rs),
-    /// carries the guard under `span.guard`, with no key twice.
+    /// A JSON log line of a reconcile, as `run --log-format=json` writes it, carries the guard
+    /// under `span.guard`, with no key twice.
     #[test]
     fn json_logs_name_the_guard_under_a_key_of_its_own() {
-        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
-        let writer = {
-            let buffer = buffer.clone();
-            move || Written(buffer.clone())
-        };
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(writer)
-            .finish();
         let id = GuardId {
             namespace: "checkout".to_owned(),
             name: "checkout".to_owned(),
         };
-        tracing::subscriber::with_default(subscriber, || {
+        let text = crate::telemetry::logged(crate::telemetry::LogFormat::Json, || {
             reconcile_span(&id).in_scope(|| tracing::info!(ready = true, "reconciled"));
         });
-        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
         let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(line["span"]["guard"], "checkout/checkout", "{text}");
         assert_eq!(line["span"]["name"], "reconcile", "{text}");
@@ -1207,19 +1195,6 @@ mod tests {
             "could not add the finalizer to the guard: the Kubernetes API server answered 422 \
              Invalid: ApiGatewayGuard \"g\" is invalid: spec.region: Invalid value"
         );
-    }
-
-    /// The test's log writer: appends to a shared buffer.
-    struct Written(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Written {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
     }
 
     fn report(errors: Vec<AwsError>, blockers: Vec<Blocker>) -> Report {

@@ -33,19 +33,37 @@ pub enum LogFormat {
 /// where stderr is a terminal: a file or a log collector gets plain text.
 pub fn init_logging(format: LogFormat, default: &str) {
     use std::io::IsTerminal;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::stderr().is_terminal();
+    subscriber(format, filter, ansi, std::io::stderr).init();
+}
+
+/// The logs' subscriber in `format`, writing to `writer`: the JSON one carries the current
+/// span's fields (the guard) on every line.
+fn subscriber<W>(
+    format: LogFormat,
+    filter: tracing_subscriber::EnvFilter,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi)
+        .with_writer(writer);
     match format {
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .finish(),
+        ),
+        LogFormat::Text => Box::new(builder.finish()),
     }
 }
 
@@ -292,6 +310,29 @@ async fn metrics(State(health): State<Health>) -> impl IntoResponse {
             err.to_string(),
         ),
     }
+}
+
+/// What the logs in `format` say of `log`, as the operator writes them into a file (no
+/// colours, RUST_LOG's default `info`): for tests of what a log line carries.
+#[cfg(test)]
+pub fn logged(format: LogFormat, log: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let filter = tracing_subscriber::EnvFilter::new("info");
+    let subscriber = subscriber(format, filter, false, move || writer.clone());
+    tracing::subscriber::with_default(subscriber, log);
+    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
 }
 
 #[cfg(test)]

@@ -212,34 +212,13 @@ fn an_event_concerns_only_guards_and_policies_that_reach_its_account() {
     assert!(found.policies.is_empty());
 }
 
-/// What a subscriber writing plain text (as `--log-format text` into a file) writes for `log`.
-fn logged(log: impl FnOnce()) -> String {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, log);
-    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
-}
-
 #[test]
 fn a_malformed_message_is_logged_with_its_control_characters_escaped() {
     let body = "{\"detail-type\": \"x\u{0}\u{1b}[31m\nforged line\"";
     let err = parse(body, "apigw-guard").unwrap_err();
-    let line = logged(|| log_malformed(&err, body));
+    let line = crate::telemetry::logged(crate::telemetry::LogFormat::Text, || {
+        log_malformed(&err, body)
+    });
     assert_eq!(line.lines().count(), 1, "{line:?}");
     assert!(
         !line.contains(['\u{0}', '\u{1b}']),
