@@ -330,24 +330,11 @@ impl SharedReads {
     fn missed(&self, what: String, listed: Instant) {
         lock(&self.missed).insert(what, listed);
     }
+}
 
-    fn route_slot(&self, api_id: &str) -> Arc<Slot<Vec<String>>> {
-        self.routes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(api_id.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    fn stage_slot(&self, key: &str) -> Arc<StagesSlot> {
-        self.stages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.to_owned())
-            .or_default()
-            .clone()
-    }
+/// The slot kept under `key` (made empty on first use): one per API.
+fn slot_of<V>(slots: &Mutex<HashMap<String, Arc<Slot<V>>>>, key: &str) -> Arc<Slot<V>> {
+    lock(slots).entry(key.to_owned()).or_default().clone()
 }
 
 /// The alarm-name prefix the shared listing covers: every alarm the operator names.
@@ -391,8 +378,7 @@ impl SharedApiGateway {
         api_id: &str,
     ) -> Result<Fetched<Vec<(String, StageSettings)>>, AwsError> {
         let key = api_key(kind, api_id);
-        self.shared
-            .stage_slot(&key)
+        slot_of(&self.shared.stages, &key)
             .get(
                 self.shared.window,
                 self.shared
@@ -522,7 +508,7 @@ impl ApiGateway for SharedApiGateway {
 
     /// One listing per API a window, for every guard of its stages.
     async fn route_keys(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
-        let slot = self.shared.route_slot(api_id);
+        let slot = slot_of(&self.shared.routes, api_id);
         let stale_before = self.shared.stale_before(None);
         let keys = slot
             .get(self.shared.window, stale_before, || {
