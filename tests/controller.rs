@@ -216,6 +216,19 @@ spec:
     guard
 }
 
+/// One reconcile of `guard` that ends in a status write: the events published before it and
+/// the status written; the reconcile itself succeeded.
+async fn reconciled(
+    ctx: &Arc<Context>,
+    server: &mut ApiServer,
+    guard: &ApiGatewayGuard,
+) -> (Vec<(String, String, String)>, ApiGatewayGuardStatus) {
+    let task = run(ctx, guard);
+    let written = server.events_then_status(guard).await;
+    task.await.unwrap().unwrap();
+    written
+}
+
 fn run(
     ctx: &Arc<Context>,
     guard: &ApiGatewayGuard,
@@ -326,9 +339,7 @@ async fn create_adds_the_finalizer_first_then_writes_aws_then_reports_status() {
     // The next resync of the unchanged guard: no events, no AWS writes, status still Ready.
     let mut synced = guard.clone();
     synced.status = Some(status);
-    let task = run(&ctx, &synced);
-    let (events, status) = server.events_then_status(&synced).await;
-    task.await.unwrap().unwrap();
+    let (events, status) = reconciled(&ctx, &mut server, &synced).await;
     assert_eq!(events, []);
     assert_eq!(condition(&status, "Ready").0, "True");
     assert_eq!(condition(&status, "Tracing").1, "InSync");
@@ -340,17 +351,13 @@ async fn drift_is_put_back_and_reported() {
     support::set_log_role(&config).await;
     let guard = finalized(seeded_guard(&config, "drifted", "").await);
     let (ctx, mut server) = context(&config).await;
-    let task = run(&ctx, &guard);
-    let (_, status) = server.events_then_status(&guard).await;
-    task.await.unwrap().unwrap();
+    let (_, status) = reconciled(&ctx, &mut server, &guard).await;
 
     support::disable_tracing_by_hand(&config, &api_id(&config, "drifted-api").await).await;
 
     let mut synced = guard.clone();
     synced.status = Some(status);
-    let task = run(&ctx, &synced);
-    let (events, status) = server.events_then_status(&synced).await;
-    task.await.unwrap().unwrap();
+    let (events, status) = reconciled(&ctx, &mut server, &synced).await;
     assert_eq!(events.len(), 1, "{events:?}");
     let (type_, reason, note) = &events[0];
     assert_eq!(
@@ -368,9 +375,7 @@ async fn delete_with_delete_policy_removes_only_owned_alarms() {
     support::set_log_role(&config).await;
     let guard = finalized(seeded_guard(&config, "deleted", "").await);
     let (ctx, mut server) = context(&config).await;
-    let task = run(&ctx, &guard);
-    server.events_then_status(&guard).await;
-    task.await.unwrap().unwrap();
+    reconciled(&ctx, &mut server, &guard).await;
     // Someone else's alarm that shares the guard's name prefix.
     support::put_foreign_alarm(
         &config,
@@ -413,9 +418,7 @@ async fn delete_with_delete_policy_removes_the_guards_dashboard_too() {
     support::set_log_role(&config).await;
     let guard = finalized(seeded_guard(&config, "boarded", "  dashboard: {}\n").await);
     let (ctx, mut server) = context(&config).await;
-    let task = run(&ctx, &guard);
-    let (events, status) = server.events_then_status(&guard).await;
-    task.await.unwrap().unwrap();
+    let (events, status) = reconciled(&ctx, &mut server, &guard).await;
     assert_eq!(condition(&status, "Dashboard").0, "True");
     assert!(
         events
@@ -455,9 +458,7 @@ async fn delete_with_retain_policy_removes_nothing() {
     support::set_log_role(&config).await;
     let guard = finalized(seeded_guard(&config, "retained", "  deletionPolicy: Retain\n").await);
     let (ctx, mut server) = context(&config).await;
-    let task = run(&ctx, &guard);
-    server.events_then_status(&guard).await;
-    task.await.unwrap().unwrap();
+    reconciled(&ctx, &mut server, &guard).await;
 
     let guard = deleting(guard);
     let task = run(&ctx, &guard);
@@ -479,9 +480,7 @@ async fn a_suspended_guard_writes_nothing_to_aws() {
     support::set_log_role(&config).await;
     let guard = finalized(seeded_guard(&config, "suspended", "  suspend: true\n").await);
     let (ctx, mut server) = context(&config).await;
-    let task = run(&ctx, &guard);
-    let (events, status) = server.events_then_status(&guard).await;
-    task.await.unwrap().unwrap();
+    let (events, status) = reconciled(&ctx, &mut server, &guard).await;
     assert_eq!(events, []);
     let (state, reason, message) = condition(&status, "Ready");
     assert_eq!((state, reason), ("False", "Suspended"));
@@ -576,9 +575,7 @@ async fn two_guards_on_one_stage_the_older_wins() {
     store.apply_watcher_event(&watcher::Event::Apply(older.clone()));
     store.apply_watcher_event(&watcher::Event::Apply(younger.clone()));
 
-    let task = run(&ctx, &younger);
-    let (events, status) = server.events_then_status(&younger).await;
-    task.await.unwrap().unwrap();
+    let (events, status) = reconciled(&ctx, &mut server, &younger).await;
     let (state, reason, message) = condition(&status, "Stalled");
     assert_eq!((state, reason), ("True", "Conflict"));
     assert!(
@@ -593,9 +590,7 @@ async fn two_guards_on_one_stage_the_older_wins() {
     );
 
     // The older guard is not held back by the younger one.
-    let task = run(&ctx, &older);
-    let (_, status) = server.events_then_status(&older).await;
-    task.await.unwrap().unwrap();
+    let (_, status) = reconciled(&ctx, &mut server, &older).await;
     assert_eq!(condition(&status, "Ready").0, "True");
     assert!(tracing_enabled(&config, "claimed-api").await);
 }
@@ -623,9 +618,7 @@ async fn an_older_guard_not_yet_reconciled_still_keeps_its_stage() {
     store.apply_watcher_event(&watcher::Event::Apply(older.clone()));
     store.apply_watcher_event(&watcher::Event::Apply(younger.clone()));
 
-    let task = run(&ctx, &younger);
-    let (_, status) = server.events_then_status(&younger).await;
-    task.await.unwrap().unwrap();
+    let (_, status) = reconciled(&ctx, &mut server, &younger).await;
     let (state, reason, message) = condition(&status, "Stalled");
     assert_eq!((state, reason), ("True", "Conflict"));
     assert!(message.contains("tests/unresolved is older"), "{message}");
@@ -659,9 +652,7 @@ async fn a_cached_guard_one_status_behind_never_undoes_a_rollback() {
         guard.status = Some(status.clone());
         guard
     };
-    let task = run(&ctx, &guard);
-    let (_, mut latest) = server.events_then_status(&guard).await;
-    task.await.unwrap().unwrap();
+    let (_, mut latest) = reconciled(&ctx, &mut server, &guard).await;
     let deployment = latest.deployment.clone().unwrap();
     assert_eq!(
         (deployment.id.as_str(), deployment.verdict.as_str()),
@@ -676,9 +667,7 @@ async fn a_cached_guard_one_status_behind_never_undoes_a_rollback() {
         let deployed = support::deploy(&config, &api, "prod").await;
         bad.push(deployed.clone());
         // The next look opens the deployment's window.
-        let task = run(&ctx, &with(&latest));
-        let (_, verifying) = server.events_then_status(&with(&latest)).await;
-        task.await.unwrap().unwrap();
+        let (_, verifying) = reconciled(&ctx, &mut server, &with(&latest)).await;
         let opened = verifying.deployment.clone().unwrap();
         assert_eq!(
             (opened.id.as_str(), opened.verdict.as_str()),
@@ -689,9 +678,7 @@ async fn a_cached_guard_one_status_behind_never_undoes_a_rollback() {
         let latency = 1000.0 * f64::from(1 << n);
         let figures = [("Count", 100.0), ("Latency", latency)];
         support::put_metrics_now(&config, ("ApiName", "behind-api"), &figures).await;
-        let task = run(&ctx, &with(&verifying));
-        let (events, rolled) = server.events_then_status(&with(&verifying)).await;
-        task.await.unwrap().unwrap();
+        let (events, rolled) = reconciled(&ctx, &mut server, &with(&verifying)).await;
         let status = rolled.deployment.clone().unwrap();
         assert_eq!(
             (status.id.as_str(), status.verdict.as_str()),
