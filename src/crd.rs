@@ -29,8 +29,11 @@ pub use policy::{
     LeftOut, StageProblem, StageSelector,
 };
 
-/// An AWS region name, e.g. us-east-1, us-gov-west-1 or cn-north-1.
-pub const REGION_PATTERN: &str = r"^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$";
+/// An AWS region name, e.g. us-east-1, us-gov-west-1 or cn-north-1: a CEL rule rather than a
+/// schema pattern, so the API server and `plan -f` say what is wrong in words, not a regex.
+pub const REGION_RULE: &str = "self.matches('^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$')";
+pub const REGION_MESSAGE: &str =
+    "not an AWS region name, e.g. us-east-1, eu-west-2, us-gov-west-1 or cn-north-1";
 
 /// What the API server (CEL) and `validate` say when a guard names no API or both, or asks
 /// for what its kind of API does not have: one text for both.
@@ -87,8 +90,9 @@ pub const NOT_NULL: &str = "must not be null: omit the field for its default";
 /// A field with a default that is written `null` would be dropped and defaulted by the API
 /// server (so `enabled: null` would mean true), while the operator's own types refuse it: every
 /// such field is made to refuse null instead. A nullable field keeps its null past defaulting,
-/// where an enum without null (booleans get `[true, false]`) refuses it, or, for lists, maps
-/// and objects, a rule on the parent that finds it absent (`has()` is false for a null).
+/// where an enum without null refuses it, or else a rule on the parent that finds it absent
+/// (`has()` is false for a null). Booleans take the rule, not an enum of `[true, false]`,
+/// which `kubectl explain` would show as if the field were a choice of words.
 fn refuse_nulls(schema: &mut serde_json::Value) {
     use serde_json::{Value, json};
     let mut rules = Vec::new();
@@ -98,9 +102,6 @@ fn refuse_nulls(schema: &mut serde_json::Value) {
             continue;
         }
         field["nullable"] = Value::Bool(true);
-        if field["type"] == "boolean" && field.get("enum").is_none() {
-            field["enum"] = json!([true, false]);
-        }
         if field.get("enum").is_none() {
             rules.push(json!({
                 "rule": format!("has(self.{name})"),
@@ -193,7 +194,8 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
 pub struct ApiGatewayGuardSpec {
     /// AWS region of the API, e.g. us-east-1. Defaults to the operator's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 50), regex(pattern = REGION_PATTERN))]
+    #[schemars(length(max = 50))]
+    #[x_kube(validation = Rule::new(REGION_RULE).message(REGION_MESSAGE))]
     pub region: Option<String>,
     /// The AwsAccount (cluster-scoped) whose role the guard acts through; it must select this
     /// guard's namespace. Omitted: the operator's own identity, where the operator's

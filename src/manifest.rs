@@ -311,6 +311,24 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_field_suggests_the_one_it_likely_meant() {
+        let said = |extra: &str| {
+            parse("g.yaml", &format!("{GUARD}{extra}"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            said("  executionLoging: {level: ERROR}\n")
+                .ends_with("spec.executionLoging: unknown field: the CRD has no such field; did you mean executionLogging?"),
+        );
+        // Nested, and a letter's case.
+        assert!(said("  alarms: {latency: {thresold: 5}}\n").ends_with("did you mean threshold?"),);
+        assert!(said("  Stage: prod\n").ends_with("did you mean stage?"));
+        // Nothing near: no guess.
+        assert!(said("  frobnicate: {}\n").ends_with("the CRD has no such field"));
+    }
+
+    #[test]
     fn malformed_yaml_is_an_error_not_a_panic() {
         let err = parse("bad.yaml", "apiVersion: [unclosed\n")
             .unwrap_err()
@@ -448,9 +466,9 @@ mod tests {
             "{err}"
         );
         assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with("f.yaml:7: guard G1: spec.region: must match")),
+            lines.iter().any(|l| l.starts_with(
+                "f.yaml:7: guard G1: spec.region: not an AWS region name, e.g. us-east-1"
+            )),
             "{err}"
         );
         assert!(

@@ -164,7 +164,7 @@ const CASES: &[(&str, &str, &str, bool)] = &[
     (
         "region-not-a-region",
         "  restApi: {name: a}\n  stage: prod\n  region: us east 1\n",
-        "spec.region: must match",
+        "spec.region: not an AWS region name, e.g. us-east-1",
         false,
     ),
     (

@@ -46,7 +46,8 @@ use super::{
 pub struct ApiGatewayGuardPolicySpec {
     /// AWS region of the APIs, e.g. us-east-1. Defaults to the operator's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 50), regex(pattern = super::REGION_PATTERN))]
+    #[schemars(length(max = 50))]
+    #[x_kube(validation = Rule::new(super::REGION_RULE).message(super::REGION_MESSAGE))]
     pub region: Option<String>,
     /// The AwsAccount whose role discovery and the guards act through (see
     /// ApiGatewayGuard spec.account). Omitted: the operator's own identity.

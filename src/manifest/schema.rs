@@ -102,7 +102,14 @@ pub fn check(kind: &str, object: &Value) -> (Value, Vec<Problem>) {
             matches!(e.kind(), ValidationErrorKind::Type { .. })
                 || !mistyped.iter().any(|p| p == e.instance_path().as_str())
         })
-        .flat_map(|e| problems(e.instance_path().as_str(), e.kind(), e.instance()))
+        .flat_map(|e| {
+            problems(
+                &crd.openapi,
+                e.instance_path().as_str(),
+                e.kind(),
+                e.instance(),
+            )
+        })
         .collect();
     if !problems.is_empty() {
         // As the API server: the CEL rules run on an object the schema accepts.
@@ -150,18 +157,28 @@ fn cel_problem(error: kube::core::cel::ValidationError) -> Problem {
     Problem { pointer, message }
 }
 
-/// What one JSON Schema error means, said as the field it is about.
-fn problems(pointer: &str, kind: &ValidationErrorKind, value: &Value) -> Vec<Problem> {
+/// What one JSON Schema error means, said as the field it is about (`openapi`: the CRD's
+/// schema, for the fields an unknown one was likely meant to be).
+fn problems(
+    openapi: &Value,
+    pointer: &str,
+    kind: &ValidationErrorKind,
+    value: &Value,
+) -> Vec<Problem> {
     let at = |pointer: String, message: String| Problem { pointer, message };
     use ValidationErrorKind as K;
     let message = match kind {
         K::AdditionalProperties { unexpected } => {
+            let known = fields_at(openapi, pointer);
             return unexpected
                 .iter()
                 .map(|field| {
+                    let mut why = "unknown field: the CRD has no such field".to_owned();
+                    if let Some(meant) = nearest(field, &known) {
+                        why.push_str(&format!("; did you mean {meant}?"));
+                    }
                     let field = field.replace('~', "~0").replace('/', "~1");
-                    let why = "unknown field: the CRD has no such field";
-                    at(format!("{pointer}/{field}"), why.to_owned())
+                    at(format!("{pointer}/{field}"), why)
                 })
                 .collect();
         }
@@ -185,6 +202,43 @@ fn problems(pointer: &str, kind: &ValidationErrorKind, value: &Value) -> Vec<Pro
         other => format!("{other:?}"),
     };
     vec![at(pointer.to_owned(), message)]
+}
+
+/// The fields the schema declares for the object at `pointer` (the root's own included).
+fn fields_at<'a>(openapi: &'a Value, pointer: &str) -> Vec<&'a str> {
+    let mut node = openapi;
+    for part in pointer.split('/').skip(1) {
+        let part = part.replace("~1", "/").replace("~0", "~");
+        node = match &node["properties"][&part] {
+            Value::Null if node.get("items").is_some() => &node["items"],
+            Value::Null => &node["additionalProperties"],
+            field => field,
+        };
+    }
+    let mut fields: Vec<&str> = node["properties"]
+        .as_object()
+        .map(|properties| properties.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    if pointer.is_empty() {
+        fields.extend(["apiVersion", "kind", "metadata"]);
+    }
+    fields
+}
+
+/// The declared field an unknown one most likely meant: the same but for case, or within a
+/// few edits (a typo, a letter left out), as kubectl users expect of a suggestion.
+fn nearest<'a>(unknown: &str, fields: &[&'a str]) -> Option<&'a str> {
+    let folded = unknown.to_ascii_lowercase();
+    let allowed = (unknown.chars().count() / 3).clamp(1, 3);
+    fields
+        .iter()
+        .map(|field| {
+            let distance = strsim::damerau_levenshtein(&folded, &field.to_ascii_lowercase());
+            (distance, *field)
+        })
+        .filter(|(distance, _)| *distance <= allowed)
+        .min()
+        .map(|(_, field)| field)
 }
 
 /// A limit as written in the schema, without a `.0` on whole numbers.
