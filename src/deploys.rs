@@ -3,7 +3,7 @@
 //! the deploy), and deciding whether to roll it back. Pure.
 
 use crate::crd::{CanaryStatus, DeploymentStatus, DeploymentsSpec, Rollback};
-use crate::model::{StageDeployment, StageMetrics};
+use crate::model::{StageDeployment, StageMetrics, millis};
 use crate::runbook::{INTEGRATION_LATENCY_TARGET_MS, LATENCY_TARGET_MS};
 
 /// Requests a window needs before its figures are judged: fewer cannot tell a regression
@@ -162,10 +162,10 @@ pub fn judge(
         ));
     }
     let so_far = format!(
-        "{requests} requests, {} 5XX, p99 Latency {} ms, p99 IntegrationLatency {} ms",
+        "{requests} requests, {} 5XX, p99 Latency {}, p99 IntegrationLatency {}",
         window.five_xx.unwrap_or(0.0),
-        shown(window.latency_p99),
-        shown(window.integration_latency_p99)
+        millis(window.latency_p99),
+        millis(window.integration_latency_p99)
     );
     if elapsed < window_seconds {
         let left = window_seconds - elapsed;
@@ -191,10 +191,6 @@ pub fn judge(
             minutes(window_seconds)
         )),
     }
-}
-
-fn shown(ms: Option<f64>) -> String {
-    ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0}"))
 }
 
 /// The first figure of the window that regressed against the baseline, as evidence.
@@ -227,8 +223,8 @@ fn regression(
         let over = now > target && before.is_none_or(|before| now > SLOWER * before);
         over.then(|| {
             format!(
-                "p99 {name} {now:.0} ms (before the deployment {} ms; target under {target:.0} ms)",
-                shown(before)
+                "p99 {name} {now:.0} ms (before the deployment {}; target under {target:.0} ms)",
+                millis(before)
             )
         })
     };

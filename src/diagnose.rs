@@ -18,7 +18,8 @@ use crate::aws::{ApiGateway, SdkDiagnostics};
 use crate::crd::ResourceRef;
 use crate::model::{
     Account, AlarmKind, ApiKind, AwsError, GuardedApi, LambdaFunction, LogMatches,
-    MethodIntegration, MinutePeaks, StageMetrics, StageSettings, served_period,
+    MethodIntegration, MinutePeaks, StageMetrics, StageSettings, figure, millis, served_period,
+    throttle_limit,
 };
 use crate::runbook::{self, ErrorClass, Evidence, Limits, integration_timeout_ms};
 pub use probe::Probe;
@@ -857,9 +858,9 @@ fn access_findings(read: &AccessLogRead, findings: &mut Vec<Finding>) {
             Kind::Problem,
             format!(
                 "{} 5XX responses' integrations ran near the 30 s integration timeout (slowest \
-                 {} ms)",
+                 {})",
                 read.near_timeout,
-                shown(read.slowest_integration_ms)
+                millis(read.slowest_integration_ms)
             ),
         ));
     }
@@ -994,10 +995,6 @@ fn resolve_500(d: &Diagnosis) -> Vec<String> {
     steps
 }
 
-fn shown<T: std::fmt::Display>(value: Option<T>) -> String {
-    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
-}
-
 /// The report for people.
 pub fn render_text(d: &Diagnosis) -> String {
     let mut out = String::new();
@@ -1016,18 +1013,18 @@ pub fn render_text(d: &Diagnosis) -> String {
         Some(m) => {
             let _ = writeln!(
                 out,
-                "  requests {}, {} {} ({} %), {} {}, p99 Latency {} ms, p99 IntegrationLatency {} ms",
-                shown(m.requests),
+                "  requests {}, {} {} ({}), {} {}, p99 Latency {}, p99 IntegrationLatency {}",
+                figure(m.requests, ""),
                 AlarmKind::FiveXxError.metric(d.api_kind),
-                shown(m.five_xx_errors),
-                shown(m.five_xx_share_percent.map(|p| format!("{p:.1}"))),
+                figure(m.five_xx_errors, ""),
+                figure(m.five_xx_share_percent.map(|p| format!("{p:.1}")), " %"),
                 match d.api_kind {
                     ApiKind::Rest => "4XXError",
                     ApiKind::Http => "4xx",
                 },
-                shown(m.four_xx_errors),
-                shown(m.latency_p99_ms),
-                shown(m.integration_latency_p99_ms)
+                figure(m.four_xx_errors, ""),
+                figure(m.latency_p99_ms, " ms"),
+                figure(m.integration_latency_p99_ms, " ms")
             );
         }
         None => {
@@ -1037,10 +1034,10 @@ pub fn render_text(d: &Diagnosis) -> String {
     if let Some(peaks) = &d.peaks {
         let _ = writeln!(
             out,
-            "  worst {}: {} requests/s, p99 IntegrationLatency {} ms",
+            "  worst {}: {}, p99 IntegrationLatency {}",
             peaks.unit(),
-            shown(peaks.rate.map(|r| format!("{r:.1}"))),
-            shown(peaks.integration_latency_p99)
+            figure(peaks.rate.map(|r| format!("{r:.1}")), " requests/s"),
+            millis(peaks.integration_latency_p99)
         );
         if peaks.period > 60 {
             let _ = writeln!(
@@ -1082,10 +1079,10 @@ pub fn render_text(d: &Diagnosis) -> String {
         let _ = writeln!(
             out,
             "  of those, the backend's own status: {}; near the 30 s integration timeout: {} \
-             (slowest integration {} ms)",
+             (slowest integration {})",
             read.from_backend,
             read.near_timeout,
-            shown(read.slowest_integration_ms)
+            millis(read.slowest_integration_ms)
         );
         for error in &read.integration_errors {
             let _ = writeln!(
@@ -1105,10 +1102,10 @@ pub fn render_text(d: &Diagnosis) -> String {
     for f in &d.lambda_functions {
         let _ = writeln!(
             out,
-            "  Lambda {}: state {}, timeout {} s",
+            "  Lambda {}: state {}, timeout {}",
             function_name(&f.name),
-            shown(f.state.as_deref()),
-            shown(f.timeout_seconds)
+            f.state.as_deref().unwrap_or("unknown"),
+            figure(f.timeout_seconds, " s")
         );
     }
     for p in &d.probes {
@@ -1143,8 +1140,13 @@ pub fn render_text(d: &Diagnosis) -> String {
             runbook::integration_timeout(d.api_kind, i).as_millis()
         );
     }
-    let throttle = |rate: Option<f64>, burst: Option<i32>| {
-        format!("{} requests/s, burst {}", shown(rate), shown(burst))
+    let throttle = |rate: Option<f64>, burst: Option<i32>| match (rate, burst) {
+        (None, None) => "none set".to_owned(),
+        _ => format!(
+            "{} requests/s, burst {}",
+            throttle_limit(rate),
+            throttle_limit(burst)
+        ),
     };
     if let Some(t) = &d.stage_throttle {
         let _ = writeln!(

@@ -485,6 +485,22 @@ impl MinutePeaks {
     }
 }
 
+/// A figure for people with its unit (`1234 ms`, `12.5 %`), or `no data` where CloudWatch had
+/// no points for it: never a bare `-` before a unit.
+pub fn figure(value: Option<impl std::fmt::Display>, unit: &str) -> String {
+    value.map_or_else(|| "no data".to_owned(), |value| format!("{value}{unit}"))
+}
+
+/// Milliseconds, whole, as [`figure`] shows them.
+pub fn millis(ms: Option<f64>) -> String {
+    figure(ms.map(|ms| format!("{ms:.0}")), " ms")
+}
+
+/// A throttle limit, or `none` where none is set.
+pub fn throttle_limit(value: Option<impl std::fmt::Display>) -> String {
+    value.map_or_else(|| "none".to_owned(), |value| value.to_string())
+}
+
 /// The finest period GetMetricData serves for data `age` seconds old: CloudWatch keeps 60 s
 /// points for 15 days, 300 s points for 63 days and 3,600 s points beyond; a finer period
 /// there reads nothing.

@@ -249,14 +249,13 @@ pub async fn observe(
                 let hint = Box::pin(other_kind_hint(apigateway, kind, by, field)).await;
                 source.message.push_str(&hint);
             }
+            // Where it was looked for: a guard in the wrong region or account finds nothing.
+            let mut looked = cloudwatch.region().to_owned();
+            if let Ok(account) = Box::pin(cloudwatch.account_id()).await {
+                looked.push_str(&format!(", account {account}"));
+            }
             return Err(ObserveError {
-                // Where it was looked for: a guard in the wrong region finds nothing.
-                what: format!(
-                    "{} {} in {}",
-                    kind.noun(),
-                    describe_ref(by),
-                    cloudwatch.region()
-                ),
+                what: format!("{} {} in {looked}", kind.noun(), describe_ref(by)),
                 source,
             });
         }

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::model::{ApiKind, COMPLETED, MethodIntegration, MinutePeaks, Observed, StageMetrics};
+use crate::model::{
+    ApiKind, COMPLETED, MethodIntegration, MinutePeaks, Observed, StageMetrics, millis,
+    throttle_limit,
+};
 
 /// API Gateway's integration timeout (the default, and an HTTP API's maximum): a REST API
 /// answers 504 past 29 s, an HTTP API 503 past 30 s.
@@ -111,10 +114,10 @@ pub fn verify_within(metrics: &StageMetrics, limits: &Limits, allowed: f64) -> V
             status: "True",
             reason: "TargetsMet",
             message: format!(
-                "in the last {window} s: {requests} requests, {errors}, p99 Latency {} ms, p99 \
-                 IntegrationLatency {} ms",
-                shown(metrics.latency_p99),
-                shown(metrics.integration_latency_p99)
+                "in the last {window} s: {requests} requests, {errors}, p99 Latency {}, p99 \
+                 IntegrationLatency {}",
+                millis(metrics.latency_p99),
+                millis(metrics.integration_latency_p99)
             ),
         },
         Some((reason, _)) => {
@@ -130,10 +133,6 @@ pub fn verify_within(metrics: &StageMetrics, limits: &Limits, allowed: f64) -> V
             }
         }
     }
-}
-
-fn shown(ms: Option<f64>) -> String {
-    ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0}"))
 }
 
 /// What bounds the stage: its throttles, in requests per second, and its kind of API, which
@@ -366,9 +365,9 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
                     "the busiest {}: {rate:.1} requests/s against a limit of {} requests/s \
                      (stage {}, usage plan {})",
                     peaks.unit(),
-                    shown(tightest),
-                    shown(limits.stage),
-                    shown(limits.usage_plan)
+                    throttle_limit(tightest),
+                    throttle_limit(limits.stage),
+                    throttle_limit(limits.usage_plan)
                 ),
             );
         }
@@ -393,8 +392,8 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
                 format!(
                     "{rate:.1} requests/s on average against a limit of {limit} requests/s \
                      (stage {}, usage plan {})",
-                    shown(limits.stage),
-                    shown(limits.usage_plan)
+                    throttle_limit(limits.stage),
+                    throttle_limit(limits.usage_plan)
                 ),
             );
         }
@@ -506,6 +505,25 @@ mod tests {
         assert_eq!((verdict.status, verdict.reason), ("True", "TargetsMet"));
         assert!(
             verdict.message.contains("p99 Latency 180 ms"),
+            "{}",
+            verdict.message
+        );
+    }
+
+    #[test]
+    fn a_figure_cloudwatch_did_not_have_says_no_data_not_a_dash() {
+        let verdict = verify(
+            &StageMetrics {
+                latency_p99: None,
+                integration_latency_p99: None,
+                ..metrics(1200.0, 0.0, 0.0, 0.0)
+            },
+            &Limits::default(),
+        );
+        assert!(
+            verdict
+                .message
+                .ends_with("p99 Latency no data, p99 IntegrationLatency no data"),
             "{}",
             verdict.message
         );

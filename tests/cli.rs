@@ -660,7 +660,7 @@ async fn errors_say_where_they_looked_and_what_exists() {
     );
     assert!(
         said.contains(&format!(
-            "REST API named \"cli-hint-http\" in {REGION}: GetRestApis failed: NotFoundException"
+            "REST API named \"cli-hint-http\" in {REGION}, account 123456789012: GetRestApis failed: NotFoundException"
         )),
         "{said}"
     );
@@ -678,7 +678,10 @@ async fn errors_say_where_they_looked_and_what_exists() {
         "hint-none.yaml",
         guard("restApi: {name: cli-no-such-api}", "prod"),
     );
-    assert!(said.contains(&format!("in {REGION}:")), "{said}");
+    assert!(
+        said.contains(&format!("in {REGION}, account 123456789012:")),
+        "{said}"
+    );
     assert!(!said.contains("of that name exists"), "{said}");
     assert!(
         !said.contains("guard(s) cost"),
