@@ -1,14 +1,33 @@
-"""Seeds the local AWS with a demo REST API (orders-api, stage prod) and a usage plan
-(orders-standard) serving it, then prints what API Gateway and CloudWatch hold for it.
-Next to it, it seeds an HTTP API (API Gateway v2): orders-http, tagged team=payments (the
-examples' team), with the routes GET /orders and POST /orders and the stages $default
-(autoDeploy) and prod; what it prints is still the REST API's alone.
+"""Seeds the local AWS with what every example and guide names, then prints what API Gateway
+and CloudWatch hold for the demo's REST API (orders-api, stage prod) and its usage plan.
+
+What it seeds, in us-east-1 of the local AWS's own account (123456789012), so that
+`apigw-guard plan -f examples/NAME.yaml` finds every API, stage and usage plan it names:
+- REST API orders-api (id a1b2c3d4e5, the id examples/full.yaml names it by; tagged
+  team=payments, the examples' team) with the stages prod and live-eu, and the usage plan
+  orders-standard serving both (guard.yaml, full.yaml, policy.yaml);
+- REST APIs search-api (minimal.yaml), refunds-api (safe-deploys.yaml) and payments-api
+  (slo-guard.yaml), each with a prod stage;
+- HTTP API (API Gateway v2) orders-http, tagged team=payments, with the routes GET /orders and
+  POST /orders and the stages $default (autoDeploy) and prod (http-guard.yaml, policy.yaml);
+- the account's CloudWatch Logs role, which execution logging needs;
+and in account 111122223333 (through the role examples/accounts.yaml names, as the operator
+reaches it): REST API orders-api, tagged team=payments, with a prod stage, and that account's
+CloudWatch Logs role. Seeding again finds each by name and changes nothing.
+
+With --events-queue it makes what deploy/events/cloudtrail-to-sqs.yaml makes in AWS, on the local
+AWS: the queue apigw-guard-events and an EventBridge rule sending CloudTrail-shaped API Gateway
+and CloudWatch events to it, and prints the queue's URL (for `apigw-guard run
+--events-queue-url`). With --drift it turns tracing off on orders-api/prod by hand and puts that
+call's CloudTrail event (tests/fixtures/cloudtrail/update-stage.json) on the bus, as CloudTrail
+would: a running operator puts tracing back seconds later.
 With --incident BACKEND_URL it instead stages a 504 incident: POST /orders calls BACKEND_URL
 over HTTP, with 5XX errors, an IntegrationLatency near the 29 s timeout and "Integration timeout"
 in the execution log. With --backend it serves that backend on 127.0.0.1: it reads each request
 and never answers, and it prints its URL first.
 
-usage: seed_demo.py ENDPOINT_URL [--show-only | --incident BACKEND_URL] | seed_demo.py --backend
+usage: seed_demo.py ENDPOINT_URL [--show-only | --events-queue | --drift | --incident BACKEND_URL]
+       seed_demo.py --backend
 """
 
 import datetime
@@ -18,10 +37,24 @@ import sys
 import threading
 import time
 
+import pathlib
+
 import boto3
 
 REGION = "us-east-1"
 API, STAGE, PLAN = "orders-api", "prod", "orders-standard"
+# (name, stages, tags, id or None): the REST APIs the examples name.
+REST_APIS = (
+    (API, (STAGE, "live-eu"), {"team": "payments"}, "a1b2c3d4e5"),
+    ("search-api", (STAGE,), {}, None),
+    ("refunds-api", (STAGE,), {}, None),
+    ("payments-api", (STAGE,), {}, None),
+)
+# The account of examples/accounts.yaml's payments-prod role, and what its guard names there.
+OTHER_ACCOUNT_ROLE = "arn:aws:iam::111122223333:role/apigw-guard"
+OTHER_ACCOUNT_APIS = ((API, (STAGE,), {"team": "payments"}, None),)
+# moto's way to create a REST API with a given id (a tag it takes the id from).
+CUSTOM_ID_TAG = "_custom_id_"
 HTTP_API = "orders-http"
 HTTP_API_TAGS = {"team": "payments"}
 HTTP_ROUTES = ("GET /orders", "POST /orders")
@@ -35,45 +68,54 @@ MANAGED_METHOD_SETTINGS = (
 )
 
 
-def clients(endpoint):
+def clients(endpoint, credentials=None):
     kwargs = dict(
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
+    kwargs.update(credentials or {})
     return boto3.client("apigateway", **kwargs), boto3.client("cloudwatch", **kwargs)
 
 
-def http_apis(endpoint):
-    """The API Gateway v2 client (HTTP and WebSocket APIs)."""
-    return boto3.client(
-        "apigatewayv2",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+def assumed(endpoint, role):
+    """Credentials of `role`, as the operator assumes it: the local AWS keeps each account's
+    resources apart by the assumed role's account."""
+    got = local(endpoint, "sts").assume_role(RoleArn=role, RoleSessionName="seed-demo")["Credentials"]
+    return dict(
+        aws_access_key_id=got["AccessKeyId"],
+        aws_secret_access_key=got["SecretAccessKey"],
+        aws_session_token=got["SessionToken"],
     )
 
 
-def seed(apigw):
-    if any(api["name"] == API for api in apigw.get_rest_apis()["items"]):
-        return
-    api = apigw.create_rest_api(name=API)["id"]
-    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
-    apigw.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
-    apigw.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
-    apigw.create_deployment(restApiId=api, stageName=STAGE)
-    apigw.create_usage_plan(name=PLAN, apiStages=[{"apiId": api, "stage": STAGE}])
-    apigw.update_account(
-        patchOperations=[
-            {
-                "op": "replace",
-                "path": "/cloudwatchRoleArn",
-                "value": "arn:aws:iam::123456789012:role/apigw-cloudwatch-logs",
-            }
-        ]
-    )
+def seed(apigw, account, apis, with_plan):
+    """Each REST API of `apis` not there yet, with a GET / mock and a deployment per stage; the
+    usage plan serving every stage of the first (`with_plan`); the CloudWatch Logs role of
+    `account` (its id) in the account's API Gateway settings."""
+    existing = {a["name"]: a["id"] for a in apigw.get_rest_apis(limit=500)["items"]}
+    for name, stages, tags, custom_id in apis:
+        if name in existing:
+            continue
+        tags = dict(tags, **({CUSTOM_ID_TAG: custom_id} if custom_id else {}))
+        api = apigw.create_rest_api(name=name, tags=tags)["id"]
+        existing[name] = api
+        root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+        apigw.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+        apigw.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
+        for stage in stages:
+            apigw.create_deployment(restApiId=api, stageName=stage)
+    name, stages, _, _ = apis[0]
+    plans = apigw.get_usage_plans(limit=500)["items"]
+    if with_plan and not any(p["name"] == PLAN for p in plans):
+        served = [{"apiId": existing[name], "stage": stage} for stage in stages]
+        apigw.create_usage_plan(name=PLAN, apiStages=served)
+    role = f"arn:aws:iam::{account}:role/apigw-cloudwatch-logs"
+    if apigw.get_account().get("cloudwatchRoleArn") != role:
+        apigw.update_account(
+            patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}]
+        )
 
 
 def seed_http_api(apigwv2):
@@ -97,7 +139,8 @@ def show(apigw, cloudwatch):
         json.dumps(
             {
                 "stage": {
-                    "tracingEnabled": stage.get("tracingEnabled"),
+                    # GetStage leaves tracingEnabled out until it is first set: off.
+                    "tracingEnabled": stage.get("tracingEnabled", False),
                     "methodSettings */*": {
                         key: value
                         for key, value in stage.get("methodSettings", {}).get("*/*", {}).items()
@@ -119,6 +162,52 @@ def show(apigw, cloudwatch):
             },
             indent=2,
         )
+    )
+
+
+def local(endpoint, service):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def events_queue(endpoint):
+    """The queue and rule of deploy/events/cloudtrail-to-sqs.yaml, once; the queue's URL."""
+    sqs = local(endpoint, "sqs")
+    url = sqs.create_queue(QueueName="apigw-guard-events")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    events = local(endpoint, "events")
+    pattern = {
+        "source": ["aws.apigateway", "aws.cloudwatch"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+    }
+    events.put_rule(Name="apigw-guard-events", EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule="apigw-guard-events",
+        Targets=[{"Id": "queue", "Arn": attributes["Attributes"]["QueueArn"]}],
+    )
+    return url
+
+
+def drift(endpoint, apigw):
+    """Tracing off on orders-api/prod by hand, and the call's CloudTrail event on the bus."""
+    api = next(a for a in apigw.get_rest_apis()["items"] if a["name"] == API)["id"]
+    apigw.update_stage(
+        restApiId=api,
+        stageName=STAGE,
+        patchOperations=[{"op": "replace", "path": "/tracingEnabled", "value": "false"}],
+    )
+    fixture = pathlib.Path(__file__).parent.parent / "tests/fixtures/cloudtrail/update-stage.json"
+    event = json.loads(fixture.read_text())
+    detail = json.dumps(event["detail"]).replace("a1b2c3d4e5", api)
+    local(endpoint, "events").put_events(
+        Entries=[
+            {"Source": event["source"], "DetailType": event["detail-type"], "Detail": detail}
+        ]
     )
 
 
@@ -167,13 +256,7 @@ def incident(endpoint, apigw, cloudwatch, backend_url):
     for metric, values in figures.items():
         data = [{"MetricName": metric, "Dimensions": dims, "Value": v, "Timestamp": at} for v in values]
         cloudwatch.put_metric_data(Namespace="AWS/ApiGateway", MetricData=data)
-    logs = boto3.client(
-        "logs",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    logs = local(endpoint, "logs")
     group = f"API-Gateway-Execution-Logs_{api}/{STAGE}"
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="demo")
@@ -195,10 +278,18 @@ if __name__ == "__main__":
     if sys.argv[1] == "--backend":
         backend()
     apigw, cloudwatch = clients(sys.argv[1])
+    if "--events-queue" in sys.argv:
+        print(events_queue(sys.argv[1]))
+        sys.exit(0)
+    if "--drift" in sys.argv:
+        drift(sys.argv[1], apigw)
+        sys.exit(0)
     if "--incident" in sys.argv:
         incident(sys.argv[1], apigw, cloudwatch, sys.argv[sys.argv.index("--incident") + 1])
         sys.exit(0)
     if "--show-only" not in sys.argv:
-        seed(apigw)
-        seed_http_api(http_apis(sys.argv[1]))
+        seed(apigw, "123456789012", REST_APIS, with_plan=True)
+        seed_http_api(local(sys.argv[1], "apigatewayv2"))
+        other, _ = clients(sys.argv[1], assumed(sys.argv[1], OTHER_ACCOUNT_ROLE))
+        seed(other, OTHER_ACCOUNT_ROLE.split(":")[4], OTHER_ACCOUNT_APIS, with_plan=False)
     show(apigw, cloudwatch)

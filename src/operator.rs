@@ -30,6 +30,20 @@ const LEASE_GRACE_SECONDS: u64 = 5;
 /// termination grace, with time left to release the lease.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// How long the guards of a region share one listing. A resync (or a policy's discovery) is
+/// never answered from a listing older than half its interval, so one made before the previous
+/// resync of the same guard began is never used: a change made by hand is seen by the first
+/// resync at least one window after it, at most `interval + window` (1.5 intervals) later.
+fn sharing_window(args: &RunArgs) -> std::time::Duration {
+    let mut window = SHARED_READ_WINDOW
+        .min(args.resync_interval / 2)
+        .min(args.discovery_interval / 2);
+    if !args.events_queue_urls.is_empty() {
+        window = window.min(args.events_resync / 2);
+    }
+    window
+}
+
 /// Resolves when SIGTERM or Ctrl-C arrives.
 async fn terminated() {
     let mut sigterm =
@@ -85,14 +99,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         stopped(),
     ));
 
-    // A resync (or a policy's discovery) must not be answered from the listings of the one
-    // before it.
-    let mut window = SHARED_READ_WINDOW
-        .min(args.resync_interval / 2)
-        .min(args.discovery_interval / 2);
-    if !args.events_queue_urls.is_empty() {
-        window = window.min(args.events_resync / 2);
-    }
+    let window = sharing_window(&args);
     let aws = Arc::new(args.aws.clients().await.share_reads_for(window));
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
@@ -282,4 +289,43 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
 
 fn stopped_rx(tx: &watch::Sender<bool>) -> watch::Receiver<bool> {
     tx.subscribe()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::*;
+
+    fn window(args: &[&str]) -> Duration {
+        #[derive(Parser)]
+        struct Run {
+            #[command(flatten)]
+            args: RunArgs,
+        }
+        let parsed = Run::try_parse_from(std::iter::once("run").chain(args.iter().copied()));
+        sharing_window(&parsed.expect("valid flags").args)
+    }
+
+    /// The bound the README gives for a change made by hand without events: one resync
+    /// interval and one window, the window never more than half the interval.
+    #[test]
+    fn a_listing_is_never_older_than_half_a_resync() {
+        assert_eq!(window(&[]), Duration::from_secs(60));
+        assert_eq!(
+            window(&["--resync-interval", "30s"]),
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            window(&["--discovery-interval", "1m"]),
+            Duration::from_secs(30)
+        );
+        // Events: the 1 h safety net keeps the minute; a short one halves it.
+        let queue = ["--events-queue-url", "http://127.0.0.1:1/q"];
+        assert_eq!(window(&queue), Duration::from_secs(60));
+        let short = [&queue[..], &["--events-resync", "40s"]].concat();
+        assert_eq!(window(&short), Duration::from_secs(20));
+    }
 }

@@ -256,3 +256,24 @@ fn a_misspelled_metric_is_caught() {
         ["apigw_guard_guard"]
     );
 }
+
+/// The README's list of panels names every panel of the dashboard, in its order.
+#[test]
+fn the_readme_lists_every_panel_in_order() {
+    let readme = String::from_utf8(read("README.md")).unwrap();
+    let (_, list) = readme
+        .split_once("**Grafana dashboard of the operator.**")
+        .unwrap();
+    let list = list.split("\n### ").next().unwrap();
+    let listed: Vec<&str> = list
+        .lines()
+        .filter_map(|line| line.strip_prefix("- **"))
+        .filter_map(|line| line.split_once("**").map(|(title, _)| title))
+        .collect();
+    let dashboard = dashboard();
+    let titles: Vec<&str> = panels(&dashboard)
+        .iter()
+        .filter_map(|panel| panel["title"].as_str())
+        .collect();
+    assert_eq!(listed, titles);
+}

@@ -6,7 +6,8 @@
 //!   own `APIGW_GUARD_LOCAL_AWS_DIR`, so a local AWS the user started is not touched);
 //! - `<!-- readme-check: cluster -->`: the same, with kubectl and helm (`scripts/k8s-tools`)
 //!   on `PATH`, against a fresh API server of its own (envtest) holding only the Prometheus
-//!   Operator's ServiceMonitor CRD, which the optional monitoring line needs;
+//!   Operator's ServiceMonitor CRD, which the optional monitoring line needs, and a local AWS
+//!   state folder of its own for a block that runs the operator on the machine;
 //! - `<!-- readme-check: skip: WHY -->`: not run here, and why.
 //!
 //! Every block runs under `bash -euo pipefail`, so a failing line fails the check.
@@ -177,6 +178,19 @@ fn run(block: &Block, env: &[(&str, String)]) {
     );
 }
 
+/// [`run`], then `scripts/local-aws stop` on the block's own local AWS (`state`), which a block
+/// that failed half-way may have left running.
+fn run_stopping_local_aws(block: &Block, env: &[(&str, String)], state: &Path) {
+    let result = std::panic::catch_unwind(|| run(block, env));
+    let _ = command_in_root("scripts/local-aws")
+        .arg("stop")
+        .env("APIGW_GUARD_LOCAL_AWS_DIR", state)
+        .status();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 #[test]
 fn every_shell_block_of_the_readme_says_where_it_runs() {
     let all = all_readme_blocks();
@@ -202,15 +216,7 @@ fn the_readmes_local_blocks_run_as_written() {
             ("PATH", path_with(&[&bin_dir()])),
             ("APIGW_GUARD_LOCAL_AWS_DIR", state.display().to_string()),
         ];
-        let result = std::panic::catch_unwind(|| run(block, &env));
-        // A block that failed half-way may have left its local AWS running.
-        let _ = command_in_root("scripts/local-aws")
-            .arg("stop")
-            .env("APIGW_GUARD_LOCAL_AWS_DIR", &state)
-            .status();
-        if let Err(panic) = result {
-            std::panic::resume_unwind(panic);
-        }
+        run_stopping_local_aws(block, &env, &state);
     }
 }
 
@@ -261,6 +267,7 @@ async fn the_readmes_cluster_blocks_run_as_written_each_on_a_fresh_api_server() 
         let server = support::envtest::fresh_api_server(false).await;
         support::envtest::install(&server.admin().await, vec![service_monitor_crd()]).await;
         let home = scratch(&format!("home-{n}"));
+        let state = scratch(&format!("cluster-local-aws-{n}"));
         let env = [
             ("PATH", path_with(&[&tools, &bin_dir()])),
             (
@@ -268,8 +275,14 @@ async fn the_readmes_cluster_blocks_run_as_written_each_on_a_fresh_api_server() 
                 server.dir.join("admin.kubeconfig").display().to_string(),
             ),
             ("HOME", home.display().to_string()),
+            // A block that runs the operator here brings a local AWS of its own.
+            ("APIGW_GUARD_LOCAL_AWS_DIR", state.display().to_string()),
         ];
-        run(block, &env);
+        run_stopping_local_aws(block, &env, &state);
+        if block.script.contains("apigw-guard run") {
+            // The operator on the user's machine: the block itself waits for Ready and drift.
+            continue;
+        }
         // Either way of installing leaves the operator's objects in the cluster.
         let at = format!("README.md:{}: ", block.line);
         let kubectl = |args: &[&str]| kubectl(&tools, &env, &at, args);
