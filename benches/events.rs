@@ -5,11 +5,13 @@
 //!   50 changes (p50, p95);
 //! - AWS reads per guard in one resync round, hence per hour: one round an hour with events,
 //!   twelve with 5-minute polling;
+//! - how long a change made by hand goes unseen without its event (10 changes at spread
+//!   moments of a round), against the bound: one resync and one sharing window;
 //! - what 50 echoes of the operator's own writes cost: nothing, as it recognizes its session,
 //!   against what 50 events of an in-sync stage cost when the in-sync check must absorb them.
 //!
 //! Run: `cargo bench --bench events` (after `scripts/local-aws install`; the API server comes
-//! from `scripts/envtest-assets`); `-- --guards 100 --changes 100` for others.
+//! from `scripts/envtest-assets`); `-- --guards 100 --changes 100 --unseen 20` for others.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -179,6 +181,27 @@ async fn main() {
     }
     latencies.sort();
 
+    // Unseen: changes by hand with no event, found by the safety-net resync alone, at most a
+    // round and the sharing window (half a round) after each; made at spread moments of a round.
+    let unseen_changes = support::number_arg("--unseen", 10);
+    let mut unseen = Vec::new();
+    for c in 0..unseen_changes {
+        let api = &apis[c % n];
+        tokio::time::sleep(ROUND.mul_f64((c % 10) as f64 / 10.0)).await;
+        support::disable_tracing_by_hand(&config, api).await;
+        let made = Instant::now();
+        while !support::tracing_enabled(&config, api, "prod").await {
+            assert!(
+                made.elapsed() < ROUND * 3,
+                "not restored by a resync: {}",
+                operator.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        unseen.push(made.elapsed());
+    }
+    unseen.sort();
+
     // Echoes: the operator's own writes coming back, then the same events from someone else
     // about stages already in sync.
     // Each figure is taken over the same span as a quiet one (no events), whose calls (the
@@ -215,6 +238,16 @@ async fn main() {
         percentile(&latencies, 95.0).as_secs_f64(),
         per_round * 12.0,
         per_round,
+    );
+    println!();
+    println!(
+        "without events: {unseen_changes} changes by hand unseen for p50 {:.1} s, at most {:.1} s \
+         (bound: the {} s resync and its {} s sharing window, {} s)",
+        percentile(&unseen, 50.0).as_secs_f64(),
+        unseen.last().map_or(0.0, Duration::as_secs_f64),
+        ROUND.as_secs(),
+        ROUND.as_secs() / 2,
+        ROUND.as_secs() * 3 / 2,
     );
     println!();
     println!(

@@ -50,7 +50,8 @@ REST_APIS = (
     ("refunds-api", (STAGE,), {}, None),
     ("payments-api", (STAGE,), {}, None),
 )
-# The account of examples/accounts.yaml's payments-prod role, and what its guard names there.
+# The local AWS's own account, and the account of examples/accounts.yaml's payments-prod role, and what its guard names there.
+OWN_ACCOUNT = "123456789012"
 OTHER_ACCOUNT_ROLE = "arn:aws:iam::111122223333:role/apigw-guard"
 OTHER_ACCOUNT_APIS = ((API, (STAGE,), {"team": "payments"}, None),)
 # moto's way to create a REST API with a given id (a tag it takes the id from).
@@ -68,26 +69,31 @@ MANAGED_METHOD_SETTINGS = (
 )
 
 
-def clients(endpoint, credentials=None):
-    kwargs = dict(
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    kwargs.update(credentials or {})
-    return boto3.client("apigateway", **kwargs), boto3.client("cloudwatch", **kwargs)
-
-
-def assumed(endpoint, role):
+def assumed(sts, role):
     """Credentials of `role`, as the operator assumes it: the local AWS keeps each account's
     resources apart by the assumed role's account."""
-    got = local(endpoint, "sts").assume_role(RoleArn=role, RoleSessionName="seed-demo")["Credentials"]
+    got = sts.assume_role(RoleArn=role, RoleSessionName="seed-demo")["Credentials"]
     return dict(
         aws_access_key_id=got["AccessKeyId"],
         aws_secret_access_key=got["SecretAccessKey"],
         aws_session_token=got["SessionToken"],
     )
+
+
+def local(endpoint, service, **credentials):
+    """A client of the local AWS at `endpoint`, in the demo's region."""
+    keys = dict(aws_access_key_id="local", aws_secret_access_key="local")
+    keys.update(credentials)
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, **keys)
+
+
+def seed_all(client):
+    """Everything the examples name; `client(service, **credentials)` makes a client of the
+    local AWS in the region to seed."""
+    seed(client("apigateway"), OWN_ACCOUNT, REST_APIS, with_plan=True)
+    seed_http_api(client("apigatewayv2"))
+    other = client("apigateway", **assumed(client("sts"), OTHER_ACCOUNT_ROLE))
+    seed(other, OTHER_ACCOUNT_ROLE.split(":")[4], OTHER_ACCOUNT_APIS, with_plan=False)
 
 
 def seed(apigw, account, apis, with_plan):
@@ -162,16 +168,6 @@ def show(apigw, cloudwatch):
             },
             indent=2,
         )
-    )
-
-
-def local(endpoint, service):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
     )
 
 
@@ -277,19 +273,17 @@ def incident(endpoint, apigw, cloudwatch, backend_url):
 if __name__ == "__main__":
     if sys.argv[1] == "--backend":
         backend()
-    apigw, cloudwatch = clients(sys.argv[1])
+    endpoint = sys.argv[1]
+    apigw, cloudwatch = local(endpoint, "apigateway"), local(endpoint, "cloudwatch")
     if "--events-queue" in sys.argv:
-        print(events_queue(sys.argv[1]))
+        print(events_queue(endpoint))
         sys.exit(0)
     if "--drift" in sys.argv:
-        drift(sys.argv[1], apigw)
+        drift(endpoint, apigw)
         sys.exit(0)
     if "--incident" in sys.argv:
-        incident(sys.argv[1], apigw, cloudwatch, sys.argv[sys.argv.index("--incident") + 1])
+        incident(endpoint, apigw, cloudwatch, sys.argv[sys.argv.index("--incident") + 1])
         sys.exit(0)
     if "--show-only" not in sys.argv:
-        seed(apigw, "123456789012", REST_APIS, with_plan=True)
-        seed_http_api(local(sys.argv[1], "apigatewayv2"))
-        other, _ = clients(sys.argv[1], assumed(sys.argv[1], OTHER_ACCOUNT_ROLE))
-        seed(other, OTHER_ACCOUNT_ROLE.split(":")[4], OTHER_ACCOUNT_APIS, with_plan=False)
+        seed_all(lambda service, **credentials: local(endpoint, service, **credentials))
     show(apigw, cloudwatch)

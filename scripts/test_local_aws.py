@@ -1668,21 +1668,37 @@ class HttpApiMetricsTest(LocalAwsServer):
 
 
 class SeedDemoTest(LocalAwsServer):
-    """scripts/seed_demo.py: the REST API it always seeded, and the HTTP API next to it."""
+    """scripts/seed_demo.py: what every example names, in the local AWS's account and the
+    accounts example's, seeded once however often it runs."""
 
     REGION = "ap-southeast-4"  # seeded here alone, so its listings hold only the demo's
 
-    def test_seeds_the_rest_api_as_before_and_the_http_api_once(self):
-        apigw, v2 = self.client("apigateway"), self.client("apigatewayv2")
-        for _ in range(2):  # seeding again changes nothing
-            seed_demo.seed(apigw)
-            seed_demo.seed_http_api(v2)
+    def client(self, service, region=None, **credentials):
+        if not credentials:
+            return super().client(service, region)
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=region or self.REGION, **credentials
+        )
 
-        [rest] = apigw.get_rest_apis()["items"]
-        self.assertEqual(rest["name"], "orders-api")
-        self.assertEqual([s["stageName"] for s in apigw.get_stages(restApiId=rest["id"])["item"]], ["prod"])
+    def test_seeds_what_every_example_names_once(self):
+        for _ in range(2):  # seeding again changes nothing
+            seed_demo.seed_all(self.client)
+        apigw, v2 = self.client("apigateway"), self.client("apigatewayv2")
+
+        apis = {a["name"]: a for a in apigw.get_rest_apis()["items"]}
+        self.assertEqual(sorted(apis), ["orders-api", "payments-api", "refunds-api", "search-api"])
+        orders = apis["orders-api"]
+        # examples/full.yaml names it by this id; the policy example selects it by its tag.
+        self.assertEqual(orders["id"], "a1b2c3d4e5")
+        self.assertEqual(orders["tags"].get("team"), "payments")
+        stages = lambda api: sorted(s["stageName"] for s in apigw.get_stages(restApiId=api)["item"])
+        self.assertEqual(stages("a1b2c3d4e5"), ["live-eu", "prod"])
+        for name in ("payments-api", "refunds-api", "search-api"):
+            self.assertEqual(stages(apis[name]["id"]), ["prod"])
         [plan] = apigw.get_usage_plans()["items"]
-        self.assertEqual((plan["name"], plan["apiStages"]), ("orders-standard", [{"apiId": rest["id"], "stage": "prod"}]))
+        served = [{"apiId": "a1b2c3d4e5", "stage": s} for s in ("prod", "live-eu")]
+        self.assertEqual((plan["name"], plan["apiStages"]), ("orders-standard", served))
+        self.assertIn("cloudwatchRoleArn", apigw.get_account())
 
         [http] = v2.get_apis()["Items"]
         self.assertEqual((http["Name"], http["ProtocolType"], http["Tags"]), ("orders-http", "HTTP", {"team": "payments"}))
@@ -1693,11 +1709,22 @@ class SeedDemoTest(LocalAwsServer):
         routes = sorted(r["RouteKey"] for r in v2.get_routes(ApiId=http["ApiId"])["Items"])
         self.assertEqual(routes, ["GET /orders", "POST /orders"])
 
-        # What it prints is the REST API's, as before.
+        # The accounts example's account: orders-api tagged for its AwsAccount, and its role.
+        other = self.client(
+            "apigateway", **seed_demo.assumed(self.client("sts"), seed_demo.OTHER_ACCOUNT_ROLE)
+        )
+        [there] = other.get_rest_apis()["items"]
+        self.assertEqual((there["name"], there["tags"]), ("orders-api", {"team": "payments"}))
+        self.assertEqual([s["stageName"] for s in other.get_stages(restApiId=there["id"])["item"]], ["prod"])
+        self.assertIn("111122223333", other.get_account()["cloudwatchRoleArn"])
+
+        # What it prints is the REST API's, tracing off rather than null.
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             seed_demo.show(apigw, self.client("cloudwatch"))
-        self.assertEqual(set(json.loads(printed.getvalue())), {"stage", "usagePlanThrottle", "alarms"})
+        shown = json.loads(printed.getvalue())
+        self.assertEqual(set(shown), {"stage", "usagePlanThrottle", "alarms"})
+        self.assertIs(shown["stage"]["tracingEnabled"], False)
 
 
 class ShapeTest(unittest.TestCase):
