@@ -185,19 +185,24 @@ impl DiagnoseArgs {
     }
 }
 
-/// `diagnose --kind`.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum KindArg {
-    Rest,
-    Http,
+/// `diagnose --kind`: a kind of API by its profile's `cli_kind`.
+#[derive(Clone, Copy, Debug)]
+struct KindArg(ApiKind);
+
+impl clap::ValueEnum for KindArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::OnceLock<Vec<KindArg>> = std::sync::OnceLock::new();
+        ALL.get_or_init(|| crate::kind::KINDS.map(KindArg).to_vec())
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.profile().cli_kind))
+    }
 }
 
 impl From<KindArg> for ApiKind {
     fn from(kind: KindArg) -> Self {
-        match kind {
-            KindArg::Rest => ApiKind::Rest,
-            KindArg::Http => ApiKind::Http,
-        }
+        kind.0
     }
 }
 
@@ -375,10 +380,7 @@ async fn diagnose(args: &DiagnoseArgs) -> Result<bool, String> {
                 None => aws.cloudwatch.account_id().await.ok(),
             };
             let looked = args.looked_in(&region, account.as_deref());
-            let kind = |kind| match kind {
-                ApiKind::Rest => "--kind rest",
-                ApiKind::Http => "--kind http",
-            };
+            let kind = |kind: ApiKind| format!("--kind {}", kind.profile().cli_kind);
             let hint = match err.code == "NotFoundException" {
                 true => other_kind_hint(&aws.apigateway, args.kind.into(), &api, kind).await,
                 false => String::new(),
@@ -617,10 +619,7 @@ async fn expand(
             Coverage::Guard { name, spec } => {
                 children.push(crate::policy::guard(policy, name, spec));
                 // An HTTP API's stage says so, and what of the template it goes without.
-                let kind = match stage.api.kind {
-                    ApiKind::Rest => "",
-                    ApiKind::Http => " (HTTP API)",
-                };
+                let kind = stage.api.kind.profile().stage_marker;
                 let without = policy
                     .spec
                     .template

@@ -330,8 +330,11 @@ impl Context {
                     else {
                         continue;
                     };
+                    let Some((kind, _)) = guard.spec.api() else {
+                        continue;
+                    };
                     let api = crate::model::GuardedApi {
-                        kind: guard.spec.api_kind(),
+                        kind,
                         id,
                         name,
                         tags: Default::default(),

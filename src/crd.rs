@@ -7,6 +7,9 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema, Resource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::kind;
+pub use crate::kind::ApiKind;
+
 mod account;
 mod deployments;
 mod objective;
@@ -16,9 +19,7 @@ pub use account::{
     AwsAccount, AwsAccountSpec, AwsAccountStatus, NamespaceSelector, ROLE_ARN_PATTERN,
     RestApiFilter, SelectorOperator, SelectorRequirement,
 };
-pub use deployments::{
-    CanaryStatus, DeploymentStatus, DeploymentsSpec, REST_ONLY_DEPLOYMENTS, Rollback,
-};
+pub use deployments::{CanaryStatus, DeploymentStatus, DeploymentsSpec, Rollback};
 pub use objective::{
     BurnRateTier, DEFAULT_TIERS, LatencyObjective, MAX_TIERS, ObjectiveSpec, ObjectiveStatus,
     SLO_AVAILABILITY, SLO_COUNT_ALARM, SLO_LATENCY_OBJECTIVE, SLO_LONG_WINDOWS, SLO_UNREACHABLE,
@@ -35,16 +36,6 @@ pub const REGION_RULE: &str = "self.matches('^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$')
 pub const REGION_MESSAGE: &str =
     "not an AWS region name, e.g. us-east-1, eu-west-2, us-gov-west-1 or cn-north-1";
 
-/// What the API server (CEL) and `validate` say when a guard names no API or both, or asks
-/// for what its kind of API does not have: one text for both.
-pub const ONE_API: &str = "spec: give exactly one of restApi or httpApi";
-pub const HTTP_NO_TRACING: &str = "spec.tracing: HTTP APIs have no X-Ray tracing (API Gateway traces REST APIs only); use accessLogging for an HTTP API's request record";
-pub const HTTP_NO_EXECUTION_LOGS: &str = "spec.executionLogging: HTTP APIs have no execution logs; use accessLogging (an HTTP API's only logs) and detailedMetrics";
-pub const HTTP_NO_USAGE_PLANS: &str = "spec.throttle: HTTP APIs have no usage plans; use stageThrottle (and stageThrottle.routes for single routes)";
-pub const REST_DETAILED_METRICS: &str =
-    "spec.detailedMetrics: on a REST API, set executionLogging.detailedMetrics";
-pub const REST_NO_ROUTE_THROTTLES: &str = "spec.stageThrottle.routes: per-route throttles are for HTTP APIs (route keys such as 'GET /pets'); a REST API's stageThrottle covers all its methods";
-
 /// CEL over a spec (`self.spec`) or a policy's template (`self.template`): an objective
 /// replaces the 5XX count alarm, so fiveXXError's settings beside one are refused unless
 /// slo.countAlarm keeps both.
@@ -57,23 +48,58 @@ pub fn count_alarm_rule(spec: &str) -> String {
     )
 }
 
-/// Every CRD as the API server gets it, with the file stem it is kept under in `crds/`.
+/// Every CRD as the API server gets it, with the file stem it is kept under in `crds/`. The
+/// rules that depend on the kinds of API are made from their profiles: a guard names one API,
+/// of one kind, and none of the sections that kind refuses; a policy taking one kind alone
+/// has a template without them.
 pub fn definitions() -> [(&'static str, CustomResourceDefinition); 3] {
+    let mut guard_rules = vec![(kind::one_api_rule(), kind::one_api())];
+    let mut template_rules = Vec::new();
+    for profile in kind::KINDS.map(ApiKind::profile) {
+        guard_rules.extend(
+            profile
+                .guard_rules()
+                .into_iter()
+                .map(|(rule, message)| (rule, message.to_owned())),
+        );
+        template_rules.extend(
+            profile
+                .template_rule()
+                .map(|(rule, message)| (rule, message.to_owned())),
+        );
+    }
     [
-        ("apigatewayguard", definition(ApiGatewayGuard::crd())),
-        ("awsaccount", definition(AwsAccount::crd())),
+        (
+            "apigatewayguard",
+            definition(ApiGatewayGuard::crd(), &guard_rules, &[]),
+        ),
+        ("awsaccount", definition(AwsAccount::crd(), &[], &[])),
         (
             "apigatewayguardpolicy",
-            definition(ApiGatewayGuardPolicy::crd()),
+            definition(ApiGatewayGuardPolicy::crd(), &[], &template_rules),
         ),
     ]
 }
 
 /// Doc comments become descriptions line by line; their line breaks are taken out again
-/// (paragraphs kept), so `kubectl explain` prints sentences.
-fn definition(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+/// (paragraphs kept), so `kubectl explain` prints sentences. `object_rules` (CEL, message) go
+/// before the object's own rules, `spec_rules` after the spec's.
+fn definition(
+    crd: CustomResourceDefinition,
+    object_rules: &[(String, String)],
+    spec_rules: &[(String, String)],
+) -> CustomResourceDefinition {
     let mut value = serde_json::to_value(crd).expect("the CRD serializes");
     unwrap_descriptions(&mut value);
+    for version in value["spec"]["versions"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        let object = &mut version["schema"]["openAPIV3Schema"];
+        add_rules(object, object_rules, true);
+        add_rules(&mut object["properties"]["spec"], spec_rules, false);
+    }
     for version in value["spec"]["versions"]
         .as_array_mut()
         .into_iter()
@@ -82,6 +108,25 @@ fn definition(crd: CustomResourceDefinition) -> CustomResourceDefinition {
         refuse_nulls(&mut version["schema"]["openAPIV3Schema"]["properties"]["spec"]);
     }
     serde_json::from_value(value).expect("the CRD deserializes")
+}
+
+/// Adds `rules` (CEL, message) to the schema's own, before them or after.
+fn add_rules(schema: &mut serde_json::Value, rules: &[(String, String)], before: bool) {
+    if rules.is_empty() {
+        return;
+    }
+    let added = rules
+        .iter()
+        .map(|(rule, message)| serde_json::json!({"rule": rule, "message": message}));
+    let own = match schema.get("x-kubernetes-validations") {
+        Some(serde_json::Value::Array(own)) => own.clone(),
+        _ => Vec::new(),
+    };
+    let all: Vec<serde_json::Value> = match before {
+        true => added.chain(own).collect(),
+        false => own.into_iter().chain(added).collect(),
+    };
+    schema["x-kubernetes-validations"] = serde_json::Value::Array(all);
 }
 
 /// What the CRDs say of a null where a default applies.
@@ -172,14 +217,7 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
     printcolumn = r#"{"name":"Budget","type":"number","jsonPath":".status.objective.budgetRemainingPercent","priority":1}"#,
     printcolumn = r#"{"name":"Deployment","type":"string","jsonPath":".status.deployment.verdict","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    validation = Rule::new("has(self.spec.restApi) != has(self.spec.httpApi)").message(ONE_API),
-    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.tracing)").message(HTTP_NO_TRACING),
-    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.executionLogging)").message(HTTP_NO_EXECUTION_LOGS),
-    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.throttle)").message(HTTP_NO_USAGE_PLANS),
-    validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.detailedMetrics)").message(REST_DETAILED_METRICS),
-    validation = Rule::new("!has(self.spec.restApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes)").message(REST_NO_ROUTE_THROTTLES),
     validation = Rule::new(count_alarm_rule("self.spec")).message(SLO_COUNT_ALARM),
-    validation = Rule::new("!has(self.spec.httpApi) || !has(self.spec.deployments)").message(REST_ONLY_DEPLOYMENTS),
     validation = Rule::new("size(self.metadata.name) <= 128").message(
         "metadata.name: at most 128 characters: the guard's alarm and dashboard names carry it and must stay within CloudWatch's limits"
     ),
@@ -359,55 +397,50 @@ impl ApiGatewayGuard {
     }
 }
 
-/// The two kinds of API Gateway API a guard can guard.
-#[derive(
-    Deserialize,
-    Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    JsonSchema,
-)]
-pub enum ApiKind {
-    /// A REST API (API Gateway v1).
-    #[default]
-    #[serde(rename = "REST")]
-    Rest,
-    /// An HTTP API (API Gateway v2).
-    #[serde(rename = "HTTP")]
-    Http,
-}
-
-impl ApiKind {
-    /// "REST API" or "HTTP API", for messages.
-    pub fn noun(self) -> &'static str {
-        match self {
-            ApiKind::Rest => "REST API",
-            ApiKind::Http => "HTTP API",
-        }
-    }
-}
-
 impl ApiGatewayGuardSpec {
     /// The API the guard names and its kind; `None` only for a spec that names neither (or
     /// both), which validation refuses.
     pub fn api(&self) -> Option<(ApiKind, &ResourceRef)> {
-        match (&self.rest_api, &self.http_api) {
-            (Some(by), None) => Some((ApiKind::Rest, by)),
-            (None, Some(by)) => Some((ApiKind::Http, by)),
+        let mut named = kind::KINDS
+            .into_iter()
+            .filter_map(|kind| self.api_ref(kind).map(|by| (kind, by)));
+        match (named.next(), named.next()) {
+            (Some(one), None) => Some(one),
             _ => None,
         }
     }
 
-    /// The kind of API the guard names (REST when it names none).
-    pub fn api_kind(&self) -> ApiKind {
-        self.api().map_or(ApiKind::Rest, |(kind, _)| kind)
+    /// The API the spec names under the field of `kind` (`restApi`, `httpApi`).
+    pub fn api_ref(&self, kind: ApiKind) -> Option<&ResourceRef> {
+        match kind {
+            ApiKind::Rest => self.rest_api.as_ref(),
+            ApiKind::Http => self.http_api.as_ref(),
+        }
+    }
+
+    /// The spec's field naming an API of `kind`, for a spec made from parts (a policy's guard).
+    pub fn api_ref_mut(&mut self, kind: ApiKind) -> &mut Option<ResourceRef> {
+        match kind {
+            ApiKind::Rest => &mut self.rest_api,
+            ApiKind::Http => &mut self.http_api,
+        }
+    }
+}
+
+impl kind::Sections for ApiGatewayGuardSpec {
+    fn has(&self, section: kind::Section) -> bool {
+        use kind::Section as S;
+        match section {
+            S::Tracing => self.tracing.is_some(),
+            S::ExecutionLogging => self.execution_logging.is_some(),
+            S::UsagePlanThrottle => self.throttle.is_some(),
+            S::Deployments => self.deployments.is_some(),
+            S::DetailedMetrics => self.detailed_metrics.is_some(),
+            S::RouteThrottles => self
+                .stage_throttle
+                .as_ref()
+                .is_some_and(|t| t.routes.is_some()),
+        }
     }
 }
 

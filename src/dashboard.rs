@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::crd::{AlarmLink, ApiGatewayGuardSpec, Links, ObjectiveSpec};
 use crate::model::{
-    AlarmKind, ApiKind, GuardId, GuardedApi, OWNER_TAG, ObjectivePart, access_log_group_name,
+    AlarmKind, GuardId, GuardedApi, OWNER_TAG, ObjectivePart, access_log_group_name,
 };
 use crate::objective::rule_text;
 use crate::runbook::{
@@ -57,10 +57,7 @@ pub fn body(
         metric.push(options);
         Value::Array(metric)
     };
-    let four_xx = match api.kind {
-        ApiKind::Rest => "4XXError",
-        ApiKind::Http => "4xx",
-    };
+    let four_xx = api.kind.profile().four_xx_metric;
     let five_xx = AlarmKind::FiveXxError.metric(api.kind);
     let timeout_ms = integration_timeout_ms(api.kind);
     let timeout_line = format!(
@@ -237,10 +234,8 @@ fn budget_text(slo: &ObjectiveSpec) -> String {
 }
 
 fn markdown(guard: &GuardId, api: &GuardedApi, stage: &str) -> String {
-    let (heading, diagnose) = match api.kind {
-        ApiKind::Rest => ("", ""),
-        ApiKind::Http => (" (HTTP API)", " --kind http"),
-    };
+    let profile = api.kind.profile();
+    let (heading, diagnose) = (profile.stage_marker, profile.diagnose_kind_flag());
     format!(
         "## {name}/{stage}{heading}: API Gateway 5XX runbook\n\
          Kept by apigw-guard for the ApiGatewayGuard `{guard}` (`{marker}`): edits made here \
@@ -339,32 +334,24 @@ pub fn links(
             encode(&encode(name)).replace('%', "$")
         )
     };
-    let (stage, execution_logs, access_logs) = match api.kind {
-        ApiKind::Rest => (
-            format!(
-                "{console}/apigateway/home?region={region}#/apis/{}/stages/{}",
-                api.id,
-                encode(&spec.stage)
-            ),
-            Some(group(&format!(
-                "API-Gateway-Execution-Logs_{}/{}",
-                api.id, spec.stage
-            ))),
-            access_log_group.map(group),
-        ),
-        // HTTP APIs live in the console's newer pages, which take the stage as a parameter.
-        ApiKind::Http => (
-            format!(
-                "{console}/apigateway/main/api-detail?api={}&region={region}&stage={}",
-                api.id,
-                encode(&spec.stage)
-            ),
-            None,
-            Some(group(&access_log_group.map_or_else(
-                || access_log_group_name(&api.id, &spec.stage),
-                str::to_owned,
-            ))),
-        ),
+    let profile = api.kind.profile();
+    let stage = profile
+        .console
+        .stage_url(&console, region, &api.id, &encode(&spec.stage));
+    let execution_logs = profile.execution_logs.then(|| {
+        group(&format!(
+            "API-Gateway-Execution-Logs_{}/{}",
+            api.id, spec.stage
+        ))
+    });
+    // Without execution logs, the access logs are where to look: the stage's group, or the
+    // guard's default one while the stage writes none.
+    let access_logs = match profile.execution_logs {
+        true => access_log_group.map(group),
+        false => Some(group(&access_log_group.map_or_else(
+            || access_log_group_name(&api.id, &spec.stage),
+            str::to_owned,
+        ))),
     };
     Links {
         dashboard: spec.dashboard.as_ref().filter(|d| d.enabled).map(|_| {

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::aws::{ApiGateway, SdkDiagnostics};
 use crate::crd::ResourceRef;
+use crate::kind::Section;
 use crate::model::{
     Account, AlarmKind, ApiKind, AwsError, GuardedApi, LambdaFunction, LogMatches,
     MethodIntegration, MinutePeaks, StageMetrics, StageSettings, figure, millis, served_period,
@@ -233,9 +234,9 @@ pub async fn diagnose(
         .checked_sub(since)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_millis() as i64);
-    let log = match kind {
-        ApiKind::Rest => execution_log(aws, &api, stage, &settings, since_ms, &mut findings).await,
-        ApiKind::Http => access_log(aws, &settings, since_ms, &mut findings).await,
+    let log = match kind.profile().execution_logs {
+        true => execution_log(aws, &api, stage, &settings, since_ms, &mut findings).await,
+        false => access_log(aws, kind, &settings, since_ms, &mut findings).await,
     };
     let peaks = match aws.cloudwatch.minute_peaks(&key, window_seconds).await {
         Ok(peaks) => Some(peaks),
@@ -250,10 +251,7 @@ pub async fn diagnose(
     };
 
     // Steps 3 and 4: integrations and the backends behind them.
-    let read = match kind {
-        ApiKind::Rest => aws.apigateway.integrations(&api.id).await,
-        ApiKind::Http => aws.http_integrations(&api.id).await,
-    };
+    let read = aws.integrations(kind, &api.id).await;
     let integrations = match read {
         Ok(integrations) => integrations,
         Err(err) => {
@@ -321,14 +319,18 @@ pub async fn diagnose(
         rate_limit: Some(rate_limit),
         burst_limit: settings.all_methods.burst_limit,
     });
-    let usage_plans = match kind {
-        ApiKind::Rest => stage_usage_plans(aws, &api.id, stage, &mut findings).await,
-        ApiKind::Http => {
+    let usage_plans = match kind.profile().has(Section::UsagePlanThrottle) {
+        true => stage_usage_plans(aws, &api.id, stage, &mut findings).await,
+        false => {
             findings.push(finding(
                 4,
                 Kind::Info,
-                "usage plans: not checked, HTTP APIs have none (they throttle by stage and \
-                 route, answering 429)",
+                format!(
+                    "usage plans: not checked, {}s have none (they throttle by stage and route, \
+                     answering {})",
+                    kind.noun(),
+                    kind.profile().throttle_status
+                ),
             ));
             Vec::new()
         }
@@ -458,6 +460,7 @@ async fn execution_log(
 /// log settings send it, in whatever JSON format they give it.
 async fn access_log(
     aws: &SdkDiagnostics,
+    kind: ApiKind,
     settings: &StageSettings,
     since_ms: i64,
     findings: &mut Vec<Finding>,
@@ -465,8 +468,11 @@ async fn access_log(
     findings.push(finding(
         2,
         Kind::Info,
-        "HTTP APIs have no execution logs or X-Ray tracing: the access log is their only record \
-         of each request",
+        format!(
+            "{}s have no execution logs or X-Ray tracing: the access log is their only record \
+             of each request",
+            kind.noun()
+        ),
     ));
     let Some(settings) = &settings.access_log else {
         findings.push(finding(
@@ -496,7 +502,7 @@ async fn access_log(
     let mut tally = AccessTally::default();
     match aws
         .filter(&group, &fields.five_xx_pattern(), since_ms, |_, line| {
-            tally.add(&fields, line)
+            tally.add(kind, &fields, line)
         })
         .await
     {
@@ -614,7 +620,7 @@ struct AccessTally {
 impl AccessTally {
     /// Counts one line; a line that is not JSON or not a 5XX is skipped (the filter pattern
     /// already leaves those out on AWS).
-    fn add(&mut self, fields: &AccessFields, line: &str) {
+    fn add(&mut self, kind: ApiKind, fields: &AccessFields, line: &str) {
         let Ok(Value::Object(line)) = serde_json::from_str::<Value>(line) else {
             return;
         };
@@ -640,7 +646,7 @@ impl AccessTally {
             let slowest = self.read.slowest_integration_ms.get_or_insert(ms);
             *slowest = slowest.max(ms);
         }
-        let near = latency.is_some_and(|ms| runbook::nears_timeout(ApiKind::Http, ms));
+        let near = latency.is_some_and(|ms| runbook::nears_timeout(kind, ms));
         self.read.near_timeout += usize::from(near);
         let error = field(fields.integration_error.as_ref());
         if let Some(error) = &error {
@@ -954,18 +960,9 @@ fn resolve_502(d: &Diagnosis) -> Vec<String> {
         "Check the response format: a Lambda proxy integration must return { statusCode, \
          body, headers }; an HTTP backend a valid HTTP response"
             .to_owned(),
-        match d.api_kind {
-            ApiKind::Rest => format!(
-                "Check the integration response mappings and status codes: aws apigateway \
-                 get-resources --region {} --rest-api-id {} --embed methods",
-                d.region, d.api_id
-            ),
-            ApiKind::Http => format!(
-                "Check the integrations and their response parameters: aws apigatewayv2 \
-                 get-integrations --region {} --api-id {}",
-                d.region, d.api_id
-            ),
-        },
+        d.api_kind
+            .profile()
+            .check_integrations(&d.region, &d.api_id),
     ];
     for name in function_names(d) {
         steps.push(format!(
@@ -1018,10 +1015,7 @@ pub fn render_text(d: &Diagnosis) -> String {
                 AlarmKind::FiveXxError.metric(d.api_kind),
                 figure(m.five_xx_errors, ""),
                 figure(m.five_xx_share_percent.map(|p| format!("{p:.1}")), " %"),
-                match d.api_kind {
-                    ApiKind::Rest => "4XXError",
-                    ApiKind::Http => "4xx",
-                },
+                d.api_kind.profile().four_xx_metric,
                 figure(m.four_xx_errors, ""),
                 figure(m.latency_p99_ms, " ms"),
                 figure(m.integration_latency_p99_ms, " ms")
@@ -1048,8 +1042,8 @@ pub fn render_text(d: &Diagnosis) -> String {
         }
     }
     let group = d.log_group.as_deref().unwrap_or("none");
-    match d.api_kind {
-        ApiKind::Rest => {
+    match d.api_kind.profile().execution_logs {
+        true => {
             let _ = writeln!(out, "\nStep 2: execution logs ({group})");
             let _ = writeln!(
                 out,
@@ -1057,7 +1051,7 @@ pub fn render_text(d: &Diagnosis) -> String {
                 d.execution_logging.as_deref().unwrap_or("OFF")
             );
         }
-        ApiKind::Http => {
+        false => {
             let _ = writeln!(out, "\nStep 2: access logs ({group})");
         }
     }
@@ -1171,7 +1165,7 @@ pub fn render_text(d: &Diagnosis) -> String {
             throttle(a.rate_limit, a.burst_limit)
         );
         // An HTTP API writes its logs through a service-linked role instead.
-        if d.api_kind == ApiKind::Rest {
+        if d.api_kind.profile().logs_through_account_role {
             let _ = write!(
                 out,
                 "; CloudWatch Logs role: {}",
@@ -1210,7 +1204,6 @@ pub fn render_text(d: &Diagnosis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::access_log_format;
 
     #[test]
     fn a_lambda_is_named_by_its_invoke_uri_or_its_own_arn() {
@@ -1235,7 +1228,7 @@ mod tests {
 
     #[test]
     fn the_guards_format_and_others_are_read_by_their_keys() {
-        let guards = AccessFields::of(&access_log_format(ApiKind::Http)).unwrap();
+        let guards = AccessFields::of(&ApiKind::Http.profile().access_log_format()).unwrap();
         assert_eq!(
             guards,
             AccessFields {
@@ -1266,7 +1259,7 @@ mod tests {
 
     #[test]
     fn only_api_gateways_own_5xx_answers_are_evidence() {
-        let fields = AccessFields::of(&access_log_format(ApiKind::Http)).unwrap();
+        let fields = AccessFields::of(&ApiKind::Http.profile().access_log_format()).unwrap();
         let line = |status: &str, integration: &str, latency: &str, error: &str| {
             serde_json::json!({
                 "requestId": "r", "status": status, "integrationStatus": integration,
@@ -1289,7 +1282,7 @@ mod tests {
             line("200", "200", "30", "-"),
             "not json".to_owned(),
         ] {
-            tally.add(&fields, &entry);
+            tally.add(ApiKind::Http, &fields, &entry);
         }
         assert_eq!(
             tally.statuses,

@@ -5,11 +5,13 @@
 //! it uses. A module uses only modules listed above it, so the imports form no cycle;
 //! `tests/layering.rs` fails when the code and these lines disagree.
 
-// The resources users write (CRD types). Uses: nothing.
+// The kinds of API and what differs between them, as data (one profile each). Uses: nothing.
+pub mod kind;
+// The resources users write (CRD types). Uses: kind.
 pub mod crd;
-// The AWS-facing vocabulary: observed and wanted state, errors, alarm ownership. Uses: crd.
+// The AWS-facing vocabulary: observed and wanted state, errors, alarm ownership. Uses: crd, kind.
 pub mod model;
-// Checks of a spec that the CRD schema cannot express. Uses: crd, model.
+// Checks of a spec that the CRD schema cannot express. Uses: crd, kind, model.
 pub mod validate;
 // Which guards may act through which AWS identity, on which APIs; pure. Uses: crd, model.
 pub mod tenancy;
@@ -17,7 +19,7 @@ pub mod tenancy;
 pub mod policy;
 // CloudTrail and alarm events read for what they touch; pure. Uses: crd, model.
 pub mod cloudtrail;
-// Guards read from YAML files, checked as the API server would. Uses: crd, model, validate.
+// Guards read from YAML files, checked as the API server would. Uses: crd, kind, model, validate.
 pub mod manifest;
 // The runbook's targets, error classes and resolutions; pure. Uses: model.
 pub mod runbook;
@@ -27,7 +29,7 @@ pub mod objective;
 pub mod deploys;
 // The guard's CloudWatch dashboard body and console links; pure. Uses: crd, model, runbook, objective.
 pub mod dashboard;
-// Pure planning: spec + observed -> ordered actions. Uses: crd, model, objective, dashboard.
+// Pure planning: spec + observed -> ordered actions. Uses: crd, kind, model, objective, dashboard.
 pub mod plan;
 // What a guard's alarms and dashboard cost a month at list prices; pure. Uses: crd, model, plan.
 pub mod cost;
@@ -35,13 +37,13 @@ pub mod cost;
 pub mod aws;
 // The stages a policy's selector matches, from shared listings. Uses: crd, model, policy, aws.
 pub mod discovery;
-// Observe, plan, apply for one guard. Uses: crd, model, validate, tenancy, deploys, dashboard, plan, aws.
+// Observe, plan, apply for one guard. Uses: crd, kind, model, validate, tenancy, deploys, dashboard, plan, aws.
 pub mod reconcile;
 // kstatus conditions from a reconcile report. Uses: crd, model, runbook, objective, deploys, dashboard, plan, cost, reconcile.
 pub mod status;
 // What a reconcile tells humans (Kubernetes events). Uses: crd, model, plan, runbook, deploys, reconcile.
 pub mod events;
-// The runbook's read-only diagnosis of one stage. Uses: crd, model, runbook, aws.
+// The runbook's read-only diagnosis of one stage. Uses: crd, kind, model, runbook, aws.
 pub mod diagnose;
 // Kubernetes events, a series only for repeats of one message. Uses: nothing.
 pub mod recorder;
@@ -49,7 +51,7 @@ pub mod recorder;
 pub mod telemetry;
 // The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, deploys, reconcile, status, events, recorder, telemetry.
 pub mod controller;
-// Arguments and the one-shot commands. Uses: crd, model, validate, tenancy, policy, manifest, deploys, cost, aws, discovery, reconcile, status, diagnose, telemetry.
+// Arguments and the one-shot commands. Uses: crd, kind, model, validate, tenancy, policy, manifest, deploys, cost, aws, discovery, reconcile, status, diagnose, telemetry.
 pub mod cli;
 // The AwsAccount controller: assumes each role, reports the account reached. Uses: crd, model, aws, tenancy, status, recorder, telemetry, controller.
 pub mod accounts;

@@ -17,7 +17,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount};
-use crate::model::{ApiKind, GuardId};
+use crate::model::GuardId;
 use crate::validate::{validate, validate_alarm_names};
 
 const KIND: &str = "ApiGatewayGuard";
@@ -209,7 +209,7 @@ fn guard_checks(guard: &ApiGatewayGuard) -> Vec<String> {
 /// What the CRD cannot check in a policy: its template as the guards it makes will be.
 fn policy_checks(policy: &ApiGatewayGuardPolicy) -> Vec<String> {
     let mut errors: Vec<String> = Vec::new();
-    for kind in [ApiKind::Rest, ApiKind::Http] {
+    for kind in crate::kind::KINDS {
         let sample = policy
             .spec
             .template

@@ -9,6 +9,7 @@ mod error;
 mod ownership;
 
 pub use crate::crd::ApiKind;
+use crate::kind::ApiDimension;
 
 pub use error::{AwsError, QUOTA_QUEUED, error_chain, iam_action};
 pub use ownership::{ALARM_PREFIX, AlarmKind, GuardId, MANAGED_BY_TAG, OWNER_TAG, ObjectivePart};
@@ -60,13 +61,21 @@ impl GuardedApi {
     /// The `AWS/ApiGateway` dimensions of one of its stages, sorted by name: a REST API's
     /// metrics are named by the API's name, an HTTP API's by its id.
     pub fn dimensions(&self, stage: &str) -> Vec<(String, String)> {
-        let api = match self.kind {
-            ApiKind::Rest => ("ApiName".to_owned(), self.published_name()),
-            ApiKind::Http => ("ApiId".to_owned(), self.id.clone()),
-        };
+        let api = (
+            self.kind.profile().api_dimension.name().to_owned(),
+            self.dimension_value(),
+        );
         let mut dimensions = vec![api, ("Stage".to_owned(), stage.to_owned())];
         dimensions.sort();
         dimensions
+    }
+
+    /// The value of the dimension naming the API in its kind's metrics.
+    fn dimension_value(&self) -> String {
+        match self.kind.profile().api_dimension {
+            ApiDimension::PublishedName => self.published_name(),
+            ApiDimension::Id => self.id.clone(),
+        }
     }
 
     /// A REST API's `ApiName` dimension as API Gateway publishes it: the name without its
@@ -101,10 +110,7 @@ impl GuardedApi {
     pub fn metric_stage(&self, stage: &str) -> StageKey {
         StageKey {
             kind: self.kind,
-            api: match self.kind {
-                ApiKind::Rest => self.published_name(),
-                ApiKind::Http => self.id.clone(),
-            },
+            api: self.dimension_value(),
             stage: stage.to_owned(),
         }
     }
@@ -170,46 +176,6 @@ pub fn access_log_group_name(api_id: &str, stage: &str) -> String {
         "/aws/apigateway/apigw-guard/{api_id}/{}",
         stage.replace('$', "_")
     )
-}
-
-/// The JSON access log line the guard sets: one object per request with what the runbook's
-/// diagnosis reads (status, integration status, error and latency), in each kind's
-/// `$context` variables. Both carry `$context.requestId`, which AWS requires.
-pub fn access_log_format(kind: ApiKind) -> String {
-    let fields: &[(&str, &str)] = match kind {
-        ApiKind::Rest => &[
-            ("requestId", "$context.requestId"),
-            ("requestTime", "$context.requestTime"),
-            ("httpMethod", "$context.httpMethod"),
-            ("resourcePath", "$context.resourcePath"),
-            ("status", "$context.status"),
-            ("responseLatency", "$context.responseLatency"),
-            ("integrationStatus", "$context.integration.status"),
-            ("integrationLatency", "$context.integration.latency"),
-            ("integrationError", "$context.integration.error"),
-            ("errorMessage", "$context.error.message"),
-        ],
-        ApiKind::Http => &[
-            ("requestId", "$context.requestId"),
-            ("requestTime", "$context.requestTime"),
-            ("httpMethod", "$context.httpMethod"),
-            ("routeKey", "$context.routeKey"),
-            ("status", "$context.status"),
-            ("responseLatency", "$context.responseLatency"),
-            ("integrationStatus", "$context.integration.status"),
-            ("integrationLatency", "$context.integration.latency"),
-            (
-                "integrationErrorMessage",
-                "$context.integrationErrorMessage",
-            ),
-            ("errorMessage", "$context.error.message"),
-        ],
-    };
-    let body: Vec<String> = fields
-        .iter()
-        .map(|(key, variable)| format!("\"{key}\":\"{variable}\""))
-        .collect();
-    format!("{{{}}}", body.join(","))
 }
 
 /// The access log group as observe read it.

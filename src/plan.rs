@@ -6,10 +6,11 @@ use std::fmt;
 
 use crate::crd::{ApiGatewayGuardSpec, LogLevel, ThrottleLimits};
 use crate::dashboard;
+use crate::kind::StageSettingsShape;
 use crate::model::{
     AlarmConfig, AlarmKind, AlarmMetric, AlarmRule, ApiKind, GuardId, GuardedApi, MethodSettings,
-    MetricStat, OWNER_TAG, Observed, PatchOp, Query, Tag, Threshold, access_log_format,
-    access_log_group_name, alarm_description,
+    MetricStat, OWNER_TAG, Observed, PatchOp, Query, Tag, Threshold, access_log_group_name,
+    alarm_description,
 };
 use crate::objective;
 
@@ -567,7 +568,7 @@ fn known_routes(
 /// a field left out falls back to AWS's default (a throttle of 0, detailed metrics off). Each
 /// group that `changes` writes gets its other known fields as they are.
 fn carried(kind: ApiKind, observed: &Observed, changes: &[Change]) -> Vec<PatchOp> {
-    if kind != ApiKind::Http {
+    if kind.profile().stage_settings != StageSettingsShape::RouteSettings {
         return Vec::new();
     }
     let stage = &observed.stage;
@@ -619,14 +620,14 @@ enum Setting {
 /// (`*/*` is every method); an HTTP stage's UpdateStage takes fields of its default route
 /// settings or of one route's, which `aws` reads back from these paths.
 fn stage_path(kind: ApiKind, route: Option<&str>, setting: Setting) -> String {
-    match kind {
-        ApiKind::Rest => match setting {
+    match kind.profile().stage_settings {
+        StageSettingsShape::MethodSettings => match setting {
             Setting::Metrics => "/*/*/metrics/enabled",
             Setting::RateLimit => "/*/*/throttling/rateLimit",
             Setting::BurstLimit => "/*/*/throttling/burstLimit",
         }
         .to_owned(),
-        ApiKind::Http => {
+        StageSettingsShape::RouteSettings => {
             let field = match setting {
                 Setting::Metrics => "detailedMetricsEnabled",
                 Setting::RateLimit => "throttlingRateLimit",
@@ -668,10 +669,10 @@ fn access_logging(
     let kind = observed.api.kind;
     let current = observed.stage.access_log.as_ref();
     if !logging.enabled {
-        return match (current, kind) {
+        return match (current, kind.profile().stage_settings) {
             (None, _) => Vec::new(),
             // In the stage's one UpdateStage, with whatever else changes.
-            (Some(current), ApiKind::Rest) => vec![Change {
+            (Some(current), StageSettingsShape::MethodSettings) => vec![Change {
                 control: Control::AccessLogging,
                 op: PatchOp {
                     path: "/accessLogSettings".to_owned(),
@@ -680,7 +681,7 @@ fn access_logging(
                 },
                 from: Some(current.destination_arn.clone()),
             }],
-            (Some(_), ApiKind::Http) => {
+            (Some(_), StageSettingsShape::RouteSettings) => {
                 plan.actions.push(Action::DisableAccessLogs {
                     api_id: observed.api.id.clone(),
                     stage: spec.stage.clone(),
@@ -691,15 +692,17 @@ fn access_logging(
     }
     // REST APIs write access logs through the account's CloudWatch Logs role, as execution
     // logs; HTTP APIs through API Gateway's service-linked role.
-    if kind == ApiKind::Rest && observed.cloudwatch_role_arn.is_none() {
+    if kind.profile().logs_through_account_role && observed.cloudwatch_role_arn.is_none() {
         plan.blockers.push(Blocker {
             control: Control::AccessLogging,
             reason: "CloudWatchRoleMissing".to_owned(),
             message: format!(
                 "the account has no CloudWatch Logs role ARN in {region}, so API Gateway refuses \
-                 a REST API's access logs; set it with `aws apigateway update-account --region \
+                 {article} {noun}'s access logs; set it with `aws apigateway update-account --region \
                  {region} --patch-operations op=replace,path=/cloudwatchRoleArn,value=<role-arn>`",
-                region = observed.region
+                region = observed.region,
+                article = kind.profile().article,
+                noun = kind.noun(),
             ),
             retryable: false,
         });
@@ -740,7 +743,7 @@ fn access_logging(
         }
         Some(_) => {}
     }
-    let format = access_log_format(kind);
+    let format = kind.profile().access_log_format();
     let same_group = current.is_some_and(|log| {
         log.destination_arn.trim_end_matches(":*") == group.arn.trim_end_matches(":*")
     });

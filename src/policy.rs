@@ -9,7 +9,7 @@ use crate::crd::{
     ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicyStatus, ApiGatewayGuardSpec,
     GuardTemplate, StageProblem, StageSelector,
 };
-use crate::model::{ApiKind, AwsError, GuardedApi};
+use crate::model::{AwsError, GuardedApi};
 
 pub use crate::crd::POLICY_LABEL;
 /// The annotation every guard of a policy carries: when its policy was made, so another policy
@@ -83,10 +83,8 @@ impl Matched {
 /// before policies matched HTTP APIs, so existing guards keep their names).
 pub fn child_name(policy: &str, matched: &Matched) -> String {
     let (id, stage) = (&matched.api.id, &matched.stage);
-    let hash = fnv(&match matched.api.kind {
-        ApiKind::Rest => format!("{id}/{stage}"),
-        ApiKind::Http => format!("HTTP/{id}/{stage}"),
-    });
+    let prefix = matched.api.kind.profile().name_hash_prefix;
+    let hash = fnv(&format!("{prefix}{id}/{stage}"));
     let suffix = format!("-{:05x}", hash & 0xf_ffff);
     let raw = format!("{policy}-{}-{}", matched.api.name, matched.stage).to_ascii_lowercase();
     let mut name = String::with_capacity(raw.len());

@@ -236,16 +236,13 @@ pub async fn observe(
 ) -> Result<Observed, ObserveError> {
     let (kind, by) = spec.api().ok_or_else(|| ObserveError {
         what: "the spec".to_owned(),
-        source: AwsError::check("InvalidSpec", "give exactly one of restApi or httpApi"),
+        source: AwsError::check("InvalidSpec", crate::kind::one_api()),
     })?;
     let api = match apigateway.find_api(kind, by).await {
         Ok(api) => api,
         Err(mut source) => {
             if source.code == "NotFoundException" {
-                let field = |kind| match kind {
-                    ApiKind::Rest => "spec.restApi",
-                    ApiKind::Http => "spec.httpApi",
-                };
+                let field = |kind: ApiKind| format!("spec.{}", kind.profile().spec_field);
                 let hint = Box::pin(other_kind_hint(apigateway, kind, by, field)).await;
                 source.message.push_str(&hint);
             }
@@ -262,7 +259,7 @@ pub async fn observe(
     };
     let access_logs = spec.access_logging.as_ref().is_some_and(|l| l.enabled);
     // A REST API writes execution and access logs through the account's CloudWatch role.
-    let needs_role = kind == ApiKind::Rest
+    let needs_role = kind.profile().logs_through_account_role
         && (access_logs
             || spec
                 .execution_logging
@@ -357,30 +354,33 @@ pub async fn observe(
 }
 
 /// For an API not found by name: whether an API of the other kind has the name (an HTTP API
-/// named under `restApi`, or the reverse), and where to name it then (`fields`: the spec's
-/// field and the CLI's `--kind` of each kind); empty otherwise.
+/// named under `restApi`, or the reverse), and where to name it then (`field`: the spec's
+/// field or the CLI's `--kind` of a kind); empty otherwise. Each other kind is asked in turn.
 pub async fn other_kind_hint(
     apigateway: &impl ApiGateway,
     kind: ApiKind,
     by: &ResourceRef,
-    fields: impl Fn(ApiKind) -> &'static str,
+    field: impl Fn(ApiKind) -> String,
 ) -> String {
-    let (other, article) = match kind {
-        ApiKind::Rest => (ApiKind::Http, "an"),
-        ApiKind::Http => (ApiKind::Rest, "a"),
-    };
     if by.name.is_none() {
         return String::new();
     }
-    match apigateway.find_api(other, by).await {
-        Ok(api) => format!(
-            "; {article} {} of that name exists ({}): name it with {}",
-            other.noun(),
-            api.id,
-            fields(other)
-        ),
-        Err(_) => String::new(),
+    for other in crate::kind::KINDS
+        .into_iter()
+        .filter(|other| *other != kind)
+    {
+        if let Ok(api) = apigateway.find_api(other, by).await {
+            let profile = other.profile();
+            return format!(
+                "; {} {} of that name exists ({}): name it with {}",
+                profile.article,
+                profile.noun,
+                api.id,
+                field(other)
+            );
+        }
     }
+    String::new()
 }
 
 /// The guard's dashboard, and (when one is wanted) the account its alarm widgets name.
@@ -682,6 +682,7 @@ async fn check_tenancy(
                 id: Some(api_id.clone()),
                 name: None,
             };
+            // Usage plans serve REST APIs' stages alone.
             match apigateway.find_api(ApiKind::Rest, &by).await {
                 Ok(api) => apis.push(api),
                 Err(err) if err.code == "NotFoundException" => {}
@@ -940,7 +941,7 @@ mod tests {
 
     use crate::model::{
         AccessLog, AlarmConfig, GuardedApi, LogGroup, ObservedLogGroup, PatchOp, StageKey,
-        StageSettings, UsagePlan, access_log_format, access_log_group_name,
+        StageSettings, UsagePlan, access_log_group_name,
     };
 
     const ARN: &str = "arn:aws:logs:us-east-1:123456789012:log-group:";
@@ -1011,7 +1012,7 @@ mod tests {
             Ok(StageSettings {
                 access_log: Some(AccessLog {
                     destination_arn: format!("{ARN}{}", access_log_group_name("h1", "$default")),
-                    format: access_log_format(ApiKind::Http),
+                    format: ApiKind::Http.profile().access_log_format(),
                 }),
                 ..StageSettings::default()
             })

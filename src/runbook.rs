@@ -12,10 +12,7 @@ use crate::model::{
 /// API Gateway's integration timeout (the default, and an HTTP API's maximum): a REST API
 /// answers 504 past 29 s, an HTTP API 503 past 30 s.
 pub fn integration_timeout_ms(api: ApiKind) -> f64 {
-    match api {
-        ApiKind::Rest => 29_000.0,
-        ApiKind::Http => 30_000.0,
-    }
+    api.profile().integration_timeout_ms
 }
 
 /// Verification targets: p99 Latency under 1 s, p99 IntegrationLatency under 500 ms, no 5XX.
@@ -28,10 +25,7 @@ const NEAR_LIMIT: f64 = 0.8;
 
 /// The status clients get when the backend outlasts the integration timeout.
 pub fn timeout_status(api: ApiKind) -> u16 {
-    match api {
-        ApiKind::Rest => 504,
-        ApiKind::Http => 503,
-    }
+    api.profile().timeout_status
 }
 
 /// How long API Gateway waits for a method's backend: its own timeout, or the API kind's
@@ -264,6 +258,7 @@ pub struct Classification {
 /// a long window dilutes. A throttle never explains an HTTP API's 5XX: it answers 429.
 pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
     let api = limits.api;
+    let profile = api.profile();
     let decided = |class, decided_by: String| Classification {
         class,
         api,
@@ -291,18 +286,23 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
         let of_class = of_class.join("/");
         return decided(
             class,
-            match api {
-                ApiKind::Rest => format!(
+            match profile.execution_logs {
+                true => format!(
                     "the execution log: {n} of {total} 5XX responses were {of_class} (\"{}\")",
                     COMPLETED.trim_end()
                 ),
-                ApiKind::Http => format!(
+                false => format!(
                     "the access log: {n} of {total} 5XX responses API Gateway answered itself \
                      were {of_class}{}",
-                    if class == ErrorClass::GatewayTimeout && evidence.statuses.contains_key(&503) {
-                        " (an HTTP API answers 503 when its integration times out)"
-                    } else {
-                        ""
+                    match class == ErrorClass::GatewayTimeout
+                        && profile.timeout_status != 504
+                        && evidence.statuses.contains_key(&profile.timeout_status)
+                    {
+                        true => format!(
+                            " ({} {} answers {} when its integration times out)",
+                            profile.article, profile.noun, profile.timeout_status
+                        ),
+                        false => String::new(),
                     }
                 ),
             },
@@ -316,13 +316,13 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
             .collect();
         return decided(
             class,
-            match api {
-                ApiKind::Rest => format!(
+            match profile.execution_logs {
+                true => format!(
                     "the execution log: {n} line(s) in API Gateway's own words name {} (\"{}\")",
                     class.code(),
                     phrases.join("\", \"")
                 ),
-                ApiKind::Http => format!(
+                false => format!(
                     "the access log: {n} 5XX response(s) name {} by their integration error or \
                      an integration latency near the {:.0} s timeout",
                     class.code(),
@@ -341,7 +341,10 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
         );
     }
     let timeout_s = integration_timeout_ms(api) / 1000.0;
-    let tightest = limits.tightest().filter(|_| api == ApiKind::Rest);
+    // A throttle explains 5XX only where it answers with one (REST: 503; HTTP: 429).
+    let tightest = limits
+        .tightest()
+        .filter(|_| api.profile().throttle_status >= 500);
     if let Some(peaks) = &evidence.peaks {
         if let Some(p99) = peaks
             .integration_latency_p99
@@ -406,13 +409,14 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
 
 /// The class a 5XX status stands for on an API of the kind.
 fn status_class(api: ApiKind, status: u16) -> ErrorClass {
-    match (status, api) {
-        (504, _) => ErrorClass::GatewayTimeout,
-        // An HTTP API answers an integration timeout with 503, and a throttle with 429.
-        (503, ApiKind::Http) => ErrorClass::GatewayTimeout,
-        (503, ApiKind::Rest) => ErrorClass::Throttled,
-        (502, _) => ErrorClass::BadGateway,
-        (500, _) => ErrorClass::InternalError,
+    // An HTTP API answers an integration timeout with 503, and a throttle with 429.
+    let profile = api.profile();
+    match status {
+        504 => ErrorClass::GatewayTimeout,
+        status if status == profile.timeout_status => ErrorClass::GatewayTimeout,
+        status if status == profile.throttle_status => ErrorClass::Throttled,
+        502 => ErrorClass::BadGateway,
+        500 => ErrorClass::InternalError,
         _ => ErrorClass::Backend,
     }
 }
@@ -442,7 +446,7 @@ impl ErrorClass {
 
     /// The runbook's first steps for the class on an API of the kind.
     fn first_steps(self, api: ApiKind) -> String {
-        match (self, api) {
+        match (self, api.profile().execution_logs) {
             (ErrorClass::GatewayTimeout, _) => format!(
                 "make the backend faster (caching, queries) or asynchronous (queue the work, \
                  answer 202), and keep a Lambda function's timeout under {:.0} s",
@@ -458,12 +462,12 @@ impl ErrorClass {
             (ErrorClass::InternalError, _) => "check the integration's permissions (the Lambda \
                  function's resource policy) and the backend's own errors"
                 .to_owned(),
-            (ErrorClass::Backend, ApiKind::Rest) => "search the execution log for \"Execution \
+            (ErrorClass::Backend, true) => "search the execution log for \"Execution \
                  failed\" and \"Internal server error\", check that a Lambda proxy integration \
                  returns {statusCode, body, headers}, and check the backend's own errors and the \
                  integration's permissions (apigw-guard diagnose runs these steps)"
                 .to_owned(),
-            (ErrorClass::Backend, ApiKind::Http) => "read the access log's integration errors \
+            (ErrorClass::Backend, false) => "read the access log's integration errors \
                  and statuses, check that a Lambda integration returns a valid response, and \
                  check the backend's own errors and the integration's permissions (apigw-guard \
                  diagnose runs these steps)"

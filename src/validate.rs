@@ -2,6 +2,7 @@
 //! field at fault instead of an AWS validation error halfway through.
 
 use crate::crd::{self, AlarmSettings, ApiGatewayGuardSpec, ResourceRef};
+use crate::kind;
 
 /// API Gateway stage names are at most 128 characters.
 const MAX_STAGE_NAME: usize = 128;
@@ -12,38 +13,20 @@ const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maxim
 /// Every problem in `spec`, each as `field: what is wrong`. Empty when valid.
 pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
     let mut errors = Vec::new();
-    match (&spec.rest_api, &spec.http_api) {
-        (Some(by), None) => one_of(&mut errors, "spec.restApi", by),
-        (None, Some(by)) => one_of(&mut errors, "spec.httpApi", by),
-        _ => errors.push(crd::ONE_API.to_owned()),
+    match spec.api() {
+        Some((kind, by)) => one_of(
+            &mut errors,
+            &format!("spec.{}", kind.profile().spec_field),
+            by,
+        ),
+        None => errors.push(kind::one_api()),
     }
-    // What one kind of API does not have (the CRD's CEL says the same).
-    let http = spec.http_api.is_some();
-    let rest = spec.rest_api.is_some();
-    let routes = spec
-        .stage_throttle
-        .as_ref()
-        .is_some_and(|t| t.routes.is_some());
-    for (refused, message) in [
-        (http && spec.tracing.is_some(), crd::HTTP_NO_TRACING),
-        (
-            http && spec.execution_logging.is_some(),
-            crd::HTTP_NO_EXECUTION_LOGS,
-        ),
-        (http && spec.throttle.is_some(), crd::HTTP_NO_USAGE_PLANS),
-        (
-            http && spec.deployments.is_some(),
-            crd::REST_ONLY_DEPLOYMENTS,
-        ),
-        (
-            rest && spec.detailed_metrics.is_some(),
-            crd::REST_DETAILED_METRICS,
-        ),
-        (rest && routes, crd::REST_NO_ROUTE_THROTTLES),
-    ] {
-        if refused {
-            errors.push(message.to_owned());
-        }
+    // What a kind of API named does not have (the CRD's CEL says the same).
+    for kind in kind::KINDS
+        .into_iter()
+        .filter(|k| spec.api_ref(*k).is_some())
+    {
+        errors.extend(kind.profile().refusals(spec).into_iter().map(str::to_owned));
     }
     if spec.stage.trim().is_empty() {
         errors.push("spec.stage: must not be empty".to_owned());

@@ -162,7 +162,8 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             ": !has(self.spec.restApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes)",
             // An objective replaces the 5XX count alarm unless asked to keep both.
             ": !has(self.spec.slo) || self.spec.slo.countAlarm || !has(self.spec.alarms) || !has(self.spec.alarms.fiveXXError) || !(has(self.spec.alarms.fiveXXError.threshold) || has(self.spec.alarms.fiveXXError.statistic) || has(self.spec.alarms.fiveXXError.periodSeconds) || has(self.spec.alarms.fiveXXError.evaluationPeriods) || (has(self.spec.alarms.fiveXXError.enabled) && self.spec.alarms.fiveXXError.enabled))",
-            ": has(self.spec.restApi) != has(self.spec.httpApi)",
+            // One API, of one kind: the kinds' profiles make this rule and the kinds' above.
+            ": [has(self.spec.restApi), has(self.spec.httpApi)].filter(named, named).size() == 1",
             // Owned alarm names carry the guard's name and stay within CloudWatch's 255.
             ": size(self.metadata.name) <= 128",
         ]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use apigw_guard::aws::CallLog;
 use apigw_guard::crd::ResourceRef;
 use apigw_guard::diagnose::{Diagnosis, Kind, diagnose, render_text};
-use apigw_guard::model::{ApiKind, Identity, access_log_format};
+use apigw_guard::model::{ApiKind, Identity};
 use aws_config::SdkConfig;
 use aws_sdk_apigateway::types::{ConnectionType, Op, PatchOperation};
 use support::fault_proxy::{Fault, FaultProxy};
@@ -764,7 +764,7 @@ fn access_line(status: &str, integration_status: &str, latency: &str, error: &st
 #[tokio::test]
 async fn an_http_api_timeout_is_read_from_its_access_log() {
     let config = support::config("ca-central-1").await;
-    let format = access_log_format(ApiKind::Http);
+    let format = ApiKind::Http.profile().access_log_format();
     let (api_id, group) = seed_http_api_logging(&config, "slow-http-api", Some(&format)).await;
     let lines = [
         access_line("503", "-", "29990", "-"),
@@ -911,7 +911,7 @@ async fn an_http_apis_routes_are_read_with_their_integrations_and_backends() {
     let (api_id, _) = seed_http_api_logging(
         &config,
         "routed-http-api",
-        Some(&access_log_format(ApiKind::Http)),
+        Some(&ApiKind::Http.profile().access_log_format()),
     )
     .await;
     let v2 = aws_sdk_apigatewayv2::Client::new(&config);

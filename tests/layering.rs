@@ -228,3 +228,51 @@ fn a_cycle_an_upward_use_and_a_stale_line_are_refused() {
         ["high: its line in src/lib.rs names low, which it does not use"]
     );
 }
+
+/// The README's module map, one row per line of `lib` as it would read there: the module, what
+/// it holds, what it uses.
+fn module_map(lib: &str) -> Vec<String> {
+    let mut rows = Vec::new();
+    let mut comment = "";
+    for line in lib.lines().map(str::trim) {
+        if let Some(text) = line.strip_prefix("// ") {
+            comment = text;
+        } else if let Some(name) = line
+            .strip_prefix("pub mod ")
+            .and_then(|rest| rest.strip_suffix(';'))
+        {
+            let (holds, uses) = comment.split_once(" Uses: ").unwrap();
+            let uses = match uses.trim_end_matches('.') {
+                "nothing" => "nothing".to_owned(),
+                list => list
+                    .split(", ")
+                    .map(|used| format!("`{used}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            let holds = holds.trim_end_matches('.');
+            rows.push(format!("| `{name}` | {holds} | {uses} |"));
+        }
+    }
+    rows
+}
+
+#[test]
+fn the_readmes_module_map_is_lib_rs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let (_, table) = readme
+        .split_once("| module | holds | uses |\n|---|---|---|\n")
+        .expect("README.md has the module map");
+    let rows: Vec<String> = table
+        .lines()
+        .take_while(|line| line.starts_with('|'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(rows, module_map(&lib), "rewrite README.md's table from src/lib.rs");
+    assert_eq!(
+        module_map("// What it holds. Uses: a, b.\npub mod c;\n"),
+        ["| `c` | What it holds | `a`, `b` |"]
+    );
+}

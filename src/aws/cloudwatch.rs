@@ -28,15 +28,33 @@ const PAGE: i32 = 100;
 pub const METRICS_PERIOD: i32 = 300;
 /// GetMetricData takes at most 500 queries a call: 100 stages of 5.
 const STAGES_PER_CALL: usize = 100;
-/// Each figure of [`StageMetrics`]: its query id prefix, statistic, and metric on a REST API
-/// and on an HTTP API (which counts errors as `5xx` and `4xx`).
-const FIGURES: [(&str, &str, [&str; 2]); 5] = [
-    ("e", "Sum", ["5XXError", "5xx"]),
-    ("c", "Sum", ["4XXError", "4xx"]),
-    ("n", "Sum", ["Count", "Count"]),
-    ("l", "p99", ["Latency", "Latency"]),
-    ("i", "p99", ["IntegrationLatency", "IntegrationLatency"]),
+/// Each figure of [`StageMetrics`]: its query id prefix, statistic and metric.
+const FIGURES: [(&str, &str, FigureMetric); 5] = [
+    ("e", "Sum", FigureMetric::FiveXx),
+    ("c", "Sum", FigureMetric::FourXx),
+    ("n", "Sum", FigureMetric::Shared("Count")),
+    ("l", "p99", FigureMetric::Shared("Latency")),
+    ("i", "p99", FigureMetric::Shared("IntegrationLatency")),
 ];
+
+/// A figure's metric: the error counts each kind of API names its own way (an HTTP API's
+/// `5xx` and `4xx`), or a name every kind shares.
+#[derive(Clone, Copy)]
+enum FigureMetric {
+    FiveXx,
+    FourXx,
+    Shared(&'static str),
+}
+
+impl FigureMetric {
+    fn on(self, kind: ApiKind) -> &'static str {
+        match self {
+            FigureMetric::FiveXx => kind.profile().five_xx_metric,
+            FigureMetric::FourXx => kind.profile().four_xx_metric,
+            FigureMetric::Shared(name) => name,
+        }
+    }
+}
 
 /// A stage's figures over `period`, each [`FIGURES`] entry from `figure` (its query id prefix
 /// and statistic).
@@ -49,14 +67,6 @@ fn figures(period: i32, figure: impl Fn(&str, &str) -> Option<f64>) -> StageMetr
         count: n,
         latency_p99: l,
         integration_latency_p99: i,
-    }
-}
-
-/// A figure's metric on the stage's kind of API.
-fn metric_of(kind: ApiKind, names: [&'static str; 2]) -> &'static str {
-    match kind {
-        ApiKind::Rest => names[0],
-        ApiKind::Http => names[1],
     }
 }
 
@@ -73,10 +83,7 @@ fn stage_query(
     stat: &str,
     period: i32,
 ) -> MetricDataQuery {
-    let api_dimension = match key.kind {
-        ApiKind::Rest => "ApiName",
-        ApiKind::Http => "ApiId",
-    };
+    let api_dimension = key.kind.profile().api_dimension.name();
     let metric = Metric::builder()
         .namespace("AWS/ApiGateway")
         .metric_name(metric)
@@ -107,14 +114,8 @@ fn metric_queries(stages: &[StageKey], period: i32) -> Vec<MetricDataQuery> {
         .iter()
         .enumerate()
         .flat_map(|(i, key)| {
-            FIGURES.iter().map(move |(id, stat, names)| {
-                stage_query(
-                    format!("{id}{i}"),
-                    key,
-                    metric_of(key.kind, *names),
-                    stat,
-                    period,
-                )
+            FIGURES.iter().map(move |(id, stat, metric)| {
+                stage_query(format!("{id}{i}"), key, metric.on(key.kind), stat, period)
             })
         })
         .collect()
@@ -282,7 +283,7 @@ impl SdkCloudWatch {
                     .iter()
                     .enumerate()
                     .flat_map(|(i, key)| {
-                        let errors = metric_of(key.kind, ["5XXError", "5xx"]);
+                        let errors = FigureMetric::FiveXx.on(key.kind);
                         [
                             stage_query(format!("e{i}"), key, errors, "Sum", 3600),
                             stage_query(format!("n{i}"), key, "Count", "Sum", 3600),

@@ -8,7 +8,7 @@ use aws_sdk_lambda::Client as LambdaClient;
 use super::logs::SdkLogs;
 use super::meter::Meter;
 use super::{SdkApiGateway, SdkCloudWatch};
-use crate::model::{AwsError, COMPLETED, LambdaFunction, LogMatches, MethodIntegration};
+use crate::model::{ApiKind, AwsError, COMPLETED, LambdaFunction, LogMatches, MethodIntegration};
 
 /// How many of the newest matching messages a report shows.
 const SAMPLES: usize = 3;
@@ -123,12 +123,17 @@ impl SdkDiagnostics {
         }
     }
 
-    /// Every route's integration of an HTTP API (GetRoutes and GetIntegrations, paged).
-    pub async fn http_integrations(
+    /// Every method's integration of a REST API (GetResources with methods embedded), or
+    /// every route's of an HTTP API (GetRoutes and GetIntegrations, paged).
+    pub async fn integrations(
         &self,
+        kind: ApiKind,
         api_id: &str,
     ) -> Result<Vec<MethodIntegration>, AwsError> {
-        self.apigateway.http().integrations(api_id).await
+        match kind {
+            ApiKind::Rest => self.apigateway.integrations(api_id).await,
+            ApiKind::Http => self.apigateway.http().integrations(api_id).await,
+        }
     }
 
     /// A Lambda function's state and timeout (GetFunction).

@@ -5,9 +5,6 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// What the API server (CEL) and `validate` say of deployments on an HTTP API guard.
-pub const REST_ONLY_DEPLOYMENTS: &str = "spec.deployments: deployments are verified and rolled back on REST API stages; an HTTP API stage is not covered yet";
-
 /// How a guard treats the stage's deployments.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -7,6 +7,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::kind::{Section, Sections};
+
 use super::{
     AccessLoggingSpec, AlarmsSpec, ApiGatewayGuardSpec, ApiKind, Condition, DashboardSpec,
     DeletionPolicy, DeploymentsSpec, ExecutionLoggingSpec, ObjectiveSpec, ResourceRef,
@@ -36,11 +38,8 @@ use super::{
 #[x_kube(
     validation = Rule::new("has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account == oldSelf.account)")
         .message("spec.account cannot be added, changed or removed: the policy's guards act in the AWS account the policy was created with (the operator's own when it named none); delete the policy and create it anew"),
-    // A section the selected kind has no setting for would be left out of every guard.
-    validation = Rule::new("!has(self.selector.apiKinds) || self.selector.apiKinds != ['HTTP'] || !(has(self.template.tracing) || has(self.template.executionLogging) || has(self.template.throttle) || has(self.template.deployments))")
-        .message("spec.template: the selector takes HTTP APIs only (apiKinds), which have no X-Ray tracing, execution logs or usage plans, and whose deployments are not verified: remove tracing, executionLogging, throttle and deployments (use accessLogging, detailedMetrics and stageThrottle)"),
-    validation = Rule::new("!has(self.selector.apiKinds) || self.selector.apiKinds != ['REST'] || !(has(self.template.detailedMetrics) || (has(self.template.stageThrottle) && has(self.template.stageThrottle.routes)))")
-        .message("spec.template: the selector takes REST APIs only (apiKinds): detailedMetrics and stageThrottle.routes are for HTTP APIs; on a REST API set executionLogging.detailedMetrics")
+    // A section the selected kind has no setting for would be left out of every guard: each
+    // kind's rule (crate::kind::Profile::template_rule) follows, added by crd::definitions.
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiGatewayGuardPolicySpec {
@@ -69,7 +68,7 @@ pub struct ApiGatewayGuardPolicySpec {
 pub struct StageSelector {
     /// Which kinds of API to match: REST (API Gateway v1), HTTP (API Gateway v2), or both.
     /// Default both.
-    #[serde(default = "both_kinds")]
+    #[serde(default = "every_kind")]
     #[schemars(length(max = 2))]
     #[x_kube(validation = Rule::new("size(self) > 0 && self.all(k, self.exists_one(x, x == k))")
         .message("name REST, HTTP or both, each once; omit apiKinds for both"))]
@@ -89,8 +88,8 @@ pub struct StageSelector {
     pub stages: Vec<String>,
 }
 
-fn both_kinds() -> Vec<ApiKind> {
-    vec![ApiKind::Rest, ApiKind::Http]
+fn every_kind() -> Vec<ApiKind> {
+    crate::kind::KINDS.to_vec()
 }
 
 /// An ApiGatewayGuard spec without region, account, restApi or httpApi, and stage.
@@ -146,27 +145,7 @@ impl GuardTemplate {
     /// none: that kind of API has no such setting, and the guard CRD refuses them there.
     /// [`Self::guard_spec`] drops exactly these.
     pub fn left_out(&self, kind: ApiKind) -> Option<LeftOut> {
-        let routes = self
-            .stage_throttle
-            .as_ref()
-            .is_some_and(|t| t.routes.is_some());
-        let sections = match kind {
-            ApiKind::Rest => vec![
-                (self.detailed_metrics.is_some(), "detailedMetrics"),
-                (routes, "stageThrottle.routes"),
-            ],
-            ApiKind::Http => vec![
-                (self.tracing.is_some(), "tracing"),
-                (self.execution_logging.is_some(), "executionLogging"),
-                (self.throttle.is_some(), "throttle"),
-                (self.deployments.is_some(), "deployments"),
-            ],
-        };
-        let sections: Vec<String> = sections
-            .into_iter()
-            .filter(|(given, _)| *given)
-            .map(|(_, section)| section.to_owned())
-            .collect();
+        let sections = kind.profile().left_out(self);
         (!sections.is_empty()).then_some(LeftOut {
             api_kind: kind,
             sections,
@@ -182,39 +161,64 @@ impl GuardTemplate {
         api_id: &str,
         stage: &str,
     ) -> ApiGatewayGuardSpec {
-        let rest = kind == ApiKind::Rest;
-        let api = ResourceRef {
-            name: None,
-            id: Some(api_id.to_owned()),
-        };
-        let (rest_api, http_api) = match kind {
-            ApiKind::Rest => (Some(api), None),
-            ApiKind::Http => (None, Some(api)),
-        };
-        ApiGatewayGuardSpec {
+        let profile = kind.profile();
+        let has = |section| profile.has(section);
+        let mut spec = ApiGatewayGuardSpec {
             region: policy.region.clone(),
             account: policy.account.clone(),
-            rest_api,
-            http_api,
+            rest_api: None,
+            http_api: None,
             stage: stage.to_owned(),
-            tracing: self.tracing.clone().filter(|_| rest),
-            execution_logging: self.execution_logging.clone().filter(|_| rest),
-            throttle: self.throttle.clone().filter(|_| rest),
+            tracing: self.tracing.clone().filter(|_| has(Section::Tracing)),
+            execution_logging: self
+                .execution_logging
+                .clone()
+                .filter(|_| has(Section::ExecutionLogging)),
+            throttle: self
+                .throttle
+                .clone()
+                .filter(|_| has(Section::UsagePlanThrottle)),
             stage_throttle: self
                 .stage_throttle
                 .clone()
                 .map(|throttle| StageThrottleSpec {
-                    routes: throttle.routes.filter(|_| !rest),
+                    routes: throttle.routes.filter(|_| has(Section::RouteThrottles)),
                     ..throttle
                 }),
-            detailed_metrics: self.detailed_metrics.filter(|_| !rest),
+            detailed_metrics: self
+                .detailed_metrics
+                .filter(|_| has(Section::DetailedMetrics)),
             access_logging: self.access_logging.clone(),
             alarms: self.alarms.clone(),
             slo: self.slo.clone(),
-            deployments: self.deployments.clone().filter(|_| rest),
+            deployments: self
+                .deployments
+                .clone()
+                .filter(|_| has(Section::Deployments)),
             dashboard: self.dashboard.clone(),
             deletion_policy: self.deletion_policy,
             suspend: self.suspend,
+        };
+        *spec.api_ref_mut(kind) = Some(ResourceRef {
+            name: None,
+            id: Some(api_id.to_owned()),
+        });
+        spec
+    }
+}
+
+impl Sections for GuardTemplate {
+    fn has(&self, section: Section) -> bool {
+        match section {
+            Section::Tracing => self.tracing.is_some(),
+            Section::ExecutionLogging => self.execution_logging.is_some(),
+            Section::UsagePlanThrottle => self.throttle.is_some(),
+            Section::Deployments => self.deployments.is_some(),
+            Section::DetailedMetrics => self.detailed_metrics.is_some(),
+            Section::RouteThrottles => self
+                .stage_throttle
+                .as_ref()
+                .is_some_and(|t| t.routes.is_some()),
         }
     }
 }

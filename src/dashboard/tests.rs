@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::ApiKind;
 
 fn guard() -> GuardId {
     GuardId {

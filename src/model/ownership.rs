@@ -206,11 +206,10 @@ impl AlarmKind {
 
     /// The AWS/ApiGateway metric on an API of this kind: HTTP APIs count errors as `5xx`.
     pub fn metric(self, api: ApiKind) -> &'static str {
-        match (self, api) {
-            (AlarmKind::FiveXxError, ApiKind::Rest) => "5XXError",
-            (AlarmKind::FiveXxError, ApiKind::Http) => "5xx",
-            (AlarmKind::Latency, _) => "Latency",
-            (AlarmKind::IntegrationLatency, _) => "IntegrationLatency",
+        match self {
+            AlarmKind::FiveXxError => api.profile().five_xx_metric,
+            AlarmKind::Latency => "Latency",
+            AlarmKind::IntegrationLatency => "IntegrationLatency",
         }
     }
 

@@ -3,6 +3,7 @@ use crate::crd::{
     AlarmsSpec, ApiGatewayGuardPolicySpec, ExecutionLoggingSpec, ResourceRef, StageThrottleSpec,
     ThrottleLimits, TracingSpec, UsagePlanThrottleSpec,
 };
+use crate::model::ApiKind;
 
 /// A REST API.
 fn api(id: &str, name: &str, tags: &[(&str, &str)]) -> GuardedApi {
@@ -283,7 +284,7 @@ fn a_template_without_a_kinds_sections_still_guards_that_kind() {
         let Coverage::Guard { spec, .. } = coverage else {
             panic!("{stage:?} is guarded: {coverage:?}")
         };
-        assert_eq!(spec.api_kind(), stage.api.kind);
+        assert_eq!(spec.api().map(|(kind, _)| kind), Some(stage.api.kind));
         assert_eq!(spec.alarms, me.spec.template.alarms);
     }
     let status = status(
