@@ -270,7 +270,11 @@ fn the_readmes_module_map_is_lib_rs() {
         .take_while(|line| line.starts_with('|'))
         .map(str::to_owned)
         .collect();
-    assert_eq!(rows, module_map(&lib), "rewrite README.md's table from src/lib.rs");
+    assert_eq!(
+        rows,
+        module_map(&lib),
+        "rewrite README.md's table from src/lib.rs"
+    );
     assert_eq!(
         module_map("// What it holds. Uses: a, b.\npub mod c;\n"),
         ["| `c` | What it holds | `a`, `b` |"]
