@@ -7,7 +7,7 @@
 //! Run: `cargo bench --bench deploys` (after `scripts/local-aws install`);
 //! `cargo bench --bench deploys -- --guards 100` for another size.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

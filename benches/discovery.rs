@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench discovery` (after `scripts/local-aws install`);
 //! `cargo bench --bench discovery -- --matched 100 --others 20` for other sizes.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

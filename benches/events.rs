@@ -13,7 +13,7 @@
 //! Run: `cargo bench --bench events` (after `scripts/local-aws install`; the API server comes
 //! from `scripts/envtest-assets`); `-- --guards 100 --changes 100 --unseen 20` for others.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::io::{Read, Write};

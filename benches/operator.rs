@@ -1,6 +1,6 @@
 //! The running operator at scale, in the order users meet it: the real `apigw-guard run`
 //! process is started first against a real Kubernetes API server (envtest's pair,
-//! `tests/support/envtest.rs`) and the local AWS; then N guards (default 1,000) arrive, each on
+//! `tests/it/support/envtest.rs`) and the local AWS; then N guards (default 1,000) arrive, each on
 //! its own REST API, once as one file applied with `kubectl apply --server-side`, once as one
 //! policy matching N stages, each in a process of its own (its own API server, local AWS and
 //! operator). For each it reports the time from the apply to the first guard's first
@@ -11,7 +11,7 @@
 //! comes from `scripts/envtest-assets`, kubectl from `scripts/k8s-tools`); `-- --guards 300` for
 //! another N.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;

@@ -14,7 +14,7 @@
 //! `cargo bench --bench scale -- --rename 100,1000` for what renaming guards' alarms and
 //! dashboards from their first names costs (an upgrade), once.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -18,7 +18,7 @@ which is what CloudWatch computes for values put one by one.
 moto's API Gateway TagResource, UntagResource and GetTags know stage ARNs only and answer a
 REST API's ARN (`arn:aws:apigateway:REGION::/restapis/ID`) 404; `add_rest_api_tags` lets them
 tag the REST API itself, as AWS does (its tags then show in GetRestApi and GetRestApis);
-tests/accounts.rs tags and untags APIs through it.
+tests/it/accounts.rs tags and untags APIs through it.
 
 moto's API Gateway (REST API) CreateDeployment on an existing stage replaces the stage with a
 bare one (its settings lost), ignores canarySettings, and GetDeployment of a missing id fails

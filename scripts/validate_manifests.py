@@ -9,7 +9,7 @@ and its `events.queueUrls` one --events-queue-url each, and that the Grafana das
 deploy/grafana/apigw-guard-dashboard.json as it is. Each example (a file of examples/ or a
 GitOps overlay) must apply on its own to a fresh cluster and beside the others: it brings every
 namespace it uses, shares no object with another (but identical Namespaces), and guards no stage
-another guards. CEL rules are checked by the Rust tests, not here; tests/readme.rs applies the
+another guards. CEL rules are checked by the Rust tests, not here; tests/it/readme.rs applies the
 examples to a real API server.
 
 usage: validate_manifests.py REPO_ROOT TOOLS_BIN   exits non-zero on the first problem

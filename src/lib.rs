@@ -3,7 +3,7 @@
 //!
 //! The modules are listed bottom-up, each under a line saying what it holds and which modules
 //! it uses. A module uses only modules listed above it, so the imports form no cycle;
-//! `tests/layering.rs` fails when the code and these lines disagree.
+//! `tests/it/layering.rs` fails when the code and these lines disagree.
 
 // The kinds of API and what differs between them, as data (one profile each). Uses: nothing.
 pub mod kind;

@@ -2,7 +2,7 @@
 //! calls (in its own account, and to reach others), and the RBAC rules cover what it asks of
 //! the Kubernetes API.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

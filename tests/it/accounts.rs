@@ -2,7 +2,7 @@
 //! role assumed (STS AssumeRole): each guard lands in its AwsAccount's account only, tenancy
 //! refusals write nothing, quotas are kept per account, and credentials are refreshed.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Reconciling guards against the local AWS, then reading AWS back to check the outcome.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

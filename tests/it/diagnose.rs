@@ -2,7 +2,7 @@
 //! (PutMetricData), execution-log or access-log events (PutLogEvents) and Lambda functions
 //! behind the integrations. Each test has a region of its own.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

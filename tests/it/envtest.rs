@@ -4,10 +4,10 @@
 //! TokenRequest token and authorized by the shipped RBAC alone. One API server serves every
 //! test here; each test has its own namespace, label, Lease and operator processes.
 //! Each test is `#[ignore]`d (reported as ignored where envtest's binaries are missing):
-//! `scripts/test` runs them, or `cargo test --test envtest -- --include-ignored` with
+//! `scripts/test` runs them, or `cargo test --test it -- --include-ignored envtest::` with
 //! `KUBEBUILDER_ASSETS` set.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

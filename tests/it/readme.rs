@@ -12,7 +12,7 @@
 //!
 //! Every block runs under `bash -euo pipefail`, so a failing line fails the check.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! no other test is ignored, so `scripts/test` can run and count exactly those with
 //! `--include-ignored` / `--ignored --list`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 //! with exit 2, the file, the line and the field; what the API server takes, the CLI takes.
 //! Good documents are in the table too, so neither side passes by refusing everything.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! front of the local AWS: every failure is reported, the other guards keep going, and once the
 //! faults stop every guard converges with no duplicate alarms.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

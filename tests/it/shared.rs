@@ -3,7 +3,7 @@
 //! before any alarm write. Each test has a region of its own, so its listings hold only its
 //! own REST APIs, usage plans and alarms.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

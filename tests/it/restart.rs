@@ -1,7 +1,7 @@
 //! Restart safety: a reconcile killed between any two AWS calls, then run again, ends in the
 //! same AWS state as an uninterrupted one, with no duplicate alarms.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

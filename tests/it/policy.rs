@@ -1,7 +1,7 @@
 //! A policy expanded by the CLI against the local AWS: `plan -f` lists the stages it matches
 //! and the guards it would keep, `reconcile --once -f` guards exactly those.
 
-mod support;
+use crate::support;
 
 use support::REGION;
 

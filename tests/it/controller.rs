@@ -1,7 +1,7 @@
 //! The controller against a mocked Kubernetes API (tower-test) and the local AWS: each test
 //! reads like the script of requests the operator must make, in order.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

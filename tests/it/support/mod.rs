@@ -1,7 +1,8 @@
 //! The local AWS for integration tests: moto behind the CBOR bridge (scripts/local_aws.py),
-//! one per test binary, plus helpers that seed it the way a team would deploy an API.
+//! one for the integration tests' binary (and one per bench), plus helpers that seed it the way
+//! a team would deploy an API.
 
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code)] // each bench (benches/, through #[path]) uses its own subset
 
 pub mod envtest;
 pub mod fault_proxy;

@@ -8,7 +8,7 @@
 //! `scripts/envtest-assets` (etcd from PyPI, the API server from `../shared/k8s`).
 //!
 //! Every test that uses the API server is `#[ignore = "envtest: ..."]` (the exact reason is
-//! [`IGNORED`]; `tests/skips.rs` checks it), so `cargo test` reports it as ignored instead of
+//! [`IGNORED`]; `tests/it/skips.rs` checks it), so `cargo test` reports it as ignored instead of
 //! passing without having run; `scripts/test` runs them with `--include-ignored` when it has
 //! the binaries, and says how many ran or were skipped. A test run by name without the binaries
 //! fails saying how to get them: it never passes without an API server.

@@ -1,6 +1,6 @@
 //! The `apigw-guard` command as users run it: plan, reconcile --once, and its errors.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
