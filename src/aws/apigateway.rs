@@ -429,8 +429,9 @@ impl ApiGateway for SdkApiGateway {
     }
 
     async fn get_api(&self, kind: ApiKind, id: &str) -> Result<GuardedApi, AwsError> {
-        if kind == ApiKind::Http {
-            return self.http.get_api(id).await;
+        match kind {
+            ApiKind::Rest => {}
+            ApiKind::Http => return self.http.get_api(id).await,
         }
         let request = self.client.get_rest_api().rest_api_id(id).send();
         let out = self.meter.call("GetRestApi", false, request).await?;
@@ -448,8 +449,9 @@ impl ApiGateway for SdkApiGateway {
         api_id: &str,
         stage: &str,
     ) -> Result<StageSettings, AwsError> {
-        if kind == ApiKind::Http {
-            return self.http.get_stage(api_id, stage).await;
+        match kind {
+            ApiKind::Rest => {}
+            ApiKind::Http => return self.http.get_stage(api_id, stage).await,
         }
         let request = self
             .client
