@@ -16,9 +16,11 @@ use tracing::warn;
 
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
 use crate::controller::{FIELD_MANAGER, apply_status, publish_about};
-use crate::crd::{ApiGatewayGuard, AwsAccount, AwsAccountStatus};
+use crate::crd::{
+    ApiGatewayGuard, AwsAccount, AwsAccountStatus, READY, RECONCILING, condition, holds,
+};
 use crate::recorder::Recorder;
-use crate::status::{cond, now, settle};
+use crate::status::{Standing, kstatus, now, settle};
 use crate::telemetry::Metrics;
 use crate::tenancy::{self, Tenancy};
 
@@ -58,11 +60,7 @@ pub fn build_status(
                 "the operator acts in account {} through {}",
                 tenancy.role_account, account.spec.role_arn
             );
-            vec![
-                cond("Ready", true, "RoleAssumed", &message),
-                cond("Reconciling", false, "RoleAssumed", ""),
-                cond("Stalled", false, "RoleAssumed", ""),
-            ]
+            kstatus(Standing::Ready, "RoleAssumed", &message)
         }
         Err(err) => {
             let message = format!("{}: {}", err.code, err.message);
@@ -70,11 +68,8 @@ pub fn build_status(
                 tenancy::ACCOUNT_MISMATCH => tenancy::ACCOUNT_MISMATCH,
                 _ => "AssumeRoleFailed",
             };
-            vec![
-                cond("Ready", false, reason, &message),
-                cond("Reconciling", err.retryable, reason, &message),
-                cond("Stalled", !err.retryable, reason, &message),
-            ]
+            let retryable = err.retryable;
+            kstatus(Standing::Failed { retryable }, reason, &message)
         }
     };
     let previous = account.status.as_ref().map_or(&[][..], |s| &s.conditions);
@@ -143,11 +138,7 @@ async fn release(account: &AwsAccount, ctx: &Context) -> Result<Action, Problem>
             ""
         }
     );
-    let mut conditions = vec![
-        cond("Ready", false, "InUse", &message),
-        cond("Reconciling", true, "InUse", &message),
-        cond("Stalled", false, "InUse", ""),
-    ];
+    let mut conditions = kstatus(Standing::Progressing, "InUse", &message);
     let previous = account.status.clone().unwrap_or_default();
     settle(
         &mut conditions,
@@ -198,21 +189,11 @@ async fn verify(account: Arc<AwsAccount>, ctx: &Context) -> Result<Action, Probl
     let reached = cloudwatch.account_id().await;
     ctx.metrics.aws_calls(&calls.snapshot());
     let status = build_status(&account, &reached, &now());
-    let ready = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let ready = holds(&status.conditions, READY);
     let previous = account.status.as_ref();
-    let was_ready = previous.is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-    });
+    let was_ready = previous.is_some_and(|s| holds(&s.conditions, READY));
     let reason = |s: &AwsAccountStatus| {
-        s.conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| (c.reason.clone(), c.message.clone()))
+        condition(&s.conditions, READY).map(|c| (c.reason.clone(), c.message.clone()))
     };
     if previous.and_then(reason) != reason(&status) || ready != was_ready {
         let (why, note) = reason(&status).unwrap_or_default();
@@ -225,10 +206,7 @@ async fn verify(account: Arc<AwsAccount>, ctx: &Context) -> Result<Action, Probl
     if previous != Some(&status) {
         patch_status(ctx, &account, &status).await?;
     }
-    let retryable = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Reconciling" && c.status == "True");
+    let retryable = holds(&status.conditions, RECONCILING);
     Ok(Action::requeue(if retryable { RETRY } else { ctx.resync }))
 }
 

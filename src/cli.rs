@@ -869,10 +869,7 @@ fn print_status(
         guard.status.as_ref(),
         &now(),
     );
-    let ready = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let ready = crd::holds(&status.conditions, crd::READY);
     let mut shown = guard.clone();
     shown.status = Some(status);
     let yaml = serde_yaml::to_string(&shown).map_err(|e| e.to_string())?;

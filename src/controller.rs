@@ -24,7 +24,7 @@ use tokio::sync::{Notify, OnceCell, Semaphore};
 use tracing::{Instrument, info_span, warn};
 
 use crate::aws::{CallLog, CloudWatch, OWN_ACCOUNT_UNKNOWN, RegionalClients};
-use crate::crd::{ApiGatewayGuard, AwsAccount, DeletionPolicy};
+use crate::crd::{ApiGatewayGuard, AwsAccount, DeletionPolicy, READY, STALLED};
 use crate::events;
 use crate::model::{AwsError, GuardId, GuardedApi, Identity};
 use crate::reconcile::{
@@ -247,7 +247,7 @@ fn cannot_act(guard: &ApiGatewayGuard) -> bool {
     };
     status.observed_generation == guard.metadata.generation
         && status.conditions.iter().any(|c| {
-            c.type_ == "Stalled"
+            c.type_ == STALLED
                 && c.status == "True"
                 && [
                     tenancy::FORBIDDEN,
@@ -791,10 +791,7 @@ async fn apply(
         apply_status(api, &id.name, FIELD_MANAGER, &status).await?;
         ctx.written.remember(&uid, &status);
     }
-    let ready = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let ready = crate::crd::holds(&status.conditions, READY);
     ctx.metrics
         .guard_ready(&id.to_string(), Some(if ready { "true" } else { "false" }));
     ctx.metrics.reconciled(

@@ -796,6 +796,21 @@ pub struct Condition {
     pub observed_generation: Option<i64>,
 }
 
+/// kstatus's condition types, which the status of every kind here carries.
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+
+/// The condition of `type_` among `conditions`.
+pub fn condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether the condition of `type_` is there and True.
+pub fn holds(conditions: &[Condition], type_: &str) -> bool {
+    condition(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
 /// The runbook's verification figures from CloudWatch; absent figures had no data points.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

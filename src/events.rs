@@ -3,7 +3,7 @@
 
 use kube::runtime::events::{Event, EventType};
 
-use crate::crd::{ApiGatewayGuardStatus, Condition};
+use crate::crd::{ApiGatewayGuardStatus, Condition, READY, RECONCILING, STALLED};
 use crate::model::{AwsError, QUOTA_QUEUED};
 use crate::plan::{Action, Control};
 use crate::reconcile::Report;
@@ -239,13 +239,10 @@ fn is_new_problem(
     observed: bool,
     previous: Option<&ApiGatewayGuardStatus>,
 ) -> bool {
-    let kstatus = matches!(
-        condition.type_.as_str(),
-        "Ready" | "Reconciling" | "Stalled"
-    );
+    let kstatus = matches!(condition.type_.as_str(), READY | RECONCILING | STALLED);
     let problem = match (kstatus, observed) {
         (true, true) => false,
-        (true, false) => condition.type_ == "Ready",
+        (true, false) => condition.type_ == READY,
         (false, _) => {
             condition.status == "False"
                 && !["Pending", QUOTA_QUEUED].contains(&condition.reason.as_str())

@@ -26,7 +26,7 @@ use crate::discovery::discover;
 use crate::model::AwsError;
 use crate::policy::{self, Coverage, Matched, POLICY_CREATED, POLICY_LABEL};
 use crate::recorder::Recorder;
-use crate::status::{cond, now, settle};
+use crate::status::{Standing, kstatus, now, settle};
 use crate::telemetry::Metrics;
 
 /// Held on every policy until its guards are deleted.
@@ -313,22 +313,15 @@ pub fn build_status(
     let mut conditions = match problem {
         Some(err) => {
             let message = format!("discovering stages: {}: {}", err.code, err.message);
-            vec![
-                cond("Ready", false, &err.code, &message),
-                cond("Reconciling", err.retryable, &err.code, &message),
-                cond("Stalled", !err.retryable, &err.code, &message),
-            ]
+            let retryable = err.retryable;
+            kstatus(Standing::Failed { retryable }, &err.code, &message)
         }
         None if status.guarded == status.ready => {
             let message = format!(
                 "{} stage(s) matched, {} guarded and Ready",
                 status.matched, status.ready
             );
-            vec![
-                cond("Ready", true, "AllGuarded", &message),
-                cond("Reconciling", false, "AllGuarded", ""),
-                cond("Stalled", false, "AllGuarded", ""),
-            ]
+            kstatus(Standing::Ready, "AllGuarded", &message)
         }
         None => {
             let message = format!(
@@ -336,11 +329,7 @@ pub fn build_status(
                 status.guarded - status.ready,
                 status.guarded
             );
-            vec![
-                cond("Ready", false, "GuardsNotReady", &message),
-                cond("Reconciling", true, "GuardsNotReady", &message),
-                cond("Stalled", false, "GuardsNotReady", ""),
-            ]
+            kstatus(Standing::Progressing, "GuardsNotReady", &message)
         }
     };
     settle(
@@ -497,7 +486,7 @@ spec:
                 };
                 let mut guard = ApiGatewayGuard::new(name, (**spec).clone());
                 guard.status = Some(crate::crd::ApiGatewayGuardStatus {
-                    conditions: vec![cond("Ready", true, "InSync", "")],
+                    conditions: vec![crate::status::cond(crate::crd::READY, true, "InSync", "")],
                     ..Default::default()
                 });
                 (name.clone(), Arc::new(guard))

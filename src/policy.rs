@@ -335,7 +335,7 @@ pub fn status<G: Borrow<ApiGatewayGuard>>(
                         .as_ref()?
                         .conditions
                         .iter()
-                        .find(|c| c.type_ == "Ready")
+                        .find(|c| c.type_ == crate::crd::READY)
                         .cloned()
                 });
                 match ready {

@@ -2,8 +2,8 @@
 //! condition per control, and the alarms' live states.
 
 use crate::crd::{
-    AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition, ObjectiveStatus,
-    TierStatus, Verification,
+    AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition, ObjectiveStatus, READY,
+    RECONCILING, STALLED, TierStatus, Verification,
 };
 use crate::model::{AlarmRule, AwsError, ObjectiveMetrics, ObjectivePart, Observed, StageMetrics};
 use crate::plan::{Action, Control, alarm_slots};
@@ -45,9 +45,8 @@ pub fn build(
         Err(err) => {
             let reason = err.source.code.clone();
             let message = format!("{err}");
-            conditions.push(cond("Ready", false, &reason, &message));
-            conditions.push(cond("Reconciling", err.source.retryable, &reason, &message));
-            conditions.push(cond("Stalled", !err.source.retryable, &reason, &message));
+            let retryable = err.source.retryable;
+            conditions.extend(kstatus(Standing::Failed { retryable }, &reason, &message));
             // Keep what earlier reconciles learnt; nothing new was read.
             if let Some(previous) = previous {
                 if status.account_id.is_none() {
@@ -85,7 +84,7 @@ pub fn build(
                 .and_then(|plan| plan.as_ref().ok())
                 .map(|plan| plan.id.clone());
             let states = control_states(spec, report);
-            conditions.extend(kstatus(spec, report, &states));
+            conditions.extend(guard_kstatus(spec, report, &states));
             conditions.extend(
                 states
                     .iter()
@@ -161,6 +160,35 @@ pub fn settle(
 }
 
 /// A condition of `type_`, True when `ok`.
+/// Where an object stands, in kstatus's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Done: Ready, nothing in progress, nothing stuck.
+    Ready,
+    /// Working towards Ready (Reconciling).
+    Progressing,
+    /// Failed: tried again (Reconciling), or not until something changes (Stalled).
+    Failed { retryable: bool },
+    /// Paused by the user: Ready as it stands, neither working nor stuck.
+    Paused { ready: bool },
+}
+
+/// Ready, Reconciling and Stalled for `standing`, each with `reason` and `message`: the one
+/// kstatus triplet of the guard, account and policy controllers.
+pub fn kstatus(standing: Standing, reason: &str, message: &str) -> Vec<Condition> {
+    let (ready, reconciling, stalled) = match standing {
+        Standing::Ready => (true, false, false),
+        Standing::Progressing => (false, true, false),
+        Standing::Failed { retryable } => (false, retryable, !retryable),
+        Standing::Paused { ready } => (ready, false, false),
+    };
+    vec![
+        cond(READY, ready, reason, message),
+        cond(RECONCILING, reconciling, reason, message),
+        cond(STALLED, stalled, reason, message),
+    ]
+}
+
 pub fn cond(type_: &str, ok: bool, reason: &str, message: &str) -> Condition {
     Condition {
         type_: type_.to_owned(),
@@ -225,7 +253,11 @@ fn control_states(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<ControlSta
 }
 
 /// Ready, Reconciling and Stalled from the control states.
-fn kstatus(spec: &ApiGatewayGuardSpec, report: &Report, states: &[ControlState]) -> Vec<Condition> {
+fn guard_kstatus(
+    spec: &ApiGatewayGuardSpec,
+    report: &Report,
+    states: &[ControlState],
+) -> Vec<Condition> {
     let total = states.len();
     let failed: Vec<&ControlState> = states.iter().filter(|s| !s.ok).collect();
     let summary = format!("{}/{total} controls in sync", total - failed.len());
@@ -234,18 +266,11 @@ fn kstatus(spec: &ApiGatewayGuardSpec, report: &Report, states: &[ControlState])
             "suspend is true: no AWS writes; {summary}, {} change(s) pending",
             report.plan.actions.len()
         );
-        return vec![
-            cond("Ready", failed.is_empty(), "Suspended", &message),
-            cond("Reconciling", false, "Suspended", &message),
-            cond("Stalled", false, "Suspended", &message),
-        ];
+        let ready = failed.is_empty();
+        return kstatus(Standing::Paused { ready }, "Suspended", &message);
     }
     if failed.is_empty() {
-        return vec![
-            cond("Ready", true, "Guarded", &summary),
-            cond("Reconciling", false, "Guarded", &summary),
-            cond("Stalled", false, "Guarded", &summary),
-        ];
+        return kstatus(Standing::Ready, "Guarded", &summary);
     }
     let details: Vec<String> = failed
         .iter()
@@ -255,15 +280,15 @@ fn kstatus(spec: &ApiGatewayGuardSpec, report: &Report, states: &[ControlState])
     let stalled = failed.iter().find(|s| !s.retryable);
     let retrying = failed.iter().find(|s| s.retryable);
     vec![
-        cond("Ready", false, &failed[0].reason, &message),
+        cond(READY, false, &failed[0].reason, &message),
         cond(
-            "Reconciling",
+            RECONCILING,
             retrying.is_some(),
             retrying.map_or("Waiting", |s| &s.reason),
             &message,
         ),
         cond(
-            "Stalled",
+            STALLED,
             stalled.is_some(),
             stalled.map_or("Retrying", |s| &s.reason),
             &message,
