@@ -256,19 +256,7 @@ fn is_new_problem(
 
 fn change_reason(action: &Action, control: Control) -> &'static str {
     match (action, control) {
-        (Action::UpdateStage { changes, .. }, Control::Tracing) => {
-            match changes
-                .iter()
-                .any(|c| c.control == Control::Tracing && c.op.value == "true")
-            {
-                true => "TracingEnabled",
-                false => "TracingDisabled",
-            }
-        }
-        (Action::UpdateStage { .. }, Control::ExecutionLogging) => "ExecutionLoggingUpdated",
-        (Action::UpdateStage { .. }, Control::AccessLogging) => "AccessLoggingUpdated",
-        (Action::UpdateStage { .. }, Control::DetailedMetrics) => "DetailedMetricsUpdated",
-        (Action::UpdateStage { .. }, _) => "StageThrottleUpdated",
+        (Action::UpdateStage { changes, .. }, control) => stage_reason(control, changes),
         (Action::CreateLogGroup { .. }, _) => "LogGroupCreated",
         (Action::PutRetention { .. }, _) => "LogGroupRetentionUpdated",
         (Action::DisableAccessLogs { .. }, _) => "AccessLoggingDisabled",
@@ -281,6 +269,28 @@ fn change_reason(action: &Action, control: Control) -> &'static str {
         (Action::PutDashboard { .. }, _) => "DashboardUpdated",
         (Action::DeleteDashboards { .. }, _) => "DashboardDeleted",
         (Action::RetireAlarms { .. } | Action::RetireDashboard { .. }, _) => "Renamed",
+    }
+}
+
+/// What an UpdateStage did to `control`. Every control is named, so a new one that the
+/// stage holds gets its own reason rather than another's.
+fn stage_reason(control: Control, changes: &[crate::plan::Change]) -> &'static str {
+    match control {
+        Control::Tracing => match changes
+            .iter()
+            .any(|c| c.control == Control::Tracing && c.op.value == "true")
+        {
+            true => "TracingEnabled",
+            false => "TracingDisabled",
+        },
+        Control::ExecutionLogging => "ExecutionLoggingUpdated",
+        Control::AccessLogging => "AccessLoggingUpdated",
+        Control::DetailedMetrics => "DetailedMetricsUpdated",
+        Control::StageThrottle => "StageThrottleUpdated",
+        // Not settings of the stage: an UpdateStage never names them.
+        Control::Throttle | Control::Alarms | Control::Dashboard | Control::Objective => {
+            "StageUpdated"
+        }
     }
 }
 
