@@ -501,7 +501,7 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
     let rivals = earlier_rivals(&regional, &guards, &access).await;
     let run = |guard: &ApiGatewayGuard| {
         let regional = &regional;
-        let id = guard_id(guard);
+        let id = GuardId::of(guard);
         let rival = rivals.get(&id.to_string()).cloned().flatten();
         let spec = guard.spec.clone();
         let access = access(guard);
@@ -666,13 +666,6 @@ fn file_access(
     }
 }
 
-fn guard_id(guard: &ApiGatewayGuard) -> GuardId {
-    GuardId {
-        namespace: guard.namespace().unwrap_or_else(|| "default".to_owned()),
-        name: guard.name_any(),
-    }
-}
-
 /// Resolves every guard's REST API up front, through the shared listing the reconciles then
 /// reuse, for two things: every stage's metrics are read together (one GetMetricData per 100
 /// stages, not one per guard), and for each guard (by `namespace/name`) whether an earlier
@@ -701,7 +694,7 @@ async fn earlier_rivals(
     let mut stages: Vec<((String, String, String, String), String)> = Vec::new();
     let mut rivals = HashMap::new();
     for guard in guards {
-        let id = guard_id(guard).to_string();
+        let id = GuardId::of(guard).to_string();
         // A guard without an account, or whose API cannot be resolved, claims nothing; its
         // reconcile reports why.
         let Ok((identity, tenancy)) = access(guard) else {

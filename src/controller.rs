@@ -550,13 +550,6 @@ impl Error {
     }
 }
 
-fn guard_id(guard: &ApiGatewayGuard) -> GuardId {
-    GuardId {
-        namespace: guard.namespace().unwrap_or_default(),
-        name: guard.name_any(),
-    }
-}
-
 /// Reconciles one guard: the finalizer first, then apply or cleanup, once a slot is free.
 ///
 /// Slots are handed out in the order reconciles asked for them (tokio's semaphore is fair),
@@ -610,7 +603,7 @@ fn has_work(guard: &ApiGatewayGuard) -> bool {
 }
 
 async fn reconcile_now(guard: Arc<ApiGatewayGuard>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let id = guard_id(&guard);
+    let id = GuardId::of(&guard);
     let span = reconcile_span(&id);
     async move {
         let started = Instant::now();
@@ -642,7 +635,7 @@ pub fn reconcile_span(id: &GuardId) -> tracing::Span {
 /// On a failed reconcile: retry with backoff, and say in words what failed and when it is
 /// tried again.
 pub fn error_policy(guard: Arc<ApiGatewayGuard>, error: &Error, ctx: Arc<Context>) -> Action {
-    let id = guard_id(&guard);
+    let id = GuardId::of(&guard);
     let asked = match error {
         Error::Finalizer(inner) => match inner.as_ref() {
             finalizer::Error::CleanupFailed(Error::Cleanup(err)) => err.retry_after,
@@ -712,7 +705,7 @@ async fn apply(
         }
     };
     ctx.expect_known_stages().await;
-    let id = guard_id(guard);
+    let id = GuardId::of(guard);
     let calls = CallLog::default();
     // A guard its namespace may not act for is refused before any AWS call.
     let mut access = ctx
@@ -868,7 +861,7 @@ fn retryable_failure(report: &Report) -> Option<Duration> {
 /// Deleting a guard: with `Delete`, remove the alarms it owns (tag-checked, by its own alarm
 /// names); stage and usage-plan settings stay as they are either way.
 async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error> {
-    let id = guard_id(guard);
+    let id = GuardId::of(guard);
     ctx.written.forget(&guard.uid().unwrap_or_default());
     ctx.metrics.guard_ready(&id.to_string(), None);
     ctx.metrics.usage_plan_turn(&id.to_string(), false);

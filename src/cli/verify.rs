@@ -6,11 +6,12 @@ use std::time::Duration;
 use clap::Args;
 use kube::ResourceExt;
 
-use super::{FileArgs, file_access, guard_id, parse_duration};
+use super::{FileArgs, file_access, parse_duration};
 use crate::aws::CallLog;
 use crate::crd::DeploymentStatus;
 use crate::deploys::{BASELINE, REGRESSED, VERIFIED, VERIFYING, rfc3339};
 use crate::manifest;
+use crate::model::GuardId;
 use crate::reconcile::{reconcile_claimed, verify_deployment};
 
 /// `verify`: the guards' file, and whether to wait for the verdicts.
@@ -70,7 +71,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
     loop {
         let (mut waiting, mut all_ok) = (false, true);
         for (guard, judged) in guards.iter().zip(judged.iter_mut()) {
-            let id = guard_id(guard);
+            let id = GuardId::of(guard);
             let access = file_access(&manifest.accounts, guard.spec.account.as_deref());
             let (identity, tenancy) = match access {
                 Ok(access) => access,

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::Tag;
-use crate::crd::{AlarmSettings, AlarmsSpec, ApiGatewayGuardSpec, ApiKind};
+use crate::crd::{AlarmSettings, AlarmsSpec, ApiGatewayGuard, ApiGatewayGuardSpec, ApiKind};
 
 /// Tag key naming the guard (`namespace/name`) that owns an alarm.
 pub const OWNER_TAG: &str = "apigw-guard.dev/owner";
@@ -21,6 +21,19 @@ pub struct GuardId {
 }
 
 impl GuardId {
+    /// The guard's id, for the controller and the CLI alike: a document without a namespace
+    /// is in `default`, where kubectl would create it (the API server always gives one).
+    pub fn of(guard: &ApiGatewayGuard) -> Self {
+        GuardId {
+            namespace: guard
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_owned()),
+            name: guard.metadata.name.clone().unwrap_or_default(),
+        }
+    }
+
     /// The owner tag's value.
     pub fn owner(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
@@ -226,6 +239,25 @@ impl AlarmKind {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The controller and the CLI name a guard alike: one without a namespace (a file's
+    /// document) is in `default`, as kubectl would create it.
+    #[test]
+    fn a_guard_without_a_namespace_is_in_default_for_the_cli_and_the_controller() {
+        let guard = |namespace: Option<&str>| {
+            let mut guard = ApiGatewayGuard::new(
+                "orders",
+                serde_json::from_value(serde_json::json!({
+                    "restApi": {"name": "orders-api"}, "stage": "prod"
+                }))
+                .unwrap(),
+            );
+            guard.metadata.namespace = namespace.map(str::to_owned);
+            GuardId::of(&guard).owner()
+        };
+        assert_eq!(guard(None), "default/orders");
+        assert_eq!(guard(Some("payments")), "payments/orders");
+    }
 
     fn id(namespace: &str, name: &str) -> GuardId {
         GuardId {
