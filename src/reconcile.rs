@@ -440,6 +440,15 @@ fn log_group_written(plan: &Plan) -> Option<&str> {
 }
 
 /// Whether the plan writes anything of `control`'s.
+/// Whether the plan's UpdateStage names a route (a route throttle): a route key AWS does not
+/// know fails the whole call.
+fn names_routes(plan: &Plan) -> bool {
+    plan.actions.iter().any(|action| {
+        matches!(action, Action::UpdateStage { changes, .. }
+            if changes.iter().any(|c| c.op.path.starts_with("/routeSettings/")))
+    })
+}
+
 fn touches(plan: &Plan, control: Control) -> bool {
     plan.actions
         .iter()
@@ -823,8 +832,13 @@ pub async fn reconcile_claimed(
                     && cloudwatch
                         .forget_dashboards(&[guard.dashboard_name(), guard.legacy_dashboard_name()])
             });
+            // The route keys are kept up to an hour; an UpdateStage naming a route is planned
+            // on keys at most a window old.
+            let refresh_routes = !spec.suspend
+                && names_routes(&first)
+                && apigateway.forget_route_keys(&observed.api.id);
             // Boxed: they keep the whole reconcile future small enough for a test thread.
-            let (alarms, log_group, dashboard) = tokio::join!(
+            let (alarms, log_group, dashboard, route_keys) = tokio::join!(
                 Box::pin(async {
                     match refresh_alarms {
                         true => Some(observe_alarms(cloudwatch, guard, &with_tags).await),
@@ -845,8 +859,20 @@ pub async fn reconcile_claimed(
                         None => None,
                     }
                 }),
+                Box::pin(async {
+                    match refresh_routes {
+                        true => Some(apigateway.route_keys(&observed.api.id).await),
+                        false => None,
+                    }
+                }),
             );
-            let refreshed = alarms.is_some() || log_group.is_some() || dashboard.is_some();
+            let refreshed = alarms.is_some()
+                || log_group.is_some()
+                || dashboard.is_some()
+                || route_keys.is_some();
+            if route_keys.is_some() {
+                observed.route_keys = route_keys;
+            }
             match alarms {
                 Some(Ok(alarms)) => observed.alarms = alarms,
                 Some(Err(source)) => {

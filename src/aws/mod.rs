@@ -89,11 +89,17 @@ pub trait ApiGateway: Send + Sync {
         stage: &str,
         deployment_id: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// An HTTP API's route keys (GetRoutes, paged): what a route throttle may name.
+    /// An HTTP API's route keys (GetRoutes, paged): what a route throttle may name. Shared
+    /// clients keep them longer than a listing (routes change when a team edits them).
     fn route_keys(
         &self,
         api_id: &str,
     ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    /// Drops route keys kept longer than a sharing window, so their next read asks AWS: true
+    /// when any were dropped. Asked before an UpdateStage names a route.
+    fn forget_route_keys(&self, _api_id: &str) -> bool {
+        false
+    }
     /// When a REST API deployment was made (GetDeployment's createdDate, epoch seconds).
     fn deployment_made(
         &self,

@@ -33,6 +33,11 @@ use crate::model::{
 
 /// A stage no guard asked about for this long is no longer read (its guard went away).
 const FORGET_STAGES_AFTER: Duration = Duration::from_secs(3600);
+/// How long an API's route keys are kept: they change only when its team edits its routes
+/// (whose CloudTrail events expire them at once), they decide only which route throttles may
+/// be written, and before an UpdateStage names a route they are read again once a sharing
+/// window old. A steady resync reads them once an hour, not once a window.
+const ROUTE_KEYS_KEPT: Duration = Duration::from_secs(3600);
 
 /// A value read from AWS and when its read began.
 struct Fetched<V> {
@@ -506,16 +511,31 @@ impl ApiGateway for SharedApiGateway {
         result
     }
 
-    /// One listing per API a window, for every guard of its stages.
+    /// One listing per API an hour (or until an event expires it), for every guard of its
+    /// stages.
     async fn route_keys(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
         let slot = slot_of(&self.shared.routes, api_id);
         let stale_before = self.shared.stale_before(None);
+        let kept = ROUTE_KEYS_KEPT.max(self.shared.window);
         let keys = slot
-            .get(self.shared.window, stale_before, || {
-                self.sdk.route_keys(api_id)
-            })
+            .get(kept, stale_before, || self.sdk.route_keys(api_id))
             .await?;
         Ok(keys.value.to_vec())
+    }
+
+    fn forget_route_keys(&self, api_id: &str) -> bool {
+        let slot = slot_of(&self.shared.routes, api_id);
+        // A read in flight is being made now: fresh enough.
+        let Ok(mut kept) = slot.0.try_lock() else {
+            return false;
+        };
+        match kept.as_ref() {
+            Some(fetched) if fetched.at.elapsed() >= self.shared.window => {
+                *kept = None;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Not shared: read once per new deployment a guard sees.

@@ -370,3 +370,64 @@ async fn an_objective_budget_is_read_together_and_a_stage_new_since_waits_for_th
     assert!(read("c").await.is_some() && read("a").await.is_some());
     assert_eq!(reads(), BTreeMap::from([("GetMetricData", 2)]));
 }
+
+/// An API's route keys are kept an hour, not a window: a steady resync of a guard with route
+/// throttles reads the stage, not the routes; an UpdateStage that names a route is planned on
+/// keys read afresh (a route key AWS does not know would fail the whole call). Region of its
+/// own: ap-southeast-1.
+#[tokio::test]
+async fn route_keys_are_read_before_a_route_is_written_not_on_every_resync() {
+    let region = "ap-southeast-1";
+    let config = support::config(region).await;
+    support::seed_http_api(&config, "kept-routes", "$default", &["GET /orders"]).await;
+    let window = Duration::from_millis(300);
+    let clients = support::unlimited_clients(&config).share_reads_for(window);
+    let spec = |rate: u32| -> ApiGatewayGuardSpec {
+        serde_yaml::from_str(&format!(
+            "
+httpApi: {{name: kept-routes}}
+stage: $default
+stageThrottle:
+  rateLimit: 100
+  burstLimit: 50
+  routes: {{'GET /orders': {{rateLimit: {rate}, burstLimit: 5}}}}
+"
+        ))
+        .unwrap()
+    };
+    let once = |spec: ApiGatewayGuardSpec| {
+        let clients = &clients;
+        async move {
+            let calls = CallLog::default();
+            let (apigateway, cloudwatch) = clients.clients(&Identity::Own, None, &calls).await;
+            Box::pin(reconcile(
+                &apigateway,
+                &cloudwatch,
+                &guard("kept-routes"),
+                &spec,
+                false,
+            ))
+            .await;
+            let made = calls.snapshot();
+            (counts(&made, false), counts(&made, true))
+        }
+    };
+    let (reads, writes) = once(spec(10)).await;
+    assert_eq!(reads.get("GetRoutes"), Some(&1), "{reads:?}");
+    assert_eq!(writes, BTreeMap::from([("UpdateStage", 1)]));
+
+    // Resyncs after the window: the stage is read again, the routes are not.
+    for _ in 0..2 {
+        tokio::time::sleep(window * 2).await;
+        let (reads, writes) = once(spec(10)).await;
+        assert_eq!(writes, BTreeMap::new());
+        assert_eq!(reads.get("GetStages"), Some(&1), "{reads:?}");
+        assert_eq!(reads.get("GetRoutes"), None, "{reads:?}");
+    }
+
+    // A route throttle changed: the keys, kept longer than a window, are read before the write.
+    tokio::time::sleep(window * 2).await;
+    let (reads, writes) = once(spec(20)).await;
+    assert_eq!(reads.get("GetRoutes"), Some(&1), "{reads:?}");
+    assert_eq!(writes, BTreeMap::from([("UpdateStage", 1)]));
+}
