@@ -306,7 +306,7 @@ impl RegionalClients {
     pub fn expire_region(&self, region: &str) {
         for ((_, key_region), shared) in self.lock_shared().iter() {
             if key_region == region {
-                shared.expire();
+                shared.changed();
             }
         }
     }

@@ -208,6 +208,9 @@ pub struct SharedReads {
     window: Duration,
     /// Listings read before this are not used again.
     expired: Mutex<Option<Instant>>,
+    /// When an event last said something in the region changed: what is kept longer than a
+    /// window (route keys) is not used from before it.
+    changed: Mutex<Option<Instant>>,
     rest_apis: Slot<ApiListing>,
     http_apis: Slot<ApiListing>,
     /// Stages by [`api_key`].
@@ -257,6 +260,7 @@ impl SharedReads {
         Self {
             window,
             expired: Mutex::default(),
+            changed: Mutex::default(),
             rest_apis: Slot::default(),
             http_apis: Slot::default(),
             stages: Mutex::default(),
@@ -305,9 +309,17 @@ impl SharedReads {
     }
 
     /// Ends the window now: the next read of every listing asks AWS. Kept tags and dashboard
-    /// bodies stay (a body is used only while the listing shows it unmodified).
+    /// bodies stay (a body is used only while the listing shows it unmodified), and so do
+    /// route keys, which are kept longer than a window.
     pub fn expire(&self) {
         *self.expired.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// An event said something here changed: the window ends, and route keys are read again.
+    pub fn changed(&self) {
+        let now = Some(Instant::now());
+        *self.expired.lock().unwrap_or_else(|p| p.into_inner()) = now;
+        *self.changed.lock().unwrap_or_else(|p| p.into_inner()) = now;
     }
 
     /// The later of the last expiry and `written`: a listing read before it is stale.
@@ -515,7 +527,11 @@ impl ApiGateway for SharedApiGateway {
     /// stages.
     async fn route_keys(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
         let slot = slot_of(&self.shared.routes, api_id);
-        let stale_before = self.shared.stale_before(None);
+        let stale_before = *self
+            .shared
+            .changed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let kept = ROUTE_KEYS_KEPT.max(self.shared.window);
         let keys = slot
             .get(kept, stale_before, || self.sdk.route_keys(api_id))

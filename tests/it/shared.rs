@@ -425,6 +425,16 @@ stageThrottle:
         assert_eq!(reads.get("GetRoutes"), None, "{reads:?}");
     }
 
+    // The window ended by hand, as a resync after a long interval sees it: still not read.
+    clients.expire_shared_reads();
+    let (reads, _) = once(spec(10)).await;
+    assert_eq!(reads.get("GetRoutes"), None, "{reads:?}");
+    // An event about the region (a route made or removed among them): read again.
+    clients.expire_region(region);
+    let (reads, writes) = once(spec(10)).await;
+    assert_eq!(reads.get("GetRoutes"), Some(&1), "{reads:?}");
+    assert_eq!(writes, BTreeMap::new());
+
     // A route throttle changed: the keys, kept longer than a window, are read before the write.
     tokio::time::sleep(window * 2).await;
     let (reads, writes) = once(spec(20)).await;
