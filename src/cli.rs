@@ -109,7 +109,7 @@ pub struct FileArgs {
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
     /// Which kind of API: a REST API (v1) or an HTTP API (v2).
-    #[arg(long, value_enum, default_value = "rest")]
+    #[arg(long, value_enum, default_value_t)]
     kind: KindArg,
     /// The API's name.
     #[arg(long, required_unless_present = "api_id", conflicts_with = "api_id")]
@@ -197,6 +197,18 @@ impl clap::ValueEnum for KindArg {
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         Some(clap::builder::PossibleValue::new(self.0.profile().cli_kind))
+    }
+}
+
+/// The kind whose profile says `diagnose` takes it when `--kind` is not given.
+impl Default for KindArg {
+    fn default() -> Self {
+        KindArg(
+            crate::kind::KINDS
+                .into_iter()
+                .find(|kind| kind.profile().cli_default)
+                .expect("one kind is diagnose's default"),
+        )
     }
 }
 

@@ -50,6 +50,8 @@ pub struct Profile {
     pub spec_field: &'static str,
     /// `diagnose --kind`'s value for it.
     pub cli_kind: &'static str,
+    /// Whether `diagnose` takes this kind when `--kind` is not given (one kind does).
+    pub cli_default: bool,
     /// What follows a stage of this kind in listings (`plan -f` of a policy, a dashboard's
     /// heading), where a REST API's stage is the unmarked default.
     pub stage_marker: &'static str,
@@ -192,6 +194,7 @@ const REST: Profile = Profile {
     article: "a",
     spec_field: "restApi",
     cli_kind: "rest",
+    cli_default: true,
     stage_marker: "",
     api_dimension: ApiDimension::PublishedName,
     five_xx_metric: "5XXError",
@@ -241,6 +244,7 @@ const HTTP: Profile = Profile {
     article: "an",
     spec_field: "httpApi",
     cli_kind: "http",
+    cli_default: false,
     stage_marker: " (HTTP API)",
     api_dimension: ApiDimension::Id,
     five_xx_metric: "5xx",
@@ -390,9 +394,9 @@ impl Profile {
             .replace("{id}", id)
     }
 
-    /// What `diagnose` needs told of this kind (` --kind http`): nothing for the default.
+    /// What `diagnose` needs told of this kind (` --kind http`): nothing for its default.
     pub fn diagnose_kind_flag(&self) -> String {
-        match self.kind == ApiKind::default() {
+        match self.cli_default {
             true => String::new(),
             false => format!(" --kind {}", self.cli_kind),
         }
@@ -442,6 +446,12 @@ mod tests {
         }
         let fields: Vec<_> = KINDS.iter().map(|k| k.profile().spec_field).collect();
         assert_eq!(fields, ["restApi", "httpApi"]);
+    }
+
+    #[test]
+    fn diagnose_takes_one_kind_by_default() {
+        let defaults: Vec<_> = KINDS.iter().filter(|k| k.profile().cli_default).collect();
+        assert_eq!(defaults.len(), 1, "{defaults:?}");
     }
 
     #[test]
