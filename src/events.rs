@@ -3,7 +3,7 @@
 
 use kube::runtime::events::{Event, EventType};
 
-use crate::crd::{ApiGatewayGuardStatus, Condition, READY, RECONCILING, STALLED};
+use crate::crd::{ApiGatewayGuardStatus, Condition, READY, RECONCILING, STALLED, condition};
 use crate::model::{AwsError, QUOTA_QUEUED};
 use crate::plan::{Action, Control};
 use crate::reconcile::Report;
@@ -28,7 +28,7 @@ pub fn for_reconcile(
                 for control in outcome.action.controls() {
                     let note = outcome.action.describe_for(control);
                     let was_in_sync = previous
-                        .and_then(|p| condition(p, control.condition_type()))
+                        .and_then(|p| condition(&p.conditions, control.condition_type()))
                         .is_some_and(|c| c.status == "True");
                     events.push(match drift && was_in_sync {
                         true => warning(
@@ -228,10 +228,6 @@ pub fn retained(why: &str) -> Event {
     )
 }
 
-fn condition<'a>(status: &'a ApiGatewayGuardStatus, type_: &str) -> Option<&'a Condition> {
-    status.conditions.iter().find(|c| c.type_ == type_)
-}
-
 /// A failed control whose reason differs from the last status; when AWS could not be read
 /// there are no control conditions, and Ready carries the problem.
 fn is_new_problem(
@@ -250,7 +246,7 @@ fn is_new_problem(
     };
     problem
         && previous
-            .and_then(|p| self::condition(p, &condition.type_))
+            .and_then(|p| crate::crd::condition(&p.conditions, &condition.type_))
             .is_none_or(|old| old.status != condition.status || old.reason != condition.reason)
 }
 

@@ -329,13 +329,8 @@ pub fn status<G: Borrow<ApiGatewayGuard>>(
                 status.guarded += 1;
                 kinds.insert(stage.api.kind);
                 let ready = children.get(name).and_then(|guard| {
-                    guard
-                        .borrow()
-                        .status
-                        .as_ref()?
-                        .conditions
-                        .iter()
-                        .find(|c| c.type_ == crate::crd::READY)
+                    let guard = guard.borrow();
+                    crate::crd::condition(&guard.status.as_ref()?.conditions, crate::crd::READY)
                         .cloned()
                 });
                 match ready {

@@ -147,9 +147,7 @@ pub fn settle(
 ) {
     for condition in conditions {
         condition.observed_generation = generation;
-        let unchanged = previous
-            .iter()
-            .find(|c| c.type_ == condition.type_)
+        let unchanged = crate::crd::condition(previous, &condition.type_)
             .filter(|c| c.status == condition.status);
         condition.last_transition_time = Some(
             unchanged
