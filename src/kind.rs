@@ -325,22 +325,16 @@ impl Profile {
         !self.refuses.iter().any(|(refused, _)| *refused == section)
     }
 
-    /// What a spec of this kind gives that the kind refuses, in the CRD's words.
-    pub fn refusals(&self, spec: &impl Sections) -> Vec<&'static str> {
-        self.refuses
-            .iter()
-            .filter(|(section, _)| spec.has(*section))
-            .map(|(_, message)| *message)
-            .collect()
-    }
-
-    /// The sections of `given` this kind goes without (a policy's template), by field.
-    pub fn left_out(&self, given: &impl Sections) -> Vec<String> {
+    /// The sections `given` (a spec, a policy's template) has that this kind refuses, each
+    /// with what the CRD says of it: `validate` reports the words, a policy leaves the
+    /// sections out of the kind's guards.
+    pub fn refused_in<'a>(
+        &self,
+        given: &'a impl Sections,
+    ) -> impl Iterator<Item = &'static (Section, &'static str)> + 'a {
         self.refuses
             .iter()
             .filter(|(section, _)| given.has(*section))
-            .map(|(section, _)| section.field().to_owned())
-            .collect()
     }
 
     /// The guard CRD's rules for this kind, CEL over the object (`self.spec`) with their

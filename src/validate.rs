@@ -26,7 +26,8 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
         .into_iter()
         .filter(|k| spec.api_ref(*k).is_some())
     {
-        errors.extend(kind.profile().refusals(spec).into_iter().map(str::to_owned));
+        let refused = kind.profile().refused_in(spec);
+        errors.extend(refused.map(|(_, message)| (*message).to_owned()));
     }
     if spec.stage.trim().is_empty() {
         errors.push("spec.stage: must not be empty".to_owned());

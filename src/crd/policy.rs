@@ -145,7 +145,11 @@ impl GuardTemplate {
     /// none: that kind of API has no such setting, and the guard CRD refuses them there.
     /// [`Self::guard_spec`] drops exactly these.
     pub fn left_out(&self, kind: ApiKind) -> Option<LeftOut> {
-        let sections = kind.profile().left_out(self);
+        let sections: Vec<String> = kind
+            .profile()
+            .refused_in(self)
+            .map(|(section, _)| section.field().to_owned())
+            .collect();
         (!sections.is_empty()).then_some(LeftOut {
             api_kind: kind,
             sections,
