@@ -317,9 +317,8 @@ impl SharedReads {
 
     /// An event said something here changed: the window ends, and route keys are read again.
     pub fn changed(&self) {
-        let now = Some(Instant::now());
-        *self.expired.lock().unwrap_or_else(|p| p.into_inner()) = now;
-        *self.changed.lock().unwrap_or_else(|p| p.into_inner()) = now;
+        self.expire();
+        *self.changed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
     /// The later of the last expiry and `written`: a listing read before it is stale.
