@@ -26,7 +26,8 @@ use apigw_guard::crd::ApiGatewayGuardSpec;
 use apigw_guard::model::Identity;
 use apigw_guard::model::{ApiKind, GuardId, StageKey};
 use apigw_guard::plan::plan;
-use apigw_guard::reconcile::{Report, reconcile};
+use apigw_guard::reconcile::reconcile;
+use apigw_guard::report::Report;
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 

@@ -22,7 +22,8 @@ use crate::discovery::discover;
 use crate::manifest;
 use crate::model::{ApiKind, AwsError, GuardId, Identity};
 use crate::policy::Coverage;
-use crate::reconcile::{Outcome, Report, other_kind_hint, reconcile_claimed, verify_deployment};
+use crate::reconcile::{other_kind_hint, reconcile_claimed, verify_deployment};
+use crate::report::{Outcome, Report};
 use crate::status::{self, now};
 use crate::telemetry::{LogFormat, init_logging};
 use crate::tenancy::{self, OwnIdentity, Tenancy};
@@ -762,17 +763,6 @@ fn account_key(identity: &Identity, own: Option<&str>) -> String {
     identity.arn_account().or(own).unwrap_or("own").to_owned()
 }
 
-/// When a guard's turn under a slow quota comes: the wait it was given.
-fn queued_turn(report: &Report) -> Option<Duration> {
-    report
-        .outcomes
-        .iter()
-        .filter_map(|o| o.result.as_ref().err())
-        .filter(|e| e.is_queued())
-        .filter_map(|e| e.retry_after)
-        .max()
-}
-
 /// Runs again, each at its turn, the guards whose changes wait in a slow quota's queue
 /// (UpdateUsagePlan), once every guard's other controls are done; what both runs applied is
 /// kept.
@@ -788,7 +778,7 @@ async fn wait_for_turns<F, Fut>(
         let mut queued: Vec<(Duration, usize)> = runs
             .iter()
             .enumerate()
-            .filter_map(|(i, (report, _))| queued_turn(report).map(|wait| (wait, i)))
+            .filter_map(|(i, (report, _))| report.queued_turn().map(|wait| (wait, i)))
             .collect();
         let Some(last) = queued.iter().map(|(wait, _)| *wait).max() else {
             return;

@@ -28,10 +28,11 @@ use crate::crd::{ApiGatewayGuard, AwsAccount, DeletionPolicy, READY, STALLED};
 use crate::events;
 use crate::model::{AwsError, GuardId, GuardedApi, Identity};
 use crate::reconcile::{
-    Report, conflict, delete_owned_alarms, owned_dashboards, owned_log_group, reconcile_claimed,
+    conflict, delete_owned_alarms, owned_dashboards, owned_log_group, reconcile_claimed,
     verify_deployment,
 };
 use crate::recorder::Recorder;
+use crate::report::Report;
 use crate::status::{self, now};
 use crate::telemetry::Metrics;
 use crate::tenancy::{self, OwnIdentity, Tenancy};
@@ -798,14 +799,14 @@ async fn apply(
         "reconciled"
     );
     let mut queued = false;
-    for err in failures(&report).filter(|e| e.is_queued()) {
+    for err in report.failures().filter(|e| e.is_queued()) {
         tracing::info!(operation = err.operation, "{}", err.message);
         queued = true;
     }
     ctx.metrics.usage_plan_turn(&id.to_string(), queued);
-    Ok(match retryable_failure(&report) {
+    Ok(match report.retryable_failure() {
         // Back exactly when the turn comes; waiting in line is not a failure to back off from.
-        Some(turn) if waits_only_for_a_turn(&report) => Action::requeue(turn),
+        Some(turn) if report.waits_only_for_a_turn() => Action::requeue(turn),
         Some(asked) => Action::requeue(ctx.backoff(&id.to_string()).max(asked)),
         None => {
             ctx.succeeded(&id.to_string());
@@ -819,42 +820,6 @@ async fn apply(
                 false => Action::requeue(ctx.resync_interval()),
             }
         }
-    })
-}
-
-fn failures(report: &Report) -> impl Iterator<Item = &AwsError> {
-    report
-        .outcomes
-        .iter()
-        .filter_map(|o| o.result.as_ref().err())
-}
-
-/// Whether the only thing left to retry is a call queued under a slow quota.
-fn waits_only_for_a_turn(report: &Report) -> bool {
-    failures(report).any(|e| e.is_queued())
-        && failures(report).all(|e| e.is_queued() || !e.retryable)
-        && report.plan.blockers.iter().all(|b| !b.retryable)
-}
-
-/// When waiting may fix what failed (throttling, AWS 5xx, a network fault): the longest wait
-/// AWS asked for, zero when it asked none. `None` when nothing retryable failed.
-fn retryable_failure(report: &Report) -> Option<Duration> {
-    let errors: Vec<&AwsError> = match &report.observed {
-        Err(err) => vec![&err.source],
-        Ok(_) => report
-            .outcomes
-            .iter()
-            .filter_map(|o| o.result.as_ref().err())
-            .collect(),
-    };
-    let retryable =
-        errors.iter().any(|e| e.retryable) || report.plan.blockers.iter().any(|b| b.retryable);
-    retryable.then(|| {
-        errors
-            .iter()
-            .filter_map(|e| e.retry_after)
-            .max()
-            .unwrap_or_default()
     })
 }
 
@@ -1150,8 +1115,6 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Blocker, Control, Plan};
-    use crate::reconcile::{ObserveError, Outcome};
 
     /// A JSON log line of a reconcile, as `run --log-format=json` writes it, carries the guard
     /// under `span.guard`, with no key twice.
@@ -1188,131 +1151,6 @@ mod tests {
             "could not add the finalizer to the guard: the Kubernetes API server answered 422 \
              Invalid: ApiGatewayGuard \"g\" is invalid: spec.region: Invalid value"
         );
-    }
-
-    fn report(errors: Vec<AwsError>, blockers: Vec<Blocker>) -> Report {
-        let guard = GuardId {
-            namespace: "ns".to_owned(),
-            name: "g".to_owned(),
-        };
-        let outcomes = errors
-            .into_iter()
-            .map(|err| Outcome {
-                action: crate::plan::Action::DeleteAlarms {
-                    control: crate::plan::Control::Alarms,
-                    names: Vec::new(),
-                },
-                result: Err(err),
-            })
-            .collect();
-        let observed = crate::model::Observed {
-            api: crate::model::GuardedApi {
-                kind: crate::model::ApiKind::Rest,
-                id: "id".to_owned(),
-                name: "api".to_owned(),
-                tags: Default::default(),
-            },
-            stage: Default::default(),
-            usage_plan: None,
-            cloudwatch_role_arn: None,
-            alarms: Vec::new(),
-            region: "us-east-1".to_owned(),
-            dashboard: None,
-            log_group: None,
-            route_keys: None,
-        };
-        Report {
-            guard,
-            observed: Ok(observed),
-            plan: Plan {
-                actions: Vec::new(),
-                blockers,
-            },
-            outcomes,
-            metrics: None,
-            objective: None,
-            deployment: None,
-            account_id: None,
-        }
-    }
-
-    fn throttled(after: Option<u64>) -> AwsError {
-        AwsError {
-            operation: "UpdateUsagePlan",
-            code: "TooManyRequestsException".to_owned(),
-            message: "slow down".to_owned(),
-            retryable: true,
-            retry_after: after.map(Duration::from_secs),
-        }
-    }
-
-    #[test]
-    fn retry_after_from_aws_sets_the_floor_of_the_wait() {
-        let report = report(vec![throttled(Some(20)), throttled(Some(3))], Vec::new());
-        assert_eq!(retryable_failure(&report), Some(Duration::from_secs(20)));
-        let report = self::report(vec![throttled(None)], Vec::new());
-        assert_eq!(retryable_failure(&report), Some(Duration::ZERO));
-    }
-
-    #[test]
-    fn a_queued_call_comes_back_at_its_turn_unless_something_else_needs_a_retry() {
-        let queued = AwsError::queued(
-            "UpdateUsagePlan",
-            &crate::aws::Booked {
-                wait: Duration::from_secs(260),
-                ahead: 12,
-                limit: crate::aws::Limit {
-                    per_second: 0.05,
-                    burst: 1,
-                },
-            },
-        );
-        let alone = report(vec![queued.clone()], Vec::new());
-        assert!(waits_only_for_a_turn(&alone));
-        assert_eq!(retryable_failure(&alone), Some(Duration::from_secs(260)));
-        let denied = AwsError::permanent("PutMetricAlarm", "AccessDeniedException", "no");
-        assert!(waits_only_for_a_turn(&report(
-            vec![queued.clone(), denied],
-            Vec::new()
-        )));
-        assert!(
-            !waits_only_for_a_turn(&report(vec![queued, throttled(None)], Vec::new())),
-            "a throttled call backs off as usual"
-        );
-        assert!(!waits_only_for_a_turn(&report(
-            vec![throttled(None)],
-            Vec::new()
-        )));
-    }
-
-    #[test]
-    fn permanent_failures_wait_for_the_resync() {
-        let denied = AwsError::permanent("UpdateStage", "AccessDeniedException", "no");
-        assert_eq!(retryable_failure(&report(vec![denied], Vec::new())), None);
-        let blocker = Blocker {
-            control: Control::ExecutionLogging,
-            reason: "CloudWatchRoleMissing".to_owned(),
-            message: String::new(),
-            retryable: false,
-        };
-        assert_eq!(
-            retryable_failure(&report(Vec::new(), vec![blocker.clone()])),
-            None
-        );
-        let retryable = Blocker {
-            retryable: true,
-            ..blocker
-        };
-        assert_eq!(
-            retryable_failure(&report(Vec::new(), vec![retryable])),
-            Some(Duration::ZERO)
-        );
-        let mut unreadable = report(Vec::new(), Vec::new());
-        unreadable.observed = Err(ObserveError {
-            what: "stage".to_owned(),
-            source: throttled(Some(9)),
-        });
-        assert_eq!(retryable_failure(&unreadable), Some(Duration::from_secs(9)));
     }
 
     #[tokio::test(start_paused = true)]

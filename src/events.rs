@@ -6,7 +6,7 @@ use kube::runtime::events::{Event, EventType};
 use crate::crd::{ApiGatewayGuardStatus, Condition, READY, RECONCILING, STALLED, condition};
 use crate::model::{AwsError, QUOTA_QUEUED};
 use crate::plan::{Action, Control};
-use crate::reconcile::Report;
+use crate::report::Report;
 use crate::runbook::{self, Limits};
 
 /// Events for one reconcile. `previous` is the status before it, `current` the one after; a
@@ -329,7 +329,7 @@ mod tests {
         AwsError, GuardId, GuardedApi, MethodSettings, Observed, StageMetrics, StageSettings,
     };
     use crate::plan::plan;
-    use crate::reconcile::Outcome;
+    use crate::report::Outcome;
     use crate::status;
 
     fn spec() -> ApiGatewayGuardSpec {

@@ -33,25 +33,27 @@ pub mod dashboard;
 pub mod plan;
 // What a guard's alarms and dashboard cost a month at list prices; pure. Uses: crd, model, plan.
 pub mod cost;
+// What one reconcile saw, planned and did, and what it leaves to retry; pure. Uses: crd, model, plan.
+pub mod report;
+// kstatus conditions from a reconcile report; pure. Uses: crd, model, runbook, objective, deploys, dashboard, plan, cost, report.
+pub mod status;
+// What a reconcile tells humans (Kubernetes events); pure. Uses: crd, model, plan, runbook, deploys, report.
+pub mod events;
 // SDK adapters behind small traits, shared reads, client-side quotas. Uses: crd, model.
 pub mod aws;
 // The stages a policy's selector matches, from shared listings. Uses: crd, model, policy, aws.
 pub mod discovery;
-// Observe, plan, apply for one guard. Uses: crd, kind, model, validate, tenancy, deploys, dashboard, plan, aws.
+// Observe, plan, apply for one guard. Uses: crd, kind, model, validate, tenancy, deploys, dashboard, plan, report, aws.
 pub mod reconcile;
-// kstatus conditions from a reconcile report. Uses: crd, model, runbook, objective, deploys, dashboard, plan, cost, reconcile.
-pub mod status;
-// What a reconcile tells humans (Kubernetes events). Uses: crd, model, plan, runbook, deploys, reconcile.
-pub mod events;
 // The runbook's read-only diagnosis of one stage. Uses: crd, kind, model, runbook, aws.
 pub mod diagnose;
 // Kubernetes events, a series only for repeats of one message. Uses: nothing.
 pub mod recorder;
 // Logs, Prometheus metrics, health endpoints. Uses: aws.
 pub mod telemetry;
-// The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, deploys, reconcile, status, events, recorder, telemetry.
+// The kube-rs controller: finalizer, tenancy, rivals, status patch. Uses: crd, model, aws, tenancy, deploys, report, reconcile, status, events, recorder, telemetry.
 pub mod controller;
-// Arguments and the one-shot commands. Uses: crd, kind, model, validate, tenancy, policy, manifest, deploys, cost, aws, discovery, reconcile, status, diagnose, telemetry.
+// Arguments and the one-shot commands. Uses: crd, kind, model, validate, tenancy, policy, manifest, deploys, cost, report, status, aws, discovery, reconcile, diagnose, telemetry.
 pub mod cli;
 // The AwsAccount controller: assumes each role, reports the account reached. Uses: crd, model, aws, tenancy, status, recorder, telemetry, controller.
 pub mod accounts;

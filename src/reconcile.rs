@@ -7,72 +7,12 @@ use crate::crd::{ApiGatewayGuardSpec, LogLevel, ResourceRef};
 use crate::dashboard;
 use crate::deploys;
 use crate::model::{
-    AlarmConfig, ApiKind, AwsError, GuardId, ObjectiveMetrics, Observed, ObservedAlarm,
-    ObservedDashboard, StageMetrics, Tag,
+    AlarmConfig, ApiKind, AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard, Tag,
 };
 use crate::plan::{Action, Control, Plan, access_log_group, describe_ref, plan};
+use crate::report::{CONFLICT, DeploymentReport, ObserveError, Outcome, Report};
 use crate::tenancy::Tenancy;
 use crate::validate::{validate, validate_alarm_names};
-
-/// The condition reason of a guard whose stage another guard holds.
-pub const CONFLICT: &str = "Conflict";
-
-/// Reading AWS failed for something every control needs (the REST API or the stage).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{what}: {source}")]
-pub struct ObserveError {
-    /// The missing or unreadable thing, as the guard names it.
-    pub what: String,
-    #[source]
-    pub source: AwsError,
-}
-
-/// What one reconcile saw, planned and did.
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub guard: GuardId,
-    pub observed: Result<Observed, ObserveError>,
-    pub plan: Plan,
-    /// One per applied action, in order; empty for a dry run.
-    pub outcomes: Vec<Outcome>,
-    /// The stage's metrics over the last window; `None` when not read (a dry run, or AWS
-    /// could not be read).
-    pub metrics: Option<Result<StageMetrics, AwsError>>,
-    /// The stage's errors and requests over its objective's window; `None` when not read (no
-    /// objective, a dry run, or not yet: a stage new to a shared read joins the next one).
-    pub objective: Option<Result<ObjectiveMetrics, AwsError>>,
-    /// The stage's deployment and its verification; `None` when the spec verifies none or
-    /// the stage could not be read.
-    pub deployment: Option<DeploymentReport>,
-    /// The account an AwsAccount's role reached (STS); `None` for the operator's own
-    /// identity, or when it could not be read.
-    pub account_id: Option<String>,
-}
-
-impl Report {
-    /// A reconcile stopped before it wrote anything: `what` could not be had.
-    pub fn refused(guard: &GuardId, what: String, source: AwsError) -> Self {
-        Report {
-            guard: guard.clone(),
-            observed: Err(ObserveError { what, source }),
-            plan: Plan::default(),
-            outcomes: Vec::new(),
-            metrics: None,
-            objective: None,
-            deployment: None,
-            account_id: None,
-        }
-    }
-}
-
-/// A deployment's verification in one reconcile: its status after it, and the rollback's
-/// result when one was written.
-#[derive(Debug, Clone)]
-pub struct DeploymentReport {
-    pub status: DeploymentStatus,
-    /// The UpdateStage that pointed the stage back: to which deployment, and how it went.
-    pub rollback: Option<(String, Result<(), AwsError>)>,
-}
 
 /// Verifies the deployment the stage serves (`spec.deployments`), after the reconcile that
 /// observed it: tracks a new one against `previous` (the guard's status), judges an open
@@ -214,13 +154,6 @@ async fn deployments_made(
         serving: serving_made?,
         held: held_made?,
     })
-}
-
-/// The result of one applied action.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub action: Action,
-    pub result: Result<(), AwsError>,
 }
 
 /// Reads what the guard needs from AWS: the REST API, the stage, and (only when the spec
@@ -966,8 +899,8 @@ mod tests {
     use std::sync::Mutex;
 
     use crate::model::{
-        AccessLog, AlarmConfig, GuardedApi, LogGroup, ObservedLogGroup, PatchOp, StageKey,
-        StageSettings, UsagePlan, access_log_group_name,
+        AccessLog, AlarmConfig, GuardedApi, LogGroup, ObjectiveMetrics, ObservedLogGroup, PatchOp,
+        StageKey, StageMetrics, StageSettings, UsagePlan, access_log_group_name,
     };
 
     const ARN: &str = "arn:aws:logs:us-east-1:123456789012:log-group:";

@@ -7,7 +7,7 @@ use crate::crd::{
 };
 use crate::model::{AlarmRule, AwsError, ObjectiveMetrics, ObjectivePart, Observed, StageMetrics};
 use crate::plan::{Action, Control, alarm_slots};
-use crate::reconcile::Report;
+use crate::report::Report;
 use crate::runbook::{self, Limits};
 use crate::{cost, dashboard, objective};
 

@@ -3,7 +3,7 @@ use crate::model::{
     AwsError, GuardId, GuardedApi, MethodSettings, Observed, ObservedAlarm, StageSettings,
 };
 use crate::plan::{Blocker, Plan, plan};
-use crate::reconcile::{ObserveError, Outcome};
+use crate::report::{ObserveError, Outcome};
 
 const SPEC: &str = "
 restApi: {name: orders-api}

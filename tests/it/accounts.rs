@@ -226,7 +226,7 @@ async fn run(
     clients: &RegionalClients,
     account: &AwsAccount,
     guard: &ApiGatewayGuard,
-) -> (apigw_guard::reconcile::Report, Vec<apigw_guard::aws::Call>) {
+) -> (apigw_guard::report::Report, Vec<apigw_guard::aws::Call>) {
     let (identity, tenancy): (_, Option<Tenancy>) = tenancy::access(Some(account));
     let calls = CallLog::default();
     let (apigateway, cloudwatch) = clients.clients(&identity, Some(REGION), &calls).await;
