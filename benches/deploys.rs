@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use apigw_guard::aws::{CallLog, RegionalClients};
-use apigw_guard::crd::{ApiGatewayGuardSpec, DeploymentStatus};
-use apigw_guard::model::{GuardId, Identity};
+use apigw_guard::core::crd::{ApiGatewayGuardSpec, DeploymentStatus};
+use apigw_guard::core::model::{GuardId, Identity};
 use apigw_guard::reconcile::{reconcile, verify_deployment};
 use futures::{StreamExt, stream};
 

@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use apigw_guard::aws::{CallLog, RateLimits, RegionalClients};
-use apigw_guard::crd::{ApiKind, StageSelector};
-use apigw_guard::discovery::discover;
-use apigw_guard::model::Identity;
+use apigw_guard::core::crd::{ApiKind, StageSelector};
+use apigw_guard::core::model::Identity;
+use apigw_guard::reconcile::discovery::discover;
 use futures::{StreamExt, stream};
 
 const REGION: &str = "us-east-1";

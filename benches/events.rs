@@ -20,7 +20,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use apigw_guard::crd::ApiGatewayGuard;
+use apigw_guard::core::crd::ApiGatewayGuard;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use apigw_guard::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy};
+use apigw_guard::core::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ListParams, PostParams};
@@ -184,7 +184,10 @@ async fn one(mode: &str, n: usize) -> (String, f64, f64) {
             ("AWS_ACCESS_KEY_ID", "test".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
             ("AWS_REGION", REGION.to_owned()),
-            ("RUST_LOG", "warn,apigw_guard::controller=info".to_owned()),
+            (
+                "RUST_LOG",
+                "warn,apigw_guard::k8s::controller=info".to_owned(),
+            ),
         ],
         &server.dir.join("operator-bench.log"),
     );

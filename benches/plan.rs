@@ -4,9 +4,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use apigw_guard::crd::ApiGatewayGuardSpec;
-use apigw_guard::model::{GuardId, GuardedApi, MethodSettings, Observed, StageSettings, UsagePlan};
-use apigw_guard::plan::plan;
+use apigw_guard::core::crd::ApiGatewayGuardSpec;
+use apigw_guard::core::model::{
+    GuardId, GuardedApi, MethodSettings, Observed, StageSettings, UsagePlan,
+};
+use apigw_guard::core::plan::plan;
 
 const GUARDS: usize = 1_000;
 
@@ -24,7 +26,7 @@ fn spec(i: usize) -> ApiGatewayGuardSpec {
 fn fresh(i: usize) -> Observed {
     Observed {
         api: GuardedApi {
-            kind: apigw_guard::model::ApiKind::Rest,
+            kind: apigw_guard::core::model::ApiKind::Rest,
             id: format!("id{i}"),
             name: format!("api-{i}"),
             tags: Default::default(),

@@ -22,12 +22,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use apigw_guard::aws::{Call, CallLog, Quota, RegionalClients};
-use apigw_guard::crd::ApiGatewayGuardSpec;
-use apigw_guard::model::Identity;
-use apigw_guard::model::{ApiKind, GuardId, StageKey};
-use apigw_guard::plan::plan;
+use apigw_guard::core::crd::ApiGatewayGuardSpec;
+use apigw_guard::core::model::Identity;
+use apigw_guard::core::model::{ApiKind, GuardId, StageKey};
+use apigw_guard::core::plan::plan;
+use apigw_guard::core::report::Report;
 use apigw_guard::reconcile::reconcile;
-use apigw_guard::report::Report;
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 

@@ -1,5 +1,5 @@
 use apigw_guard::cli::{self, Cli, Command};
-use apigw_guard::operator;
+use apigw_guard::k8s::operator;
 use clap::Parser;
 
 #[tokio::main]

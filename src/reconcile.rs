@@ -2,17 +2,20 @@
 //! The CLI and the controller both run exactly this.
 
 use crate::aws::{ApiGateway, CloudWatch};
-use crate::crd::DeploymentStatus;
-use crate::crd::{ApiGatewayGuardSpec, LogLevel, ResourceRef};
-use crate::dashboard;
-use crate::deploys;
-use crate::model::{
+use crate::core::crd::DeploymentStatus;
+use crate::core::crd::{ApiGatewayGuardSpec, LogLevel, ResourceRef};
+use crate::core::dashboard;
+use crate::core::deploys;
+use crate::core::model::{
     AlarmConfig, ApiKind, AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard, Tag,
 };
-use crate::plan::{Action, Control, Plan, access_log_group, describe_ref, plan};
-use crate::report::{CONFLICT, DeploymentReport, ObserveError, Outcome, Report};
-use crate::tenancy::Tenancy;
-use crate::validate::{validate, validate_alarm_names};
+use crate::core::plan::{Action, Control, Plan, access_log_group, describe_ref, plan};
+use crate::core::report::{CONFLICT, DeploymentReport, ObserveError, Outcome, Report};
+use crate::core::tenancy::Tenancy;
+use crate::core::validate::{validate, validate_alarm_names};
+
+// The stages a policy's selector matches, from shared listings. Uses: core, aws.
+pub mod discovery;
 
 /// Verifies the deployment the stage serves (`spec.deployments`), after the reconcile that
 /// observed it: tracks a new one against `previous` (the guard's status), judges an open
@@ -129,7 +132,7 @@ pub async fn verify_deployment(
 async fn deployments_made(
     apigateway: &impl ApiGateway,
     api_id: &str,
-    serving: &crate::model::StageDeployment,
+    serving: &crate::core::model::StageDeployment,
     previous: Option<&DeploymentStatus>,
 ) -> Result<deploys::Made, AwsError> {
     let made = |id: String| async move {
@@ -169,7 +172,7 @@ pub async fn observe(
 ) -> Result<Observed, ObserveError> {
     let (kind, by) = spec.api().ok_or_else(|| ObserveError {
         what: "the spec".to_owned(),
-        source: AwsError::check("InvalidSpec", crate::kind::one_api()),
+        source: AwsError::check("InvalidSpec", crate::core::kind::one_api()),
     })?;
     let api = match apigateway.find_api(kind, by).await {
         Ok(api) => api,
@@ -298,7 +301,7 @@ pub async fn other_kind_hint(
     if by.name.is_none() {
         return String::new();
     }
-    for other in crate::kind::KINDS
+    for other in crate::core::kind::KINDS
         .into_iter()
         .filter(|other| *other != kind)
     {
@@ -675,7 +678,7 @@ pub async fn reconcile_claimed(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
     dry_run: bool,
-    older_guard: impl Fn(&crate::model::GuardedApi) -> Option<String>,
+    older_guard: impl Fn(&crate::core::model::GuardedApi) -> Option<String>,
     tenancy: Option<&Tenancy>,
 ) -> Report {
     // What the CRD cannot check (and what a file bypassing the cluster might hold) is refused
@@ -898,7 +901,7 @@ mod tests {
     use std::collections::VecDeque;
     use std::sync::Mutex;
 
-    use crate::model::{
+    use crate::core::model::{
         AccessLog, AlarmConfig, GuardedApi, LogGroup, ObjectiveMetrics, ObservedLogGroup, PatchOp,
         StageKey, StageMetrics, StageSettings, UsagePlan, access_log_group_name,
     };

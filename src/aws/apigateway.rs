@@ -11,8 +11,8 @@ use aws_sdk_apigateway::types::{
 use super::ApiGateway;
 use super::apigatewayv2::{HttpApis, websocket_api};
 use super::meter::Meter;
-use crate::crd::ResourceRef;
-use crate::model::{
+use crate::core::crd::ResourceRef;
+use crate::core::model::{
     AccessLog, Account, ApiKind, AwsError, Canary, GuardedApi, MethodIntegration, MethodSettings,
     PatchOp, StageDeployment, StageSettings, UsagePlan,
 };

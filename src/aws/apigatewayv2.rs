@@ -10,7 +10,7 @@ use aws_sdk_apigatewayv2::types::{
 
 use super::apigateway::{ApiListing, tags};
 use super::meter::Meter;
-use crate::model::{
+use crate::core::model::{
     AccessLog, ApiKind, AwsError, GuardedApi, MethodIntegration, MethodSettings, PatchOp,
     StageSettings,
 };

@@ -14,7 +14,7 @@ use aws_sdk_cloudwatch::types::{
 use super::CloudWatch;
 use super::logs::SdkLogs;
 use super::meter::Meter;
-use crate::model::{
+use crate::core::model::{
     AlarmConfig, AlarmMetric, AlarmRule, ApiKind, AwsError, MathQuery, MetricStat, MinutePeaks,
     ObjectiveMetrics, ObservedAlarm, ObservedLogGroup, Query, StageKey, StageMetrics, Suppressor,
     Tag, Threshold, served_period,

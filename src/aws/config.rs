@@ -11,14 +11,16 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
-use super::limits::{RateLimits, SharedRateLimits};
+use super::limits::{
+    Limit, Quota, RateLimits, SharedRateLimits, parse_override as parse_rate_limit,
+};
 use super::logs::SdkLogs;
 use super::meter::Meter;
 use super::{
     CallLog, SdkApiGateway, SdkCloudWatch, SdkDiagnostics, SharedApiGateway, SharedCloudWatch,
     SharedReads, shared::KeptAccountId,
 };
-use crate::model::{Identity, StageKey};
+use crate::core::model::{Identity, StageKey};
 
 /// How long guards share a listing by default: a minute, well inside the resync interval, so
 /// one resync round reads each listing about once.
@@ -415,6 +417,33 @@ impl RegionalClients {
     }
 }
 
+/// The AWS options every command takes: where AWS is, the default region, and the
+/// client-side quotas.
+#[derive(Debug, clap::Args)]
+pub struct AwsArgs {
+    /// Send AWS calls to this endpoint instead of AWS's own (e.g. a local AWS emulator).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// AWS region for guards whose spec names none; defaults to the SDK's region chain.
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// Override a client-side rate limit, NAME=RATE[/BURST] in requests per second; repeatable.
+    /// Defaults are AWS's quotas: apigateway=10/40, apigateway-update-usage-plan=0.05/1,
+    /// cloudwatch-put-metric-alarm=3/3, cloudwatch-delete-alarms=3/3,
+    /// cloudwatch-describe-alarms=9/9, cloudwatch-tags=10/10, cloudwatch-dashboards=10/10,
+    /// logs-log-groups=5/5.
+    #[arg(long = "rate-limit", value_name = "NAME=RATE[/BURST]", value_parser = parse_rate_limit)]
+    rate_limits: Vec<(Quota, Limit)>,
+}
+
+impl AwsArgs {
+    /// Clients for every region, sharing one set of rate limits.
+    pub async fn clients(&self) -> RegionalClients {
+        let config = load(self.region.clone(), self.endpoint_url.clone()).await;
+        RegionalClients::with_limits(config, Arc::new(RateLimits::new(self.rate_limits.clone())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,7 +474,7 @@ mod tests {
     fn what_the_own_identity_shared_before_sts_said_its_account_stays_shared() {
         let (clients, role) = eu_west_1_and_a_role();
         let stage = |api: &str| StageKey {
-            kind: crate::model::ApiKind::Rest,
+            kind: crate::core::model::ApiKind::Rest,
             api: api.to_owned(),
             stage: "prod".to_owned(),
         };

@@ -8,7 +8,9 @@ use aws_sdk_lambda::Client as LambdaClient;
 use super::logs::SdkLogs;
 use super::meter::Meter;
 use super::{SdkApiGateway, SdkCloudWatch};
-use crate::model::{ApiKind, AwsError, COMPLETED, LambdaFunction, LogMatches, MethodIntegration};
+use crate::core::model::{
+    ApiKind, AwsError, COMPLETED, LambdaFunction, LogMatches, MethodIntegration,
+};
 
 /// How many of the newest matching messages a report shows.
 const SAMPLES: usize = 3;

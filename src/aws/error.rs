@@ -7,7 +7,7 @@ use aws_sdk_apigateway::config::http::HttpResponse;
 use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
 
 use super::limits::Booked;
-use crate::model::{AwsError, QUOTA_QUEUED, error_chain};
+use crate::core::model::{AwsError, QUOTA_QUEUED, error_chain};
 
 impl AwsError {
     /// A call waiting for a turn far ahead under a slow quota; retry when the turn comes.
@@ -62,7 +62,7 @@ impl AwsError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::iam_action;
+    use crate::core::model::iam_action;
     use aws_sdk_apigateway::config::http::HttpResponse;
     use aws_sdk_apigateway::error::ErrorMetadata;
     use aws_sdk_apigateway::operation::update_stage::UpdateStageError;

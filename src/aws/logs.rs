@@ -7,7 +7,7 @@ use std::future::Future;
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::meter::Meter;
-use crate::model::{AwsError, LogGroup, ObservedLogGroup, Tag};
+use crate::core::model::{AwsError, LogGroup, ObservedLogGroup, Tag};
 
 /// CloudWatch Logs; every call goes through the [`Meter`] (service `logs`).
 #[derive(Clone, Debug)]
@@ -227,7 +227,7 @@ where
 pub(super) fn log_group_arn(region: &str, account_id: &str, name: &str) -> String {
     format!(
         "arn:{}:logs:{region}:{account_id}:log-group:{name}",
-        crate::model::partition(region)
+        crate::core::model::partition(region)
     )
 }
 

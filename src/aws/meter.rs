@@ -8,7 +8,7 @@ use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
 
 use super::CallLog;
 use super::limits::SharedRateLimits;
-use crate::model::AwsError;
+use crate::core::model::AwsError;
 
 /// Rate limits and the call log of one service's client in one region.
 #[derive(Clone, Debug)]

@@ -1,6 +1,6 @@
 //! AWS access behind small traits, one aws-sdk implementation each.
 //!
-//! The traits speak the operator's vocabulary (`crate::model`: a stage's settings, an alarm's
+//! The traits speak the operator's vocabulary (`crate::core::model`: a stage's settings, an alarm's
 //! configuration), not the SDK's, so `observe`/`apply` stay readable and the SDK stays at this
 //! edge.
 
@@ -22,14 +22,15 @@ pub use apigateway::SdkApiGateway;
 pub use calls::{Call, CallLog};
 pub use cloudwatch::{SdkCloudWatch, now_secs};
 pub use config::{
-    OWN_ACCOUNT_UNKNOWN, RegionalClients, SESSION_NAME, SHARED_READ_WINDOW, load as load_config,
+    AwsArgs, OWN_ACCOUNT_UNKNOWN, RegionalClients, SESSION_NAME, SHARED_READ_WINDOW,
+    load as load_config,
 };
 pub use diagnostics::SdkDiagnostics;
 pub use limits::{Booked, Limit, Quota, RateLimits, parse_override as parse_rate_limit};
 pub use shared::{SharedApiGateway, SharedCloudWatch, SharedReads};
 
-use crate::crd::ResourceRef;
-use crate::model::{
+use crate::core::crd::ResourceRef;
+use crate::core::model::{
     AlarmConfig, ApiKind, AwsError, GuardedApi, ObjectiveMetrics, ObservedAlarm, ObservedLogGroup,
     PatchOp, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
 };

@@ -25,8 +25,8 @@ use super::cloudwatch::now_secs;
 use super::logs::{ListedLogGroup, observed};
 use super::{ApiGateway, CloudWatch, SdkApiGateway, SdkCloudWatch};
 
-use crate::crd::ResourceRef;
-use crate::model::{
+use crate::core::crd::ResourceRef;
+use crate::core::model::{
     ALARM_PREFIX, AlarmConfig, ApiKind, AwsError, GuardedApi, ObjectiveMetrics, ObservedAlarm,
     ObservedLogGroup, PatchOp, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
 };
@@ -1008,7 +1008,7 @@ impl CloudWatch for SharedCloudWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GuardId, access_log_group_name};
+    use crate::core::model::{GuardId, access_log_group_name};
 
     #[test]
     fn the_listings_cover_every_name_the_operator_gives() {

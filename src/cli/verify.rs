@@ -6,12 +6,13 @@ use std::time::Duration;
 use clap::Args;
 use kube::ResourceExt;
 
-use super::{FileArgs, file_access, parse_duration};
+use super::{FileArgs, file_access};
 use crate::aws::CallLog;
-use crate::crd::DeploymentStatus;
-use crate::deploys::{BASELINE, REGRESSED, VERIFIED, VERIFYING, rfc3339};
-use crate::manifest;
-use crate::model::GuardId;
+use crate::cli::manifest;
+use crate::core::crd::DeploymentStatus;
+use crate::core::deploys::{BASELINE, REGRESSED, VERIFIED, VERIFYING, rfc3339};
+use crate::core::model::GuardId;
+use crate::k8s::operator::parse_duration;
 use crate::reconcile::{reconcile_claimed, verify_deployment};
 
 /// `verify`: the guards' file, and whether to wait for the verdicts.

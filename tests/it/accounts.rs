@@ -7,10 +7,10 @@ use crate::support;
 use std::time::Duration;
 
 use apigw_guard::aws::{CallLog, Limit, Quota, RateLimits, RegionalClients};
-use apigw_guard::crd::{ApiGatewayGuard, AwsAccount};
-use apigw_guard::model::GuardId;
+use apigw_guard::core::crd::{ApiGatewayGuard, AwsAccount};
+use apigw_guard::core::model::GuardId;
+use apigw_guard::core::tenancy::{self, Tenancy};
 use apigw_guard::reconcile::reconcile_claimed;
-use apigw_guard::tenancy::{self, Tenancy};
 use support::REGION;
 
 fn account(name: &str, id: &str, tags: &str) -> String {
@@ -208,7 +208,7 @@ fn limited_clients(config: &aws_config::SdkConfig, per_second: f64) -> RegionalC
 
 fn parsed_account(name: &str, id: &str, tags: &str) -> AwsAccount {
     let text = account(name, id, tags);
-    apigw_guard::manifest::parse("t.yaml", &text)
+    apigw_guard::cli::manifest::parse("t.yaml", &text)
         .unwrap()
         .accounts
         .remove(0)
@@ -216,7 +216,7 @@ fn parsed_account(name: &str, id: &str, tags: &str) -> AwsAccount {
 
 fn parsed_guard(namespace: &str, name: &str, account: &str, api: &str) -> ApiGatewayGuard {
     let text = guard(namespace, name, account, api, "");
-    apigw_guard::manifest::parse("t.yaml", &text)
+    apigw_guard::cli::manifest::parse("t.yaml", &text)
         .unwrap()
         .guards
         .remove(0)
@@ -226,7 +226,10 @@ async fn run(
     clients: &RegionalClients,
     account: &AwsAccount,
     guard: &ApiGatewayGuard,
-) -> (apigw_guard::report::Report, Vec<apigw_guard::aws::Call>) {
+) -> (
+    apigw_guard::core::report::Report,
+    Vec<apigw_guard::aws::Call>,
+) {
     let (identity, tenancy): (_, Option<Tenancy>) = tenancy::access(Some(account));
     let calls = CallLog::default();
     let (apigateway, cloudwatch) = clients.clients(&identity, Some(REGION), &calls).await;

@@ -64,7 +64,7 @@ async fn plan_then_reconcile_the_example_guard() {
 
     let reconcile = support::apigw_guard(&["reconcile", "--once", "-f", "examples/guard.yaml"]);
     assert!(reconcile.status.success(), "{}", text(&reconcile.stderr));
-    let guard: apigw_guard::crd::ApiGatewayGuard =
+    let guard: apigw_guard::core::crd::ApiGatewayGuard =
         serde_yaml::from_str(&text(&reconcile.stdout)).unwrap();
     let status = guard.status.unwrap();
     let ready = status
@@ -270,7 +270,7 @@ spec:
         stderr.contains("2 change(s) wait for their turn under AWS's quota"),
         "{stderr}"
     );
-    let statuses: Vec<apigw_guard::crd::ApiGatewayGuard> =
+    let statuses: Vec<apigw_guard::core::crd::ApiGatewayGuard> =
         serde_yaml::Deserializer::from_str(&text(&out.stdout))
             .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
             .collect();
@@ -393,7 +393,7 @@ spec:
             Some(1),
             "the second is not Ready: {stderr}"
         );
-        let statuses: Vec<apigw_guard::crd::ApiGatewayGuard> =
+        let statuses: Vec<apigw_guard::core::crd::ApiGatewayGuard> =
             serde_yaml::Deserializer::from_str(&text(&out.stdout))
                 .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
                 .collect();

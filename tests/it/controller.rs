@@ -6,11 +6,11 @@ use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apigw_guard::controller::{self, Context, FINALIZER, Tenants};
-use apigw_guard::crd::{ApiGatewayGuard, ApiGatewayGuardStatus};
-use apigw_guard::recorder::Recorder;
-use apigw_guard::telemetry::Metrics;
-use apigw_guard::tenancy::OwnIdentity;
+use apigw_guard::core::crd::{ApiGatewayGuard, ApiGatewayGuardStatus};
+use apigw_guard::core::tenancy::OwnIdentity;
+use apigw_guard::k8s::controller::{self, Context, FINALIZER, Tenants};
+use apigw_guard::k8s::recorder::Recorder;
+use apigw_guard::k8s::telemetry::Metrics;
 use aws_config::SdkConfig;
 use http::{Method, Request, Response};
 use kube::client::Body;
@@ -498,7 +498,7 @@ async fn a_suspended_guard_writes_nothing_to_aws() {
 async fn a_permanent_aws_error_stalls_with_the_aws_code() {
     let config = support::config(REGION).await;
     let mut guard = finalized(seeded_guard(&config, "broken", "").await);
-    guard.spec.rest_api = Some(apigw_guard::crd::ResourceRef {
+    guard.spec.rest_api = Some(apigw_guard::core::crd::ResourceRef {
         name: Some("broken-missing-api".to_owned()),
         id: None,
     });
@@ -566,7 +566,7 @@ async fn two_guards_on_one_stage_the_older_wins() {
     older.metadata.name = Some("claimed-first".to_owned());
     older.metadata.uid = Some("uid-claimed-first".to_owned());
     older.metadata.creation_timestamp = Some(when("2026-01-01T00:00:00Z"));
-    older.spec.rest_api = Some(apigw_guard::crd::ResourceRef {
+    older.spec.rest_api = Some(apigw_guard::core::crd::ResourceRef {
         name: None,
         id: Some(api_id.clone()),
     });
@@ -611,7 +611,7 @@ async fn an_older_guard_not_yet_reconciled_still_keeps_its_stage() {
     younger.metadata.name = Some("unresolved-second".to_owned());
     younger.metadata.uid = Some("uid-unresolved-second".to_owned());
     younger.metadata.creation_timestamp = Some(when("2026-06-01T00:00:00Z"));
-    younger.spec.rest_api = Some(apigw_guard::crd::ResourceRef {
+    younger.spec.rest_api = Some(apigw_guard::core::crd::ResourceRef {
         name: None,
         id: Some(api_id),
     });
@@ -633,7 +633,7 @@ async fn an_older_guard_not_yet_reconciled_still_keeps_its_stage() {
 /// the bad one.
 #[tokio::test]
 async fn a_cached_guard_one_status_behind_never_undoes_a_rollback() {
-    use apigw_guard::deploys::{BASELINE, ROLLED_BACK, VERIFYING};
+    use apigw_guard::core::deploys::{BASELINE, ROLLED_BACK, VERIFYING};
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
     let guard = finalized(

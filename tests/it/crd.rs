@@ -204,7 +204,7 @@ fn crd_schema_is_structural_and_yaml11_safe() {
 /// whether the guard acted through an AwsAccount (status.accountId).
 #[test]
 fn an_account_may_be_added_to_a_guard_but_not_changed_once_it_acted_through_it() {
-    let (_, crd) = apigw_guard::crd::definitions()
+    let (_, crd) = apigw_guard::core::crd::definitions()
         .into_iter()
         .find(|(stem, _)| *stem == "apigatewayguard")
         .unwrap();
@@ -385,7 +385,7 @@ fn policy_crd_is_namespaced_structural_and_counts_its_stages() {
     assert_eq!(spec["properties"]["region"].get("pattern"), None);
     assert_eq!(
         spec["properties"]["region"]["x-kubernetes-validations"][0]["message"],
-        apigw_guard::crd::REGION_MESSAGE
+        apigw_guard::core::crd::REGION_MESSAGE
     );
     let columns: Vec<(&str, i64)> = version["additionalPrinterColumns"]
         .as_array()

@@ -7,7 +7,7 @@ use crate::support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use apigw_guard::model::iam_action;
+use apigw_guard::core::model::iam_action;
 use serde_json::Value;
 
 fn root() -> &'static Path {

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apigw_guard::aws::CallLog;
-use apigw_guard::crd::ResourceRef;
-use apigw_guard::diagnose::{Diagnosis, Kind, diagnose, render_text};
-use apigw_guard::model::{ApiKind, Identity};
+use apigw_guard::cli::diagnose::{Diagnosis, Kind, diagnose, render_text};
+use apigw_guard::core::crd::ResourceRef;
+use apigw_guard::core::model::{ApiKind, Identity};
 use aws_config::SdkConfig;
 use aws_sdk_apigateway::types::{ConnectionType, Op, PatchOperation};
 use support::fault_proxy::{Fault, FaultProxy};

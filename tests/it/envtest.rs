@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use apigw_guard::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount};
+use apigw_guard::core::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -768,7 +768,7 @@ async fn an_http_api_guard_is_ready_puts_drift_back_and_deletes_only_the_log_gro
     for (name, _) in &specs {
         let guard = ready(&guards, name, 1).await;
         let status = guard.status.unwrap();
-        assert_eq!(status.api_kind, Some(apigw_guard::crd::ApiKind::Http));
+        assert_eq!(status.api_kind, Some(apigw_guard::core::crd::ApiKind::Http));
         assert_eq!(status.alarms.len(), 3);
         assert_eq!(status.alarms[0].metric, "5xx");
     }
@@ -1358,7 +1358,7 @@ async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes
 
     // The template changes: so does the guard.
     let mut changed = policies.get("fleet").await.unwrap();
-    changed.spec.template.stage_throttle = Some(apigw_guard::crd::StageThrottleSpec {
+    changed.spec.template.stage_throttle = Some(apigw_guard::core::crd::StageThrottleSpec {
         rate_limit: 50.0,
         burst_limit: 25,
         routes: None,
@@ -1593,8 +1593,8 @@ async fn policy_status(
     policies: &Api<ApiGatewayGuardPolicy>,
     name: &str,
     what: &str,
-    check: impl Fn(&apigw_guard::crd::ApiGatewayGuardPolicyStatus) -> bool,
-) -> apigw_guard::crd::ApiGatewayGuardPolicyStatus {
+    check: impl Fn(&apigw_guard::core::crd::ApiGatewayGuardPolicyStatus) -> bool,
+) -> apigw_guard::core::crd::ApiGatewayGuardPolicyStatus {
     eventually(what, Duration::from_secs(60), async || {
         let status = policies.get(name).await.ok()?.status?;
         check(&status).then_some(status)
@@ -2171,7 +2171,7 @@ async fn each_distinct_message_of_one_reason_is_its_own_event_and_only_repeats_a
         )
         .await
         .unwrap();
-    let recorder = apigw_guard::recorder::Recorder::new(
+    let recorder = apigw_guard::k8s::recorder::Recorder::new(
         admin.clone(),
         kube::runtime::events::Reporter {
             controller: "apigw-guard".to_owned(),
@@ -2245,7 +2245,7 @@ async fn metric_and_composite_alarms(
 #[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn an_objective_pages_through_tiered_composites_tells_of_a_burning_tier_once_and_goes_with_its_guard()
  {
-    use apigw_guard::model::{AlarmKind, GuardId, ObjectivePart};
+    use apigw_guard::core::model::{AlarmKind, GuardId, ObjectivePart};
     use aws_sdk_cloudwatch::types::StateValue;
     const ONCALL: &str = "arn:aws:sns:us-east-1:123456789012:oncall";
     let server = envtest::api_server().await;
@@ -2471,7 +2471,7 @@ struct Regressing {
 /// (status, condition, one DeploymentVerifying event), then puts 100 requests and 50 5XX
 /// timestamped now.
 async fn deployed_and_failing(server: &ApiServer, test: &str, rollback: &str) -> Regressing {
-    use apigw_guard::deploys::{BASELINE, VERIFYING};
+    use apigw_guard::core::deploys::{BASELINE, VERIFYING};
     let config = support::config(REGION).await;
     let admin = server.admin().await;
     let ns = test;
@@ -2578,7 +2578,7 @@ async fn two_more_reconciles(operator: &Operator) {
 #[tokio::test]
 #[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn a_deployment_that_regresses_is_rolled_back_to_the_one_before_it_once() {
-    use apigw_guard::deploys::ROLLED_BACK;
+    use apigw_guard::core::deploys::ROLLED_BACK;
     let server = envtest::api_server().await;
     let f = deployed_and_failing(server, "deploys", "Auto").await;
     let (ns, first, second) = ("deploys", f.first.as_str(), f.second.as_str());
@@ -2660,7 +2660,7 @@ async fn a_deployment_that_regresses_is_rolled_back_to_the_one_before_it_once() 
 #[tokio::test]
 #[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn a_rollback_holds_through_a_storm_of_reconcile_triggers_and_a_restart() {
-    use apigw_guard::deploys::ROLLED_BACK;
+    use apigw_guard::core::deploys::ROLLED_BACK;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let server = envtest::api_server().await;
@@ -2748,7 +2748,7 @@ async fn a_rollback_holds_through_a_storm_of_reconcile_triggers_and_a_restart() 
 #[tokio::test]
 #[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn with_rollback_off_a_regressed_deployment_is_reported_and_left_serving() {
-    use apigw_guard::deploys::REGRESSED;
+    use apigw_guard::core::deploys::REGRESSED;
     let server = envtest::api_server().await;
     let f = deployed_and_failing(server, "deploysoff", "Off").await;
     let (ns, second) = ("deploysoff", f.second.as_str());

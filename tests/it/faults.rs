@@ -7,12 +7,12 @@ use crate::support;
 use std::time::Duration;
 
 use apigw_guard::aws::{CallLog, SdkApiGateway, SdkCloudWatch};
-use apigw_guard::crd::{ApiGatewayGuardSpec, ApiGatewayGuardStatus};
-use apigw_guard::model::GuardId;
-use apigw_guard::model::Identity;
+use apigw_guard::core::crd::{ApiGatewayGuardSpec, ApiGatewayGuardStatus};
+use apigw_guard::core::model::GuardId;
+use apigw_guard::core::model::Identity;
+use apigw_guard::core::report::Report;
+use apigw_guard::core::status;
 use apigw_guard::reconcile::reconcile;
-use apigw_guard::report::Report;
-use apigw_guard::status;
 use aws_config::retry::RetryConfig;
 use support::REGION;
 use support::fault_proxy::{Fault, FaultProxy};
@@ -230,7 +230,7 @@ async fn a_throttled_write_is_reported_as_retryable_with_the_wait_aws_asked_for(
 
 #[tokio::test]
 async fn a_throttled_rollback_is_tried_again_and_a_refused_one_is_reported() {
-    use apigw_guard::deploys::{REGRESSED, ROLLED_BACK, VERIFYING};
+    use apigw_guard::core::deploys::{REGRESSED, ROLLED_BACK, VERIFYING};
     use apigw_guard::reconcile::verify_deployment;
     let direct = support::config(REGION).await;
     let proxy = FaultProxy::start(support::endpoint()).await;
@@ -249,7 +249,7 @@ async fn a_throttled_rollback_is_tried_again_and_a_refused_one_is_reported() {
                 "restApi: {{name: {api_name}}}\nstage: prod\ndeployments: {{rollback: Auto}}\n"
             ))
             .unwrap();
-            let look = move |previous: Option<apigw_guard::crd::DeploymentStatus>| {
+            let look = move |previous: Option<apigw_guard::core::crd::DeploymentStatus>| {
                 let spec = spec.clone();
                 async move {
                     let id = guard(name);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use apigw_guard::aws::Call;
-use apigw_guard::telemetry::Metrics;
+use apigw_guard::k8s::telemetry::Metrics;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
@@ -25,7 +25,7 @@ fn dashboard() -> Value {
 
 /// The metric families of /metrics and their kinds, from the `# TYPE name kind` lines.
 /// prometheus-client leaves out a labelled family until it has a child, so one sample of each
-/// is recorded first, and the count is checked against the registrations in src/telemetry.rs.
+/// is recorded first, and the count is checked against the registrations in src/k8s/telemetry.rs.
 fn exported_families() -> BTreeMap<String, String> {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
@@ -50,12 +50,12 @@ fn exported_families() -> BTreeMap<String, String> {
             (name.to_owned(), kind.to_owned())
         })
         .collect();
-    let source = String::from_utf8(read("src/telemetry.rs")).unwrap();
+    let source = String::from_utf8(read("src/k8s/telemetry.rs")).unwrap();
     let registered = source.matches("registry.register(").count();
     assert_eq!(
         families.len(),
         registered,
-        "src/telemetry.rs registers {registered} metrics but /metrics types {families:?}: \
+        "src/k8s/telemetry.rs registers {registered} metrics but /metrics types {families:?}: \
          record a sample of the new one here"
     );
     families

@@ -2,8 +2,8 @@
 //! before any AWS call, and never with a panic. Where the CRD's CEL rules cover the problem,
 //! the cluster's own rules (evaluated client-side) refuse it too.
 
-use apigw_guard::crd::ApiGatewayGuard;
-use apigw_guard::manifest::parse;
+use apigw_guard::cli::manifest::parse;
+use apigw_guard::core::crd::ApiGatewayGuard;
 use proptest::prelude::*;
 
 const FILE: &str = "guards/bad.yaml";
@@ -341,7 +341,7 @@ proptest! {
         let mutated = format!("{}{}{}", &original[..at], replacement, &original[(at + 1).min(original.len())..]);
         if let Ok(guards) = parse(FILE, &mutated) {
             for guard in guards.guards {
-                prop_assert!(apigw_guard::validate::validate(&guard.spec).is_empty());
+                prop_assert!(apigw_guard::core::validate::validate(&guard.spec).is_empty());
             }
         }
     }

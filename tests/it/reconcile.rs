@@ -5,12 +5,12 @@ use crate::support;
 use std::collections::HashMap;
 
 use apigw_guard::aws::{Call, CallLog, CloudWatch, SdkApiGateway, SdkCloudWatch};
-use apigw_guard::crd::{ApiGatewayGuardSpec, ApiGatewayGuardStatus};
-use apigw_guard::model::Identity;
-use apigw_guard::model::{GuardId, OWNER_TAG};
+use apigw_guard::core::crd::{ApiGatewayGuardSpec, ApiGatewayGuardStatus};
+use apigw_guard::core::model::Identity;
+use apigw_guard::core::model::{GuardId, OWNER_TAG};
+use apigw_guard::core::report::Report;
+use apigw_guard::core::status;
 use apigw_guard::reconcile::reconcile;
-use apigw_guard::report::Report;
-use apigw_guard::status;
 use aws_config::SdkConfig;
 use support::{REGION, REGION_WITHOUT_LOG_ROLE};
 
@@ -289,7 +289,7 @@ async fn a_changed_spec_converges_with_minimal_writes() {
     f.reconcile(&f.spec()).await;
 
     let mut spec = f.spec();
-    spec.execution_logging.as_mut().unwrap().level = apigw_guard::crd::LogLevel::Info;
+    spec.execution_logging.as_mut().unwrap().level = apigw_guard::core::crd::LogLevel::Info;
     spec.throttle.as_mut().unwrap().rate_limit = 250.0;
     spec.alarms.as_mut().unwrap().five_xx_error.threshold = Some(3.0);
     let (report, status, calls) = f.reconcile(&spec).await;
@@ -403,7 +403,7 @@ async fn missing_logging_role_is_reported_and_the_other_controls_still_apply() {
 async fn a_missing_api_or_stage_fails_with_the_aws_code_and_writes_nothing() {
     let f = Fixture::new("missing", REGION).await;
     let mut spec = f.spec();
-    spec.rest_api = Some(apigw_guard::crd::ResourceRef {
+    spec.rest_api = Some(apigw_guard::core::crd::ResourceRef {
         name: Some("no-such-api".to_owned()),
         id: None,
     });
@@ -424,7 +424,7 @@ async fn a_missing_api_or_stage_fails_with_the_aws_code_and_writes_nothing() {
     assert!(writes(&calls).is_empty());
 
     let mut spec = f.spec();
-    spec.rest_api = Some(apigw_guard::crd::ResourceRef {
+    spec.rest_api = Some(apigw_guard::core::crd::ResourceRef {
         name: None,
         id: Some("nosuchid".to_owned()),
     });
@@ -977,7 +977,7 @@ alarms: {}
             "PutMetricAlarm"
         ]
     );
-    assert_eq!(status.api_kind, Some(apigw_guard::crd::ApiKind::Http));
+    assert_eq!(status.api_kind, Some(apigw_guard::core::crd::ApiKind::Http));
     assert_eq!(status.api_id.as_deref(), Some(api_id.as_str()));
 
     // What AWS has now.
@@ -1025,7 +1025,7 @@ alarms: {}
         .unwrap();
     assert_eq!(described.log_groups()[0].retention_in_days(), Some(30));
     let alarm = cloudwatch
-        .describe_alarms(&[guard.alarm_name(apigw_guard::model::AlarmKind::FiveXxError)])
+        .describe_alarms(&[guard.alarm_name(apigw_guard::core::model::AlarmKind::FiveXxError)])
         .await
         .unwrap()
         .remove(0)
@@ -1343,11 +1343,11 @@ async fn an_objective_becomes_burn_rate_alarms_and_composites_then_writes_nothin
     let mut spec = slo_spec(&f, "{availability: 99.9}");
     spec.slo = None;
     let (report, _, calls) = f.reconcile(&spec).await;
-    let deletes: Vec<&apigw_guard::plan::Action> = report
+    let deletes: Vec<&apigw_guard::core::plan::Action> = report
         .plan
         .actions
         .iter()
-        .filter(|a| matches!(a, apigw_guard::plan::Action::DeleteAlarms { .. }))
+        .filter(|a| matches!(a, apigw_guard::core::plan::Action::DeleteAlarms { .. }))
         .collect();
     let names: Vec<String> = deletes.iter().map(|a| a.to_string()).collect();
     assert_eq!(
@@ -1393,7 +1393,7 @@ async fn put_traffic_now(f: &Fixture, requests: f64, errors: f64) {
 
 #[tokio::test]
 async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing() {
-    use apigw_guard::deploys::{BASELINE, REGRESSED, ROLLED_BACK, VERIFYING};
+    use apigw_guard::core::deploys::{BASELINE, REGRESSED, ROLLED_BACK, VERIFYING};
     use apigw_guard::reconcile::verify_deployment;
     let f = Fixture::new("deploys", REGION).await;
     let first = f.stage().await.deployment_id().unwrap().to_owned();
@@ -1405,7 +1405,7 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
         .unwrap()
     };
     let spec = yaml("Auto");
-    let verify = |report: Report, previous: Option<apigw_guard::crd::DeploymentStatus>| {
+    let verify = |report: Report, previous: Option<apigw_guard::core::crd::DeploymentStatus>| {
         let spec = spec.clone();
         let f = &f;
         async move {
@@ -1528,7 +1528,7 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
 /// does not make the deploy's first errors its baseline.
 #[tokio::test]
 async fn a_window_starts_at_the_deployment_however_the_stage_changed_after_it() {
-    use apigw_guard::deploys::{REGRESSED, VERIFYING, epoch};
+    use apigw_guard::core::deploys::{REGRESSED, VERIFYING, epoch};
     use apigw_guard::reconcile::verify_deployment;
     let f = Fixture::new("deploy-then-vars", REGION).await;
     let spec: ApiGatewayGuardSpec = serde_yaml::from_str(&format!(
@@ -1537,7 +1537,7 @@ async fn a_window_starts_at_the_deployment_however_the_stage_changed_after_it() 
     ))
     .unwrap();
     let (report, _, _) = f.reconcile(&spec).await;
-    let verify = |report, previous: Option<apigw_guard::crd::DeploymentStatus>| {
+    let verify = |report, previous: Option<apigw_guard::core::crd::DeploymentStatus>| {
         let (f, spec) = (&f, &spec);
         async move {
             let verified = verify_deployment(
@@ -1677,7 +1677,7 @@ async fn apis_of_any_name_are_guarded_on_the_name_api_gateway_publishes() {
                 .collect::<Vec<_>>()
         );
         let alarm = cloudwatch
-            .describe_alarms(&[guard.alarm_name(apigw_guard::model::AlarmKind::Latency)])
+            .describe_alarms(&[guard.alarm_name(apigw_guard::core::model::AlarmKind::Latency)])
             .await
             .unwrap()
             .remove(0)

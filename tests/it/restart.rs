@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use apigw_guard::aws::{ApiGateway, CallLog, CloudWatch, SdkApiGateway, SdkCloudWatch};
-use apigw_guard::crd::{ApiGatewayGuardSpec, ResourceRef};
-use apigw_guard::model::Identity;
-use apigw_guard::model::{
+use apigw_guard::core::crd::{ApiGatewayGuardSpec, ResourceRef};
+use apigw_guard::core::model::Identity;
+use apigw_guard::core::model::{
     AlarmConfig, ApiKind, AwsError, GuardId, GuardedApi, ObjectiveMetrics, ObservedAlarm,
     ObservedLogGroup, PatchOp, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
 };

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use apigw_guard::aws::{Call, CallLog, RegionalClients};
-use apigw_guard::crd::ApiGatewayGuardSpec;
-use apigw_guard::model::GuardId;
-use apigw_guard::model::Identity;
+use apigw_guard::core::crd::ApiGatewayGuardSpec;
+use apigw_guard::core::model::GuardId;
+use apigw_guard::core::model::Identity;
+use apigw_guard::core::report::Report;
+use apigw_guard::core::status;
 use apigw_guard::reconcile::reconcile;
-use apigw_guard::report::Report;
-use apigw_guard::status;
 use aws_config::SdkConfig;
 use futures::future::join_all;
 use support::fault_proxy::{Fault, FaultProxy};
@@ -332,7 +332,7 @@ async fn a_usage_plan_change_queued_behind_the_quota_holds_back_no_other_control
 #[tokio::test]
 async fn an_objective_budget_is_read_together_and_a_stage_new_since_waits_for_the_next_read() {
     use apigw_guard::aws::CloudWatch;
-    use apigw_guard::model::{ApiKind, StageKey};
+    use apigw_guard::core::model::{ApiKind, StageKey};
     // Not in the first or last seconds of an hour: the figures are read once an hour.
     let into_hour = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

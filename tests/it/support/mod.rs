@@ -367,7 +367,7 @@ pub async fn put_foreign_alarm(
         .comparison_operator(ComparisonOperator::GreaterThanThreshold)
         .tags(
             Tag::builder()
-                .key(apigw_guard::model::OWNER_TAG)
+                .key(apigw_guard::core::model::OWNER_TAG)
                 .value(owner)
                 .build(),
         )
@@ -618,7 +618,7 @@ pub fn reconciles(log: &str) -> Vec<(String, String, String)> {
 }
 
 /// Whether the guard's status says Ready=True.
-pub fn is_ready(guard: &apigw_guard::crd::ApiGatewayGuard) -> bool {
+pub fn is_ready(guard: &apigw_guard::core::crd::ApiGatewayGuard) -> bool {
     guard.status.as_ref().is_some_and(|s| {
         s.conditions
             .iter()
