@@ -1,13 +1,17 @@
-//! One reconcile of one guard: observe (read AWS) -> plan (pure) -> apply (write AWS).
-//! The CLI and the controller both run exactly this.
+//! One reconcile of one guard: who it acts as, observe (read AWS) -> plan (pure) -> apply
+//! (write AWS), then its deployment's verification. The controller and the CLI both run
+//! exactly this, through [`guard`]; where the guard lives (a cluster, a file) is a [`Scope`].
 
-use crate::aws::{ApiGateway, CloudWatch};
+use std::future::Future;
+
+use crate::aws::{ApiGateway, CallLog, CloudWatch, RegionalClients};
 use crate::core::crd::DeploymentStatus;
-use crate::core::crd::{ApiGatewayGuardSpec, LogLevel, ResourceRef};
+use crate::core::crd::{ApiGatewayGuard, ApiGatewayGuardSpec, LogLevel, ResourceRef};
 use crate::core::dashboard;
 use crate::core::deploys;
 use crate::core::model::{
-    AlarmConfig, ApiKind, AwsError, GuardId, Observed, ObservedAlarm, ObservedDashboard, Tag,
+    AlarmConfig, ApiKind, AwsError, GuardId, GuardedApi, Identity, Observed, ObservedAlarm,
+    ObservedDashboard, Tag,
 };
 use crate::core::plan::{Action, Control, Plan, access_log_group, describe_ref, plan};
 use crate::core::report::{CONFLICT, DeploymentReport, ObserveError, Outcome, Report};
@@ -16,6 +20,74 @@ use crate::core::validate::{validate, validate_alarm_names};
 
 // The stages a policy's selector matches, from shared listings. Uses: core, aws.
 pub mod discovery;
+
+/// Where a guard lives, which decides what its reconcile may do: the operator's cluster
+/// (`k8s::tenants::Cluster`) or the CLI's file (`cli::File`). [`guard`] asks both the same two
+/// questions; how their answers differ, each implementation says.
+pub trait Scope: Sync {
+    /// The identity the guard acts as and the tenancy rules it acts under, or why it may not
+    /// act at all.
+    fn access(
+        &self,
+        guard: &ApiGatewayGuard,
+    ) -> impl Future<Output = Result<(Identity, Option<Tenancy>), AwsError>> + Send;
+
+    /// Who else may hold the guard's stage: given its API as AWS resolved it, why another
+    /// guard keeps the stage (see [`conflict`]), or `None` when the stage is this guard's.
+    fn rival<'a>(
+        &'a self,
+        guard: &'a ApiGatewayGuard,
+    ) -> impl Future<Output = impl Fn(&GuardedApi) -> Option<String> + Send + Sync + 'a> + Send;
+}
+
+/// Reconciles `guard` where `scope` says it lives: its access first (a guard that may not act
+/// reads nothing), then [`reconcile_claimed`] through the clients of its identity and region,
+/// then [`verify_deployment`] against the deployment its status last held. AWS calls are
+/// counted in `calls`.
+pub async fn guard(
+    scope: &impl Scope,
+    regional: &RegionalClients,
+    guard: &ApiGatewayGuard,
+    dry_run: bool,
+    calls: &CallLog,
+) -> Report {
+    let id = GuardId::of(guard);
+    let (identity, tenancy) = match scope.access(guard).await {
+        Ok(access) => access,
+        Err(source) => {
+            let what = match &guard.spec.account {
+                Some(name) => format!("AwsAccount {name}"),
+                None => "the operator's own AWS identity".to_owned(),
+            };
+            return Report::refused(&id, what, source);
+        }
+    };
+    let region = guard.spec.region.as_deref();
+    let (apigateway, cloudwatch) = regional.clients(&identity, region, calls).await;
+    let rival = scope.rival(guard).await;
+    // Boxed: the whole observe-plan-apply future is large, and the controller nests it.
+    let mut report = Box::pin(reconcile_claimed(
+        &apigateway,
+        &cloudwatch,
+        &id,
+        &guard.spec,
+        dry_run,
+        rival,
+        tenancy.as_ref(),
+    ))
+    .await;
+    let verified = guard.status.as_ref().and_then(|s| s.deployment.as_ref());
+    report.deployment = Box::pin(verify_deployment(
+        &apigateway,
+        &cloudwatch,
+        &guard.spec,
+        &report,
+        verified,
+        dry_run,
+    ))
+    .await;
+    report
+}
 
 /// Verifies the deployment the stage serves (`spec.deployments`), after the reconcile that
 /// observed it: tracks a new one against `previous` (the guard's status), judges an open

@@ -22,7 +22,7 @@ use crate::core::tenancy::{self, Tenancy};
 use crate::k8s::operator::{RunArgs, parse_duration};
 use crate::k8s::telemetry::{LogFormat, init_logging};
 use crate::reconcile::discovery::discover;
-use crate::reconcile::{other_kind_hint, reconcile_claimed, verify_deployment};
+use crate::reconcile::{self, Scope, other_kind_hint};
 
 // Guards read from YAML files, checked as the API server would. Uses: core.
 pub mod manifest;
@@ -402,38 +402,16 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
         }
     }
     let access = |guard: &ApiGatewayGuard| account_access(guard.spec.account.as_deref());
-    let rivals = earlier_rivals(&regional, &guards, &access).await;
+    let scope = File {
+        accounts: &accounts,
+        rivals: earlier_rivals(&regional, &guards, &access).await,
+    };
     let run = |guard: &ApiGatewayGuard| {
-        let regional = &regional;
-        let id = GuardId::of(guard);
-        let rival = rivals.get(&id.to_string()).cloned().flatten();
-        let spec = guard.spec.clone();
-        let access = access(guard);
+        let (scope, regional) = (&scope, &regional);
+        let guard = guard.clone();
         async move {
             let calls = CallLog::default();
-            let (identity, tenancy) = match access {
-                Ok(access) => access,
-                Err(source) => {
-                    let what = format!("AwsAccount {}", spec.account.unwrap_or_default());
-                    return (Report::refused(&id, what, source), Vec::new());
-                }
-            };
-            let (apigateway, cloudwatch) = regional
-                .clients(&identity, spec.region.as_deref(), &calls)
-                .await;
-            let mut report = reconcile_claimed(
-                &apigateway,
-                &cloudwatch,
-                &id,
-                &spec,
-                dry_run,
-                |_| rival.clone(),
-                tenancy.as_ref(),
-            )
-            .await;
-            // A file holds no status: the deployment serving now is the baseline.
-            report.deployment =
-                verify_deployment(&apigateway, &cloudwatch, &spec, &report, None, dry_run).await;
+            let report = reconcile::guard(scope, regional, &guard, dry_run, &calls).await;
             (report, calls.snapshot())
         }
     };
@@ -552,6 +530,35 @@ async fn expand(
         }
     }
     Ok(children)
+}
+
+/// A guard's [`Scope`] in a file: the file's AwsAccounts, and its guards in file order.
+/// Where it differs from the cluster's (`k8s::tenants::Cluster`): a file has no namespaces,
+/// so neither an AwsAccount's namespaceSelector nor the operator's own-identity namespaces
+/// apply (whoever runs the CLI holds the credentials it uses); its guards have no history, so
+/// none switches from the operator's own identity; and the file's order stands for age: the
+/// first guard of a stage keeps it ([`earlier_rivals`], found before any guard runs).
+struct File<'a> {
+    accounts: &'a [AwsAccount],
+    /// By `namespace/name`: why an earlier guard of the file keeps the guard's stage.
+    rivals: HashMap<String, Option<String>>,
+}
+
+impl Scope for File<'_> {
+    async fn access(
+        &self,
+        guard: &ApiGatewayGuard,
+    ) -> Result<(Identity, Option<Tenancy>), AwsError> {
+        file_access(self.accounts, guard.spec.account.as_deref())
+    }
+
+    async fn rival<'a>(
+        &'a self,
+        guard: &'a ApiGatewayGuard,
+    ) -> impl Fn(&crate::core::model::GuardedApi) -> Option<String> + Send + Sync + 'a {
+        let rival = self.rivals.get(&GuardId::of(guard).to_string()).cloned();
+        move |_| rival.clone().flatten()
+    }
 }
 
 /// Whose identity, and which tenancy rules, a guard of a file acts with: the file's AwsAccount

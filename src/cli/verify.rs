@@ -6,14 +6,14 @@ use std::time::Duration;
 use clap::Args;
 use kube::ResourceExt;
 
-use super::{FileArgs, file_access};
+use super::{File, FileArgs};
 use crate::aws::CallLog;
 use crate::cli::manifest;
-use crate::core::crd::DeploymentStatus;
+use crate::core::crd::{ApiGatewayGuardStatus, DeploymentStatus};
 use crate::core::deploys::{BASELINE, REGRESSED, VERIFIED, VERIFYING, rfc3339};
 use crate::core::model::GuardId;
 use crate::k8s::operator::parse_duration;
-use crate::reconcile::{reconcile_claimed, verify_deployment};
+use crate::reconcile;
 
 /// `verify`: the guards' file, and whether to wait for the verdicts.
 #[derive(Debug, Args)]
@@ -40,7 +40,7 @@ pub struct VerifyArgs {
 /// still being verified).
 pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
     let manifest = manifest::load(&args.file.file).map_err(|e| e.to_string())?;
-    let guards: Vec<_> = manifest
+    let mut guards: Vec<_> = manifest
         .guards
         .into_iter()
         .filter(|g| g.spec.deployments.is_some())
@@ -61,11 +61,23 @@ pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
             guard.name_any()
         ));
     }
-    // Every deployment is judged from when the stage took it: nothing before is known.
+    // Every deployment is judged from when the stage took it, as if the guard's status held
+    // a deployment from the start of time: nothing before is known.
     let from_the_start = DeploymentStatus {
         since: rfc3339(0),
         verdict: BASELINE.to_owned(),
         ..Default::default()
+    };
+    for guard in &mut guards {
+        guard.status = Some(ApiGatewayGuardStatus {
+            deployment: Some(from_the_start.clone()),
+            ..Default::default()
+        });
+    }
+    // Read-only: no rivals to yield to.
+    let scope = File {
+        accounts: &manifest.accounts,
+        rivals: Default::default(),
     };
     // The deployment each guard's verdict is about: the one given, or the first one seen.
     let mut judged: Vec<Option<String>> = vec![args.deployment.clone(); guards.len()];
@@ -73,43 +85,14 @@ pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
         let (mut waiting, mut all_ok) = (false, true);
         for (guard, judged) in guards.iter().zip(judged.iter_mut()) {
             let id = GuardId::of(guard);
-            let access = file_access(&manifest.accounts, guard.spec.account.as_deref());
-            let (identity, tenancy) = match access {
-                Ok(access) => access,
-                Err(err) => {
-                    println!("{id}: {err}");
-                    all_ok = false;
-                    continue;
-                }
-            };
             let calls = CallLog::default();
-            let region = guard.spec.region.as_deref();
-            let (apigateway, cloudwatch) = regional.clients(&identity, region, &calls).await;
-            let spec = &guard.spec;
-            let report = reconcile_claimed(
-                &apigateway,
-                &cloudwatch,
-                &id,
-                spec,
-                true,
-                |_| None,
-                tenancy.as_ref(),
-            )
-            .await;
+            let report = reconcile::guard(&scope, &regional, guard, true, &calls).await;
             if let Err(err) = &report.observed {
                 println!("{id}: {err}");
                 all_ok = false;
                 continue;
             }
-            let verified = verify_deployment(
-                &apigateway,
-                &cloudwatch,
-                spec,
-                &report,
-                Some(&from_the_start),
-                true,
-            )
-            .await;
+            let verified = report.deployment;
             let Some(verified) = verified else {
                 println!("{id}: the stage serves no deployment");
                 all_ok = false;

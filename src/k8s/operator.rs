@@ -19,11 +19,12 @@ use crate::aws::SHARED_READ_WINDOW;
 use crate::core::crd::ApiGatewayGuard;
 use crate::core::tenancy::OwnIdentity;
 use crate::k8s::accounts;
-use crate::k8s::controller::{self, Context, EventsHealth, FIELD_MANAGER, Tenants, Writers};
+use crate::k8s::controller::{self, Context, EventsHealth, FIELD_MANAGER, Writers};
 use crate::k8s::inbox::{Inbox, Triggers};
 use crate::k8s::policies;
 use crate::k8s::recorder::Recorder;
 use crate::k8s::telemetry::{LogFormat, Metrics, init_logging, serve};
+use crate::k8s::tenants::Tenants;
 
 /// `apigw-guard run`.
 #[derive(Debug, clap::Args)]

@@ -24,9 +24,10 @@ use crate::core::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPo
 use crate::core::model::AwsError;
 use crate::core::policy::{self, Coverage, Matched, POLICY_CREATED, POLICY_LABEL};
 use crate::core::status::{Standing, kstatus, now, settle};
-use crate::k8s::controller::{AwsEvent, Tenants, apply_status, publish_about};
+use crate::k8s::controller::{AwsEvent, apply_status, publish_about};
 use crate::k8s::recorder::Recorder;
 use crate::k8s::telemetry::Metrics;
+use crate::k8s::tenants::Tenants;
 use crate::reconcile::discovery::discover;
 
 /// Held on every policy until its guards are deleted.

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use apigw_guard::core::crd::{ApiGatewayGuard, ApiGatewayGuardStatus};
 use apigw_guard::core::tenancy::OwnIdentity;
-use apigw_guard::k8s::controller::{self, Context, FINALIZER, Tenants};
+use apigw_guard::k8s::controller::{self, Context, FINALIZER};
 use apigw_guard::k8s::recorder::Recorder;
 use apigw_guard::k8s::telemetry::Metrics;
+use apigw_guard::k8s::tenants::Tenants;
 use aws_config::SdkConfig;
 use http::{Method, Request, Response};
 use kube::client::Body;
