@@ -401,11 +401,7 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
             }
         }
     }
-    let access = |guard: &ApiGatewayGuard| account_access(guard.spec.account.as_deref());
-    let scope = File {
-        accounts: &accounts,
-        rivals: earlier_rivals(&regional, &guards, &access).await,
-    };
+    let scope = File::of(&regional, &guards, &accounts).await;
     let run = |guard: &ApiGatewayGuard| {
         let (scope, regional) = (&scope, &regional);
         let guard = guard.clone();
@@ -538,10 +534,34 @@ async fn expand(
 /// apply (whoever runs the CLI holds the credentials it uses); its guards have no history, so
 /// none switches from the operator's own identity; and the file's order stands for age: the
 /// first guard of a stage keeps it ([`earlier_rivals`], found before any guard runs).
-struct File<'a> {
+pub struct File<'a> {
     accounts: &'a [AwsAccount],
     /// By `namespace/name`: why an earlier guard of the file keeps the guard's stage.
     rivals: HashMap<String, Option<String>>,
+}
+
+impl<'a> File<'a> {
+    /// The scope of a file's `guards` (in file order) acting through its `accounts`: each
+    /// guard's API is resolved first, to know which guard of a stage comes first.
+    pub async fn of(
+        regional: &RegionalClients,
+        guards: &[ApiGatewayGuard],
+        accounts: &'a [AwsAccount],
+    ) -> Self {
+        let access = |guard: &ApiGatewayGuard| file_access(accounts, guard.spec.account.as_deref());
+        Self {
+            accounts,
+            rivals: earlier_rivals(regional, guards, &access).await,
+        }
+    }
+
+    /// The scope of a file's guards for a read-only look, where no guard yields to another.
+    pub fn reading(accounts: &'a [AwsAccount]) -> Self {
+        Self {
+            accounts,
+            rivals: HashMap::new(),
+        }
+    }
 }
 
 impl Scope for File<'_> {

@@ -75,10 +75,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
         });
     }
     // Read-only: no rivals to yield to.
-    let scope = File {
-        accounts: &manifest.accounts,
-        rivals: Default::default(),
-    };
+    let scope = File::reading(&manifest.accounts);
     // The deployment each guard's verdict is about: the one given, or the first one seen.
     let mut judged: Vec<Option<String>> = vec![args.deployment.clone(); guards.len()];
     loop {

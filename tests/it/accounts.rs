@@ -14,17 +14,7 @@ use apigw_guard::reconcile::reconcile_claimed;
 use support::REGION;
 
 fn account(name: &str, id: &str, tags: &str) -> String {
-    format!(
-        "apiVersion: apigw-guard.dev/v1alpha1
-kind: AwsAccount
-metadata: {{name: {name}}}
-spec:
-  roleArn: {}
-  externalId: ext-{name}
-  namespaceSelector: {{}}
-{tags}",
-        support::role_in(id)
-    )
+    support::aws_account_yaml(name, id, "{}", tags)
 }
 
 fn guard(namespace: &str, name: &str, account: &str, api: &str, extra: &str) -> String {

@@ -1049,17 +1049,11 @@ async fn labelled_namespace(client: &Client, name: &str, team: &str) {
 }
 
 fn aws_account(name: &str, account: &str, team: &str) -> AwsAccount {
-    serde_yaml::from_str(&format!(
-        "apiVersion: apigw-guard.dev/v1alpha1
-kind: AwsAccount
-metadata: {{name: {name}}}
-spec:
-  roleArn: {}
-  externalId: ext-{name}
-  namespaceSelector: {{matchLabels: {{team: {team}}}}}
-  restApis: {{tags: {{team: {team}}}}}
-",
-        support::role_in(account)
+    serde_yaml::from_str(&support::aws_account_yaml(
+        name,
+        account,
+        &format!("{{matchLabels: {{team: {team}}}}}"),
+        &format!("  restApis: {{tags: {{team: {team}}}}}\n"),
     ))
     .unwrap()
 }

@@ -22,6 +22,7 @@ mod policy;
 mod readme;
 mod reconcile;
 mod restart;
+mod scopes;
 mod shared;
 mod skips;
 mod verdicts;

@@ -346,6 +346,22 @@ pub fn unlimited_clients(config: &SdkConfig) -> apigw_guard::aws::RegionalClient
     RegionalClients::with_limits(config.clone(), std::sync::Arc::new(limits))
 }
 
+/// An AwsAccount `name` whose role is in `account` of the local AWS, selecting the namespaces
+/// `selector` selects, with `extra` (indented spec lines) after.
+pub fn aws_account_yaml(name: &str, account: &str, selector: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: apigw-guard.dev/v1alpha1
+kind: AwsAccount
+metadata: {{name: {name}}}
+spec:
+  roleArn: {}
+  externalId: ext-{name}
+  namespaceSelector: {selector}
+{extra}",
+        role_in(account)
+    )
+}
+
 /// Someone else's alarm: owned (by tag) by `owner`, not by any guard of the test.
 pub async fn put_foreign_alarm(
     config: &SdkConfig,
