@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use tracing::warn;
 
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
 use crate::core::crd::{
@@ -20,16 +19,12 @@ use crate::core::crd::{
 };
 use crate::core::status::{Standing, kstatus, now, settle};
 use crate::core::tenancy::{self, Tenancy};
-use crate::k8s::controller::{FIELD_MANAGER, apply_status, publish_about};
 use crate::k8s::recorder::Recorder;
 use crate::k8s::telemetry::Metrics;
+use crate::k8s::toolkit::{Error, FIELD_MANAGER, Retry, event, publish_about, write_status};
 
-/// How soon a role that could not be assumed for a passing reason is tried again.
-const RETRY: Duration = Duration::from_secs(30);
 /// Held on every AwsAccount while guards name it.
 pub const IN_USE: &str = "apigw-guard.dev/in-use";
-/// How often a deleted account still in use looks again for the guards naming it.
-const IN_USE_RECHECK: Duration = Duration::from_secs(10);
 
 /// What every account reconcile shares.
 pub struct Context {
@@ -39,6 +34,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// How often a working role is assumed again, to notice a trust policy that changed.
     pub resync: Duration,
+    /// When a role that could not be assumed for a passing reason is tried again.
+    pub retry: Retry,
 }
 
 /// The account's status from one attempt: the account STS says the role reached, or why the
@@ -81,19 +78,6 @@ pub fn build_status(
     }
 }
 
-/// Why an account reconcile did not finish.
-#[derive(Debug, thiserror::Error)]
-pub enum Problem {
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// A deleted account waits for the guards that name it: not a failure to back off from.
-    #[error("{0} guard(s) still name it")]
-    InUse(usize),
-}
-
-/// A failed account reconcile.
-pub type Error = finalizer::Error<Problem>;
-
 /// The finalizer first, then verify the role, or (on delete) wait for its guards to go.
 pub async fn reconcile(account: Arc<AwsAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
     let api = Api::<AwsAccount>::all(ctx.client.clone());
@@ -104,6 +88,7 @@ pub async fn reconcile(account: Arc<AwsAccount>, ctx: Arc<Context>) -> Result<Ac
         }
     })
     .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// Guards (in every namespace) that name `account`, as `namespace/name`.
@@ -118,7 +103,7 @@ pub fn guards_naming(account: &str, guards: &[ApiGatewayGuard]) -> Vec<String> {
 }
 
 /// Lets a deleted account go once no guard names it; until then says which guards hold it.
-async fn release(account: &AwsAccount, ctx: &Context) -> Result<Action, Problem> {
+async fn release(account: &AwsAccount, ctx: &Context) -> Result<Action, Error> {
     let guards = Api::<ApiGatewayGuard>::all(ctx.client.clone())
         .list(&Default::default())
         .await?;
@@ -151,36 +136,27 @@ async fn release(account: &AwsAccount, ctx: &Context) -> Result<Action, Problem>
         ..previous.clone()
     };
     if status != previous {
-        let note = event(EventType::Normal, "InUse", message);
+        let note = event(EventType::Normal, "InUse", "AssumeRole", message);
         publish_about(&ctx.recorder, account, &note).await;
         patch_status(ctx, account, &status).await?;
     }
     // The finalizer stays while cleanup fails; the guards' own deletion is what is waited for.
-    Err(Problem::InUse(holding.len()))
+    Err(Error::InUse(holding.len()))
 }
 
-/// An event about the account's role.
-fn event(type_: EventType, reason: &str, note: String) -> Event {
-    Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: "AssumeRole".to_owned(),
-        secondary: None,
-    }
-}
-
+/// Writes the account's status, unless it already is `status`.
 async fn patch_status(
     ctx: &Context,
     account: &AwsAccount,
     status: &AwsAccountStatus,
-) -> Result<(), kube::Error> {
+) -> Result<bool, kube::Error> {
     let api = Api::<AwsAccount>::all(ctx.client.clone());
-    apply_status(&api, &account.name_any(), FIELD_MANAGER, status).await
+    let previous = account.status.as_ref();
+    write_status(&api, &account.name_any(), FIELD_MANAGER, (previous, status)).await
 }
 
 /// Assumes the role (STS AssumeRole through the SDK's provider) and asks STS who it is.
-async fn verify(account: Arc<AwsAccount>, ctx: &Context) -> Result<Action, Problem> {
+async fn verify(account: Arc<AwsAccount>, ctx: &Context) -> Result<Action, Error> {
     let (identity, _) = tenancy::access(Some(&account));
     let calls = CallLog::default();
     // Not the shared clients: those keep the account id for the process, and this check is
@@ -201,23 +177,23 @@ async fn verify(account: Arc<AwsAccount>, ctx: &Context) -> Result<Action, Probl
             true => EventType::Normal,
             false => EventType::Warning,
         };
-        publish_about(&ctx.recorder, &*account, &event(type_, &why, note)).await;
+        let note = event(type_, &why, "AssumeRole", note);
+        publish_about(&ctx.recorder, &*account, &note).await;
     }
-    if previous != Some(&status) {
-        patch_status(ctx, &account, &status).await?;
-    }
-    let retryable = holds(&status.conditions, RECONCILING);
-    Ok(Action::requeue(if retryable { RETRY } else { ctx.resync }))
-}
-
-fn error_policy(_: Arc<AwsAccount>, error: &Error, _: Arc<Context>) -> Action {
-    match error {
-        finalizer::Error::CleanupFailed(Problem::InUse(_)) => Action::requeue(IN_USE_RECHECK),
-        error => {
-            warn!(error = %error, "AwsAccount reconcile failed");
-            Action::requeue(RETRY)
+    patch_status(ctx, &account, &status).await?;
+    let name = account.name_any();
+    match holds(&status.conditions, RECONCILING) {
+        true => Ok(Action::requeue(ctx.retry.failed(&name))),
+        false => {
+            ctx.retry.succeeded(&name);
+            Ok(Action::requeue(ctx.resync))
         }
     }
+}
+
+fn error_policy(account: Arc<AwsAccount>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.retry
+        .after("the AwsAccount", &account.name_any(), error)
 }
 
 /// Runs the AwsAccount controller until `shutdown` completes.

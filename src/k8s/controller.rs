@@ -2,7 +2,6 @@
 //! observe -> plan -> apply as the CLI, behind a finalizer, and reports kstatus conditions
 //! and events.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,10 +9,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::Event;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -21,7 +18,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use tokio::sync::{Notify, OnceCell, Semaphore};
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info_span};
 
 use crate::aws::{CallLog, CloudWatch, RegionalClients};
 use crate::core::crd::{ApiGatewayGuard, AwsAccount, DeletionPolicy, READY};
@@ -32,6 +29,7 @@ use crate::core::tenancy;
 use crate::k8s::recorder::Recorder;
 use crate::k8s::telemetry::Metrics;
 use crate::k8s::tenants::{Cluster, Tenants};
+use crate::k8s::toolkit::{Error, FIELD_MANAGER, Retry, publish_about, write_status};
 use crate::reconcile::{self, delete_owned_alarms, owned_dashboards, owned_log_group};
 
 mod written;
@@ -39,17 +37,12 @@ use written::Written;
 
 /// Held on every guard until its cleanup has run.
 pub const FINALIZER: &str = "apigw-guard.dev/cleanup";
-/// The server-side apply field manager of the status.
-pub const FIELD_MANAGER: &str = "apigw-guard";
 /// How long the first reconciles wait at most for the first listing of guards to complete:
 /// the watcher that started them is reading it, so only a failing listing takes this long.
 const LISTING_WAIT: Duration = Duration::from_secs(30);
 /// Reconciles at once when the context is not told otherwise (the CLI's `--concurrency`
 /// default).
 const DEFAULT_CONCURRENCY: usize = 4;
-/// First retry delay after a retryable failure; doubles per attempt up to `MAX_BACKOFF`.
-const FIRST_BACKOFF: Duration = Duration::from_secs(5);
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How often a deployment under verification is judged: CloudWatch's metrics are per minute.
 const VERIFY_EVERY: Duration = Duration::from_secs(60);
 
@@ -65,8 +58,8 @@ pub struct Context {
     pub events: Option<Arc<EventsHealth>>,
     /// Every guard the controller watches, to find two guarding one stage.
     guards: Store<ApiGatewayGuard>,
-    /// Consecutive retryable failures per guard.
-    failures: Mutex<HashMap<String, u32>>,
+    /// When a guard that failed is tried again.
+    retry: Retry,
     /// Done once every known stage was counted for the shared metric reads.
     stages_expected: OnceCell<()>,
     tenants: Arc<Tenants>,
@@ -98,7 +91,7 @@ impl Context {
             metrics,
             resync,
             guards,
-            failures: Mutex::default(),
+            retry: Retry::default(),
             stages_expected: OnceCell::new(),
             tenants,
             events: None,
@@ -196,25 +189,6 @@ impl Context {
     pub async fn learn_own_account(&self) {
         self.tenants.own_account(&self.aws).await;
     }
-
-    /// The delay before retrying `guard` after another retryable failure: exponential, capped,
-    /// with up to 25 % jitter so guards that failed together do not retry together.
-    fn backoff(&self, guard: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let attempt = failures.entry(guard.to_owned()).or_insert(0);
-        let jitter =
-            std::collections::hash_map::RandomState::new().hash_one((guard, *attempt)) % 250;
-        let delay = backoff_delay(*attempt, u32::try_from(jitter).unwrap_or(0));
-        *attempt += 1;
-        delay
-    }
-
-    fn succeeded(&self, guard: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(guard);
-    }
 }
 
 /// Whether CloudTrail events flow from the queues: each poll that reached a queue, and each
@@ -268,36 +242,6 @@ impl EventsHealth {
             return false;
         };
         last.elapsed() < UNREACHABLE && heard.unwrap_or(first).elapsed() < self.max_silence
-    }
-}
-
-/// The delay after `attempt` earlier consecutive failures: 5 s doubling to at most 5 min, plus
-/// `jitter_permille` thousandths of it.
-fn backoff_delay(attempt: u32, jitter_permille: u32) -> Duration {
-    let base = FIRST_BACKOFF
-        .saturating_mul(1 << attempt.min(10))
-        .min(MAX_BACKOFF);
-    base + base * jitter_permille / 1000
-}
-
-/// A failed reconcile; the variant names the metric label.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error(transparent)]
-    Finalizer(#[from] Box<finalizer::Error<Error>>),
-    #[error("removing owned alarms: {0}")]
-    Cleanup(#[from] AwsError),
-}
-
-impl Error {
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Error::Kube(_) => "kube",
-            Error::Finalizer(_) => "finalizer",
-            Error::Cleanup(_) => "cleanup",
-        }
     }
 }
 
@@ -386,55 +330,8 @@ pub fn reconcile_span(id: &GuardId) -> tracing::Span {
 /// On a failed reconcile: retry with backoff, and say in words what failed and when it is
 /// tried again.
 pub fn error_policy(guard: Arc<ApiGatewayGuard>, error: &Error, ctx: Arc<Context>) -> Action {
-    let id = GuardId::of(&guard);
-    let asked = match error {
-        Error::Finalizer(inner) => match inner.as_ref() {
-            finalizer::Error::CleanupFailed(Error::Cleanup(err)) => err.retry_after,
-            _ => None,
-        },
-        _ => None,
-    };
-    let wait = ctx.backoff(&id.to_string()).max(asked.unwrap_or_default());
-    warn!(
-        guard = %id,
-        error = %error,
-        kind = error.metric_label(),
-        "{}; tried again in {} s",
-        in_words(error),
-        wait.as_secs()
-    );
-    Action::requeue(wait)
-}
-
-/// What failed, as on-call reads it: the step, and the API server's own reason where it gave
-/// one (a 422 on the finalizer patch is the guard failing the CRD's rules, say).
-fn in_words(error: &Error) -> String {
-    let api = |err: &kube::Error| match err {
-        kube::Error::Api(status) => format!(
-            "the Kubernetes API server answered {} {}: {}",
-            status.code, status.reason, status.message
-        ),
-        other => format!("the Kubernetes API server could not be reached or read: {other}"),
-    };
-    match error {
-        Error::Kube(err) => format!("reading or writing the guard failed: {}", api(err)),
-        Error::Finalizer(inner) => match inner.as_ref() {
-            finalizer::Error::AddFinalizer(err) => {
-                format!("could not add the finalizer to the guard: {}", api(err))
-            }
-            finalizer::Error::RemoveFinalizer(err) => format!(
-                "could not remove the finalizer (the guard stays until it is): {}",
-                api(err)
-            ),
-            finalizer::Error::ApplyFailed(err) => format!("reconciling the guard failed: {err}"),
-            finalizer::Error::CleanupFailed(err) => {
-                format!("cleaning up after the deleted guard failed (it stays until done): {err}")
-            }
-            finalizer::Error::UnnamedObject => "the guard has no name".to_owned(),
-            finalizer::Error::InvalidFinalizer => "the finalizer name is invalid".to_owned(),
-        },
-        Error::Cleanup(err) => format!("cleaning up after the deleted guard failed: {err}"),
-    }
+    ctx.retry
+        .after("the guard", &GuardId::of(&guard).to_string(), error)
 }
 
 async fn apply(
@@ -477,11 +374,9 @@ async fn apply(
         &now(),
     );
     for event in events::for_reconcile(guard.metadata.generation, &report, previous, &status) {
-        publish(ctx, guard, &event).await;
+        publish_about(&ctx.recorder, guard, &event).await;
     }
-    // Unchanged facts are not written: every write wakes every watcher of guards.
-    if previous != Some(&status) {
-        apply_status(api, &id.name, FIELD_MANAGER, &status).await?;
+    if write_status(api, &id.name, FIELD_MANAGER, (previous, &status)).await? {
         ctx.written.remember(&uid, &status);
     }
     let ready = crate::core::crd::holds(&status.conditions, READY);
@@ -506,9 +401,9 @@ async fn apply(
     Ok(match report.retryable_failure() {
         // Back exactly when the turn comes; waiting in line is not a failure to back off from.
         Some(turn) if report.waits_only_for_a_turn() => Action::requeue(turn),
-        Some(asked) => Action::requeue(ctx.backoff(&id.to_string()).max(asked)),
+        Some(asked) => Action::requeue(ctx.retry.failed(&id.to_string()).max(asked)),
         None => {
-            ctx.succeeded(&id.to_string());
+            ctx.retry.succeeded(&id.to_string());
             // A deployment under verification is judged every minute until its window ends.
             let verifying = status
                 .deployment
@@ -529,14 +424,19 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
     ctx.written.forget(&guard.uid().unwrap_or_default());
     ctx.metrics.guard_ready(&id.to_string(), None);
     ctx.metrics.usage_plan_turn(&id.to_string(), false);
-    ctx.succeeded(&id.to_string());
+    ctx.retry.succeeded(&id.to_string());
     if guard.spec.deletion_policy == DeletionPolicy::Retain {
-        publish(ctx, guard, &events::retained("deletionPolicy is Retain")).await;
+        publish_about(
+            &ctx.recorder,
+            guard,
+            &events::retained("deletionPolicy is Retain"),
+        )
+        .await;
         return Ok(Action::await_change());
     }
     if guard.spec.suspend {
-        publish(
-            ctx,
+        publish_about(
+            &ctx.recorder,
             guard,
             &events::retained("the guard is suspended (no AWS writes)"),
         )
@@ -550,8 +450,8 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
         Some(identity) => identity,
         None => {
             let err = tenancy::account_not_found(guard.spec.account.as_deref().unwrap_or_default());
-            publish(ctx, guard, &events::cleanup_blocked(&err)).await;
-            return Err(Error::Cleanup(err));
+            publish_about(&ctx.recorder, guard, &events::cleanup_blocked(&err)).await;
+            return Err(Error::Aws(err));
         }
     };
     let calls = CallLog::default();
@@ -580,58 +480,16 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
     ctx.metrics.aws_calls(&calls.snapshot());
     let (names, dashboards, log_group) = result?;
     if let Some(name) = log_group {
-        publish(ctx, guard, &events::log_group_deleted(&name)).await;
+        publish_about(&ctx.recorder, guard, &events::log_group_deleted(&name)).await;
     }
     if !names.is_empty() {
-        publish(ctx, guard, &events::alarms_deleted(&names)).await;
+        publish_about(&ctx.recorder, guard, &events::alarms_deleted(&names)).await;
     }
     for name in dashboards {
-        publish(ctx, guard, &events::dashboard_deleted(&name)).await;
+        publish_about(&ctx.recorder, guard, &events::dashboard_deleted(&name)).await;
     }
     ctx.metrics.reconciled("deleted", 0.0);
     Ok(Action::await_change())
-}
-
-/// Events are for humans: a failure to publish one is logged, never fails the reconcile.
-async fn publish(ctx: &Context, guard: &ApiGatewayGuard, event: &Event) {
-    publish_about(&ctx.recorder, guard, event).await;
-}
-
-/// Publishes `event` about `object`. Events are for humans: a failure to publish one is
-/// logged, never fails the reconcile.
-pub async fn publish_about<K: Resource<DynamicType = ()>>(
-    recorder: &Recorder,
-    object: &K,
-    event: &Event,
-) {
-    if let Err(err) = recorder.publish(event, &object.object_ref(&())).await {
-        warn!(error = %err, reason = %event.reason, "could not publish event");
-    }
-}
-
-/// Server-side applies `status` as the status of the object `name` of `api`, as
-/// `field_manager`.
-pub async fn apply_status<K>(
-    api: &Api<K>,
-    name: &str,
-    field_manager: &str,
-    status: &impl serde::Serialize,
-) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let patch = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(field_manager).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
 }
 
 /// What makes a guard worth reconciling: a new generation (spec change), a finalizer change
@@ -833,25 +691,6 @@ mod tests {
         assert_eq!(text.matches("\"name\"").count(), 1, "{text}");
     }
 
-    /// A failure at start-up reads as what failed and why, not as the error's debug form.
-    #[test]
-    fn a_failed_finalizer_patch_is_said_in_words() {
-        let status = kube::core::Status {
-            code: 422,
-            reason: "Invalid".to_owned(),
-            message: "ApiGatewayGuard \"g\" is invalid: spec.region: Invalid value".to_owned(),
-            ..Default::default()
-        };
-        let error = Error::Finalizer(Box::new(finalizer::Error::AddFinalizer(kube::Error::Api(
-            Box::new(status),
-        ))));
-        assert_eq!(
-            in_words(&error),
-            "could not add the finalizer to the guard: the Kubernetes API server answered 422 \
-             Invalid: ApiGatewayGuard \"g\" is invalid: spec.region: Invalid value"
-        );
-    }
-
     #[tokio::test(start_paused = true)]
     async fn events_flow_until_the_queues_are_unreachable_or_silent() {
         let health = EventsHealth::new(Duration::from_secs(3600), Duration::from_secs(1800));
@@ -873,14 +712,6 @@ mod tests {
         assert!(!health.flowing(), "no poll reached a queue for two minutes");
         health.polled();
         assert!(health.flowing());
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_five_minutes_with_bounded_jitter() {
-        let delays: Vec<u64> = (0..8).map(|n| backoff_delay(n, 0).as_secs()).collect();
-        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300]);
-        assert_eq!(backoff_delay(40, 0), MAX_BACKOFF);
-        assert_eq!(backoff_delay(1, 249), Duration::from_millis(12_490));
     }
 
     #[test]

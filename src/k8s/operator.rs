@@ -19,12 +19,13 @@ use crate::aws::SHARED_READ_WINDOW;
 use crate::core::crd::ApiGatewayGuard;
 use crate::core::tenancy::OwnIdentity;
 use crate::k8s::accounts;
-use crate::k8s::controller::{self, Context, EventsHealth, FIELD_MANAGER, Writers};
+use crate::k8s::controller::{self, Context, EventsHealth, Writers};
 use crate::k8s::inbox::{Inbox, Triggers};
 use crate::k8s::policies;
 use crate::k8s::recorder::Recorder;
 use crate::k8s::telemetry::{LogFormat, Metrics, init_logging, serve};
 use crate::k8s::tenants::Tenants;
+use crate::k8s::toolkit::FIELD_MANAGER;
 
 /// `apigw-guard run`.
 #[derive(Debug, clap::Args)]
@@ -200,6 +201,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         recorder: recorder.clone(),
         metrics: metrics.clone(),
         resync: args.resync_interval,
+        retry: Default::default(),
     });
     let (guards, guard_writer) = kube::runtime::reflector::store();
     let (account_store, account_writer) = kube::runtime::reflector::store();

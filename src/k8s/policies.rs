@@ -11,31 +11,29 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::Store;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use tracing::warn;
 
 use crate::aws::{CallLog, RegionalClients};
 use crate::core::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardPolicyStatus};
 use crate::core::model::AwsError;
 use crate::core::policy::{self, Coverage, Matched, POLICY_CREATED, POLICY_LABEL};
 use crate::core::status::{Standing, kstatus, now, settle};
-use crate::k8s::controller::{AwsEvent, apply_status, publish_about};
+use crate::k8s::controller::AwsEvent;
 use crate::k8s::recorder::Recorder;
 use crate::k8s::telemetry::Metrics;
 use crate::k8s::tenants::Tenants;
+use crate::k8s::toolkit::{Error, Retry, event, publish_about, write_status};
 use crate::reconcile::discovery::discover;
 
 /// Held on every policy until its guards are deleted.
 pub const FINALIZER: &str = "apigw-guard.dev/guards";
 /// The field manager of the guards a policy keeps.
 const FIELD_MANAGER: &str = "apigw-guard-policy";
-/// How soon a discovery that failed for a passing reason is tried again.
-const RETRY: Duration = Duration::from_secs(30);
 
 /// What every policy reconcile shares.
 pub struct Context {
@@ -53,6 +51,8 @@ pub struct Context {
     guards: Store<ApiGatewayGuard>,
     /// The last discovery of each policy (by uid).
     found: Mutex<HashMap<String, Found>>,
+    /// When a policy whose discovery failed for a passing reason is tried again.
+    retry: Retry,
 }
 
 #[derive(Clone)]
@@ -81,6 +81,7 @@ impl Context {
             tenants,
             guards,
             found: Mutex::default(),
+            retry: Retry::default(),
         }
     }
 
@@ -144,16 +145,6 @@ impl Context {
     }
 }
 
-/// Why a policy reconcile did not finish.
-#[derive(Debug, thiserror::Error)]
-pub enum Problem {
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-}
-
-/// A failed policy reconcile.
-pub type Error = finalizer::Error<Problem>;
-
 /// The finalizer first, then keep the guards, or (on delete) delete them.
 pub async fn reconcile(
     policy: Arc<ApiGatewayGuardPolicy>,
@@ -168,6 +159,7 @@ pub async fn reconcile(
         }
     })
     .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// The guards the policy owns, by name: found by their controller owner reference, so a
@@ -206,12 +198,13 @@ fn unchanged(existing: &ApiGatewayGuard, wanted: &ApiGatewayGuard) -> bool {
         && existing.annotations().get(POLICY_CREATED) == wanted.annotations().get(POLICY_CREATED)
 }
 
-async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, Problem> {
+async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, Error> {
     let namespace = policy.namespace().unwrap_or_default();
     let guards_api = Api::<ApiGatewayGuard>::namespaced(ctx.client.clone(), &namespace);
     // Until the guards are listed, a stage held by an explicit guard would look free.
+    let key = format!("{namespace}/{}", policy.name_any());
     if ctx.guards.wait_until_ready().await.is_err() {
-        return Ok(Action::requeue(RETRY));
+        return Ok(Action::requeue(ctx.retry.failed(&key)));
     }
     let found = ctx.matched(policy).await;
     let mut owned = children(ctx, policy);
@@ -285,13 +278,15 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
         }
     }
     let status = build_status(policy, &covered, &owned, problem.as_ref(), &now());
-    if policy.status.as_ref() != Some(&status) {
-        let api = Api::<ApiGatewayGuardPolicy>::namespaced(ctx.client.clone(), &namespace);
-        apply_status(&api, &policy.name_any(), FIELD_MANAGER, &status).await?;
-    }
+    let api = Api::<ApiGatewayGuardPolicy>::namespaced(ctx.client.clone(), &namespace);
+    let previous = policy.status.as_ref();
+    write_status(&api, &policy.name_any(), FIELD_MANAGER, (previous, &status)).await?;
     let next = match &problem {
-        Some(err) if err.retryable => RETRY,
-        _ => ctx.discovery.saturating_sub(found.at.elapsed()),
+        Some(err) if err.retryable => ctx.retry.failed(&key),
+        _ => {
+            ctx.retry.succeeded(&key);
+            ctx.discovery.saturating_sub(found.at.elapsed())
+        }
     };
     Ok(Action::requeue(next.max(Duration::from_secs(1))))
 }
@@ -364,7 +359,7 @@ fn covered_note(policy: &ApiGatewayGuardPolicy, stage: &Matched, guard: &str) ->
 }
 
 /// Deleting a policy deletes its guards; each removes its alarms per its deletionPolicy.
-async fn cleanup(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, Problem> {
+async fn cleanup(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, Error> {
     let namespace = policy.namespace().unwrap_or_default();
     let api = Api::<ApiGatewayGuard>::namespaced(ctx.client.clone(), &namespace);
     // Asked of the API server, not the store: a guard made a moment ago must not be missed
@@ -382,19 +377,17 @@ async fn cleanup(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action
 }
 
 async fn publish(ctx: &Context, policy: &ApiGatewayGuardPolicy, reason: &str, note: String) {
-    let event = Event {
-        type_: EventType::Normal,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: "Discover".to_owned(),
-        secondary: None,
-    };
+    let event = event(EventType::Normal, reason, "Discover", note);
     publish_about(&ctx.recorder, policy, &event).await;
 }
 
-fn error_policy(_: Arc<ApiGatewayGuardPolicy>, error: &Error, _: Arc<Context>) -> Action {
-    warn!(error = %error, "policy reconcile failed");
-    Action::requeue(RETRY)
+fn error_policy(policy: Arc<ApiGatewayGuardPolicy>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!(
+        "{}/{}",
+        policy.namespace().unwrap_or_default(),
+        policy.name_any()
+    );
+    ctx.retry.after("the policy", &key, error)
 }
 
 /// Runs the policy controller until `shutdown` completes; `watch` selects the policies (and

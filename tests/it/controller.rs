@@ -233,7 +233,7 @@ async fn reconciled(
 fn run(
     ctx: &Arc<Context>,
     guard: &ApiGatewayGuard,
-) -> JoinHandle<Result<Action, controller::Error>> {
+) -> JoinHandle<Result<Action, apigw_guard::k8s::toolkit::Error>> {
     tokio::spawn(controller::reconcile(Arc::new(guard.clone()), ctx.clone()))
 }
 
