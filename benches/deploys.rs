@@ -16,6 +16,7 @@ use std::time::Instant;
 use apigw_guard::aws::{CallLog, RegionalClients};
 use apigw_guard::core::crd::{ApiGatewayGuardSpec, DeploymentStatus};
 use apigw_guard::core::model::{GuardId, Identity};
+use apigw_guard::reconcile::Mode;
 use apigw_guard::reconcile::{reconcile, verify_deployment};
 use futures::{StreamExt, stream};
 
@@ -40,14 +41,14 @@ async fn round(
             let calls = &calls;
             async move {
                 let (apigateway, cloudwatch) = clients.clients(&Identity::Own, None, calls).await;
-                let report = reconcile(&apigateway, &cloudwatch, id, spec, false).await;
+                let report = reconcile(&apigateway, &cloudwatch, id, spec, Mode::Apply).await;
                 verify_deployment(
                     &apigateway,
                     &cloudwatch,
                     spec,
                     &report,
                     previous.as_ref(),
-                    false,
+                    Mode::Apply,
                 )
                 .await
                 .map(|verified| verified.status)

@@ -27,6 +27,7 @@ use apigw_guard::core::model::Identity;
 use apigw_guard::core::model::{ApiKind, GuardId, StageKey};
 use apigw_guard::core::plan::plan;
 use apigw_guard::core::report::Report;
+use apigw_guard::reconcile::Mode;
 use apigw_guard::reconcile::reconcile;
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
@@ -129,12 +130,12 @@ async fn round(
                     true => {
                         let (apigateway, cloudwatch) =
                             clients.clients(&Identity::Own, None, calls).await;
-                        reconcile(&apigateway, &cloudwatch, id, spec, false).await
+                        reconcile(&apigateway, &cloudwatch, id, spec, Mode::Apply).await
                     }
                     false => {
                         let (apigateway, cloudwatch) =
                             clients.per_guard_clients(&Identity::Own, None, calls).await;
-                        reconcile(&apigateway, &cloudwatch, id, spec, false).await
+                        reconcile(&apigateway, &cloudwatch, id, spec, Mode::Apply).await
                     }
                 }
             }

@@ -21,6 +21,14 @@ use crate::core::validate::{validate, validate_alarm_names};
 // The stages a policy's selector matches, from shared listings. Uses: core, aws.
 pub mod discovery;
 
+/// Whether a reconcile writes: `Apply` makes AWS match the spec; `Plan` (`plan`, `verify`)
+/// reads and plans, and writes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    Plan,
+}
+
 /// Where a guard lives, which decides what its reconcile may do: the operator's cluster
 /// (`k8s::tenants::Cluster`) or the CLI's file (`cli::File`). [`guard`] asks both the same two
 /// questions; how their answers differ, each implementation says.
@@ -48,7 +56,7 @@ pub async fn guard(
     scope: &impl Scope,
     regional: &RegionalClients,
     guard: &ApiGatewayGuard,
-    dry_run: bool,
+    mode: Mode,
     calls: &CallLog,
 ) -> Report {
     let id = GuardId::of(guard);
@@ -71,7 +79,7 @@ pub async fn guard(
         &cloudwatch,
         &id,
         &guard.spec,
-        dry_run,
+        mode,
         rival,
         tenancy.as_ref(),
     ))
@@ -83,7 +91,7 @@ pub async fn guard(
         &guard.spec,
         &report,
         verified,
-        dry_run,
+        mode,
     ))
     .await;
     report
@@ -101,7 +109,7 @@ pub async fn verify_deployment(
     spec: &ApiGatewayGuardSpec,
     report: &Report,
     previous: Option<&DeploymentStatus>,
-    dry_run: bool,
+    mode: Mode,
 ) -> Option<DeploymentReport> {
     let deployments = spec.deployments.as_ref()?;
     let observed = report.observed.as_ref().ok()?;
@@ -163,7 +171,7 @@ pub async fn verify_deployment(
         return done(deploys::settle(status, &judgement, None, now));
     };
     let target = match deploys::rollback_target(deployments, &status) {
-        Ok(_) if dry_run || spec.suspend => {
+        Ok(_) if mode == Mode::Plan || spec.suspend => {
             Err("a dry run or a suspended guard writes nothing".to_owned())
         }
         other => other,
@@ -673,15 +681,15 @@ pub async fn apply(
     outcomes
 }
 
-/// Observe, plan and, unless `dry_run` or the guard is suspended, apply.
+/// Observe, plan and, unless planning only or the guard is suspended, apply.
 pub async fn reconcile(
     apigateway: &impl ApiGateway,
     cloudwatch: &impl CloudWatch,
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
-    dry_run: bool,
+    mode: Mode,
 ) -> Report {
-    reconcile_claimed(apigateway, cloudwatch, guard, spec, dry_run, |_| None, None).await
+    reconcile_claimed(apigateway, cloudwatch, guard, spec, mode, |_| None, None).await
 }
 
 /// Whether the tenancy rules allow what the guard would touch: its REST API and, when it
@@ -749,7 +757,7 @@ pub async fn reconcile_claimed(
     cloudwatch: &impl CloudWatch,
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
-    dry_run: bool,
+    mode: Mode,
     older_guard: impl Fn(&crate::core::model::GuardedApi) -> Option<String>,
     tenancy: Option<&Tenancy>,
 ) -> Report {
@@ -762,21 +770,9 @@ pub async fn reconcile_claimed(
         return Report::refused(guard, "the spec".to_owned(), source);
     }
     // The account first: nothing is read or written through a role that reached another.
-    let account_id = match tenancy {
-        None => None,
-        Some(tenancy) => {
-            let what = format!("AwsAccount {}", tenancy.account);
-            let id = match cloudwatch.account_id().await {
-                Ok(id) => id,
-                Err(source) => return Report::refused(guard, what, source),
-            };
-            if let Err(source) = tenancy.check_reached(&id) {
-                let mut report = Report::refused(guard, what, source);
-                report.account_id = Some(id);
-                return report;
-            }
-            Some(id)
-        }
+    let account_id = match account_reached(cloudwatch, guard, tenancy).await {
+        Ok(id) => id,
+        Err(refused) => return *refused,
     };
     // Boxed: the whole reconcile future stays small enough for a test thread.
     let observed = Box::pin(observe(apigateway, cloudwatch, guard, spec)).await;
@@ -806,120 +802,18 @@ pub async fn reconcile_claimed(
         }),
     });
     let plan = match observed.as_mut() {
-        Ok(observed) => {
-            let first = plan(guard, spec, observed);
-            // Alarms may have been read from a shared listing up to a window old, and their
-            // tags not at all; who owns an alarm is decided on a fresh read, tags included,
-            // before anything writes to it: the tags of the alarms the plan writes, and of
-            // those under a first name (the guard's to rename only if its tags say so).
-            let legacy = guard.legacy_alarm_names();
-            let mut with_tags = owners_unread(&first, observed);
-            with_tags.extend(
-                observed
-                    .alarms
-                    .iter()
-                    .filter(|(alarm, tags)| tags.is_none() && legacy.contains(&alarm.name))
-                    .map(|(alarm, _)| alarm.name.clone()),
-            );
-            let refresh_alarms = !spec.suspend
-                && ((touches(&first, Control::Alarms)
-                    && cloudwatch.forget(&guard.known_alarm_names()))
-                    || !with_tags.is_empty());
-            // So are the log group (listed without tags; a group someone else made is never
-            // changed) and the dashboard (its marker says whose it is) before a write to them.
-            let log_group_tags_unread = matches!(
-                &observed.log_group,
-                Some(Ok(group)) if group.found.as_ref().is_some_and(|found| found.tags.is_none())
-            );
-            let refresh_log_group = log_group_written(&first).filter(|name| {
-                !spec.suspend && (cloudwatch.forget_log_group(name) || log_group_tags_unread)
-            });
-            let refresh_dashboard = spec.dashboard.as_ref().filter(|_| {
-                !spec.suspend
-                    && touches(&first, Control::Dashboard)
-                    && cloudwatch
-                        .forget_dashboards(&[guard.dashboard_name(), guard.legacy_dashboard_name()])
-            });
-            // The route keys are kept up to an hour; an UpdateStage naming a route is planned
-            // on keys at most a window old.
-            let refresh_routes = !spec.suspend
-                && names_routes(&first)
-                && apigateway.forget_route_keys(&observed.api.id);
-            // Boxed: they keep the whole reconcile future small enough for a test thread.
-            let (alarms, log_group, dashboard, route_keys) = tokio::join!(
-                Box::pin(async {
-                    match refresh_alarms {
-                        true => Some(observe_alarms(cloudwatch, guard, &with_tags).await),
-                        false => None,
-                    }
-                }),
-                Box::pin(async {
-                    match refresh_log_group {
-                        Some(name) => Some(cloudwatch.log_group(name).await),
-                        None => None,
-                    }
-                }),
-                Box::pin(async {
-                    match refresh_dashboard {
-                        Some(wanted) => {
-                            Some(observe_dashboard(cloudwatch, guard, wanted.enabled).await)
-                        }
-                        None => None,
-                    }
-                }),
-                Box::pin(async {
-                    match refresh_routes {
-                        true => Some(apigateway.route_keys(&observed.api.id).await),
-                        false => None,
-                    }
-                }),
-            );
-            let refreshed = alarms.is_some()
-                || log_group.is_some()
-                || dashboard.is_some()
-                || route_keys.is_some();
-            if route_keys.is_some() {
-                observed.route_keys = route_keys;
-            }
-            match alarms {
-                Some(Ok(alarms)) => observed.alarms = alarms,
-                Some(Err(source)) => {
-                    let ObserveError { what, source } = alarms_error(guard, source);
-                    return Report::refused(guard, what, source);
-                }
-                None => {}
-            }
-            // A failed read stays in what was observed, blocking only its own control.
-            if let Some(group) = log_group {
-                observed.log_group = Some(group);
-            }
-            if let Some(dashboard) = dashboard {
-                observed.dashboard = Some(dashboard);
-            }
-            let replanned = match refreshed {
-                false => first,
-                true => plan(guard, spec, observed),
-            };
-            // The fresh read may have shown alarms to write that the first plan did not.
-            let unread = owners_unread(&replanned, observed);
-            match unread.is_empty() || spec.suspend {
-                true => replanned,
-                // Boxed: the reconcile future stays small enough for a test thread.
-                false => match Box::pin(observe_alarms(cloudwatch, guard, &unread)).await {
-                    Ok(alarms) => {
-                        observed.alarms = alarms;
-                        plan(guard, spec, observed)
-                    }
-                    Err(source) => {
-                        let ObserveError { what, source } = alarms_error(guard, source);
-                        return Report::refused(guard, what, source);
-                    }
-                },
-            }
-        }
+        // Boxed: the reconcile future stays small enough for a test thread.
+        Ok(observed) => match Box::pin(plan_on_fresh_reads(
+            apigateway, cloudwatch, guard, spec, observed,
+        ))
+        .await
+        {
+            Ok(plan) => plan,
+            Err(refused) => return *refused,
+        },
         Err(_) => Plan::default(),
     };
-    let writes = !(dry_run || spec.suspend || plan.actions.is_empty());
+    let writes = mode == Mode::Apply && !spec.suspend && !plan.actions.is_empty();
     // The API's tags may have changed since the listing: an account's rules are checked on a
     // fresh read before every write, so a tag removed in AWS revokes the guard at once.
     if let (true, Some(tenancy), Ok(observed)) = (writes, tenancy, &observed) {
@@ -939,16 +833,16 @@ pub async fn reconcile_claimed(
     };
     // Verification reads what the stage serves now, after this reconcile's writes; a plan
     // (dry run) does not need it.
-    let metrics = match (&observed, dry_run) {
-        (Ok(observed), false) => Some(
+    let metrics = match (&observed, mode) {
+        (Ok(observed), Mode::Apply) => Some(
             cloudwatch
                 .stage_metrics(&observed.api.metric_stage(&spec.stage))
                 .await,
         ),
         _ => None,
     };
-    let objective = match (&observed, &spec.slo, dry_run) {
-        (Ok(observed), Some(slo), false) => cloudwatch
+    let objective = match (&observed, &spec.slo, mode) {
+        (Ok(observed), Some(slo), Mode::Apply) => cloudwatch
             .objective_metrics(&observed.api.metric_stage(&spec.stage), slo.window_days)
             .await
             .transpose(),
@@ -963,6 +857,146 @@ pub async fn reconcile_claimed(
         objective,
         deployment: None,
         account_id,
+    }
+}
+
+/// The account the guard's AwsAccount role reached (STS), checked against the account the
+/// AwsAccount names; `None` for the operator's own identity. A refusal is the whole report.
+async fn account_reached(
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+    tenancy: Option<&Tenancy>,
+) -> Result<Option<String>, Box<Report>> {
+    let Some(tenancy) = tenancy else {
+        return Ok(None);
+    };
+    let what = format!("AwsAccount {}", tenancy.account);
+    let id = match cloudwatch.account_id().await {
+        Ok(id) => id,
+        Err(source) => return Err(Box::new(Report::refused(guard, what, source))),
+    };
+    if let Err(source) = tenancy.check_reached(&id) {
+        let mut report = Report::refused(guard, what, source);
+        report.account_id = Some(id);
+        return Err(Box::new(report));
+    }
+    Ok(Some(id))
+}
+
+/// The plan for what was observed, made again on fresh reads of whatever it would write to:
+/// alarms may have been read from a shared listing up to a window old and their tags not at
+/// all, a log group is listed without tags, a dashboard's marker says whose it is, and route
+/// keys are kept up to an hour. A failed read of the alarms refuses the reconcile (the whole
+/// report); another failed read blocks only its own control.
+async fn plan_on_fresh_reads(
+    apigateway: &impl ApiGateway,
+    cloudwatch: &impl CloudWatch,
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    observed: &mut Observed,
+) -> Result<Plan, Box<Report>> {
+    let first = plan(guard, spec, observed);
+    // Alarms may have been read from a shared listing up to a window old, and their
+    // tags not at all; who owns an alarm is decided on a fresh read, tags included,
+    // before anything writes to it: the tags of the alarms the plan writes, and of
+    // those under a first name (the guard's to rename only if its tags say so).
+    let legacy = guard.legacy_alarm_names();
+    let mut with_tags = owners_unread(&first, observed);
+    with_tags.extend(
+        observed
+            .alarms
+            .iter()
+            .filter(|(alarm, tags)| tags.is_none() && legacy.contains(&alarm.name))
+            .map(|(alarm, _)| alarm.name.clone()),
+    );
+    let refresh_alarms = !spec.suspend
+        && ((touches(&first, Control::Alarms) && cloudwatch.forget(&guard.known_alarm_names()))
+            || !with_tags.is_empty());
+    // So are the log group (listed without tags; a group someone else made is never
+    // changed) and the dashboard (its marker says whose it is) before a write to them.
+    let log_group_tags_unread = matches!(
+        &observed.log_group,
+        Some(Ok(group)) if group.found.as_ref().is_some_and(|found| found.tags.is_none())
+    );
+    let refresh_log_group = log_group_written(&first).filter(|name| {
+        !spec.suspend && (cloudwatch.forget_log_group(name) || log_group_tags_unread)
+    });
+    let refresh_dashboard = spec.dashboard.as_ref().filter(|_| {
+        !spec.suspend
+            && touches(&first, Control::Dashboard)
+            && cloudwatch
+                .forget_dashboards(&[guard.dashboard_name(), guard.legacy_dashboard_name()])
+    });
+    // The route keys are kept up to an hour; an UpdateStage naming a route is planned
+    // on keys at most a window old.
+    let refresh_routes =
+        !spec.suspend && names_routes(&first) && apigateway.forget_route_keys(&observed.api.id);
+    // Boxed: they keep the whole reconcile future small enough for a test thread.
+    let (alarms, log_group, dashboard, route_keys) = tokio::join!(
+        Box::pin(async {
+            match refresh_alarms {
+                true => Some(observe_alarms(cloudwatch, guard, &with_tags).await),
+                false => None,
+            }
+        }),
+        Box::pin(async {
+            match refresh_log_group {
+                Some(name) => Some(cloudwatch.log_group(name).await),
+                None => None,
+            }
+        }),
+        Box::pin(async {
+            match refresh_dashboard {
+                Some(wanted) => Some(observe_dashboard(cloudwatch, guard, wanted.enabled).await),
+                None => None,
+            }
+        }),
+        Box::pin(async {
+            match refresh_routes {
+                true => Some(apigateway.route_keys(&observed.api.id).await),
+                false => None,
+            }
+        }),
+    );
+    let refreshed =
+        alarms.is_some() || log_group.is_some() || dashboard.is_some() || route_keys.is_some();
+    if route_keys.is_some() {
+        observed.route_keys = route_keys;
+    }
+    match alarms {
+        Some(Ok(alarms)) => observed.alarms = alarms,
+        Some(Err(source)) => {
+            let ObserveError { what, source } = alarms_error(guard, source);
+            return Err(Box::new(Report::refused(guard, what, source)));
+        }
+        None => {}
+    }
+    // A failed read stays in what was observed, blocking only its own control.
+    if let Some(group) = log_group {
+        observed.log_group = Some(group);
+    }
+    if let Some(dashboard) = dashboard {
+        observed.dashboard = Some(dashboard);
+    }
+    let replanned = match refreshed {
+        false => first,
+        true => plan(guard, spec, observed),
+    };
+    // The fresh read may have shown alarms to write that the first plan did not.
+    let unread = owners_unread(&replanned, observed);
+    if unread.is_empty() || spec.suspend {
+        return Ok(replanned);
+    }
+    // Boxed: the reconcile future stays small enough for a test thread.
+    match Box::pin(observe_alarms(cloudwatch, guard, &unread)).await {
+        Ok(alarms) => {
+            observed.alarms = alarms;
+            Ok(plan(guard, spec, observed))
+        }
+        Err(source) => {
+            let ObserveError { what, source } = alarms_error(guard, source);
+            Err(Box::new(Report::refused(guard, what, source)))
+        }
     }
 }
 
@@ -1176,7 +1210,7 @@ mod tests {
     async fn planned(aws: &Aws, yaml: &str) -> Plan {
         let spec: ApiGatewayGuardSpec =
             serde_yaml::from_str(&format!("httpApi: {{id: h1}}\nstage: $default\n{yaml}")).unwrap();
-        let report = Box::pin(reconcile(aws, aws, &guard(), &spec, true)).await;
+        let report = Box::pin(reconcile(aws, aws, &guard(), &spec, Mode::Plan)).await;
         assert!(report.observed.is_ok(), "{report:#?}");
         report.plan
     }

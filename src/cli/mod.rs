@@ -22,7 +22,7 @@ use crate::core::tenancy::{self, Tenancy};
 use crate::k8s::operator::{RunArgs, parse_duration};
 use crate::k8s::telemetry::{LogFormat, init_logging};
 use crate::reconcile::discovery::discover;
-use crate::reconcile::{self, Scope, other_kind_hint};
+use crate::reconcile::{self, Mode, Scope, other_kind_hint};
 
 // Guards read from YAML files, checked as the API server would. Uses: core.
 pub mod manifest;
@@ -233,9 +233,9 @@ pub async fn run(tool: Tool) -> ExitCode {
     init_logging(LogFormat::Text, "warn,aws_config=error");
     exit_code(match tool {
         Tool::Crdgen { dir } => crdgen(dir.as_deref()),
-        Tool::Plan(args) => run_guards(&args, true).await,
+        Tool::Plan(args) => run_guards(&args, Mode::Plan).await,
         Tool::Diagnose(args) => diagnose(&args).await,
-        Tool::Reconcile { args, .. } => run_guards(&args, false).await,
+        Tool::Reconcile { args, .. } => run_guards(&args, Mode::Apply).await,
         Tool::Verify(args) => verify::verify(&args).await,
     })
 }
@@ -352,7 +352,7 @@ fn quote_yaml11_booleans(yaml: &str) -> String {
     out
 }
 
-async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
+async fn run_guards(args: &FileArgs, mode: Mode) -> Result<bool, String> {
     let manifest::Manifest {
         mut guards,
         accounts,
@@ -393,7 +393,7 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
         }
     }
     for policy in &policies {
-        match expand(&regional, policy, &guards, &account_access, dry_run).await {
+        match expand(&regional, policy, &guards, &account_access, mode).await {
             Ok(children) => guards.extend(children),
             Err(message) => {
                 all_ok = false;
@@ -407,7 +407,7 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
         let guard = guard.clone();
         async move {
             let calls = CallLog::default();
-            let report = reconcile::guard(scope, regional, &guard, dry_run, &calls).await;
+            let report = reconcile::guard(scope, regional, &guard, mode, &calls).await;
             (report, calls.snapshot())
         }
     };
@@ -420,7 +420,7 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
     let mut out = std::io::stdout().lock();
     let mut costs = crate::core::cost::MonthlyCost::default();
     for (guard, (report, calls)) in guards.iter().zip(&runs) {
-        let ok = if dry_run {
+        let ok = if mode == Mode::Plan {
             let ok = print_plan(&mut out, report);
             if let Ok(observed) = &report.observed {
                 let cost = crate::core::cost::monthly(&report.guard, &guard.spec, &observed.api);
@@ -437,7 +437,7 @@ async fn run_guards(args: &FileArgs, dry_run: bool) -> Result<bool, String> {
     // What guarding the file's stages costs, a policy's among them, before it is applied.
     // Not for a plan that read no guard's API: a total of none says nothing.
     let costed = runs.iter().filter(|(r, _)| r.observed.is_ok()).count();
-    if dry_run && costed > 0 {
+    if mode == Mode::Plan && costed > 0 {
         let _ = writeln!(
             out,
             "{costed} guard(s) cost {costs} at CloudWatch's list prices (those of us-east-1, \
@@ -465,7 +465,7 @@ async fn expand(
     policy: &ApiGatewayGuardPolicy,
     explicit: &[ApiGatewayGuard],
     access: &impl Fn(Option<&str>) -> Result<(Identity, Option<Tenancy>), AwsError>,
-    dry_run: bool,
+    mode: Mode,
 ) -> Result<Vec<ApiGatewayGuard>, String> {
     let (identity, _) = access(policy.spec.account.as_deref()).map_err(|e| e.to_string())?;
     let calls = CallLog::default();
@@ -520,9 +520,9 @@ async fn expand(
     }
     // A plan's stdout is the review; a reconcile's is the guards' statuses as YAML.
     for line in lines {
-        match dry_run {
-            true => println!("{line}"),
-            false => eprintln!("{line}"),
+        match mode {
+            Mode::Plan => println!("{line}"),
+            Mode::Apply => eprintln!("{line}"),
         }
     }
     Ok(children)

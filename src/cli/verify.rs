@@ -83,7 +83,8 @@ pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
         for (guard, judged) in guards.iter().zip(judged.iter_mut()) {
             let id = GuardId::of(guard);
             let calls = CallLog::default();
-            let report = reconcile::guard(&scope, &regional, guard, true, &calls).await;
+            let report =
+                reconcile::guard(&scope, &regional, guard, reconcile::Mode::Plan, &calls).await;
             if let Err(err) = &report.observed {
                 println!("{id}: {err}");
                 all_ok = false;

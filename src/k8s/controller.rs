@@ -360,7 +360,7 @@ async fn apply(
         &ctx.scope(),
         &ctx.aws,
         guard,
-        false,
+        reconcile::Mode::Apply,
         &calls,
     ))
     .await;

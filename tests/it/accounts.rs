@@ -10,6 +10,7 @@ use apigw_guard::aws::{CallLog, Limit, Quota, RateLimits, RegionalClients};
 use apigw_guard::core::crd::{ApiGatewayGuard, AwsAccount};
 use apigw_guard::core::model::GuardId;
 use apigw_guard::core::tenancy::{self, Tenancy};
+use apigw_guard::reconcile::Mode;
 use apigw_guard::reconcile::reconcile_claimed;
 use support::REGION;
 
@@ -233,7 +234,7 @@ async fn run(
         &cloudwatch,
         &id,
         &guard.spec,
-        false,
+        Mode::Apply,
         |_| None,
         tenancy.as_ref(),
     ))

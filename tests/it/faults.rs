@@ -12,6 +12,7 @@ use apigw_guard::core::model::GuardId;
 use apigw_guard::core::model::Identity;
 use apigw_guard::core::report::Report;
 use apigw_guard::core::status;
+use apigw_guard::reconcile::Mode;
 use apigw_guard::reconcile::reconcile;
 use aws_config::retry::RetryConfig;
 use support::REGION;
@@ -125,8 +126,14 @@ async fn guards_converge_through_faults_and_one_failing_guard_does_not_stop_the_
             proxy.heal();
         }
         for (i, name) in names.iter().enumerate() {
-            let report =
-                reconcile(&apigateway, &cloudwatch, &guard(name), &spec(name), false).await;
+            let report = reconcile(
+                &apigateway,
+                &cloudwatch,
+                &guard(name),
+                &spec(name),
+                Mode::Apply,
+            )
+            .await;
             let status = status::build(
                 &spec(name),
                 Some(1),
@@ -166,7 +173,14 @@ async fn guards_converge_through_faults_and_one_failing_guard_does_not_stop_the_
             "{name}: exactly the guard's three alarms, no duplicates"
         );
         let mark = calls.len();
-        let report = reconcile(&apigateway, &cloudwatch, &guard(name), &spec(name), false).await;
+        let report = reconcile(
+            &apigateway,
+            &cloudwatch,
+            &guard(name),
+            &spec(name),
+            Mode::Apply,
+        )
+        .await;
         assert!(report.plan.is_in_sync(), "{name}: {:?}", report.plan);
         assert!(
             calls.since(mark).iter().all(|c| !c.write),
@@ -193,7 +207,7 @@ async fn a_throttled_write_is_reported_as_retryable_with_the_wait_aws_asked_for(
         &cloudwatch,
         &guard("throttled"),
         &spec("throttled"),
-        false,
+        Mode::Apply,
     )
     .await;
     let failed: Vec<_> = report
@@ -255,14 +269,14 @@ async fn a_throttled_rollback_is_tried_again_and_a_refused_one_is_reported() {
                     let id = guard(name);
                     // Boxed: a test thread's stack is small, and the reconcile future is not.
                     let report =
-                        Box::pin(reconcile(apigateway, cloudwatch, &id, &spec, false)).await;
+                        Box::pin(reconcile(apigateway, cloudwatch, &id, &spec, Mode::Apply)).await;
                     Box::pin(verify_deployment(
                         apigateway,
                         cloudwatch,
                         &spec,
                         &report,
                         previous.as_ref(),
-                        false,
+                        Mode::Apply,
                     ))
                     .await
                     .unwrap()

@@ -10,6 +10,7 @@ use apigw_guard::core::model::Identity;
 use apigw_guard::core::model::{GuardId, OWNER_TAG};
 use apigw_guard::core::report::Report;
 use apigw_guard::core::status;
+use apigw_guard::reconcile::Mode;
 use apigw_guard::reconcile::reconcile;
 use aws_config::SdkConfig;
 use support::{REGION, REGION_WITHOUT_LOG_ROLE};
@@ -85,7 +86,7 @@ alarms:
             &self.cloudwatch,
             &self.guard,
             spec,
-            false,
+            Mode::Apply,
         ))
         .await;
         let status = status::build(spec, Some(1), &report, None, "now");
@@ -955,7 +956,8 @@ alarms: {}
         let (apigateway, cloudwatch, guard, calls) = (&apigateway, &cloudwatch, &guard, &calls);
         async move {
             let mark = calls.len();
-            let report = Box::pin(reconcile(apigateway, cloudwatch, guard, &spec, false)).await;
+            let report =
+                Box::pin(reconcile(apigateway, cloudwatch, guard, &spec, Mode::Apply)).await;
             let status = status::build(&spec, Some(1), &report, None, "now");
             (report, status, calls.since(mark))
         }
@@ -1102,7 +1104,14 @@ stageThrottle:
     .unwrap();
     let run = || async {
         let mark = calls.len();
-        let report = Box::pin(reconcile(&apigateway, &cloudwatch, &guard, &spec, false)).await;
+        let report = Box::pin(reconcile(
+            &apigateway,
+            &cloudwatch,
+            &guard,
+            &spec,
+            Mode::Apply,
+        ))
+        .await;
         let status = status::build(&spec, Some(1), &report, None, "now");
         (report, status, calls.since(mark))
     };
@@ -1186,7 +1195,14 @@ async fn an_access_log_group_the_guard_did_not_make_is_used_and_left_alone() {
         "httpApi: {{id: {api_id}}}\nstage: prod\naccessLogging: {{logGroupName: /team/http-theirs, retentionDays: 90}}\n"
     ))
     .unwrap();
-    let report = Box::pin(reconcile(&apigateway, &cloudwatch, &guard, &spec, false)).await;
+    let report = Box::pin(reconcile(
+        &apigateway,
+        &cloudwatch,
+        &guard,
+        &spec,
+        Mode::Apply,
+    ))
+    .await;
     assert_eq!(writes(&calls.since(0)), ["UpdateStage"], "{report:#?}");
     let described = logs
         .describe_log_groups()
@@ -1416,7 +1432,7 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
                 &spec,
                 &report,
                 previous.as_ref(),
-                false,
+                Mode::Apply,
             )
             .await
             .unwrap();
@@ -1473,7 +1489,7 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
         &off,
         &report,
         Some(&after.status),
-        false,
+        Mode::Apply,
     )
     .await
     .unwrap();
@@ -1488,7 +1504,7 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
         &off,
         &report,
         Some(&opened.status),
-        false,
+        Mode::Apply,
     )
     .await
     .unwrap();
@@ -1546,7 +1562,7 @@ async fn a_window_starts_at_the_deployment_however_the_stage_changed_after_it() 
                 spec,
                 &report,
                 previous.as_ref(),
-                false,
+                Mode::Apply,
             );
             Box::pin(verified).await.unwrap().status
         }
@@ -1664,7 +1680,14 @@ async fn apis_of_any_name_are_guarded_on_the_name_api_gateway_publishes() {
             "restApi: {{id: {api_id}}}\nstage: prod\nalarms: {{}}\ndashboard: {{}}\nslo: {{availability: 99.9, countAlarm: true, latency: {{thresholdMs: 1000, objective: 99}}}}\n"
         ))
         .unwrap();
-        let report = Box::pin(reconcile(&apigateway, &cloudwatch, &guard, &spec, false)).await;
+        let report = Box::pin(reconcile(
+            &apigateway,
+            &cloudwatch,
+            &guard,
+            &spec,
+            Mode::Apply,
+        ))
+        .await;
         let status = status::build(&spec, Some(1), &report, None, "now");
         assert_eq!(
             condition(&status, "Ready").0,

@@ -13,6 +13,7 @@ use apigw_guard::core::model::{
     AlarmConfig, ApiKind, AwsError, GuardId, GuardedApi, ObjectiveMetrics, ObservedAlarm,
     ObservedLogGroup, PatchOp, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
 };
+use apigw_guard::reconcile::Mode;
 use apigw_guard::reconcile::reconcile;
 use aws_config::SdkConfig;
 use support::REGION;
@@ -307,7 +308,7 @@ async fn a_reconcile_killed_after_any_write_converges_on_restart() {
         &cloudwatch,
         &guard(reference),
         &spec(reference),
-        false,
+        Mode::Apply,
     ))
     .await;
     let writes = report.outcomes.len();
@@ -336,7 +337,7 @@ async fn a_reconcile_killed_after_any_write_converges_on_restart() {
             &dying_cloudwatch,
             &guard(&name),
             &spec(&name),
-            false,
+            Mode::Apply,
         ))
         .await;
         let done = killed.outcomes.iter().filter(|o| o.result.is_ok()).count();
@@ -346,7 +347,15 @@ async fn a_reconcile_killed_after_any_write_converges_on_restart() {
         );
 
         let (id, wanted) = (guard(&name), spec(&name));
-        let again = || Box::pin(reconcile(&apigateway, &cloudwatch, &id, &wanted, false));
+        let again = || {
+            Box::pin(reconcile(
+                &apigateway,
+                &cloudwatch,
+                &id,
+                &wanted,
+                Mode::Apply,
+            ))
+        };
         let restarted = again().await;
         assert!(
             restarted.plan.blockers.is_empty(),

@@ -12,6 +12,7 @@ use apigw_guard::core::report::Report;
 use apigw_guard::core::tenancy::OwnIdentity;
 use apigw_guard::k8s::tenants::{Cluster, Tenants};
 use apigw_guard::reconcile;
+use apigw_guard::reconcile::Mode;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::PartialObjectMeta;
@@ -105,14 +106,14 @@ async fn in_cluster(regional: &RegionalClients, case: &Case) -> Result<(), Strin
         aws: regional,
     };
     let judged = guards.last().unwrap();
-    verdict(&reconcile::guard(&scope, regional, judged, true, &CallLog::default()).await)
+    verdict(&reconcile::guard(&scope, regional, judged, Mode::Plan, &CallLog::default()).await)
 }
 
 async fn from_file(regional: &RegionalClients, case: &Case) -> Result<(), String> {
     let (accounts, guards) = parsed(case);
     let scope = File::of(regional, &guards, &accounts).await;
     let judged = guards.last().unwrap();
-    verdict(&reconcile::guard(&scope, regional, judged, true, &CallLog::default()).await)
+    verdict(&reconcile::guard(&scope, regional, judged, Mode::Plan, &CallLog::default()).await)
 }
 
 #[tokio::test]

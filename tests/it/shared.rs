@@ -14,6 +14,7 @@ use apigw_guard::core::model::GuardId;
 use apigw_guard::core::model::Identity;
 use apigw_guard::core::report::Report;
 use apigw_guard::core::status;
+use apigw_guard::reconcile::Mode;
 use apigw_guard::reconcile::reconcile;
 use aws_config::SdkConfig;
 use futures::future::join_all;
@@ -75,7 +76,7 @@ async fn round(
                 cloudwatch,
                 &guard(name),
                 &spec(name, region),
-                false,
+                Mode::Apply,
             )
             .await
         }
@@ -290,7 +291,7 @@ async fn a_usage_plan_change_queued_behind_the_quota_holds_back_no_other_control
             &cloudwatch,
             &guard(name),
             &spec(name, region),
-            false,
+            Mode::Apply,
         )
         .await;
         statuses.push(status::build(
@@ -406,7 +407,7 @@ stageThrottle:
                 &cloudwatch,
                 &guard("kept-routes"),
                 &spec,
-                false,
+                Mode::Apply,
             ))
             .await;
             let made = calls.snapshot();
