@@ -263,56 +263,7 @@ pub async fn diagnose(
             Vec::new()
         }
     };
-    let mut lambda_functions = Vec::new();
-    let functions: BTreeSet<&str> = integrations
-        .iter()
-        .filter_map(|i| i.uri.as_deref().and_then(lambda_arn))
-        .collect();
-    for arn in functions {
-        match aws.function(arn).await {
-            Ok(function) => lambda_functions.push(function),
-            Err(err) => findings.push(finding(
-                3,
-                Kind::Unavailable,
-                format!("Lambda function {}: {err}", function_name(arn)),
-            )),
-        }
-    }
-    // The longest integration timeout of the methods calling each URL.
-    let mut targets: BTreeMap<String, Duration> = BTreeMap::new();
-    for integration in integrations.iter().filter(|i| i.kind.starts_with("HTTP")) {
-        let uri = integration.uri.as_deref().unwrap_or("?");
-        let what = format!("{} {} calls {uri}", integration.method, integration.path);
-        match probe::url_of(uri) {
-            _ if integration.vpc_link.is_some() => findings.push(finding(
-                3,
-                Kind::Info,
-                format!(
-                    "{what} through {}: not probed, it is only reachable inside its VPC",
-                    match integration.vpc_link.as_deref() {
-                        Some("") | None => "a VPC link".to_owned(),
-                        Some(id) => format!("VPC link {id}"),
-                    }
-                ),
-            )),
-            None => findings.push(finding(
-                3,
-                Kind::Info,
-                format!("{what}: not probed, its host is only known at request time"),
-            )),
-            Some(_) if !probe => findings.push(finding(
-                3,
-                Kind::Info,
-                format!("{what}: not probed (--probe sends it a HEAD request)"),
-            )),
-            Some(url) => {
-                let longest = targets.entry(url).or_default();
-                *longest = (*longest).max(runbook::integration_timeout(kind, integration));
-            }
-        }
-    }
-    let targets: Vec<(String, Duration)> = targets.into_iter().collect();
-    let probes = probe::probe_all(&targets).await;
+    let (lambda_functions, probes) = backends(aws, kind, &integrations, probe, &mut findings).await;
 
     // Step 4: throttles.
     let stage_throttle = settings.all_methods.rate_limit.map(|rate_limit| Throttle {
@@ -370,6 +321,68 @@ pub async fn diagnose(
     };
     judge(&mut diagnosis, metrics.as_ref(), log.evidence);
     Ok(diagnosis)
+}
+
+/// Step 3: the Lambda functions the integrations call, and (with `probe`) a HEAD request to
+/// each HTTP backend reachable from here, allowed the longest integration timeout of the
+/// methods calling it.
+async fn backends(
+    aws: &SdkDiagnostics,
+    kind: ApiKind,
+    integrations: &[MethodIntegration],
+    probe: bool,
+    findings: &mut Vec<Finding>,
+) -> (Vec<LambdaFunction>, Vec<Probe>) {
+    let mut lambda_functions = Vec::new();
+    let functions: BTreeSet<&str> = integrations
+        .iter()
+        .filter_map(|i| i.uri.as_deref().and_then(lambda_arn))
+        .collect();
+    for arn in functions {
+        match aws.function(arn).await {
+            Ok(function) => lambda_functions.push(function),
+            Err(err) => findings.push(finding(
+                3,
+                Kind::Unavailable,
+                format!("Lambda function {}: {err}", function_name(arn)),
+            )),
+        }
+    }
+    // The longest integration timeout of the methods calling each URL.
+    let mut targets: BTreeMap<String, Duration> = BTreeMap::new();
+    for integration in integrations.iter().filter(|i| i.kind.starts_with("HTTP")) {
+        let uri = integration.uri.as_deref().unwrap_or("?");
+        let what = format!("{} {} calls {uri}", integration.method, integration.path);
+        match probe::url_of(uri) {
+            _ if integration.vpc_link.is_some() => findings.push(finding(
+                3,
+                Kind::Info,
+                format!(
+                    "{what} through {}: not probed, it is only reachable inside its VPC",
+                    match integration.vpc_link.as_deref() {
+                        Some("") | None => "a VPC link".to_owned(),
+                        Some(id) => format!("VPC link {id}"),
+                    }
+                ),
+            )),
+            None => findings.push(finding(
+                3,
+                Kind::Info,
+                format!("{what}: not probed, its host is only known at request time"),
+            )),
+            Some(_) if !probe => findings.push(finding(
+                3,
+                Kind::Info,
+                format!("{what}: not probed (--probe sends it a HEAD request)"),
+            )),
+            Some(url) => {
+                let longest = targets.entry(url).or_default();
+                *longest = (*longest).max(runbook::integration_timeout(kind, integration));
+            }
+        }
+    }
+    let targets: Vec<(String, Duration)> = targets.into_iter().collect();
+    (lambda_functions, probe::probe_all(&targets).await)
 }
 
 /// What step 2 read from the stage's log.
@@ -1005,6 +1018,16 @@ pub fn render_text(d: &Diagnosis) -> String {
         d.region,
         d.window_seconds
     );
+    write_metrics(&mut out, d);
+    write_logs(&mut out, d);
+    write_backends(&mut out, d);
+    write_configuration(&mut out, d);
+    write_verdict(&mut out, d);
+    out
+}
+
+/// Step 1: the stage's CloudWatch metrics, and its worst minute (or longer period).
+fn write_metrics(out: &mut String, d: &Diagnosis) {
     let _ = writeln!(out, "\nStep 1: CloudWatch metrics");
     match &d.metrics {
         Some(m) => {
@@ -1041,6 +1064,10 @@ pub fn render_text(d: &Diagnosis) -> String {
             );
         }
     }
+}
+
+/// Step 2: what the execution logs (REST) or access logs say.
+fn write_logs(out: &mut String, d: &Diagnosis) {
     let group = d.log_group.as_deref().unwrap_or("none");
     match d.api_kind.profile().execution_logs {
         true => {
@@ -1086,6 +1113,10 @@ pub fn render_text(d: &Diagnosis) -> String {
             );
         }
     }
+}
+
+/// Step 3: the Lambda functions and HTTP backends behind the stage.
+fn write_backends(out: &mut String, d: &Diagnosis) {
     let _ = writeln!(out, "\nStep 3: backends");
     if d.lambda_functions.is_empty() && d.probes.is_empty() {
         let _ = writeln!(
@@ -1119,6 +1150,10 @@ pub fn render_text(d: &Diagnosis) -> String {
         };
         let _ = writeln!(out, "  HEAD {}: {outcome}", p.url);
     }
+}
+
+/// Step 4: integrations and their timeouts, throttles, the account's settings.
+fn write_configuration(out: &mut String, d: &Diagnosis) {
     let _ = writeln!(out, "\nStep 4: configuration");
     for i in &d.integrations {
         let _ = writeln!(
@@ -1174,6 +1209,10 @@ pub fn render_text(d: &Diagnosis) -> String {
         }
         let _ = writeln!(out);
     }
+}
+
+/// The findings, the likely cause and its resolution.
+fn write_verdict(out: &mut String, d: &Diagnosis) {
     let _ = writeln!(out, "\nFindings");
     for f in &d.findings {
         let kind = match f.kind {
@@ -1198,7 +1237,6 @@ pub fn render_text(d: &Diagnosis) -> String {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

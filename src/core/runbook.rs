@@ -257,13 +257,24 @@ pub struct Classification {
 /// timeout and the throttles, and only then the window's averages, which a short episode in
 /// a long window dilutes. A throttle never explains an HTTP API's 5XX: it answers 429.
 pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
-    let api = limits.api;
-    let profile = api.profile();
-    let decided = |class, decided_by: String| Classification {
+    let (class, decided_by) = from_logs(evidence, limits.api)
+        .or_else(|| from_figures(evidence, limits))
+        .unwrap_or_else(|| {
+            (
+                ErrorClass::Backend,
+                "no log line, probe or figure points at a timeout or a throttle".to_owned(),
+            )
+        });
+    Classification {
         class,
-        api,
+        api: limits.api,
         decided_by,
-    };
+    }
+}
+
+/// The class most of the 5XX responses or API Gateway's own log lines name, and why.
+fn from_logs(evidence: &Evidence, api: ApiKind) -> Option<(ErrorClass, String)> {
+    let profile = api.profile();
     // Ties go to the class listed first (ErrorClass's order: 504, 503, 502, 500).
     let most = |counts: BTreeMap<ErrorClass, usize>| {
         counts
@@ -284,7 +295,7 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
             .map(u16::to_string)
             .collect();
         let of_class = of_class.join("/");
-        return decided(
+        return Some((
             class,
             match profile.execution_logs {
                 true => format!(
@@ -306,7 +317,7 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
                     }
                 ),
             },
-        );
+        ));
     }
     if let Some((class, n)) = most(evidence.messages.clone()) {
         let phrases: Vec<&str> = LOG_PHRASES
@@ -314,7 +325,7 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
             .filter(|(_, c)| *c == class)
             .map(|(phrase, _)| *phrase)
             .collect();
-        return decided(
+        return Some((
             class,
             match profile.execution_logs {
                 true => format!(
@@ -329,16 +340,23 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
                     integration_timeout_ms(api) / 1000.0
                 ),
             },
-        );
+        ));
     }
+    None
+}
+
+/// The class a probe, the busiest period or the window's figures point at, and why: a
+/// timeout near the integration limit, or traffic near the tightest throttle.
+fn from_figures(evidence: &Evidence, limits: &Limits) -> Option<(ErrorClass, String)> {
+    let api = limits.api;
     if evidence.probe_timeouts > 0 {
-        return decided(
+        return Some((
             ErrorClass::GatewayTimeout,
             format!(
                 "{} backend(s) did not answer a probe within the integration timeout",
                 evidence.probe_timeouts
             ),
-        );
+        ));
     }
     let timeout_s = integration_timeout_ms(api) / 1000.0;
     // A throttle explains 5XX only where it answers with one (REST: 503; HTTP: 429).
@@ -350,19 +368,19 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
             .integration_latency_p99
             .filter(|p| nears_timeout(api, *p))
         {
-            return decided(
+            return Some((
                 ErrorClass::GatewayTimeout,
                 format!(
                     "the slowest {}: p99 IntegrationLatency {p99:.0} ms nears the {timeout_s:.0} \
                      s integration timeout",
                     peaks.unit()
                 ),
-            );
+            ));
         }
         if let (Some(rate), Some(limit)) = (peaks.rate, tightest)
             && rate >= NEAR_LIMIT * limit
         {
-            return decided(
+            return Some((
                 ErrorClass::Throttled,
                 format!(
                     "the busiest {}: {rate:.1} requests/s against a limit of {} requests/s \
@@ -372,7 +390,7 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
                     throttle_limit(limits.stage),
                     throttle_limit(limits.usage_plan)
                 ),
-            );
+            ));
         }
     }
     if let Some(metrics) = &evidence.window {
@@ -380,17 +398,17 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
             .integration_latency_p99
             .filter(|p| nears_timeout(api, *p))
         {
-            return decided(
+            return Some((
                 ErrorClass::GatewayTimeout,
                 format!(
                     "p99 IntegrationLatency {p99:.0} ms over the window nears the {timeout_s:.0} s \
                      integration timeout"
                 ),
-            );
+            ));
         }
         let rate = metrics.count.unwrap_or(0.0) / f64::from(metrics.period.max(1));
         if let Some(limit) = tightest.filter(|limit| rate >= NEAR_LIMIT * limit) {
-            return decided(
+            return Some((
                 ErrorClass::Throttled,
                 format!(
                     "{rate:.1} requests/s on average against a limit of {limit} requests/s \
@@ -398,13 +416,10 @@ pub fn classify(evidence: &Evidence, limits: &Limits) -> Classification {
                     throttle_limit(limits.stage),
                     throttle_limit(limits.usage_plan)
                 ),
-            );
+            ));
         }
     }
-    decided(
-        ErrorClass::Backend,
-        "no log line, probe or figure points at a timeout or a throttle".to_owned(),
-    )
+    None
 }
 
 /// The class a 5XX status stands for on an API of the kind.

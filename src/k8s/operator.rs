@@ -14,8 +14,8 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::aws::AwsArgs;
 use crate::aws::SHARED_READ_WINDOW;
+use crate::aws::{AwsArgs, RegionalClients};
 use crate::core::crd::ApiGatewayGuard;
 use crate::core::tenancy::OwnIdentity;
 use crate::k8s::accounts;
@@ -133,6 +133,253 @@ fn sharing_window(args: &RunArgs) -> std::time::Duration {
     window
 }
 
+/// The leadership this replica holds through the Lease: told by `leader`, renewed by
+/// `task`, and watched by `loss`, which stops the replica when it is lost (true then).
+struct Lease {
+    leader: watch::Receiver<bool>,
+    task: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
+    loss: tokio::task::JoinHandle<bool>,
+}
+
+/// Waits until this replica leads (or is stopped first): only the leader reconciles.
+async fn lead(
+    args: &RunArgs,
+    client: &Client,
+    identity: &str,
+    stop_tx: &watch::Sender<bool>,
+) -> Result<Lease, String> {
+    let namespace = args
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+        .with_namespace(&namespace)
+        .with_identity(identity)
+        .with_duration(LEASE_SECONDS)
+        .with_grace(LEASE_GRACE_SECONDS)
+        .with_field_manager(format!("{FIELD_MANAGER}-lease"))
+        .build()
+        .await
+        .map_err(|e| format!("leader election: {e}"))?;
+    let (mut leader, task) = manager.watch().await;
+    info!(lease = %args.lease_name, %namespace, %identity, "waiting for leadership");
+    let mut stop = stopped_rx(stop_tx);
+    tokio::select! {
+        result = leader.wait_for(|is_leader| *is_leader) => {
+            result.map_err(|e| format!("leader election stopped: {e}"))?;
+        }
+        _ = stop.wait_for(|stop| *stop) => {}
+    }
+    let stop_on_loss = stop_tx.clone();
+    let mut watch_leader = leader.clone();
+    let loss = tokio::spawn(async move {
+        let lost = watch_leader.wait_for(|is_leader| !*is_leader).await.is_ok();
+        if lost {
+            warn!("lost leadership: stopping so that the new leader alone writes");
+            let _ = stop_on_loss.send(true);
+        }
+        lost
+    });
+    Ok(Lease { leader, task, loss })
+}
+
+impl Lease {
+    /// Ends the leadership: releases the Lease so a standby takes over at once. True when it
+    /// had been lost already.
+    async fn end(self) -> bool {
+        let Lease { leader, task, loss } = self;
+        let lost = match loss.is_finished() {
+            true => loss.await.unwrap_or(false),
+            false => {
+                loss.abort();
+                false
+            }
+        };
+        // Closing the channel ends the lease task.
+        drop(leader);
+        if let Ok(Ok(manager)) = task.await
+            && let Err(err) = manager.release().await
+        {
+            warn!(error = %err, "could not release the lease");
+        }
+        lost
+    }
+}
+
+/// What runs while this replica leads: the three controllers and, with queues, the events
+/// inbox.
+struct Running {
+    ctx: Arc<Context>,
+    accounts_ctx: Arc<accounts::Context>,
+    policies_ctx: Arc<policies::Context>,
+    writers: Writers,
+    api: Api<ApiGatewayGuard>,
+    queues: Vec<(String, aws_sdk_sqs::Client)>,
+    health: Option<Arc<EventsHealth>>,
+    guard_store: kube::runtime::reflector::Store<ApiGatewayGuard>,
+    metrics: Arc<Metrics>,
+}
+
+impl Running {
+    /// The controllers' contexts and stores, sharing `aws`'s clients and reads.
+    async fn new(
+        args: &RunArgs,
+        client: &Client,
+        aws: Arc<RegionalClients>,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let accounts_ctx = Arc::new(accounts::Context {
+            client: client.clone(),
+            aws: args.aws.clients().await,
+            recorder: recorder.clone(),
+            metrics: metrics.clone(),
+            resync: args.resync_interval,
+            retry: Default::default(),
+        });
+        let (guards, guard_writer) = kube::runtime::reflector::store();
+        let (account_store, account_writer) = kube::runtime::reflector::store();
+        let (namespaces, namespace_writer) = kube::runtime::reflector::store();
+        let tenants = Arc::new(Tenants::new(
+            account_store,
+            namespaces,
+            args.own_identity_namespaces.clone(),
+        ));
+        let guard_store = guard_writer.as_reader();
+        let mut ctx = Context::new(
+            client.clone(),
+            aws.clone(),
+            recorder.clone(),
+            metrics.clone(),
+            args.resync_interval,
+            guards,
+            tenants.clone(),
+        )
+        .with_concurrency(args.concurrency);
+        // Events flowing from queues make polling the safety net.
+        let health = (!args.events_queue_urls.is_empty()).then(|| {
+            Arc::new(EventsHealth::new(
+                args.events_resync,
+                args.events_max_silence,
+            ))
+        });
+        if let Some(health) = &health {
+            ctx = ctx.with_events(health.clone());
+        }
+        let ctx = Arc::new(ctx);
+        let queues: Vec<_> = args
+            .events_queue_urls
+            .iter()
+            .map(|url| (url.clone(), aws.sqs(url)))
+            .collect();
+        let policies_ctx = Arc::new(policies::Context::new(
+            client.clone(),
+            aws.clone(),
+            recorder.clone(),
+            metrics.clone(),
+            args.discovery_interval,
+            tenants.clone(),
+            guard_store.clone(),
+        ));
+        let writers = Writers {
+            guards: guard_writer,
+            accounts: account_writer,
+            namespaces: namespace_writer,
+        };
+        let api: Api<ApiGatewayGuard> = match &args.namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        };
+        Running {
+            ctx,
+            accounts_ctx,
+            policies_ctx,
+            writers,
+            api,
+            queues,
+            health,
+            guard_store,
+            metrics,
+        }
+    }
+
+    /// Runs the controllers until a stop, then lets the reconciles in flight finish for at
+    /// most `SHUTDOWN_GRACE`.
+    async fn until(self, args: &RunArgs, client: &Client, stop_tx: &watch::Sender<bool>) {
+        let Running {
+            ctx,
+            accounts_ctx,
+            policies_ctx,
+            writers,
+            api,
+            queues,
+            health,
+            guard_store,
+            metrics,
+        } = self;
+        let stopped = || {
+            let mut rx = stopped_rx(stop_tx);
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        info!(namespace = ?args.namespace, resync = ?args.resync_interval, "controller starting");
+        let watch = match &args.selector {
+            Some(selector) => watcher::Config::default().labels(selector),
+            None => watcher::Config::default(),
+        };
+        let policies_api = match &args.namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        };
+        let (policy_store, policy_writer) = kube::runtime::reflector::store();
+        let triggers = match health {
+            None => Triggers::none(),
+            Some(health) => Inbox {
+                queues,
+                guards: ctx.clone(),
+                guard_store,
+                policies: policies_ctx.clone(),
+                policy_store,
+                health,
+                metrics: metrics.clone(),
+            }
+            .start(),
+        };
+        let guards = controller::run(
+            ctx,
+            api,
+            watch.clone(),
+            writers,
+            (triggers.guards, triggers.all_guards),
+            stopped(),
+        );
+        let policies = policies::run(
+            policies_ctx,
+            policies_api,
+            watch,
+            policy_writer,
+            triggers.policies,
+            stopped(),
+        );
+        let controllers = async {
+            tokio::join!(guards, accounts::run(accounts_ctx, stopped()), policies);
+        };
+        let mut stop = stopped_rx(stop_tx);
+        let grace = async {
+            let _ = stop.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            () = controllers => {}
+            () = grace => warn!(
+                grace = ?SHUTDOWN_GRACE,
+                "reconciles still running after the stop's grace: leaving them"
+            ),
+        }
+    }
+}
+
 /// Resolves when SIGTERM or Ctrl-C arrives.
 async fn terminated() {
     let mut sigterm =
@@ -195,180 +442,21 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         instance: Some(identity.clone()),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let accounts_ctx = Arc::new(accounts::Context {
-        client: client.clone(),
-        aws: args.aws.clients().await,
-        recorder: recorder.clone(),
-        metrics: metrics.clone(),
-        resync: args.resync_interval,
-        retry: Default::default(),
-    });
-    let (guards, guard_writer) = kube::runtime::reflector::store();
-    let (account_store, account_writer) = kube::runtime::reflector::store();
-    let (namespaces, namespace_writer) = kube::runtime::reflector::store();
-    let tenants = Arc::new(Tenants::new(
-        account_store,
-        namespaces,
-        args.own_identity_namespaces.clone(),
-    ));
-    let guard_store = guard_writer.as_reader();
-    let mut ctx = Context::new(
-        client.clone(),
-        aws.clone(),
-        recorder.clone(),
-        metrics.clone(),
-        args.resync_interval,
-        guards,
-        tenants.clone(),
-    )
-    .with_concurrency(args.concurrency);
-    // Events flowing from queues make polling the safety net.
-    let health = (!args.events_queue_urls.is_empty()).then(|| {
-        Arc::new(EventsHealth::new(
-            args.events_resync,
-            args.events_max_silence,
-        ))
-    });
-    if let Some(health) = &health {
-        ctx = ctx.with_events(health.clone());
-    }
-    let ctx = Arc::new(ctx);
-    let queues: Vec<_> = args
-        .events_queue_urls
-        .iter()
-        .map(|url| (url.clone(), aws.sqs(url)))
-        .collect();
-    let policies_ctx = Arc::new(policies::Context::new(
-        client.clone(),
-        aws.clone(),
-        recorder.clone(),
-        metrics.clone(),
-        args.discovery_interval,
-        tenants.clone(),
-        guard_store.clone(),
-    ));
-    let writers = Writers {
-        guards: guard_writer,
-        accounts: account_writer,
-        namespaces: namespace_writer,
-    };
-    let api: Api<ApiGatewayGuard> = match &args.namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    };
+    let running = Running::new(&args, &client, aws, recorder, metrics).await;
     // A standby replica is healthy and ready; only the leader reconciles.
     ready.store(true, Ordering::Relaxed);
 
-    let mut lost_leadership = false;
-    let lease = if args.leader_election {
-        let namespace = args
-            .lease_namespace
-            .clone()
-            .unwrap_or_else(|| client.default_namespace().to_owned());
-        let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
-            .with_namespace(&namespace)
-            .with_identity(&identity)
-            .with_duration(LEASE_SECONDS)
-            .with_grace(LEASE_GRACE_SECONDS)
-            .with_field_manager(format!("{FIELD_MANAGER}-lease"))
-            .build()
-            .await
-            .map_err(|e| format!("leader election: {e}"))?;
-        let (mut leader, task) = manager.watch().await;
-        info!(lease = %args.lease_name, %namespace, %identity, "waiting for leadership");
-        let mut stop = stopped_rx(&stop_tx);
-        tokio::select! {
-            result = leader.wait_for(|is_leader| *is_leader) => {
-                result.map_err(|e| format!("leader election stopped: {e}"))?;
-            }
-            _ = stop.wait_for(|stop| *stop) => {}
-        }
-        let stop_on_loss = stop_tx.clone();
-        let mut watch_leader = leader.clone();
-        let loss = tokio::spawn(async move {
-            let lost = watch_leader.wait_for(|is_leader| !*is_leader).await.is_ok();
-            if lost {
-                warn!("lost leadership: stopping so that the new leader alone writes");
-                let _ = stop_on_loss.send(true);
-            }
-            lost
-        });
-        Some((leader, task, loss))
-    } else {
-        None
+    let lease = match args.leader_election {
+        true => Some(lead(&args, &client, &identity, &stop_tx).await?),
+        false => None,
     };
-
     if !*stop_tx.borrow() {
-        info!(namespace = ?args.namespace, resync = ?args.resync_interval, "controller starting");
-        let watch = match &args.selector {
-            Some(selector) => watcher::Config::default().labels(selector),
-            None => watcher::Config::default(),
-        };
-        let policies_api = match &args.namespace {
-            Some(namespace) => Api::namespaced(client.clone(), namespace),
-            None => Api::all(client.clone()),
-        };
-        let (policy_store, policy_writer) = kube::runtime::reflector::store();
-        let triggers = match health {
-            None => Triggers::none(),
-            Some(health) => Inbox {
-                queues,
-                guards: ctx.clone(),
-                guard_store,
-                policies: policies_ctx.clone(),
-                policy_store,
-                health,
-                metrics: metrics.clone(),
-            }
-            .start(),
-        };
-        let guards = controller::run(
-            ctx,
-            api,
-            watch.clone(),
-            writers,
-            (triggers.guards, triggers.all_guards),
-            stopped(),
-        );
-        let policies = policies::run(
-            policies_ctx,
-            policies_api,
-            watch,
-            policy_writer,
-            triggers.policies,
-            stopped(),
-        );
-        let controllers = async {
-            tokio::join!(guards, accounts::run(accounts_ctx, stopped()), policies);
-        };
-        let mut stop = stopped_rx(&stop_tx);
-        let grace = async {
-            let _ = stop.wait_for(|stop| *stop).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        tokio::select! {
-            () = controllers => {}
-            () = grace => warn!(
-                grace = ?SHUTDOWN_GRACE,
-                "reconciles still running after the stop's grace: leaving them"
-            ),
-        }
+        running.until(&args, &client, &stop_tx).await;
     }
-
-    if let Some((leader, task, loss)) = lease {
-        if loss.is_finished() {
-            lost_leadership = loss.await.unwrap_or(false);
-        } else {
-            loss.abort();
-        }
-        // Closing the channel ends the lease task; release so a standby takes over at once.
-        drop(leader);
-        if let Ok(Ok(manager)) = task.await
-            && let Err(err) = manager.release().await
-        {
-            warn!(error = %err, "could not release the lease");
-        }
-    }
+    let lost_leadership = match lease {
+        Some(lease) => lease.end().await,
+        None => false,
+    };
     let _ = stop_tx.send(true);
     let _ = server.await;
     match lost_leadership {
