@@ -306,17 +306,6 @@ impl Running {
     /// Runs the controllers until a stop, then lets the reconciles in flight finish for at
     /// most `SHUTDOWN_GRACE`.
     async fn until(self, args: &RunArgs, client: &Client, stop_tx: &watch::Sender<bool>) {
-        let Running {
-            ctx,
-            accounts_ctx,
-            policies_ctx,
-            writers,
-            api,
-            queues,
-            health,
-            guard_store,
-            metrics,
-        } = self;
         let stopped = || {
             let mut rx = stopped_rx(stop_tx);
             async move {
@@ -333,29 +322,29 @@ impl Running {
             None => Api::all(client.clone()),
         };
         let (policy_store, policy_writer) = kube::runtime::reflector::store();
-        let triggers = match health {
+        let triggers = match self.health {
             None => Triggers::none(),
             Some(health) => Inbox {
-                queues,
-                guards: ctx.clone(),
-                guard_store,
-                policies: policies_ctx.clone(),
+                queues: self.queues,
+                guards: self.ctx.clone(),
+                guard_store: self.guard_store,
+                policies: self.policies_ctx.clone(),
                 policy_store,
                 health,
-                metrics: metrics.clone(),
+                metrics: self.metrics.clone(),
             }
             .start(),
         };
         let guards = controller::run(
-            ctx,
-            api,
+            self.ctx,
+            self.api,
             watch.clone(),
-            writers,
+            self.writers,
             (triggers.guards, triggers.all_guards),
             stopped(),
         );
         let policies = policies::run(
-            policies_ctx,
+            self.policies_ctx,
             policies_api,
             watch,
             policy_writer,
@@ -363,7 +352,11 @@ impl Running {
             stopped(),
         );
         let controllers = async {
-            tokio::join!(guards, accounts::run(accounts_ctx, stopped()), policies);
+            tokio::join!(
+                guards,
+                accounts::run(self.accounts_ctx, stopped()),
+                policies
+            );
         };
         let mut stop = stopped_rx(stop_tx);
         let grace = async {
