@@ -325,11 +325,8 @@ fn truncate(mut text: String, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::core::crd::{AlarmStatus, ApiGatewayGuardSpec};
-    use crate::core::model::{
-        AwsError, GuardId, GuardedApi, MethodSettings, Observed, StageMetrics, StageSettings,
-    };
-    use crate::core::plan::plan;
-    use crate::core::report::Outcome;
+    use crate::core::fixtures;
+    use crate::core::model::{ApiKind, AwsError, StageMetrics};
     use crate::core::status;
 
     fn spec() -> ApiGatewayGuardSpec {
@@ -340,49 +337,9 @@ mod tests {
     }
 
     fn report(tracing: bool, result: Result<(), AwsError>) -> Report {
-        let guard = GuardId {
-            namespace: "ns".to_owned(),
-            name: "g".to_owned(),
-        };
-        let observed = Observed {
-            api: GuardedApi {
-                kind: crate::core::model::ApiKind::Rest,
-                id: "id".to_owned(),
-                name: "api".to_owned(),
-                tags: Default::default(),
-            },
-            stage: StageSettings {
-                tracing_enabled: Some(tracing),
-                all_methods: MethodSettings::default(),
-                ..Default::default()
-            },
-            usage_plan: None,
-            cloudwatch_role_arn: None,
-            alarms: Vec::new(),
-            region: "us-east-1".to_owned(),
-            dashboard: None,
-            log_group: None,
-            route_keys: None,
-        };
-        let plan = plan(&guard, &spec(), &observed);
-        let outcomes = plan
-            .actions
-            .iter()
-            .map(|action| Outcome {
-                action: action.clone(),
-                result: result.clone(),
-            })
-            .collect();
-        Report {
-            guard,
-            observed: Ok(observed),
-            plan,
-            outcomes,
-            metrics: None,
-            objective: None,
-            deployment: None,
-            account_id: None,
-        }
+        let mut observed = fixtures::observed(ApiKind::Rest, "id", "api");
+        observed.stage.tracing_enabled = Some(tracing);
+        fixtures::report(&fixtures::guard_id("ns", "g"), &spec(), observed, result)
     }
 
     fn reasons(events: &[Event]) -> Vec<(&str, EventType)> {

@@ -35,3 +35,6 @@ pub mod report;
 pub mod status;
 // What a reconcile tells humans (Kubernetes events). Uses: crd, model, plan, runbook, deploys, report.
 pub mod events;
+// Builders the core's tests share: a guard's id, a stage as AWS first makes it, a report. Uses: kind, crd, model, plan, report.
+#[cfg(test)]
+pub mod fixtures;

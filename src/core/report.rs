@@ -117,13 +117,11 @@ pub struct Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::fixtures;
     use crate::core::plan::{Blocker, Control};
 
     fn report(errors: Vec<AwsError>, blockers: Vec<Blocker>) -> Report {
-        let guard = GuardId {
-            namespace: "ns".to_owned(),
-            name: "g".to_owned(),
-        };
+        let guard = fixtures::guard_id("ns", "g");
         let outcomes = errors
             .into_iter()
             .map(|err| Outcome {
@@ -134,22 +132,7 @@ mod tests {
                 result: Err(err),
             })
             .collect();
-        let observed = crate::core::model::Observed {
-            api: crate::core::model::GuardedApi {
-                kind: crate::core::model::ApiKind::Rest,
-                id: "id".to_owned(),
-                name: "api".to_owned(),
-                tags: Default::default(),
-            },
-            stage: Default::default(),
-            usage_plan: None,
-            cloudwatch_role_arn: None,
-            alarms: Vec::new(),
-            region: "us-east-1".to_owned(),
-            dashboard: None,
-            log_group: None,
-            route_keys: None,
-        };
+        let observed = fixtures::observed(crate::core::model::ApiKind::Rest, "id", "api");
         Report {
             guard,
             observed: Ok(observed),

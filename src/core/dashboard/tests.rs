@@ -1,11 +1,9 @@
 use super::*;
+use crate::core::fixtures;
 use crate::core::model::ApiKind;
 
 fn guard() -> GuardId {
-    GuardId {
-        namespace: "payments".to_owned(),
-        name: "orders.prod".to_owned(),
-    }
+    fixtures::guard_id("payments", "orders.prod")
 }
 
 fn spec(yaml: &str) -> ApiGatewayGuardSpec {

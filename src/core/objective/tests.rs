@@ -1,11 +1,9 @@
 use super::*;
+use crate::core::fixtures;
 use crate::core::model::ApiKind;
 
 fn guard() -> GuardId {
-    GuardId {
-        namespace: "payments".to_owned(),
-        name: "orders".to_owned(),
-    }
+    fixtures::guard_id("payments", "orders")
 }
 
 fn api(kind: ApiKind) -> GuardedApi {

@@ -1,14 +1,12 @@
 use super::*;
+use crate::core::fixtures;
 use crate::core::model::{
     AccessLog, AwsError, LogGroup, MANAGED_BY_TAG, ObservedAlarm, ObservedDashboard,
-    ObservedLogGroup, StageSettings, UsagePlan,
+    ObservedLogGroup, UsagePlan,
 };
 
 fn guard() -> GuardId {
-    GuardId {
-        namespace: "payments".to_owned(),
-        name: "orders-prod".to_owned(),
-    }
+    fixtures::guard_id("payments", "orders-prod")
 }
 
 fn spec(yaml: &str) -> ApiGatewayGuardSpec {
@@ -28,16 +26,6 @@ alarms: {actions: ['arn:aws:sns:us-east-1:123456789012:oncall']}
 /// A freshly deployed stage: nothing set, a usage plan serving it, the logging role present.
 fn fresh() -> Observed {
     Observed {
-        api: GuardedApi {
-            kind: ApiKind::Rest,
-            id: "a1b2c3".to_owned(),
-            name: "orders-api".to_owned(),
-            tags: Default::default(),
-        },
-        stage: StageSettings {
-            tracing_enabled: Some(false),
-            ..Default::default()
-        },
         usage_plan: Some(Ok(UsagePlan {
             id: "up1".to_owned(),
             rate_limit: None,
@@ -45,11 +33,7 @@ fn fresh() -> Observed {
             api_stages: vec![("a1b2c3".to_owned(), "prod".to_owned())],
         })),
         cloudwatch_role_arn: Some("arn:aws:iam::123456789012:role/logs".to_owned()),
-        alarms: Vec::new(),
-        region: "us-east-1".to_owned(),
-        dashboard: None,
-        log_group: None,
-        route_keys: None,
+        ..fixtures::observed(ApiKind::Rest, "a1b2c3", "orders-api")
     }
 }
 
@@ -986,18 +970,7 @@ fn a_dashboard_under_its_first_name_is_written_anew_then_deleted() {
 /// A fresh HTTP API stage: nothing set, no usage plans (HTTP APIs have none), no logging role
 /// (an HTTP API needs none).
 fn fresh_http() -> Observed {
-    Observed {
-        api: GuardedApi {
-            kind: ApiKind::Http,
-            id: "h1".to_owned(),
-            name: "orders-http".to_owned(),
-            tags: Default::default(),
-        },
-        stage: StageSettings::default(),
-        usage_plan: None,
-        cloudwatch_role_arn: None,
-        ..fresh()
-    }
+    fixtures::observed(ApiKind::Http, "h1", "orders-http")
 }
 
 fn with_log_group(mut observed: Observed, found: Option<LogGroup>) -> Observed {

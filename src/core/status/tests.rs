@@ -1,9 +1,8 @@
 use super::*;
-use crate::core::model::{
-    AwsError, GuardId, GuardedApi, MethodSettings, Observed, ObservedAlarm, StageSettings,
-};
+use crate::core::fixtures;
+use crate::core::model::{ApiKind, AwsError, GuardId, Observed, ObservedAlarm};
 use crate::core::plan::{Blocker, Plan, plan};
-use crate::core::report::{ObserveError, Outcome};
+use crate::core::report::ObserveError;
 
 const SPEC: &str = "
 restApi: {name: orders-api}
@@ -17,56 +16,16 @@ fn spec() -> ApiGatewayGuardSpec {
 }
 
 fn guard() -> GuardId {
-    GuardId {
-        namespace: "ns".to_owned(),
-        name: "g".to_owned(),
-    }
+    fixtures::guard_id("ns", "g")
 }
 
 fn observed() -> Observed {
-    Observed {
-        api: GuardedApi {
-            kind: crate::core::model::ApiKind::Rest,
-            id: "id1".to_owned(),
-            name: "orders-api".to_owned(),
-            tags: Default::default(),
-        },
-        stage: StageSettings {
-            tracing_enabled: Some(false),
-            all_methods: MethodSettings::default(),
-            ..Default::default()
-        },
-        usage_plan: None,
-        cloudwatch_role_arn: None,
-        alarms: Vec::new(),
-        region: "us-east-1".to_owned(),
-        dashboard: None,
-        log_group: None,
-        route_keys: None,
-    }
+    fixtures::observed(ApiKind::Rest, "id1", "orders-api")
 }
 
 /// A report whose actions all end with `result`.
 fn report(observed: Observed, result: Result<(), AwsError>) -> Report {
-    let plan = plan(&guard(), &spec(), &observed);
-    let outcomes = plan
-        .actions
-        .iter()
-        .map(|action| Outcome {
-            action: action.clone(),
-            result: result.clone(),
-        })
-        .collect();
-    Report {
-        guard: guard(),
-        observed: Ok(observed),
-        plan,
-        outcomes,
-        metrics: None,
-        objective: None,
-        deployment: None,
-        account_id: None,
-    }
+    fixtures::report(&guard(), &spec(), observed, result)
 }
 
 fn conditions(status: &ApiGatewayGuardStatus) -> Vec<(&str, &str, &str)> {
