@@ -43,15 +43,7 @@ fn guards_status(stdout: &str) -> Vec<ApiGatewayGuard> {
 }
 
 fn condition(guard: &ApiGatewayGuard, type_: &str) -> (String, String, String) {
-    let c = guard
-        .status
-        .as_ref()
-        .unwrap()
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .unwrap();
-    (c.status.clone(), c.reason.clone(), c.message.clone())
+    support::guard_condition(guard, type_).unwrap()
 }
 
 #[tokio::test]

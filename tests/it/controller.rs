@@ -253,21 +253,7 @@ async fn api_id(config: &SdkConfig, api_name: &str) -> String {
 }
 
 async fn tracing_enabled(config: &SdkConfig, api_name: &str) -> bool {
-    let id = api_id(config, api_name).await;
-    let apigw = aws_sdk_apigateway::Client::new(config);
-    apigw
-        .get_stage()
-        .rest_api_id(id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap()
-        .tracing_enabled()
-}
-
-fn condition<'a>(status: &'a ApiGatewayGuardStatus, type_: &str) -> (&'a str, &'a str, &'a str) {
-    let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap();
-    (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+    support::tracing_enabled(config, &api_id(config, api_name).await, "prod").await
 }
 
 #[tokio::test]
@@ -323,10 +309,10 @@ async fn create_adds_the_finalizer_first_then_writes_aws_then_reports_status() {
     }
     assert!(events.iter().all(|(type_, _, _)| type_ == "Normal"));
     assert_eq!(
-        condition(&status, "Ready"),
+        support::condition(&status, "Ready"),
         ("True", "Guarded", "5/5 controls in sync")
     );
-    assert_eq!(condition(&status, "Stalled").0, "False");
+    assert_eq!(support::condition(&status, "Stalled").0, "False");
     assert_eq!(status.observed_generation, Some(1));
     assert_eq!(status.alarm_summary.as_deref(), Some("3 INSUFFICIENT_DATA"));
     assert!(tracing_enabled(&config, "create-api").await);
@@ -342,8 +328,8 @@ async fn create_adds_the_finalizer_first_then_writes_aws_then_reports_status() {
     synced.status = Some(status);
     let (events, status) = reconciled(&ctx, &mut server, &synced).await;
     assert_eq!(events, []);
-    assert_eq!(condition(&status, "Ready").0, "True");
-    assert_eq!(condition(&status, "Tracing").1, "InSync");
+    assert_eq!(support::condition(&status, "Ready").0, "True");
+    assert_eq!(support::condition(&status, "Tracing").1, "InSync");
 }
 
 #[tokio::test]
@@ -366,7 +352,7 @@ async fn drift_is_put_back_and_reported() {
         ("Warning", "DriftCorrected")
     );
     assert!(note.contains("/tracingEnabled false -> true"), "{note}");
-    assert_eq!(condition(&status, "Ready").0, "True");
+    assert_eq!(support::condition(&status, "Ready").0, "True");
     assert!(tracing_enabled(&config, "drifted-api").await);
 }
 
@@ -420,7 +406,7 @@ async fn delete_with_delete_policy_removes_the_guards_dashboard_too() {
     let guard = finalized(seeded_guard(&config, "boarded", "  dashboard: {}\n").await);
     let (ctx, mut server) = context(&config).await;
     let (events, status) = reconciled(&ctx, &mut server, &guard).await;
-    assert_eq!(condition(&status, "Dashboard").0, "True");
+    assert_eq!(support::condition(&status, "Dashboard").0, "True");
     assert!(
         events
             .iter()
@@ -483,7 +469,7 @@ async fn a_suspended_guard_writes_nothing_to_aws() {
     let (ctx, mut server) = context(&config).await;
     let (events, status) = reconciled(&ctx, &mut server, &guard).await;
     assert_eq!(events, []);
-    let (state, reason, message) = condition(&status, "Ready");
+    let (state, reason, message) = support::condition(&status, "Ready");
     assert_eq!((state, reason), ("False", "Suspended"));
     assert!(message.contains("change(s) pending"), "{message}");
     assert!(!tracing_enabled(&config, "suspended-api").await);
@@ -512,7 +498,7 @@ async fn a_permanent_aws_error_stalls_with_the_aws_code() {
         Action::requeue(Duration::from_secs(300)),
         "wait for a spec change or the resync"
     );
-    let (state, reason, message) = condition(&status, "Stalled");
+    let (state, reason, message) = support::condition(&status, "Stalled");
     assert_eq!((state, reason), ("True", "NotFoundException"));
     assert!(
         message.contains("REST API named \"broken-missing-api\""),
@@ -577,7 +563,7 @@ async fn two_guards_on_one_stage_the_older_wins() {
     store.apply_watcher_event(&watcher::Event::Apply(younger.clone()));
 
     let (events, status) = reconciled(&ctx, &mut server, &younger).await;
-    let (state, reason, message) = condition(&status, "Stalled");
+    let (state, reason, message) = support::condition(&status, "Stalled");
     assert_eq!((state, reason), ("True", "Conflict"));
     assert!(
         message.contains("guard tests/claimed-first is older"),
@@ -592,7 +578,7 @@ async fn two_guards_on_one_stage_the_older_wins() {
 
     // The older guard is not held back by the younger one.
     let (_, status) = reconciled(&ctx, &mut server, &older).await;
-    assert_eq!(condition(&status, "Ready").0, "True");
+    assert_eq!(support::condition(&status, "Ready").0, "True");
     assert!(tracing_enabled(&config, "claimed-api").await);
 }
 
@@ -620,7 +606,7 @@ async fn an_older_guard_not_yet_reconciled_still_keeps_its_stage() {
     store.apply_watcher_event(&watcher::Event::Apply(younger.clone()));
 
     let (_, status) = reconciled(&ctx, &mut server, &younger).await;
-    let (state, reason, message) = condition(&status, "Stalled");
+    let (state, reason, message) = support::condition(&status, "Stalled");
     assert_eq!((state, reason), ("True", "Conflict"));
     assert!(message.contains("tests/unresolved is older"), "{message}");
     assert!(!tracing_enabled(&config, "unresolved-api").await);

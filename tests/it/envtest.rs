@@ -247,16 +247,6 @@ fn guard(namespace: &str, name: &str, test: &str, spec: &str) -> ApiGatewayGuard
     serde_yaml::from_str(&guard_yaml(namespace, name, test, spec)).unwrap()
 }
 
-fn condition(guard: &ApiGatewayGuard, type_: &str) -> Option<(String, String, String)> {
-    let c = guard
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
 /// The reasons of the events about guard `name`, oldest first.
 async fn event_reasons(client: &Client, namespace: &str, name: &str) -> Vec<String> {
     let events: Api<Event> = Api::namespaced(client.clone(), namespace);
@@ -276,17 +266,6 @@ async fn event_reasons(client: &Client, namespace: &str, name: &str) -> Vec<Stri
     list.into_iter().filter_map(|e| e.reason).collect()
 }
 
-async fn tracing_enabled(config: &aws_config::SdkConfig, api_id: &str) -> bool {
-    aws_sdk_apigateway::Client::new(config)
-        .get_stage()
-        .rest_api_id(api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap()
-        .tracing_enabled()
-}
-
 /// Ready=True for `generation`, read back from the API server.
 async fn ready(guards: &Api<ApiGatewayGuard>, name: &str, generation: i64) -> ApiGatewayGuard {
     eventually(
@@ -296,7 +275,7 @@ async fn ready(guards: &Api<ApiGatewayGuard>, name: &str, generation: i64) -> Ap
             let guard = guards.get(name).await.ok()?;
             let status = guard.status.as_ref()?;
             (status.observed_generation == Some(generation)
-                && condition(&guard, "Ready")?.0 == "True")
+                && support::guard_condition(&guard, "Ready")?.0 == "True")
                 .then_some(guard)
         },
     )
@@ -544,9 +523,13 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
         "Alarms",
         "Dashboard",
     ] {
-        assert_eq!(condition(&live, type_).unwrap().0, "True", "{type_}");
+        assert_eq!(
+            support::guard_condition(&live, type_).unwrap().0,
+            "True",
+            "{type_}"
+        );
     }
-    assert!(tracing_enabled(&config, &api_id).await);
+    assert!(support::tracing_enabled(&config, &api_id, "prod").await);
     assert_eq!(
         support::alarm_names(&config, "apigw-guard-life_orders_")
             .await
@@ -568,7 +551,9 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
     // Drift made by hand is put back at the next resync, with a warning.
     support::disable_tracing_by_hand(&config, &api_id).await;
     eventually("tracing put back", Duration::from_secs(30), async || {
-        tracing_enabled(&config, &api_id).await.then_some(())
+        support::tracing_enabled(&config, &api_id, "prod")
+            .await
+            .then_some(())
     })
     .await;
     eventually(
@@ -593,7 +578,7 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
         .await
         .unwrap();
     ready(&guards, "orders", 2).await;
-    assert!(!tracing_enabled(&config, &api_id).await);
+    assert!(!support::tracing_enabled(&config, &api_id, "prod").await);
 
     // Suspended: nothing is written, not even drift put back.
     guards
@@ -607,14 +592,14 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
         .unwrap();
     eventually("Suspended", Duration::from_secs(30), async || {
         let guard = guards.get("orders").await.ok()?;
-        (condition(&guard, "Reconciling")?.1 == "Suspended"
+        (support::guard_condition(&guard, "Reconciling")?.1 == "Suspended"
             && guard.status?.observed_generation == Some(3))
         .then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
-        !tracing_enabled(&config, &api_id).await,
+        !support::tracing_enabled(&config, &api_id, "prod").await,
         "a suspended guard writes nothing"
     );
 
@@ -628,7 +613,7 @@ async fn a_guards_whole_life_under_the_shipped_service_account_and_rbac() {
         .await
         .unwrap();
     ready(&guards, "orders", 4).await;
-    assert!(tracing_enabled(&config, &api_id).await);
+    assert!(support::tracing_enabled(&config, &api_id, "prod").await);
     delete_and_wait(&guards, "orders").await;
     assert_eq!(
         support::alarm_names(&config, "apigw-guard-life_orders_").await,
@@ -869,14 +854,14 @@ async fn two_guards_on_one_stage_the_older_keeps_it_and_they_never_fight() {
         .unwrap();
     let (_, reason, message) = eventually("second stalls", Duration::from_secs(30), async || {
         let guard = second.get("second").await.ok()?;
-        condition(&guard, "Stalled").filter(|c| c.0 == "True")
+        support::guard_condition(&guard, "Stalled").filter(|c| c.0 == "True")
     })
     .await;
     assert_eq!(reason, "Conflict");
     assert!(message.contains("rivals-a/first"), "{message}");
     // Several resyncs later: tracing stayed on, and the stage was written exactly once.
     tokio::time::sleep(Duration::from_secs(7)).await;
-    assert!(tracing_enabled(&config, &api_id).await);
+    assert!(support::tracing_enabled(&config, &api_id, "prod").await);
     assert!(operator.counter("apigw_guard_reconciles_total") >= 4.0);
     assert_eq!(
         operator.counter(
@@ -907,7 +892,7 @@ async fn a_resync_that_changes_nothing_writes_nothing_to_the_api_server() {
     // The first resync after the writes reports them in sync; from then on nothing changes.
     let settled = eventually("in sync", Duration::from_secs(30), async || {
         let guard = guards.get("calm").await.ok()?;
-        (condition(&guard, "Tracing")?.1 == "InSync").then_some(guard)
+        (support::guard_condition(&guard, "Tracing")?.1 == "InSync").then_some(guard)
     })
     .await;
     let reconciles = operator.counter("apigw_guard_reconciles_total");
@@ -1065,7 +1050,7 @@ async fn stalled(guards: &Api<ApiGatewayGuard>, name: &str, reason: &str) -> Str
         Duration::from_secs(60),
         async || {
             let guard = guards.get(name).await.ok()?;
-            let (status, got, message) = condition(&guard, "Stalled")?;
+            let (status, got, message) = support::guard_condition(&guard, "Stalled")?;
             (status == "True" && got == reason).then_some(message)
         },
     )
@@ -1130,7 +1115,7 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
     .await;
     let acting = ready(&in_a, "g", 1).await;
     assert_eq!(acting.status.unwrap().account_id.as_deref(), Some(id));
-    assert!(tracing_enabled(&in_account, &api).await);
+    assert!(support::tracing_enabled(&in_account, &api, "prod").await);
     assert_eq!(
         support::alarm_names(&in_account, "apigw-guard-tenant-a_g_")
             .await
@@ -1168,7 +1153,7 @@ async fn accounts_and_namespaces_decide_which_guards_may_act_and_where() {
     create(&in_own, &guard("tenant-own", "g", test, own_spec)).await;
     let message = stalled(&in_own, "g", "Forbidden").await;
     assert!(message.contains("--own-identity-namespaces"), "{message}");
-    assert!(!tracing_enabled(&own, &own_api).await);
+    assert!(!support::tracing_enabled(&own, &own_api, "prod").await);
 
     // An account that does not exist yet: stalled until it appears.
     create(
@@ -1325,7 +1310,7 @@ async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes
         ("ApiGatewayGuardPolicy", Some(true))
     );
     ready(&guards, &child.name_any(), 1).await;
-    assert!(tracing_enabled(&config, &a).await);
+    assert!(support::tracing_enabled(&config, &a, "prod").await);
     let status = eventually("the policy Ready", Duration::from_secs(60), async || {
         let status = policies.get("fleet").await.ok()?.status?;
         let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
@@ -1456,7 +1441,11 @@ async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_d
         eventually(
             "tracing put back by the event",
             Duration::from_secs(30),
-            async || tracing_enabled(&config, &api).await.then_some(()),
+            async || {
+                support::tracing_enabled(&config, &api, "prod")
+                    .await
+                    .then_some(())
+            },
         )
         .await;
     }
@@ -1512,7 +1501,11 @@ async fn cloudtrail_events_put_a_change_back_in_seconds_and_own_writes_are_not_d
     eventually(
         "still reacting after the poison message",
         Duration::from_secs(30),
-        async || tracing_enabled(&config, &api).await.then_some(()),
+        async || {
+            support::tracing_enabled(&config, &api, "prod")
+                .await
+                .then_some(())
+        },
     )
     .await;
     operator.assert_never_forbidden();
@@ -1685,7 +1678,7 @@ async fn a_guard_refused_by_tenancy_never_claims_a_stage() {
     let status = policy_status(&policies, "fleet", "still guarding", |_| true).await;
     assert_eq!((status.guarded, status.skipped, status.ready), (1, 0, 1));
     assert_eq!(
-        condition(&ready(&team, "mine", 1).await, "Stalled")
+        support::guard_condition(&ready(&team, "mine", 1).await, "Stalled")
             .unwrap()
             .0,
         "False"
@@ -2031,7 +2024,7 @@ async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_aga
                 .iter()
                 .filter(|g| {
                     !g.finalizers().is_empty()
-                        && condition(g, "Ready").is_some_and(|c| c.0 == "True")
+                        && support::guard_condition(g, "Ready").is_some_and(|c| c.0 == "True")
                 })
                 .count();
             (done == N).then_some(())
@@ -2499,7 +2492,8 @@ async fn deployed_and_failing(server: &ApiServer, test: &str, rollback: &str) ->
     let (live, baseline) = found;
     assert_eq!(baseline.id, first, "{baseline:?}");
     assert_eq!(baseline.previous_id, None, "{baseline:?}");
-    let (state, reason, _) = condition(&live, "DeploymentVerified").expect("DeploymentVerified");
+    let (state, reason, _) =
+        support::guard_condition(&live, "DeploymentVerified").expect("DeploymentVerified");
     assert_eq!((state.as_str(), reason.as_str()), ("True", "Baseline"));
 
     // A pipeline deploys: the next resync opens a verification window.
@@ -2520,7 +2514,8 @@ async fn deployed_and_failing(server: &ApiServer, test: &str, rollback: &str) ->
     .await;
     assert_eq!(verifying.verdict, VERIFYING, "{verifying:?}");
     assert_eq!(verifying.previous_id.as_deref(), Some(first.as_str()));
-    let (state, reason, _) = condition(&live, "DeploymentVerified").expect("DeploymentVerified");
+    let (state, reason, _) =
+        support::guard_condition(&live, "DeploymentVerified").expect("DeploymentVerified");
     assert_eq!((state.as_str(), reason.as_str()), ("Unknown", "Verifying"));
     let told = eventually(
         "a DeploymentVerifying event",
@@ -2600,7 +2595,8 @@ async fn a_deployment_that_regresses_is_rolled_back_to_the_one_before_it_once() 
         "{}",
         rolled.message
     );
-    let (state, reason, _) = condition(&live, "DeploymentVerified").expect("DeploymentVerified");
+    let (state, reason, _) =
+        support::guard_condition(&live, "DeploymentVerified").expect("DeploymentVerified");
     assert_eq!((state.as_str(), reason.as_str()), ("False", "RolledBack"));
     let (_, rolled_at) = support::stage_serving(&f.config, &f.api_id).await;
     assert_ne!(rolled_at, f.deployed_at, "the rollback is an UpdateStage");
@@ -2768,7 +2764,8 @@ async fn with_rollback_off_a_regressed_deployment_is_reported_and_left_serving()
         "{}",
         regressed.message
     );
-    let (state, reason, _) = condition(&live, "DeploymentVerified").expect("DeploymentVerified");
+    let (state, reason, _) =
+        support::guard_condition(&live, "DeploymentVerified").expect("DeploymentVerified");
     assert_eq!((state.as_str(), reason.as_str()), ("False", "Regressed"));
     let told = eventually(
         "a DeploymentRegressed event",

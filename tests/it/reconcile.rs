@@ -139,15 +139,6 @@ fn writes(calls: &[Call]) -> Vec<&'static str> {
         .collect()
 }
 
-fn condition<'a>(status: &'a ApiGatewayGuardStatus, type_: &str) -> (&'a str, &'a str, &'a str) {
-    let c = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .unwrap_or_else(|| panic!("no {type_} condition in {status:#?}"));
-    (c.status.as_str(), c.reason.as_str(), c.message.as_str())
-}
-
 #[tokio::test]
 async fn first_reconcile_guards_the_stage_and_the_second_writes_nothing() {
     let f = Fixture::new("first", REGION).await;
@@ -170,7 +161,11 @@ async fn first_reconcile_guards_the_stage_and_the_second_writes_nothing() {
             "UpdateUsagePlan"
         ]
     );
-    assert_eq!(condition(&status, "Ready").0, "True", "{status:#?}");
+    assert_eq!(
+        support::condition(&status, "Ready").0,
+        "True",
+        "{status:#?}"
+    );
 
     let stage = f.stage().await;
     assert!(stage.tracing_enabled());
@@ -277,10 +272,10 @@ async fn first_reconcile_guards_the_stage_and_the_second_writes_nothing() {
         ]
     );
     assert_eq!(
-        condition(&status, "Ready"),
+        support::condition(&status, "Ready"),
         ("True", "Guarded", "5/5 controls in sync")
     );
-    assert_eq!(condition(&status, "Tracing").1, "InSync");
+    assert_eq!(support::condition(&status, "Tracing").1, "InSync");
 }
 
 #[tokio::test]
@@ -303,7 +298,7 @@ async fn a_changed_spec_converges_with_minimal_writes() {
         writes(&calls),
         ["UpdateStage", "PutMetricAlarm", "UpdateUsagePlan"]
     );
-    assert_eq!(condition(&status, "Ready").0, "True");
+    assert_eq!(support::condition(&status, "Ready").0, "True");
 
     let stage = f.stage().await;
     assert_eq!(
@@ -342,7 +337,7 @@ async fn drift_made_by_hand_is_put_back() {
     let (_, status, calls) = f.reconcile(&spec).await;
     assert_eq!(writes(&calls), ["UpdateStage"]);
     assert_eq!(
-        condition(&status, "Tracing"),
+        support::condition(&status, "Tracing"),
         (
             "True",
             "Updated",
@@ -365,20 +360,20 @@ async fn missing_logging_role_is_reported_and_the_other_controls_still_apply() {
     let f = Fixture::new("norole", REGION_WITHOUT_LOG_ROLE).await;
     let spec = f.spec();
     let (_, status, calls) = f.reconcile(&spec).await;
-    let (state, reason, message) = condition(&status, "ExecutionLogging");
+    let (state, reason, message) = support::condition(&status, "ExecutionLogging");
     assert_eq!((state, reason), ("False", "CloudWatchRoleMissing"));
     assert!(message.contains("update-account"), "{message}");
-    assert_eq!(condition(&status, "Ready").0, "False");
+    assert_eq!(support::condition(&status, "Ready").0, "False");
     assert_eq!(
-        condition(&status, "Stalled"),
+        support::condition(&status, "Stalled"),
         (
             "True",
             "CloudWatchRoleMissing",
-            condition(&status, "Ready").2
+            support::condition(&status, "Ready").2
         )
     );
-    assert_eq!(condition(&status, "Tracing").0, "True");
-    assert_eq!(condition(&status, "Alarms").0, "True");
+    assert_eq!(support::condition(&status, "Tracing").0, "True");
+    assert_eq!(support::condition(&status, "Alarms").0, "True");
     assert_eq!(
         writes(&calls),
         [
@@ -413,7 +408,7 @@ async fn a_missing_api_or_stage_fails_with_the_aws_code_and_writes_nothing() {
     assert_eq!(err.source.code, "NotFoundException");
     assert!(err.to_string().contains("\"no-such-api\""), "{err}");
     assert!(writes(&calls).is_empty());
-    assert_eq!(condition(&status, "Stalled").0, "True");
+    assert_eq!(support::condition(&status, "Stalled").0, "True");
 
     let mut spec = f.spec();
     spec.stage = "nostage".to_owned();
@@ -446,15 +441,15 @@ async fn a_usage_plan_that_does_not_serve_the_stage_blocks_only_the_throttle() {
     let mut spec = f.spec();
     spec.throttle.as_mut().unwrap().usage_plan.name = Some("wrongplan-other-plan".to_owned());
     let (_, status, calls) = f.reconcile(&spec).await;
-    let (state, reason, message) = condition(&status, "Throttle");
+    let (state, reason, message) = support::condition(&status, "Throttle");
     assert_eq!((state, reason), ("False", "UsagePlanNotServingStage"));
     assert!(message.contains("does not serve stage prod"), "{message}");
     assert!(!writes(&calls).contains(&"UpdateUsagePlan"));
-    assert_eq!(condition(&status, "Tracing").0, "True");
+    assert_eq!(support::condition(&status, "Tracing").0, "True");
 
     spec.throttle.as_mut().unwrap().usage_plan.name = Some("no-such-plan".to_owned());
     let (_, status, _) = f.reconcile(&spec).await;
-    let (_, reason, message) = condition(&status, "Throttle");
+    let (_, reason, message) = support::condition(&status, "Throttle");
     assert_eq!(reason, "NotFoundException");
     assert!(message.contains("\"no-such-plan\""), "{message}");
 }
@@ -466,7 +461,7 @@ async fn an_alarm_owned_by_someone_else_is_left_alone() {
     let name = f.alarm_name("5xx");
     support::put_foreign_alarm(&f.config, &name, "5XXError", "someone/else", 99.0).await;
     let (_, status, calls) = f.reconcile(&f.spec()).await;
-    let (state, reason, message) = condition(&status, "Alarms");
+    let (state, reason, message) = support::condition(&status, "Alarms");
     assert_eq!((state, reason), ("False", "Conflict"));
     assert!(message.contains("someone/else"), "{message}");
     assert_eq!(
@@ -526,7 +521,7 @@ async fn a_deleted_api_is_reported_not_found_and_recovers_when_it_returns() {
     support::set_log_role(&f.config).await;
     let spec = f.spec();
     let (_, status, _) = f.reconcile(&spec).await;
-    assert_eq!(condition(&status, "Ready").0, "True");
+    assert_eq!(support::condition(&status, "Ready").0, "True");
 
     f.apigw()
         .delete_rest_api()
@@ -536,7 +531,7 @@ async fn a_deleted_api_is_reported_not_found_and_recovers_when_it_returns() {
         .unwrap();
     let (report, status, calls) = f.reconcile(&spec).await;
     assert!(writes(&calls).is_empty());
-    let (state, reason, message) = condition(&status, "Stalled");
+    let (state, reason, message) = support::condition(&status, "Stalled");
     assert_eq!((state, reason), ("True", "NotFoundException"));
     assert!(
         message.contains("REST API named \"reborn-api\""),
@@ -560,7 +555,11 @@ async fn a_deleted_api_is_reported_not_found_and_recovers_when_it_returns() {
         .await
         .unwrap();
     let (_, status, calls) = f.reconcile(&spec).await;
-    assert_eq!(condition(&status, "Ready").0, "True", "{status:#?}");
+    assert_eq!(
+        support::condition(&status, "Ready").0,
+        "True",
+        "{status:#?}"
+    );
     assert_eq!(status.api_id.as_deref(), Some(new_id.as_str()));
     assert_eq!(
         writes(&calls),
@@ -579,7 +578,7 @@ async fn an_invalid_spec_is_reported_before_any_aws_call() {
     let (report, status, calls) = f.reconcile(&spec).await;
     assert!(calls.is_empty(), "{calls:?}");
     assert!(report.observed.is_err());
-    let (state, reason, message) = condition(&status, "Stalled");
+    let (state, reason, message) = support::condition(&status, "Stalled");
     assert_eq!((state, reason), ("True", "InvalidSpec"));
     assert!(
         message.contains("spec.stageThrottle.burstLimit: must be 0 or more"),
@@ -596,7 +595,7 @@ async fn status_verifies_the_runbook_targets_from_cloudwatch() {
     let f = Fixture::new("verified", REGION).await;
     support::set_log_role(&f.config).await;
     let (_, status, _) = f.reconcile(&f.spec()).await;
-    let (state, reason, _) = condition(&status, "Verified");
+    let (state, reason, _) = support::condition(&status, "Verified");
     assert_eq!((state, reason), ("Unknown", "NoTraffic"));
 
     // 200 requests, none failing, p99 Latency 180 ms and IntegrationLatency 120 ms.
@@ -626,7 +625,7 @@ async fn status_verifies_the_runbook_targets_from_cloudwatch() {
             .count(),
         1
     );
-    let (state, reason, message) = condition(&status, "Verified");
+    let (state, reason, message) = support::condition(&status, "Verified");
     assert_eq!((state, reason), ("True", "TargetsMet"), "{message}");
     let verification = status.verification.clone().unwrap();
     assert_eq!(verification.window_seconds, 300);
@@ -636,7 +635,7 @@ async fn status_verifies_the_runbook_targets_from_cloudwatch() {
     assert_eq!(verification.latency_p99_ms, Some(180.0));
     assert_eq!(verification.integration_latency_p99_ms, Some(120.0));
     assert_eq!(
-        condition(&status, "Ready").0,
+        support::condition(&status, "Ready").0,
         "True",
         "verification does not decide Ready"
     );
@@ -652,7 +651,7 @@ async fn status_verifies_the_runbook_targets_from_cloudwatch() {
     )
     .await;
     let (_, status, _) = f.reconcile(&f.spec()).await;
-    let (state, reason, message) = condition(&status, "Verified");
+    let (state, reason, message) = support::condition(&status, "Verified");
     assert_eq!((state, reason), ("False", "FiveXXErrors"), "{message}");
     assert!(message.contains("5XXError 7 of 200 requests"), "{message}");
     assert!(message.contains("likely 504 Gateway Timeout"), "{message}");
@@ -712,8 +711,8 @@ async fn a_dashboard_is_created_kept_put_back_and_removed() {
         1,
         "{calls:?}"
     );
-    assert_eq!(condition(&status, "Dashboard").0, "True");
-    assert_eq!(condition(&status, "Ready").0, "True");
+    assert_eq!(support::condition(&status, "Dashboard").0, "True");
+    assert_eq!(support::condition(&status, "Ready").0, "True");
     let body = fx.dashboard().await.expect("the dashboard exists");
     let widgets = body["widgets"].as_array().unwrap();
     assert_eq!(widgets.len(), 5, "text, three graphs, alarms");
@@ -817,12 +816,12 @@ async fn a_dashboard_of_the_name_that_the_guard_did_not_make_is_never_written() 
 
     let (_, status, calls) = fx.reconcile(&fx.spec_with("dashboard: {}")).await;
     assert!(!writes(&calls).contains(&"PutDashboard"), "{calls:?}");
-    let (state, reason, message) = condition(&status, "Dashboard");
+    let (state, reason, message) = support::condition(&status, "Dashboard");
     assert_eq!((state, reason), ("False", "Conflict"));
     assert!(message.contains("is not marked"), "{message}");
-    assert_eq!(condition(&status, "Stalled").0, "True");
+    assert_eq!(support::condition(&status, "Stalled").0, "True");
     assert_eq!(
-        condition(&status, "Alarms").0,
+        support::condition(&status, "Alarms").0,
         "True",
         "the rest is guarded"
     );
@@ -896,7 +895,7 @@ async fn alarms_and_a_dashboard_under_their_first_names_are_renamed_in_one_recon
         "every old name is deleted after its successor is written"
     );
     assert!(report.outcomes.iter().all(|o| o.result.is_ok()));
-    assert_eq!(condition(&status, "Ready").0, "True");
+    assert_eq!(support::condition(&status, "Ready").0, "True");
     let mut names: Vec<String> = fx.alarms().await.into_keys().collect();
     names.sort();
     let mut wanted = fx.guard.alarm_names();
@@ -964,7 +963,7 @@ alarms: {}
     };
     let (report, status, made) = run(spec.clone()).await;
     assert_eq!(
-        condition(&status, "Ready"),
+        support::condition(&status, "Ready"),
         ("True", "Guarded", "4/4 controls in sync"),
         "{report:#?}"
     );
@@ -1045,7 +1044,7 @@ alarms: {}
     // In sync: nothing written.
     let (_, status, again) = run(spec.clone()).await;
     assert_eq!(writes(&again), Vec::<&str>::new(), "{again:?}");
-    assert_eq!(condition(&status, "Ready").0, "True");
+    assert_eq!(support::condition(&status, "Ready").0, "True");
 
     // A route throttle changed by hand is put back, alone.
     v2.update_stage()
@@ -1122,7 +1121,7 @@ stageThrottle:
         "{:?}",
         report.outcomes
     );
-    let (state, reason, message) = condition(&status, "StageThrottle");
+    let (state, reason, message) = support::condition(&status, "StageThrottle");
     assert_eq!((state, reason), ("False", "UnknownRoute"));
     assert!(
         message.contains(&format!(
@@ -1130,7 +1129,7 @@ stageThrottle:
         )),
         "{message}"
     );
-    assert_eq!(condition(&status, "DetailedMetrics").0, "True");
+    assert_eq!(support::condition(&status, "DetailedMetrics").0, "True");
     let v2 = aws_sdk_apigatewayv2::Client::new(&config);
     let stage = || v2.get_stage().api_id(&api_id).stage_name("$default").send();
     let read = stage().await.unwrap();
@@ -1163,7 +1162,7 @@ stageThrottle:
     let (report, status, made) = run().await;
     assert_eq!(writes(&made), Vec::<&str>::new(), "{made:?}");
     assert!(report.outcomes.is_empty(), "{:?}", report.outcomes);
-    let (_, reason, message) = condition(&status, "StageThrottle");
+    let (_, reason, message) = support::condition(&status, "StageThrottle");
     assert_eq!(reason, "UnknownRoute");
     assert!(
         message.contains("route(s) GET /oders, GET /orders that API"),
@@ -1261,8 +1260,12 @@ async fn an_objective_becomes_burn_rate_alarms_and_composites_then_writes_nothin
     );
     assert_eq!(&written[14..], ["PutCompositeAlarm"; 3]);
     assert_eq!(
-        condition(&status, "Objective"),
-        ("True", "Updated", condition(&status, "Objective").2)
+        support::condition(&status, "Objective"),
+        (
+            "True",
+            "Updated",
+            support::condition(&status, "Objective").2
+        )
     );
     let objective = status.objective.as_ref().unwrap();
     let states: Vec<&str> = objective.tiers.iter().map(|t| t.state.as_str()).collect();
@@ -1318,7 +1321,7 @@ async fn an_objective_becomes_burn_rate_alarms_and_composites_then_writes_nothin
         "{:#?}",
         report.plan.actions
     );
-    assert_eq!(condition(&status, "Objective").1, "InSync");
+    assert_eq!(support::condition(&status, "Objective").1, "InSync");
 
     // A tier in ALARM shows in status.
     f.cw()
@@ -1535,8 +1538,11 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
         None,
         "now",
     );
-    assert_eq!(condition(&status, "DeploymentVerified").0, "False");
-    assert_eq!(condition(&status, "DeploymentVerified").1, "Regressed");
+    assert_eq!(support::condition(&status, "DeploymentVerified").0, "False");
+    assert_eq!(
+        support::condition(&status, "DeploymentVerified").1,
+        "Regressed"
+    );
 }
 
 /// The window starts when the deployment was made, not when the stage last changed: a
@@ -1626,7 +1632,11 @@ async fn a_rest_stages_access_logs_go_off_in_its_one_update_stage() {
         .unwrap()
     };
     let (_, status, _) = f.reconcile(&spec("accessLogging: {}\n")).await;
-    assert_eq!(condition(&status, "AccessLogging").0, "True", "{status:?}");
+    assert_eq!(
+        support::condition(&status, "AccessLogging").0,
+        "True",
+        "{status:?}"
+    );
     assert!(f.stage().await.access_log_settings().is_some());
 
     let off = spec("accessLogging: {enabled: false}\ntracing: {enabled: true}\n");
@@ -1642,7 +1652,7 @@ async fn a_rest_stages_access_logs_go_off_in_its_one_update_stage() {
         "{:?}",
         report.outcomes
     );
-    assert_eq!(condition(&status, "Ready").0, "True", "{status:?}");
+    assert_eq!(support::condition(&status, "Ready").0, "True", "{status:?}");
     let stage = f.stage().await;
     assert!(stage.tracing_enabled());
     assert!(
@@ -1690,7 +1700,7 @@ async fn apis_of_any_name_are_guarded_on_the_name_api_gateway_publishes() {
         .await;
         let status = status::build(&spec, Some(1), &report, None, "now");
         assert_eq!(
-            condition(&status, "Ready").0,
+            support::condition(&status, "Ready").0,
             "True",
             "{name:.40}: {:?}",
             report

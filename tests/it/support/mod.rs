@@ -139,6 +139,33 @@ pub async fn tag_api(config: &SdkConfig, api_id: &str, tags: &[(&str, &str)]) {
     request.send().await.unwrap();
 }
 
+/// The status, reason and message of the guard's `type_` condition, failing when it has none.
+pub fn condition<'a>(
+    status: &'a apigw_guard::core::crd::ApiGatewayGuardStatus,
+    type_: &str,
+) -> (&'a str, &'a str, &'a str) {
+    let c = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {status:#?}"));
+    (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+}
+
+/// The status, reason and message of `guard`'s `type_` condition, if it has a status and one.
+pub fn guard_condition(
+    guard: &apigw_guard::core::crd::ApiGatewayGuard,
+    type_: &str,
+) -> Option<(String, String, String)> {
+    let c = guard
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
 /// Whether the stage has X-Ray tracing on, as AWS has it.
 pub async fn tracing_enabled(config: &SdkConfig, api_id: &str, stage: &str) -> bool {
     aws_sdk_apigateway::Client::new(config)
