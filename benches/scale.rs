@@ -85,7 +85,7 @@ impl Fleet {
 fn spec(i: usize, fleet: Fleet) -> ApiGatewayGuardSpec {
     if fleet == Fleet::Objective {
         let mut spec = spec(i, Fleet::Mixed);
-        spec.slo = serde_yaml::from_str("{availability: 99.9}").expect("an objective");
+        spec.controls.slo = serde_yaml::from_str("{availability: 99.9}").expect("an objective");
         return spec;
     }
     let alarms = format!("alarms: {{actions: ['arn:aws:sns:{REGION}:123456789012:oncall']}}");

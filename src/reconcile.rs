@@ -111,7 +111,7 @@ pub async fn verify_deployment(
     previous: Option<&DeploymentStatus>,
     mode: Mode,
 ) -> Option<DeploymentReport> {
-    let deployments = spec.deployments.as_ref()?;
+    let deployments = spec.controls.deployments.as_ref()?;
     let observed = report.observed.as_ref().ok()?;
     let serving = observed.stage.deployment.as_ref()?;
     let now = crate::aws::now_secs();
@@ -165,13 +165,13 @@ pub async fn verify_deployment(
             return done(DeploymentStatus { message, ..status });
         }
     };
-    let allowed = spec.slo.as_ref().map(|slo| slo.budget());
+    let allowed = spec.controls.slo.as_ref().map(|slo| slo.budget());
     let judgement = deploys::judge(&status, verify_for, now, &window, &baseline, allowed);
     let deploys::Judgement::Regressed(evidence) = &judgement else {
         return done(deploys::settle(status, &judgement, None, now));
     };
     let target = match deploys::rollback_target(deployments, &status) {
-        Ok(_) if mode == Mode::Plan || spec.suspend => {
+        Ok(_) if mode == Mode::Plan || spec.controls.suspend => {
             Err("a dry run or a suspended guard writes nothing".to_owned())
         }
         other => other,
@@ -273,17 +273,23 @@ pub async fn observe(
             });
         }
     };
-    let access_logs = spec.access_logging.as_ref().is_some_and(|l| l.enabled);
+    let access_logs = spec
+        .controls
+        .access_logging
+        .as_ref()
+        .is_some_and(|l| l.enabled);
     // A REST API writes execution and access logs through the account's CloudWatch role.
     let needs_role = kind.profile().logs_through_account_role
         && (access_logs
             || spec
+                .controls
                 .execution_logging
                 .as_ref()
                 .is_some_and(|l| l.level != LogLevel::Off || l.data_trace));
     let log_group = access_log_group(spec, &api.id).filter(|_| access_logs);
     // Only a kind with routes may throttle them: `validate` refused the spec otherwise.
     let throttles_routes = spec
+        .controls
         .stage_throttle
         .as_ref()
         .and_then(|t| t.routes.as_ref())
@@ -291,7 +297,7 @@ pub async fn observe(
     let (stage, usage_plan, role, alarms, dashboard, log_group, route_keys) = tokio::join!(
         apigateway.get_stage(kind, &api.id, &spec.stage),
         async {
-            match &spec.throttle {
+            match &spec.controls.throttle {
                 Some(throttle) => Some(apigateway.find_usage_plan(&throttle.usage_plan).await),
                 None => None,
             }
@@ -304,7 +310,7 @@ pub async fn observe(
         },
         observe_alarms(cloudwatch, guard, &[]),
         async {
-            match &spec.dashboard {
+            match &spec.controls.dashboard {
                 // Boxed: it keeps the whole reconcile future small enough for a test thread.
                 Some(wanted) => {
                     Some(Box::pin(observe_dashboard(cloudwatch, guard, wanted.enabled)).await)
@@ -555,6 +561,7 @@ pub async fn owned_log_group(
     let name = match api_id {
         Some(id) => access_log_group(spec, id),
         None => spec
+            .controls
             .access_logging
             .as_ref()
             .and_then(|logging| logging.log_group_name.clone()),
@@ -813,7 +820,7 @@ pub async fn reconcile_claimed(
         },
         Err(_) => Plan::default(),
     };
-    let writes = mode == Mode::Apply && !spec.suspend && !plan.actions.is_empty();
+    let writes = mode == Mode::Apply && !spec.controls.suspend && !plan.actions.is_empty();
     // The API's tags may have changed since the listing: an account's rules are checked on a
     // fresh read before every write, so a tag removed in AWS revokes the guard at once.
     if let (true, Some(tenancy), Ok(observed)) = (writes, tenancy, &observed) {
@@ -841,7 +848,7 @@ pub async fn reconcile_claimed(
         ),
         _ => None,
     };
-    let objective = match (&observed, &spec.slo, mode) {
+    let objective = match (&observed, &spec.controls.slo, mode) {
         (Ok(observed), Some(slo), Mode::Apply) => cloudwatch
             .objective_metrics(&observed.api.metric_stage(&spec.stage), slo.window_days)
             .await
@@ -909,7 +916,7 @@ async fn plan_on_fresh_reads(
             .filter(|(alarm, tags)| tags.is_none() && legacy.contains(&alarm.name))
             .map(|(alarm, _)| alarm.name.clone()),
     );
-    let refresh_alarms = !spec.suspend
+    let refresh_alarms = !spec.controls.suspend
         && ((touches(&first, Control::Alarms) && cloudwatch.forget(&guard.known_alarm_names()))
             || !with_tags.is_empty());
     // So are the log group (listed without tags; a group someone else made is never
@@ -919,18 +926,19 @@ async fn plan_on_fresh_reads(
         Some(Ok(group)) if group.found.as_ref().is_some_and(|found| found.tags.is_none())
     );
     let refresh_log_group = log_group_written(&first).filter(|name| {
-        !spec.suspend && (cloudwatch.forget_log_group(name) || log_group_tags_unread)
+        !spec.controls.suspend && (cloudwatch.forget_log_group(name) || log_group_tags_unread)
     });
-    let refresh_dashboard = spec.dashboard.as_ref().filter(|_| {
-        !spec.suspend
+    let refresh_dashboard = spec.controls.dashboard.as_ref().filter(|_| {
+        !spec.controls.suspend
             && touches(&first, Control::Dashboard)
             && cloudwatch
                 .forget_dashboards(&[guard.dashboard_name(), guard.legacy_dashboard_name()])
     });
     // The route keys are kept up to an hour; an UpdateStage naming a route is planned
     // on keys at most a window old.
-    let refresh_routes =
-        !spec.suspend && names_routes(&first) && apigateway.forget_route_keys(&observed.api.id);
+    let refresh_routes = !spec.controls.suspend
+        && names_routes(&first)
+        && apigateway.forget_route_keys(&observed.api.id);
     // Boxed: they keep the whole reconcile future small enough for a test thread.
     let (alarms, log_group, dashboard, route_keys) = tokio::join!(
         Box::pin(async {
@@ -984,7 +992,7 @@ async fn plan_on_fresh_reads(
     };
     // The fresh read may have shown alarms to write that the first plan did not.
     let unread = owners_unread(&replanned, observed);
-    if unread.is_empty() || spec.suspend {
+    if unread.is_empty() || spec.controls.suspend {
         return Ok(replanned);
     }
     // Boxed: the reconcile future stays small enough for a test thread.

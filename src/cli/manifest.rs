@@ -375,7 +375,7 @@ mod tests {
         let guards = parse("f.yaml", &partial)
             .expect("every alarm field is optional")
             .guards;
-        let alarms = guards[0].spec.alarms.as_ref().unwrap();
+        let alarms = guards[0].spec.controls.alarms.as_ref().unwrap();
         assert_eq!(alarms.five_xx_error().threshold, 5.0);
         assert_eq!(alarms.five_xx_error().statistic, "Sum");
         assert!(!alarms.latency().enabled);

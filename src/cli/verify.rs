@@ -43,7 +43,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<bool, String> {
     let mut guards: Vec<_> = manifest
         .guards
         .into_iter()
-        .filter(|g| g.spec.deployments.is_some())
+        .filter(|g| g.spec.controls.deployments.is_some())
         .collect();
     if guards.is_empty() {
         return Err(format!(

@@ -80,7 +80,7 @@ pub fn monthly(guard: &GuardId, spec: &ApiGatewayGuardSpec, api: &GuardedApi) ->
             cost.alarms_usd += price(&alarm);
         }
     }
-    if spec.dashboard.as_ref().is_some_and(|d| d.enabled) {
+    if spec.controls.dashboard.as_ref().is_some_and(|d| d.enabled) {
         cost.dashboards = 1;
         cost.dashboards_usd = PRICES.dashboard;
     }

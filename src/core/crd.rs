@@ -255,6 +255,15 @@ pub struct ApiGatewayGuardSpec {
     /// The stage name, e.g. prod, or $default (HTTP APIs).
     #[schemars(length(min = 1, max = 128))]
     pub stage: String,
+    #[serde(flatten)]
+    pub controls: Controls,
+}
+
+/// What a guard makes true of its stage, and what deleting or suspending it does: the
+/// sections a guard's spec and a policy's template share.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Controls {
     /// X-Ray tracing on the stage (runbook: update-stage /tracingEnabled=true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracing: Option<TracingSpec>,
@@ -427,7 +436,7 @@ impl ApiGatewayGuardSpec {
     }
 }
 
-impl kind::Sections for ApiGatewayGuardSpec {
+impl kind::Sections for Controls {
     fn has(&self, section: kind::Section) -> bool {
         use kind::Section as S;
         match section {
@@ -440,6 +449,43 @@ impl kind::Sections for ApiGatewayGuardSpec {
                 .stage_throttle
                 .as_ref()
                 .is_some_and(|t| t.routes.is_some()),
+        }
+    }
+}
+
+impl Controls {
+    /// These controls without the sections a `kind` of API refuses (its profile's): what a
+    /// policy's guard of that kind is given.
+    pub fn for_kind(&self, kind: ApiKind) -> Controls {
+        let profile = kind.profile();
+        let has = |section| profile.has(section);
+        Controls {
+            tracing: self.tracing.clone().filter(|_| has(kind::Section::Tracing)),
+            execution_logging: self
+                .execution_logging
+                .clone()
+                .filter(|_| has(kind::Section::ExecutionLogging)),
+            throttle: self
+                .throttle
+                .clone()
+                .filter(|_| has(kind::Section::UsagePlanThrottle)),
+            stage_throttle: self
+                .stage_throttle
+                .clone()
+                .map(|throttle| StageThrottleSpec {
+                    routes: throttle
+                        .routes
+                        .filter(|_| has(kind::Section::RouteThrottles)),
+                    ..throttle
+                }),
+            detailed_metrics: self
+                .detailed_metrics
+                .filter(|_| has(kind::Section::DetailedMetrics)),
+            deployments: self
+                .deployments
+                .clone()
+                .filter(|_| has(kind::Section::Deployments)),
+            ..self.clone()
         }
     }
 }
@@ -883,4 +929,23 @@ pub struct AlarmLink {
     pub name: String,
     /// Its page in the CloudWatch console.
     pub url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_reads_its_controls_and_refuses_what_it_does_not_know() {
+        let spec: ApiGatewayGuardSpec =
+            serde_yaml::from_str("{restApi: {id: a1}, stage: prod, tracing: {enabled: true}}")
+                .unwrap();
+        assert_eq!(spec.controls.tracing, Some(TracingSpec { enabled: true }));
+        let unknown = serde_yaml::from_str::<ApiGatewayGuardSpec>(
+            "{restApi: {id: a1}, stage: prod, tracingg: {enabled: true}}",
+        );
+        assert!(unknown.is_err(), "{unknown:?}");
+        let template = serde_yaml::from_str::<GuardTemplate>("{alarms: {}, stage: prod}");
+        assert!(template.is_err(), "a template names no stage: {template:?}");
+    }
 }

@@ -26,7 +26,11 @@ pub fn wanted_alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec) -> Vec<String>
         .into_iter()
         .filter(|kind| kind.is_kept(spec))
         .map(|kind| guard.alarm_name(kind));
-    let tiers = spec.slo.as_ref().map_or(0, |slo| slo.tiers().len());
+    let tiers = spec
+        .controls
+        .slo
+        .as_ref()
+        .map_or(0, |slo| slo.tiers().len());
     let composites =
         (1..=tiers).map(|tier| guard.objective_alarm_name(tier, ObjectivePart::Composite));
     runbook.chain(composites).collect()
@@ -151,7 +155,7 @@ pub fn body(
             "properties": {"title": "Alarms of this guard", "alarms": alarms},
         }));
     }
-    if let Some(slo) = &spec.slo {
+    if let Some(slo) = &spec.controls.slo {
         // A row below the last one (IntegrationLatency and the alarms: y 9, height 6).
         widgets.extend(objective_widgets(slo, region, 15, metric, five_xx));
     }
@@ -354,12 +358,17 @@ pub fn links(
         ))),
     };
     Links {
-        dashboard: spec.dashboard.as_ref().filter(|d| d.enabled).map(|_| {
-            format!(
-                "{cloudwatch}#dashboards/dashboard/{}",
-                guard.dashboard_name()
-            )
-        }),
+        dashboard: spec
+            .controls
+            .dashboard
+            .as_ref()
+            .filter(|d| d.enabled)
+            .map(|_| {
+                format!(
+                    "{cloudwatch}#dashboards/dashboard/{}",
+                    guard.dashboard_name()
+                )
+            }),
         stage,
         execution_logs,
         access_logs,

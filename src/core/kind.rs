@@ -181,7 +181,8 @@ impl Section {
     }
 }
 
-/// What a spec or a policy's template gives of the sections some kind refuses.
+/// What a guard's controls (its spec's, or a policy's template's) give of the sections some kind
+/// refuses: a trait, so that this bottom layer need not know the CRD types.
 pub trait Sections {
     fn has(&self, section: Section) -> bool;
 }

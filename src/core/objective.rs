@@ -53,7 +53,7 @@ pub fn describe(slo: &ObjectiveSpec) -> String {
 /// alarms, then the composites, fastest tier first (a composite names its metric alarms and
 /// the tier above it, which must exist first). Empty without `spec.slo`.
 pub fn alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec, api: &GuardedApi) -> Vec<AlarmConfig> {
-    let Some(slo) = &spec.slo else {
+    let Some(slo) = &spec.controls.slo else {
         return Vec::new();
     };
     let tiers = slo.tiers();
@@ -90,12 +90,12 @@ pub fn alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec, api: &GuardedApi) -> 
             .actions
             .clone()
             .or_else(|| slo.actions.clone())
-            .or_else(|| spec.alarms.as_ref().map(|a| a.actions.clone()))
+            .or_else(|| spec.controls.alarms.as_ref().map(|a| a.actions.clone()))
             .unwrap_or_default();
         let ok_actions = slo
             .ok_actions
             .clone()
-            .or_else(|| spec.alarms.as_ref().map(|a| a.ok_actions.clone()))
+            .or_else(|| spec.controls.alarms.as_ref().map(|a| a.ok_actions.clone()))
             .unwrap_or_default();
         let suppressor = (number > 1).then(|| Suppressor {
             alarm: guard.objective_alarm_name(number - 1, ObjectivePart::Composite),

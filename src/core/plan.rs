@@ -62,15 +62,15 @@ impl Control {
     /// Whether the spec asks for this control.
     pub fn is_managed(self, spec: &ApiGatewayGuardSpec) -> bool {
         match self {
-            Control::Tracing => spec.tracing.is_some(),
-            Control::ExecutionLogging => spec.execution_logging.is_some(),
-            Control::Throttle => spec.throttle.is_some(),
-            Control::StageThrottle => spec.stage_throttle.is_some(),
-            Control::Alarms => spec.alarms.is_some(),
-            Control::Dashboard => spec.dashboard.is_some(),
-            Control::AccessLogging => spec.access_logging.is_some(),
-            Control::DetailedMetrics => spec.detailed_metrics.is_some(),
-            Control::Objective => spec.slo.is_some(),
+            Control::Tracing => spec.controls.tracing.is_some(),
+            Control::ExecutionLogging => spec.controls.execution_logging.is_some(),
+            Control::Throttle => spec.controls.throttle.is_some(),
+            Control::StageThrottle => spec.controls.stage_throttle.is_some(),
+            Control::Alarms => spec.controls.alarms.is_some(),
+            Control::Dashboard => spec.controls.dashboard.is_some(),
+            Control::AccessLogging => spec.controls.access_logging.is_some(),
+            Control::DetailedMetrics => spec.controls.detailed_metrics.is_some(),
+            Control::Objective => spec.controls.slo.is_some(),
         }
     }
 }
@@ -399,7 +399,7 @@ fn stage_changes(
     let mut changes = Vec::new();
     let stage = &observed.stage;
     let methods = &stage.all_methods;
-    if let Some(tracing) = &spec.tracing {
+    if let Some(tracing) = &spec.controls.tracing {
         // Absent means off: a stage created without tracing has it disabled.
         let current = stage.tracing_enabled.unwrap_or(false);
         if current != tracing.enabled {
@@ -411,7 +411,7 @@ fn stage_changes(
             ));
         }
     }
-    if let Some(logging) = &spec.execution_logging {
+    if let Some(logging) = &spec.controls.execution_logging {
         let needs_role = logging.level != LogLevel::Off || logging.data_trace;
         if needs_role && observed.cloudwatch_role_arn.is_none() {
             blockers.push(Blocker {
@@ -473,7 +473,7 @@ fn stage_changes(
     let groups = std::iter::once(None).chain(routes.keys().map(|key| Some(key.as_str())));
     for route in groups {
         let have = settings_of(route);
-        if let Some(enabled) = spec.detailed_metrics
+        if let Some(enabled) = spec.controls.detailed_metrics
             && have.metrics.unwrap_or(false) != enabled
         {
             changes.push(change(
@@ -483,7 +483,7 @@ fn stage_changes(
                 have.metrics.map(|b| b.to_string()),
             ));
         }
-        let limits = match (&spec.stage_throttle, route) {
+        let limits = match (&spec.controls.stage_throttle, route) {
             (None, _) => continue,
             (Some(throttle), None) => throttle.limits(),
             (Some(_), Some(key)) => routes[key].clone(),
@@ -518,6 +518,7 @@ fn known_routes(
     blockers: &mut Vec<Blocker>,
 ) -> BTreeMap<String, ThrottleLimits> {
     let wanted = spec
+        .controls
         .stage_throttle
         .as_ref()
         .and_then(|t| t.routes.clone())
@@ -643,7 +644,7 @@ fn stage_path(kind: ApiKind, route: Option<&str>, setting: Setting) -> String {
 
 /// The access log group the spec names, or the guard's default for the stage.
 pub fn access_log_group(spec: &ApiGatewayGuardSpec, api_id: &str) -> Option<String> {
-    let logging = spec.access_logging.as_ref()?;
+    let logging = spec.controls.access_logging.as_ref()?;
     Some(
         logging
             .log_group_name
@@ -663,7 +664,7 @@ fn access_logging(
     observed: &Observed,
     plan: &mut Plan,
 ) -> Vec<Change> {
-    let Some(logging) = &spec.access_logging else {
+    let Some(logging) = &spec.controls.access_logging else {
         return Vec::new();
     };
     let kind = observed.api.kind;
@@ -772,7 +773,7 @@ fn usage_plan_action(
     observed: &Observed,
     blockers: &mut Vec<Blocker>,
 ) -> Option<Action> {
-    let throttle = spec.throttle.as_ref()?;
+    let throttle = spec.controls.throttle.as_ref()?;
     let usage_plan = match observed.usage_plan.as_ref()? {
         Ok(plan) => plan,
         Err(err) => {
@@ -846,7 +847,11 @@ pub fn desired_alarm(
     api: &GuardedApi,
     kind: AlarmKind,
 ) -> Option<AlarmConfig> {
-    let alarms = spec.alarms.as_ref().filter(|_| kind.is_kept(spec))?;
+    let alarms = spec
+        .controls
+        .alarms
+        .as_ref()
+        .filter(|_| kind.is_kept(spec))?;
     let alarm = kind.settings(alarms);
     let metric = kind.metric(api.kind);
     Some(AlarmConfig {
@@ -1119,7 +1124,7 @@ fn dashboard_action(
     observed: &Observed,
     plan: &mut Plan,
 ) {
-    let (Some(wanted), Some(read)) = (&spec.dashboard, &observed.dashboard) else {
+    let (Some(wanted), Some(read)) = (&spec.controls.dashboard, &observed.dashboard) else {
         return;
     };
     let name = guard.dashboard_name();

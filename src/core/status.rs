@@ -102,7 +102,7 @@ pub fn build(
             status.alarms = alarm_statuses(spec, report);
             status.alarm_summary = summary(&status.alarms);
             status.objective = objective_status(spec, report, &status.alarms);
-            status.deployment = match (&report.deployment, spec.deployments.as_ref()) {
+            status.deployment = match (&report.deployment, spec.controls.deployments.as_ref()) {
                 (Some(deployment), _) => Some(deployment.status.clone()),
                 // Kept while the stage's deployment could not be read.
                 (None, Some(_)) => previous.and_then(|p| p.deployment.clone()),
@@ -117,7 +117,7 @@ pub fn build(
             status.monthly_cost =
                 Some(cost::monthly(&report.guard, spec, &observed.api).to_string());
             if let Some(metrics) = &report.metrics {
-                let objective = spec.slo.as_ref().zip(
+                let objective = spec.controls.slo.as_ref().zip(
                     report
                         .objective
                         .as_ref()
@@ -261,7 +261,7 @@ fn guard_kstatus(
     let total = states.len();
     let failed: Vec<&ControlState> = states.iter().filter(|s| !s.ok).collect();
     let summary = format!("{}/{total} controls in sync", total - failed.len());
-    if spec.suspend {
+    if spec.controls.suspend {
         let message = format!(
             "suspend is true: no AWS writes; {summary}, {} change(s) pending",
             report.plan.actions.len()
@@ -349,7 +349,7 @@ fn objective_status(
     report: &Report,
     alarms: &[AlarmStatus],
 ) -> Option<ObjectiveStatus> {
-    let slo = spec.slo.as_ref()?;
+    let slo = spec.controls.slo.as_ref()?;
     let figures = report
         .objective
         .as_ref()

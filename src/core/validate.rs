@@ -26,7 +26,7 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
         .into_iter()
         .filter(|k| spec.api_ref(*k).is_some())
     {
-        let refused = kind.profile().refused_in(spec);
+        let refused = kind.profile().refused_in(&spec.controls);
         errors.extend(refused.map(|(_, message)| (*message).to_owned()));
     }
     if spec.stage.trim().is_empty() {
@@ -37,7 +37,7 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
             spec.stage.len()
         ));
     }
-    if let Some(throttle) = &spec.throttle {
+    if let Some(throttle) = &spec.controls.throttle {
         one_of(&mut errors, "spec.throttle.usagePlan", &throttle.usage_plan);
         limits(
             &mut errors,
@@ -46,7 +46,7 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
             throttle.burst_limit,
         );
     }
-    if let Some(stage) = &spec.stage_throttle {
+    if let Some(stage) = &spec.controls.stage_throttle {
         limits(
             &mut errors,
             "spec.stageThrottle",
@@ -64,7 +64,7 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
             limits(&mut errors, &field, route.rate_limit, route.burst_limit);
         }
     }
-    if let Some(logging) = &spec.access_logging
+    if let Some(logging) = &spec.controls.access_logging
         && !crate::core::crd::RETENTION_DAYS.contains(&logging.retention_days)
     {
         errors.push(format!(
@@ -74,10 +74,10 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
             crate::core::crd::RETENTION_DAYS
         ));
     }
-    if let Some(slo) = &spec.slo {
+    if let Some(slo) = &spec.controls.slo {
         objective(&mut errors, spec, slo);
     }
-    if let Some(deployments) = &spec.deployments
+    if let Some(deployments) = &spec.controls.deployments
         && !deployments
             .verify_for_seconds()
             .is_some_and(|s| (60..=86_400).contains(&s))
@@ -87,7 +87,7 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
             deployments.verify_for
         ));
     }
-    if let Some(alarms) = &spec.alarms {
+    if let Some(alarms) = &spec.controls.alarms {
         for (field, list) in [
             ("actions", &alarms.actions),
             ("okActions", &alarms.ok_actions),
@@ -198,7 +198,7 @@ fn objective(errors: &mut Vec<String>, spec: &ApiGatewayGuardSpec, slo: &crd::Ob
             errors.push(crd::SLO_LONG_WINDOWS.to_owned());
         }
     }
-    let five = spec.alarms.as_ref().map(|a| &a.five_xx_error);
+    let five = spec.controls.alarms.as_ref().map(|a| &a.five_xx_error);
     let hand_set = five.is_some_and(|f| {
         f.threshold.is_some()
             || f.statistic.is_some()

@@ -425,7 +425,7 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
     ctx.metrics.guard_ready(&id.to_string(), None);
     ctx.metrics.usage_plan_turn(&id.to_string(), false);
     ctx.retry.succeeded(&id.to_string());
-    if guard.spec.deletion_policy == DeletionPolicy::Retain {
+    if guard.spec.controls.deletion_policy == DeletionPolicy::Retain {
         publish_about(
             &ctx.recorder,
             guard,
@@ -434,7 +434,7 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
         .await;
         return Ok(Action::await_change());
     }
-    if guard.spec.suspend {
+    if guard.spec.controls.suspend {
         publish_about(
             &ctx.recorder,
             guard,
@@ -461,7 +461,7 @@ async fn cleanup(guard: &ApiGatewayGuard, ctx: &Context) -> Result<Action, Error
         let names = delete_owned_alarms(&cloudwatch, &id).await?;
         // Only a guard that manages a dashboard looks for one: without the section the
         // dashboard is not the guard's business.
-        let dashboards = match guard.spec.dashboard {
+        let dashboards = match guard.spec.controls.dashboard {
             Some(_) => owned_dashboards(&cloudwatch, &id).await?,
             None => Vec::new(),
         };

@@ -558,7 +558,7 @@ spec:
             .unwrap()
             .insert("extra".into(), "x".into());
         assert!(unchanged(&existing, &wanted));
-        existing.spec.suspend = true;
+        existing.spec.controls.suspend = true;
         assert!(!unchanged(&existing, &wanted));
         assert_eq!(
             wanted.labels().get(POLICY_LABEL).map(String::as_str),

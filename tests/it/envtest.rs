@@ -1337,11 +1337,12 @@ async fn a_policy_keeps_one_guard_per_matching_stage_through_changes_and_deletes
 
     // The template changes: so does the guard.
     let mut changed = policies.get("fleet").await.unwrap();
-    changed.spec.template.stage_throttle = Some(apigw_guard::core::crd::StageThrottleSpec {
-        rate_limit: 50.0,
-        burst_limit: 25,
-        routes: None,
-    });
+    changed.spec.template.controls.stage_throttle =
+        Some(apigw_guard::core::crd::StageThrottleSpec {
+            rate_limit: 50.0,
+            burst_limit: 25,
+            routes: None,
+        });
     policies
         .replace("fleet", &PostParams::default(), &changed)
         .await
@@ -2061,7 +2062,7 @@ async fn guards_applied_to_a_running_operator_are_each_reconciled_before_any_aga
         ("arrive", "arrive-fleet-api", "p*"),
     );
     // No alarms: PutMetricAlarm's 3/s would set the pace, not the operator.
-    policy.spec.template.alarms = None;
+    policy.spec.template.controls.alarms = None;
     create(&policies, &policy).await;
     policy_status(&policies, "fleet", "every policy guard Ready", |s| {
         s.guarded == N as u32 && s.ready == N as u32

@@ -285,9 +285,15 @@ async fn a_changed_spec_converges_with_minimal_writes() {
     f.reconcile(&f.spec()).await;
 
     let mut spec = f.spec();
-    spec.execution_logging.as_mut().unwrap().level = apigw_guard::core::crd::LogLevel::Info;
-    spec.throttle.as_mut().unwrap().rate_limit = 250.0;
-    spec.alarms.as_mut().unwrap().five_xx_error.threshold = Some(3.0);
+    spec.controls.execution_logging.as_mut().unwrap().level =
+        apigw_guard::core::crd::LogLevel::Info;
+    spec.controls.throttle.as_mut().unwrap().rate_limit = 250.0;
+    spec.controls
+        .alarms
+        .as_mut()
+        .unwrap()
+        .five_xx_error
+        .threshold = Some(3.0);
     let (report, status, calls) = f.reconcile(&spec).await;
     assert!(
         report.outcomes.iter().all(|o| o.result.is_ok()),
@@ -439,7 +445,8 @@ async fn a_usage_plan_that_does_not_serve_the_stage_blocks_only_the_throttle() {
     let other_api = support::seed_api(&f.config, "wrongplan-other-api", "prod").await;
     support::seed_usage_plan(&f.config, "wrongplan-other-plan", &other_api, "prod").await;
     let mut spec = f.spec();
-    spec.throttle.as_mut().unwrap().usage_plan.name = Some("wrongplan-other-plan".to_owned());
+    spec.controls.throttle.as_mut().unwrap().usage_plan.name =
+        Some("wrongplan-other-plan".to_owned());
     let (_, status, calls) = f.reconcile(&spec).await;
     let (state, reason, message) = support::condition(&status, "Throttle");
     assert_eq!((state, reason), ("False", "UsagePlanNotServingStage"));
@@ -447,7 +454,7 @@ async fn a_usage_plan_that_does_not_serve_the_stage_blocks_only_the_throttle() {
     assert!(!writes(&calls).contains(&"UpdateUsagePlan"));
     assert_eq!(support::condition(&status, "Tracing").0, "True");
 
-    spec.throttle.as_mut().unwrap().usage_plan.name = Some("no-such-plan".to_owned());
+    spec.controls.throttle.as_mut().unwrap().usage_plan.name = Some("no-such-plan".to_owned());
     let (_, status, _) = f.reconcile(&spec).await;
     let (_, reason, message) = support::condition(&status, "Throttle");
     assert_eq!(reason, "NotFoundException");
@@ -490,7 +497,7 @@ async fn disabling_an_alarm_deletes_it() {
     support::set_log_role(&f.config).await;
     f.reconcile(&f.spec()).await;
     let mut spec = f.spec();
-    spec.alarms.as_mut().unwrap().latency.enabled = Some(false);
+    spec.controls.alarms.as_mut().unwrap().latency.enabled = Some(false);
     let (_, status, calls) = f.reconcile(&spec).await;
     assert_eq!(writes(&calls), ["DeleteAlarms"]);
     let alarms = f.alarms().await;
@@ -573,8 +580,8 @@ async fn a_deleted_api_is_reported_not_found_and_recovers_when_it_returns() {
 async fn an_invalid_spec_is_reported_before_any_aws_call() {
     let f = Fixture::new("invalid", REGION).await;
     let mut spec = f.spec();
-    spec.alarms.as_mut().unwrap().latency.statistic = Some("Median".to_owned());
-    spec.stage_throttle.as_mut().unwrap().burst_limit = -1;
+    spec.controls.alarms.as_mut().unwrap().latency.statistic = Some("Median".to_owned());
+    spec.controls.stage_throttle.as_mut().unwrap().burst_limit = -1;
     let (report, status, calls) = f.reconcile(&spec).await;
     assert!(calls.is_empty(), "{calls:?}");
     assert!(report.observed.is_err());
@@ -1360,7 +1367,7 @@ async fn an_objective_becomes_burn_rate_alarms_and_composites_then_writes_nothin
         report.plan.actions
     );
     let mut spec = slo_spec(&f, "{availability: 99.9}");
-    spec.slo = None;
+    spec.controls.slo = None;
     let (report, _, calls) = f.reconcile(&spec).await;
     let deletes: Vec<&apigw_guard::core::plan::Action> = report
         .plan

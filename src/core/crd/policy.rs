@@ -7,13 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::core::kind::{Section, Sections};
-
-use super::{
-    AccessLoggingSpec, AlarmsSpec, ApiGatewayGuardSpec, ApiKind, Condition, DashboardSpec,
-    DeletionPolicy, DeploymentsSpec, ExecutionLoggingSpec, ObjectiveSpec, ResourceRef,
-    StageThrottleSpec, TracingSpec, UsagePlanThrottleSpec,
-};
+use super::{ApiGatewayGuardSpec, ApiKind, Condition, Controls, ResourceRef};
 
 /// Guards every stage that matches `selector`: the operator keeps one ApiGatewayGuard per
 /// matched stage in this namespace, owned by the policy and equal to `template`.
@@ -97,47 +91,8 @@ fn every_kind() -> Vec<ApiKind> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(validation = Rule::new(super::count_alarm_rule("self")).message(super::SLO_COUNT_ALARM))]
 pub struct GuardTemplate {
-    /// As ApiGatewayGuard spec.tracing. REST APIs only: left out of HTTP APIs' guards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tracing: Option<TracingSpec>,
-    /// As ApiGatewayGuard spec.executionLogging. REST APIs only: left out of HTTP APIs'
-    /// guards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execution_logging: Option<ExecutionLoggingSpec>,
-    /// As ApiGatewayGuard spec.throttle: every matched REST API stage must be in this usage
-    /// plan. REST APIs only: left out of HTTP APIs' guards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub throttle: Option<UsagePlanThrottleSpec>,
-    /// As ApiGatewayGuard spec.stageThrottle. Its routes are for HTTP APIs: REST APIs'
-    /// guards get the stage-wide limits alone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage_throttle: Option<StageThrottleSpec>,
-    /// As ApiGatewayGuard spec.detailedMetrics. HTTP APIs only: left out of REST APIs'
-    /// guards (set executionLogging.detailedMetrics for them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detailed_metrics: Option<bool>,
-    /// As ApiGatewayGuard spec.accessLogging.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_logging: Option<AccessLoggingSpec>,
-    /// As ApiGatewayGuard spec.alarms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alarms: Option<AlarmsSpec>,
-    /// As ApiGatewayGuard spec.slo: every guard gets the objective and its burn-rate alarms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slo: Option<ObjectiveSpec>,
-    /// As ApiGatewayGuard spec.deployments. REST APIs only: left out of HTTP APIs' guards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployments: Option<DeploymentsSpec>,
-    /// As ApiGatewayGuard spec.dashboard.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dashboard: Option<DashboardSpec>,
-    /// As ApiGatewayGuard spec.deletionPolicy: what deleting a guard (its stage stopped
-    /// matching, or the policy was deleted) does to its alarms.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
-    /// As ApiGatewayGuard spec.suspend.
-    #[serde(default)]
-    pub suspend: bool,
+    #[serde(flatten)]
+    pub controls: Controls,
 }
 
 impl GuardTemplate {
@@ -147,7 +102,7 @@ impl GuardTemplate {
     pub fn left_out(&self, kind: ApiKind) -> Option<LeftOut> {
         let sections: Vec<String> = kind
             .profile()
-            .refused_in(self)
+            .refused_in(&self.controls)
             .map(|(section, _)| section.field().to_owned())
             .collect();
         (!sections.is_empty()).then_some(LeftOut {
@@ -165,65 +120,19 @@ impl GuardTemplate {
         api_id: &str,
         stage: &str,
     ) -> ApiGatewayGuardSpec {
-        let profile = kind.profile();
-        let has = |section| profile.has(section);
         let mut spec = ApiGatewayGuardSpec {
             region: policy.region.clone(),
             account: policy.account.clone(),
             rest_api: None,
             http_api: None,
             stage: stage.to_owned(),
-            tracing: self.tracing.clone().filter(|_| has(Section::Tracing)),
-            execution_logging: self
-                .execution_logging
-                .clone()
-                .filter(|_| has(Section::ExecutionLogging)),
-            throttle: self
-                .throttle
-                .clone()
-                .filter(|_| has(Section::UsagePlanThrottle)),
-            stage_throttle: self
-                .stage_throttle
-                .clone()
-                .map(|throttle| StageThrottleSpec {
-                    routes: throttle.routes.filter(|_| has(Section::RouteThrottles)),
-                    ..throttle
-                }),
-            detailed_metrics: self
-                .detailed_metrics
-                .filter(|_| has(Section::DetailedMetrics)),
-            access_logging: self.access_logging.clone(),
-            alarms: self.alarms.clone(),
-            slo: self.slo.clone(),
-            deployments: self
-                .deployments
-                .clone()
-                .filter(|_| has(Section::Deployments)),
-            dashboard: self.dashboard.clone(),
-            deletion_policy: self.deletion_policy,
-            suspend: self.suspend,
+            controls: self.controls.for_kind(kind),
         };
         *spec.api_ref_mut(kind) = Some(ResourceRef {
             name: None,
             id: Some(api_id.to_owned()),
         });
         spec
-    }
-}
-
-impl Sections for GuardTemplate {
-    fn has(&self, section: Section) -> bool {
-        match section {
-            Section::Tracing => self.tracing.is_some(),
-            Section::ExecutionLogging => self.execution_logging.is_some(),
-            Section::UsagePlanThrottle => self.throttle.is_some(),
-            Section::Deployments => self.deployments.is_some(),
-            Section::DetailedMetrics => self.detailed_metrics.is_some(),
-            Section::RouteThrottles => self
-                .stage_throttle
-                .as_ref()
-                .is_some_and(|t| t.routes.is_some()),
-        }
     }
 }
 

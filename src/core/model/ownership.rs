@@ -200,9 +200,10 @@ impl AlarmKind {
     /// Whether the guard keeps this alarm: `spec.alarms` names it enabled, and (for the 5XX
     /// count alarm) no objective replaces it, as `spec.slo` does unless `slo.countAlarm`.
     pub fn is_kept(self, spec: &ApiGatewayGuardSpec) -> bool {
-        let replaced =
-            self == AlarmKind::FiveXxError && spec.slo.as_ref().is_some_and(|s| !s.count_alarm);
-        spec.alarms
+        let replaced = self == AlarmKind::FiveXxError
+            && spec.controls.slo.as_ref().is_some_and(|s| !s.count_alarm);
+        spec.controls
+            .alarms
             .as_ref()
             .is_some_and(|alarms| self.settings(alarms).enabled)
             && !replaced

@@ -249,7 +249,7 @@ fn no_objective_no_alarms() {
 
 #[test]
 fn the_budget_left_is_what_the_window_did_not_spend() {
-    let slo = spec(REST).slo.unwrap();
+    let slo = spec(REST).controls.slo.unwrap();
     let metrics = |errors, requests, hour_errors, hour_requests| ObjectiveMetrics {
         window_days: 30,
         errors,
@@ -284,7 +284,7 @@ fn windows_and_rules_read_as_people_say_them() {
         [5, 60, 90, 360, 1440, 4320].map(window),
         ["5m", "1h", "90m", "6h", "1d", "3d"]
     );
-    let slo = spec(REST).slo.unwrap();
+    let slo = spec(REST).controls.slo.unwrap();
     let rules: Vec<String> = slo.tiers().iter().map(rule_text).collect();
     assert_eq!(
         rules,

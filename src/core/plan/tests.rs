@@ -593,7 +593,7 @@ fn disabled_or_dropped_alarms_are_deleted_when_owned() {
         }]
     );
     let mut none = full.clone();
-    none.alarms = None;
+    none.controls.alarms = None;
     let plan = super::plan(&guard(), &none, &observed);
     assert_eq!(
         plan.actions,
@@ -1415,7 +1415,7 @@ fn a_tier_composite_owned_by_someone_else_blocks_the_objective_alone() {
     );
     // Dropping the objective deletes only what the guard owns: not the taken composite.
     let mut dropped = with_slo.clone();
-    dropped.slo = None;
+    dropped.controls.slo = None;
     let plan = super::plan(&guard(), &dropped, &observed);
     let deletes: Vec<String> = plan
         .actions

@@ -1,7 +1,7 @@
 use super::*;
 use crate::core::crd::{
-    AlarmsSpec, ApiGatewayGuardPolicySpec, ExecutionLoggingSpec, ResourceRef, StageThrottleSpec,
-    ThrottleLimits, TracingSpec, UsagePlanThrottleSpec,
+    AlarmsSpec, ApiGatewayGuardPolicySpec, Controls, ExecutionLoggingSpec, ResourceRef,
+    StageThrottleSpec, ThrottleLimits, TracingSpec, UsagePlanThrottleSpec,
 };
 use crate::core::model::ApiKind;
 
@@ -47,8 +47,10 @@ fn policy(name: &str, created: &str) -> ApiGatewayGuardPolicy {
             account: None,
             selector: selector(&[], &[], &["prod"]),
             template: GuardTemplate {
-                tracing: Some(TracingSpec { enabled: true }),
-                ..Default::default()
+                controls: Controls {
+                    tracing: Some(TracingSpec { enabled: true }),
+                    ..Default::default()
+                },
             },
         },
     );
@@ -96,29 +98,31 @@ fn full_template() -> GuardTemplate {
         burst_limit: 5,
     };
     GuardTemplate {
-        tracing: Some(TracingSpec { enabled: true }),
-        execution_logging: Some(ExecutionLoggingSpec {
-            level: Default::default(),
-            data_trace: false,
-            detailed_metrics: true,
-        }),
-        throttle: Some(UsagePlanThrottleSpec {
-            usage_plan: ResourceRef {
-                name: Some("gold".to_owned()),
-                id: None,
-            },
-            rate_limit: 100.0,
-            burst_limit: 50,
-        }),
-        stage_throttle: Some(StageThrottleSpec {
-            rate_limit: 100.0,
-            burst_limit: 50,
-            routes: Some([("GET /pets".to_owned(), limits)].into()),
-        }),
-        detailed_metrics: Some(true),
-        access_logging: Some(serde_yaml::from_str("{}").unwrap()),
-        alarms: Some(serde_yaml::from_str("{}").unwrap()),
-        ..Default::default()
+        controls: Controls {
+            tracing: Some(TracingSpec { enabled: true }),
+            execution_logging: Some(ExecutionLoggingSpec {
+                level: Default::default(),
+                data_trace: false,
+                detailed_metrics: true,
+            }),
+            throttle: Some(UsagePlanThrottleSpec {
+                usage_plan: ResourceRef {
+                    name: Some("gold".to_owned()),
+                    id: None,
+                },
+                rate_limit: 100.0,
+                burst_limit: 50,
+            }),
+            stage_throttle: Some(StageThrottleSpec {
+                rate_limit: 100.0,
+                burst_limit: 50,
+                routes: Some([("GET /pets".to_owned(), limits)].into()),
+            }),
+            detailed_metrics: Some(true),
+            access_logging: Some(serde_yaml::from_str("{}").unwrap()),
+            alarms: Some(serde_yaml::from_str("{}").unwrap()),
+            ..Default::default()
+        },
     }
 }
 
@@ -230,9 +234,13 @@ fn each_kinds_guard_is_made_without_the_sections_that_kind_has_no_setting_for() 
             }
         ))
     );
-    assert!(rest.tracing.is_some() && rest.execution_logging.is_some() && rest.throttle.is_some());
-    assert_eq!(rest.detailed_metrics, None);
-    let throttle = rest.stage_throttle.as_ref().unwrap();
+    assert!(
+        rest.controls.tracing.is_some()
+            && rest.controls.execution_logging.is_some()
+            && rest.controls.throttle.is_some()
+    );
+    assert_eq!(rest.controls.detailed_metrics, None);
+    let throttle = rest.controls.stage_throttle.as_ref().unwrap();
     assert_eq!(
         (throttle.rate_limit, throttle.routes.as_ref()),
         (100.0, None)
@@ -240,12 +248,22 @@ fn each_kinds_guard_is_made_without_the_sections_that_kind_has_no_setting_for() 
 
     assert_eq!(http.api().map(|(kind, _)| kind), Some(ApiKind::Http));
     assert_eq!(http.stage, "$default");
-    assert!(http.tracing.is_none() && http.execution_logging.is_none() && http.throttle.is_none());
-    assert_eq!(http.detailed_metrics, Some(true));
-    assert_eq!(http.stage_throttle, template.stage_throttle);
+    assert!(
+        http.controls.tracing.is_none()
+            && http.controls.execution_logging.is_none()
+            && http.controls.throttle.is_none()
+    );
+    assert_eq!(http.controls.detailed_metrics, Some(true));
+    assert_eq!(
+        http.controls.stage_throttle,
+        template.controls.stage_throttle
+    );
     // What both kinds have, both keep.
-    assert!(rest.alarms.is_some() && http.alarms == rest.alarms);
-    assert!(rest.access_logging.is_some() && http.access_logging == rest.access_logging);
+    assert!(rest.controls.alarms.is_some() && http.controls.alarms == rest.controls.alarms);
+    assert!(
+        rest.controls.access_logging.is_some()
+            && http.controls.access_logging == rest.controls.access_logging
+    );
 
     let sections = |kind| template.left_out(kind).map(|left| left.sections);
     assert_eq!(
@@ -268,7 +286,7 @@ fn each_kinds_guard_is_made_without_the_sections_that_kind_has_no_setting_for() 
 #[test]
 fn a_template_without_a_kinds_sections_still_guards_that_kind() {
     let mut me = policy("alarms-only", "2026-02-01T00:00:00Z");
-    me.spec.template = GuardTemplate {
+    me.spec.template.controls = Controls {
         alarms: Some(AlarmsSpec {
             actions: vec!["arn:aws:sns:us-east-1:123456789012:oncall".to_owned()],
             ..serde_yaml::from_str("{}").unwrap()
@@ -285,7 +303,7 @@ fn a_template_without_a_kinds_sections_still_guards_that_kind() {
             panic!("{stage:?} is guarded: {coverage:?}")
         };
         assert_eq!(spec.api().map(|(kind, _)| kind), Some(stage.api.kind));
-        assert_eq!(spec.alarms, me.spec.template.alarms);
+        assert_eq!(spec.controls.alarms, me.spec.template.controls.alarms);
     }
     let status = status(
         &me.spec.template,
@@ -439,7 +457,7 @@ fn explicit_guards_beat_policies_and_older_policies_beat_younger() {
     assert_eq!(name, &child_name("younger", &stages[3]));
     assert_eq!(spec.region.as_deref(), Some("us-east-1"));
     assert_eq!(spec.stage, "prod");
-    assert_eq!(spec.tracing, Some(TracingSpec { enabled: true }));
+    assert_eq!(spec.controls.tracing, Some(TracingSpec { enabled: true }));
     // A guard in another region is no claim either.
     let elsewhere = coverage(&me, &stages[..1], &guards[..1], in_region("eu-west-1"));
     assert!(matches!(elsewhere[0].1, Coverage::Guard { .. }));

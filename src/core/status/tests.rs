@@ -267,7 +267,7 @@ fn live_alarm_states_are_summarised_worst_first() {
 #[test]
 fn suspended_guard_reports_pending_work_without_stalling() {
     let mut spec = spec();
-    spec.suspend = true;
+    spec.controls.suspend = true;
     let mut report = report(observed(), Ok(()));
     report.outcomes.clear();
     let status = build(&spec, None, &report, None, "t");
