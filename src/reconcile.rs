@@ -5,6 +5,7 @@
 use std::future::Future;
 
 use crate::aws::{ApiGateway, CallLog, CloudWatch, RegionalClients};
+use crate::core::control::Control;
 use crate::core::crd::DeploymentStatus;
 use crate::core::crd::{ApiGatewayGuard, ApiGatewayGuardSpec, LogLevel, ResourceRef};
 use crate::core::dashboard;
@@ -13,7 +14,7 @@ use crate::core::model::{
     AlarmConfig, ApiKind, AwsError, GuardId, GuardedApi, Identity, Observed, ObservedAlarm,
     ObservedDashboard, Tag,
 };
-use crate::core::plan::{Action, Control, Plan, access_log_group, describe_ref, plan};
+use crate::core::plan::{Action, Plan, access_log_group, describe_ref, plan};
 use crate::core::report::{CONFLICT, DeploymentReport, ObserveError, Outcome, Report};
 use crate::core::tenancy::Tenancy;
 use crate::core::validate::{validate, validate_alarm_names};

@@ -3,9 +3,10 @@
 
 use kube::runtime::events::{Event, EventType};
 
+use crate::core::control::{Control, StageEvent};
 use crate::core::crd::{ApiGatewayGuardStatus, Condition, READY, RECONCILING, STALLED, condition};
 use crate::core::model::{AwsError, QUOTA_QUEUED};
-use crate::core::plan::{Action, Control};
+use crate::core::plan::Action;
 use crate::core::report::Report;
 use crate::core::runbook::{self, Limits};
 
@@ -271,22 +272,19 @@ fn change_reason(action: &Action, control: Control) -> &'static str {
 /// What an UpdateStage did to `control`. Every control is named, so a new one that the
 /// stage holds gets its own reason rather than another's.
 fn stage_reason(control: Control, changes: &[crate::core::plan::Change]) -> &'static str {
-    match control {
-        Control::Tracing => match changes
-            .iter()
-            .any(|c| c.control == Control::Tracing && c.op.value == "true")
-        {
-            true => "TracingEnabled",
-            false => "TracingDisabled",
-        },
-        Control::ExecutionLogging => "ExecutionLoggingUpdated",
-        Control::AccessLogging => "AccessLoggingUpdated",
-        Control::DetailedMetrics => "DetailedMetricsUpdated",
-        Control::StageThrottle => "StageThrottleUpdated",
-        // Not settings of the stage: an UpdateStage never names them.
-        Control::Throttle | Control::Alarms | Control::Dashboard | Control::Objective => {
-            "StageUpdated"
+    match control.declared().stage_event {
+        StageEvent::Updated(reason) => reason,
+        StageEvent::OnOff(on, off) => {
+            match changes
+                .iter()
+                .any(|c| c.control == control && c.op.value == "true")
+            {
+                true => on,
+                false => off,
+            }
         }
+        // An UpdateStage never names it.
+        StageEvent::NotAStageSetting => "StageUpdated",
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::core::control::Control;
 use crate::core::crd::{ApiGatewayGuardSpec, LogLevel, ThrottleLimits};
 use crate::core::dashboard;
 use crate::core::kind::StageSettingsShape;
@@ -16,64 +17,6 @@ use crate::core::objective;
 
 const NAMESPACE: &str = "AWS/ApiGateway";
 const COMPARISON: &str = "GreaterThanThreshold";
-
-/// The prevention controls of the runbook; each gets its own status condition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Control {
-    Tracing,
-    ExecutionLogging,
-    Throttle,
-    StageThrottle,
-    Alarms,
-    Dashboard,
-    AccessLogging,
-    DetailedMetrics,
-    Objective,
-}
-
-impl Control {
-    pub const ALL: [Control; 9] = [
-        Control::Tracing,
-        Control::ExecutionLogging,
-        Control::Throttle,
-        Control::StageThrottle,
-        Control::Alarms,
-        Control::Dashboard,
-        Control::AccessLogging,
-        Control::DetailedMetrics,
-        Control::Objective,
-    ];
-
-    /// The status condition type.
-    pub fn condition_type(self) -> &'static str {
-        match self {
-            Control::Tracing => "Tracing",
-            Control::ExecutionLogging => "ExecutionLogging",
-            Control::Throttle => "Throttle",
-            Control::StageThrottle => "StageThrottle",
-            Control::Alarms => "Alarms",
-            Control::Dashboard => "Dashboard",
-            Control::AccessLogging => "AccessLogging",
-            Control::DetailedMetrics => "DetailedMetrics",
-            Control::Objective => "Objective",
-        }
-    }
-
-    /// Whether the spec asks for this control.
-    pub fn is_managed(self, spec: &ApiGatewayGuardSpec) -> bool {
-        match self {
-            Control::Tracing => spec.controls.tracing.is_some(),
-            Control::ExecutionLogging => spec.controls.execution_logging.is_some(),
-            Control::Throttle => spec.controls.throttle.is_some(),
-            Control::StageThrottle => spec.controls.stage_throttle.is_some(),
-            Control::Alarms => spec.controls.alarms.is_some(),
-            Control::Dashboard => spec.controls.dashboard.is_some(),
-            Control::AccessLogging => spec.controls.access_logging.is_some(),
-            Control::DetailedMetrics => spec.controls.detailed_metrics.is_some(),
-            Control::Objective => spec.controls.slo.is_some(),
-        }
-    }
-}
 
 /// One stage patch with the control it serves and the value it replaces, for diffs and status.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,6 +1,7 @@
 //! Status from a reconcile report: kstatus conditions (Ready, Reconciling, Stalled), one
 //! condition per control, and the alarms' live states.
 
+use crate::core::control::Control;
 use crate::core::crd::{
     AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition, ObjectiveStatus, READY,
     RECONCILING, STALLED, TierStatus, Verification,
@@ -8,7 +9,7 @@ use crate::core::crd::{
 use crate::core::model::{
     AlarmRule, AwsError, ObjectiveMetrics, ObjectivePart, Observed, StageMetrics,
 };
-use crate::core::plan::{Action, Control, alarm_slots};
+use crate::core::plan::{Action, alarm_slots};
 use crate::core::report::Report;
 use crate::core::runbook::{self, Limits};
 use crate::core::{cost, dashboard, objective};
@@ -205,7 +206,7 @@ fn control_states(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<ControlSta
     let applied = !report.outcomes.is_empty();
     Control::ALL
         .into_iter()
-        .filter(|control| control.is_managed(spec))
+        .filter(|control| control.is_managed(&spec.controls))
         .map(|control| {
             let state = |ok: bool, reason: &str, message: String, retryable: bool| ControlState {
                 control,

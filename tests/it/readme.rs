@@ -397,3 +397,36 @@ async fn every_example_applies_to_a_fresh_cluster_and_beside_the_others() {
     }
     assert!(guards >= 6, "{guards} guards applied");
 }
+
+/// The README's table of controls says each control's status condition, and names no
+/// condition that is not one (but the deployment's verdict, which is no control of the stage).
+#[test]
+fn the_readmes_table_of_controls_is_the_declared_controls() {
+    use apigw_guard::core::control::Control;
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let (_, table) = readme
+        .split_once("| control | REST API (`spec.restApi`) | HTTP API (`spec.httpApi`) | status condition |\n|---|---|---|---|\n")
+        .expect("README.md has the table of controls");
+    let mut shown: Vec<String> = table
+        .lines()
+        .take_while(|line| line.starts_with('|'))
+        .flat_map(|row| {
+            let last = row
+                .trim_end_matches('|')
+                .rsplit('|')
+                .next()
+                .unwrap_or_default();
+            last.split(", ")
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    shown.sort();
+    let mut declared: Vec<String> = Control::ALL
+        .iter()
+        .map(|c| c.condition_type().to_owned())
+        .chain(["DeploymentVerified".to_owned()])
+        .collect();
+    declared.sort();
+    assert_eq!(shown, declared);
+}
