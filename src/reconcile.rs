@@ -245,6 +245,9 @@ async fn deployments_made(
 /// group; the guard's alarms always, so owned alarms the spec dropped can be removed. Shared
 /// clients answer from listings up to one window old, without the tags of alarms and log
 /// groups unless kept: [`reconcile_claimed`] reads afresh whatever the plan would write.
+///
+/// Long: its reads start together in one `join!`, one arm per control, so they sit side by
+/// side here.
 pub async fn observe(
     apigateway: &impl ApiGateway,
     cloudwatch: &impl CloudWatch,

@@ -197,6 +197,8 @@ fn function_name(arn: &str) -> &str {
 
 /// Runs the runbook's diagnosis for the `kind` of API `by` names and its `stage` over the last
 /// `since`; with `probe`, also sends each HTTP backend a HEAD request.
+///
+/// Long: the runbook's steps in its order, each reading what the next one needs.
 pub async fn diagnose(
     aws: &SdkDiagnostics,
     region: &str,
@@ -733,6 +735,8 @@ fn hits(diagnosis: &Diagnosis, pattern: &str) -> usize {
 
 /// The findings the figures support, the likely class and its resolution; `log` is step 2's
 /// evidence.
+///
+/// Long: the runbook's findings in its order, each a few lines of its own.
 fn judge(d: &mut Diagnosis, metrics: Option<&StageMetrics>, log: Evidence) {
     let limits = Limits {
         api: d.api_kind,

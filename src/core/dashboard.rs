@@ -42,6 +42,8 @@ pub fn wanted_alarms(guard: &GuardId, spec: &ApiGatewayGuardSpec) -> Vec<String>
 /// with `spec.slo`, a row more: the error budget's burn rate against each tier's, and the
 /// budget left over the objective's window. The metrics are the API kind's: a REST API's
 /// `5XXError` by ApiName, an HTTP API's `5xx` by ApiId.
+///
+/// Long: it reads top to bottom as the dashboard does, one widget after another.
 pub fn body(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,

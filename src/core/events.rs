@@ -12,6 +12,9 @@ use crate::core::runbook::{self, Limits};
 
 /// Events for one reconcile. `previous` is the status before it, `current` the one after; a
 /// problem is reported when it first appears, not on every resync.
+///
+/// Long: one event per kind of outcome (a write, a failure, a blocker, an alarm, the
+/// deployment, the objective), in the order humans read them.
 pub fn for_reconcile(
     generation: Option<i64>,
     report: &Report,

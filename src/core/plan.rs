@@ -334,6 +334,8 @@ fn change(control: Control, path: &str, value: String, from: Option<String>) -> 
     }
 }
 
+/// Long: one block per control that lives in the stage's settings, in the order of the one
+/// UpdateStage they make together; each block is its control's alone.
 fn stage_changes(
     spec: &ApiGatewayGuardSpec,
     observed: &Observed,
