@@ -214,7 +214,6 @@ impl Operator {
     }
 }
 
-/// Polls `check` until it returns `Some`, for at most `limit`.
 /// Deletes guard `name` and waits until it is gone: its finalizer's cleanup has run.
 async fn delete_and_wait(guards: &Api<ApiGatewayGuard>, name: &str) {
     guards.delete(name, &DeleteParams::default()).await.unwrap();
@@ -224,6 +223,7 @@ async fn delete_and_wait(guards: &Api<ApiGatewayGuard>, name: &str) {
     .await;
 }
 
+/// Polls `check` until it returns `Some`, for at most `limit`.
 async fn eventually<T>(what: &str, limit: Duration, check: impl AsyncFn() -> Option<T>) -> T {
     let started = Instant::now();
     loop {
@@ -934,9 +934,9 @@ async fn two_replicas_share_one_lease_and_the_standby_takes_over_when_the_leader
             .filter(|h| !h.is_empty())
     };
     let leader = eventually("a leader", Duration::from_secs(30), async || holder().await).await;
-    let (dead, standby) = match leader.as_str() {
-        "replica-1" => (&replicas[0], "replica-2"),
-        _ => (&replicas[1], "replica-1"),
+    let (dead, standby, standby_process) = match leader.as_str() {
+        "replica-1" => (&replicas[0], "replica-2", &replicas[1]),
+        _ => (&replicas[1], "replica-1", &replicas[0]),
     };
     dead.process.kill_hard();
 
@@ -950,10 +950,18 @@ async fn two_replicas_share_one_lease_and_the_standby_takes_over_when_the_leader
         )
         .await
         .unwrap();
-    eventually("the standby leads", Duration::from_secs(60), async || {
-        (holder().await? == standby).then_some(())
+    let took_over = tokio::time::timeout(Duration::from_secs(60), async {
+        while holder().await.as_deref() != Some(standby) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     })
     .await;
+    assert!(
+        took_over.is_ok(),
+        "not within 60 s: the standby leads (the Lease held by {:?}); the standby's log:\n{}",
+        holder().await,
+        standby_process.process.output()
+    );
     ready(&guards, "orders", 1).await;
     for replica in &replicas {
         replica.assert_never_forbidden();
