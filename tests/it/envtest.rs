@@ -914,6 +914,8 @@ async fn a_resync_that_changes_nothing_writes_nothing_to_the_api_server() {
 #[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn two_replicas_share_one_lease_and_the_standby_takes_over_when_the_leader_dies() {
     let server = envtest::api_server().await;
+    // Its bound is a time: not beside the test that loads the machine most.
+    let _alone = BUSY.lock().await;
     let config = support::config(REGION).await;
     support::set_log_role(&config).await;
     let admin = server.admin().await;
@@ -968,9 +970,10 @@ async fn two_replicas_share_one_lease_and_the_standby_takes_over_when_the_leader
     }
 }
 
-/// Held by the test that loads the machine most (hundreds of guards reconciled over and over)
-/// and by the one whose count depends on the operator's first second after its start (it gives
-/// the first listing of guards a second): on two cores they do not run side by side.
+/// Held by the test that loads the machine most (hundreds of guards reconciled over and over),
+/// by the one whose count depends on the operator's first second after its start (it gives
+/// the first listing of guards a second) and by the failover, bounded by a time: on two cores
+/// they do not run side by side.
 static BUSY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]
