@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, finalizer};
@@ -21,7 +20,9 @@ use crate::core::status::{Standing, kstatus, now, settle};
 use crate::core::tenancy::{self, Tenancy};
 use crate::k8s::recorder::Recorder;
 use crate::k8s::telemetry::Metrics;
-use crate::k8s::toolkit::{Error, FIELD_MANAGER, Retry, event, publish_about, write_status};
+use crate::k8s::toolkit::{
+    Error, FIELD_MANAGER, Retry, event, publish_about, run_to_end, write_status,
+};
 
 /// Held on every AwsAccount while guards name it.
 pub const IN_USE: &str = "apigw-guard.dev/in-use";
@@ -199,16 +200,11 @@ fn error_policy(account: Arc<AwsAccount>, error: &Error, ctx: Arc<Context>) -> A
 /// Runs the AwsAccount controller until `shutdown` completes.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let api = Api::<AwsAccount>::all(ctx.client.clone());
-    Controller::new(api, watcher::Config::default())
+    let results = Controller::new(api, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(2))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "account controller event");
-            }
-        })
-        .await;
+        .run(reconcile, error_policy, ctx);
+    run_to_end(results, "account controller").await
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use crate::core::tenancy;
 use crate::k8s::recorder::Recorder;
 use crate::k8s::telemetry::Metrics;
 use crate::k8s::tenants::{Cluster, Tenants};
-use crate::k8s::toolkit::{Error, FIELD_MANAGER, Retry, publish_about, write_status};
+use crate::k8s::toolkit::{Error, FIELD_MANAGER, Retry, publish_about, run_to_end, write_status};
 use crate::reconcile::{self, delete_owned_alarms, owned_dashboards, owned_log_group};
 
 mod written;
@@ -650,7 +650,7 @@ pub async fn run(
         stopping.slots.close();
         stopping.no_first.notify_waiters();
     };
-    Controller::for_stream(stream, reader)
+    let results = Controller::for_stream(stream, reader)
         .watches_stream(accounts, move |account| naming(account.name_any()))
         .watches_stream(namespaces, move |ns| within(ns.name_any()))
         .watches_stream(events.map(Ok), |event| Some(event.target()))
@@ -660,13 +660,8 @@ pub async fn run(
             ControllerConfig::default().debounce(debounce),
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "controller event");
-            }
-        })
-        .await;
+        .run(reconcile, error_policy, ctx);
+    run_to_end(results, "controller").await
 }
 
 #[cfg(test)]

@@ -163,12 +163,11 @@ async fn lead(
         .map_err(|e| format!("leader election: {e}"))?;
     let (mut leader, task) = manager.watch().await;
     info!(lease = %args.lease_name, %namespace, %identity, "waiting for leadership");
-    let mut stop = stopped_rx(stop_tx);
     tokio::select! {
         result = leader.wait_for(|is_leader| *is_leader) => {
             result.map_err(|e| format!("leader election stopped: {e}"))?;
         }
-        _ = stop.wait_for(|stop| *stop) => {}
+        () = stopped(stop_tx) => {}
     }
     let stop_on_loss = stop_tx.clone();
     let mut watch_leader = leader.clone();
@@ -306,12 +305,6 @@ impl Running {
     /// Runs the controllers until a stop, then lets the reconciles in flight finish for at
     /// most `SHUTDOWN_GRACE`.
     async fn until(self, args: &RunArgs, client: &Client, stop_tx: &watch::Sender<bool>) {
-        let stopped = || {
-            let mut rx = stopped_rx(stop_tx);
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }
-        };
         info!(namespace = ?args.namespace, resync = ?args.resync_interval, "controller starting");
         let watch = match &args.selector {
             Some(selector) => watcher::Config::default().labels(selector),
@@ -341,7 +334,7 @@ impl Running {
             watch.clone(),
             self.writers,
             (triggers.guards, triggers.all_guards),
-            stopped(),
+            stopped(stop_tx),
         );
         let policies = policies::run(
             self.policies_ctx,
@@ -349,18 +342,17 @@ impl Running {
             watch,
             policy_writer,
             triggers.policies,
-            stopped(),
+            stopped(stop_tx),
         );
         let controllers = async {
             tokio::join!(
                 guards,
-                accounts::run(self.accounts_ctx, stopped()),
+                accounts::run(self.accounts_ctx, stopped(stop_tx)),
                 policies
             );
         };
-        let mut stop = stopped_rx(stop_tx);
         let grace = async {
-            let _ = stop.wait_for(|stop| *stop).await;
+            stopped(stop_tx).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         tokio::select! {
@@ -401,13 +393,8 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         .unwrap_or_else(|| "apigw-guard".to_owned());
 
     // Stop is broadcast once: on SIGTERM, or when leadership is lost.
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-    };
+    // The receiver is kept for the whole run: a send with none left would not be stored.
+    let (stop_tx, _kept) = watch::channel(false);
     let stop_on_signal = stop_tx.clone();
     tokio::spawn(async move {
         terminated().await;
@@ -425,7 +412,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         listener,
         Arc::new(registry),
         ready.clone(),
-        stopped(),
+        stopped(&stop_tx),
     ));
 
     let window = sharing_window(&args);
@@ -458,8 +445,12 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     }
 }
 
-fn stopped_rx(tx: &watch::Sender<bool>) -> watch::Receiver<bool> {
-    tx.subscribe()
+/// Resolves once the stop `tx` broadcasts was sent (at once if it was already).
+fn stopped(tx: &watch::Sender<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
+    let mut rx = tx.subscribe();
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
 }
 
 #[cfg(test)]

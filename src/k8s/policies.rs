@@ -27,7 +27,7 @@ use crate::k8s::controller::AwsEvent;
 use crate::k8s::recorder::Recorder;
 use crate::k8s::telemetry::Metrics;
 use crate::k8s::tenants::Tenants;
-use crate::k8s::toolkit::{Error, Retry, event, publish_about, write_status};
+use crate::k8s::toolkit::{Error, Retry, event, publish_about, run_to_end, write_status};
 use crate::reconcile::discovery::discover;
 
 /// Held on every policy until its guards are deleted.
@@ -407,7 +407,7 @@ pub async fn run(
         .default_backoff()
         .reflect(writer)
         .applied_objects();
-    Controller::for_stream(policies, reader)
+    let results = Controller::for_stream(policies, reader)
         .owns(guards, watcher::Config::default().labels(POLICY_LABEL))
         .watches_stream(triggers.map(Ok), |event| Some(event.target()))
         // A policy's guards change one after another (each reports Ready): their burst is
@@ -418,13 +418,8 @@ pub async fn run(
                 .debounce(Duration::from_secs(1)),
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "policy controller event");
-            }
-        })
-        .await;
+        .run(reconcile, error_policy, ctx);
+    run_to_end(results, "policy controller").await
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
@@ -154,6 +155,21 @@ fn backoff_delay(attempt: u32, jitter_permille: u32) -> Duration {
         .saturating_mul(1 << attempt.min(10))
         .min(MAX_BACKOFF);
     base + base * jitter_permille / 1000
+}
+
+/// Runs a controller's stream of results to its end (its shutdown); a failed reconcile was
+/// told by its error policy already, so what the stream reports is logged at debug alone.
+pub async fn run_to_end<T, E: std::fmt::Display>(
+    results: impl futures::Stream<Item = Result<T, E>>,
+    controller: &str,
+) {
+    results
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "{controller} event");
+            }
+        })
+        .await;
 }
 
 /// An event a controller tells about its object: `action` is what it was doing (e.g.
