@@ -202,7 +202,7 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
     let namespace = policy.namespace().unwrap_or_default();
     let guards_api = Api::<ApiGatewayGuard>::namespaced(ctx.client.clone(), &namespace);
     // Until the guards are listed, a stage held by an explicit guard would look free.
-    let key = format!("{namespace}/{}", policy.name_any());
+    let key = key(policy);
     if ctx.guards.wait_until_ready().await.is_err() {
         return Ok(Action::requeue(ctx.retry.failed(&key)));
     }
@@ -381,12 +381,17 @@ async fn publish(ctx: &Context, policy: &ApiGatewayGuardPolicy, reason: &str, no
     publish_about(&ctx.recorder, policy, &event).await;
 }
 
-fn error_policy(policy: Arc<ApiGatewayGuardPolicy>, error: &Error, ctx: Arc<Context>) -> Action {
-    let key = format!(
+/// The policy as `namespace/name`: what its retries are counted and logged under.
+fn key(policy: &ApiGatewayGuardPolicy) -> String {
+    format!(
         "{}/{}",
         policy.namespace().unwrap_or_default(),
         policy.name_any()
-    );
+    )
+}
+
+fn error_policy(policy: Arc<ApiGatewayGuardPolicy>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = key(&policy);
     ctx.retry.after("the policy", &key, error)
 }
 
