@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use crate::aws::{ApiGateway, CallLog, CloudWatch, RegionalClients};
-use crate::core::control::Control;
+use crate::core::plan::control::Control;
 use crate::core::crd::DeploymentStatus;
 use crate::core::crd::{ApiGatewayGuard, ApiGatewayGuardSpec, LogLevel, ResourceRef};
 use crate::core::dashboard;

@@ -418,12 +418,12 @@ async fn run_guards(args: &FileArgs, mode: Mode) -> Result<bool, String> {
         .await;
     wait_for_turns(&guards, &mut runs, run).await;
     let mut out = std::io::stdout().lock();
-    let mut costs = crate::core::cost::MonthlyCost::default();
+    let mut costs = crate::core::plan::cost::MonthlyCost::default();
     for (guard, (report, calls)) in guards.iter().zip(&runs) {
         let ok = if mode == Mode::Plan {
             let ok = print_plan(&mut out, report);
             if let Ok(observed) = &report.observed {
-                let cost = crate::core::cost::monthly(&report.guard, &guard.spec, &observed.api);
+                let cost = crate::core::plan::cost::monthly(&report.guard, &guard.spec, &observed.api);
                 let _ = writeln!(out, "  costs {cost}");
                 costs += &cost;
             }
@@ -443,7 +443,7 @@ async fn run_guards(args: &FileArgs, mode: Mode) -> Result<bool, String> {
             "{costed} guard(s) cost {costs} at CloudWatch's list prices (those of us-east-1, \
              whatever the guards' regions; read {}; access log ingestion and detailed metrics, \
              priced by volume, not counted)",
-            crate::core::cost::PRICES.read
+            crate::core::plan::cost::PRICES.read
         );
     }
     Ok(all_ok)

@@ -3,10 +3,10 @@
 
 use kube::runtime::events::{Event, EventType};
 
-use crate::core::control::{Control, StageEvent};
 use crate::core::crd::{ApiGatewayGuardStatus, Condition, READY, RECONCILING, STALLED, condition};
 use crate::core::model::{AwsError, QUOTA_QUEUED};
 use crate::core::plan::Action;
+use crate::core::plan::control::{Control, StageEvent};
 use crate::core::report::Report;
 use crate::core::runbook::{self, Limits};
 

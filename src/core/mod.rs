@@ -17,8 +17,6 @@ pub mod tenancy;
 pub mod policy;
 // CloudTrail and alarm events read for what they touch. Uses: crd, model.
 pub mod cloudtrail;
-// The runbook's prevention controls, each declared in one place: section, condition, events. Uses: crd.
-pub mod control;
 // The runbook's targets, error classes and resolutions. Uses: model.
 pub mod runbook;
 // An objective's burn-rate alarms and error budget. Uses: crd, model.
@@ -27,16 +25,14 @@ pub mod objective;
 pub mod deploys;
 // The guard's CloudWatch dashboard body and console links. Uses: crd, model, runbook, objective.
 pub mod dashboard;
-// Planning: spec + observed -> ordered actions. Uses: crd, kind, model, control, objective, dashboard.
+// Planning: spec + observed -> ordered actions, one file per control: its declaration (section, condition, events, summary, cost) and its step. Uses: crd, kind, model, objective, dashboard.
 pub mod plan;
-// What a guard's alarms and dashboard cost a month at list prices. Uses: crd, model, plan.
-pub mod cost;
 // What one reconcile saw, planned and did, and what it leaves to retry. Uses: crd, model, plan.
 pub mod report;
-// kstatus conditions from a reconcile report. Uses: crd, model, control, runbook, objective, deploys, dashboard, plan, cost, report.
+// kstatus conditions from a reconcile report. Uses: crd, model, runbook, objective, deploys, dashboard, plan, report.
 pub mod status;
-// What a reconcile tells humans (Kubernetes events). Uses: crd, model, control, plan, runbook, deploys, report.
+// What a reconcile tells humans (Kubernetes events). Uses: crd, model, plan, runbook, deploys, report.
 pub mod events;
-// Builders the core's tests share: a guard's id, a stage as AWS first makes it, a report. Uses: kind, crd, model, plan, report.
+// Builders the core's tests share: a guard's id, a stage as AWS first makes it, a report, a value for each section. Uses: kind, crd, model, plan, report.
 #[cfg(test)]
 pub mod fixtures;

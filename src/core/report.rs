@@ -117,9 +117,9 @@ pub struct Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::control::Control;
     use crate::core::fixtures;
     use crate::core::plan::Blocker;
+    use crate::core::plan::control::Control;
 
     fn report(errors: Vec<AwsError>, blockers: Vec<Blocker>) -> Report {
         let guard = fixtures::guard_id("ns", "g");
@@ -127,7 +127,7 @@ mod tests {
             .into_iter()
             .map(|err| Outcome {
                 action: crate::core::plan::Action::DeleteAlarms {
-                    control: crate::core::control::Control::Alarms,
+                    control: crate::core::plan::control::Control::Alarms,
                     names: Vec::new(),
                 },
                 result: Err(err),

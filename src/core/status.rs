@@ -1,7 +1,6 @@
 //! Status from a reconcile report: kstatus conditions (Ready, Reconciling, Stalled), one
 //! condition per control, and the alarms' live states.
 
-use crate::core::control::Control;
 use crate::core::crd::{
     AlarmStatus, ApiGatewayGuardSpec, ApiGatewayGuardStatus, Condition, ObjectiveStatus, READY,
     RECONCILING, STALLED, TierStatus, Verification,
@@ -9,10 +8,12 @@ use crate::core::crd::{
 use crate::core::model::{
     AlarmRule, AwsError, ObjectiveMetrics, ObjectivePart, Observed, StageMetrics,
 };
+use crate::core::plan::control::Control;
+use crate::core::plan::cost;
 use crate::core::plan::{Action, alarm_slots};
 use crate::core::report::Report;
 use crate::core::runbook::{self, Limits};
-use crate::core::{cost, dashboard, objective};
+use crate::core::{dashboard, objective};
 
 /// The wall-clock time as Kubernetes writes it.
 pub fn now() -> String {

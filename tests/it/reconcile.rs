@@ -895,9 +895,9 @@ async fn alarms_and_a_dashboard_under_their_first_names_are_renamed_in_one_recon
             "PutMetricAlarm",
             "PutMetricAlarm",
             "PutMetricAlarm",
-            "DeleteAlarms",
             "PutDashboard",
-            "DeleteDashboards"
+            "DeleteDashboards",
+            "DeleteAlarms"
         ],
         "every old name is deleted after its successor is written"
     );

@@ -1,7 +1,7 @@
 use super::*;
 use crate::core::fixtures;
 use crate::core::model::{
-    AccessLog, AwsError, LogGroup, MANAGED_BY_TAG, ObservedAlarm, ObservedDashboard,
+    AccessLog, AwsError, LogGroup, MANAGED_BY_TAG, OWNER_TAG, ObservedAlarm, ObservedDashboard,
     ObservedLogGroup, UsagePlan,
 };
 
@@ -1006,10 +1006,10 @@ fn an_http_api_stage_gets_its_metrics_and_throttles_in_one_update_and_alarms_in_
         paths(&plan.actions[0]),
         [
             ("/defaultRouteSettings/detailedMetricsEnabled", "true"),
-            ("/defaultRouteSettings/throttlingRateLimit", "100"),
-            ("/defaultRouteSettings/throttlingBurstLimit", "50"),
             // A route's own settings stand in for the defaults: its metrics too.
             ("/routeSettings/GET /orders/detailedMetricsEnabled", "true"),
+            ("/defaultRouteSettings/throttlingRateLimit", "100"),
+            ("/defaultRouteSettings/throttlingBurstLimit", "50"),
             ("/routeSettings/GET /orders/throttlingRateLimit", "10"),
             ("/routeSettings/GET /orders/throttlingBurstLimit", "5"),
         ]
@@ -1441,4 +1441,36 @@ fn a_tier_composite_owned_by_someone_else_blocks_the_objective_alone() {
             .iter()
             .any(|d| d.contains(&format!("{name} ")) || d.ends_with(&name))
     );
+}
+
+/// The planner runs each control's step once, and a step plans for its own control alone: a
+/// spec asking for one control, on a stage where it has everything to write, plans writes
+/// (or blockers) of that control only.
+#[test]
+fn each_control_s_step_runs_once_and_plans_for_its_own_control_alone() {
+    let mut order = ORDER.to_vec();
+    order.sort();
+    assert_eq!(order, Control::ALL);
+    for control in Control::ALL {
+        let section = control.declared().section;
+        let value = crate::core::fixtures::section_value(section);
+        let spec = spec(&format!(
+            "restApi: {{name: orders-api}}\nstage: prod\n{section}: {value}\n"
+        ));
+        let mut observed = fresh();
+        observed.dashboard = Some(Ok(ObservedDashboard {
+            body: None,
+            account_id: None,
+            legacy: None,
+        }));
+        observed = with_log_group(observed, None);
+        let plan = plan(&guard(), &spec, &observed);
+        assert!(!plan.actions.is_empty(), "{section}: {:?}", plan.blockers);
+        for action in &plan.actions {
+            assert_eq!(action.controls(), [control], "{section}: {action}");
+        }
+        for blocker in &plan.blockers {
+            assert_eq!(blocker.control, control, "{section}: {}", blocker.message);
+        }
+    }
 }
