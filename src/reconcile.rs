@@ -5,16 +5,19 @@
 use std::future::Future;
 
 use crate::aws::{ApiGateway, CallLog, CloudWatch, RegionalClients};
-use crate::core::plan::control::Control;
 use crate::core::crd::DeploymentStatus;
-use crate::core::crd::{ApiGatewayGuard, ApiGatewayGuardSpec, LogLevel, ResourceRef};
+use crate::core::crd::{
+    ApiGatewayGuard, ApiGatewayGuardPolicy, ApiGatewayGuardSpec, LogLevel, ResourceRef,
+};
 use crate::core::dashboard;
 use crate::core::deploys;
 use crate::core::model::{
     AlarmConfig, ApiKind, AwsError, GuardId, GuardedApi, Identity, Observed, ObservedAlarm,
     ObservedDashboard, Tag,
 };
+use crate::core::plan::control::Control;
 use crate::core::plan::{Action, Plan, access_log_group, describe_ref, plan};
+use crate::core::policy::Matched;
 use crate::core::report::{CONFLICT, DeploymentReport, ObserveError, Outcome, Report};
 use crate::core::tenancy::Tenancy;
 use crate::core::validate::{validate, validate_alarm_names};
@@ -32,7 +35,8 @@ pub enum Mode {
 
 /// Where a guard lives, which decides what its reconcile may do: the operator's cluster
 /// (`k8s::tenants::Cluster`) or the CLI's file (`cli::File`). [`guard`] asks both the same two
-/// questions; how their answers differ, each implementation says.
+/// questions, and [`holds`] (what a policy covers) two more; how their answers differ, each
+/// implementation says.
 pub trait Scope: Sync {
     /// The identity the guard acts as and the tenancy rules it acts under, or why it may not
     /// act at all.
@@ -47,6 +51,33 @@ pub trait Scope: Sync {
         &'a self,
         guard: &'a ApiGatewayGuard,
     ) -> impl Future<Output = impl Fn(&GuardedApi) -> Option<String> + Send + Sync + 'a> + Send;
+
+    /// The AWS account that a guard or policy naming AwsAccount `account` reaches (naming
+    /// none: the operator's own identity, in account `own`), or `None` where the scope has no
+    /// such AwsAccount.
+    fn reaches(&self, account: Option<&str>, own: &str) -> Option<String>;
+
+    /// Whether `guard` may keep a stage of `api` from others: it may act, and its tenancy
+    /// lets it have the API.
+    fn may_claim(&self, guard: &ApiGatewayGuard, api: &GuardedApi) -> bool;
+}
+
+/// Whether a guard of `scope` holds a stage that `policy` matched, so the policy writes no
+/// guard of its own for it: the guard is in the policy's region, reaches the policy's account
+/// and may claim the stage's API. `own` is the account of the operator's own identity.
+pub fn holds<'a>(
+    scope: &'a impl Scope,
+    regional: &'a RegionalClients,
+    policy: &ApiGatewayGuardPolicy,
+    own: &'a str,
+) -> impl Fn(&ApiGatewayGuard, &Matched) -> bool + 'a {
+    let region = regional.region_name(policy.spec.region.as_deref());
+    let account = scope.reaches(policy.spec.account.as_deref(), own);
+    move |guard, stage| {
+        regional.region_name(guard.spec.region.as_deref()) == region
+            && scope.reaches(guard.spec.account.as_deref(), own) == account
+            && scope.may_claim(guard, &stage.api)
+    }
 }
 
 /// Reconciles `guard` where `scope` says it lives: its access first (a guard that may not act

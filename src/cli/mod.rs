@@ -14,7 +14,7 @@ use kube::ResourceExt;
 
 use crate::aws::{ApiGateway, AwsArgs, Call, CallLog, CloudWatch, RegionalClients};
 use crate::core::crd::{self, ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount};
-use crate::core::model::{ApiKind, AwsError, GuardId, Identity};
+use crate::core::model::{ApiKind, AwsError, GuardId, GuardedApi, Identity};
 use crate::core::policy::Coverage;
 use crate::core::report::{Outcome, Report};
 use crate::core::status::{self, now};
@@ -380,7 +380,7 @@ async fn run_guards(args: &FileArgs, mode: Mode) -> Result<bool, String> {
             ));
         }
     }
-    let account_access = |account: Option<&str>| file_access(&accounts, account);
+    let reading = File::reading(&accounts);
     let mut all_ok = true;
     // Policies in a file have no creation time: the first in the file is the older, as the
     // first guard on a stage is.
@@ -393,7 +393,7 @@ async fn run_guards(args: &FileArgs, mode: Mode) -> Result<bool, String> {
         }
     }
     for policy in &policies {
-        match expand(&regional, policy, &guards, &account_access, mode).await {
+        match expand(&regional, policy, &guards, &reading, mode).await {
             Ok(children) => guards.extend(children),
             Err(message) => {
                 all_ok = false;
@@ -423,7 +423,8 @@ async fn run_guards(args: &FileArgs, mode: Mode) -> Result<bool, String> {
         let ok = if mode == Mode::Plan {
             let ok = print_plan(&mut out, report);
             if let Ok(observed) = &report.observed {
-                let cost = crate::core::plan::cost::monthly(&report.guard, &guard.spec, &observed.api);
+                let cost =
+                    crate::core::plan::cost::monthly(&report.guard, &guard.spec, &observed.api);
                 let _ = writeln!(out, "  costs {cost}");
                 costs += &cost;
             }
@@ -464,27 +465,24 @@ async fn expand(
     regional: &RegionalClients,
     policy: &ApiGatewayGuardPolicy,
     explicit: &[ApiGatewayGuard],
-    access: &impl Fn(Option<&str>) -> Result<(Identity, Option<Tenancy>), AwsError>,
+    scope: &File<'_>,
     mode: Mode,
 ) -> Result<Vec<ApiGatewayGuard>, String> {
-    let (identity, _) = access(policy.spec.account.as_deref()).map_err(|e| e.to_string())?;
+    let (identity, _) =
+        file_access(scope.accounts, policy.spec.account.as_deref()).map_err(|e| e.to_string())?;
     let calls = CallLog::default();
     let region = policy.spec.region.as_deref();
     let (apigateway, _) = regional.clients(&identity, region, &calls).await;
     let matched = discover(&apigateway, &policy.spec.selector)
         .await
         .map_err(|e| format!("discovering stages: {e}"))?;
-    let resolved = regional.region_name(region);
-    // The file's guards hold a stage in the policy's region and account, where their own
-    // account's rules let them act.
-    let mine = account_key(&identity, None);
-    let covered = crate::core::policy::coverage(policy, &matched, explicit, |guard, stage| {
-        regional.region_name(guard.spec.region.as_deref()) == resolved
-            && access(guard.spec.account.as_deref()).is_ok_and(|(identity, tenancy)| {
-                account_key(&identity, None) == mine
-                    && tenancy.is_none_or(|t| t.check_api(&stage.api).is_ok())
-            })
-    });
+    let named = explicit
+        .iter()
+        .map(|g| &g.spec.account)
+        .chain([&policy.spec.account]);
+    let own = own_account_if_mixed(regional, named, &calls).await;
+    let holds = reconcile::holds(scope, regional, policy, own.as_deref().unwrap_or(OWN));
+    let covered = crate::core::policy::coverage(policy, &matched, explicit, holds);
     let mut lines = vec![format!(
         "policy {}: {} stage(s) matched (AWS calls: {})",
         policy_id(policy),
@@ -575,9 +573,23 @@ impl Scope for File<'_> {
     async fn rival<'a>(
         &'a self,
         guard: &'a ApiGatewayGuard,
-    ) -> impl Fn(&crate::core::model::GuardedApi) -> Option<String> + Send + Sync + 'a {
+    ) -> impl Fn(&GuardedApi) -> Option<String> + Send + Sync + 'a {
         let rival = self.rivals.get(&GuardId::of(guard).to_string()).cloned();
         move |_| rival.clone().flatten()
+    }
+
+    /// The account of the AwsAccount's role: a file's AwsAccounts have no status to report
+    /// the account reached.
+    fn reaches(&self, account: Option<&str>, own: &str) -> Option<String> {
+        let (identity, _) = file_access(self.accounts, account).ok()?;
+        Some(account_key(&identity, Some(own)))
+    }
+
+    /// As the AwsAccount's tenancy rules tell: a file's guards have no status to say one was
+    /// refused.
+    fn may_claim(&self, guard: &ApiGatewayGuard, api: &GuardedApi) -> bool {
+        file_access(self.accounts, guard.spec.account.as_deref())
+            .is_ok_and(|(_, tenancy)| tenancy.is_none_or(|t| t.check_api(api).is_ok()))
     }
 }
 
@@ -610,17 +622,7 @@ async fn earlier_rivals(
     access: &impl Fn(&ApiGatewayGuard) -> Result<(Identity, Option<Tenancy>), AwsError>,
 ) -> HashMap<String, Option<String>> {
     let calls = CallLog::default();
-    // Guards through an AwsAccount and guards through the operator's own identity may reach
-    // one account: then STS says which the own identity is in.
-    let own = match guards.iter().any(|g| g.spec.account.is_some())
-        && guards.iter().any(|g| g.spec.account.is_none())
-    {
-        true => {
-            let (_, cloudwatch) = regional.clients(&Identity::Own, None, &calls).await;
-            cloudwatch.account_id().await.ok()
-        }
-        false => None,
-    };
+    let own = own_account_if_mixed(regional, guards.iter().map(|g| &g.spec.account), &calls).await;
     let account_of = |identity: &Identity| account_key(identity, own.as_deref());
     let mut stages: Vec<((String, String, String, String), String)> = Vec::new();
     let mut rivals = HashMap::new();
@@ -678,7 +680,25 @@ async fn earlier_rivals(
 /// The AWS account an identity acts in, as a file can know it: a role's from its ARN, the
 /// operator's own from STS when asked (`own`), else one account apart from every role's.
 fn account_key(identity: &Identity, own: Option<&str>) -> String {
-    identity.arn_account().or(own).unwrap_or("own").to_owned()
+    identity.arn_account().or(own).unwrap_or(OWN).to_owned()
+}
+
+/// The account of the operator's own identity where it is not known.
+const OWN: &str = "own";
+
+/// The account the operator's own identity acts in, asked of STS only when objects through an
+/// AwsAccount (`named` accounts given) and objects through the own identity (none given) may
+/// reach one account.
+async fn own_account_if_mixed<'a>(
+    regional: &RegionalClients,
+    named: impl Iterator<Item = &'a Option<String>> + Clone,
+    calls: &CallLog,
+) -> Option<String> {
+    if !(named.clone().any(Option::is_some) && named.clone().any(Option::is_none)) {
+        return None;
+    }
+    let (_, cloudwatch) = regional.clients(&Identity::Own, None, calls).await;
+    cloudwatch.account_id().await.ok()
 }
 
 /// Runs again, each at its turn, the guards whose changes wait in a slow quota's queue

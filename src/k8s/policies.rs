@@ -26,8 +26,9 @@ use crate::core::status::{Standing, kstatus, now, settle};
 use crate::k8s::controller::AwsEvent;
 use crate::k8s::recorder::Recorder;
 use crate::k8s::telemetry::Metrics;
-use crate::k8s::tenants::Tenants;
+use crate::k8s::tenants::{Cluster, Tenants};
 use crate::k8s::toolkit::{Error, Retry, event, publish_about, run_to_end, write_status};
+use crate::reconcile;
 use crate::reconcile::discovery::discover;
 
 /// Held on every policy until its guards are deleted.
@@ -213,19 +214,18 @@ async fn apply(policy: &ApiGatewayGuardPolicy, ctx: &Context) -> Result<Action, 
         (_, Some(problem)) => (Vec::new(), Some(problem)),
         (Ok(matched), None) => {
             let all = ctx.guards.state();
-            let region = ctx.aws.region_name(policy.spec.region.as_deref());
             // The account reached is asked of STS only when another guard could hold a stage.
             let others = all.iter().any(|g| !policy::owns(policy, g));
             let own = match others && !matched.is_empty() {
                 true => ctx.tenants.own_account(&ctx.aws).await,
                 false => String::new(),
             };
-            let account = ctx.tenants.reached(policy.spec.account.as_deref(), &own);
-            let holds = |guard: &ApiGatewayGuard, stage: &Matched| {
-                ctx.aws.region_name(guard.spec.region.as_deref()) == region
-                    && ctx.tenants.reached(guard.spec.account.as_deref(), &own) == account
-                    && ctx.tenants.may_claim(guard, &stage.api)
+            let scope = Cluster {
+                tenants: &ctx.tenants,
+                guards: &ctx.guards,
+                aws: &ctx.aws,
             };
+            let holds = reconcile::holds(&scope, &ctx.aws, policy, &own);
             (policy::coverage(policy, matched, &all, holds), None)
         }
         // Nothing is deleted on a failed discovery: a stage is only uncovered when AWS says

@@ -335,6 +335,17 @@ impl Scope for Cluster<'_> {
         };
         move |api| self.older_rival(guard, &peers, api, &own)
     }
+
+    /// The account an AwsAccount's status reports it reached, else its role's.
+    fn reaches(&self, account: Option<&str>, own: &str) -> Option<String> {
+        self.tenants.reached(account, own)
+    }
+
+    /// As far as the listings and the guard's status tell: a guard whose status says it was
+    /// refused (for this generation) claims nothing.
+    fn may_claim(&self, guard: &ApiGatewayGuard, api: &GuardedApi) -> bool {
+        self.tenants.may_claim(guard, api)
+    }
 }
 
 #[cfg(test)]

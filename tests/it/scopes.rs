@@ -7,7 +7,9 @@ use crate::support;
 
 use apigw_guard::aws::{CallLog, RegionalClients};
 use apigw_guard::cli::File;
-use apigw_guard::core::crd::{ApiGatewayGuard, AwsAccount};
+use apigw_guard::core::crd::{ApiGatewayGuard, ApiGatewayGuardPolicy, AwsAccount};
+use apigw_guard::core::model::{ApiKind, GuardedApi};
+use apigw_guard::core::policy::Matched;
 use apigw_guard::core::report::Report;
 use apigw_guard::core::tenancy::OwnIdentity;
 use apigw_guard::k8s::tenants::{Cluster, Tenants};
@@ -217,6 +219,139 @@ async fn a_cluster_and_a_file_decide_alike_but_where_the_table_names_why_not() {
         if cluster != expected(case.cluster) || file != expected(case.file) {
             wrong.push(format!(
                 "{}: cluster {cluster:?} (expected {:?}), file {file:?} (expected {:?})",
+                case.name, case.cluster, case.file
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// One case of what a policy covers: whether the case's guard (in namespace `team-a` unless
+/// its document says otherwise) holds a stage the policy (in the operator's own region,
+/// through `policy_account`) matched, so the policy writes no guard of its own for it.
+struct Held {
+    name: &'static str,
+    accounts: Vec<String>,
+    guard: String,
+    policy_account: Option<&'static str>,
+    cluster: bool,
+    file: bool,
+}
+
+fn policy(account: Option<&str>) -> ApiGatewayGuardPolicy {
+    let account = account.map_or(String::new(), |a| format!("  account: {a}\n"));
+    serde_yaml::from_str(&format!(
+        "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuardPolicy
+metadata: {{name: fleet, namespace: team-a}}
+spec:
+  region: {REGION}
+{account}  selector: {{restApiNames: ['scopes-*'], stages: [prod]}}
+  template: {{alarms: {{}}}}
+"
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_cluster_and_a_file_say_alike_which_guard_holds_a_policy_s_stage_but_where_named() {
+    let team = "333300000005";
+    let own_config = support::config(REGION).await;
+    let in_team = support::config_in(team, REGION).await;
+    let tagged = support::seed_api(&in_team, "scopes-held", "prod").await;
+    support::tag_api(&in_team, &tagged, &[("team", "a")]).await;
+    let regional = support::unlimited_clients(&own_config);
+    let team_a = support::aws_account_yaml(
+        "team-a",
+        team,
+        "{matchLabels: {team: a}}",
+        "  restApis: {tags: {team: a}}",
+    );
+    let picky = support::aws_account_yaml("picky", team, "{}", "  restApis: {tags: {team: z}}");
+    let own = Tenants::new(store(&[]), store(&namespaces()), OwnIdentity::All)
+        .own_account(&regional)
+        .await;
+    let into_own = support::aws_account_yaml("into-own", &own, "{}", "");
+    let stage = Matched {
+        api: GuardedApi {
+            kind: ApiKind::Rest,
+            id: tagged,
+            name: "scopes-held".to_owned(),
+            tags: [("team".to_owned(), "a".to_owned())].into(),
+        },
+        stage: "prod".to_owned(),
+    };
+    let in_region = |namespace, account| guard(namespace, "explicit", "scopes-held", account);
+    let cases = [
+        Held {
+            name: "a guard through the account the policy reaches holds its stage",
+            accounts: vec![team_a.clone()],
+            guard: in_region("team-a", Some("team-a")),
+            policy_account: Some("team-a"),
+            cluster: true,
+            file: true,
+        },
+        Held {
+            name: "a guard whose role reaches the account of the policy's own identity",
+            accounts: vec![into_own],
+            guard: in_region("team-a", Some("into-own")),
+            policy_account: None,
+            cluster: true,
+            file: true,
+        },
+        Held {
+            name: "a guard through another account holds nothing of the policy's",
+            accounts: vec![team_a.clone()],
+            guard: in_region("team-a", None),
+            policy_account: Some("team-a"),
+            cluster: false,
+            file: false,
+        },
+        Held {
+            name: "a guard whose account's tenancy refuses the API claims nothing",
+            accounts: vec![team_a.clone(), picky],
+            guard: in_region("team-a", Some("picky")),
+            policy_account: Some("team-a"),
+            cluster: false,
+            file: false,
+        },
+        Held {
+            name: "a guard in a namespace its account does not select: a file has no \
+                   namespaces, so only the cluster says it claims nothing",
+            accounts: vec![team_a.clone()],
+            guard: in_region("other", Some("team-a")),
+            policy_account: Some("team-a"),
+            cluster: false,
+            file: true,
+        },
+        Held {
+            name: "a guard in another region",
+            accounts: vec![team_a],
+            guard: in_region("team-a", Some("team-a"))
+                .replace(&format!("region: {REGION}"), "region: eu-central-1"),
+            policy_account: Some("team-a"),
+            cluster: false,
+            file: false,
+        },
+    ];
+    let mut wrong = Vec::new();
+    for case in &cases {
+        let accounts: Vec<AwsAccount> = documents(&case.accounts);
+        let guards: Vec<ApiGatewayGuard> = documents(std::slice::from_ref(&case.guard));
+        let policy = policy(case.policy_account);
+        let tenants = Tenants::new(store(&accounts), store(&namespaces()), OwnIdentity::All);
+        let guard_store = store(&guards);
+        let cluster = Cluster {
+            tenants: &tenants,
+            guards: &guard_store,
+            aws: &regional,
+        };
+        let in_cluster = reconcile::holds(&cluster, &regional, &policy, &own)(&guards[0], &stage);
+        let file = File::reading(&accounts);
+        let from_file = reconcile::holds(&file, &regional, &policy, &own)(&guards[0], &stage);
+        if (in_cluster, from_file) != (case.cluster, case.file) {
+            wrong.push(format!(
+                "{}: cluster {in_cluster} (expected {}), file {from_file} (expected {})",
                 case.name, case.cluster, case.file
             ));
         }
