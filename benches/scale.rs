@@ -11,6 +11,7 @@
 //! half HTTP API stages, each guard with alarms, a dashboard and access logs, with each
 //! round's reads per guard by operation; `--fleet slo` for the same fleet with an
 //! availability objective on every guard (burn-rate and composite alarms, the budget read);
+//! `--fleet thirds` for a third each of REST, HTTP and WebSocket API stages;
 //! `cargo bench --bench scale -- --rename 100,1000` for what renaming guards' alarms and
 //! dashboards from their first names costs (an upgrade), once.
 
@@ -45,6 +46,9 @@ enum Fleet {
     Mixed,
     /// The mixed fleet, every guard with an availability objective (burn-rate tiers).
     Objective,
+    /// A third of each kind (REST, HTTP and WebSocket API stages, in turn), each guard keeping
+    /// every control its kind has, a dashboard and access logs.
+    Thirds,
 }
 
 impl Fleet {
@@ -53,6 +57,7 @@ impl Fleet {
             Fleet::Rest => "rest",
             Fleet::Mixed => "mixed",
             Fleet::Objective => "slo",
+            Fleet::Thirds => "thirds",
         }
     }
 
@@ -61,13 +66,16 @@ impl Fleet {
             "rest" => Fleet::Rest,
             "mixed" => Fleet::Mixed,
             "slo" => Fleet::Objective,
-            other => panic!("--fleet takes rest, mixed or slo, not {other}"),
+            "thirds" => Fleet::Thirds,
+            other => panic!("--fleet takes rest, mixed, slo or thirds, not {other}"),
         }
     }
 
-    /// Stage `i`'s kind of API: every other stage of a mixed fleet is an HTTP API's.
+    /// Stage `i`'s kind of API: every other stage of a mixed fleet is an HTTP API's; the
+    /// kinds take turns in a fleet of thirds.
     fn kind(self, i: usize) -> ApiKind {
         match (self, i % 2) {
+            (Fleet::Thirds, _) => apigw_guard::core::kind::KINDS[i % 3],
             (Fleet::Mixed | Fleet::Objective, 1) => ApiKind::Http,
             _ => ApiKind::Rest,
         }
@@ -76,7 +84,7 @@ impl Fleet {
     /// The stage of API `i`: HTTP APIs are mostly served from `$default`.
     fn stage(self, i: usize) -> &'static str {
         match self.kind(i) {
-            ApiKind::Rest => "prod",
+            ApiKind::Rest | ApiKind::WebSocket => "prod",
             ApiKind::Http => "$default",
         }
     }
@@ -97,19 +105,27 @@ fn spec(i: usize, fleet: Fleet) -> ApiGatewayGuardSpec {
              stageThrottle: {{rateLimit: 500, burstLimit: 250}}\n{alarms}"
         ),
         (Fleet::Objective, _) => unreachable!("the mixed fleet's spec, with an objective"),
-        (Fleet::Mixed, ApiKind::Rest) => format!(
+        (Fleet::Mixed | Fleet::Thirds, ApiKind::Rest) => format!(
             "restApi: {{name: bench-{i:04}}}\nstage: prod\ntracing: {{enabled: true}}\n\
              executionLogging: {{level: ERROR, detailedMetrics: true}}\n\
              throttle: {{usagePlan: {{name: bench-{i:04}-plan}}, rateLimit: 100, burstLimit: 200}}\n\
              stageThrottle: {{rateLimit: 500, burstLimit: 250}}\n{alarms}\n\
              dashboard: {{}}\naccessLogging: {{}}"
         ),
-        (Fleet::Mixed, ApiKind::Http) => format!(
+        (Fleet::Mixed | Fleet::Thirds, ApiKind::Http) => format!(
             "httpApi: {{name: bench-{i:04}}}\nstage: $default\ndetailedMetrics: true\n\
              stageThrottle: {{rateLimit: 500, burstLimit: 250, \
              routes: {{'GET /orders': {{rateLimit: 50, burstLimit: 25}}}}}}\n{alarms}\n\
              dashboard: {{}}\naccessLogging: {{}}"
         ),
+        (Fleet::Thirds, ApiKind::WebSocket) => format!(
+            "websocketApi: {{name: bench-{i:04}}}\nstage: prod\n\
+             executionLogging: {{level: ERROR}}\ndetailedMetrics: true\n\
+             stageThrottle: {{rateLimit: 500, burstLimit: 250, \
+             routes: {{sendMessage: {{rateLimit: 50, burstLimit: 25}}}}}}\n{alarms}\n\
+             dashboard: {{}}\naccessLogging: {{}}"
+        ),
+        (Fleet::Mixed, ApiKind::WebSocket) => unreachable!("a mixed fleet is REST and HTTP"),
     };
     serde_yaml::from_str(&yaml).expect("bench spec parses")
 }
@@ -237,6 +253,10 @@ async fn measure(n: usize, shared: bool, fleet: Fleet) -> Value {
                     }
                     ApiKind::Http => {
                         support::seed_http_api(config, &name, "$default", &["GET /orders"]).await
+                    }
+                    ApiKind::WebSocket => {
+                        let routes = ["$connect", "$default", "sendMessage"];
+                        support::seed_websocket_api(config, &name, "prod", &routes).await
                     }
                 };
                 StageKey {

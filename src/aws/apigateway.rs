@@ -1,5 +1,5 @@
 //! The aws-sdk implementation of [`ApiGateway`]: REST APIs through aws-sdk-apigateway here,
-//! HTTP APIs through aws-sdk-apigatewayv2 ([`HttpApis`]).
+//! HTTP and WebSocket APIs through aws-sdk-apigatewayv2 ([`V2Apis`]).
 
 use std::collections::HashMap;
 
@@ -9,9 +9,10 @@ use aws_sdk_apigateway::types::{
 };
 
 use super::ApiGateway;
-use super::apigatewayv2::{HttpApis, websocket_api};
+use super::apigatewayv2::{V2Apis, other_kind};
 use super::meter::Meter;
 use crate::core::crd::ResourceRef;
+use crate::core::kind::Service;
 use crate::core::model::{
     AccessLog, Account, ApiKind, AwsError, Canary, GuardedApi, MethodIntegration, MethodSettings,
     PatchOp, StageDeployment, StageSettings, UsagePlan,
@@ -22,47 +23,44 @@ const ALL_METHODS: &str = "*/*";
 /// GetRestApis and GetUsagePlans page size (AWS's maximum).
 const PAGE: i32 = 500;
 
-/// The APIs of one kind in a region, as its listing call returns them.
+/// The APIs of one service in a region, as its listing call returns them: every v2 kind
+/// (HTTP and WebSocket APIs) comes in one GetApis listing, each API with its kind.
 #[derive(Clone, Debug, Default)]
 pub(super) struct ApiListing {
     pub(super) apis: Vec<GuardedApi>,
-    /// The WebSocket APIs GetApis lists beside HTTP APIs, by id and name: no guard can guard
-    /// one, and a guard naming one is told so rather than that it is missing.
-    pub(super) websockets: Vec<(String, String)>,
 }
 
-/// API Gateway through the AWS SDK, v1 for REST APIs and v2 for HTTP APIs; every call goes
-/// through a [`Meter`].
+/// API Gateway through the AWS SDK, v1 for REST APIs and v2 for HTTP and WebSocket APIs
+/// (each kind's [`Service`]); every call goes through a [`Meter`].
 #[derive(Clone, Debug)]
 pub struct SdkApiGateway {
     client: Client,
     meter: Meter,
-    http: HttpApis,
+    v2: V2Apis,
 }
 
 impl SdkApiGateway {
-    /// `v2` is the API Gateway v2 client and its meter, for HTTP APIs.
+    /// `v2` is the API Gateway v2 client and its meter, for the v2 kinds.
     pub fn new(client: Client, meter: Meter, v2: (aws_sdk_apigatewayv2::Client, Meter)) -> Self {
         Self {
             client,
             meter,
-            http: HttpApis::new(v2.0, v2.1),
+            v2: V2Apis::new(v2.0, v2.1),
         }
     }
 
-    /// The HTTP API (v2) calls, for what only diagnose reads of HTTP APIs.
-    pub(super) fn http(&self) -> &HttpApis {
-        &self.http
+    /// The API Gateway v2 calls, for what only diagnose reads of the v2 kinds.
+    pub(super) fn v2(&self) -> &V2Apis {
+        &self.v2
     }
 
-    /// Every API of the kind in the region (GetRestApis or GetApis, paged).
+    /// Every API of the kind's service in the region (GetRestApis or GetApis, paged).
     pub(super) async fn listing(&self, kind: ApiKind) -> Result<ApiListing, AwsError> {
-        match kind {
-            ApiKind::Rest => Ok(ApiListing {
+        match kind.profile().service {
+            Service::V1 => Ok(ApiListing {
                 apis: self.rest_apis().await?,
-                websockets: Vec::new(),
             }),
-            ApiKind::Http => self.http.listing().await,
+            Service::V2 => self.v2.listing().await,
         }
     }
 
@@ -72,9 +70,9 @@ impl SdkApiGateway {
         kind: ApiKind,
         api_id: &str,
     ) -> Result<Vec<(String, StageSettings)>, AwsError> {
-        match kind {
-            ApiKind::Rest => self.rest_stages(api_id).await,
-            ApiKind::Http => self.http.stages(api_id).await,
+        match kind.profile().service {
+            Service::V1 => self.rest_stages(api_id).await,
+            Service::V2 => self.v2.stages(api_id).await,
         }
     }
 
@@ -361,14 +359,14 @@ pub(super) fn tags(
 
 /// The call that lists APIs of the kind, which a lookup in its listing answers for.
 fn listing_operation(kind: ApiKind) -> &'static str {
-    match kind {
-        ApiKind::Rest => "GetRestApis",
-        ApiKind::Http => "GetApis",
+    match kind.profile().service {
+        Service::V1 => "GetRestApis",
+        Service::V2 => "GetApis",
     }
 }
 
-/// The API `by` names (by id, else by unique name) in a listing of its kind; a WebSocket API
-/// is refused as such.
+/// The API `by` names (by id, else by unique name) in a listing of its kind's service; an API
+/// of another kind of the service is refused as such, naming the field for it.
 pub(super) fn find_listed(
     kind: ApiKind,
     listing: &ApiListing,
@@ -378,16 +376,16 @@ pub(super) fn find_listed(
         Some(want) => id == want,
         None => by.name.as_deref() == Some(name),
     };
-    let found: Vec<GuardedApi> = listing
+    let (found, others): (Vec<GuardedApi>, Vec<GuardedApi>) = listing
         .apis
         .iter()
         .filter(|api| named(&api.id, &api.name))
         .cloned()
-        .collect();
+        .partition(|api| api.kind == kind);
     if found.is_empty()
-        && let Some((id, name)) = listing.websockets.iter().find(|(id, name)| named(id, name))
+        && let Some(other) = others.first()
     {
-        return Err(websocket_api(id, name));
+        return Err(other_kind(kind, other));
     }
     let operation = listing_operation(kind);
     match &by.id {
@@ -416,7 +414,9 @@ impl ApiGateway for SdkApiGateway {
     }
 
     async fn list_apis(&self, kind: ApiKind) -> Result<Vec<GuardedApi>, AwsError> {
-        Ok(self.listing(kind).await?.apis)
+        let mut apis = self.listing(kind).await?.apis;
+        apis.retain(|api| api.kind == kind);
+        Ok(apis)
     }
 
     async fn stage_names(&self, kind: ApiKind, api_id: &str) -> Result<Vec<String>, AwsError> {
@@ -429,9 +429,8 @@ impl ApiGateway for SdkApiGateway {
     }
 
     async fn get_api(&self, kind: ApiKind, id: &str) -> Result<GuardedApi, AwsError> {
-        match kind {
-            ApiKind::Rest => {}
-            ApiKind::Http => return self.http.get_api(id).await,
+        if let Service::V2 = kind.profile().service {
+            return self.v2.get_api(kind, id).await;
         }
         let request = self.client.get_rest_api().rest_api_id(id).send();
         let out = self.meter.call("GetRestApi", false, request).await?;
@@ -449,9 +448,8 @@ impl ApiGateway for SdkApiGateway {
         api_id: &str,
         stage: &str,
     ) -> Result<StageSettings, AwsError> {
-        match kind {
-            ApiKind::Rest => {}
-            ApiKind::Http => return self.http.get_stage(api_id, stage).await,
+        if let Service::V2 = kind.profile().service {
+            return self.v2.get_stage(api_id, stage).await;
         }
         let request = self
             .client
@@ -479,9 +477,9 @@ impl ApiGateway for SdkApiGateway {
         stage: &str,
         ops: &[PatchOp],
     ) -> Result<(), AwsError> {
-        match kind {
-            ApiKind::Rest => self.patch_stage(api_id, stage, patch(ops)).await,
-            ApiKind::Http => self.http.update_stage(api_id, stage, ops).await,
+        match kind.profile().service {
+            Service::V1 => self.patch_stage(api_id, stage, patch(ops)).await,
+            Service::V2 => self.v2.update_stage(api_id, stage, ops).await,
         }
     }
 
@@ -502,7 +500,7 @@ impl ApiGateway for SdkApiGateway {
     }
 
     async fn route_keys(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
-        self.http.route_keys(api_id).await
+        self.v2.route_keys(api_id).await
     }
 
     async fn deployment_made(
@@ -521,7 +519,7 @@ impl ApiGateway for SdkApiGateway {
     }
 
     async fn disable_access_logs(&self, api_id: &str, stage: &str) -> Result<(), AwsError> {
-        self.http.delete_access_log_settings(api_id, stage).await
+        self.v2.delete_access_log_settings(api_id, stage).await
     }
 
     async fn find_usage_plan(&self, by: &ResourceRef) -> Result<UsagePlan, AwsError> {
@@ -571,28 +569,45 @@ mod tests {
         }
     }
 
+    /// One GetApis listing serves both v2 kinds: each kind finds its own, and an API of the
+    /// other kind is refused naming the field that takes it.
     #[test]
-    fn an_http_api_is_found_in_its_listing_and_a_websocket_api_refused_as_such() {
+    fn a_v2_api_is_found_by_its_kind_and_one_of_the_other_kind_refused_as_such() {
+        let api = |kind, id: &str, name: &str| GuardedApi {
+            kind,
+            id: id.to_owned(),
+            name: name.to_owned(),
+            ..GuardedApi::default()
+        };
         let listing = ApiListing {
-            apis: vec![GuardedApi {
-                kind: ApiKind::Http,
-                id: "a1".to_owned(),
-                name: "orders".to_owned(),
-                ..GuardedApi::default()
-            }],
-            websockets: vec![("w1".to_owned(), "chat".to_owned())],
+            apis: vec![
+                api(ApiKind::Http, "a1", "orders"),
+                api(ApiKind::WebSocket, "w1", "chat"),
+            ],
         };
         let found = find_listed(ApiKind::Http, &listing, &by_name("orders")).unwrap();
         assert_eq!(found.id, "a1");
+        let found = find_listed(ApiKind::WebSocket, &listing, &by_name("chat")).unwrap();
+        assert_eq!((found.id.as_str(), found.kind), ("w1", ApiKind::WebSocket));
         let by_id = ResourceRef {
             id: Some("w1".to_owned()),
             name: None,
         };
         for by in [by_name("chat"), by_id] {
             let err = find_listed(ApiKind::Http, &listing, &by).unwrap_err();
-            assert_eq!(err.code, "WebSocketApiNotSupported");
-            assert!(err.message.contains("is a WebSocket API"), "{err}");
+            assert_eq!(err.code, "WrongApiKind");
+            assert!(
+                err.message
+                    .contains("is a WebSocket API: name it in spec.websocketApi"),
+                "{err}"
+            );
         }
+        let err = find_listed(ApiKind::WebSocket, &listing, &by_name("orders")).unwrap_err();
+        assert!(
+            err.message
+                .contains("is an HTTP API: name it in spec.httpApi"),
+            "{err}"
+        );
         let missing = find_listed(ApiKind::Http, &listing, &by_name("users")).unwrap_err();
         assert_eq!(
             (missing.operation, missing.code.as_str()),

@@ -1,11 +1,13 @@
-//! HTTP APIs through aws-sdk-apigatewayv2: their listing, stages and UpdateStage. The calls
-//! are metered under the API Gateway management quota, which v1 and v2 share.
+//! The API Gateway v2 kinds (HTTP and WebSocket APIs) through aws-sdk-apigatewayv2: their
+//! listing, stages and UpdateStage. The calls are metered under the API Gateway management
+//! quota, which v1 and v2 share.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_apigatewayv2::Client;
 use aws_sdk_apigatewayv2::types::{
-    AccessLogSettings, ConnectionType, Integration, ProtocolType, Route, RouteSettings,
+    AccessLogSettings, ConnectionType, Integration, LoggingLevel, ProtocolType, Route,
+    RouteSettings,
 };
 
 use super::apigateway::{ApiListing, tags};
@@ -21,17 +23,17 @@ const PAGE: &str = "500";
 
 /// API Gateway v2 calls, through their own [`Meter`] (service `apigatewayv2`).
 #[derive(Clone, Debug)]
-pub(super) struct HttpApis {
+pub(super) struct V2Apis {
     client: Client,
     meter: Meter,
 }
 
-impl HttpApis {
+impl V2Apis {
     pub(super) fn new(client: Client, meter: Meter) -> Self {
         Self { client, meter }
     }
 
-    /// Every API GetApis lists (paged): the HTTP APIs, and the WebSocket APIs apart.
+    /// Every API GetApis lists (paged), each with its kind (by its ProtocolType).
     pub(super) async fn listing(&self) -> Result<ApiListing, AwsError> {
         let mut listing = ApiListing::default();
         let mut next_token = None;
@@ -43,19 +45,14 @@ impl HttpApis {
                 .set_next_token(next_token.take())
                 .send();
             let page = self.meter.call("GetApis", false, request).await?;
-            for api in page.items() {
-                let id = api.api_id().unwrap_or_default().to_owned();
-                let name = api.name().unwrap_or_default().to_owned();
-                match api.protocol_type() {
-                    Some(ProtocolType::Http) => listing.apis.push(GuardedApi {
-                        kind: ApiKind::Http,
-                        id,
-                        name,
-                        tags: tags(api.tags()),
-                    }),
-                    _ => listing.websockets.push((id, name)),
-                }
-            }
+            listing.apis.extend(page.items().iter().filter_map(|api| {
+                Some(GuardedApi {
+                    kind: kind_of(api.protocol_type())?,
+                    id: api.api_id().unwrap_or_default().to_owned(),
+                    name: api.name().unwrap_or_default().to_owned(),
+                    tags: tags(api.tags()),
+                })
+            }));
             match page.next_token() {
                 Some(next) if !page.items().is_empty() => next_token = Some(next.to_owned()),
                 _ => return Ok(listing),
@@ -63,23 +60,29 @@ impl HttpApis {
         }
     }
 
-    /// GetApi; a WebSocket API is refused, since a guard guards HTTP APIs only.
-    pub(super) async fn get_api(&self, id: &str) -> Result<GuardedApi, AwsError> {
+    /// GetApi; an API of another kind than `kind` is refused as such.
+    pub(super) async fn get_api(&self, kind: ApiKind, id: &str) -> Result<GuardedApi, AwsError> {
         let request = self.client.get_api().api_id(id).send();
         let out = self.meter.call("GetApi", false, request).await?;
-        let name = out.name().unwrap_or_default().to_owned();
-        if out.protocol_type() != Some(&ProtocolType::Http) {
-            return Err(websocket_api(id, &name));
-        }
-        Ok(GuardedApi {
-            kind: ApiKind::Http,
+        let api = GuardedApi {
+            kind,
             id: id.to_owned(),
-            name,
+            name: out.name().unwrap_or_default().to_owned(),
             tags: tags(out.tags()),
-        })
+        };
+        match kind_of(out.protocol_type()) {
+            Some(found) if found == kind => Ok(api),
+            found => Err(other_kind(
+                kind,
+                &GuardedApi {
+                    kind: found.unwrap_or(kind),
+                    ..api
+                },
+            )),
+        }
     }
 
-    /// Every stage of one HTTP API (GetStages, paged), by stage name.
+    /// Every stage of one API (GetStages, paged), by stage name.
     pub(super) async fn stages(
         &self,
         api_id: &str,
@@ -233,13 +236,25 @@ impl HttpApis {
     }
 }
 
-/// The refusal of a WebSocket API named where an HTTP API is wanted.
-pub(super) fn websocket_api(id: &str, name: &str) -> AwsError {
+/// The kind of a v2 API's ProtocolType; `None` for one no guard guards.
+fn kind_of(protocol: Option<&ProtocolType>) -> Option<ApiKind> {
+    ApiKind::of_v2_protocol(protocol?.as_str())
+}
+
+/// The refusal of `found`, an API of another kind, named where `wanted` is: with the field
+/// that takes it.
+pub(super) fn other_kind(wanted: ApiKind, found: &GuardedApi) -> AwsError {
+    let profile = found.kind.profile();
     AwsError::check(
-        "WebSocketApiNotSupported",
+        "WrongApiKind",
         format!(
-            "API {id} ({name:?}) is a WebSocket API; a guard guards REST APIs (restApi) and \
-             HTTP APIs (httpApi) only"
+            "API {} ({:?}) is {} {}: name it in spec.{}, not spec.{}",
+            found.id,
+            found.name,
+            profile.article,
+            profile.noun,
+            profile.spec_field,
+            wanted.profile().spec_field
         ),
     )
 }
@@ -283,19 +298,20 @@ fn route_method_path(key: &str) -> (String, String) {
     }
 }
 
-/// The managed settings of an HTTP API stage. The v2 SDK keeps absent fields `None`, so a
-/// setting AWS did not return stays unknown; HTTP APIs have no execution logs or X-Ray, so
-/// those stay `None` too.
+/// The managed settings of a v2 stage. The v2 SDK keeps absent fields `None`, so a setting
+/// AWS did not return stays unknown; HTTP APIs have no execution logs (a WebSocket API's are
+/// route settings) and no v2 kind has X-Ray, so those stay `None` there.
 fn stage_settings(
     default_route: Option<&RouteSettings>,
     routes: Option<&HashMap<String, RouteSettings>>,
     access_log: Option<&AccessLogSettings>,
 ) -> StageSettings {
     let settings = |route: &RouteSettings| MethodSettings {
+        logging_level: route.logging_level().map(|l| l.as_str().to_owned()),
+        data_trace: route.data_trace_enabled(),
         metrics: route.detailed_metrics_enabled(),
         rate_limit: route.throttling_rate_limit(),
         burst_limit: route.throttling_burst_limit(),
-        ..MethodSettings::default()
     };
     StageSettings {
         tracing_enabled: None,
@@ -391,6 +407,17 @@ fn set_route_field(route: &mut RouteSettings, field: &str, op: &PatchOp) -> Resu
         "throttlingBurstLimit" => {
             route.throttling_burst_limit = Some(op.value.parse().map_err(|_| invalid())?)
         }
+        "loggingLevel" => {
+            route.logging_level = Some(match op.value.as_str() {
+                "OFF" => LoggingLevel::Off,
+                "ERROR" => LoggingLevel::Error,
+                "INFO" => LoggingLevel::Info,
+                _ => return Err(invalid()),
+            })
+        }
+        "dataTraceEnabled" => {
+            route.data_trace_enabled = Some(op.value.parse().map_err(|_| invalid())?)
+        }
         _ => return Err(unsupported(op, "no route settings field has this name")),
     }
     Ok(())
@@ -470,7 +497,8 @@ mod tests {
     fn an_op_without_a_place_in_the_request_is_refused() {
         for (path, value) in [
             ("/*/*/throttling/rateLimit", "900"),
-            ("/defaultRouteSettings/loggingLevel", "INFO"),
+            ("/defaultRouteSettings/loggingLevel", "LOUD"),
+            ("/defaultRouteSettings/throttlingBurst", "9"),
             ("/routeSettings/throttlingRateLimit", "9"),
             ("/routeSettings/GET /pets/throttlingRateLimit", "fast"),
             ("/defaultRouteSettings/detailedMetricsEnabled", "yes"),

@@ -26,34 +26,74 @@ const NAMES_PER_CALL: usize = 100;
 const PAGE: i32 = 100;
 /// The verification window: the runbook's 5-minute alarm period.
 pub const METRICS_PERIOD: i32 = 300;
-/// GetMetricData takes at most 500 queries a call: 100 stages of 5.
+/// GetMetricData takes at most 500 queries a call: 100 stages of at most 5 (each kind's
+/// [`FIGURES`] metrics; a test holds every kind to 5).
 const STAGES_PER_CALL: usize = 100;
 /// Each figure of [`StageMetrics`]: its query id prefix, statistic and metric.
 const FIGURES: [(&str, &str, FigureMetric); 5] = [
-    ("e", "Sum", FigureMetric::FiveXx),
-    ("c", "Sum", FigureMetric::FourXx),
-    ("n", "Sum", FigureMetric::Shared("Count")),
-    ("l", "p99", FigureMetric::Shared("Latency")),
-    ("i", "p99", FigureMetric::Shared("IntegrationLatency")),
+    ("e", "Sum", FigureMetric::ServerErrors),
+    ("c", "Sum", FigureMetric::ClientErrors),
+    ("n", "Sum", FigureMetric::Traffic),
+    ("l", "p99", FigureMetric::Latency),
+    ("i", "p99", FigureMetric::IntegrationLatency),
 ];
 
-/// A figure's metric: the error counts each kind of API names its own way (an HTTP API's
-/// `5xx` and `4xx`), or a name every kind shares.
+/// A figure's metrics, in each kind's own names ([`crate::core::kind::Metrics`]): none where
+/// the kind publishes none, several where their sum is the figure.
 #[derive(Clone, Copy)]
 enum FigureMetric {
-    FiveXx,
-    FourXx,
-    Shared(&'static str),
+    ServerErrors,
+    ClientErrors,
+    Traffic,
+    Latency,
+    IntegrationLatency,
 }
 
 impl FigureMetric {
-    fn on(self, kind: ApiKind) -> &'static str {
+    fn on(self, kind: ApiKind) -> &'static [&'static str] {
+        let metrics = &kind.profile().metrics;
         match self {
-            FigureMetric::FiveXx => kind.profile().five_xx_metric,
-            FigureMetric::FourXx => kind.profile().four_xx_metric,
-            FigureMetric::Shared(name) => name,
+            FigureMetric::ServerErrors => metrics.server_errors,
+            FigureMetric::ClientErrors => std::slice::from_ref(&metrics.client_errors),
+            FigureMetric::Traffic => std::slice::from_ref(&metrics.traffic),
+            FigureMetric::Latency => metrics.latency.as_slice(),
+            FigureMetric::IntegrationLatency => &["IntegrationLatency"],
         }
     }
+}
+
+/// The queries of one figure of the stage at `i` in a call: one per metric, ids
+/// `{prefix}{i}_{n}`, unique in the call whatever the kind.
+fn figure_queries(
+    (prefix, stat, metric): &(&str, &str, FigureMetric),
+    i: usize,
+    key: &StageKey,
+    period: i32,
+) -> Vec<MetricDataQuery> {
+    metric
+        .on(key.kind)
+        .iter()
+        .enumerate()
+        .map(|(n, name)| stage_query(format!("{prefix}{i}_{n}"), key, name, stat, period))
+        .collect()
+}
+
+/// The points of one figure of the stage at `i`: every metric's, together.
+fn figure_points(
+    values: &HashMap<String, Vec<(i64, f64)>>,
+    prefix: &str,
+    i: usize,
+) -> Option<Vec<(i64, f64)>> {
+    let mut points = Vec::new();
+    let mut found = false;
+    for n in 0.. {
+        let Some(part) = values.get(&format!("{prefix}{i}_{n}")) else {
+            break;
+        };
+        found = true;
+        points.extend_from_slice(part);
+    }
+    found.then_some(points)
 }
 
 /// A stage's figures over `period`, each [`FIGURES`] entry from `figure` (its query id prefix
@@ -107,16 +147,15 @@ fn stage_query(
         .build()
 }
 
-/// Every figure of each stage, of either kind, for one GetMetricData call: the ids are the
-/// figure's letter and the stage's place in `stages`, unique in the call whatever the kind.
+/// Every figure of each stage, of any kind, for one GetMetricData call.
 fn metric_queries(stages: &[StageKey], period: i32) -> Vec<MetricDataQuery> {
     stages
         .iter()
         .enumerate()
         .flat_map(|(i, key)| {
-            FIGURES.iter().map(move |(id, stat, metric)| {
-                stage_query(format!("{id}{i}"), key, metric.on(key.kind), stat, period)
-            })
+            FIGURES
+                .iter()
+                .flat_map(move |figure| figure_queries(figure, i, key, period))
         })
         .collect()
 }
@@ -216,8 +255,9 @@ impl SdkCloudWatch {
     pub async fn minute_peaks(&self, key: &StageKey, window: i32) -> Result<MinutePeaks, AwsError> {
         let end = now_secs();
         let period = served_period(i64::from(window));
+        let traffic = key.kind.profile().metrics.traffic;
         let queries = vec![
-            stage_query("n".to_owned(), key, "Count", "Sum", period),
+            stage_query("n".to_owned(), key, traffic, "Sum", period),
             stage_query("i".to_owned(), key, "IntegrationLatency", "p99", period),
         ];
         let values = self
@@ -242,15 +282,16 @@ impl SdkCloudWatch {
         for chunk in stages.chunks(STAGES_PER_CALL) {
             let queries = metric_queries(chunk, period);
             let values = self
-                .metric_values(queries, end - i64::from(period), end)
+                .metric_points(queries, end - i64::from(period), end)
                 .await?;
             for (i, key) in chunk.iter().enumerate() {
                 // A window may straddle two data points: sums add up, p99 takes the worse.
                 let figure = |id: &str, stat: &str| {
-                    let points = values.get(&format!("{id}{i}"))?;
+                    let points = figure_points(&values, id, i)?;
+                    let values = points.iter().map(|(_, v)| *v);
                     match stat {
-                        "Sum" => Some(points.iter().sum()),
-                        _ => points.iter().copied().reduce(f64::max),
+                        "Sum" => Some(values.sum()),
+                        _ => values.reduce(f64::max),
                     }
                     .filter(|_| !points.is_empty())
                 };
@@ -283,18 +324,19 @@ impl SdkCloudWatch {
                     .iter()
                     .enumerate()
                     .flat_map(|(i, key)| {
-                        let errors = FigureMetric::FiveXx.on(key.kind);
-                        [
-                            stage_query(format!("e{i}"), key, errors, "Sum", 3600),
-                            stage_query(format!("n{i}"), key, "Count", "Sum", 3600),
-                        ]
+                        [&FIGURES[0], &FIGURES[2]]
+                            .into_iter()
+                            .flat_map(move |figure| figure_queries(figure, i, key, 3600))
                     })
                     .collect();
                 let start = end - i64::from(window_days) * 86_400;
                 let points = self.metric_points(queries, start, end).await?;
                 for (i, key) in chunk.iter().enumerate() {
-                    let of = |id: &str| points.get(&format!("{id}{i}")).map(Vec::as_slice);
-                    let (errors, requests) = (of("e"), of("n"));
+                    let (errors, requests) = (
+                        figure_points(&points, "e", i),
+                        figure_points(&points, "n", i),
+                    );
+                    let (errors, requests) = (errors.as_deref(), requests.as_deref());
                     figures.insert(
                         ((*key).clone(), window_days),
                         ObjectiveMetrics {
@@ -399,12 +441,14 @@ fn total(points: Option<&[(i64, f64)]>) -> Option<f64> {
         .map(|points| points.iter().map(|(_, v)| v).sum())
 }
 
-/// The hour that ends at `end`'s point; `None` when that hour had none (no traffic).
+/// The hour that ends at `end`'s points (one per metric of the figure), added up; `None` when
+/// that hour had none (no traffic).
 fn last_hour(points: Option<&[(i64, f64)]>, end: i64) -> Option<f64> {
     points?
         .iter()
-        .find(|(at, _)| *at == end - 3600)
+        .filter(|(at, _)| *at == end - 3600)
         .map(|(_, v)| *v)
+        .reduce(|a, b| a + b)
 }
 
 fn observed(alarm: &MetricAlarm) -> Option<ObservedAlarm> {
@@ -692,14 +736,15 @@ impl CloudWatch for SdkCloudWatch {
         let points = self
             .metric_points(queries, start, start + 2 * length)
             .await?;
-        // Each span is one data point of its own, whatever the statistic.
+        // Each span is one data point per metric, whatever the statistic; a figure of
+        // several metrics adds theirs up.
         let span = |at: i64| {
             figures(period, |id, _| {
-                points
-                    .get(&format!("{id}0"))?
+                figure_points(&points, id, 0)?
                     .iter()
-                    .find(|(t, _)| *t == at)
+                    .filter(|(t, _)| *t == at)
                     .map(|(_, v)| *v)
+                    .reduce(|a, b| a + b)
             })
         };
         Ok((span(start), span(start + length)))

@@ -8,6 +8,7 @@ use aws_sdk_lambda::Client as LambdaClient;
 use super::logs::SdkLogs;
 use super::meter::Meter;
 use super::{SdkApiGateway, SdkCloudWatch};
+use crate::core::kind::Service;
 use crate::core::model::{
     ApiKind, AwsError, COMPLETED, LambdaFunction, LogMatches, MethodIntegration,
 };
@@ -126,15 +127,15 @@ impl SdkDiagnostics {
     }
 
     /// Every method's integration of a REST API (GetResources with methods embedded), or
-    /// every route's of an HTTP API (GetRoutes and GetIntegrations, paged).
+    /// every route's of a v2 API (GetRoutes and GetIntegrations, paged).
     pub async fn integrations(
         &self,
         kind: ApiKind,
         api_id: &str,
     ) -> Result<Vec<MethodIntegration>, AwsError> {
-        match kind {
-            ApiKind::Rest => self.apigateway.integrations(api_id).await,
-            ApiKind::Http => self.apigateway.http().integrations(api_id).await,
+        match kind.profile().service {
+            Service::V1 => self.apigateway.integrations(api_id).await,
+            Service::V2 => self.apigateway.v2().integrations(api_id).await,
         }
     }
 

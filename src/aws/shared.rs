@@ -26,6 +26,7 @@ use super::logs::{ListedLogGroup, observed};
 use super::{ApiGateway, CloudWatch, SdkApiGateway, SdkCloudWatch};
 
 use crate::core::crd::ResourceRef;
+use crate::core::kind::Service;
 use crate::core::model::{
     ALARM_PREFIX, AlarmConfig, ApiKind, AwsError, GuardedApi, ObjectiveMetrics, ObservedAlarm,
     ObservedLogGroup, PatchOp, StageKey, StageMetrics, StageSettings, Tag, UsagePlan,
@@ -211,8 +212,9 @@ pub struct SharedReads {
     /// When an event last said something in the region changed: what is kept longer than a
     /// window (route keys) is not used from before it.
     changed: Mutex<Option<Instant>>,
-    rest_apis: Slot<ApiListing>,
-    http_apis: Slot<ApiListing>,
+    /// GetRestApis' listing, and GetApis' (every v2 kind's).
+    v1_apis: Slot<ApiListing>,
+    v2_apis: Slot<ApiListing>,
     /// Stages by [`api_key`].
     stages: Mutex<HashMap<String, Arc<StagesSlot>>>,
     /// HTTP APIs' route keys by API id.
@@ -261,8 +263,8 @@ impl SharedReads {
             window,
             expired: Mutex::default(),
             changed: Mutex::default(),
-            rest_apis: Slot::default(),
-            http_apis: Slot::default(),
+            v1_apis: Slot::default(),
+            v2_apis: Slot::default(),
             stages: Mutex::default(),
             routes: Mutex::default(),
             missed: Mutex::default(),
@@ -328,9 +330,9 @@ impl SharedReads {
     }
 
     fn listing_slot(&self, kind: ApiKind) -> &Slot<ApiListing> {
-        match kind {
-            ApiKind::Rest => &self.rest_apis,
-            ApiKind::Http => &self.http_apis,
+        match kind.profile().service {
+            Service::V1 => &self.v1_apis,
+            Service::V2 => &self.v2_apis,
         }
     }
 
@@ -472,7 +474,14 @@ impl ApiGateway for SharedApiGateway {
 
     /// The listing the guards of the region share.
     async fn list_apis(&self, kind: ApiKind) -> Result<Vec<GuardedApi>, AwsError> {
-        Ok(self.listing(kind, false).await?.value.apis.clone())
+        let listing = self.listing(kind, false).await?;
+        Ok(listing
+            .value
+            .apis
+            .iter()
+            .filter(|api| api.kind == kind)
+            .cloned()
+            .collect())
     }
 
     /// The stages listing the guards of the API share.

@@ -18,9 +18,8 @@ use crate::aws::{ApiGateway, SdkDiagnostics};
 use crate::core::crd::ResourceRef;
 use crate::core::kind::Section;
 use crate::core::model::{
-    Account, AlarmKind, ApiKind, AwsError, GuardedApi, LambdaFunction, LogMatches,
-    MethodIntegration, MinutePeaks, StageMetrics, StageSettings, figure, millis, served_period,
-    throttle_limit,
+    Account, ApiKind, AwsError, GuardedApi, LambdaFunction, LogMatches, MethodIntegration,
+    MinutePeaks, StageMetrics, StageSettings, figure, millis, served_period, throttle_limit,
 };
 use crate::core::runbook::{self, ErrorClass, Evidence, Limits, integration_timeout_ms};
 pub use probe::Probe;
@@ -1035,16 +1034,20 @@ fn write_metrics(out: &mut String, d: &Diagnosis) {
     let _ = writeln!(out, "\nStep 1: CloudWatch metrics");
     match &d.metrics {
         Some(m) => {
+            let metrics = &d.api_kind.profile().metrics;
+            let latency = metrics.latency.map_or(String::new(), |name| {
+                format!(", p99 {name} {}", figure(m.latency_p99_ms, " ms"))
+            });
             let _ = writeln!(
                 out,
-                "  requests {}, {} {} ({}), {} {}, p99 Latency {}, p99 IntegrationLatency {}",
+                "  {} {}, {} {} ({}), {} {}{latency}, p99 IntegrationLatency {}",
+                metrics.traffic_label.to_lowercase(),
                 figure(m.requests, ""),
-                AlarmKind::FiveXxError.metric(d.api_kind),
+                metrics.server_errors_shown(),
                 figure(m.five_xx_errors, ""),
                 figure(m.five_xx_share_percent.map(|p| format!("{p:.1}")), " %"),
-                d.api_kind.profile().four_xx_metric,
+                metrics.client_errors,
                 figure(m.four_xx_errors, ""),
-                figure(m.latency_p99_ms, " ms"),
                 figure(m.integration_latency_p99_ms, " ms")
             );
         }

@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::core::crd::ApiGatewayGuard;
+use crate::core::kind::Service;
 use crate::core::model::{ApiKind, GuardId};
 
 /// What one event says changed, and where.
@@ -27,21 +28,21 @@ pub struct Change {
 pub enum Touches {
     /// Stages of an API: one, or every one (`None`: the whole API, or its routes, changed).
     Stages {
-        kind: ApiKind,
+        service: Service,
         api_id: String,
         stage: Option<String>,
     },
     /// A stage that may be new (created or deployed): its guards, and the policies that may
     /// now match it.
     NewStage {
-        kind: ApiKind,
+        service: Service,
         api_id: String,
         stage: String,
     },
     /// An API made, retagged or removed: policies may now match more or less, and the guards
     /// of it (when its id is known) reconcile.
     Api {
-        kind: ApiKind,
+        service: Service,
         api_id: Option<String>,
     },
     /// A usage plan's throttle or stages.
@@ -115,13 +116,14 @@ pub fn parse(body: &str, session: &str) -> Result<Option<Change>, Malformed> {
     }
 }
 
-/// The API a call names and its kind: REST API calls name it `restApiId`, HTTP API calls
-/// `apiId`. Ids are unique only within a kind, so the kind goes wherever the id goes.
-fn api(params: &Value) -> Option<(ApiKind, String)> {
+/// The API a call names and its service: REST API calls name it `restApiId`, v2 calls (HTTP
+/// and WebSocket APIs alike) `apiId`. Ids are unique only within a service, so the service
+/// goes wherever the id goes; which v2 kind an id is, the guards naming it say.
+fn api(params: &Value) -> Option<(Service, String)> {
     let id = |key: &str| text(params, &[key]).map(str::to_owned);
     id("restApiId")
-        .map(|id| (ApiKind::Rest, id))
-        .or_else(|| id("apiId").map(|id| (ApiKind::Http, id)))
+        .map(|id| (Service::V1, id))
+        .or_else(|| id("apiId").map(|id| (Service::V2, id)))
 }
 
 /// What the call `name` with `params` touches; `None` for calls the operator does not keep.
@@ -134,23 +136,23 @@ fn touches(name: &str, params: &Value, detail: &Value) -> Option<Touches> {
             .map(str::to_owned)
     };
     let stages = |stage: Option<String>| {
-        let (kind, api_id) = api(params)?;
+        let (service, api_id) = api(params)?;
         Some(Touches::Stages {
-            kind,
+            service,
             api_id,
             stage,
         })
     };
     let new_stage = |stage: String| {
-        let (kind, api_id) = api(params)?;
+        let (service, api_id) = api(params)?;
         Some(Touches::NewStage {
-            kind,
+            service,
             api_id,
             stage,
         })
     };
-    let created = |kind: ApiKind, key: &str| Touches::Api {
-        kind,
+    let created = |service: Service, key: &str| Touches::Api {
+        service,
         api_id: text(detail, &["responseElements", key]).map(str::to_owned),
     };
     match name {
@@ -165,18 +167,19 @@ fn touches(name: &str, params: &Value, detail: &Value) -> Option<Touches> {
         // settings (per-route throttles).
         "UpdateRestApi" | "DeleteRestApi" | "PutRestApi" | "UpdateApi" | "DeleteApi"
         | "ReimportApi" | "CreateRoute" | "UpdateRoute" | "DeleteRoute" => stages(None),
-        "CreateRestApi" | "ImportRestApi" => Some(created(ApiKind::Rest, "id")),
-        "CreateApi" | "ImportApi" => Some(created(ApiKind::Http, "apiId")),
+        "CreateRestApi" | "ImportRestApi" => Some(created(Service::V1, "id")),
+        "CreateApi" | "ImportApi" => Some(created(Service::V2, "apiId")),
         "TagResource" | "UntagResource" => {
             let arn = text(params, &["resourceArn"])?;
             let (_, path) = arn.split_once("::")?;
-            let (kind, id) = match path.trim_start_matches('/').split('/').collect::<Vec<_>>()[..] {
-                ["restapis", id] => (ApiKind::Rest, id),
-                ["apis", id] => (ApiKind::Http, id),
+            let (service, id) = match path.trim_start_matches('/').split('/').collect::<Vec<_>>()[..]
+            {
+                ["restapis", id] => (Service::V1, id),
+                ["apis", id] => (Service::V2, id),
                 _ => return None,
             };
             Some(Touches::Api {
-                kind,
+                service,
                 api_id: Some(id.to_owned()),
             })
         }
@@ -225,21 +228,21 @@ impl Change {
         };
         match &self.touches {
             Touches::Stages {
-                kind,
+                service,
                 api_id,
                 stage,
             } => {
-                guard.names_api(*kind, Some(api_id), None)
+                names(guard, *service, api_id)
                     && stage.as_ref().is_none_or(|s| *s == guard.spec.stage)
             }
             Touches::NewStage {
-                kind,
+                service,
                 api_id,
                 stage,
-            } => guard.names_api(*kind, Some(api_id), None) && *stage == guard.spec.stage,
-            Touches::Api { kind, api_id } => api_id
+            } => names(guard, *service, api_id) && *stage == guard.spec.stage,
+            Touches::Api { service, api_id } => api_id
                 .as_deref()
-                .is_some_and(|api_id| guard.names_api(*kind, Some(api_id), None)),
+                .is_some_and(|api_id| names(guard, *service, api_id)),
             Touches::UsagePlan { id } => {
                 status.and_then(|s| s.usage_plan_id.as_deref()) == Some(id.as_str())
             }
@@ -273,14 +276,23 @@ impl Change {
             "TagResource",
             "UntagResource",
         ];
-        let kind = match &self.touches {
-            Touches::Stages { kind, .. }
-            | Touches::NewStage { kind, .. }
-            | Touches::Api { kind, .. } => kind,
+        let service = match &self.touches {
+            Touches::Stages { service, .. }
+            | Touches::NewStage { service, .. }
+            | Touches::Api { service, .. } => *service,
             _ => return false,
         };
-        region == self.region && kinds.contains(kind) && MATCHING.contains(&self.event.as_str())
+        region == self.region
+            && kinds.iter().any(|kind| kind.profile().service == service)
+            && MATCHING.contains(&self.event.as_str())
     }
+}
+
+/// Whether `guard` names the API `api_id` of `service` (of whichever of its kinds).
+fn names(guard: &ApiGatewayGuard, service: Service, api_id: &str) -> bool {
+    guard.spec.api().is_some_and(|(kind, _)| {
+        kind.profile().service == service && guard.names_api(kind, Some(api_id), None)
+    })
 }
 
 #[cfg(test)]

@@ -245,13 +245,17 @@ pub struct ApiGatewayGuardSpec {
     #[schemars(length(min = 1, max = 253))]
     pub account: Option<String>,
     /// The REST API to guard: exactly one of `name` or `id`. A name must be unique in the region.
-    /// Give exactly one of restApi or httpApi.
+    /// Give exactly one of restApi, httpApi or websocketApi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rest_api: Option<ResourceRef>,
     /// The HTTP API (API Gateway v2) to guard: exactly one of `name` or `id`. A name must be
-    /// unique in the region. Give exactly one of restApi or httpApi.
+    /// unique in the region. Give exactly one of restApi, httpApi or websocketApi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_api: Option<ResourceRef>,
+    /// The WebSocket API (API Gateway v2) to guard: exactly one of `name` or `id`. A name
+    /// must be unique in the region. Give exactly one of restApi, httpApi or websocketApi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket_api: Option<ResourceRef>,
     /// The stage name, e.g. prod, or $default (HTTP APIs).
     #[schemars(length(min = 1, max = 128))]
     pub stage: String,
@@ -424,6 +428,7 @@ impl ApiGatewayGuardSpec {
         match kind {
             ApiKind::Rest => self.rest_api.as_ref(),
             ApiKind::Http => self.http_api.as_ref(),
+            ApiKind::WebSocket => self.websocket_api.as_ref(),
         }
     }
 
@@ -432,6 +437,7 @@ impl ApiGatewayGuardSpec {
         match kind {
             ApiKind::Rest => &mut self.rest_api,
             ApiKind::Http => &mut self.http_api,
+            ApiKind::WebSocket => &mut self.websocket_api,
         }
     }
 }
@@ -449,6 +455,14 @@ impl kind::Sections for Controls {
                 .stage_throttle
                 .as_ref()
                 .is_some_and(|t| t.routes.is_some()),
+            // The fields below have defaults, so one counts as given with a value that asks for
+            // something, as the CRD's rules (`Section::present`) count it.
+            S::ExecutionLoggingMetrics => self
+                .execution_logging
+                .as_ref()
+                .is_some_and(|l| l.detailed_metrics),
+            S::LatencyAlarm => self.alarms.as_ref().is_some_and(|a| a.latency.asks()),
+            S::LatencyObjective => self.slo.as_ref().is_some_and(|s| s.latency.is_some()),
         }
     }
 }
@@ -464,7 +478,12 @@ impl Controls {
             execution_logging: self
                 .execution_logging
                 .clone()
-                .filter(|_| has(kind::Section::ExecutionLogging)),
+                .filter(|_| has(kind::Section::ExecutionLogging))
+                .map(|logging| ExecutionLoggingSpec {
+                    detailed_metrics: logging.detailed_metrics
+                        && has(kind::Section::ExecutionLoggingMetrics),
+                    ..logging
+                }),
             throttle: self
                 .throttle
                 .clone()
@@ -485,6 +504,17 @@ impl Controls {
                 .deployments
                 .clone()
                 .filter(|_| has(kind::Section::Deployments)),
+            alarms: self.alarms.clone().map(|alarms| AlarmsSpec {
+                latency: match has(kind::Section::LatencyAlarm) {
+                    true => alarms.latency.clone(),
+                    false => AlarmSpec::default(),
+                },
+                ..alarms
+            }),
+            slo: self.slo.clone().map(|slo| ObjectiveSpec {
+                latency: slo.latency.filter(|_| has(kind::Section::LatencyObjective)),
+                ..slo
+            }),
             ..self.clone()
         }
     }
@@ -527,13 +557,13 @@ pub struct ThrottleLimits {
     pub burst_limit: i32,
 }
 
-/// The stage's default throttle, and per-route throttles (HTTP APIs).
+/// The stage's default throttle, and per-route throttles (HTTP and WebSocket APIs).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(
     validation = Rule::new("self.rateLimit > 0.0").message("rateLimit must be greater than 0"),
-    validation = Rule::new(r"!has(self.routes) || self.routes.all(k, k.matches('^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\\$default)$'))")
-        .message("routes: each key is a route key such as 'GET /pets', 'ANY /{proxy+}' or '$default'")
+    validation = Rule::new(r"!has(self.routes) || self.routes.all(k, !k.contains(' ') || k.matches('^(ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*$'))")
+        .message("routes: each key is a route key: a method and a path such as 'GET /pets' (HTTP APIs), $default, or a key without spaces such as $connect or sendMessage (WebSocket APIs)")
 )]
 pub struct StageThrottleSpec {
     /// Steady-state requests per second.
@@ -541,8 +571,9 @@ pub struct StageThrottleSpec {
     /// Maximum burst of requests.
     #[schemars(range(min = 0))]
     pub burst_limit: i32,
-    /// Throttles of single routes of an HTTP API, by route key (`GET /pets`, `ANY /{proxy+}`,
-    /// `$default`); the route must exist. Routes not named keep the stage's throttle.
+    /// Throttles of single routes, by route key: an HTTP API's (`GET /pets`, `ANY /{proxy+}`,
+    /// `$default`) or a WebSocket API's (`$connect`, `$disconnect`, `$default`, `sendMessage`);
+    /// the route must exist. Routes not named keep the stage's throttle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 50))]
     pub routes: Option<std::collections::BTreeMap<String, ThrottleLimits>>,
@@ -557,10 +588,6 @@ impl StageThrottleSpec {
         }
     }
 }
-
-/// A route key: a method and a path, or `$default`.
-pub const ROUTE_KEY_PATTERN: &str =
-    r"^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\$default)$";
 
 /// What the API server (CEL) and `validate` say of an alarm's period: one text for both.
 pub const ALARM_PERIOD: &str = "periodSeconds must be a multiple of 60: API Gateway publishes its metrics once a minute, so a shorter period (10, 20 or 30 s) would evaluate on gaps";
@@ -699,6 +726,16 @@ pub struct AlarmSettings {
 }
 
 impl AlarmSpec {
+    /// Whether it asks for something of its own: a setting, or `enabled: true` (the schema
+    /// gives every alarm an empty section, and `enabled: false` asks for no alarm).
+    pub fn asks(&self) -> bool {
+        self.threshold.is_some()
+            || self.statistic.is_some()
+            || self.period_seconds.is_some()
+            || self.evaluation_periods.is_some()
+            || self.enabled == Some(true)
+    }
+
     fn with_defaults(&self, threshold: f64, statistic: &str) -> AlarmSettings {
         AlarmSettings {
             enabled: self.enabled.unwrap_or(true),

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::core::crd::{AlarmLink, ApiGatewayGuardSpec, Links, ObjectiveSpec};
+use crate::core::kind::Metrics;
 use crate::core::model::{
     AlarmKind, GuardId, GuardedApi, OWNER_TAG, ObjectivePart, access_log_group_name,
 };
@@ -63,8 +64,7 @@ pub fn body(
         metric.push(options);
         Value::Array(metric)
     };
-    let four_xx = api.kind.profile().four_xx_metric;
-    let five_xx = AlarmKind::FiveXxError.metric(api.kind);
+    let metrics = &api.kind.profile().metrics;
     let timeout_ms = integration_timeout_ms(api.kind);
     let timeout_line = format!(
         "Integration timeout: {:.0} s, then {}",
@@ -85,43 +85,35 @@ pub fn body(
         json!({"type": "metric", "x": x, "y": y, "width": 12, "height": 6, "properties": properties})
     };
     let line = |label: &str, value: f64| json!({"label": label, "value": value});
-    let mut widgets = vec![
-        json!({
-            "type": "text", "x": 0, "y": 0, "width": 24, "height": 3,
-            "properties": {"markdown": markdown(guard, api, stage)},
-        }),
-        graph(
-            "Requests and errors",
-            3,
-            0,
-            vec![
-                metric(
-                    "Count",
-                    json!({"id": "requests", "stat": "Sum", "label": "Requests"}),
-                ),
-                metric(
-                    four_xx,
-                    json!({"id": "fourxx", "stat": "Sum", "label": "4XX"}),
-                ),
-                metric(
-                    five_xx,
-                    json!({"id": "fivexx", "stat": "Sum", "label": "5XX"}),
-                ),
-                json!([{
-                    "expression": "100 * fivexx / requests",
-                    "id": "share",
-                    "label": "5XX share (%)",
-                    "yAxis": "right",
-                }]),
-            ],
-            json!({"stat": "Sum"}),
+    let mut traffic = vec![
+        metric(
+            metrics.traffic,
+            json!({"id": "requests", "stat": "Sum", "label": metrics.traffic_label}),
         ),
-        graph(
+        metric(
+            metrics.client_errors,
+            json!({"id": "fourxx", "stat": "Sum", "label": metrics.client_errors_label}),
+        ),
+    ];
+    traffic.extend(server_errors(
+        metric,
+        metrics.server_errors,
+        "fivexx",
+        json!({"label": metrics.server_errors_label}),
+    ));
+    traffic.push(json!([{
+        "expression": "100 * fivexx / requests",
+        "id": "share",
+        "label": format!("{} share (%)", metrics.server_errors_label),
+        "yAxis": "right",
+    }]));
+    let beside = match (metrics.latency, metrics.connections) {
+        (Some(latency), _) => graph(
             "Latency (p50, p90, p99)",
             3,
             12,
             ["p50", "p90", "p99"]
-                .map(|stat| metric("Latency", json!({"stat": stat, "label": stat})))
+                .map(|stat| metric(latency, json!({"stat": stat, "label": stat})))
                 .to_vec(),
             json!({
                 "yAxis": {"left": {"label": "ms", "min": 0}},
@@ -130,6 +122,30 @@ pub fn body(
                 ]},
             }),
         ),
+        (None, connections) => graph(
+            "Connections",
+            3,
+            12,
+            connections
+                .map(|name| metric(name, json!({"stat": "Sum", "label": "New connections"})))
+                .into_iter()
+                .collect(),
+            json!({"stat": "Sum"}),
+        ),
+    };
+    let mut widgets = vec![
+        json!({
+            "type": "text", "x": 0, "y": 0, "width": 24, "height": 3,
+            "properties": {"markdown": markdown(guard, api, stage)},
+        }),
+        graph(
+            &format!("{} and errors", metrics.traffic_label),
+            3,
+            0,
+            traffic,
+            json!({"stat": "Sum"}),
+        ),
+        beside,
         graph(
             "IntegrationLatency (p99)",
             9,
@@ -159,32 +175,71 @@ pub fn body(
     }
     if let Some(slo) = &spec.controls.slo {
         // A row below the last one (IntegrationLatency and the alarms: y 9, height 6).
-        widgets.extend(objective_widgets(slo, region, 15, metric, five_xx));
+        widgets.extend(objective_widgets(slo, region, 15, metric, metrics));
     }
     json!({"widgets": widgets})
 }
 
+/// The server errors' line(s) of the stage, as `id`: its one metric, or the sum of several
+/// (each a hidden line of its own), with `options` (a label, or visibility).
+fn server_errors(
+    metric: impl Fn(&str, Value) -> Value,
+    names: &[&str],
+    id: &str,
+    options: Value,
+) -> Vec<Value> {
+    let with = |mut base: Value| {
+        if let (Value::Object(base), Value::Object(options)) = (&mut base, options.clone()) {
+            base.extend(options);
+        }
+        base
+    };
+    match names {
+        [one] => vec![metric(one, with(json!({"id": id, "stat": "Sum"})))],
+        several => {
+            let parts: Vec<String> = (0..several.len()).map(|n| format!("{id}_{n}")).collect();
+            let mut lines: Vec<Value> = several
+                .iter()
+                .zip(&parts)
+                .map(|(name, part)| {
+                    metric(name, json!({"id": part, "stat": "Sum", "visible": false}))
+                })
+                .collect();
+            lines.push(json!([with(json!({
+                "expression": format!("SUM([{}])", parts.join(", ")),
+                "id": id,
+            }))]));
+            lines
+        }
+    }
+}
+
 /// The objective's row at `y`: the burn rate (the 5XX share over the budget's, 1 spending the
 /// budget exactly over the window) every 5 minutes against each tier's rate, and the budget
-/// left over the window as one number. `metric` makes one of the stage's metrics, `five_xx`
-/// names its 5XX metric.
+/// left over the window as one number. `metric` makes one of the stage's metrics, `metrics`
+/// names the kind's.
 fn objective_widgets(
     slo: &ObjectiveSpec,
     region: &str,
     y: i32,
     metric: impl Fn(&str, Value) -> Value,
-    five_xx: &str,
+    metrics: &Metrics,
 ) -> [Value; 2] {
     let budget = budget_text(slo);
     // The sums the expression divides, hidden: only the expression is drawn.
     let sums = |expression: Value| {
-        let sum =
-            |name: &str, id: &str| metric(name, json!({"id": id, "stat": "Sum", "visible": false}));
-        vec![
-            sum(five_xx, "errors"),
-            sum("Count", "requests"),
-            json!([expression]),
-        ]
+        let mut lines = server_errors(
+            &metric,
+            metrics.server_errors,
+            "errors",
+            json!({"visible": false}),
+        );
+        lines.push(metric(
+            metrics.traffic,
+            json!({"id": "requests", "stat": "Sum", "visible": false}),
+        ));
+        lines.push(json!([expression]));
+        lines
     };
     let tiers: Vec<Value> = slo
         .tiers()

@@ -31,6 +31,9 @@ pub enum ApiKind {
     /// An HTTP API (API Gateway v2).
     #[serde(rename = "HTTP")]
     Http,
+    /// A WebSocket API (API Gateway v2).
+    #[serde(rename = "WEBSOCKET")]
+    WebSocket,
 }
 
 /// One kind of API, as the guard sees it.
@@ -52,14 +55,19 @@ pub struct Profile {
     pub cli_kind: &'static str,
     /// Whether `diagnose` takes this kind when `--kind` is not given (one kind does).
     pub cli_default: bool,
+    /// Whether a policy's selector that names no `apiKinds` matches this kind: not for a kind
+    /// added after policies were in use, which would start guarding APIs unasked.
+    pub selected_by_default: bool,
     /// What follows a stage of this kind in listings (`plan -f` of a policy, a dashboard's
     /// heading), where a REST API's stage is the unmarked default.
     pub stage_marker: &'static str,
+    /// The API Gateway API that manages it, and (v2) its `ProtocolType`.
+    pub service: Service,
+    pub protocol: Option<&'static str>,
     /// How its `AWS/ApiGateway` metrics name the API.
     pub api_dimension: ApiDimension,
-    /// Its metrics counting 5XX and 4XX answers.
-    pub five_xx_metric: &'static str,
-    pub four_xx_metric: &'static str,
+    /// Its `AWS/ApiGateway` metrics, by what they measure.
+    pub metrics: Metrics,
     /// How long API Gateway waits for its backends, in milliseconds (the default, and an HTTP
     /// API's maximum), and what clients get past that.
     pub integration_timeout_ms: f64,
@@ -77,6 +85,10 @@ pub struct Profile {
     /// Whether it writes its logs through the account's CloudWatch Logs role (a REST API's
     /// execution and access logs alike), rather than API Gateway's service-linked role.
     pub logs_through_account_role: bool,
+    /// The shape of its route keys (`stageThrottle.routes`), a regular expression that CEL
+    /// and `validate` read alike, and what they say of a key that does not fit; `None` for a
+    /// kind without routes.
+    pub route_keys: Option<(&'static str, &'static str)>,
     /// The spec sections it does not have, each with what the CRD and `plan -f` say of one.
     pub refuses: &'static [(Section, &'static str)],
     /// What the policy CRD says of a template with such sections when its selector takes
@@ -88,6 +100,45 @@ pub struct Profile {
     /// The fields of the access log line the guard sets, as `$context` variables; both kinds
     /// carry `$context.requestId`, which AWS requires.
     pub access_log_fields: &'static [(&'static str, &'static str)],
+}
+
+/// The API Gateway API that manages a kind: its adapter (`aws/apigateway.rs` or
+/// `aws/apigatewayv2.rs`), its listing and its ids, which v2's kinds share (an id names an
+/// API of one v2 kind or the other, never both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// API Gateway (v1): GetRestApis, PATCH stages.
+    V1,
+    /// API Gateway v2: GetApis lists every v2 kind, each by its `ProtocolType`.
+    V2,
+}
+
+/// What a kind's `AWS/ApiGateway` metrics measure, by name (API Gateway publishes each kind's
+/// own set).
+#[derive(Debug)]
+pub struct Metrics {
+    /// The failures the runbook's classes explain (5XX answers; a WebSocket API's integration
+    /// and execution errors), summed where more than one metric counts them.
+    pub server_errors: &'static [&'static str],
+    /// The server errors as graphs and text name them: `5XX`.
+    pub server_errors_label: &'static str,
+    /// Answers refused before the backend (4XX), and their label.
+    pub client_errors: &'static str,
+    pub client_errors_label: &'static str,
+    /// What errors are a share of: requests, or a WebSocket API's messages, and its label.
+    pub traffic: &'static str,
+    pub traffic_label: &'static str,
+    /// The whole answer's time (p99 alarms and figures); `None`: the kind publishes none.
+    pub latency: Option<&'static str>,
+    /// New connections, for a kind that has them (a WebSocket API's `ConnectCount`).
+    pub connections: Option<&'static str>,
+}
+
+impl Metrics {
+    /// The server errors, as shown: `5XXError`, `IntegrationError + ExecutionError`.
+    pub fn server_errors_shown(&self) -> String {
+        self.server_errors.join(" + ")
+    }
 }
 
 /// How a kind's metrics name the API beside `Stage`.
@@ -152,6 +203,9 @@ pub enum Section {
     Deployments,
     DetailedMetrics,
     RouteThrottles,
+    ExecutionLoggingMetrics,
+    LatencyAlarm,
+    LatencyObjective,
 }
 
 impl Section {
@@ -164,11 +218,16 @@ impl Section {
             Section::Deployments => "deployments",
             Section::DetailedMetrics => "detailedMetrics",
             Section::RouteThrottles => "stageThrottle.routes",
+            Section::ExecutionLoggingMetrics => "executionLogging.detailedMetrics",
+            Section::LatencyAlarm => "alarms.latency",
+            Section::LatencyObjective => "slo.latency",
         }
     }
 
     /// CEL: whether the object at `at` (`self.spec`) has the section; a nested section asks
-    /// for its parent first.
+    /// for its parent first. A field the schema defaults is there in every object the API
+    /// server checks, so it counts as given only with a value that asks for something:
+    /// `detailedMetrics: true`, an alarm with a setting of its own (or `enabled: true`).
     pub fn present(self, at: &str) -> String {
         let mut path = String::new();
         let mut checks = Vec::new();
@@ -177,7 +236,35 @@ impl Section {
             path.push_str(part);
             checks.push(format!("has({at}{path})"));
         }
+        let field = format!("{at}.{}", self.field());
+        match self {
+            Section::ExecutionLoggingMetrics => checks.push(field),
+            Section::LatencyAlarm => checks.push(format!(
+                "(has({field}.threshold) || has({field}.statistic) || \
+                 has({field}.periodSeconds) || has({field}.evaluationPeriods) || \
+                 (has({field}.enabled) && {field}.enabled))"
+            )),
+            _ => {}
+        }
         checks.join(" && ")
+    }
+
+    /// CEL: whether the object at `at` goes without the section: [`Self::present`] negated,
+    /// a chain of `has` one negated term at a time.
+    fn absent(self, at: &str) -> String {
+        let present = self.present(at);
+        let terms: Vec<&str> = present.split(" && ").collect();
+        match terms
+            .iter()
+            .all(|t| t.starts_with("has(") && !t.contains(' '))
+        {
+            true => terms
+                .iter()
+                .map(|has| format!("!{has}"))
+                .collect::<Vec<_>>()
+                .join(" || "),
+            false => format!("!({present})"),
+        }
     }
 }
 
@@ -196,10 +283,21 @@ const REST: Profile = Profile {
     spec_field: "restApi",
     cli_kind: "rest",
     cli_default: true,
+    selected_by_default: true,
     stage_marker: "",
+    service: Service::V1,
+    protocol: None,
     api_dimension: ApiDimension::PublishedName,
-    five_xx_metric: "5XXError",
-    four_xx_metric: "4XXError",
+    metrics: Metrics {
+        server_errors: &["5XXError"],
+        server_errors_label: "5XX",
+        client_errors: "4XXError",
+        client_errors_label: "4XX",
+        traffic: "Count",
+        traffic_label: "Requests",
+        latency: Some("Latency"),
+        connections: None,
+    },
     integration_timeout_ms: 29_000.0,
     timeout_status: 504,
     throttle_status: 503,
@@ -207,6 +305,7 @@ const REST: Profile = Profile {
     console: ConsolePage::RestApis,
     execution_logs: true,
     logs_through_account_role: true,
+    route_keys: None,
     refuses: &[
         (
             Section::DetailedMetrics,
@@ -246,10 +345,21 @@ const HTTP: Profile = Profile {
     spec_field: "httpApi",
     cli_kind: "http",
     cli_default: false,
+    selected_by_default: true,
     stage_marker: " (HTTP API)",
+    service: Service::V2,
+    protocol: Some("HTTP"),
     api_dimension: ApiDimension::Id,
-    five_xx_metric: "5xx",
-    four_xx_metric: "4xx",
+    metrics: Metrics {
+        server_errors: &["5xx"],
+        server_errors_label: "5XX",
+        client_errors: "4xx",
+        client_errors_label: "4XX",
+        traffic: "Count",
+        traffic_label: "Requests",
+        latency: Some("Latency"),
+        connections: None,
+    },
     integration_timeout_ms: 30_000.0,
     timeout_status: 503,
     throttle_status: 429,
@@ -257,6 +367,11 @@ const HTTP: Profile = Profile {
     console: ConsolePage::ApiDetail,
     execution_logs: false,
     logs_through_account_role: false,
+    route_keys: Some((
+        r"^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\$default)$",
+        "spec.stageThrottle.routes: an HTTP API's route keys are a method and a path such as \
+         'GET /pets' or 'ANY /{proxy+}', or '$default'",
+    )),
     refuses: &[
         (
             Section::Tracing,
@@ -302,8 +417,96 @@ const HTTP: Profile = Profile {
     ],
 };
 
+const WEBSOCKET: Profile = Profile {
+    kind: ApiKind::WebSocket,
+    name: "WEBSOCKET",
+    name_hash_prefix: "WEBSOCKET/",
+    noun: "WebSocket API",
+    article: "a",
+    spec_field: "websocketApi",
+    cli_kind: "websocket",
+    cli_default: false,
+    selected_by_default: false,
+    stage_marker: " (WebSocket API)",
+    service: Service::V2,
+    protocol: Some("WEBSOCKET"),
+    api_dimension: ApiDimension::Id,
+    metrics: Metrics {
+        server_errors: &["IntegrationError", "ExecutionError"],
+        server_errors_label: "Errors",
+        client_errors: "ClientError",
+        client_errors_label: "ClientError",
+        traffic: "MessageCount",
+        traffic_label: "Messages",
+        latency: None,
+        connections: Some("ConnectCount"),
+    },
+    integration_timeout_ms: 29_000.0,
+    timeout_status: 504,
+    throttle_status: 429,
+    stage_settings: StageSettingsShape::RouteSettings,
+    console: ConsolePage::ApiDetail,
+    execution_logs: false,
+    logs_through_account_role: true,
+    route_keys: Some((
+        r"^(\$connect|\$disconnect|\$default|[^$ ][^ ]*)$",
+        "spec.stageThrottle.routes: a WebSocket API's route keys are $connect, $disconnect, \
+         $default or a custom key such as 'sendMessage' (no spaces, no leading $)",
+    )),
+    refuses: &[
+        (
+            Section::Tracing,
+            "spec.tracing: WebSocket APIs have no X-Ray tracing (API Gateway traces REST APIs \
+             only); use executionLogging and accessLogging",
+        ),
+        (
+            Section::UsagePlanThrottle,
+            "spec.throttle: WebSocket APIs have no usage plans; use stageThrottle (and \
+             stageThrottle.routes for single routes such as $connect)",
+        ),
+        (
+            Section::Deployments,
+            "spec.deployments: deployments are verified and rolled back on REST API stages; a \
+             WebSocket API stage is not covered yet",
+        ),
+        (
+            Section::ExecutionLoggingMetrics,
+            "spec.executionLogging.detailedMetrics: on a WebSocket API, set \
+             spec.detailedMetrics (the default route settings' DetailedMetricsEnabled)",
+        ),
+        (
+            Section::LatencyAlarm,
+            "spec.alarms.latency: WebSocket APIs publish no Latency metric; \
+             alarms.integrationLatency is their backend's time",
+        ),
+        (
+            Section::LatencyObjective,
+            "spec.slo.latency: WebSocket APIs publish no Latency metric for a latency \
+             objective; their objective is availability over messages",
+        ),
+    ],
+    template_refusal: "spec.template: the selector takes WebSocket APIs only (apiKinds), which \
+        have no X-Ray tracing, usage plans or Latency metric, keep detailed metrics in \
+        spec.detailedMetrics, and whose deployments are not verified: remove tracing, throttle, \
+        deployments, executionLogging.detailedMetrics, alarms.latency and slo.latency",
+    integrations_step: "Check the routes' integrations and their timeouts: aws apigatewayv2 \
+        get-integrations --region {region} --api-id {id}",
+    access_log_fields: &[
+        ("requestId", "$context.requestId"),
+        ("requestTime", "$context.requestTime"),
+        ("eventType", "$context.eventType"),
+        ("routeKey", "$context.routeKey"),
+        ("connectionId", "$context.connectionId"),
+        ("status", "$context.status"),
+        ("integrationStatus", "$context.integration.status"),
+        ("integrationLatency", "$context.integration.latency"),
+        ("integrationError", "$context.integration.error"),
+        ("errorMessage", "$context.error.message"),
+    ],
+};
+
 /// Every kind, in the order the CRDs and messages list them.
-pub const KINDS: [ApiKind; 2] = [ApiKind::Rest, ApiKind::Http];
+pub const KINDS: [ApiKind; 3] = [ApiKind::Rest, ApiKind::Http, ApiKind::WebSocket];
 
 impl ApiKind {
     /// The kind's facts. The one `match` on a kind outside the AWS adapters.
@@ -311,12 +514,20 @@ impl ApiKind {
         match self {
             ApiKind::Rest => &REST,
             ApiKind::Http => &HTTP,
+            ApiKind::WebSocket => &WEBSOCKET,
         }
     }
 
     /// "REST API" or "HTTP API", for messages.
     pub fn noun(self) -> &'static str {
         self.profile().noun
+    }
+
+    /// The v2 kind of `ProtocolType` `protocol` (`HTTP`, `WEBSOCKET`), if a guard guards it.
+    pub fn of_v2_protocol(protocol: &str) -> Option<ApiKind> {
+        KINDS
+            .into_iter()
+            .find(|kind| kind.profile().protocol == Some(protocol))
     }
 }
 
@@ -339,23 +550,44 @@ impl Profile {
     }
 
     /// The guard CRD's rules for this kind, CEL over the object (`self.spec`) with their
-    /// messages: a spec naming such an API has none of the sections it refuses.
+    /// messages: a spec naming such an API has none of the sections it refuses, and only
+    /// route keys of its shape.
     pub fn guard_rules(&self) -> Vec<(String, &'static str)> {
+        let routes = self.route_keys.map(|(pattern, message)| {
+            (
+                format!(
+                    "!has(self.spec.{}) || !has(self.spec.stageThrottle) || \
+                     !has(self.spec.stageThrottle.routes) || \
+                     self.spec.stageThrottle.routes.all(k, k.matches('{}'))",
+                    self.spec_field,
+                    pattern.replace('\\', "\\\\")
+                ),
+                message,
+            )
+        });
         self.refuses
             .iter()
             .map(|(section, message)| {
-                let absent = section
-                    .present("self.spec")
-                    .split(" && ")
-                    .map(|has| format!("!{has}"))
-                    .collect::<Vec<_>>()
-                    .join(" || ");
                 (
-                    format!("!has(self.spec.{}) || {absent}", self.spec_field),
+                    format!(
+                        "!has(self.spec.{}) || {}",
+                        self.spec_field,
+                        section.absent("self.spec")
+                    ),
                     *message,
                 )
             })
+            .chain(routes)
             .collect()
+    }
+
+    /// Whether `key` has the shape of this kind's route keys; no kind without routes has one.
+    pub fn is_route_key(&self, key: &str) -> bool {
+        self.route_keys.is_some_and(|(pattern, _)| {
+            regex::Regex::new(pattern)
+                .expect("a valid pattern")
+                .is_match(key)
+        })
     }
 
     /// The policy CRD's rule for this kind: a selector that takes it alone has a template
@@ -440,7 +672,15 @@ mod tests {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.profile().name);
         }
         let fields: Vec<_> = KINDS.iter().map(|k| k.profile().spec_field).collect();
-        assert_eq!(fields, ["restApi", "httpApi"]);
+        assert_eq!(fields, ["restApi", "httpApi", "websocketApi"]);
+        // v2's kinds are told apart by their ProtocolType, each its own.
+        for kind in KINDS {
+            let profile = kind.profile();
+            assert_eq!(profile.protocol.is_some(), profile.service == Service::V2);
+            if let Some(protocol) = profile.protocol {
+                assert_eq!(ApiKind::of_v2_protocol(protocol), Some(kind));
+            }
+        }
     }
 
     #[test]
@@ -463,11 +703,38 @@ mod tests {
              !(has(self.template.tracing) || has(self.template.executionLogging) || \
              has(self.template.throttle) || has(self.template.deployments))"
         );
+        // Fields the schema defaults count as given only with a value that asks for something.
+        let (rule, _) = ApiKind::WebSocket.profile().template_rule().unwrap();
+        assert!(
+            rule.contains(
+                "(has(self.template.executionLogging) && \
+                 has(self.template.executionLogging.detailedMetrics) && \
+                 self.template.executionLogging.detailedMetrics)"
+            ),
+            "{rule}"
+        );
+        let rules = ApiKind::WebSocket.profile().guard_rules();
+        let latency = rules
+            .iter()
+            .find(|(_, m)| m.starts_with("spec.alarms.latency"));
+        assert_eq!(
+            latency.unwrap().0,
+            "!has(self.spec.websocketApi) || !(has(self.spec.alarms) && \
+             has(self.spec.alarms.latency) && (has(self.spec.alarms.latency.threshold) || \
+             has(self.spec.alarms.latency.statistic) || \
+             has(self.spec.alarms.latency.periodSeconds) || \
+             has(self.spec.alarms.latency.evaluationPeriods) || \
+             (has(self.spec.alarms.latency.enabled) && self.spec.alarms.latency.enabled)))"
+        );
         assert_eq!(
             one_api_rule(),
-            "[has(self.spec.restApi), has(self.spec.httpApi)].filter(named, named).size() == 1"
+            "[has(self.spec.restApi), has(self.spec.httpApi), has(self.spec.websocketApi)]\
+             .filter(named, named).size() == 1"
         );
-        assert_eq!(one_api(), "spec: give exactly one of restApi or httpApi");
+        assert_eq!(
+            one_api(),
+            "spec: give exactly one of restApi, httpApi or websocketApi"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod validate;
 pub mod tenancy;
 // What a policy covers: matching, its guards' names and specs, its status. Uses: crd, model.
 pub mod policy;
-// CloudTrail and alarm events read for what they touch. Uses: crd, model.
+// CloudTrail and alarm events read for what they touch. Uses: kind, crd, model.
 pub mod cloudtrail;
 // The runbook's targets, error classes and resolutions. Uses: model.
 pub mod runbook;
@@ -23,7 +23,7 @@ pub mod runbook;
 pub mod objective;
 // A stage's deployments: a new one's window, its verdict, its rollback. Uses: crd, model, runbook.
 pub mod deploys;
-// The guard's CloudWatch dashboard body and console links. Uses: crd, model, runbook, objective.
+// The guard's CloudWatch dashboard body and console links. Uses: kind, crd, model, runbook, objective.
 pub mod dashboard;
 // Planning: spec + observed -> ordered actions, one file per control: its declaration (section, condition, events, summary, cost) and its step. Uses: crd, kind, model, objective, dashboard.
 pub mod plan;

@@ -301,6 +301,30 @@ pub struct MathQuery {
     pub return_data: bool,
 }
 
+impl MathQuery {
+    /// The queries that add up `stats` per period, the sum returned as `id`:
+    /// `SUM([id_0, id_1])` over one query per stat (ids `{id}_{n}`). A series without a point
+    /// in a period adds nothing, so one metric's silence does not hide another's errors.
+    pub fn sum(id: &str, stats: Vec<MetricStat>, return_data: bool) -> Vec<MathQuery> {
+        let parts: Vec<String> = (0..stats.len()).map(|n| format!("{id}_{n}")).collect();
+        let mut queries: Vec<MathQuery> = stats
+            .into_iter()
+            .zip(&parts)
+            .map(|(stat, part)| MathQuery {
+                id: part.clone(),
+                query: Query::Stat(stat),
+                return_data: false,
+            })
+            .collect();
+        queries.push(MathQuery {
+            id: id.to_owned(),
+            query: Query::Expression(format!("SUM([{}])", parts.join(", "))),
+            return_data,
+        });
+        queries
+    }
+}
+
 /// A metric-math query's body.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Query {

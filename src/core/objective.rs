@@ -4,7 +4,7 @@
 
 use crate::core::crd::{ApiGatewayGuardSpec, BurnRateTier, ObjectiveSpec};
 use crate::core::model::{
-    AlarmConfig, AlarmKind, AlarmMetric, AlarmRule, GuardId, GuardedApi, MathQuery, MetricStat,
+    AlarmConfig, AlarmMetric, AlarmRule, GuardId, GuardedApi, MathQuery, MetricStat,
     ObjectiveMetrics, ObjectivePart, Query, Suppressor, Threshold, alarm_description,
 };
 
@@ -167,19 +167,28 @@ impl TierAlarms<'_> {
         };
         // To 12 decimals: 14.4 x (100 - 99.9) / 100 is 0.0144, not 0.014399999999999183.
         let threshold = self.slo.threshold(self.tier.burn_rate);
-        let queries = vec![
-            MathQuery {
+        // A kind counting its failures in several metrics (a WebSocket API) adds them up; its
+        // requests are its traffic (a WebSocket API's messages).
+        let metrics = &self.api.kind.profile().metrics;
+        let mut queries = match metrics.server_errors {
+            [one] => vec![MathQuery {
                 id: "errors".to_owned(),
-                query: Query::Stat(self.stat(
-                    AlarmKind::FiveXxError.metric(self.api.kind),
-                    "Sum",
-                    period,
-                )),
+                query: Query::Stat(self.stat(one, "Sum", period)),
                 return_data: false,
-            },
+            }],
+            several => MathQuery::sum(
+                "errors",
+                several
+                    .iter()
+                    .map(|m| self.stat(m, "Sum", period))
+                    .collect(),
+                false,
+            ),
+        };
+        queries.extend([
             MathQuery {
                 id: "requests".to_owned(),
-                query: Query::Stat(self.stat("Count", "Sum", period)),
+                query: Query::Stat(self.stat(metrics.traffic, "Sum", period)),
                 return_data: false,
             },
             MathQuery {
@@ -187,7 +196,7 @@ impl TierAlarms<'_> {
                 query: Query::Expression(format!("IF(requests >= {floor}, errors / requests, 0)")),
                 return_data: true,
             },
-        ];
+        ]);
         let what = format!(
             "Error rate of {}/{} over {} above {}x the error budget ({:.4} %); counts only \
              once the window holds {floor} request(s)",

@@ -1,7 +1,7 @@
 //! Checks the schema cannot express, run before any AWS call so a bad guard fails with the
 //! field at fault instead of an AWS validation error halfway through.
 
-use crate::core::crd::{self, AlarmSettings, ApiGatewayGuardSpec, ResourceRef};
+use crate::core::crd::{self, AlarmSettings, AlarmSpec, ApiGatewayGuardSpec, ResourceRef};
 use crate::core::kind;
 
 /// API Gateway stage names are at most 128 characters.
@@ -53,13 +53,14 @@ pub fn validate(spec: &ApiGatewayGuardSpec) -> Vec<String> {
             stage.rate_limit,
             stage.burst_limit,
         );
+        let kind = spec.api().map(|(kind, _)| kind.profile());
         for (key, route) in stage.routes.iter().flatten() {
             let field = format!("spec.stageThrottle.routes[{key:?}]");
-            if !route_key(key) {
-                errors.push(format!(
-                    "{field}: not a route key; give a method and a path such as 'GET /pets' \
-                     or 'ANY /{{proxy+}}', or '$default'"
-                ));
+            if let Some((_, message)) = kind.and_then(|k| k.route_keys)
+                && kind.is_some_and(|k| !k.is_route_key(key))
+            {
+                let shape = message.trim_start_matches("spec.stageThrottle.routes: ");
+                errors.push(format!("{field}: not a route key; {shape}"));
             }
             limits(&mut errors, &field, route.rate_limit, route.burst_limit);
         }
@@ -199,23 +200,10 @@ fn objective(errors: &mut Vec<String>, spec: &ApiGatewayGuardSpec, slo: &crd::Ob
         }
     }
     let five = spec.controls.alarms.as_ref().map(|a| &a.five_xx_error);
-    let hand_set = five.is_some_and(|f| {
-        f.threshold.is_some()
-            || f.statistic.is_some()
-            || f.period_seconds.is_some()
-            || f.evaluation_periods.is_some()
-            || f.enabled == Some(true)
-    });
+    let hand_set = five.is_some_and(AlarmSpec::asks);
     if hand_set && !slo.count_alarm {
         errors.push(crd::SLO_COUNT_ALARM.to_owned());
     }
-}
-
-/// `METHOD /path` or `$default`, as [`crate::core::crd::ROUTE_KEY_PATTERN`] says.
-fn route_key(key: &str) -> bool {
-    regex::Regex::new(crate::core::crd::ROUTE_KEY_PATTERN)
-        .expect("a valid pattern")
-        .is_match(key)
 }
 
 fn one_of(errors: &mut Vec<String>, field: &str, by: &ResourceRef) {

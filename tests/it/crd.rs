@@ -145,25 +145,35 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             ".spec.slo: has(self.minRequests)",
             ".spec.slo: has(self.windowDays)",
             ".spec.slo: self.availability > 0.0 && self.availability < 100.0",
-            ".spec.stageThrottle: !has(self.routes) || self.routes.all(k, k.matches('^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\\\\$default)$'))",
+            ".spec.stageThrottle: !has(self.routes) || self.routes.all(k, !k.contains(' ') || k.matches('^(ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*$'))",
             ".spec.stageThrottle: self.rateLimit > 0.0",
             ".spec.throttle.usagePlan: has(self.name) != has(self.id)",
             ".spec.throttle: self.rateLimit > 0.0",
             ".spec.tracing: has(self.enabled)",
+            ".spec.websocketApi: has(self.name) != has(self.id)",
             ".spec: has(self.suspend)",
             // An account may be added, and changes no more once the guard acted through it.
             ": !has(oldSelf.spec.account) || (has(self.spec.account) && self.spec.account == oldSelf.spec.account) || !has(self.status) || !has(self.status.accountId)",
             // One API, of one kind, and only the controls AWS has for that kind.
             ": !has(self.spec.httpApi) || !has(self.spec.deployments)",
             ": !has(self.spec.httpApi) || !has(self.spec.executionLogging)",
+            // Route keys of the kind's shape (the stage throttle's own rule takes either).
+            ": !has(self.spec.httpApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes) || self.spec.stageThrottle.routes.all(k, k.matches('^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\\\\$default)$'))",
             ": !has(self.spec.httpApi) || !has(self.spec.throttle)",
             ": !has(self.spec.httpApi) || !has(self.spec.tracing)",
             ": !has(self.spec.restApi) || !has(self.spec.detailedMetrics)",
             ": !has(self.spec.restApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes)",
             // An objective replaces the 5XX count alarm unless asked to keep both.
             ": !has(self.spec.slo) || self.spec.slo.countAlarm || !has(self.spec.alarms) || !has(self.spec.alarms.fiveXXError) || !(has(self.spec.alarms.fiveXXError.threshold) || has(self.spec.alarms.fiveXXError.statistic) || has(self.spec.alarms.fiveXXError.periodSeconds) || has(self.spec.alarms.fiveXXError.evaluationPeriods) || (has(self.spec.alarms.fiveXXError.enabled) && self.spec.alarms.fiveXXError.enabled))",
+            ": !has(self.spec.websocketApi) || !(has(self.spec.alarms) && has(self.spec.alarms.latency) && (has(self.spec.alarms.latency.threshold) || has(self.spec.alarms.latency.statistic) || has(self.spec.alarms.latency.periodSeconds) || has(self.spec.alarms.latency.evaluationPeriods) || (has(self.spec.alarms.latency.enabled) && self.spec.alarms.latency.enabled)))",
+            ": !has(self.spec.websocketApi) || !(has(self.spec.executionLogging) && has(self.spec.executionLogging.detailedMetrics) && self.spec.executionLogging.detailedMetrics)",
+            ": !has(self.spec.websocketApi) || !has(self.spec.deployments)",
+            ": !has(self.spec.websocketApi) || !has(self.spec.slo) || !has(self.spec.slo.latency)",
+            ": !has(self.spec.websocketApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes) || self.spec.stageThrottle.routes.all(k, k.matches('^(\\\\$connect|\\\\$disconnect|\\\\$default|[^$ ][^ ]*)$'))",
+            ": !has(self.spec.websocketApi) || !has(self.spec.throttle)",
+            ": !has(self.spec.websocketApi) || !has(self.spec.tracing)",
             // One API, of one kind: the kinds' profiles make this rule and the kinds' above.
-            ": [has(self.spec.restApi), has(self.spec.httpApi)].filter(named, named).size() == 1",
+            ": [has(self.spec.restApi), has(self.spec.httpApi), has(self.spec.websocketApi)].filter(named, named).size() == 1",
             // Owned alarm names carry the guard's name and stay within CloudWatch's 255.
             ": size(self.metadata.name) <= 128",
         ]

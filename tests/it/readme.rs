@@ -406,7 +406,7 @@ fn the_readmes_table_of_controls_is_the_declared_controls() {
     use apigw_guard::core::plan::Control;
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let (_, table) = readme
-        .split_once("| control | REST API (`spec.restApi`) | HTTP API (`spec.httpApi`) | status condition |\n|---|---|---|---|\n")
+        .split_once("| control | REST API (`spec.restApi`) | HTTP API (`spec.httpApi`) | WebSocket API (`spec.websocketApi`) | status condition |\n|---|---|---|---|---|\n")
         .expect("README.md has the table of controls");
     // Each row: what the control keeps, as its declaration says, under its condition.
     let mut shown: Vec<(String, String)> = table

@@ -920,6 +920,18 @@ async fn alarms_and_a_dashboard_under_their_first_names_are_renamed_in_one_recon
     assert!(writes(&calls).is_empty(), "{calls:?}");
 }
 
+/// One reconcile of `spec` through the clients [`http_guard`] gives: its report, the status
+/// it makes, and the calls it made.
+async fn applied(
+    (calls, apigateway, cloudwatch, guard): (&CallLog, &SdkApiGateway, &SdkCloudWatch, &GuardId),
+    spec: &ApiGatewayGuardSpec,
+) -> (Report, ApiGatewayGuardStatus, Vec<Call>) {
+    let mark = calls.len();
+    let report = Box::pin(reconcile(apigateway, cloudwatch, guard, spec, Mode::Apply)).await;
+    let status = status::build(spec, Some(1), &report, None, "now");
+    (report, status, calls.since(mark))
+}
+
 /// The operator's own clients, their call log, and the guard `tests/{name}`.
 async fn http_guard(
     config: &SdkConfig,
@@ -959,14 +971,8 @@ alarms: {}
     )
     .unwrap();
     let run = |spec: ApiGatewayGuardSpec| {
-        let (apigateway, cloudwatch, guard, calls) = (&apigateway, &cloudwatch, &guard, &calls);
-        async move {
-            let mark = calls.len();
-            let report =
-                Box::pin(reconcile(apigateway, cloudwatch, guard, &spec, Mode::Apply)).await;
-            let status = status::build(&spec, Some(1), &report, None, "now");
-            (report, status, calls.since(mark))
-        }
+        let own = (&calls, &apigateway, &cloudwatch, &guard);
+        async move { applied(own, &spec).await }
     };
     let (report, status, made) = run(spec.clone()).await;
     assert_eq!(
@@ -1085,6 +1091,165 @@ alarms: {}
     };
     let theirs = apigw_guard::reconcile::owned_log_group(&cloudwatch, &other, &spec, Some(&api_id));
     assert_eq!(theirs.await.unwrap(), None);
+}
+
+/// A WebSocket API guard with every control WebSocket APIs have, against the local AWS:
+/// execution logging and detailed metrics in the default route settings, a route's throttle by
+/// its route key, access logs, and alarms on the kind's own metrics (its errors are
+/// IntegrationError plus ExecutionError; it publishes no Latency, so it gets no latency alarm).
+/// In sync it writes nothing; a setting changed by hand is put back, the others carried.
+#[tokio::test]
+async fn a_websocket_api_guard_keeps_route_settings_and_alarms_on_its_own_metrics() {
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let routes = ["$connect", "$disconnect", "$default", "sendMessage"];
+    let api_id = support::seed_websocket_api(&config, "ws-guarded", "prod", &routes).await;
+    let (calls, apigateway, cloudwatch, guard) = http_guard(&config, "ws-guarded").await;
+    let spec: ApiGatewayGuardSpec = serde_yaml::from_str(
+        "
+websocketApi: {name: ws-guarded}
+stage: prod
+executionLogging: {level: INFO}
+detailedMetrics: true
+accessLogging: {}
+stageThrottle:
+  rateLimit: 100
+  burstLimit: 50
+  routes: {sendMessage: {rateLimit: 10, burstLimit: 5}}
+alarms: {}
+",
+    )
+    .unwrap();
+    let run = |spec: ApiGatewayGuardSpec| {
+        let own = (&calls, &apigateway, &cloudwatch, &guard);
+        async move { applied(own, &spec).await }
+    };
+    let (report, status, made) = run(spec.clone()).await;
+    assert_eq!(
+        support::condition(&status, "Ready"),
+        ("True", "Guarded", "5/5 controls in sync"),
+        "{report:#?}"
+    );
+    assert_eq!(
+        writes(&made),
+        [
+            "CreateLogGroup",
+            "PutRetentionPolicy",
+            "UpdateStage",
+            "PutMetricAlarm",
+            "PutMetricAlarm"
+        ]
+    );
+    assert_eq!(
+        status.api_kind,
+        Some(apigw_guard::core::crd::ApiKind::WebSocket)
+    );
+
+    let v2 = aws_sdk_apigatewayv2::Client::new(&config);
+    let stage = || async {
+        v2.get_stage()
+            .api_id(&api_id)
+            .stage_name("prod")
+            .send()
+            .await
+            .unwrap()
+    };
+    let got = stage().await;
+    let default = got.default_route_settings().unwrap();
+    assert_eq!(
+        (
+            default.logging_level().map(|l| l.as_str()),
+            default.data_trace_enabled(),
+            default.detailed_metrics_enabled(),
+            default.throttling_rate_limit(),
+            default.throttling_burst_limit()
+        ),
+        (Some("INFO"), Some(false), Some(true), Some(100.0), Some(50))
+    );
+    let route = &got.route_settings().unwrap()["sendMessage"];
+    assert_eq!(
+        (
+            route.throttling_rate_limit(),
+            route.throttling_burst_limit(),
+            route.detailed_metrics_enabled()
+        ),
+        (Some(10.0), Some(5), Some(true))
+    );
+    assert!(
+        got.access_log_settings()
+            .and_then(|a| a.format())
+            .is_some_and(|f| f.contains("$context.connectionId")),
+        "{got:?}"
+    );
+    let alarms = cloudwatch
+        .describe_alarms(&guard.alarm_names())
+        .await
+        .unwrap();
+    assert_eq!(alarms.len(), 2, "no Latency alarm: {alarms:?}");
+    let errors = alarms
+        .iter()
+        .find(|a| a.name == guard.alarm_name(apigw_guard::core::model::AlarmKind::FiveXxError))
+        .and_then(|a| a.config.clone())
+        .unwrap();
+    let apigw_guard::core::model::AlarmRule::Threshold(threshold) = &errors.rule else {
+        panic!("a metric alarm: {errors:?}");
+    };
+    let apigw_guard::core::model::AlarmMetric::Math(queries) = &threshold.metric else {
+        panic!("the errors' sum: {threshold:?}");
+    };
+    let summed: Vec<(&str, &[(String, String)])> = queries
+        .iter()
+        .filter_map(|q| match &q.query {
+            apigw_guard::core::model::Query::Stat(stat) => {
+                Some((stat.metric_name.as_str(), stat.dimensions.as_slice()))
+            }
+            apigw_guard::core::model::Query::Expression(_) => None,
+        })
+        .collect();
+    let dimensions = [
+        ("ApiId".to_owned(), api_id.clone()),
+        ("Stage".to_owned(), "prod".to_owned()),
+    ];
+    assert_eq!(
+        summed,
+        [
+            ("IntegrationError", dimensions.as_slice()),
+            ("ExecutionError", dimensions.as_slice())
+        ]
+    );
+
+    // In sync: nothing written.
+    let (_, status, again) = run(spec.clone()).await;
+    assert_eq!(writes(&again), Vec::<&str>::new(), "{again:?}");
+    assert_eq!(support::condition(&status, "Ready").0, "True");
+
+    // Execution logging turned off by hand is put back; the route settings group it is in
+    // is written whole, so its throttle and metrics are carried as they are.
+    v2.update_stage()
+        .api_id(&api_id)
+        .stage_name("prod")
+        .default_route_settings(
+            aws_sdk_apigatewayv2::types::RouteSettings::builder()
+                .logging_level(aws_sdk_apigatewayv2::types::LoggingLevel::Off)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (report, _, fixed) = run(spec.clone()).await;
+    assert_eq!(writes(&fixed), ["UpdateStage"]);
+    assert_eq!(
+        report.plan.actions[0].to_string(),
+        format!("update-stage {api_id}/prod: /defaultRouteSettings/loggingLevel OFF -> INFO")
+    );
+    let default = stage().await.default_route_settings().cloned().unwrap();
+    assert_eq!(
+        (
+            default.logging_level().map(|l| l.as_str()),
+            default.throttling_rate_limit()
+        ),
+        (Some("INFO"), Some(100.0))
+    );
 }
 
 /// A route key the API does not have (a typo, or a route its team removed) costs only that

@@ -409,6 +409,104 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             ),
             Some("spec.stageThrottle"),
         ),
+        // WebSocket APIs: one API, the controls AWS has for the kind, route keys of its shape.
+        (
+            "http-and-websocket-api",
+            guard(
+                "two-v2-apis",
+                "  httpApi: {name: a}\n  websocketApi: {name: b}\n  stage: prod\n",
+            ),
+            Some("spec"),
+        ),
+        (
+            "websocket-api-tracing",
+            guard(
+                "ws-tracing",
+                "  websocketApi: {id: abc}\n  stage: prod\n  tracing: {}\n",
+            ),
+            Some("spec.tracing"),
+        ),
+        (
+            "websocket-api-usage-plan",
+            guard(
+                "ws-plan",
+                "  websocketApi: {id: abc}\n  stage: prod\n  throttle: {usagePlan: {id: u}, \
+                 rateLimit: 1, burstLimit: 1}\n",
+            ),
+            Some("spec.throttle"),
+        ),
+        (
+            "websocket-api-deployments",
+            guard(
+                "ws-deployments",
+                "  websocketApi: {id: abc}\n  stage: prod\n  deployments: {}\n",
+            ),
+            Some("spec.deployments"),
+        ),
+        (
+            "websocket-api-execution-logging-metrics",
+            guard(
+                "ws-logging-metrics",
+                "  websocketApi: {id: abc}\n  stage: prod\n  executionLogging: \
+                 {detailedMetrics: true}\n",
+            ),
+            Some("spec.executionLogging.detailedMetrics"),
+        ),
+        (
+            "websocket-api-latency-alarm",
+            guard(
+                "ws-latency",
+                "  websocketApi: {id: abc}\n  stage: prod\n  alarms: {latency: {threshold: 5}}\n",
+            ),
+            Some("spec.alarms.latency"),
+        ),
+        (
+            "websocket-api-latency-objective",
+            guard(
+                "ws-slo-latency",
+                "  websocketApi: {id: abc}\n  stage: prod\n  slo: {availability: 99.9, \
+                 latency: {thresholdMs: 500, objective: 99}}\n",
+            ),
+            Some("spec.slo.latency"),
+        ),
+        (
+            "websocket-api-http-route-key",
+            guard(
+                "ws-http-route",
+                "  websocketApi: {id: abc}\n  stage: prod\n  stageThrottle: {rateLimit: 1, \
+                 burstLimit: 1, routes: {'GET /pets': {rateLimit: 1, burstLimit: 1}}}\n",
+            ),
+            Some("spec.stageThrottle.routes"),
+        ),
+        (
+            "http-api-websocket-route-key",
+            guard(
+                "http-ws-route",
+                "  httpApi: {id: abc}\n  stage: prod\n  stageThrottle: {rateLimit: 1, \
+                 burstLimit: 1, routes: {sendMessage: {rateLimit: 1, burstLimit: 1}}}\n",
+            ),
+            Some("spec.stageThrottle.routes"),
+        ),
+        (
+            "good-websocket-api-guard",
+            guard(
+                "ws-good",
+                "  websocketApi: {name: chat}\n  stage: prod\n  executionLogging: {level: INFO}\n  \
+                 detailedMetrics: true\n  accessLogging: {}\n  alarms: {}\n  slo: \
+                 {availability: 99.9}\n  stageThrottle: {rateLimit: 10, burstLimit: 5, routes: \
+                 {$connect: {rateLimit: 1, burstLimit: 1}, sendMessage: {rateLimit: 2, \
+                 burstLimit: 2}}}\n",
+            ),
+            None,
+        ),
+        (
+            "websocket-policy-template-tracing",
+            policy(
+                "ws-template",
+                "  selector: {apiKinds: [WEBSOCKET], stages: [prod]}\n  template: {tracing: {}}\n",
+            ),
+            Some("spec.template"),
+        ),
         // Objectives: reachable tiers and windows CloudWatch alarms can express.
         (
             "good-objective-with-tiers-latency-and-the-count-alarm",

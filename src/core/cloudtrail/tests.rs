@@ -1,4 +1,5 @@
 use super::*;
+use crate::core::kind::Service;
 
 /// A fixture of tests/fixtures/cloudtrail/: an EventBridge event as SQS delivers it.
 pub(crate) fn fixture(name: &str) -> String {
@@ -25,7 +26,7 @@ const BOTH: [ApiKind; 2] = [ApiKind::Rest, ApiKind::Http];
 
 fn stages(stage: Option<&str>) -> Option<Touches> {
     Some(Touches::Stages {
-        kind: ApiKind::Rest,
+        service: Service::V1,
         api_id: "a1b2c3d4e5".to_owned(),
         stage: stage.map(str::to_owned),
     })
@@ -33,23 +34,23 @@ fn stages(stage: Option<&str>) -> Option<Touches> {
 
 fn http_stages(stage: Option<&str>) -> Option<Touches> {
     Some(Touches::Stages {
-        kind: ApiKind::Http,
+        service: Service::V2,
         api_id: "q1w2e3r4t5".to_owned(),
         stage: stage.map(str::to_owned),
     })
 }
 
-fn new_stage(kind: ApiKind, api_id: &str, stage: &str) -> Option<Touches> {
+fn new_stage(service: Service, api_id: &str, stage: &str) -> Option<Touches> {
     Some(Touches::NewStage {
-        kind,
+        service,
         api_id: api_id.to_owned(),
         stage: stage.to_owned(),
     })
 }
 
-fn api(kind: ApiKind, api_id: &str) -> Option<Touches> {
+fn api(service: Service, api_id: &str) -> Option<Touches> {
     Some(Touches::Api {
-        kind,
+        service,
         api_id: Some(api_id.to_owned()),
     })
 }
@@ -64,14 +65,14 @@ fn each_call_touches_what_its_parameters_name() {
         ("delete-stage", stages(Some("prod"))),
         (
             "create-deployment",
-            new_stage(ApiKind::Rest, "a1b2c3d4e5", "live-eu"),
+            new_stage(Service::V1, "a1b2c3d4e5", "live-eu"),
         ),
         (
             "create-stage",
-            new_stage(ApiKind::Rest, "a1b2c3d4e5", "canary"),
+            new_stage(Service::V1, "a1b2c3d4e5", "canary"),
         ),
-        ("create-rest-api", api(ApiKind::Rest, "n3wap1id00")),
-        ("tag-resource", api(ApiKind::Rest, "a1b2c3d4e5")),
+        ("create-rest-api", api(Service::V1, "n3wap1id00")),
+        ("tag-resource", api(Service::V1, "a1b2c3d4e5")),
         ("update-http-stage", http_stages(Some("prod"))),
         ("update-http-stage-by-operator", http_stages(Some("prod"))),
         ("delete-http-stage", http_stages(Some("prod"))),
@@ -81,14 +82,14 @@ fn each_call_touches_what_its_parameters_name() {
         ("update-api", http_stages(None)),
         (
             "create-http-deployment",
-            new_stage(ApiKind::Http, "q1w2e3r4t5", "prod"),
+            new_stage(Service::V2, "q1w2e3r4t5", "prod"),
         ),
         (
             "create-http-stage",
-            new_stage(ApiKind::Http, "q1w2e3r4t5", "$default"),
+            new_stage(Service::V2, "q1w2e3r4t5", "$default"),
         ),
-        ("create-api", api(ApiKind::Http, "n3wh77p000")),
-        ("tag-http-api", api(ApiKind::Http, "q1w2e3r4t5")),
+        ("create-api", api(Service::V2, "n3wh77p000")),
+        ("tag-http-api", api(Service::V2, "q1w2e3r4t5")),
         (
             "update-usage-plan",
             Some(Touches::UsagePlan {
@@ -152,7 +153,7 @@ fn a_stage_named_at_the_top_of_the_parameters_is_taken_too() {
     let change = parse(&event.to_string(), "apigw-guard").unwrap().unwrap();
     assert_eq!(
         Some(change.touches),
-        new_stage(ApiKind::Rest, "a1b2c3d4e5", "canary")
+        new_stage(Service::V1, "a1b2c3d4e5", "canary")
     );
 }
 
@@ -169,7 +170,7 @@ fn tagging_anything_but_an_api_touches_nothing() {
     }
 }
 
-/// A guard of `kind` (`restApi` or `httpApi`) whose status resolved the API's id.
+/// A guard of `kind` (`restApi`, `httpApi` or `websocketApi`) whose status resolved the API's id.
 fn guard(name: &str, kind: &str, api_id: &str, stage: &str) -> ApiGatewayGuard {
     serde_yaml::from_str(&format!(
         "apiVersion: apigw-guard.dev/v1alpha1
@@ -270,4 +271,31 @@ fn a_policy_discovers_again_only_for_the_kinds_of_api_it_selects() {
         assert!(change.may_change_matches("us-east-1", &[kind]), "{name}");
         assert!(!change.may_change_matches("us-east-1", &[other]), "{name}");
     }
+}
+
+/// v2's kinds share one space of ids, and a v2 call names the API by id alone: an event of a
+/// v2 API concerns a WebSocket guard of it as it does an HTTP one (the id is one or the
+/// other, never both), never a REST guard of the same string; a policy taking WebSocket APIs
+/// discovers again on v2 calls, one taking REST APIs alone does not.
+#[test]
+fn a_v2_event_concerns_the_websocket_guards_of_its_api_as_the_http_ones() {
+    let guards = [
+        guard("socket", "websocketApi", "q1w2e3r4t5", "prod"),
+        guard("rest", "restApi", "q1w2e3r4t5", "prod"),
+    ];
+    for name in [
+        "update-http-stage",
+        "delete-http-stage",
+        "delete-route-settings",
+        "create-route",
+        "update-api",
+        "tag-http-api",
+    ] {
+        assert_eq!(concerned(name, &guards), ["socket"], "{name}");
+    }
+    let change = parse(&fixture("create-api"), "apigw-guard")
+        .unwrap()
+        .unwrap();
+    assert!(change.may_change_matches("us-east-1", &[ApiKind::WebSocket]));
+    assert!(!change.may_change_matches("us-east-1", &[ApiKind::Rest]));
 }

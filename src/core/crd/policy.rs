@@ -60,12 +60,13 @@ pub struct ApiGatewayGuardPolicySpec {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StageSelector {
-    /// Which kinds of API to match: REST (API Gateway v1), HTTP (API Gateway v2), or both.
-    /// Default both.
-    #[serde(default = "every_kind")]
-    #[schemars(length(max = 2))]
+    /// Which kinds of API to match: REST (API Gateway v1), HTTP and WEBSOCKET (API Gateway
+    /// v2). Default REST and HTTP: WebSocket APIs are matched only when named, so a policy
+    /// written before they were guarded does not start guarding them.
+    #[serde(default = "default_kinds")]
+    #[schemars(length(max = 3))]
     #[x_kube(validation = Rule::new("size(self) > 0 && self.all(k, self.exists_one(x, x == k))")
-        .message("name REST, HTTP or both, each once; omit apiKinds for both"))]
+        .message("name REST, HTTP or WEBSOCKET, each at most once; omit apiKinds for REST and HTTP"))]
     pub api_kinds: Vec<ApiKind>,
     /// API tags that must all be present with these values, on REST and HTTP APIs alike (the
     /// name is from when policies matched REST APIs only). Omitted: any tags.
@@ -82,8 +83,12 @@ pub struct StageSelector {
     pub stages: Vec<String>,
 }
 
-fn every_kind() -> Vec<ApiKind> {
-    crate::core::kind::KINDS.to_vec()
+/// The kinds a selector that names none matches (each profile's `selected_by_default`).
+fn default_kinds() -> Vec<ApiKind> {
+    crate::core::kind::KINDS
+        .into_iter()
+        .filter(|kind| kind.profile().selected_by_default)
+        .collect()
 }
 
 /// An ApiGatewayGuard spec without region, account, restApi or httpApi, and stage.
@@ -125,6 +130,7 @@ impl GuardTemplate {
             account: policy.account.clone(),
             rest_api: None,
             http_api: None,
+            websocket_api: None,
             stage: stage.to_owned(),
             controls: self.controls.for_kind(kind),
         };

@@ -197,16 +197,22 @@ impl AlarmKind {
         AlarmKind::IntegrationLatency,
     ];
 
-    /// Whether the guard keeps this alarm: `spec.alarms` names it enabled, and (for the 5XX
-    /// count alarm) no objective replaces it, as `spec.slo` does unless `slo.countAlarm`.
+    /// Whether the guard keeps this alarm: `spec.alarms` names it enabled, (for the 5XX count
+    /// alarm) no objective replaces it, as `spec.slo` does unless `slo.countAlarm`, and the
+    /// API's kind publishes its metric.
     pub fn is_kept(self, spec: &ApiGatewayGuardSpec) -> bool {
         let replaced = self == AlarmKind::FiveXxError
             && spec.controls.slo.as_ref().is_some_and(|s| !s.count_alarm);
+        // A kind that publishes no metric for it has no such alarm.
+        let published = spec
+            .api()
+            .is_none_or(|(kind, _)| !self.metrics(kind).is_empty());
         spec.controls
             .alarms
             .as_ref()
             .is_some_and(|alarms| self.settings(alarms).enabled)
             && !replaced
+            && published
     }
 
     /// This alarm's settings in `alarms`, defaults filled in.
@@ -218,12 +224,15 @@ impl AlarmKind {
         }
     }
 
-    /// The AWS/ApiGateway metric on an API of this kind: HTTP APIs count errors as `5xx`.
-    pub fn metric(self, api: ApiKind) -> &'static str {
+    /// The AWS/ApiGateway metrics this alarm watches on an API of `kind`, summed where more
+    /// than one (a WebSocket API's errors); none where the kind publishes none (a WebSocket
+    /// API's Latency), and then there is no such alarm.
+    pub fn metrics(self, kind: ApiKind) -> &'static [&'static str] {
+        let metrics = &kind.profile().metrics;
         match self {
-            AlarmKind::FiveXxError => api.profile().five_xx_metric,
-            AlarmKind::Latency => "Latency",
-            AlarmKind::IntegrationLatency => "IntegrationLatency",
+            AlarmKind::FiveXxError => metrics.server_errors,
+            AlarmKind::Latency => metrics.latency.as_slice(),
+            AlarmKind::IntegrationLatency => &["IntegrationLatency"],
         }
     }
 

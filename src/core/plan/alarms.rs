@@ -4,8 +4,8 @@
 
 use crate::core::crd::ApiGatewayGuardSpec;
 use crate::core::model::{
-    AlarmConfig, AlarmKind, AlarmMetric, AlarmRule, GuardId, GuardedApi, MetricStat, OWNER_TAG,
-    Observed, Query, Tag, Threshold, alarm_description,
+    AlarmConfig, AlarmKind, AlarmMetric, AlarmRule, GuardId, GuardedApi, MathQuery, MetricStat,
+    OWNER_TAG, Observed, Query, Tag, Threshold, alarm_description,
 };
 use crate::core::objective;
 use crate::core::plan::control::{Declared, StageEvent};
@@ -52,8 +52,10 @@ pub(super) fn cost(
     cost
 }
 
-/// The alarm the spec wants of one kind, or `None` when it wants none. An objective
-/// replaces the 5XX count alarm unless `slo.countAlarm` keeps it.
+/// The alarm the spec wants of one kind, or `None` when it wants none (or the API's kind
+/// publishes no metric for it). An objective replaces the 5XX count alarm unless
+/// `slo.countAlarm` keeps it. Where the kind counts the alarm's failures in more than one
+/// metric (a WebSocket API's integration and execution errors), the alarm is on their sum.
 pub fn desired_alarm(
     guard: &GuardId,
     spec: &ApiGatewayGuardSpec,
@@ -66,11 +68,29 @@ pub fn desired_alarm(
         .as_ref()
         .filter(|_| kind.is_kept(spec))?;
     let alarm = kind.settings(alarms);
-    let metric = kind.metric(api.kind);
+    let stat = |metric: &str| MetricStat {
+        namespace: NAMESPACE.to_owned(),
+        metric_name: metric.to_owned(),
+        dimensions: api.dimensions(&spec.stage),
+        statistic: alarm.statistic.clone(),
+        period: alarm.period_seconds,
+    };
+    let (metric, shown) = match kind.metrics(api.kind) {
+        [] => return None,
+        [one] => (AlarmMetric::Stat(stat(one)), (*one).to_owned()),
+        several => (
+            AlarmMetric::Math(MathQuery::sum(
+                "errors",
+                several.iter().map(|m| stat(m)).collect(),
+                true,
+            )),
+            several.join(" + "),
+        ),
+    };
     Some(AlarmConfig {
         name: guard.alarm_name(kind),
         description: alarm_description(format!(
-            "API Gateway {metric} of {}/{}, guarded by apigw-guard {}; see the API Gateway 5XX runbook",
+            "API Gateway {shown} of {}/{}, guarded by apigw-guard {}; see the API Gateway 5XX runbook",
             api.shown_name(),
             spec.stage,
             guard.owner()
@@ -79,13 +99,7 @@ pub fn desired_alarm(
         actions: alarms.actions.clone(),
         ok_actions: alarms.ok_actions.clone(),
         rule: AlarmRule::Threshold(Threshold {
-            metric: AlarmMetric::Stat(MetricStat {
-                namespace: NAMESPACE.to_owned(),
-                metric_name: metric.to_owned(),
-                dimensions: api.dimensions(&spec.stage),
-                statistic: alarm.statistic.clone(),
-                period: alarm.period_seconds,
-            }),
+            metric,
             evaluation_periods: alarm.evaluation_periods,
             datapoints_to_alarm: None,
             threshold: alarm.threshold,

@@ -1,10 +1,13 @@
-//! Execution logging for all methods (`/*/*/logging/loglevel`, `/*/*/logging/dataTrace`) and
-//! a REST API's detailed metrics beside it (`/*/*/metrics/enabled`), with the account's
-//! CloudWatch Logs role as the prerequisite AWS has for it.
+//! Execution logging for all methods (`/*/*/logging/loglevel`, `/*/*/logging/dataTrace`; a
+//! WebSocket API's default route settings) and a REST API's detailed metrics beside it
+//! (`/*/*/metrics/enabled`), with the account's CloudWatch Logs role as the prerequisite AWS
+//! has for it.
 
 use crate::core::crd::{ApiGatewayGuardSpec, LogLevel};
+use crate::core::kind::Section;
 use crate::core::model::{GuardId, Observed};
 use crate::core::plan::control::{Declared, StageEvent};
+use crate::core::plan::stage::{Setting, stage_path};
 use crate::core::plan::{Blocker, Control, Draft, change};
 
 pub(super) const DECLARED: Declared = Declared {
@@ -23,6 +26,10 @@ fn step(_: &GuardId, spec: &ApiGatewayGuardSpec, observed: &Observed, draft: &mu
     let Some(logging) = &spec.controls.execution_logging else {
         return;
     };
+    let kind = observed.api.kind;
+    // A kind whose detailed metrics are a control of their own (a WebSocket API's) leaves them
+    // to it.
+    let metrics = kind.profile().has(Section::ExecutionLoggingMetrics);
     let needs_role = logging.level != LogLevel::Off || logging.data_trace;
     if needs_role && observed.cloudwatch_role_arn.is_none() {
         draft.blockers.push(Blocker {
@@ -34,7 +41,7 @@ fn step(_: &GuardId, spec: &ApiGatewayGuardSpec, observed: &Observed, draft: &mu
                  --region {region} --patch-operations \
                  op=replace,path=/cloudwatchRoleArn,value=<role-arn>` (a role trusting \
                  apigateway.amazonaws.com with AmazonAPIGatewayPushToCloudWatchLogs){}",
-                if logging.detailed_metrics {
+                if metrics && logging.detailed_metrics {
                     "; detailed metrics are still applied"
                 } else {
                     ""
@@ -44,12 +51,12 @@ fn step(_: &GuardId, spec: &ApiGatewayGuardSpec, observed: &Observed, draft: &mu
             retryable: false,
         });
     } else {
-        // Absent `*/*` settings mean logging OFF and data trace off.
+        // Absent default settings mean logging OFF and data trace off.
         let level = methods.logging_level.as_deref().unwrap_or("OFF");
         if level != logging.level.as_aws() {
             draft.stage.push(change(
                 Control::ExecutionLogging,
-                "/*/*/logging/loglevel",
+                &stage_path(kind, None, Setting::LogLevel),
                 logging.level.as_aws().to_owned(),
                 methods.logging_level.clone(),
             ));
@@ -57,16 +64,16 @@ fn step(_: &GuardId, spec: &ApiGatewayGuardSpec, observed: &Observed, draft: &mu
         if methods.data_trace.unwrap_or(false) != logging.data_trace {
             draft.stage.push(change(
                 Control::ExecutionLogging,
-                "/*/*/logging/dataTrace",
+                &stage_path(kind, None, Setting::DataTrace),
                 logging.data_trace.to_string(),
                 methods.data_trace.map(|b| b.to_string()),
             ));
         }
     }
-    if methods.metrics.unwrap_or(false) != logging.detailed_metrics {
+    if metrics && methods.metrics.unwrap_or(false) != logging.detailed_metrics {
         draft.stage.push(change(
             Control::ExecutionLogging,
-            "/*/*/metrics/enabled",
+            &stage_path(kind, None, Setting::Metrics),
             logging.detailed_metrics.to_string(),
             methods.metrics.map(|b| b.to_string()),
         ));

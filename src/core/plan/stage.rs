@@ -103,8 +103,14 @@ pub(super) fn carried(kind: ApiKind, observed: &Observed, changes: &[Change]) ->
     );
     let mut carried = Vec::new();
     for (route, have) in groups {
-        let paths = [Setting::Metrics, Setting::RateLimit, Setting::BurstLimit]
-            .map(|setting| (setting, stage_path(kind, route, setting)));
+        let paths = [
+            Setting::LogLevel,
+            Setting::DataTrace,
+            Setting::Metrics,
+            Setting::RateLimit,
+            Setting::BurstLimit,
+        ]
+        .map(|setting| (setting, stage_path(kind, route, setting)));
         if !paths
             .iter()
             .any(|(_, path)| changes.iter().any(|c| &c.op.path == path))
@@ -113,6 +119,8 @@ pub(super) fn carried(kind: ApiKind, observed: &Observed, changes: &[Change]) ->
         }
         for (setting, path) in paths {
             let value = match setting {
+                Setting::LogLevel => have.logging_level.clone(),
+                Setting::DataTrace => have.data_trace.map(|b| b.to_string()),
                 Setting::Metrics => have.metrics.map(|b| b.to_string()),
                 Setting::RateLimit => have.rate_limit.map(number),
                 Setting::BurstLimit => have.burst_limit.map(|b| b.to_string()),
@@ -134,6 +142,8 @@ pub(super) fn carried(kind: ApiKind, observed: &Observed, changes: &[Change]) ->
 /// A stage setting that differs only in where each kind of API keeps it.
 #[derive(Clone, Copy)]
 pub(super) enum Setting {
+    LogLevel,
+    DataTrace,
     Metrics,
     RateLimit,
     BurstLimit,
@@ -145,6 +155,8 @@ pub(super) enum Setting {
 pub(super) fn stage_path(kind: ApiKind, route: Option<&str>, setting: Setting) -> String {
     match kind.profile().stage_settings {
         StageSettingsShape::MethodSettings => match setting {
+            Setting::LogLevel => "/*/*/logging/loglevel",
+            Setting::DataTrace => "/*/*/logging/dataTrace",
             Setting::Metrics => "/*/*/metrics/enabled",
             Setting::RateLimit => "/*/*/throttling/rateLimit",
             Setting::BurstLimit => "/*/*/throttling/burstLimit",
@@ -152,6 +164,8 @@ pub(super) fn stage_path(kind: ApiKind, route: Option<&str>, setting: Setting) -
         .to_owned(),
         StageSettingsShape::RouteSettings => {
             let field = match setting {
+                Setting::LogLevel => "loggingLevel",
+                Setting::DataTrace => "dataTraceEnabled",
                 Setting::Metrics => "detailedMetricsEnabled",
                 Setting::RateLimit => "throttlingRateLimit",
                 Setting::BurstLimit => "throttlingBurstLimit",

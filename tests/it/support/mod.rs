@@ -15,6 +15,7 @@ use std::sync::{Mutex, OnceLock};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_apigateway::config::Credentials;
 use aws_sdk_apigateway::types::{ApiStage, Op, PatchOperation};
+use aws_sdk_apigatewayv2::types::ProtocolType;
 
 pub const REGION: &str = "us-east-1";
 /// A region whose API Gateway account has no CloudWatch Logs role (no test sets one there).
@@ -684,11 +685,35 @@ pub fn child_result(args: &[&str]) -> String {
 
 /// Makes an HTTP API (API Gateway v2) with `routes` (route keys) and `stage`; returns its id.
 pub async fn seed_http_api(config: &SdkConfig, name: &str, stage: &str, routes: &[&str]) -> String {
+    seed_v2_api(config, ProtocolType::Http, name, stage, routes).await
+}
+
+/// A WebSocket API `name` with `routes` (`$connect`, `sendMessage`, ...) and one stage.
+pub async fn seed_websocket_api(
+    config: &SdkConfig,
+    name: &str,
+    stage: &str,
+    routes: &[&str],
+) -> String {
+    seed_v2_api(config, ProtocolType::Websocket, name, stage, routes).await
+}
+
+async fn seed_v2_api(
+    config: &SdkConfig,
+    protocol: ProtocolType,
+    name: &str,
+    stage: &str,
+    routes: &[&str],
+) -> String {
     let v2 = aws_sdk_apigatewayv2::Client::new(config);
+    // AWS requires a WebSocket API's route selection expression.
+    let selection =
+        (protocol == ProtocolType::Websocket).then(|| "$request.body.action".to_owned());
     let api = v2
         .create_api()
         .name(name)
-        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+        .protocol_type(protocol)
+        .set_route_selection_expression(selection)
         .send()
         .await
         .unwrap();
