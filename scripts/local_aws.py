@@ -69,7 +69,7 @@ from urllib.parse import unquote
 from moto.apigateway import urls as apigateway_urls
 from moto.apigateway.exceptions import BadRequestException as RestBadRequestException
 from moto.apigateway.exceptions import NotFoundException as RestNotFoundException
-from moto.apigateway.models import APIGatewayBackend, RestAPI, UsagePlan
+from moto.apigateway.models import APIGatewayBackend, RestAPI, UsagePlan, apigateway_backends
 from moto.apigateway.models import Stage as RestStage
 from moto.apigateway.responses import APIGatewayResponse
 from moto.apigatewayv2 import models as apigatewayv2_models
@@ -502,12 +502,27 @@ STAGE_FIELDS = {
 }
 
 
-def check_stage_update(api, stage, body):
-    """AWS's refusals of an UpdateStage body, all checked before anything changes."""
+# A WebSocket API logs (execution and access logs) through the account's CloudWatch Logs role,
+# as a REST API does; without one AWS refuses the UpdateStage that turns logging on.
+NO_LOG_ROLE = "CloudWatch Logs role ARN must be set in account settings to enable logging"
+
+
+def enables_logging(settings, access):
+    """Whether an UpdateStage body's route settings or access log settings turn logging on."""
+    return access is not None or any(
+        s.get("loggingLevel") not in (None, "OFF") or s.get("dataTraceEnabled") is True for s in settings
+    )
+
+
+def check_stage_update(api, stage, body, log_role):
+    """AWS's refusals of an UpdateStage body, all checked before anything changes; `log_role` is
+    the account's CloudWatch Logs role ARN in the region (API Gateway's GetAccount)."""
     route_settings = body.get("routeSettings") or {}
     settings = [body.get("defaultRouteSettings") or {}, *route_settings.values()]
     if api.protocol_type == "HTTP" and any(k in s for s in settings for k in EXECUTION_LOG_SETTINGS):
         raise BadRequestException("Execution logs are not supported on protocolType HTTP")
+    if api.protocol_type == "WEBSOCKET" and not log_role and enables_logging(settings, body.get("accessLogSettings")):
+        raise BadRequestException(NO_LOG_ROLE)
     access = body.get("accessLogSettings")
     if access is not None:
         if not REQUEST_ID.search(access.get("format") or ""):
@@ -531,6 +546,10 @@ def check_stage_update(api, stage, body):
 
 def add_http_api_stage_updates():
     """Adds API Gateway v2 UpdateStage, DeleteRouteSettings and DeleteAccessLogSettings to moto.
+
+    A WebSocket API stage's logging (a LoggingLevel other than OFF, DataTraceEnabled, access log
+    settings) needs the account's CloudWatch Logs role, as AWS says (NO_LOG_ROLE); moto does not
+    check.
 
     UpdateStage is a partial update: a field it does not name keeps its value (an omitted
     accessLogSettings keeps access logging on; DeleteAccessLogSettings turns it off), the
@@ -559,7 +578,8 @@ def add_http_api_stage_updates():
     def update_stage(self):
         api, stage = api_and_stage(self)
         body = json.loads(self.body or "{}")
-        check_stage_update(api, stage, body)
+        account = apigateway_backends[self.current_account][self.region].get_account()
+        check_stage_update(api, stage, body, account.cloudwatch_role_arn)
         if "accessLogSettings" in body:
             stage.access_log_settings = dict(body["accessLogSettings"])
         if "defaultRouteSettings" in body:

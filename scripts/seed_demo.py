@@ -10,6 +10,8 @@ What it seeds, in us-east-1 of the local AWS's own account (123456789012), so th
   (slo-guard.yaml), each with a prod stage;
 - HTTP API (API Gateway v2) orders-http, tagged team=payments, with the routes GET /orders and
   POST /orders and the stages $default (autoDeploy) and prod (http-guard.yaml, policy.yaml);
+- WebSocket API (API Gateway v2) orders-live, tagged team=payments, with the routes $connect,
+  $disconnect, $default and sendMessage and the stage prod (websocket-guard.yaml);
 - the account's CloudWatch Logs role, which execution logging needs;
 and in account 111122223333 (through the role examples/accounts.yaml names, as the operator
 reaches it): REST API orders-api, tagged team=payments, with a prod stage, and that account's
@@ -60,6 +62,8 @@ HTTP_API = "orders-http"
 HTTP_API_TAGS = {"team": "payments"}
 HTTP_ROUTES = ("GET /orders", "POST /orders")
 HTTP_STAGES = {"$default": {"AutoDeploy": True}, "prod": {}}
+WEBSOCKET_API = "orders-live"
+WEBSOCKET_ROUTES = ("$connect", "$disconnect", "$default", "sendMessage")
 MANAGED_METHOD_SETTINGS = (
     "loggingLevel",
     "dataTraceEnabled",
@@ -92,6 +96,7 @@ def seed_all(client):
     local AWS in the region to seed."""
     seed(client("apigateway"), OWN_ACCOUNT, REST_APIS, with_plan=True)
     seed_http_api(client("apigatewayv2"))
+    seed_websocket_api(client("apigatewayv2"))
     other = client("apigateway", **assumed(client("sts"), OTHER_ACCOUNT_ROLE))
     seed(other, OTHER_ACCOUNT_ROLE.split(":")[4], OTHER_ACCOUNT_APIS, with_plan=False)
 
@@ -134,6 +139,22 @@ def seed_http_api(apigwv2):
         apigwv2.create_route(ApiId=api, RouteKey=key)
     for stage, fields in HTTP_STAGES.items():
         apigwv2.create_stage(ApiId=api, StageName=stage, **fields)
+
+
+def seed_websocket_api(apigwv2):
+    """The demo's WebSocket API, once, as seed_http_api makes the HTTP one."""
+    pages = apigwv2.get_paginator("get_apis").paginate(PaginationConfig={"PageSize": 100})
+    if any(api["Name"] == WEBSOCKET_API for page in pages for api in page["Items"]):
+        return
+    api = apigwv2.create_api(
+        Name=WEBSOCKET_API,
+        ProtocolType="WEBSOCKET",
+        RouteSelectionExpression="$request.body.action",
+        Tags=HTTP_API_TAGS,
+    )["ApiId"]
+    for key in WEBSOCKET_ROUTES:
+        apigwv2.create_route(ApiId=api, RouteKey=key)
+    apigwv2.create_stage(ApiId=api, StageName=STAGE)
 
 
 def show(apigw, cloudwatch):

@@ -361,20 +361,21 @@ class BridgeTest(unittest.TestCase):
         self.assertTrue(tag_follows_key(stats.data, "Timestamp", 1))
 
 
-def rest_json(client, method, path, body=None):
+def rest_json(client, method, path, body=None, auth=APIGW_AUTH):
     """An API Gateway v2 (restJson1) call; the bridge passes it to moto untouched."""
     response = client.open(
         path,
         method=method,
         data=None if body is None else json.dumps(body),
-        headers={"Authorization": APIGW_AUTH, "Content-Type": "application/json"},
+        headers={"Authorization": auth, "Content-Type": "application/json"},
     )
     return response, (json.loads(response.data) if response.data.strip() else None)
 
 
-class HttpApiStageTest(unittest.TestCase):
-    """API Gateway v2 UpdateStage, DeleteRouteSettings and DeleteAccessLogSettings."""
+class V2Stages:
+    """Helpers of the API Gateway v2 stage tests, in the region `AUTH` signs for."""
 
+    AUTH = APIGW_AUTH
     ARN = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigw-guard/orders"
     FORMAT = '{"requestId":"$context.requestId","status":"$context.status"}'
 
@@ -382,28 +383,37 @@ class HttpApiStageTest(unittest.TestCase):
     def setUpClass(cls):
         cls.client = Client(CborBridge(DomainDispatcherApplication(create_backend_app)))
 
+    def call(self, method, path, body=None):
+        return rest_json(self.client, method, path, body, auth=self.AUTH)
+
     def api(self, protocol="HTTP", routes=("GET /pets",)):
-        _, api = rest_json(self.client, "POST", "/v2/apis", {"name": unique("api"), "protocolType": protocol})
+        _, api = self.call("POST", "/v2/apis", {"name": unique("api"), "protocolType": protocol})
         for key in routes:
-            created, _ = rest_json(self.client, "POST", f"/v2/apis/{api['apiId']}/routes", {"routeKey": key})
+            created, _ = self.call("POST", f"/v2/apis/{api['apiId']}/routes", {"routeKey": key})
             self.assertEqual(created.status_code, 201, created.data)  # CreateRoute's, as AWS
         return api["apiId"]
 
     def stage(self, protocol="HTTP", routes=("GET /pets",), **fields):
         api = self.api(protocol, routes)
-        created, _ = rest_json(self.client, "POST", f"/v2/apis/{api}/stages", {"stageName": "$default", **fields})
+        created, _ = self.call("POST", f"/v2/apis/{api}/stages", {"stageName": "$default", **fields})
         self.assertEqual(created.status_code, 201, created.data)  # CreateStage's, as AWS
         return f"/v2/apis/{api}/stages/%24default"
 
     def update(self, path, body, status=200):
-        response, answer = rest_json(self.client, "PATCH", path, body)
+        response, answer = self.call("PATCH", path, body)
         self.assertEqual(response.status_code, status, response.data)
         return answer
 
     def get(self, path):
-        response, answer = rest_json(self.client, "GET", path)
+        response, answer = self.call("GET", path)
         self.assertEqual(response.status_code, 200, response.data)
         return answer
+
+    def set_log_role(self):
+        """The account's CloudWatch Logs role in the region (API Gateway's UpdateAccount)."""
+        op = {"op": "replace", "path": "/cloudwatchRoleArn", "value": "arn:aws:iam::123456789012:role/logs"}
+        response, _ = self.call("PATCH", "/account", {"patchOperations": [op]})
+        self.assertEqual(response.status_code, 200, response.data)
 
     def assertRefused(self, path, body, status, error, message):
         before = self.get(path)
@@ -411,6 +421,56 @@ class HttpApiStageTest(unittest.TestCase):
         self.assertEqual(answer["__type"], error)
         self.assertIn(message, answer["message"])
         self.assertEqual(self.get(path), before)  # nothing changed
+
+
+class WebSocketStageTest(V2Stages, unittest.TestCase):
+    """A WebSocket API's stage: execution logging and throttles in its route settings by route
+    key, and its logging refused until the account has a CloudWatch Logs role, as AWS refuses
+    it. In eu-west-2, whose account settings no other test changes."""
+
+    AUTH = APIGW_AUTH.replace("/us-east-1/", "/eu-west-2/")
+
+    def test_logging_needs_the_account_log_role_then_route_settings_merge_by_route_key(self):
+        routes = ("$connect", "$disconnect", "$default", "sendMessage")
+        path = self.stage("WEBSOCKET", routes=routes)
+        message = "CloudWatch Logs role ARN must be set in account settings to enable logging"
+        for body in (
+            {"defaultRouteSettings": {"loggingLevel": "ERROR"}},
+            {"defaultRouteSettings": {"dataTraceEnabled": True}},
+            {"routeSettings": {"$connect": {"loggingLevel": "INFO"}}},
+            {"accessLogSettings": {"destinationArn": self.ARN, "format": self.FORMAT}},
+        ):
+            with self.subTest(body=body):
+                self.assertRefused(path, body, 400, "BadRequestException", message)
+        # Logging off, and throttles, need no role.
+        self.update(path, {"defaultRouteSettings": {"loggingLevel": "OFF", "throttlingRateLimit": 9.0}})
+        self.set_log_role()
+        self.update(path, {"defaultRouteSettings": {"loggingLevel": "INFO", "dataTraceEnabled": False}})
+        answer = self.update(
+            path,
+            {"routeSettings": {"$connect": {"throttlingBurstLimit": 2}, "sendMessage": {"throttlingRateLimit": 5.0}}},
+        )
+        self.assertEqual(
+            answer["defaultRouteSettings"],
+            {"loggingLevel": "INFO", "dataTraceEnabled": False, "detailedMetricsEnabled": False, "throttlingRateLimit": 9.0},
+        )
+        self.assertEqual(
+            answer["routeSettings"],
+            {"$connect": {"throttlingBurstLimit": 2}, "sendMessage": {"throttlingRateLimit": 5.0}},
+        )
+        listed = self.get(path.rsplit("/", 1)[0])["items"][0]
+        self.assertEqual(listed["routeSettings"], answer["routeSettings"])
+        self.assertRefused(
+            path,
+            {"routeSettings": {"sendMesage": {"throttlingBurstLimit": 1}}},
+            404,
+            "NotFoundException",
+            "Unable to find Route by key sendMesage",
+        )
+
+
+class HttpApiStageTest(V2Stages, unittest.TestCase):
+    """API Gateway v2 UpdateStage, DeleteRouteSettings and DeleteAccessLogSettings."""
 
     def test_update_changes_only_the_fields_given_and_answers_the_stage(self):
         path = self.stage(description="before", stageVariables={"a": "1"})
@@ -500,7 +560,8 @@ class HttpApiStageTest(unittest.TestCase):
         ):
             with self.subTest(body=body):
                 self.assertRefused(path, body, 400, "BadRequestException", message)
-        # WebSocket APIs have execution logs.
+        # WebSocket APIs have execution logs (through the account's CloudWatch Logs role).
+        self.set_log_role()
         websocket = self.stage("WEBSOCKET", routes=("$connect",))
         answer = self.update(websocket, {"defaultRouteSettings": {"loggingLevel": "INFO", "dataTraceEnabled": True}})
         self.assertEqual(answer["defaultRouteSettings"]["loggingLevel"], "INFO")
@@ -1700,8 +1761,15 @@ class SeedDemoTest(LocalAwsServer):
         self.assertEqual((plan["name"], plan["apiStages"]), ("orders-standard", served))
         self.assertIn("cloudwatchRoleArn", apigw.get_account())
 
-        [http] = v2.get_apis()["Items"]
+        [http, websocket] = sorted(v2.get_apis()["Items"], key=lambda api: api["ProtocolType"])
         self.assertEqual((http["Name"], http["ProtocolType"], http["Tags"]), ("orders-http", "HTTP", {"team": "payments"}))
+        self.assertEqual(
+            (websocket["Name"], websocket["ProtocolType"], websocket["Tags"]),
+            ("orders-live", "WEBSOCKET", {"team": "payments"}),
+        )
+        self.assertEqual([s["StageName"] for s in v2.get_stages(ApiId=websocket["ApiId"])["Items"]], ["prod"])
+        routes = sorted(r["RouteKey"] for r in v2.get_routes(ApiId=websocket["ApiId"])["Items"])
+        self.assertEqual(routes, ["$connect", "$default", "$disconnect", "sendMessage"])
         stages = {s["StageName"]: s for s in v2.get_stages(ApiId=http["ApiId"])["Items"]}
         self.assertEqual(sorted(stages), ["$default", "prod"])
         self.assertIs(stages["$default"]["AutoDeploy"], True)
