@@ -407,7 +407,7 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
                 "  httpApi: {id: abc}\n  stage: prod\n  stageThrottle: {rateLimit: 1, \
                  burstLimit: 1, routes: {'/pets': {rateLimit: 1, burstLimit: 1}}}\n",
             ),
-            Some("spec.stageThrottle"),
+            Some("spec.stageThrottle.routes"),
         ),
         // WebSocket APIs: one API, the controls AWS has for the kind, route keys of its shape.
         (

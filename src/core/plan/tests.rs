@@ -1,8 +1,8 @@
 use super::*;
 use crate::core::fixtures;
 use crate::core::model::{
-    AccessLog, AwsError, LogGroup, MANAGED_BY_TAG, OWNER_TAG, ObservedAlarm, ObservedDashboard,
-    ObservedLogGroup, UsagePlan,
+    AccessLog, AlarmKind, AwsError, LogGroup, MANAGED_BY_TAG, OWNER_TAG, ObservedAlarm,
+    ObservedDashboard, ObservedLogGroup, UsagePlan,
 };
 
 fn guard() -> GuardId {
@@ -60,22 +60,31 @@ fn applied(mut observed: Observed, actions: &[Action]) -> Observed {
                         (ApiKind::Rest, "/tracingEnabled") => {
                             stage.tracing_enabled = Some(v == "true")
                         }
-                        (ApiKind::Rest, "/*/*/logging/loglevel") => m.logging_level = Some(v),
-                        (ApiKind::Rest, "/*/*/logging/dataTrace") => {
+                        // Execution logs: a REST API's method settings, a WebSocket API's
+                        // route settings; an HTTP API has none.
+                        (ApiKind::Rest, "/*/*/logging/loglevel")
+                        | (ApiKind::WebSocket, "/defaultRouteSettings/loggingLevel") => {
+                            m.logging_level = Some(v)
+                        }
+                        (ApiKind::Rest, "/*/*/logging/dataTrace")
+                        | (ApiKind::WebSocket, "/defaultRouteSettings/dataTraceEnabled") => {
                             m.data_trace = Some(v == "true")
                         }
                         (ApiKind::Rest, "/*/*/metrics/enabled")
-                        | (ApiKind::Http, "/defaultRouteSettings/detailedMetricsEnabled") => {
-                            m.metrics = Some(v == "true")
-                        }
+                        | (
+                            ApiKind::Http | ApiKind::WebSocket,
+                            "/defaultRouteSettings/detailedMetricsEnabled",
+                        ) => m.metrics = Some(v == "true"),
                         (ApiKind::Rest, "/*/*/throttling/rateLimit")
-                        | (ApiKind::Http, "/defaultRouteSettings/throttlingRateLimit") => {
-                            m.rate_limit = Some(v.parse().unwrap())
-                        }
+                        | (
+                            ApiKind::Http | ApiKind::WebSocket,
+                            "/defaultRouteSettings/throttlingRateLimit",
+                        ) => m.rate_limit = Some(v.parse().unwrap()),
                         (ApiKind::Rest, "/*/*/throttling/burstLimit")
-                        | (ApiKind::Http, "/defaultRouteSettings/throttlingBurstLimit") => {
-                            m.burst_limit = Some(v.parse().unwrap())
-                        }
+                        | (
+                            ApiKind::Http | ApiKind::WebSocket,
+                            "/defaultRouteSettings/throttlingBurstLimit",
+                        ) => m.burst_limit = Some(v.parse().unwrap()),
                         (_, "/accessLogSettings/destinationArn") => {
                             stage.access_log.get_or_insert_default().destination_arn = v
                         }
@@ -1473,4 +1482,110 @@ fn each_control_s_step_runs_once_and_plans_for_its_own_control_alone() {
             assert_eq!(blocker.control, control, "{section}: {}", blocker.message);
         }
     }
+}
+
+const WEBSOCKET: &str = "
+websocketApi: {name: orders-live}
+stage: prod
+executionLogging: {level: INFO, dataTrace: true}
+detailedMetrics: true
+stageThrottle:
+  rateLimit: 100
+  burstLimit: 50
+  routes: {$connect: {rateLimit: 10, burstLimit: 5}}
+alarms: {}
+";
+
+/// A WebSocket API stage: execution logging, detailed metrics and throttles in its route
+/// settings (one UpdateStage), its errors alarm on the sum of IntegrationError and
+/// ExecutionError, IntegrationLatency's, and no Latency alarm (AWS publishes no Latency for
+/// the kind). Without the account's CloudWatch Logs role its logging is blocked, the rest
+/// still written; once in AWS, nothing is planned.
+#[test]
+fn a_websocket_api_stage_gets_route_settings_and_alarms_on_its_own_metrics() {
+    let spec = spec(WEBSOCKET);
+    let observed = Observed {
+        cloudwatch_role_arn: Some("arn:aws:iam::123456789012:role/logs".to_owned()),
+        ..fixtures::observed(ApiKind::WebSocket, "w1", "orders-live")
+    };
+    let plan = plan(&guard(), &spec, &observed);
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    assert_eq!(
+        paths(&plan.actions[0]),
+        [
+            ("/defaultRouteSettings/loggingLevel", "INFO"),
+            ("/defaultRouteSettings/dataTraceEnabled", "true"),
+            ("/defaultRouteSettings/detailedMetricsEnabled", "true"),
+            ("/routeSettings/$connect/detailedMetricsEnabled", "true"),
+            ("/defaultRouteSettings/throttlingRateLimit", "100"),
+            ("/defaultRouteSettings/throttlingBurstLimit", "50"),
+            ("/routeSettings/$connect/throttlingRateLimit", "10"),
+            ("/routeSettings/$connect/throttlingBurstLimit", "5"),
+        ]
+    );
+    let alarms: Vec<&AlarmConfig> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::PutAlarm { alarm, .. } => Some(alarm.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let names: Vec<&str> = alarms.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            guard().alarm_name(AlarmKind::FiveXxError),
+            guard().alarm_name(AlarmKind::IntegrationLatency)
+        ]
+    );
+    let AlarmRule::Threshold(errors) = &alarms[0].rule else {
+        panic!("{:?}", alarms[0]);
+    };
+    let AlarmMetric::Math(queries) = &errors.metric else {
+        panic!("{errors:?}");
+    };
+    let summed: Vec<String> = queries
+        .iter()
+        .map(|q| match &q.query {
+            Query::Stat(stat) => format!("{}={} {:?}", q.id, stat.metric_name, stat.dimensions),
+            Query::Expression(e) => format!("{}={e} returned={}", q.id, q.return_data),
+        })
+        .collect();
+    let dims = r#"[("ApiId", "w1"), ("Stage", "prod")]"#;
+    assert_eq!(
+        summed,
+        [
+            format!("errors_0=IntegrationError {dims}"),
+            format!("errors_1=ExecutionError {dims}"),
+            "errors=SUM([errors_0, errors_1]) returned=true".to_owned(),
+        ]
+    );
+    let cost = crate::core::plan::cost::monthly(&guard(), &spec, &observed.api);
+    assert_eq!(
+        format!("{:.2}", cost.alarms_usd),
+        "0.30",
+        "the errors' two metrics and IntegrationLatency's one"
+    );
+
+    // Without the role: logging blocked, the throttles and metrics still written.
+    let no_role = fixtures::observed(ApiKind::WebSocket, "w1", "orders-live");
+    let blocked = super::plan(&guard(), &spec, &no_role);
+    assert_eq!(
+        blocked
+            .blockers
+            .iter()
+            .map(|b| b.reason.as_str())
+            .collect::<Vec<_>>(),
+        ["CloudWatchRoleMissing"]
+    );
+    assert!(
+        paths(&blocked.actions[0])
+            .iter()
+            .all(|(p, _)| !p.contains("logging") && !p.contains("dataTrace"))
+    );
+
+    // In AWS: nothing more to write.
+    let applied = applied(observed, &plan.actions);
+    assert!(super::plan(&guard(), &spec, &applied).is_in_sync());
 }
