@@ -380,6 +380,22 @@ impl AlarmMetric {
         }
     }
 
+    /// The metrics it reads, as status shows them: `5XXError`, or a sum's
+    /// `IntegrationError + ExecutionError`.
+    pub fn shown(&self) -> String {
+        match self {
+            AlarmMetric::Stat(stat) => stat.metric_name.clone(),
+            AlarmMetric::Math(queries) => queries
+                .iter()
+                .filter_map(|q| match &q.query {
+                    Query::Stat(stat) => Some(stat.metric_name.as_str()),
+                    Query::Expression(_) => None,
+                })
+                .collect::<Vec<_>>()
+                .join(" + "),
+        }
+    }
+
     /// The shortest period it reads, in seconds: under 60 makes a high-resolution alarm.
     pub fn period(&self) -> i32 {
         match self {

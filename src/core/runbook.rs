@@ -58,15 +58,23 @@ pub fn verify(metrics: &StageMetrics, limits: &Limits) -> Verdict {
 pub fn verify_within(metrics: &StageMetrics, limits: &Limits, allowed: f64) -> Verdict {
     let window = metrics.period;
     let requests = metrics.count.unwrap_or(0.0);
+    // The kind's own words: a REST or HTTP API's 5XXError of its requests, a WebSocket API's
+    // integration and execution errors of its messages (and no Latency metric).
+    let names = &limits.api.profile().metrics;
+    let traffic = names.traffic_label.to_lowercase();
     if requests <= 0.0 {
         return Verdict {
             status: "Unknown",
             reason: "NoTraffic",
             message: format!(
-                "no requests in the last {window} s, so the targets cannot be checked"
+                "no {traffic} in the last {window} s, so the targets cannot be checked"
             ),
         };
     }
+    let (errors_name, errors_short) = match names.server_errors {
+        [_] => ("5XXError".to_owned(), "5XX"),
+        several => (several.join(" + "), "errors"),
+    };
     let mut failed: Vec<(&'static str, String)> = Vec::new();
     let five_xx = metrics.five_xx.unwrap_or(0.0);
     let target = match allowed {
@@ -77,14 +85,17 @@ pub fn verify_within(metrics: &StageMetrics, limits: &Limits, allowed: f64) -> V
         failed.push((
             "FiveXXErrors",
             format!(
-                "5XXError {five_xx} of {requests} requests ({:.1} %, {target})",
+                "{errors_name} {five_xx} of {requests} {traffic} ({:.1} %, {target})",
                 100.0 * five_xx / requests
             ),
         ));
     }
     let errors = match five_xx {
-        0.0 => "no 5XX".to_owned(),
-        n => format!("{n} 5XX ({:.2} %, {target})", 100.0 * n / requests),
+        0.0 => format!("no {errors_short}"),
+        n => format!(
+            "{n} {errors_short} ({:.2} %, {target})",
+            100.0 * n / requests
+        ),
     };
     if let Some(p99) = metrics.latency_p99.filter(|p| *p >= LATENCY_TARGET_MS) {
         failed.push((
@@ -103,14 +114,17 @@ pub fn verify_within(metrics: &StageMetrics, limits: &Limits, allowed: f64) -> V
             ),
         ));
     }
+    let latency = match names.latency {
+        Some(_) => format!(", p99 Latency {}", millis(metrics.latency_p99)),
+        None => String::new(),
+    };
     match failed.first() {
         None => Verdict {
             status: "True",
             reason: "TargetsMet",
             message: format!(
-                "in the last {window} s: {requests} requests, {errors}, p99 Latency {}, p99 \
+                "in the last {window} s: {requests} {traffic}, {errors}{latency}, p99 \
                  IntegrationLatency {}",
-                millis(metrics.latency_p99),
                 millis(metrics.integration_latency_p99)
             ),
         },
@@ -602,6 +616,33 @@ mod tests {
 
     fn window(count: f64, five_xx: f64, integration: f64) -> Option<StageMetrics> {
         Some(metrics(count, five_xx, 50.0, integration))
+    }
+
+    /// A WebSocket API's verdict speaks its own metrics: errors of messages, and no Latency
+    /// (AWS publishes none for the kind, so none is read or shown).
+    #[test]
+    fn a_websocket_api_is_verified_on_its_errors_of_its_messages() {
+        let limits = Limits {
+            api: ApiKind::WebSocket,
+            ..Limits::default()
+        };
+        let mut window = metrics(500.0, 0.0, 0.0, 120.0);
+        window.latency_p99 = None;
+        let healthy = verify(&window, &limits);
+        assert_eq!(
+            healthy.message,
+            "in the last 300 s: 500 messages, no errors, p99 IntegrationLatency 120 ms"
+        );
+        window.five_xx = Some(5.0);
+        let failing = verify(&window, &limits);
+        assert_eq!(failing.reason, "FiveXXErrors");
+        assert!(
+            failing
+                .message
+                .contains("IntegrationError + ExecutionError 5 of 500 messages (1.0 %, target 0)"),
+            "{}",
+            failing.message
+        );
     }
 
     #[test]

@@ -315,12 +315,12 @@ fn alarm_statuses(spec: &ApiGatewayGuardSpec, report: &Report) -> Vec<AlarmStatu
         .into_iter()
         .filter_map(|(control, _, desired)| {
             let desired = desired?;
-            let metric = match (control, &desired.rule, desired.stat()) {
-                (Control::Objective, AlarmRule::Composite { .. }, _) => {
+            let metric = match (control, &desired.rule) {
+                (Control::Objective, AlarmRule::Composite { .. }) => {
                     tier += 1;
                     format!("error budget, tier {tier}")
                 }
-                (Control::Alarms, _, Some(stat)) => stat.metric_name.clone(),
+                (Control::Alarms, AlarmRule::Threshold(threshold)) => threshold.metric.shown(),
                 _ => return None,
             };
             let state = match observed
@@ -418,13 +418,16 @@ fn verified(
     let verdict = runbook::verify_within(metrics, &Limits::of(observed), allowed);
     let burning = objective.and_then(|(slo, figures)| {
         let burn = objective::budget(slo, figures).burn_last_hour?;
+        let names = &observed.api.kind.profile().metrics;
         (burn > 1.0).then(|| {
             format!(
-                "the error budget burned at {:.1}x over the latest full hour ({} 5XX of {} \
-                 requests; {} allows {:.3} %)",
+                "the error budget burned at {:.1}x over the latest full hour ({} {} of {} {}; \
+                 {} allows {:.3} %)",
                 significant(burn),
                 figures.hour_errors.unwrap_or(0.0),
+                names.server_errors_label,
                 figures.hour_requests.unwrap_or(0.0),
+                names.traffic_label.to_lowercase(),
                 objective::describe(slo),
                 100.0 * slo.budget()
             )

@@ -813,6 +813,96 @@ async fn an_http_api_guard_is_ready_puts_drift_back_and_deletes_only_the_log_gro
     operator.assert_never_forbidden();
 }
 
+/// A WebSocket API guard in a cluster: Ready with its kind's alarms (no Latency: AWS publishes
+/// none for the kind), a route's throttle changed by hand put back at the next resync, and its
+/// alarms gone with it.
+#[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
+async fn a_websocket_api_guard_is_ready_and_puts_a_route_throttle_back() {
+    let server = envtest::api_server().await;
+    let config = support::config(REGION).await;
+    support::set_log_role(&config).await;
+    let admin = server.admin().await;
+    let ns = "websocket-apis";
+    namespace(&admin, ns).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), ns);
+    let operator = Operator::start(server, "websocket", "op-websocket", "2s").await;
+    let routes = ["$connect", "$default", "sendMessage"];
+    let api = support::seed_websocket_api(&config, "envws-chat", "prod", &routes).await;
+    let spec = "  websocketApi: {name: envws-chat}\n  stage: prod\n  \
+                executionLogging: {level: ERROR}\n  detailedMetrics: true\n  \
+                stageThrottle: {rateLimit: 100, burstLimit: 50, routes: \
+                {sendMessage: {rateLimit: 10, burstLimit: 5}}}\n  alarms: {}\n";
+    guards
+        .create(
+            &PostParams::default(),
+            &guard(ns, "chat", "websocket", spec),
+        )
+        .await
+        .unwrap();
+    let status = ready(&guards, "chat", 1).await.status.unwrap();
+    assert_eq!(
+        status.api_kind,
+        Some(apigw_guard::core::crd::ApiKind::WebSocket)
+    );
+    let metrics: Vec<&str> = status.alarms.iter().map(|a| a.metric.as_str()).collect();
+    assert_eq!(
+        metrics,
+        ["IntegrationError + ExecutionError", "IntegrationLatency"]
+    );
+
+    // A route's throttle changed by hand is put back at the next resync.
+    let v2 = aws_sdk_apigatewayv2::Client::new(&config);
+    v2.update_stage()
+        .api_id(&api)
+        .stage_name("prod")
+        .route_settings(
+            "sendMessage",
+            aws_sdk_apigatewayv2::types::RouteSettings::builder()
+                .throttling_rate_limit(9999.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    eventually(
+        "the route throttle put back",
+        Duration::from_secs(30),
+        async || {
+            let stage = v2
+                .get_stage()
+                .api_id(&api)
+                .stage_name("prod")
+                .send()
+                .await
+                .ok()?;
+            let route = stage.route_settings()?.get("sendMessage")?.clone();
+            (route.throttling_rate_limit() == Some(10.0)).then_some(())
+        },
+    )
+    .await;
+
+    guards
+        .delete("chat", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("chat is gone", Duration::from_secs(30), async || {
+        guards
+            .get_opt("chat")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        support::alarm_names(&config, "apigw-guard-websocket-apis_chat_")
+            .await
+            .is_empty()
+    );
+    operator.assert_never_forbidden();
+}
+
 #[tokio::test]
 #[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
 async fn two_guards_on_one_stage_the_older_keeps_it_and_they_never_fight() {

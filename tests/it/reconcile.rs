@@ -1144,6 +1144,11 @@ alarms: {}
         status.api_kind,
         Some(apigw_guard::core::crd::ApiKind::WebSocket)
     );
+    let shown: Vec<&str> = status.alarms.iter().map(|a| a.metric.as_str()).collect();
+    assert_eq!(
+        shown,
+        ["IntegrationError + ExecutionError", "IntegrationLatency"]
+    );
 
     let v2 = aws_sdk_apigatewayv2::Client::new(&config);
     let stage = || async {
