@@ -882,19 +882,7 @@ async fn a_websocket_api_guard_is_ready_and_puts_a_route_throttle_back() {
     )
     .await;
 
-    guards
-        .delete("chat", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("chat is gone", Duration::from_secs(30), async || {
-        guards
-            .get_opt("chat")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    delete_and_wait(&guards, "chat").await;
     assert!(
         support::alarm_names(&config, "apigw-guard-websocket-apis_chat_")
             .await
