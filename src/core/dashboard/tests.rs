@@ -539,3 +539,67 @@ fn without_an_objective_the_body_and_alarms_are_as_before() {
         ]
     );
 }
+
+/// A WebSocket API's dashboard: messages, client errors and the sum of its integration and
+/// execution errors (each its own hidden line) by ApiId, new connections where the others show
+/// Latency (which the kind does not publish), and its two alarms.
+#[test]
+fn a_websocket_api_body_uses_its_own_metrics_and_shows_connections_not_latency() {
+    let spec: ApiGatewayGuardSpec = serde_yaml::from_str(
+        "websocketApi: {name: orders-live}\nstage: prod\nalarms: {}\ndashboard: {}\n\
+         slo: {availability: 99.9, countAlarm: true}",
+    )
+    .unwrap();
+    let api = GuardedApi {
+        kind: ApiKind::WebSocket,
+        id: "w1".to_owned(),
+        name: "orders-live".to_owned(),
+        tags: Default::default(),
+    };
+    let body = body(&guard(), &spec, &api, "us-east-1", "111122223333");
+    let traffic = widget(&body, "Messages and errors");
+    let lines = traffic["properties"]["metrics"].as_array().unwrap();
+    let named: Vec<String> = lines
+        .iter()
+        .map(|line| match line[0].as_str() {
+            Some(_) => format!(
+                "{} {} {}",
+                line[1],
+                line[3],
+                line.as_array().unwrap().last().unwrap()["id"]
+            ),
+            None => format!("= {} as {}", line[0]["expression"], line[0]["id"]),
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [
+            r#""MessageCount" "w1" "requests""#,
+            r#""ClientError" "w1" "fourxx""#,
+            r#""IntegrationError" "w1" "fivexx_0""#,
+            r#""ExecutionError" "w1" "fivexx_1""#,
+            r#"= "SUM([fivexx_0, fivexx_1])" as "fivexx""#,
+            r#"= "100 * fivexx / requests" as "share""#,
+        ]
+    );
+    assert!(!body.to_string().contains("\"Latency\""), "{body}");
+    let connections = widget(&body, "Connections");
+    assert_eq!(connections["properties"]["metrics"][0][1], "ConnectCount");
+    // The objective divides the same sum by the messages.
+    let burn = widget(&body, "Error budget burn rate");
+    let text = burn["properties"]["metrics"].to_string();
+    assert!(
+        text.contains("SUM([errors_0, errors_1])") && text.contains("MessageCount"),
+        "{text}"
+    );
+    let alarms = body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["type"] == "alarm")
+        .unwrap();
+    assert_eq!(
+        alarms["properties"]["alarms"].as_array().unwrap().len(),
+        2 + 3
+    );
+}
