@@ -28,6 +28,8 @@ canarySettings, and UpdateStage takes any deploymentId and no canarySettings pat
 
 moto's API Gateway v2 creates and reads stages but has no UpdateStage, DeleteRouteSettings or
 DeleteAccessLogSettings; `add_http_api_stage_updates` adds them, with AWS's refusals (see there).
+It has no deployments either; `add_v2_deployments` adds CreateDeployment, GetDeployment and
+GetDeployments, a stage serving the deployment made for it (see there).
 Its listings do not page, and its creations and tag calls differ from AWS in status codes,
 conflicts and which ARNs they take; `add_http_api_reads` fixes those (see there).
 
@@ -57,6 +59,7 @@ import glob
 import gzip
 import json
 import os
+import random
 import re
 import sys
 import threading
@@ -538,10 +541,75 @@ def check_stage_update(api, stage, body, log_role):
         if key not in route_keys:
             raise NotFoundException(f"Unable to find Route by key {key} within the provided RouteSettings")
     # DeploymentId "Can't be updated if autoDeploy is enabled" (API reference, UpdateStage; the
-    # message is ours).
+    # message is ours), and names a deployment of the API.
     auto_deploy = body.get("autoDeploy", stage.auto_deploy)
     if "deploymentId" in body and auto_deploy:
         raise BadRequestException("Deployment id cannot be specified when autoDeploy is enabled")
+    if "deploymentId" in body and body["deploymentId"] not in v2_deployments(api):
+        raise NotFoundException(f"Invalid Deployment identifier specified {body['deploymentId']}")
+
+
+def v2_deployments(api):
+    """The API's deployments by id (`add_v2_deployments`), made on first use."""
+    if not hasattr(api, "apigw_guard_deployments"):
+        api.apigw_guard_deployments = {}
+    return api.apigw_guard_deployments
+
+
+def add_v2_deployments():
+    """Adds API Gateway v2 CreateDeployment, GetDeployment and GetDeployments, which moto lacks
+    (its server answers them 404).
+
+    CreateDeployment answers 201 with the deployment (deploymentId, createdDate,
+    deploymentStatus DEPLOYED, autoDeployed false, description); given a stageName, the stage
+    then serves it (its deploymentId, and its lastUpdatedDate now), as AWS does; a stage the
+    API lacks is NotFoundException and makes nothing. GetDeployment of an id the API lacks is
+    NotFoundException. UpdateStage's deploymentId must name one of them (check_stage_update).
+    The messages are ours.
+    """
+    if getattr(ApiGatewayV2Response, "_apigw_guard_v2_deployments", False):
+        return
+
+    def api_of(self):
+        return self.apigatewayv2_backend.get_api(self.path.split("/")[3])
+
+    def create_deployment(self):
+        api = api_of(self)
+        body = json.loads(self.body or "{}")
+        stage = api.get_stage(body["stageName"]) if body.get("stageName") else None
+        made = {
+            "deploymentId": "".join(random.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=6)),
+            "createdDate": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "deploymentStatus": "DEPLOYED",
+            "autoDeployed": False,
+        }
+        if body.get("description"):
+            made["description"] = body["description"]
+        v2_deployments(api)[made["deploymentId"]] = made
+        if stage is not None:
+            stage.deployment_id = made["deploymentId"]
+            stage.updated = datetime.datetime.now()
+        return 201, {"status": 201}, json.dumps(made)
+
+    def get_deployment(self):
+        api = api_of(self)
+        deployment_id = self.path.rstrip("/").split("/")[-1]
+        found = v2_deployments(api).get(deployment_id)
+        if found is None:
+            raise NotFoundException(f"Invalid Deployment identifier specified {deployment_id}")
+        return 200, {}, json.dumps(found)
+
+    def get_deployments(self):
+        return 200, {}, json.dumps({"items": list(v2_deployments(api_of(self)).values())})
+
+    ApiGatewayV2Response.create_deployment = create_deployment
+    ApiGatewayV2Response.get_deployment = get_deployment
+    ApiGatewayV2Response.get_deployments = get_deployments
+    deployments = "{0}/v2/apis/(?P<api_id>[^/]+)/deployments"
+    for table in (apigateway_urls.url_paths, apigatewayv2_urls.url_paths):
+        table[deployments + "$"] = ApiGatewayV2Response.dispatch
+        table[deployments + "/(?P<deployment_id>[^/]+)$"] = ApiGatewayV2Response.dispatch
+    ApiGatewayV2Response._apigw_guard_v2_deployments = True
 
 
 def add_http_api_stage_updates():
@@ -1110,6 +1178,7 @@ class CborBridge:
         add_rest_api_tags()
         add_rest_api_deployments()
         add_http_api_stage_updates()
+        add_v2_deployments()
         add_http_api_reads()
         add_log_group_checks()
         add_composite_alarms()

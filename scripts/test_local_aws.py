@@ -472,8 +472,15 @@ class WebSocketStageTest(V2Stages, unittest.TestCase):
 class HttpApiStageTest(V2Stages, unittest.TestCase):
     """API Gateway v2 UpdateStage, DeleteRouteSettings and DeleteAccessLogSettings."""
 
+    def deployment(self, path):
+        """A deployment of the stage's API (to no stage), by id."""
+        created, made = self.call("POST", path.split("/stages/")[0] + "/deployments", {})
+        self.assertEqual(created.status_code, 201, created.data)
+        return made["deploymentId"]
+
     def test_update_changes_only_the_fields_given_and_answers_the_stage(self):
         path = self.stage(description="before", stageVariables={"a": "1"})
+        deployment = self.deployment(path)
         answer = self.update(
             path,
             {
@@ -486,7 +493,7 @@ class HttpApiStageTest(V2Stages, unittest.TestCase):
                 "routeSettings": {"GET /pets": {"throttlingRateLimit": 5.0, "throttlingBurstLimit": 2}},
                 "stageVariables": {"b": "2"},
                 "autoDeploy": False,
-                "deploymentId": "dep123",
+                "deploymentId": deployment,
                 "clientCertificateId": "cert1",
             },
         )
@@ -502,7 +509,7 @@ class HttpApiStageTest(V2Stages, unittest.TestCase):
         self.assertEqual(answer["stageVariables"], {"a": "1", "b": "2"})
         self.assertEqual(
             (answer["autoDeploy"], answer["deploymentId"], answer["clientCertificateId"]),
-            (False, "dep123", "cert1"),
+            (False, deployment, "cert1"),
         )
 
         # A second, partial update: only the rate limit and the description change.
@@ -590,9 +597,35 @@ class HttpApiStageTest(V2Stages, unittest.TestCase):
 
     def test_deployment_id_is_refused_while_auto_deploy_is_on(self):
         path = self.stage(autoDeploy=True)
-        self.assertRefused(path, {"deploymentId": "dep1"}, 400, "BadRequestException", "autoDeploy")
-        answer = self.update(path, {"deploymentId": "dep1", "autoDeploy": False})
-        self.assertEqual((answer["deploymentId"], answer["autoDeploy"]), ("dep1", False))
+        deployment = self.deployment(path)
+        self.assertRefused(path, {"deploymentId": deployment}, 400, "BadRequestException", "autoDeploy")
+        answer = self.update(path, {"deploymentId": deployment, "autoDeploy": False})
+        self.assertEqual((answer["deploymentId"], answer["autoDeploy"]), (deployment, False))
+
+    def test_deployments_are_made_read_and_served_and_a_missing_one_refused(self):
+        path = self.stage(routes=("GET /pets",))
+        api = path.split("/stages/")[0]
+        before = self.get(path)
+        created, made = self.call("POST", f"{api}/deployments", {"stageName": "$default", "description": "v1"})
+        self.assertEqual(created.status_code, 201, created.data)
+        self.assertEqual(
+            (made["deploymentStatus"], made["autoDeployed"], made["description"]), ("DEPLOYED", False, "v1")
+        )
+        self.assertEqual(self.get(f"{api}/deployments/{made['deploymentId']}"), made)
+        stage = self.get(path)
+        self.assertEqual(stage["deploymentId"], made["deploymentId"])
+        self.assertGreaterEqual(stage["lastUpdatedDate"], before["lastUpdatedDate"])
+        other = self.deployment(path)  # to no stage: the stage keeps serving the first
+        self.assertEqual(self.get(path)["deploymentId"], made["deploymentId"])
+        listed = [d["deploymentId"] for d in self.get(f"{api}/deployments")["items"]]
+        self.assertEqual(listed, [made["deploymentId"], other])
+        self.assertEqual(self.update(path, {"deploymentId": other})["deploymentId"], other)
+        self.assertRefused(path, {"deploymentId": "nope12"}, 404, "NotFoundException", "Invalid Deployment")
+        missing, answer = self.call("GET", f"{api}/deployments/nope12")
+        self.assertEqual((missing.status_code, answer["__type"]), (404, "NotFoundException"))
+        refused, _ = self.call("POST", f"{api}/deployments", {"stageName": "nope"})
+        self.assertEqual(refused.status_code, 404)
+        self.assertEqual(len(self.get(f"{api}/deployments")["items"]), 2)  # nothing made
 
     def test_missing_api_or_stage_is_not_found(self):
         api = self.api()

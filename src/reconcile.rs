@@ -156,7 +156,7 @@ pub async fn verify_deployment(
     // Boxed: the whole verification future stays small enough for a test thread.
     let made = Box::pin(deployments_made(
         apigateway,
-        &observed.api.id,
+        &observed.api,
         serving,
         previous,
     ));
@@ -198,11 +198,19 @@ pub async fn verify_deployment(
         }
     };
     let allowed = spec.controls.slo.as_ref().map(|slo| slo.budget());
-    let judgement = deploys::judge(&status, verify_for, now, &window, &baseline, allowed);
+    let judgement = deploys::judge(
+        observed.api.kind,
+        &status,
+        verify_for,
+        now,
+        &window,
+        &baseline,
+        allowed,
+    );
     let deploys::Judgement::Regressed(evidence) = &judgement else {
         return done(deploys::settle(status, &judgement, None, now));
     };
-    let target = match deploys::rollback_target(deployments, &status) {
+    let target = match deploys::rollback_target(deployments, &status, serving.auto_deploy) {
         Ok(_) if mode == Mode::Plan || spec.controls.suspend => {
             Err("a dry run or a suspended guard writes nothing".to_owned())
         }
@@ -217,7 +225,7 @@ pub async fn verify_deployment(
         }
     };
     let result = apigateway
-        .roll_back_stage(&observed.api.id, &spec.stage, &to)
+        .roll_back_stage(observed.api.kind, &observed.api.id, &spec.stage, &to)
         .await;
     let settled = match &result {
         Ok(()) => deploys::settle(status, &judgement, Some(&to), now),
@@ -243,12 +251,12 @@ pub async fn verify_deployment(
 /// deployment). A deployment AWS no longer has is one whose making is unknown.
 async fn deployments_made(
     apigateway: &impl ApiGateway,
-    api_id: &str,
+    api: &GuardedApi,
     serving: &crate::core::model::StageDeployment,
     previous: Option<&DeploymentStatus>,
 ) -> Result<deploys::Made, AwsError> {
     let made = |id: String| async move {
-        match apigateway.deployment_made(api_id, &id).await {
+        match apigateway.deployment_made(api.kind, &api.id, &id).await {
             Err(err) if err.code == "NotFoundException" => Ok(None),
             other => other,
         }
@@ -1137,10 +1145,21 @@ mod tests {
         ) -> Result<(), AwsError> {
             unreachable!()
         }
-        async fn roll_back_stage(&self, _: &str, _: &str, _: &str) -> Result<(), AwsError> {
+        async fn roll_back_stage(
+            &self,
+            _: ApiKind,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<(), AwsError> {
             unreachable!()
         }
-        async fn deployment_made(&self, _: &str, _: &str) -> Result<Option<i64>, AwsError> {
+        async fn deployment_made(
+            &self,
+            _: ApiKind,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<i64>, AwsError> {
             unreachable!()
         }
         async fn route_keys(&self, _: &str) -> Result<Vec<String>, AwsError> {

@@ -290,6 +290,7 @@ fn deployment_of(
             deployment_id: canary.deployment_id().map(str::to_owned),
             percent_traffic: canary.percent_traffic(),
         }),
+        auto_deploy: false,
     })
 }
 
@@ -485,10 +486,14 @@ impl ApiGateway for SdkApiGateway {
 
     async fn roll_back_stage(
         &self,
+        kind: ApiKind,
         api_id: &str,
         stage: &str,
         deployment_id: &str,
     ) -> Result<(), AwsError> {
+        if let Service::V2 = kind.profile().service {
+            return self.v2.roll_back_stage(api_id, stage, deployment_id).await;
+        }
         let op = PatchOp {
             path: "/deploymentId".to_owned(),
             value: deployment_id.to_owned(),
@@ -505,9 +510,13 @@ impl ApiGateway for SdkApiGateway {
 
     async fn deployment_made(
         &self,
+        kind: ApiKind,
         api_id: &str,
         deployment_id: &str,
     ) -> Result<Option<i64>, AwsError> {
+        if let Service::V2 = kind.profile().service {
+            return self.v2.deployment_made(api_id, deployment_id).await;
+        }
         let request = self
             .client
             .get_deployment()

@@ -14,7 +14,7 @@ use super::apigateway::{ApiListing, tags};
 use super::meter::Meter;
 use crate::core::model::{
     AccessLog, ApiKind, AwsError, GuardedApi, MethodIntegration, MethodSettings, PatchOp,
-    StageSettings,
+    StageDeployment, StageSettings,
 };
 
 /// GetApis and GetStages page size. The v2 API documents no maximum (its default is 25);
@@ -105,6 +105,11 @@ impl V2Apis {
                         stage.default_route_settings(),
                         stage.route_settings(),
                         stage.access_log_settings(),
+                        deployment_of(
+                            stage.deployment_id(),
+                            stage.last_updated_date(),
+                            stage.auto_deploy(),
+                        ),
                     ),
                 )
             }));
@@ -131,6 +136,11 @@ impl V2Apis {
             out.default_route_settings(),
             out.route_settings(),
             out.access_log_settings(),
+            deployment_of(
+                out.deployment_id(),
+                out.last_updated_date(),
+                out.auto_deploy(),
+            ),
         ))
     }
 
@@ -218,6 +228,44 @@ impl V2Apis {
             .map(|_| ())
     }
 
+    /// Points the stage at an earlier deployment (UpdateStage `DeploymentId`), ahead of every
+    /// call waiting for the account's quota, as a REST API's rollback.
+    pub(super) async fn roll_back_stage(
+        &self,
+        api_id: &str,
+        stage: &str,
+        deployment_id: &str,
+    ) -> Result<(), AwsError> {
+        let request = self
+            .client
+            .update_stage()
+            .api_id(api_id)
+            .stage_name(stage)
+            .deployment_id(deployment_id)
+            .send();
+        self.meter
+            .first_in_line()
+            .call("UpdateStage", true, request)
+            .await
+            .map(|_| ())
+    }
+
+    /// When the deployment was made (GetDeployment's CreatedDate, epoch seconds).
+    pub(super) async fn deployment_made(
+        &self,
+        api_id: &str,
+        deployment_id: &str,
+    ) -> Result<Option<i64>, AwsError> {
+        let request = self
+            .client
+            .get_deployment()
+            .api_id(api_id)
+            .deployment_id(deployment_id)
+            .send();
+        let out = self.meter.call("GetDeployment", false, request).await?;
+        Ok(out.created_date().map(|at| at.secs()))
+    }
+
     pub(super) async fn delete_access_log_settings(
         &self,
         api_id: &str,
@@ -298,6 +346,20 @@ fn route_method_path(key: &str) -> (String, String) {
     }
 }
 
+/// The deployment a v2 stage serves, when it serves one; v2 stages have no canary.
+fn deployment_of(
+    id: Option<&str>,
+    updated: Option<&aws_sdk_apigatewayv2::primitives::DateTime>,
+    auto_deploy: Option<bool>,
+) -> Option<StageDeployment> {
+    Some(StageDeployment {
+        id: id?.to_owned(),
+        updated_at: updated.map(|at| at.secs()),
+        canary: None,
+        auto_deploy: auto_deploy.unwrap_or(false),
+    })
+}
+
 /// The managed settings of a v2 stage. The v2 SDK keeps absent fields `None`, so a setting
 /// AWS did not return stays unknown; HTTP APIs have no execution logs (a WebSocket API's are
 /// route settings) and no v2 kind has X-Ray, so those stay `None` there.
@@ -305,6 +367,7 @@ fn stage_settings(
     default_route: Option<&RouteSettings>,
     routes: Option<&HashMap<String, RouteSettings>>,
     access_log: Option<&AccessLogSettings>,
+    deployment: Option<StageDeployment>,
 ) -> StageSettings {
     let settings = |route: &RouteSettings| MethodSettings {
         logging_level: route.logging_level().map(|l| l.as_str().to_owned()),
@@ -327,8 +390,7 @@ fn stage_settings(
                 format: log.format().unwrap_or_default().to_owned(),
             })
         }),
-        // Deployments are verified on REST API stages only.
-        deployment: None,
+        deployment,
     }
 }
 
@@ -525,7 +587,7 @@ mod tests {
                 .throttling_burst_limit(2)
                 .build(),
         )]);
-        let settings = stage_settings(Some(&default_route), Some(&routes), None);
+        let settings = stage_settings(Some(&default_route), Some(&routes), None, None);
         assert_eq!(
             settings.all_methods,
             MethodSettings {

@@ -81,11 +81,12 @@ pub trait ApiGateway: Send + Sync {
         stage: &str,
         ops: &[PatchOp],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// Points a REST API stage back at an earlier deployment (UpdateStage `/deploymentId`),
-    /// ahead of every call waiting for the account's API Gateway quota: a rollback does not
-    /// queue behind reads.
+    /// Points a stage back at an earlier deployment (UpdateStage `/deploymentId`, or a v2
+    /// stage's `DeploymentId`), ahead of every call waiting for the account's API Gateway
+    /// quota: a rollback does not queue behind reads.
     fn roll_back_stage(
         &self,
+        kind: ApiKind,
         api_id: &str,
         stage: &str,
         deployment_id: &str,
@@ -101,9 +102,10 @@ pub trait ApiGateway: Send + Sync {
     fn forget_route_keys(&self, _api_id: &str) -> bool {
         false
     }
-    /// When a REST API deployment was made (GetDeployment's createdDate, epoch seconds).
+    /// When a deployment was made (GetDeployment's createdDate, epoch seconds).
     fn deployment_made(
         &self,
+        kind: ApiKind,
         api_id: &str,
         deployment_id: &str,
     ) -> impl Future<Output = Result<Option<i64>, AwsError>> + Send;

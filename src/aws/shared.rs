@@ -520,14 +520,18 @@ impl ApiGateway for SharedApiGateway {
 
     async fn roll_back_stage(
         &self,
+        kind: ApiKind,
         api_id: &str,
         stage: &str,
         deployment_id: &str,
     ) -> Result<(), AwsError> {
-        let result = self.sdk.roll_back_stage(api_id, stage, deployment_id).await;
+        let result = self
+            .sdk
+            .roll_back_stage(kind, api_id, stage, deployment_id)
+            .await;
         self.shared
             .stage_writes
-            .record(&api_key(ApiKind::Rest, api_id), self.shared.window);
+            .record(&api_key(kind, api_id), self.shared.window);
         result
     }
 
@@ -565,10 +569,11 @@ impl ApiGateway for SharedApiGateway {
     /// Not shared: read once per new deployment a guard sees.
     async fn deployment_made(
         &self,
+        kind: ApiKind,
         api_id: &str,
         deployment_id: &str,
     ) -> Result<Option<i64>, AwsError> {
-        self.sdk.deployment_made(api_id, deployment_id).await
+        self.sdk.deployment_made(kind, api_id, deployment_id).await
     }
 
     async fn disable_access_logs(&self, api_id: &str, stage: &str) -> Result<(), AwsError> {

@@ -3,7 +3,7 @@
 //! the deploy), and deciding whether to roll it back. Pure.
 
 use crate::core::crd::{CanaryStatus, DeploymentStatus, DeploymentsSpec, Rollback};
-use crate::core::model::{StageDeployment, StageMetrics, millis};
+use crate::core::model::{ApiKind, StageDeployment, StageMetrics, millis};
 use crate::core::runbook::{INTEGRATION_LATENCY_TARGET_MS, LATENCY_TARGET_MS};
 
 /// Requests a window needs before its figures are judged: fewer cannot tell a regression
@@ -140,6 +140,7 @@ pub enum Judgement {
 /// replaces the 1 % a deployment may otherwise reach. A regression ends the window at once;
 /// a window that ends with too little traffic is verified, and says so.
 pub fn judge(
+    kind: ApiKind,
     status: &DeploymentStatus,
     window_seconds: i64,
     now: i64,
@@ -147,12 +148,16 @@ pub fn judge(
     baseline: &StageMetrics,
     allowed: Option<f64>,
 ) -> Judgement {
+    // The kind's own words: its errors (5XX, a WebSocket API's errors) of its requests or
+    // messages, and Latency only where it publishes one.
+    let names = &kind.profile().metrics;
+    let traffic = names.traffic_label.to_lowercase();
     let since = epoch(&status.since).unwrap_or(now);
     let elapsed = (now - since).max(0);
     let requests = window.count.unwrap_or(0.0);
     let minutes = |secs: i64| (secs + 59) / 60;
     if requests >= MIN_REQUESTS
-        && let Some(evidence) = regression(window, baseline, allowed)
+        && let Some(evidence) = regression(kind, window, baseline, allowed)
     {
         return Judgement::Regressed(format!(
             "{evidence}, in the {} minute(s) since {} took the stage at {}",
@@ -161,10 +166,14 @@ pub fn judge(
             status.since
         ));
     }
+    let latency = match names.latency {
+        Some(_) => format!(", p99 Latency {}", millis(window.latency_p99)),
+        None => String::new(),
+    };
     let so_far = format!(
-        "{requests} requests, {} 5XX, p99 Latency {}, p99 IntegrationLatency {}",
+        "{requests} {traffic}, {} {}{latency}, p99 IntegrationLatency {}",
         window.five_xx.unwrap_or(0.0),
-        millis(window.latency_p99),
+        names.server_errors_label,
         millis(window.integration_latency_p99)
     );
     if elapsed < window_seconds {
@@ -180,7 +189,7 @@ pub fn judge(
     }
     match requests < MIN_REQUESTS {
         true => Judgement::Verified(format!(
-            "{} served its {} minute(s) with too little traffic to judge ({requests} requests, \
+            "{} served its {} minute(s) with too little traffic to judge ({requests} {traffic}, \
              fewer than {MIN_REQUESTS}): nothing regressed",
             status.id,
             minutes(window_seconds)
@@ -195,6 +204,7 @@ pub fn judge(
 
 /// The first figure of the window that regressed against the baseline, as evidence.
 fn regression(
+    kind: ApiKind,
     window: &StageMetrics,
     baseline: &StageMetrics,
     allowed: Option<f64>,
@@ -208,7 +218,8 @@ fn regression(
     let limit = allowed.unwrap_or(ERROR_SHARE);
     if now > limit && now > 2.0 * before {
         return Some(format!(
-            "5XX share {:.2} % (before the deployment {:.2} %; {} allows {:.2} %)",
+            "{} share {:.2} % (before the deployment {:.2} %; {} allows {:.2} %)",
+            kind.profile().metrics.server_errors_label,
             100.0 * now,
             100.0 * before,
             match allowed {
@@ -245,14 +256,25 @@ fn regression(
 }
 
 /// The deployment to roll a regressed one back to, or why there is none: rollback is Off,
-/// no earlier deployment is known, it regressed itself, or a canary is active (AWS keeps a
-/// stage with a canary on its deployment until the canary is turned off).
+/// the stage deploys itself (`auto_deploy`: AWS refuses a deployment id there, and the next
+/// change would deploy again), no earlier deployment is known, it regressed itself, or a
+/// canary is active (AWS keeps a stage with a canary on its deployment until the canary is
+/// turned off).
 pub fn rollback_target(
     spec: &DeploymentsSpec,
     status: &DeploymentStatus,
+    auto_deploy: bool,
 ) -> Result<String, String> {
     if spec.rollback == Rollback::Off {
         return Err("rollback is Off: nothing was written".to_owned());
+    }
+    if auto_deploy {
+        return Err(
+            "the stage deploys every change itself (AutoDeploy): AWS takes no deployment id \
+             for it and the next change would deploy again; turn AutoDeploy off to let the \
+             guard roll it back, or deploy a fix"
+                .to_owned(),
+        );
     }
     let Some(previous) = &status.previous_id else {
         return Err("no earlier deployment of this stage is known to roll back to".to_owned());

@@ -388,16 +388,10 @@ const HTTP: Profile = Profile {
             "spec.throttle: HTTP APIs have no usage plans; use stageThrottle (and \
              stageThrottle.routes for single routes)",
         ),
-        (
-            Section::Deployments,
-            "spec.deployments: deployments are verified and rolled back on REST API stages; an \
-             HTTP API stage is not covered yet",
-        ),
     ],
     template_refusal: "spec.template: the selector takes HTTP APIs only (apiKinds), which have \
-        no X-Ray tracing, execution logs or usage plans, and whose deployments are not \
-        verified: remove tracing, executionLogging, throttle and deployments (use \
-        accessLogging, detailedMetrics and stageThrottle)",
+        no X-Ray tracing, execution logs or usage plans: remove tracing, executionLogging and \
+        throttle (use accessLogging, detailedMetrics and stageThrottle)",
     integrations_step: "Check the integrations and their response parameters: aws \
         apigatewayv2 get-integrations --region {region} --api-id {id}",
     access_log_fields: &[
@@ -433,7 +427,7 @@ const WEBSOCKET: Profile = Profile {
     api_dimension: ApiDimension::Id,
     metrics: Metrics {
         server_errors: &["IntegrationError", "ExecutionError"],
-        server_errors_label: "Errors",
+        server_errors_label: "errors",
         client_errors: "ClientError",
         client_errors_label: "ClientError",
         traffic: "MessageCount",
@@ -465,11 +459,6 @@ const WEBSOCKET: Profile = Profile {
              stageThrottle.routes for single routes such as $connect)",
         ),
         (
-            Section::Deployments,
-            "spec.deployments: deployments are verified and rolled back on REST API stages; a \
-             WebSocket API stage is not covered yet",
-        ),
-        (
             Section::ExecutionLoggingMetrics,
             "spec.executionLogging.detailedMetrics: on a WebSocket API, set \
              spec.detailedMetrics (the default route settings' DetailedMetricsEnabled)",
@@ -486,9 +475,9 @@ const WEBSOCKET: Profile = Profile {
         ),
     ],
     template_refusal: "spec.template: the selector takes WebSocket APIs only (apiKinds), which \
-        have no X-Ray tracing, usage plans or Latency metric, keep detailed metrics in \
-        spec.detailedMetrics, and whose deployments are not verified: remove tracing, throttle, \
-        deployments, executionLogging.detailedMetrics, alarms.latency and slo.latency",
+        have no X-Ray tracing, usage plans or Latency metric, and keep detailed metrics in \
+        spec.detailedMetrics: remove tracing, throttle, executionLogging.detailedMetrics, \
+        alarms.latency and slo.latency",
     integrations_step: "Check the routes' integrations and their timeouts: aws apigatewayv2 \
         get-integrations --region {region} --api-id {id}",
     access_log_fields: &[
@@ -701,7 +690,7 @@ mod tests {
             rule,
             "!has(self.selector.apiKinds) || self.selector.apiKinds != ['HTTP'] || \
              !(has(self.template.tracing) || has(self.template.executionLogging) || \
-             has(self.template.throttle) || has(self.template.deployments))"
+             has(self.template.throttle))"
         );
         // Fields the schema defaults count as given only with a value that asks for something.
         let (rule, _) = ApiKind::WebSocket.profile().template_rule().unwrap();

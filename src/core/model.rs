@@ -140,6 +140,10 @@ pub struct StageDeployment {
     pub updated_at: Option<i64>,
     /// The canary release on the stage, when one is active.
     pub canary: Option<Canary>,
+    /// Whether the stage deploys every change itself (an HTTP or WebSocket API stage's
+    /// AutoDeploy): AWS refuses to point it at a deployment, and the next change would deploy
+    /// again anyway, so it is verified but never rolled back.
+    pub auto_deploy: bool,
 }
 
 /// A stage's canary release: the deployment it serves and its share of the traffic.

@@ -155,7 +155,6 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             // An account may be added, and changes no more once the guard acted through it.
             ": !has(oldSelf.spec.account) || (has(self.spec.account) && self.spec.account == oldSelf.spec.account) || !has(self.status) || !has(self.status.accountId)",
             // One API, of one kind, and only the controls AWS has for that kind.
-            ": !has(self.spec.httpApi) || !has(self.spec.deployments)",
             ": !has(self.spec.httpApi) || !has(self.spec.executionLogging)",
             // Route keys of the kind's shape (the stage throttle's own rule takes either).
             ": !has(self.spec.httpApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes) || self.spec.stageThrottle.routes.all(k, k.matches('^((ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^ ]*|\\\\$default)$'))",
@@ -167,7 +166,6 @@ fn crd_schema_is_structural_and_yaml11_safe() {
             ": !has(self.spec.slo) || self.spec.slo.countAlarm || !has(self.spec.alarms) || !has(self.spec.alarms.fiveXXError) || !(has(self.spec.alarms.fiveXXError.threshold) || has(self.spec.alarms.fiveXXError.statistic) || has(self.spec.alarms.fiveXXError.periodSeconds) || has(self.spec.alarms.fiveXXError.evaluationPeriods) || (has(self.spec.alarms.fiveXXError.enabled) && self.spec.alarms.fiveXXError.enabled))",
             ": !has(self.spec.websocketApi) || !(has(self.spec.alarms) && has(self.spec.alarms.latency) && (has(self.spec.alarms.latency.threshold) || has(self.spec.alarms.latency.statistic) || has(self.spec.alarms.latency.periodSeconds) || has(self.spec.alarms.latency.evaluationPeriods) || (has(self.spec.alarms.latency.enabled) && self.spec.alarms.latency.enabled)))",
             ": !has(self.spec.websocketApi) || !(has(self.spec.executionLogging) && has(self.spec.executionLogging.detailedMetrics) && self.spec.executionLogging.detailedMetrics)",
-            ": !has(self.spec.websocketApi) || !has(self.spec.deployments)",
             ": !has(self.spec.websocketApi) || !has(self.spec.slo) || !has(self.spec.slo.latency)",
             ": !has(self.spec.websocketApi) || !has(self.spec.stageThrottle) || !has(self.spec.stageThrottle.routes) || self.spec.stageThrottle.routes.all(k, k.matches('^(\\\\$connect|\\\\$disconnect|\\\\$default|[^$ ][^ ]*)$'))",
             ": !has(self.spec.websocketApi) || !has(self.spec.throttle)",

@@ -59,6 +59,9 @@ fn iam_resource(service: &str, operation: &str) -> &'static str {
         ("apigatewayv2", "GetStage" | "UpdateStage") => {
             "arn:aws:apigateway:us-east-1::/apis/h1/stages/$default"
         }
+        ("apigatewayv2", "GetDeployment") => {
+            "arn:aws:apigateway:us-east-1::/apis/h1/deployments/d1"
+        }
         ("apigatewayv2", "DeleteAccessLogSettings") => {
             "arn:aws:apigateway:us-east-1::/apis/h1/stages/$default/accesslogsettings"
         }
@@ -169,7 +172,7 @@ const DIAGNOSE_ALSO: [(&str, &str); 9] = [
 #[test]
 fn iam_policy_allows_every_aws_call_the_code_makes() {
     let operations = operations_in_code();
-    assert_eq!(operations.len(), 38, "{operations:?}");
+    assert_eq!(operations.len(), 39, "{operations:?}");
     let policy = policy();
     for (service, operation) in operations
         .iter()

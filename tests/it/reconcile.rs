@@ -1901,3 +1901,133 @@ async fn apis_of_any_name_are_guarded_on_the_name_api_gateway_publishes() {
         assert!(alarm.description.chars().count() <= 1024);
     }
 }
+
+/// One v2 deployment of `api_id` to its stage prod (CreateDeployment with the stage: the
+/// stage then serves it), with its id.
+async fn deploy_v2(config: &SdkConfig, api_id: &str) -> String {
+    aws_sdk_apigatewayv2::Client::new(config)
+        .create_deployment()
+        .api_id(api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap()
+        .deployment_id()
+        .unwrap()
+        .to_owned()
+}
+
+/// The deployment a v2 stage prod serves.
+async fn serving_v2(config: &SdkConfig, api_id: &str) -> Option<String> {
+    aws_sdk_apigatewayv2::Client::new(config)
+        .get_stage()
+        .api_id(api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap()
+        .deployment_id()
+        .map(str::to_owned)
+}
+
+/// A deployment verification (after [`applied`]) through the same clients: what it decided,
+/// and the calls it made.
+async fn verified(
+    (calls, apigateway, cloudwatch, _): (&CallLog, &SdkApiGateway, &SdkCloudWatch, &GuardId),
+    spec: &ApiGatewayGuardSpec,
+    report: Report,
+    previous: Option<apigw_guard::core::crd::DeploymentStatus>,
+) -> (apigw_guard::core::report::DeploymentReport, Vec<Call>) {
+    let mark = calls.len();
+    let verified = apigw_guard::reconcile::verify_deployment(
+        apigateway,
+        cloudwatch,
+        spec,
+        &report,
+        previous.as_ref(),
+        Mode::Apply,
+    )
+    .await
+    .unwrap();
+    (verified, calls.since(mark))
+}
+
+/// HTTP and WebSocket API stages are verified as REST ones are, on their kind's metrics: a
+/// regressed deployment of an HTTP API stage is rolled back by UpdateStage `DeploymentId`;
+/// one of a stage that deploys itself (AutoDeploy) is reported, not rolled back: AWS takes no
+/// deployment id there, and the next change would deploy again.
+#[tokio::test]
+async fn v2_deployments_are_verified_and_rolled_back_unless_the_stage_deploys_itself() {
+    use apigw_guard::core::deploys::{BASELINE, REGRESSED, ROLLED_BACK, VERIFYING};
+    let config = support::config(REGION).await;
+    let http = support::seed_http_api(&config, "v2-deploys-http", "prod", &["GET /a"]).await;
+    let first = deploy_v2(&config, &http).await;
+    let (calls, apigateway, cloudwatch, guard) = http_guard(&config, "v2-deploys").await;
+    let own = (&calls, &apigateway, &cloudwatch, &guard);
+    let spec: ApiGatewayGuardSpec = serde_yaml::from_str(
+        "httpApi: {name: v2-deploys-http}\nstage: prod\ndeployments: {verifyFor: 30m, rollback: Auto}\n",
+    )
+    .unwrap();
+    let verify = |report, previous| verified(own, &spec, report, previous);
+    let (report, _, _) = applied(own, &spec).await;
+    let (found, _) = verify(report, None).await;
+    assert_eq!(
+        (found.status.id.as_str(), found.status.verdict.as_str()),
+        (first.as_str(), BASELINE)
+    );
+    let second = deploy_v2(&config, &http).await;
+    let (report, _, _) = applied(own, &spec).await;
+    let (opened, _) = verify(report, Some(found.status.clone())).await;
+    assert_eq!(opened.status.verdict, VERIFYING, "{:?}", opened.status);
+    // Half the requests fail since the deployment: its 5xx, by ApiId.
+    let figures = [("Count", 100.0), ("5xx", 50.0)];
+    support::put_metrics_now(&config, ("ApiId", &http), &figures).await;
+    let (report, _, _) = applied(own, &spec).await;
+    let (rolled, made) = verify(report, Some(opened.status.clone())).await;
+    assert_eq!(writes(&made), ["UpdateStage"], "{:?}", rolled.status);
+    assert_eq!(rolled.status.verdict, ROLLED_BACK);
+    assert_eq!(rolled.status.regressed, std::slice::from_ref(&second));
+    assert_eq!(serving_v2(&config, &http).await, Some(first.clone()));
+
+    // A WebSocket API stage that deploys itself: judged on its errors, never pointed back.
+    let socket = support::seed_websocket_api(&config, "v2-deploys-ws", "prod", &["$default"]).await;
+    let spec: ApiGatewayGuardSpec = serde_yaml::from_str(
+        "websocketApi: {name: v2-deploys-ws}\nstage: prod\ndeployments: {verifyFor: 30m, rollback: Auto}\n",
+    )
+    .unwrap();
+    let verify = |report, previous| verified(own, &spec, report, previous);
+    let base = deploy_v2(&config, &socket).await;
+    let (report, _, _) = applied(own, &spec).await;
+    let (found, _) = verify(report, None).await;
+    assert_eq!(found.status.id, base);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let next = deploy_v2(&config, &socket).await;
+    // From here on the stage deploys every change itself.
+    aws_sdk_apigatewayv2::Client::new(&config)
+        .update_stage()
+        .api_id(&socket)
+        .stage_name("prod")
+        .auto_deploy(true)
+        .send()
+        .await
+        .unwrap();
+    let (report, _, _) = applied(own, &spec).await;
+    let (opened, _) = verify(report, Some(found.status.clone())).await;
+    assert_eq!(opened.status.verdict, VERIFYING, "{:?}", opened.status);
+    let figures = [
+        ("MessageCount", 100.0),
+        ("IntegrationError", 30.0),
+        ("ExecutionError", 20.0),
+    ];
+    support::put_metrics_now(&config, ("ApiId", &socket), &figures).await;
+    let (report, _, _) = applied(own, &spec).await;
+    let (judged, made) = verify(report, Some(opened.status.clone())).await;
+    assert_eq!(writes(&made), Vec::<&str>::new());
+    assert_eq!(judged.status.verdict, REGRESSED, "{:?}", judged.status);
+    assert!(
+        judged.status.message.contains("AutoDeploy"),
+        "{}",
+        judged.status.message
+    );
+    assert_eq!(serving_v2(&config, &socket).await, Some(next));
+}

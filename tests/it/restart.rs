@@ -80,13 +80,14 @@ impl<A: ApiGateway> ApiGateway for DiesAfter<A> {
     }
     async fn roll_back_stage(
         &self,
+        kind: ApiKind,
         api_id: &str,
         stage: &str,
         deployment_id: &str,
     ) -> Result<(), AwsError> {
         self.alive(true)?;
         self.inner
-            .roll_back_stage(api_id, stage, deployment_id)
+            .roll_back_stage(kind, api_id, stage, deployment_id)
             .await
     }
     async fn route_keys(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
@@ -95,11 +96,14 @@ impl<A: ApiGateway> ApiGateway for DiesAfter<A> {
     }
     async fn deployment_made(
         &self,
+        kind: ApiKind,
         api_id: &str,
         deployment_id: &str,
     ) -> Result<Option<i64>, AwsError> {
         self.alive(false)?;
-        self.inner.deployment_made(api_id, deployment_id).await
+        self.inner
+            .deployment_made(kind, api_id, deployment_id)
+            .await
     }
     async fn disable_access_logs(&self, api_id: &str, stage: &str) -> Result<(), AwsError> {
         self.alive(true)?;

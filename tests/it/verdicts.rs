@@ -436,12 +436,12 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             Some("spec.throttle"),
         ),
         (
-            "websocket-api-deployments",
+            "websocket-api-deployments-verified",
             guard(
                 "ws-deployments",
                 "  websocketApi: {id: abc}\n  stage: prod\n  deployments: {}\n",
             ),
-            Some("spec.deployments"),
+            None,
         ),
         (
             "websocket-api-execution-logging-metrics",
@@ -765,12 +765,12 @@ fn table() -> Vec<(&'static str, String, Option<&'static str>)> {
             Some("spec.deployments.rollback"),
         ),
         (
-            "http-api-deployments",
+            "http-api-deployments-verified",
             guard(
                 "http-deploys",
                 "  httpApi: {id: abc}\n  stage: prod\n  deployments: {}\n",
             ),
-            Some("spec.deployments"),
+            None,
         ),
         (
             "retention-cloudwatch-refuses",

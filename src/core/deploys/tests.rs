@@ -1,10 +1,11 @@
 use super::*;
-use crate::core::model::Canary;
+use crate::core::model::{ApiKind, Canary};
 
 const T0: i64 = 1_800_000_000;
 
 fn observed(id: &str, updated_at: Option<i64>) -> StageDeployment {
     StageDeployment {
+        auto_deploy: false,
         id: id.to_owned(),
         updated_at,
         canary: None,
@@ -169,7 +170,10 @@ fn a_stage_gone_back_to_an_earlier_deployment_is_never_verified_as_a_new_one() {
         T0 + 360,
     );
     assert_eq!(next, written);
-    assert_eq!(rollback_target(&spec("{rollback: Auto}"), &next).ok(), None);
+    assert_eq!(
+        rollback_target(&spec("{rollback: Auto}"), &next, false).ok(),
+        None
+    );
 }
 
 /// (case, seconds since the deployment, window, baseline, objective share, expected verdict,
@@ -272,7 +276,15 @@ fn a_window_is_judged_against_the_minutes_before_the_deployment() {
         ),
     ];
     for (case, after, window, baseline, allowed, verdict, text) in cases {
-        let judgement = judge(&status, 1800, T0 + after, &window, &baseline, allowed);
+        let judgement = judge(
+            ApiKind::Rest,
+            &status,
+            1800,
+            T0 + after,
+            &window,
+            &baseline,
+            allowed,
+        );
         let settled = settle(status.clone(), &judgement, None, T0 + after);
         assert_eq!(settled.verdict, verdict, "{case}: {judgement:?}");
         assert!(
@@ -281,6 +293,41 @@ fn a_window_is_judged_against_the_minutes_before_the_deployment() {
             settled.message
         );
     }
+    // A WebSocket API's deployment is judged on its errors of its messages, and its figures
+    // show no Latency (the kind publishes none).
+    let mut calm = figures(500.0, 0.0, 160.0);
+    calm.latency_p99 = None;
+    let mut failing = calm.clone();
+    failing.five_xx = Some(50.0);
+    let judged = judge(
+        ApiKind::WebSocket,
+        &status,
+        1800,
+        T0 + 600,
+        &failing,
+        &calm,
+        None,
+    );
+    let Judgement::Regressed(evidence) = judged else {
+        panic!("{judged:?}");
+    };
+    assert!(evidence.starts_with("errors share 10.00 %"), "{evidence}");
+    let verifying = judge(
+        ApiKind::WebSocket,
+        &status,
+        1800,
+        T0 + 600,
+        &calm,
+        &calm,
+        None,
+    );
+    let Judgement::Verifying { message, .. } = verifying else {
+        panic!("{verifying:?}");
+    };
+    assert!(
+        message.ends_with("so far 500 messages, 0 errors, p99 IntegrationLatency 80 ms"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -288,7 +335,7 @@ fn a_regression_rolls_back_once_to_a_deployment_that_did_not_regress() {
     let status = verifying(T0);
     let bad = Judgement::Regressed("5XX share 5.00 %".to_owned());
     let auto = spec("{rollback: Auto}");
-    assert_eq!(rollback_target(&auto, &status), Ok("d1".to_owned()));
+    assert_eq!(rollback_target(&auto, &status, false), Ok("d1".to_owned()));
     let rolled = settle(status.clone(), &bad, Some("d1"), T0 + 300);
     assert_eq!(
         (
@@ -320,7 +367,7 @@ fn a_regression_rolls_back_once_to_a_deployment_that_did_not_regress() {
         made(T0, Some(T0 - 7200)),
         T0 + 400,
     );
-    assert_eq!(rollback_target(&auto, &again), Ok("d1".to_owned()));
+    assert_eq!(rollback_target(&auto, &again, false), Ok("d1".to_owned()));
     let after_bad = track(
         Some(&settle(again, &bad, None, T0 + 500)),
         &observed("d3", Some(T0 + 600)),
@@ -329,18 +376,18 @@ fn a_regression_rolls_back_once_to_a_deployment_that_did_not_regress() {
     );
     assert_eq!(after_bad.previous_id.as_deref(), Some("d2"));
     assert_eq!(
-        rollback_target(&auto, &after_bad),
+        rollback_target(&auto, &after_bad, false),
         Err("the previous deployment d2 regressed too: not rolled back to it".to_owned())
     );
     // Off writes nothing; nothing earlier known; a canary in the way.
     assert!(
-        rollback_target(&spec("{}"), &status)
+        rollback_target(&spec("{}"), &status, false)
             .unwrap_err()
             .contains("rollback is Off")
     );
     let first = track(None, &observed("d1", None), Made::default(), T0);
     assert!(
-        rollback_target(&auto, &first)
+        rollback_target(&auto, &first, false)
             .unwrap_err()
             .contains("no earlier deployment")
     );
@@ -350,9 +397,16 @@ fn a_regression_rolls_back_once_to_a_deployment_that_did_not_regress() {
         percent_traffic: 5.0,
     });
     assert!(
-        rollback_target(&auto, &canary)
+        rollback_target(&auto, &canary, false)
             .unwrap_err()
             .contains("canary")
+    );
+    // A stage that deploys every change itself is judged but never pointed back: AWS takes
+    // no deployment id for it, and the next change would deploy again.
+    assert!(
+        rollback_target(&auto, &status, true)
+            .unwrap_err()
+            .contains("AutoDeploy")
     );
     // Regressed without a rollback: remembered, the stage left as it is.
     let reported = settle(status, &bad, None, T0 + 300);
@@ -370,7 +424,7 @@ fn a_restarted_operator_continues_the_window_from_status() {
     let written = serde_json::to_value(&status).unwrap();
     let read: DeploymentStatus = serde_json::from_value(written).unwrap();
     let calm = figures(1000.0, 0.0, 300.0);
-    match judge(&read, 1800, T0 + 600, &calm, &calm, None) {
+    match judge(ApiKind::Rest, &read, 1800, T0 + 600, &calm, &calm, None) {
         Judgement::Verifying { seconds_left, .. } => assert_eq!(seconds_left, 1200),
         other => panic!("{other:?}"),
     }
