@@ -549,6 +549,11 @@ def check_stage_update(api, stage, body, log_role):
         raise NotFoundException(f"Invalid Deployment identifier specified {body['deploymentId']}")
 
 
+def api_of(response):
+    """The v2 API a /v2/apis/{apiId}/... request names (NotFoundException when missing)."""
+    return response.apigatewayv2_backend.get_api(response.path.split("/")[3])
+
+
 def v2_deployments(api):
     """The API's deployments by id (`add_v2_deployments`), made on first use."""
     if not hasattr(api, "apigw_guard_deployments"):
@@ -569,9 +574,6 @@ def add_v2_deployments():
     """
     if getattr(ApiGatewayV2Response, "_apigw_guard_v2_deployments", False):
         return
-
-    def api_of(self):
-        return self.apigatewayv2_backend.get_api(self.path.split("/")[3])
 
     def create_deployment(self):
         api = api_of(self)
@@ -788,9 +790,6 @@ def add_http_api_reads():
             return 201, {**headers, "status": 201}, body
 
         setattr(ApiGatewayV2Response, name, call)
-
-    def api_of(self):
-        return self.apigatewayv2_backend.get_api(self.path.split("/")[3])
 
     def check_stage(self, body):
         if body.get("stageName") in api_of(self).stages:
