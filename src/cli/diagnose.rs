@@ -479,15 +479,20 @@ async fn access_log(
     since_ms: i64,
     findings: &mut Vec<Finding>,
 ) -> LogRead {
-    findings.push(finding(
-        2,
-        Kind::Info,
-        format!(
+    // A kind with execution logs of its own (a WebSocket API's) is not said to lack them.
+    let record = match kind.profile().has(Section::ExecutionLogging) {
+        false => format!(
             "{}s have no execution logs or X-Ray tracing: the access log is their only record \
              of each request",
             kind.noun()
         ),
-    ));
+        true => format!(
+            "{}s have no X-Ray tracing; the access log is what is read here of each request \
+             (their execution logs are not)",
+            kind.noun()
+        ),
+    };
+    findings.push(finding(2, Kind::Info, record));
     let Some(settings) = &settings.access_log else {
         findings.push(finding(
             2,

@@ -1107,3 +1107,95 @@ async fn a_window_older_than_cloudwatchs_minutes_is_read_at_the_period_it_keeps(
         );
     }
 }
+
+/// `diagnose --kind websocket`: the kind's metrics (its errors are IntegrationError plus
+/// ExecutionError, of its messages; it has no Latency) and its access log, and what it lacks
+/// said without denying what it has (execution logs).
+#[tokio::test]
+async fn a_websocket_api_is_diagnosed_on_its_own_metrics_and_access_log() {
+    use aws_sdk_apigatewayv2::types::{AccessLogSettings, ProtocolType};
+    let config = support::config("ca-central-1").await;
+    let v2 = aws_sdk_apigatewayv2::Client::new(&config);
+    let api_id = v2
+        .create_api()
+        .name("live-ws-api")
+        .protocol_type(ProtocolType::Websocket)
+        .route_selection_expression("$request.body.action")
+        .send()
+        .await
+        .unwrap()
+        .api_id()
+        .unwrap()
+        .to_owned();
+    let group = format!("/aws/apigateway/apigw-guard/{api_id}/prod");
+    v2.create_stage()
+        .api_id(&api_id)
+        .stage_name("prod")
+        .access_log_settings(
+            AccessLogSettings::builder()
+                .destination_arn(format!(
+                    "arn:aws:logs:ca-central-1:123456789012:log-group:{group}"
+                ))
+                .format(ApiKind::WebSocket.profile().access_log_format())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let line = |status: &str, integration: &str, latency: &str| {
+        serde_json::json!({
+            "requestId": "r1", "requestTime": "-", "eventType": "MESSAGE",
+            "routeKey": "sendMessage", "connectionId": "c1", "status": status,
+            "integrationStatus": integration, "integrationLatency": latency,
+            "integrationError": "-", "errorMessage": "-",
+        })
+        .to_string()
+    };
+    let lines = [
+        line("504", "-", "29000"),
+        line("504", "-", "29001"),
+        line("200", "200", "40"),
+    ];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    put_log_events(&config, &group, &lines).await;
+    support::put_api_metrics(
+        &config,
+        ("ApiId", &api_id),
+        &[
+            ("MessageCount", &[1.0; 30]),
+            ("IntegrationError", &[2.0]),
+            ("ExecutionError", &[1.0]),
+            ("IntegrationLatency", &[300.0; 30]),
+        ],
+    )
+    .await;
+    let d = run_kind(&config, ApiKind::WebSocket, "live-ws-api", WINDOW, false).await;
+    assert_eq!(
+        (d.api_kind, d.api_id.as_str()),
+        (ApiKind::WebSocket, api_id.as_str())
+    );
+    let metrics = d.metrics.as_ref().unwrap();
+    assert_eq!(
+        (
+            metrics.requests,
+            metrics.five_xx_errors,
+            metrics.latency_p99_ms
+        ),
+        (Some(30.0), Some(3.0), None),
+        "{d:#?}"
+    );
+    assert_eq!(d.access_log.as_ref().unwrap().near_timeout, 2, "{d:#?}");
+    let info = texts(&d, Kind::Info);
+    assert!(
+        info.iter().any(|t| t.starts_with(
+            "step 2: WebSocket APIs have no X-Ray tracing; the access log is what is read here"
+        )),
+        "{info:#?}"
+    );
+    let text = render_text(&d);
+    assert!(
+        text.contains("messages 30, IntegrationError + ExecutionError 3"),
+        "{text}"
+    );
+    assert!(!text.contains("p99 Latency"), "{text}");
+}
