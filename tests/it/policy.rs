@@ -162,12 +162,7 @@ async fn a_policy_guards_a_mixed_fleet_each_stage_with_the_controls_of_its_kind(
         support::tag_api(&config, &id, &[("team", "mixed")]).await;
         rest.push(id);
         let id = support::seed_http_api(&config, &format!("mixed-http-{i}"), "prod", &[]).await;
-        v2.tag_resource()
-            .resource_arn(format!("arn:aws:apigateway:{REGION}::/apis/{id}"))
-            .tags("team", "mixed")
-            .send()
-            .await
-            .unwrap();
+        support::tag_v2_api(&config, &id, &[("team", "mixed")]).await;
         http.push(id);
     }
     // Of the fleet's name but not its team: not matched.
@@ -257,4 +252,79 @@ async fn a_policy_guards_a_mixed_fleet_each_stage_with_the_controls_of_its_kind(
         2,
         "{metrics:?}"
     );
+}
+
+/// A policy over the kinds named: `sockets-all` names WEBSOCKET beside REST and guards the
+/// WebSocket API's stage too (without the template's tracing, which it has not), with its
+/// route settings; `sockets-default` names no kinds and takes REST and HTTP APIs only, so a
+/// policy written before WebSocket APIs were guarded does not start guarding them.
+#[tokio::test]
+async fn a_policy_takes_websocket_apis_only_when_its_kinds_name_them() {
+    let config = support::config(REGION).await;
+    let v2 = aws_sdk_apigatewayv2::Client::new(&config);
+    let rest = support::seed_api(&config, "sockets-rest", "prod").await;
+    support::tag_api(&config, &rest, &[("team", "sockets")]).await;
+    let socket = support::seed_websocket_api(&config, "sockets-live", "prod", &["$connect"]).await;
+    support::tag_v2_api(&config, &socket, &[("team", "sockets")]).await;
+    let policy = |name: &str, kinds: &str| {
+        format!(
+            "apiVersion: apigw-guard.dev/v1alpha1
+kind: ApiGatewayGuardPolicy
+metadata: {{name: {name}, namespace: ops}}
+spec:
+  region: {REGION}
+  selector:
+    {kinds}restApiTags: {{team: sockets}}
+    restApiNames: ['sockets-*']
+    stages: [prod]
+  template:
+    tracing: {{enabled: true}}
+    stageThrottle: {{rateLimit: 10, burstLimit: 5}}
+"
+        )
+    };
+    let dir = std::env::temp_dir().join(format!("apigw-guard-sockets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = |name: &str, kinds: &str| {
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, policy(name, kinds)).unwrap();
+        let out = support::apigw_guard(&["plan", "-f", path.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}");
+        (path, stdout)
+    };
+    let (_, default) = plan("sockets-default", "");
+    assert!(
+        default.starts_with("policy ops/sockets-default: 1 stage(s) matched"),
+        "{default}"
+    );
+    assert!(!default.contains("sockets-live"), "{default}");
+    let (path, all) = plan("sockets-all", "apiKinds: [REST, WEBSOCKET]\n    ");
+    assert!(
+        all.starts_with("policy ops/sockets-all: 2 stage(s) matched"),
+        "{all}"
+    );
+    assert!(
+        all.lines().any(
+            |l| l.starts_with("  + sockets-live/prod (WebSocket API): guard ")
+                && l.ends_with(", without the template's tracing")
+        ),
+        "{all}"
+    );
+    let out = support::apigw_guard(&["reconcile", "--once", "-f", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stage = v2
+        .get_stage()
+        .api_id(&socket)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    let defaults = stage.default_route_settings().unwrap();
+    assert_eq!(defaults.throttling_rate_limit(), Some(10.0));
+    assert!(support::tracing_enabled(&config, &rest, "prod").await);
 }

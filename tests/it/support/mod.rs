@@ -140,6 +140,21 @@ pub async fn tag_api(config: &SdkConfig, api_id: &str, tags: &[(&str, &str)]) {
     request.send().await.unwrap();
 }
 
+/// Tags a v2 API (HTTP or WebSocket) by its ARN.
+pub async fn tag_v2_api(config: &SdkConfig, api_id: &str, tags: &[(&str, &str)]) {
+    let arn = format!(
+        "arn:aws:apigateway:{}::/apis/{api_id}",
+        config.region().unwrap()
+    );
+    let mut request = aws_sdk_apigatewayv2::Client::new(config)
+        .tag_resource()
+        .resource_arn(arn);
+    for (key, value) in tags {
+        request = request.tags(*key, *value);
+    }
+    request.send().await.unwrap();
+}
+
 /// The status, reason and message of the guard's `type_` condition, failing when it has none.
 pub fn condition<'a>(
     status: &'a apigw_guard::core::crd::ApiGatewayGuardStatus,
