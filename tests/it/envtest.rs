@@ -2641,6 +2641,74 @@ async fn deployed_and_failing(server: &ApiServer, test: &str, rollback: &str) ->
     }
 }
 
+/// A WebSocket API stage's deployment regresses on the kind's errors of its messages, in a
+/// running operator: the stage is pointed back at the deployment before it (UpdateStage
+/// `DeploymentId`) and the status says RolledBack.
+#[tokio::test]
+#[ignore = "envtest: needs etcd and kube-apiserver (KUBEBUILDER_ASSETS); scripts/test runs it"]
+async fn a_websocket_deployment_that_regresses_is_rolled_back() {
+    use apigw_guard::core::deploys::{BASELINE, ROLLED_BACK, VERIFYING};
+    let server = envtest::api_server().await;
+    let config = support::config(REGION).await;
+    let admin = server.admin().await;
+    let ns = "wsdeploys";
+    namespace(&admin, ns).await;
+    let guards: Api<ApiGatewayGuard> = Api::namespaced(admin.clone(), ns);
+    let operator = Operator::start(server, ns, "op-wsdeploys", "2s").await;
+    let api =
+        support::seed_websocket_api(&config, "envwsdeploys-live", "prod", &["$default"]).await;
+    let first = support::deploy_v2(&config, &api).await;
+    let spec = "  websocketApi: {name: envwsdeploys-live}\n  stage: prod\n  \
+                deployments: {verifyFor: 30m, rollback: Auto}\n";
+    guards
+        .create(&PostParams::default(), &guard(ns, "live", ns, spec))
+        .await
+        .unwrap();
+    let deployment = |verdict: &'static str| {
+        let guards = &guards;
+        async move {
+            let guard = guards.get("live").await.ok()?;
+            let deployment = guard.status?.deployment?;
+            (deployment.verdict == verdict).then_some(deployment)
+        }
+    };
+    let found = eventually("the Baseline", Duration::from_secs(30), async || {
+        deployment(BASELINE).await
+    })
+    .await;
+    assert_eq!(found.id, first);
+    let second = support::deploy_v2(&config, &api).await;
+    let verifying = eventually(
+        "the new one verified",
+        Duration::from_secs(30),
+        async || deployment(VERIFYING).await.filter(|d| d.id == second),
+    )
+    .await;
+    assert_eq!(verifying.previous_id.as_deref(), Some(first.as_str()));
+    support::put_metrics_now(
+        &config,
+        ("ApiId", &api),
+        &[
+            ("MessageCount", 100.0),
+            ("IntegrationError", 30.0),
+            ("ExecutionError", 20.0),
+        ],
+    )
+    .await;
+    let rolled = eventually("rolled back", Duration::from_secs(30), async || {
+        deployment(ROLLED_BACK).await
+    })
+    .await;
+    assert_eq!(rolled.id, first, "{rolled:?}");
+    assert!(
+        rolled.message.contains("errors share 50.00 %"),
+        "{}",
+        rolled.message
+    );
+    assert_eq!(support::serving_v2(&config, &api).await, Some(first));
+    operator.assert_never_forbidden();
+}
+
 /// Waits for at least two more reconciles than `operator` has counted so far.
 async fn two_more_reconciles(operator: &Operator) {
     let reconciles = operator.counter("apigw_guard_reconciles_total");

@@ -1902,34 +1902,6 @@ async fn apis_of_any_name_are_guarded_on_the_name_api_gateway_publishes() {
     }
 }
 
-/// One v2 deployment of `api_id` to its stage prod (CreateDeployment with the stage: the
-/// stage then serves it), with its id.
-async fn deploy_v2(config: &SdkConfig, api_id: &str) -> String {
-    aws_sdk_apigatewayv2::Client::new(config)
-        .create_deployment()
-        .api_id(api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap()
-        .deployment_id()
-        .unwrap()
-        .to_owned()
-}
-
-/// The deployment a v2 stage prod serves.
-async fn serving_v2(config: &SdkConfig, api_id: &str) -> Option<String> {
-    aws_sdk_apigatewayv2::Client::new(config)
-        .get_stage()
-        .api_id(api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap()
-        .deployment_id()
-        .map(str::to_owned)
-}
-
 /// A deployment verification (after [`applied`]) through the same clients: what it decided,
 /// and the calls it made.
 async fn verified(
@@ -1961,7 +1933,7 @@ async fn v2_deployments_are_verified_and_rolled_back_unless_the_stage_deploys_it
     use apigw_guard::core::deploys::{BASELINE, REGRESSED, ROLLED_BACK, VERIFYING};
     let config = support::config(REGION).await;
     let http = support::seed_http_api(&config, "v2-deploys-http", "prod", &["GET /a"]).await;
-    let first = deploy_v2(&config, &http).await;
+    let first = support::deploy_v2(&config, &http).await;
     let (calls, apigateway, cloudwatch, guard) = http_guard(&config, "v2-deploys").await;
     let own = (&calls, &apigateway, &cloudwatch, &guard);
     let spec: ApiGatewayGuardSpec = serde_yaml::from_str(
@@ -1975,7 +1947,7 @@ async fn v2_deployments_are_verified_and_rolled_back_unless_the_stage_deploys_it
         (found.status.id.as_str(), found.status.verdict.as_str()),
         (first.as_str(), BASELINE)
     );
-    let second = deploy_v2(&config, &http).await;
+    let second = support::deploy_v2(&config, &http).await;
     let (report, _, _) = applied(own, &spec).await;
     let (opened, _) = verify(report, Some(found.status.clone())).await;
     assert_eq!(opened.status.verdict, VERIFYING, "{:?}", opened.status);
@@ -1987,7 +1959,10 @@ async fn v2_deployments_are_verified_and_rolled_back_unless_the_stage_deploys_it
     assert_eq!(writes(&made), ["UpdateStage"], "{:?}", rolled.status);
     assert_eq!(rolled.status.verdict, ROLLED_BACK);
     assert_eq!(rolled.status.regressed, std::slice::from_ref(&second));
-    assert_eq!(serving_v2(&config, &http).await, Some(first.clone()));
+    assert_eq!(
+        support::serving_v2(&config, &http).await,
+        Some(first.clone())
+    );
 
     // A WebSocket API stage that deploys itself: judged on its errors, never pointed back.
     let socket = support::seed_websocket_api(&config, "v2-deploys-ws", "prod", &["$default"]).await;
@@ -1996,12 +1971,12 @@ async fn v2_deployments_are_verified_and_rolled_back_unless_the_stage_deploys_it
     )
     .unwrap();
     let verify = |report, previous| verified(own, &spec, report, previous);
-    let base = deploy_v2(&config, &socket).await;
+    let base = support::deploy_v2(&config, &socket).await;
     let (report, _, _) = applied(own, &spec).await;
     let (found, _) = verify(report, None).await;
     assert_eq!(found.status.id, base);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let next = deploy_v2(&config, &socket).await;
+    let next = support::deploy_v2(&config, &socket).await;
     // From here on the stage deploys every change itself.
     aws_sdk_apigatewayv2::Client::new(&config)
         .update_stage()
@@ -2029,5 +2004,5 @@ async fn v2_deployments_are_verified_and_rolled_back_unless_the_stage_deploys_it
         "{}",
         judged.status.message
     );
-    assert_eq!(serving_v2(&config, &socket).await, Some(next));
+    assert_eq!(support::serving_v2(&config, &socket).await, Some(next));
 }

@@ -140,6 +140,34 @@ pub async fn tag_api(config: &SdkConfig, api_id: &str, tags: &[(&str, &str)]) {
     request.send().await.unwrap();
 }
 
+/// One v2 deployment of `api_id` to its stage prod (CreateDeployment with the stage: the
+/// stage then serves it), with its id.
+pub async fn deploy_v2(config: &SdkConfig, api_id: &str) -> String {
+    aws_sdk_apigatewayv2::Client::new(config)
+        .create_deployment()
+        .api_id(api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap()
+        .deployment_id()
+        .unwrap()
+        .to_owned()
+}
+
+/// The deployment a v2 stage prod serves.
+pub async fn serving_v2(config: &SdkConfig, api_id: &str) -> Option<String> {
+    aws_sdk_apigatewayv2::Client::new(config)
+        .get_stage()
+        .api_id(api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap()
+        .deployment_id()
+        .map(str::to_owned)
+}
+
 /// Tags a v2 API (HTTP or WebSocket) by its ARN.
 pub async fn tag_v2_api(config: &SdkConfig, api_id: &str, tags: &[(&str, &str)]) {
     let arn = format!(
