@@ -308,8 +308,16 @@ pub struct MathQuery {
 impl MathQuery {
     /// The queries that add up `stats` per period, the sum returned as `id`:
     /// `SUM([id_0, id_1])` over one query per stat (ids `{id}_{n}`). A series without a point
-    /// in a period adds nothing, so one metric's silence does not hide another's errors.
-    pub fn sum(id: &str, stats: Vec<MetricStat>, return_data: bool) -> Vec<MathQuery> {
+    /// in a period adds nothing, so one metric's silence does not hide another's errors. One
+    /// stat is its own query, `id`.
+    pub fn sum(id: &str, mut stats: Vec<MetricStat>, return_data: bool) -> Vec<MathQuery> {
+        if stats.len() == 1 {
+            return vec![MathQuery {
+                id: id.to_owned(),
+                query: Query::Stat(stats.remove(0)),
+                return_data,
+            }];
+        }
         let parts: Vec<String> = (0..stats.len()).map(|n| format!("{id}_{n}")).collect();
         let mut queries: Vec<MathQuery> = stats
             .into_iter()

@@ -170,21 +170,12 @@ impl TierAlarms<'_> {
         // A kind counting its failures in several metrics (a WebSocket API) adds them up; its
         // requests are its traffic (a WebSocket API's messages).
         let metrics = &self.api.kind.profile().metrics;
-        let mut queries = match metrics.server_errors {
-            [one] => vec![MathQuery {
-                id: "errors".to_owned(),
-                query: Query::Stat(self.stat(one, "Sum", period)),
-                return_data: false,
-            }],
-            several => MathQuery::sum(
-                "errors",
-                several
-                    .iter()
-                    .map(|m| self.stat(m, "Sum", period))
-                    .collect(),
-                false,
-            ),
-        };
+        let errors = metrics.server_errors.iter();
+        let mut queries = MathQuery::sum(
+            "errors",
+            errors.map(|m| self.stat(m, "Sum", period)).collect(),
+            false,
+        );
         queries.extend([
             MathQuery {
                 id: "requests".to_owned(),

@@ -71,10 +71,12 @@ pub fn verify_within(metrics: &StageMetrics, limits: &Limits, allowed: f64) -> V
             ),
         };
     }
-    let (errors_name, errors_short) = match names.server_errors {
-        [_] => ("5XXError".to_owned(), names.server_errors_label),
-        several => (several.join(" + "), names.server_errors_label),
+    // One error metric is named as the runbook names it (5XXError); a sum by its parts.
+    let errors_name = match names.server_errors {
+        [_] => "5XXError".to_owned(),
+        several => several.join(" + "),
     };
+    let errors_short = names.server_errors_label;
     let mut failed: Vec<(&'static str, String)> = Vec::new();
     let five_xx = metrics.five_xx.unwrap_or(0.0);
     let target = match allowed {

@@ -35,10 +35,7 @@ pub(super) fn cost(
     api: &GuardedApi,
 ) -> MonthlyCost {
     let mut cost = MonthlyCost::default();
-    for (_, _, alarm) in alarm_slots(guard, spec, api)
-        .into_iter()
-        .filter(|(of, _, _)| *of == control)
-    {
+    for (_, alarm) in slots_of(control, guard, spec, api) {
         if let Some(alarm) = alarm {
             cost.alarms += 1;
             cost.alarms_usd += match &alarm.rule {
@@ -75,22 +72,20 @@ pub fn desired_alarm(
         statistic: alarm.statistic.clone(),
         period: alarm.period_seconds,
     };
-    let (metric, shown) = match kind.metrics(api.kind) {
+    let metric = match kind.metrics(api.kind) {
         [] => return None,
-        [one] => (AlarmMetric::Stat(stat(one)), (*one).to_owned()),
-        several => (
-            AlarmMetric::Math(MathQuery::sum(
-                "errors",
-                several.iter().map(|m| stat(m)).collect(),
-                true,
-            )),
-            several.join(" + "),
-        ),
+        [one] => AlarmMetric::Stat(stat(one)),
+        several => AlarmMetric::Math(MathQuery::sum(
+            "errors",
+            several.iter().map(|m| stat(m)).collect(),
+            true,
+        )),
     };
     Some(AlarmConfig {
         name: guard.alarm_name(kind),
         description: alarm_description(format!(
-            "API Gateway {shown} of {}/{}, guarded by apigw-guard {}; see the API Gateway 5XX runbook",
+            "API Gateway {} of {}/{}, guarded by apigw-guard {}; see the API Gateway 5XX runbook",
+            metric.shown(),
             api.shown_name(),
             spec.stage,
             guard.owner()
@@ -117,22 +112,47 @@ pub fn alarm_slots(
     spec: &ApiGatewayGuardSpec,
     api: &GuardedApi,
 ) -> Vec<(Control, String, Option<AlarmConfig>)> {
-    let mut slots: Vec<(Control, String, Option<AlarmConfig>)> = AlarmKind::ALL
+    [Control::Alarms, Control::Objective]
+        .into_iter()
+        .flat_map(|control| {
+            slots_of(control, guard, spec, api)
+                .into_iter()
+                .map(move |(name, desired)| (control, name, desired))
+        })
+        .collect()
+}
+
+/// [`alarm_slots`] of one control alone (the runbook's alarms, or the objective's), so that
+/// each control's step and cost compute only its own.
+fn slots_of(
+    control: Control,
+    guard: &GuardId,
+    spec: &ApiGatewayGuardSpec,
+    api: &GuardedApi,
+) -> Vec<(String, Option<AlarmConfig>)> {
+    if control == Control::Objective {
+        let mut wanted = objective::alarms(guard, spec, api);
+        return guard
+            .objective_alarm_names()
+            .into_iter()
+            .map(|name| {
+                let desired = wanted
+                    .iter()
+                    .position(|alarm| alarm.name == name)
+                    .map(|i| wanted.remove(i));
+                (name, desired)
+            })
+            .collect();
+    }
+    AlarmKind::ALL
         .into_iter()
         .map(|kind| {
-            let desired = desired_alarm(guard, spec, api, kind);
-            (Control::Alarms, guard.alarm_name(kind), desired)
+            (
+                guard.alarm_name(kind),
+                desired_alarm(guard, spec, api, kind),
+            )
         })
-        .collect();
-    let mut wanted = objective::alarms(guard, spec, api);
-    slots.extend(guard.objective_alarm_names().into_iter().map(|name| {
-        let desired = wanted
-            .iter()
-            .position(|alarm| alarm.name == name)
-            .map(|i| wanted.remove(i));
-        (Control::Objective, name, desired)
-    }));
-    slots
+        .collect()
 }
 
 /// Each managed field of an alarm, by the name diffs show, as text.
@@ -263,10 +283,7 @@ pub(super) fn keep(
     let wanted_tags = guard.tags();
     let mut deletes: Vec<(String, bool)> = Vec::new();
     let mut blocked = Vec::new();
-    let slots = alarm_slots(guard, spec, &observed.api)
-        .into_iter()
-        .filter(|(of, _, _)| *of == control);
-    for (control, name, desired) in slots {
+    for (name, desired) in slots_of(control, guard, spec, &observed.api) {
         let existing = observed.alarms.iter().find(|(alarm, _)| alarm.name == name);
         match (desired, existing) {
             (None, None) => {}

@@ -86,7 +86,7 @@ pub(super) fn known_routes(
     known
 }
 
-/// The fields an HTTP API's UpdateStage must carry beside `changes` though they do not
+/// The fields a v2 API's UpdateStage must carry beside `changes` though they do not
 /// change: AWS takes a route-settings object given in an UpdateStage as the whole of it, so
 /// a field left out falls back to AWS's default (a throttle of 0, detailed metrics off). Each
 /// group that `changes` writes gets its other known fields as they are.
