@@ -1590,7 +1590,6 @@ async fn put_traffic_now(f: &Fixture, requests: f64, errors: f64) {
 #[tokio::test]
 async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing() {
     use apigw_guard::core::deploys::{BASELINE, REGRESSED, ROLLED_BACK, VERIFYING};
-    use apigw_guard::reconcile::verify_deployment;
     let f = Fixture::new("deploys", REGION).await;
     let first = f.stage().await.deployment_id().unwrap().to_owned();
     let yaml = |rollback: &str| -> ApiGatewayGuardSpec {
@@ -1601,24 +1600,8 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
         .unwrap()
     };
     let spec = yaml("Auto");
-    let verify = |report: Report, previous: Option<apigw_guard::core::crd::DeploymentStatus>| {
-        let spec = spec.clone();
-        let f = &f;
-        async move {
-            let mark = f.calls.len();
-            let verified = verify_deployment(
-                &f.apigateway,
-                &f.cloudwatch,
-                &spec,
-                &report,
-                previous.as_ref(),
-                Mode::Apply,
-            )
-            .await
-            .unwrap();
-            (verified, f.calls.since(mark))
-        }
-    };
+    let own = (&f.calls, &f.apigateway, &f.cloudwatch, &f.guard);
+    let verify = |report, previous| verified(own, &spec, report, previous);
     // The deployment found first is the baseline; nothing is read or written for it.
     let (report, _, _) = f.reconcile(&spec).await;
     let (found, calls) = verify(report, None).await;
@@ -1663,32 +1646,13 @@ async fn a_deployment_that_regresses_is_rolled_back_once_and_off_writes_nothing(
     let third = deploy(&f).await;
     let off = yaml("Off");
     let (report, _, _) = f.reconcile(&off).await;
-    let opened = verify_deployment(
-        &f.apigateway,
-        &f.cloudwatch,
-        &off,
-        &report,
-        Some(&after.status),
-        Mode::Apply,
-    )
-    .await
-    .unwrap();
+    let (opened, _) = verified(own, &off, report, Some(after.status.clone())).await;
     // Slower than anything before it (the baseline's 50 % 5XX share is no contrast for 5XX).
     let slow = [("Count", 100.0), ("Latency", 5000.0)];
     support::put_metrics_now(&f.config, ("ApiName", &f.api_name), &slow).await;
     let (report, _, _) = f.reconcile(&off).await;
-    let mark = f.calls.len();
-    let reported = verify_deployment(
-        &f.apigateway,
-        &f.cloudwatch,
-        &off,
-        &report,
-        Some(&opened.status),
-        Mode::Apply,
-    )
-    .await
-    .unwrap();
-    assert_eq!(writes(&f.calls.since(mark)), Vec::<&str>::new());
+    let (reported, made) = verified(own, &off, report.clone(), Some(opened.status.clone())).await;
+    assert_eq!(writes(&made), Vec::<&str>::new());
     assert_eq!(
         (
             reported.status.id.as_str(),
